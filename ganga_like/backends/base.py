@@ -1,0 +1,138 @@
+"""The backend contract: what every backend actor does, and the plain data it exchanges.
+
+A backend is two things:
+
+* a small persistent *config* object the user sets on a job (``Local()``,
+  ``RayCluster(address=...)``, ``Hosts(label=...)``), a :class:`BackendConfig`;
+* a Ray *actor* that does the work, implementing :class:`BackendActor`.
+
+Actors never touch the database. The session sends them :class:`SubjobSpec`
+batches and receives :class:`Handle` objects and :class:`Event` objects back; the
+monitor applies the events to jobs through the one status function.
+
+The contract, method by method (every backend passes ``tests/backends/contract.py``):
+
+``submit(specs) -> list[Handle]``
+    Start (or queue) a batch of subjobs. Returns one handle per spec, in order;
+    every handle (and every event's handle) carries ``spec.attempt``, so the
+    monitor can tell the events of a resubmitted subjob's earlier run apart.
+    A handle is enough to find the work again after the session (and the actor)
+    restart: a pid plus the process start time, a Ray task id, a host name.
+    A spec that cannot be started at all yields a handle with ``error`` set;
+    the others go ahead (partial failures are per subjob, never all-or-nothing).
+
+``events(since, timeout) -> (seq, list[Event])``
+    Long poll: return the events with sequence number > ``since`` as soon as
+    there is at least one, or an empty list after ``timeout`` seconds. ``seq`` is
+    the sequence number of the last event returned (or ``since`` if none). Events
+    older than ``since`` may be forgotten by the actor.
+
+``kill(handles, grace) -> list[KillResult]``
+    Stop the work and confirm that every resource it held is released (for
+    Local: the whole process tree is gone). ``confirmed`` is False where that
+    could not be established; the caller must then not report the job killed
+    in strict mode.
+
+``held(handles) -> list[bool]``
+    Whether each handle still holds a resource (a live process, a Ray task or
+    actor, a placement group). Strict mode and the leak audit ask this.
+
+``adopt(handles) -> list[Event]``
+    After a restart: take over work an earlier actor started. Returns, per
+    handle, the event that describes where it is now (running, finished with
+    an exit code, or lost), and keeps watching what still runs.
+
+``ping() -> dict``
+    Liveness and a little self-description (backend name, host, pid, counts).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Protocol, Sequence
+
+
+# Event kinds, as the monitor understands them.
+QUEUED = "queued"  # accepted, waiting for a slot (detail says why)
+STARTED = "started"  # the payload is running
+FINISHED = "finished"  # the payload exited and every resource is released; see exit_code
+LOST = "lost"  # the work vanished without an exit status (reason in note)
+KILLED = "killed"  # stopped on request, resources released
+DETAIL = "detail"  # a backend-level minor status changed (Queued, Verifying, Pending, ...)
+
+EVENT_KINDS = (QUEUED, STARTED, FINISHED, LOST, KILLED, DETAIL)
+
+
+@dataclasses.dataclass(frozen=True)
+class SubjobSpec:
+    """Everything a backend needs to run one subjob; plain data, picklable."""
+
+    job_id: int  # the master's id (or the job's own id when it has no subjobs)
+    subjob_id: int | None  # None for a job without subjobs
+    fqid: str  # "3" or "3.14"
+    exe: str
+    args: tuple[str, ...]
+    env: dict[str, str]
+    workdir: str  # workspace/<id>/<sub>: input/, output/ and status live here
+    marker: str  # environment marker identifying our processes: "<repo-uuid>:<fqid>"
+    options: dict[str, Any] = dataclasses.field(default_factory=dict)  # backend specific
+    attempt: int = 0  # the subjob's submit counter; echoed in its Handle
+
+
+@dataclasses.dataclass(frozen=True)
+class Handle:
+    """How to find a subjob's work again, across restarts of session and actor."""
+
+    backend: str  # "Local", "RayCluster", "Hosts"
+    fqid: str
+    host: str = ""
+    pid: int = 0
+    create_time: float = 0.0  # psutil create_time of pid: survives pid reuse
+    task_id: str = ""  # Ray task / actor id where applicable
+    workdir: str = ""
+    error: str = ""  # set when the spec could not be started at all
+    attempt: int = 0  # copied from SubjobSpec.attempt: events of an earlier run are stale
+
+    def to_tuple(self) -> tuple:
+        return dataclasses.astuple(self)
+
+    @classmethod
+    def from_tuple(cls, data: Sequence[Any]) -> "Handle":
+        return cls(*data)
+
+
+@dataclasses.dataclass(frozen=True)
+class Event:
+    """Something that happened to one subjob, reported by an actor."""
+
+    seq: int
+    fqid: str
+    kind: str  # one of EVENT_KINDS
+    time: float
+    exit_code: int | None = None
+    note: str = ""
+    detail: str = ""  # backend minor status (Queued, Running, NOPING, ...)
+    handle: Handle | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class KillResult:
+    fqid: str
+    confirmed: bool
+    note: str = ""
+
+
+class BackendActor(Protocol):
+    """What a backend's Ray actor implements (called through ``.remote()``)."""
+
+    def submit(self, specs: list[SubjobSpec]) -> list[Handle]: ...
+
+    def events(self, since: int, timeout: float) -> tuple[int, list[Event]]: ...
+
+    def kill(self, handles: list[Handle], grace: float = 3.0) -> list[KillResult]: ...
+
+    def held(self, handles: list[Handle]) -> list[bool]: ...
+
+    def adopt(self, handles: list[Handle]) -> list[Event]: ...
+
+    def ping(self) -> dict: ...

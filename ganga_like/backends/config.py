@@ -1,0 +1,15 @@
+"""The base class of backend config objects (what a user sets as ``j.backend``)."""
+
+from __future__ import annotations
+
+from ..model.component import Component
+
+
+class BackendConfig(Component):
+    """A backend's settings; the session maps it to the backend's Ray actor."""
+
+    _category = "backends"
+
+    def actor_key(self) -> tuple:
+        """Which actor serves this config: configs with equal keys share one actor."""
+        return (type(self).__name__,)

@@ -1,0 +1,63 @@
+"""Where the repository lives and how the session behaves, from the environment.
+
+``GANGA_LIKE_DIR``        root directory (default ``~/gangalike``)
+``GANGA_LIKE_REPOSITORY`` ``file`` (the embedded FileStorage, default) or ``zeo://host:port``
+``GANGA_LIKE_MODE``       ``strict`` (default) or ``relaxed``
+``GANGA_LIKE_READ_ONLY``  ``1`` to open the repository read-only
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+
+from .errors import ConfigurationError
+
+MODES = ("strict", "relaxed")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    root: str
+    repository: str = "file"
+    mode: str = "strict"
+    read_only: bool = False
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ConfigurationError(
+                f"mode {self.mode!r} is not valid; choose one of: {', '.join(MODES)}",
+                value=self.mode, valid=MODES,
+            )
+        if self.repository != "file" and not self.repository.startswith("zeo://"):
+            raise ConfigurationError(
+                f"repository {self.repository!r} is not valid; use 'file' or 'zeo://host:port'",
+                value=self.repository,
+            )
+
+    @property
+    def filestorage_path(self) -> str:
+        return os.path.join(self.root, "repository", "jobs.fs")
+
+    @property
+    def workspace(self) -> str:
+        return os.path.join(self.root, "workspace")
+
+    @property
+    def queue_log(self) -> str:
+        return os.path.join(self.root, "log")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> "Config":
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {
+            "root": os.path.abspath(os.path.expanduser(env.get("GANGA_LIKE_DIR", "~/gangalike"))),
+            "repository": env.get("GANGA_LIKE_REPOSITORY", "file"),
+            "mode": env.get("GANGA_LIKE_MODE", "strict"),
+            "read_only": env.get("GANGA_LIKE_READ_ONLY", "") not in ("", "0", "no", "false"),
+        }
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        if "root" in overrides and overrides["root"] is not None:
+            values["root"] = os.path.abspath(os.path.expanduser(str(overrides["root"])))
+        return cls(**values)  # type: ignore[arg-type]

@@ -1,0 +1,160 @@
+"""One exception hierarchy for everything ganga_like raises on purpose.
+
+Every error carries structured fields (so scripts can branch on them) and renders
+as one clear line: what was wrong, and what the valid choices are. The GPI and the
+command line print ``str(error)`` alone for these; anything else keeps its traceback.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Sequence
+
+
+class GangaLikeError(Exception):
+    """Base class of every error ganga_like raises deliberately."""
+
+    def __init__(self, message: str, **fields: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.fields = fields
+        for key, value in fields.items():
+            setattr(self, key, value)
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class InvalidTransition(GangaLikeError):
+    """A status change that the transition table does not allow."""
+
+    def __init__(
+        self,
+        job_id: str,
+        from_status: str,
+        to_status: str,
+        allowed: Iterable[str],
+        recent_history: Sequence[tuple] = (),
+    ) -> None:
+        allowed = tuple(sorted(str(a) for a in allowed))
+        choices = ", ".join(allowed) if allowed else "none (it is a terminal status)"
+        tail = ""
+        if recent_history:
+            last = "; ".join(
+                f"{_fmt_time(entry[0])} {entry[1]}->{entry[2]}" for entry in recent_history
+            )
+            tail = f" Recent history: {last}."
+        super().__init__(
+            f"job {job_id}: cannot go from '{from_status}' to '{to_status}'; "
+            f"from '{from_status}' it may go to: {choices}.{tail}",
+            job_id=job_id,
+            from_status=str(from_status),
+            to_status=str(to_status),
+            allowed=allowed,
+            recent_history=tuple(recent_history),
+        )
+
+
+class UnknownStatus(GangaLikeError):
+    """A status name that does not exist."""
+
+    def __init__(self, value: object, valid: Iterable[str]) -> None:
+        valid = tuple(valid)
+        super().__init__(
+            f"unknown status {value!r}; valid statuses are: {', '.join(valid)}",
+            value=value,
+            valid=valid,
+        )
+
+
+class ReadOnlyError(GangaLikeError):
+    """An attribute of a submitted job was changed."""
+
+    def __init__(self, job_id: str, attribute: str, status: str, writable: Iterable[str]) -> None:
+        writable = tuple(writable)
+        super().__init__(
+            f"job {job_id} is '{status}': '{attribute}' cannot be changed after submission "
+            f"(only {', '.join(writable)} can); use j.copy() to make an editable copy",
+            job_id=job_id,
+            attribute=attribute,
+            status=status,
+            writable=writable,
+        )
+
+
+class InvalidValue(GangaLikeError):
+    """A value that does not fit the attribute it was given to."""
+
+    def __init__(self, owner: str, attribute: str, value: object, expected: str) -> None:
+        shown = repr(value)
+        if len(shown) > 80:
+            shown = shown[:77] + "..."
+        super().__init__(
+            f"{owner}.{attribute} = {shown} is not valid: expected {expected}",
+            owner=owner,
+            attribute=attribute,
+            value=value,
+            expected=expected,
+        )
+
+
+class JobNotFound(GangaLikeError):
+    """No job with that id (or fqid) in the registry."""
+
+    def __init__(self, wanted: object, known: str) -> None:
+        super().__init__(f"no job {wanted!r} in the repository ({known})", wanted=wanted, known=known)
+
+
+class RepositoryError(GangaLikeError):
+    """The repository could not be opened or used."""
+
+
+class RepositoryLocked(RepositoryError):
+    """Another process holds the FileStorage read-write."""
+
+    def __init__(self, path: str, holder: str) -> None:
+        super().__init__(
+            f"the repository {path} is held by another session ({holder}); close that session, "
+            f"open this one read-only (ganga-like --read-only / GANGA_LIKE_READ_ONLY=1), "
+            f"or share it through a ZEO server (ganga-like serve)",
+            path=path,
+            holder=holder,
+        )
+
+
+class OperationRefused(GangaLikeError):
+    """An operation that is not allowed for a job in its present state."""
+
+    def __init__(self, job_id: str, operation: str, status: str, reason: str) -> None:
+        super().__init__(
+            f"job {job_id} ({status}): cannot {operation}: {reason}",
+            job_id=job_id,
+            operation=operation,
+            status=status,
+            reason=reason,
+        )
+
+
+class BackendError(GangaLikeError):
+    """A backend failed to do what it was asked; carries the job state and the log tail."""
+
+    def __init__(self, message: str, job_id: str = "", status: str = "", log_tail: str = "") -> None:
+        text = message
+        if job_id:
+            text = f"job {job_id} ({status}): {message}"
+        if log_tail:
+            text += f" | last output: {log_tail.strip()[-300:]}"
+        super().__init__(text, job_id=job_id, status=status, log_tail=log_tail)
+
+
+class KillNotConfirmed(BackendError):
+    """The backend could not confirm that the resources were released."""
+
+
+class ConfigurationError(GangaLikeError):
+    """A configuration value that is not valid."""
+
+
+def _fmt_time(stamp: float) -> str:
+    import time
+
+    return time.strftime("%H:%M:%S", time.localtime(stamp))

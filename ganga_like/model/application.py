@@ -1,0 +1,26 @@
+"""Applications: what a (sub)job runs."""
+
+from __future__ import annotations
+
+from .component import Component, Field, check_env, check_nonempty_str, check_str_list
+
+
+class Executable(Component):
+    """Run a program with arguments and extra environment variables.
+
+    The program is executed directly, never through a shell: each argument arrives
+    verbatim (spaces, quotes, ``$HOME`` and ``;`` are not interpreted). ``exe`` is a
+    path or a command name looked up on ``PATH``.
+    """
+
+    _category = "applications"
+
+    exe = Field("echo", check_nonempty_str, "a program path or name, e.g. '/bin/echo'",
+                "the program to run")
+    args = Field(("Hello World",), check_str_list, "a list of strings, e.g. ['-n', '5']",
+                 "its arguments (assign a new list to change them)")
+    env = Field({}, check_env, "a dict of variable names to strings, e.g. {'SEED': '7'}",
+                "variables added to the job's environment")
+
+    def command(self) -> list[str]:
+        return [self.exe, *self.args]

@@ -1,0 +1,180 @@
+"""Persistent configuration objects with declared, validated fields.
+
+Applications, splitters, backend configs, postprocessors and files are all
+``Component`` subclasses. Each declares its fields once (name, default, check,
+help); assigning a bad value raises ``InvalidValue`` naming the expected form at
+the moment it is set, not later at submission.
+
+Rules for persistent classes (ZODB): every field has a class-level default, so
+records written by an older version load with the new attribute's default; the
+values stored are immutable (tuples, not lists; a fresh dict on every set), so
+changing a field is always an attribute assignment that marks the record dirty.
+"""
+
+from __future__ import annotations
+
+import copy as _copy
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from persistent import Persistent
+
+from ..errors import InvalidValue
+
+Check = Callable[[Any], Any]
+
+
+class Field:
+    """A declared attribute of a Component: default, conversion/check, and help."""
+
+    def __init__(self, default: Any, check: Check | None, expected: str, doc: str = "") -> None:
+        self.default = default
+        self.check = check
+        self.expected = expected
+        self.doc = doc
+        self.name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        if obj is None:
+            return self
+        # __dict__ does not unghostify a persistent object: activate it first.
+        obj._p_activate()
+        return obj.__dict__.get(self.name, self.default)
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        obj._check_writable(self.name)
+        converted = self.convert(type(obj).__name__, value)
+        obj._p_activate()
+        obj.__dict__[self.name] = converted
+        obj._p_changed = True
+
+    def convert(self, owner: str, value: Any) -> Any:
+        if self.check is None:
+            return value
+        try:
+            return self.check(value)
+        except (TypeError, ValueError) as exc:
+            detail = f" ({exc})" if str(exc) else ""
+            raise InvalidValue(owner, self.name, value, self.expected + detail) from None
+
+
+
+class Component(Persistent):
+    """Base of user-configurable persistent objects (applications, backends, ...)."""
+
+    _category = "component"  # 'applications', 'backends', 'splitters', ... for listings
+    _owner_job = None  # the Job this component belongs to (for read-only checks)
+
+    def __init__(self, **values: Any) -> None:
+        fields = self.fields()
+        for name, value in values.items():
+            if name not in fields:
+                raise InvalidValue(
+                    type(self).__name__,
+                    name,
+                    value,
+                    "one of the attributes " + ", ".join(fields) if fields else "no attributes",
+                )
+            setattr(self, name, value)
+
+    @classmethod
+    def fields(cls) -> dict[str, Field]:
+        found: dict[str, Field] = {}
+        for klass in reversed(cls.__mro__):
+            for name, value in vars(klass).items():
+                if isinstance(value, Field):
+                    found[name] = value
+        return found
+
+    def values(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.fields()}
+
+    def _check_writable(self, name: str) -> None:
+        owner = self._owner_job
+        if owner is not None:
+            owner._check_component_writable(self, name)
+
+    def copy(self) -> "Component":
+        """A detached, editable copy (not attached to any job)."""
+        fresh = type(self).__new__(type(self))
+        for name, value in self.values().items():
+            fresh.__dict__[name] = _copy.deepcopy(value)
+        return fresh
+
+    def with_values(self, overrides: Mapping[str, Any]) -> "Component":
+        """A detached copy with some fields replaced (used to build subjob views)."""
+        fresh = self.copy()
+        fields = self.fields()
+        for name, value in overrides.items():
+            fresh.__dict__[name] = fields[name].convert(type(self).__name__, value)
+        return fresh
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other.values() == self.values()  # type: ignore[union-attr]
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    def __repr__(self) -> str:
+        shown = ", ".join(
+            f"{k}={v!r}" for k, v in self.values().items() if v != self.fields()[k].default
+        )
+        return f"{type(self).__name__}({shown})"
+
+    @classmethod
+    def describe(cls) -> str:
+        """A help text listing the fields, their defaults and expected values."""
+        lines = [f"{cls.__name__}: {(cls.__doc__ or '').strip().splitlines()[0] if cls.__doc__ else ''}"]
+        for name, field in cls.fields().items():
+            lines.append(f"  {name} = {field.default!r}: {field.doc} (expects {field.expected})")
+        return "\n".join(lines)
+
+
+# --- reusable checks -------------------------------------------------------------
+
+
+def check_str(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"got {type(value).__name__}")
+    return value
+
+
+def check_nonempty_str(value: Any) -> str:
+    value = check_str(value)
+    if not value:
+        raise ValueError("it is empty")
+    return value
+
+
+def check_str_list(value: Any) -> tuple[str, ...]:
+    """A list of arguments: strings, or numbers turned into strings."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+        raise TypeError(f"got {type(value).__name__}")
+    out = []
+    for item in value:
+        if isinstance(item, bool) or not isinstance(item, (str, int, float)):
+            raise TypeError(f"item {item!r} is a {type(item).__name__}")
+        out.append(str(item))
+    return tuple(out)
+
+
+def check_env(value: Any) -> dict[str, str]:
+    if not isinstance(value, Mapping):
+        raise TypeError(f"got {type(value).__name__}")
+    out = {}
+    for key, item in value.items():
+        if not isinstance(key, str) or not key or "=" in key:
+            raise ValueError(f"bad variable name {key!r}")
+        if not isinstance(item, (str, int, float)) or isinstance(item, bool):
+            raise ValueError(f"value of {key} is a {type(item).__name__}")
+        out[key] = str(item)
+    return out
+
+
+def check_positive_int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError("not a positive whole number")
+    return value

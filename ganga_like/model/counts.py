@@ -1,0 +1,58 @@
+"""Per-status subjob counts kept on a master, merged on concurrent writes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from persistent import Persistent
+from ZODB.POSException import ConflictError
+
+
+class StatusCounts(Persistent):
+    """How many subjobs are in each status.
+
+    Many writers (the monitor, the user's session, other ZEO clients) move
+    subjobs of one master at once; each move changes this small record. Rather
+    than retrying those transactions, concurrent changes are merged: each side's
+    difference from the common ancestor is added up (as ``BTrees.Length`` does).
+    The class must be importable where conflicts are resolved (the ZEO server).
+    """
+
+    counts: Mapping[str, int] = {}
+
+    def __init__(self, initial: Mapping[str, int] | None = None) -> None:
+        self.counts = {k: v for k, v in (initial or {}).items() if v}
+
+    def move(self, source: str, target: str, n: int = 1) -> None:
+        counts = dict(self.counts)
+        left = counts.get(source, 0) - n
+        if left < 0:
+            raise ValueError(f"no subjob counted as {source!r} to move to {target!r}")
+        if left:
+            counts[source] = left
+        else:
+            counts.pop(source, None)
+        counts[target] = counts.get(target, 0) + n
+        self.counts = counts
+
+    def add(self, status: str, n: int = 1) -> None:
+        counts = dict(self.counts)
+        counts[status] = counts.get(status, 0) + n
+        self.counts = counts
+
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def _p_resolveConflict(self, old: dict | None, committed: dict, new: dict) -> dict:
+        base = (old or {}).get("counts", {})
+        ours, theirs = new.get("counts", {}), committed.get("counts", {})
+        merged = {}
+        for key in set(base) | set(ours) | set(theirs):
+            value = theirs.get(key, 0) + ours.get(key, 0) - base.get(key, 0)
+            if value < 0:
+                raise ConflictError("status counts would go negative")
+            if value:
+                merged[key] = value
+        resolved = dict(committed)
+        resolved["counts"] = merged
+        return resolved

@@ -1,0 +1,351 @@
+"""The persistent Job: a master, a subjob, or a job without subjobs.
+
+Layout in the database: the job's own record holds its scalar fields, its
+history and (for a subjob) only the overrides its splitter gave it; the master's
+subjobs live in an ``IOBTree`` (loaded bucket by bucket, never all at once) and
+their per-status counts in a separate ``StatusCounts`` record that merges
+concurrent updates. A master's status is derived from those counts.
+
+Rules for this persistent class: every attribute has a class default (records
+from older versions load); stored values are immutable (tuples, fresh dicts), so
+every change is an assignment; the class lives at this import path for good.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from BTrees.IOBTree import IOBTree
+from persistent import Persistent
+
+from ..errors import InvalidValue, JobNotFound, ReadOnlyError
+from ..status import ACTIVE, Status, master_status
+from .component import Component
+
+EDITABLE_AFTER_SUBMIT = ("name", "comment", "do_auto_resubmit")
+CONFIG_ATTRIBUTES = ("application", "backend", "splitter", "postprocessors",
+                     "inputfiles", "outputfiles", "mode")
+MODES = ("strict", "relaxed")
+MAX_AUTO_RESUBMITS = 5
+
+
+class _Inherited:
+    """A job's application or backend; on a subjob, the master's with its overrides.
+
+    Ganga users read ``j.subjobs[3].application.args``; storing a full copy per
+    subjob would multiply the records of a 10,000-subjob job, so a subjob stores
+    only the splitter's overrides and this descriptor builds the view.
+    """
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, job: Any, owner: type | None = None) -> Any:
+        if job is None:
+            return self
+        job._p_activate()  # __dict__ does not unghostify a persistent object
+        if job.__dict__.get("master") is not None:
+            return job._effective(self.name)
+        return job.__dict__.get(self.name)
+
+    def __set__(self, job: Any, value: Any) -> None:
+        job._p_activate()
+        job.__dict__[self.name] = value
+        job._p_changed = True
+
+
+class Job(Persistent):
+    """A job: an application run by a backend, optionally split into subjobs.
+
+    ``Job(application=Executable(...), backend=Local(), splitter=ArgSplitter(...))``
+    or ``Job(template)``. Until it is submitted every attribute may be changed;
+    afterwards only ``name``, ``comment`` and ``do_auto_resubmit`` may
+    (``j.copy()`` gives an editable copy).
+    """
+
+    # -- stored fields, with class defaults ---------------------------------------
+    id: int | None = None
+    name: str = ""
+    comment: str = ""
+    _status: str = Status.NEW.value
+    application = _Inherited()  # a subjob shows its master's, with its overrides
+    backend = _Inherited()
+    splitter: Component | None = None
+    postprocessors: tuple = ()
+    inputfiles: tuple = ()
+    outputfiles: tuple = ()
+    mode: str | None = None  # None: the session's configured mode
+    do_auto_resubmit: bool = False
+    master: "Job | None" = None
+    _subjobs: IOBTree | None = None
+    _counts: Any = None  # StatusCounts, on masters only
+    _overrides: Mapping[str, Any] = {}  # a subjob's differences from its master
+    history: tuple = ()  # ((time, from, to, note, source), ...)
+    submit_counter: int = 0
+    auto_resubmit_count: int = 0
+    backend_detail: str = ""  # the backend's minor status: Queued, Running, NOPING, ...
+    handle: tuple | None = None  # the backend's Handle, as a tuple
+    exit_code: int | None = None
+    reason: str = ""  # why it last failed, was rolled back or lost
+    workspace: str = ""  # on top-level jobs: <root>/workspace/<id>
+    monitored: bool = True  # relaxed mode may take a job out of the monitoring loop
+
+    def __init__(self, template: "Job | None" = None, **attributes: Any) -> None:
+        if template is not None:
+            if not isinstance(template, Job):
+                raise InvalidValue("Job", "template", template, "a Job or JobTemplate")
+            for key, value in template._config().items():
+                if value is not None and value != ():
+                    setattr(self, key, value)
+        for key, value in attributes.items():
+            if key not in CONFIG_ATTRIBUTES + EDITABLE_AFTER_SUBMIT:
+                raise InvalidValue(
+                    "Job", key, value,
+                    "one of " + ", ".join(CONFIG_ATTRIBUTES + EDITABLE_AFTER_SUBMIT),
+                )
+            setattr(self, key, value)
+        if self.application is None:
+            from .application import Executable
+
+            self.application = Executable()
+        if self.backend is None:
+            from ..backends.local.config import Local
+
+            self.backend = Local()
+
+    # -- guarded attribute setting -------------------------------------------------
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in CONFIG_ATTRIBUTES:
+            self._check_writable(name)
+            value = self._validate(name, value)
+        elif name in ("name", "comment") and not isinstance(value, str):
+            raise InvalidValue("Job", name, value, "a string")
+        super().__setattr__(name, value)
+
+    def _check_writable(self, name: str) -> None:
+        if self._status not in (Status.NEW.value, Status.TEMPLATE.value):
+            raise ReadOnlyError(self.fqid, name, self._status, EDITABLE_AFTER_SUBMIT)
+        if self.master is not None and name != "mode":
+            raise ReadOnlyError(self.fqid, name, self._status + " subjob", ("name", "comment"))
+
+    def _check_component_writable(self, component: Component, name: str) -> None:
+        self._check_writable(f"{component._category[:-1]}.{name}")
+
+    def _validate(self, name: str, value: Any) -> Any:
+        if name == "mode":
+            if value is not None and value not in MODES:
+                raise InvalidValue("Job", "mode", value, "'strict', 'relaxed' or None")
+            return value
+        if name in ("postprocessors", "inputfiles", "outputfiles"):
+            items = value if isinstance(value, (list, tuple)) else [value]
+            category = "postprocessors" if name == "postprocessors" else "files"
+            return tuple(self._adopt(name, item, category) for item in items)
+        if name == "splitter" and value is None:
+            return None
+        category = {"application": "applications", "backend": "backends",
+                    "splitter": "splitters"}[name]
+        return self._adopt(name, value, category)
+
+    def _adopt(self, name: str, value: Any, category: str) -> Component:
+        if not isinstance(value, Component) or value._category != category:
+            raise InvalidValue("Job", name, value, f"one of the {category} (e.g. "
+                               + {"applications": "Executable()", "backends": "Local()",
+                                  "splitters": "ArgSplitter(args=[...])",
+                                  "postprocessors": "TextMerger(files=['stdout'])",
+                                  "files": "LocalFile('*.txt')"}[category] + ")")
+        if value._owner_job is not None and value._owner_job is not self:
+            value = value.copy()  # one owner per component, as Ganga copies on assignment
+        Persistent.__setattr__(value, "_owner_job", self)
+        return value
+
+    def _config(self) -> dict[str, Any]:
+        return {
+            "application": self.application.copy() if self.application else None,
+            "backend": self.backend.copy() if self.backend else None,
+            "splitter": self.splitter.copy() if self.splitter else None,
+            "postprocessors": tuple(p.copy() for p in self.postprocessors),
+            "inputfiles": tuple(f.copy() for f in self.inputfiles),
+            "outputfiles": tuple(f.copy() for f in self.outputfiles),
+            "name": self.name,
+            "comment": self.comment,
+            "do_auto_resubmit": self.do_auto_resubmit,
+            "mode": self.mode,
+        }
+
+    # -- identity and status ---------------------------------------------------------
+    @property
+    def fqid(self) -> str:
+        if self.master is not None:
+            return f"{self.master.id}.{self.id}"
+        return "?" if self.id is None else str(self.id)
+
+    @property
+    def is_master(self) -> bool:
+        return self._counts is not None
+
+    @property
+    def status(self) -> Status:
+        if self._counts is not None:
+            return master_status(self._counts.counts)
+        return Status(self._status)
+
+    @property
+    def subjob_counts(self) -> dict[str, int]:
+        """Per-status subjob counts (empty for a job without subjobs)."""
+        return dict(self._counts.counts) if self._counts is not None else {}
+
+    @property
+    def subjobs(self) -> "SubjobsView":
+        return SubjobsView(self)
+
+    @property
+    def time(self) -> "JobTime":
+        return JobTime(self)
+
+    @property
+    def effective_application(self) -> Component | None:
+        """A subjob's application: the master's with the splitter's overrides."""
+        return self._effective("application")
+
+    @property
+    def effective_backend(self) -> Component | None:
+        return self._effective("backend")
+
+    def _effective(self, root: str) -> Component | None:
+        if self.master is None:
+            return getattr(self, root)
+        base = getattr(self.master, root)
+        prefix = root + "."
+        overrides = {k[len(prefix):]: v for k, v in self._overrides.items() if k.startswith(prefix)}
+        if not overrides or base is None:
+            return base
+        view = base.with_values(overrides)
+        Persistent.__setattr__(view, "_owner_job", self)  # so edits are refused, not lost
+        return view
+
+    @property
+    def workdir(self) -> str:
+        """This (sub)job's directory in the workspace."""
+        import os
+
+        if self.master is not None:
+            return os.path.join(self.master.workspace, str(self.id))
+        return self.workspace
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE
+
+    def copy(self) -> "Job":
+        """An editable copy in status new (for a subjob: a standalone job)."""
+        config = self._config()
+        if self.master is not None:
+            config["application"] = self.application.copy()
+            config["backend"] = self.backend.copy()
+            config["splitter"] = None
+        fresh = Job.__new__(type(self) if type(self) is Job else Job)
+        Job.__init__(fresh, **{k: v for k, v in config.items() if v is not None})
+        return fresh
+
+    def __repr__(self) -> str:
+        from .table import job_summary
+
+        return job_summary(self)
+
+
+class JobTemplate(Job):
+    """A reusable job description kept in the ``templates`` registry."""
+
+    _status = Status.TEMPLATE.value
+
+
+class JobTime:
+    """Per-status timestamps, derived from the history (nothing stored twice)."""
+
+    def __init__(self, job: Job) -> None:
+        self._job = job
+
+    @property
+    def timestamps(self) -> dict[str, float]:
+        stamps: dict[str, float] = {}
+        for when, _src, dst, _note, _source in self._job.history:
+            stamps[dst] = when
+        return stamps
+
+    def __getattr__(self, status: str) -> Any:
+        try:
+            Status.parse(status)
+        except Exception:
+            raise AttributeError(status) from None
+        return lambda: self.timestamps.get(status)
+
+    def runtime(self) -> float | None:
+        stamps = self.timestamps
+        if "running" in stamps and Status(self._job._status) in (Status.COMPLETED, Status.FAILED):
+            end = stamps.get(self._job._status)
+            return end - stamps["running"] if end else None
+        return None
+
+    def __repr__(self) -> str:
+        import time
+
+        return ", ".join(f"{k}: {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(v))}"
+                         for k, v in self.timestamps.items())
+
+
+class SubjobsView(Sequence):
+    """The subjobs of a job, read lazily from their BTree."""
+
+    def __init__(self, job: Job) -> None:
+        self._job = job
+
+    def _tree(self) -> IOBTree:
+        return self._job._subjobs if self._job._subjobs is not None else IOBTree()
+
+    def __len__(self) -> int:
+        counts = self._job._counts
+        return counts.total() if counts is not None else 0
+
+    def __getitem__(self, index: Any) -> Any:
+        tree = self._tree()
+        if isinstance(index, slice):
+            return [tree[i] for i in range(*index.indices(len(self))) if i in tree]
+        if isinstance(index, int):
+            n = len(self)
+            key = index + n if index < 0 else index
+            if key in tree:
+                return tree[key]
+        raise JobNotFound(f"{self._job.fqid}.{index}", f"subjobs 0..{len(self) - 1}")
+
+    def __call__(self, index: int) -> Job:
+        return self[index]
+
+    def __iter__(self) -> Iterator[Job]:
+        return iter(self._tree().values())
+
+    def select(self, status: Any = None, name: str | None = None,
+               minid: int | None = None, maxid: int | None = None) -> list[Job]:
+        return select_jobs(self._tree().values(minid, maxid), status=status, name=name)
+
+    def __repr__(self) -> str:
+        from .table import subjobs_table
+
+        return subjobs_table(self._job)
+
+
+def select_jobs(candidates: Any, status: Any = None, name: str | None = None) -> list[Job]:
+    """Filter jobs by status (one or several) and a name glob."""
+    wanted: set[str] | None = None
+    if status is not None:
+        statuses = [status] if isinstance(status, (str, Status)) else list(status)
+        wanted = {Status.parse(s).value for s in statuses}
+    out = []
+    for job in candidates:
+        if wanted is not None and job.status.value not in wanted:
+            continue
+        if name is not None and not fnmatch.fnmatchcase(job.name, name):
+            continue
+        out.append(job)
+    return out

@@ -1,0 +1,95 @@
+"""The one function that changes a status.
+
+``set_status`` checks the transition table (``ganga_like.status``), stamps the
+time, appends ``(time, from, to, note, source)`` to the job's history, keeps the
+master's per-status counts in step, and reports the change to whoever collects
+changes in this thread (the repository's write helper, which appends them to the
+queue log once the transaction has committed). Nothing else assigns a status.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time as _time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, NamedTuple
+
+from ..errors import OperationRefused
+from ..status import Status, check_transition, master_status
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .job import Job
+
+HISTORY_SHOWN_IN_ERRORS = 3
+
+
+class Change(NamedTuple):
+    """A status change, as reported to the queue log."""
+
+    time: float
+    fqid: str
+    source: str
+    target: str
+    note: str
+    host: str
+
+
+_local = threading.local()
+
+
+@contextlib.contextmanager
+def collect_changes() -> Iterator[list[Change]]:
+    """Collect the status changes made in this thread inside the block."""
+    previous = getattr(_local, "changes", None)
+    changes: list[Change] = []
+    _local.changes = changes
+    try:
+        yield changes
+    finally:
+        _local.changes = previous
+
+
+def _report(change: Change) -> None:
+    changes = getattr(_local, "changes", None)
+    if changes is not None:
+        changes.append(change)
+
+
+def set_status(
+    job: "Job",
+    target: Status | str,
+    note: str = "",
+    source: str = "system",
+    now: float | None = None,
+    host: str = "",
+) -> Status:
+    """Move ``job`` to ``target``; raise InvalidTransition if the table forbids it.
+
+    A master's status is derived from its subjobs and is never set here.
+    Returns the previous status.
+    """
+    if job.is_master:
+        raise OperationRefused(
+            job.fqid, "set the status", job.status.value,
+            "a master's status is derived from its subjobs; change theirs",
+        )
+    dst = Status.parse(target)
+    src = Status(job._status)
+    check_transition(job.fqid, src, dst, job.history[-HISTORY_SHOWN_IN_ERRORS:])
+    when = _time.time() if now is None else now
+    job._status = dst.value
+    job.history = job.history + ((when, src.value, dst.value, note, source),)
+    if note and dst in (Status.FAILED, Status.NEW, Status.UNKNOWN, Status.KILLED):
+        job.reason = note
+    _report(Change(when, job.fqid, src.value, dst.value, note, host))
+    master = job.master
+    if master is not None:
+        before = master_status(master._counts.counts)
+        master._counts.move(src.value, dst.value)
+        after = master_status(master._counts.counts)
+        if after is not before:
+            why = f"subjob {job.id}: {src.value}->{dst.value}"
+            master.history = master.history + ((when, before.value, after.value, why, "derived"),)
+            _report(Change(when, master.fqid, before.value, after.value, why, host))
+    return src

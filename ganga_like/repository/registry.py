@@ -1,0 +1,141 @@
+"""The ``jobs`` and ``templates`` registries: BTrees with a Length beside them.
+
+``len()`` of a BTree walks every bucket (0.4 s for 100,000 jobs); the ``Length``
+beside it answers at once and merges concurrent changes. Lookups by id load one
+bucket path, so opening a repository of any size and reading one job is fast.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from ..errors import InvalidValue, JobNotFound
+from ..model.job import Job, JobTemplate, select_jobs
+from ..status import Status
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .storage import Connection
+
+
+class _Registry:
+    _tree_attr = "jobs"
+    _count_attr = "job_count"
+    _id_kind = "job"
+    _what = "jobs"
+
+    def __init__(self, connection: "Connection") -> None:
+        self.connection = connection
+
+    @property
+    def _tree(self) -> Any:
+        return getattr(self.connection.root, self._tree_attr)
+
+    @property
+    def _count(self) -> Any:
+        return getattr(self.connection.root, self._count_attr)
+
+    def __len__(self) -> int:
+        return self._count()
+
+    def __iter__(self) -> Iterator[Job]:
+        return iter(self._tree.values())
+
+    def ids(self) -> list[int]:
+        return list(self._tree.keys())
+
+    def _known(self) -> str:
+        tree = self._tree
+        if not len(self):
+            return f"there are no {self._what}"
+        return f"{self._what} {tree.minKey()}..{tree.maxKey()}, {len(self)} in all"
+
+    def get(self, wanted: Any) -> Job:
+        """A job by id (3), fqid ('3.14') or negative index (-1: the newest)."""
+        tree = self._tree
+        if isinstance(wanted, bool):
+            raise JobNotFound(wanted, self._known())
+        if isinstance(wanted, int):
+            if wanted < 0:
+                keys = tree.keys()
+                try:
+                    return tree[keys[len(keys) + wanted]] if len(self) >= -wanted else _raise()
+                except (IndexError, JobNotFound):
+                    raise JobNotFound(wanted, self._known()) from None
+            job = tree.get(wanted)
+            if job is None:
+                raise JobNotFound(wanted, self._known())
+            return job
+        if isinstance(wanted, str):
+            head, dot, tail = wanted.strip().partition(".")
+            try:
+                top = int(head)
+                sub = int(tail) if dot else None
+            except ValueError:
+                raise InvalidValue("jobs", "id", wanted, "a job id like 3 or '3.14'") from None
+            job = self.get(top)
+            if sub is None:
+                return job
+            if job._subjobs is None or sub not in job._subjobs:
+                raise JobNotFound(wanted, f"job {top} has {len(job.subjobs)} subjobs")
+            return job._subjobs[sub]
+        raise InvalidValue("jobs", "id", wanted, "a job id like 3, -1 or '3.14'")
+
+    def add(self, job: Job) -> int:
+        """Register ``job`` under a fresh id (inside the caller's transaction)."""
+        root = self.connection.root
+        new_id = root.ids.take(self._id_kind)
+        job.id = new_id
+        self._tree[new_id] = job
+        self._count.change(1)
+        return new_id
+
+    def discard(self, job: Job) -> None:
+        if job.id in self._tree:
+            del self._tree[job.id]
+            self._count.change(-1)
+
+    def select(self, status: Any = None, name: str | None = None,
+               minid: int | None = None, maxid: int | None = None) -> list[Job]:
+        return select_jobs(self._tree.values(minid, maxid), status=status, name=name)
+
+    def last(self, n: int) -> list[Job]:
+        """The newest ``n`` jobs, reading only those."""
+        tree = self._tree
+        if not len(self):
+            return []
+        keys = tree.keys()
+        total = len(keys)
+        start = max(0, total - n)
+        return [tree[keys[i]] for i in range(start, total)]
+
+
+def _raise() -> Job:
+    raise JobNotFound("index", "")
+
+
+class JobRegistry(_Registry):
+    """The jobs of the repository, by id."""
+
+    def add(self, job: Job) -> int:
+        new_id = super().add(job)
+        if not job.workspace:
+            job.workspace = os.path.join(
+                self.connection.repository.config.workspace, str(new_id)
+            )
+        return new_id
+
+
+class TemplateRegistry(_Registry):
+    """Job templates, by id."""
+
+    _tree_attr = "templates"
+    _count_attr = "template_count"
+    _id_kind = "template"
+    _what = "templates"
+
+    def add(self, job: Job) -> int:
+        if not isinstance(job, JobTemplate) and job.status is not Status.TEMPLATE:
+            raise InvalidValue("templates", "add", job, "a JobTemplate")
+        return super().add(job)

@@ -1,0 +1,168 @@
+"""Opening the database: the embedded FileStorage or a shared ZEO server.
+
+A FileStorage is held by one process at a time (a ``.lock`` file beside it). A
+second process gets either one clear line naming the holder, or, when it asked
+for ``read_only``, a read-only view (a snapshot: fine for listing).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+from urllib.parse import urlparse
+
+import ZODB
+from ZODB.FileStorage import FileStorage
+
+from ..config import Config
+from ..errors import RepositoryError, RepositoryLocked
+from .registry import JobRegistry, TemplateRegistry
+from .root import ROOT_KEY, RepositoryRoot
+from .transactions import new_transaction_manager, write
+
+CACHE_SIZE = 50_000  # objects per connection: a second pass over 10,000 subjobs stays in memory
+
+
+def _holder_of(lock_path: str) -> str:
+    try:
+        with open(lock_path) as handle:
+            pid = int(handle.read().strip() or 0)
+    except (OSError, ValueError):
+        return "an unknown process"
+    try:
+        import psutil
+
+        proc = psutil.Process(pid)
+        cmd = " ".join(proc.cmdline()[:4])
+        return f"pid {pid}: {cmd}" if cmd else f"pid {pid}"
+    except Exception:
+        return f"pid {pid}"
+
+
+def parse_zeo_uri(uri: str) -> tuple[str, int]:
+    parsed = urlparse(uri)
+    if parsed.scheme != "zeo" or not parsed.hostname or not parsed.port:
+        raise RepositoryError(
+            f"repository URI {uri!r} is not valid; use zeo://host:port (e.g. zeo://127.0.0.1:8100)",
+            uri=uri,
+        )
+    return parsed.hostname, parsed.port
+
+
+class Repository:
+    """An open database plus what sessions need from it."""
+
+    def __init__(self, db: ZODB.DB, config: Config, read_only: bool, location: str) -> None:
+        self.db = db
+        self.config = config
+        self.read_only = read_only
+        self.location = location
+        self._closed = False
+
+    def connect(self) -> "Connection":
+        """A new connection with its own transaction manager (one per thread)."""
+        conn = self.db.open(transaction_manager=new_transaction_manager())
+        return Connection(self, conn)
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self.db.close()
+
+    def __enter__(self) -> "Repository":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Connection:
+    """One ZODB connection and the registries seen through it."""
+
+    def __init__(self, repository: Repository, conn: Any) -> None:
+        self.repository = repository
+        self.conn = conn
+        self._root: RepositoryRoot | None = None
+
+    @property
+    def root(self) -> RepositoryRoot:
+        if self._root is None:
+            zroot = self.conn.root()
+            if ROOT_KEY not in zroot:
+                if self.repository.read_only:
+                    raise RepositoryError(
+                        f"the repository at {self.repository.location} is empty and read-only",
+                        location=self.repository.location,
+                    )
+
+                def create() -> None:
+                    if ROOT_KEY not in zroot:
+                        zroot[ROOT_KEY] = RepositoryRoot()
+
+                write(self.conn, create, note="create the ganga_like registries")
+            self._root = zroot[ROOT_KEY]
+        return self._root
+
+    @property
+    def jobs(self) -> JobRegistry:
+        return JobRegistry(self)
+
+    @property
+    def templates(self) -> TemplateRegistry:
+        return TemplateRegistry(self)
+
+    def write(self, work: Any, **kwargs: Any) -> Any:
+        return write(self.conn, work, **kwargs)
+
+    def refresh(self) -> None:
+        """See other writers' commits (a new transaction), if nothing is pending here."""
+        if not getattr(self.conn, "_registered_objects", None):
+            self.conn.transaction_manager.begin()
+
+    def close(self) -> None:
+        try:
+            self.conn.transaction_manager.abort()
+        finally:
+            self.conn.close()
+
+
+def open_repository(config: Config, read_only: bool | None = None,
+                    fallback_read_only: bool = False) -> Repository:
+    """Open the repository the config names.
+
+    ``fallback_read_only``: if another process holds the FileStorage, open it
+    read-only instead of refusing (for listings and other read-only commands).
+    """
+    read_only = config.read_only if read_only is None else read_only
+    if config.repository.startswith("zeo://"):
+        return _open_zeo(config, read_only)
+    path = config.filestorage_path
+    if read_only and not os.path.exists(path):
+        raise RepositoryError(f"no repository at {path} yet (nothing has been stored)", path=path)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    try:
+        storage = FileStorage(path, read_only=read_only)
+    except Exception as exc:  # zc.lockfile.LockError, without importing its module path
+        if type(exc).__name__ != "LockError":
+            raise RepositoryError(f"cannot open the repository {path}: {exc}", path=path) from exc
+        if not fallback_read_only:
+            raise RepositoryLocked(path, _holder_of(path + ".lock")) from None
+        storage = FileStorage(path, read_only=True)
+        read_only = True
+    db = ZODB.DB(storage, cache_size=CACHE_SIZE, pool_size=16)
+    return Repository(db, config, read_only, path)
+
+
+def _open_zeo(config: Config, read_only: bool) -> Repository:
+    import ZEO
+
+    host, port = parse_zeo_uri(config.repository)
+    try:
+        storage = ZEO.client((host, port), read_only=read_only, wait_timeout=10)
+    except Exception as exc:
+        raise RepositoryError(
+            f"cannot reach the ZEO server at {config.repository}: {exc}; is `ganga-like serve` running?",
+            uri=config.repository,
+        ) from None
+    db = ZODB.DB(storage, cache_size=CACHE_SIZE, pool_size=16)
+    return Repository(db, config, read_only, config.repository)

@@ -1,0 +1,235 @@
+"""Job statuses, the one transition table, and the master rule.
+
+Pure: no I/O, no ZODB, no Ray. Everything that changes a status in the program
+calls :func:`check_transition` (through ``ganga_like.model.lifecycle.set_status``),
+so the table below is the single source of truth. The documentation's status
+table is generated from it (``ganga_like.status.table_markdown``).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping
+from typing import NamedTuple
+
+from .errors import InvalidTransition, UnknownStatus
+
+
+class Status(str, enum.Enum):
+    """The status of a job or subjob, as Ganga users know them.
+
+    A ``str`` enum, so ``j.status == 'completed'`` works as in Ganga scripts.
+    """
+
+    NEW = "new"
+    """Created and editable; nothing has been sent anywhere."""
+    SUBMITTING = "submitting"
+    """Being handed to a backend. A crash here is reconciled on the next start."""
+    SUBMITTED = "submitted"
+    """Accepted by the backend, not yet started (queued: see the backend detail)."""
+    RUNNING = "running"
+    """Started by the backend and holding a resource."""
+    COMPLETING = "completing"
+    """Finished; outputs are being collected and postprocessors run."""
+    COMPLETED = "completed"
+    """Finished successfully; the backend confirmed its resources are free."""
+    FAILED = "failed"
+    """Finished unsuccessfully (or was failed by hand); resources are free."""
+    KILLED = "killed"
+    """Stopped on request; the backend confirmed its resources are free."""
+    COMPLETED_FROZEN = "completed_frozen"
+    """A completed job taken out of auto-resubmission and of the master rule."""
+    FAILED_FROZEN = "failed_frozen"
+    """A failed or killed job taken out of auto-resubmission and of the master rule."""
+    INCOMPLETE = "incomplete"
+    """Transient: a job whose stored record could not be read whole."""
+    UNKNOWN = "unknown"
+    """Transient: the backend lost track of it; resolved by recovery or removal."""
+    REMOVED = "removed"
+    """Transient: the job is being deleted from the repository."""
+    TEMPLATE = "template"
+    """A job template, kept in the ``templates`` registry; never submitted itself."""
+
+    def __str__(self) -> str:  # print(j.status) shows 'completed', as in Ganga
+        return self.value
+
+    @classmethod
+    def parse(cls, value: object) -> "Status":
+        """The Status for ``value`` (a Status or its name), or a clear UnknownStatus."""
+        if isinstance(value, Status):
+            return value
+        try:
+            return cls(str(value).lower())
+        except ValueError:
+            raise UnknownStatus(value, [s.value for s in cls]) from None
+
+
+S = Status
+
+ACTIVE: frozenset[Status] = frozenset({S.SUBMITTING, S.SUBMITTED, S.RUNNING, S.COMPLETING})
+"""Work that may hold (or is about to hold) a backend resource."""
+FINAL: frozenset[Status] = frozenset(
+    {S.COMPLETED, S.FAILED, S.KILLED, S.COMPLETED_FROZEN, S.FAILED_FROZEN}
+)
+"""Finished work; in strict mode the backend has confirmed its resources are free."""
+FROZEN: frozenset[Status] = frozenset({S.COMPLETED_FROZEN, S.FAILED_FROZEN})
+"""Final and left alone: no auto-resubmission, not counted by the master rule."""
+TRANSIENT: frozenset[Status] = frozenset({S.INCOMPLETE, S.UNKNOWN, S.REMOVED})
+"""Never a resting status of a stored job: something is still to be done about it."""
+RESUBMITTABLE: frozenset[Status] = frozenset(
+    {S.RUNNING, S.KILLED, S.COMPLETED, S.COMPLETING, S.FAILED, S.SUBMITTED}
+)
+"""Statuses from which ``resubmit()`` may start (running ones only with force)."""
+
+
+class Edge(NamedTuple):
+    source: Status
+    target: Status
+    trigger: str
+
+
+def _edges() -> dict[tuple[Status, Status], str]:
+    table: dict[tuple[Status, Status], str] = {}
+
+    def add(source: Status, target: Status, trigger: str) -> None:
+        table[(source, target)] = trigger
+
+    add(S.NEW, S.SUBMITTING, "submit()")
+    add(S.NEW, S.REMOVED, "remove()")
+
+    add(S.SUBMITTING, S.NEW, "submission failed: rolled back, editable again")
+    add(S.SUBMITTING, S.SUBMITTED, "the backend accepted it")
+    add(S.SUBMITTING, S.UNKNOWN, "the backend's answer was lost during submission")
+    add(S.SUBMITTING, S.FAILED, "the backend refused it for good")
+
+    add(S.SUBMITTED, S.RUNNING, "the backend started it")
+    add(S.SUBMITTED, S.KILLED, "kill(), confirmed by the backend")
+    add(S.SUBMITTED, S.UNKNOWN, "the backend lost track of it")
+    add(S.SUBMITTED, S.FAILED, "the backend reported a failure, or force_status('failed')")
+    add(S.SUBMITTED, S.COMPLETING, "it finished before it was seen running")
+    add(S.SUBMITTED, S.COMPLETED, "it finished before it was seen running; nothing to collect")
+    add(S.SUBMITTED, S.SUBMITTING, "resubmit()")
+
+    add(S.RUNNING, S.COMPLETING, "it finished; collecting outputs")
+    add(S.RUNNING, S.COMPLETED, "it finished; nothing to collect")
+    add(S.RUNNING, S.FAILED, "it exited with an error, or force_status('failed')")
+    add(S.RUNNING, S.KILLED, "kill(), confirmed by the backend")
+    add(S.RUNNING, S.UNKNOWN, "the backend lost track of it")
+    add(S.RUNNING, S.SUBMITTING, "resubmit(force=True), after a confirmed kill")
+    add(S.RUNNING, S.SUBMITTED, "the backend requeued it")
+
+    add(S.COMPLETING, S.COMPLETED, "outputs collected, postprocessors passed")
+    add(S.COMPLETING, S.FAILED, "collecting outputs or a postprocessor failed")
+    add(S.COMPLETING, S.UNKNOWN, "the outputs were lost")
+    add(S.COMPLETING, S.SUBMITTING, "resubmit()")
+    add(S.COMPLETING, S.SUBMITTED, "the backend requeued it")
+
+    add(S.KILLED, S.REMOVED, "remove()")
+    add(S.KILLED, S.FAILED, "force_status('failed')")
+    add(S.KILLED, S.SUBMITTING, "resubmit()")
+    add(S.KILLED, S.SUBMITTED, "the backend restarted it")
+    add(S.KILLED, S.FAILED_FROZEN, "freeze()")
+
+    add(S.FAILED, S.REMOVED, "remove()")
+    add(S.FAILED, S.SUBMITTING, "resubmit()")
+    add(S.FAILED, S.COMPLETED, "force_status('completed')")
+    add(S.FAILED, S.SUBMITTED, "the backend restarted it")
+    add(S.FAILED, S.FAILED_FROZEN, "freeze()")
+
+    add(S.COMPLETED, S.REMOVED, "remove()")
+    add(S.COMPLETED, S.FAILED, "force_status('failed'), or a checker rejected it")
+    add(S.COMPLETED, S.SUBMITTING, "resubmit()")
+    add(S.COMPLETED, S.SUBMITTED, "the backend restarted it")
+    add(S.COMPLETED, S.COMPLETED_FROZEN, "freeze()")
+
+    add(S.COMPLETED_FROZEN, S.COMPLETED, "unfreeze()")
+    add(S.FAILED_FROZEN, S.FAILED, "unfreeze()")
+
+    add(S.INCOMPLETE, S.REMOVED, "remove()")
+    add(S.UNKNOWN, S.REMOVED, "remove()")
+    add(S.TEMPLATE, S.REMOVED, "remove()")
+    return table
+
+
+TRANSITIONS: Mapping[tuple[Status, Status], str] = _edges()
+"""Every legal ``(from, to)`` edge, with the trigger that takes it."""
+
+_TARGETS: dict[Status, frozenset[Status]] = {
+    status: frozenset(t for (s, t) in TRANSITIONS if s is status) for status in Status
+}
+
+
+def allowed_targets(source: Status | str) -> frozenset[Status]:
+    """The statuses that ``source`` may move to."""
+    return _TARGETS[Status.parse(source)]
+
+
+def is_allowed(source: Status | str, target: Status | str) -> bool:
+    return (Status.parse(source), Status.parse(target)) in TRANSITIONS
+
+
+def edges() -> list[Edge]:
+    """The table as a list of edges, in declaration order."""
+    return [Edge(s, t, trigger) for (s, t), trigger in TRANSITIONS.items()]
+
+
+def check_transition(
+    job_id: str,
+    source: Status | str,
+    target: Status | str,
+    recent_history: Iterable[tuple] = (),
+) -> str:
+    """Return the trigger of the edge ``source -> target``, or raise InvalidTransition."""
+    src, dst = Status.parse(source), Status.parse(target)
+    try:
+        return TRANSITIONS[(src, dst)]
+    except KeyError:
+        raise InvalidTransition(
+            job_id, src.value, dst.value, [t.value for t in _TARGETS[src]], tuple(recent_history)
+        ) from None
+
+
+MASTER_PRIORITY: tuple[Status, ...] = (
+    S.SUBMITTING,
+    S.SUBMITTED,
+    S.RUNNING,
+    S.COMPLETING,
+    S.UNKNOWN,
+    S.FAILED,
+    S.KILLED,
+    S.NEW,
+    S.COMPLETED,
+)
+"""The master rule: the master's status is the first of these that any subjob has.
+
+Ganga's rule plus ``new`` (which Ganga ignores: its bug #862) and ``unknown`` (a
+subjob we lost track of may still hold a resource, so it ranks with the active
+ones). Frozen subjobs are left out; a master whose subjobs are all frozen, or that
+has no subjobs counted, is ``completed``.
+"""
+
+
+def master_status(counts: Mapping[Status | str, int]) -> Status:
+    """The master's status derived from per-status subjob counts."""
+    present = {Status.parse(k) for k, n in counts.items() if n > 0}
+    for status in MASTER_PRIORITY:
+        if status in present:
+            return status
+    return S.COMPLETED
+
+
+def master_status_of(statuses: Iterable[Status | str]) -> Status:
+    """The master rule over a plain list of subjob statuses (for recounts and tests)."""
+    counts: dict[Status, int] = {}
+    for s in statuses:
+        st = Status.parse(s)
+        counts[st] = counts.get(st, 0) + 1
+    return master_status(counts)
+
+
+def table_markdown() -> str:
+    """The transition table as Markdown, for the documentation."""
+    lines = ["| from | to | trigger |", "| --- | --- | --- |"]
+    for edge in edges():
+        lines.append(f"| {edge.source.value} | {edge.target.value} | {edge.trigger} |")
+    return "\n".join(lines)
