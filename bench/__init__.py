@@ -1,0 +1,1 @@
+"""Benchmark harness: ganga_like vs Ganga vs the machine's limits (see README.md)."""

@@ -82,10 +82,8 @@ def format_time(when: float) -> str:
 
 def parse_time(text: str) -> float:
     """Inverse of :func:`format_time`; also accepts a stamp without offset (local time)."""
-    try:
-        return _dt.datetime.strptime(text, _TIME_FORMAT).timestamp()
-    except ValueError:
-        return _dt.datetime.fromisoformat(text).timestamp()
+    # fromisoformat (C, 3.11+) reads "+HHMM" offsets and is ~100x faster than strptime.
+    return _dt.datetime.fromisoformat(text).timestamp()
 
 
 def exit_code_of(note: str) -> int | None:
@@ -195,8 +193,13 @@ def last_status(path: str) -> StatusInfo | None:
     if start:
         # The first piece may be the tail of a longer line: drop it.
         data = data.partition(b"\n")[2]
-    infos = _parse_complete_lines(data)
-    return infos[-1] if infos else None
+    lines = data.split(b"\n")
+    lines.pop()  # without a final newline the last piece is a partial write
+    for raw in reversed(lines):
+        info = parse_line(raw)
+        if info is not None:
+            return info
+    return None
 
 
 def _parse_complete_lines(data: bytes) -> list[StatusInfo]:

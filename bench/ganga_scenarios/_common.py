@@ -35,6 +35,15 @@ def since_process_start() -> float | None:
 
 
 def peak_rss_bytes() -> int:
+    """Peak RSS of this process (VmHWM; ru_maxrss would include the peak of
+    the process that forked us, carried across exec)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
@@ -128,3 +137,30 @@ def processes_under_session(root: Path | None = None) -> list:
                 continue
             found.append(p)
     return found
+
+
+def gpi():
+    """Ganga's public interface (Job, Local, ...), importable once Ganga runs."""
+    import GangaCore.GPI as g
+    return g
+
+
+def submit_true_and_wait(n: int, batchsize: int, timeout: float) -> dict:
+    """Submit one job of n subjobs of /bin/true and wait for all `completed`."""
+    g = gpi()
+    j = g.Job(name=f"bench-{n}",
+              application=g.Executable(exe="/bin/true", args=[]),
+              backend=g.Local(batchsize=batchsize),
+              splitter=g.ArgSplitter(args=[[] for _ in range(n)]))
+    t0 = now()
+    j.submit()
+    t_submitted = now()
+    ok, counts = wait_subjobs(j, {"completed"}, timeout=timeout)
+    t_done = now()
+    wait_until(lambda: j.status == "completed", timeout=30, interval=0.05)
+    t_master = now()
+    return {"job": j, "ok": ok, "counts": counts,
+            "submit_s": t_submitted - t0,
+            "submit_to_all_completed_s": t_done - t0,
+            "master_completed_s": t_master - t0,
+            "master_status": j.status}

@@ -42,6 +42,12 @@ The contract, method by method (every backend passes ``tests/backends/contract.p
     handle, the event that describes where it is now (running, finished with
     an exit code, or lost), and keeps watching what still runs.
 
+``find(marker_prefix) -> list[Handle]``
+    Every piece of work this backend can see whose marker starts with
+    ``marker_prefix`` (``"<repository id>:"``), whatever the database says: the
+    leak audit and the recovery of subjobs caught in ``submitting`` use it. The
+    handles' ``fqid`` is the part of the marker after the prefix.
+
 ``ping() -> dict``
     Liveness and a little self-description (backend name, host, pid, counts).
 """
@@ -134,5 +140,7 @@ class BackendActor(Protocol):
     def held(self, handles: list[Handle]) -> list[bool]: ...
 
     def adopt(self, handles: list[Handle]) -> list[Event]: ...
+
+    def find(self, marker_prefix: str) -> list[Handle]: ...
 
     def ping(self) -> dict: ...

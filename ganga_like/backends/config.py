@@ -13,3 +13,7 @@ class BackendConfig(Component):
     def actor_key(self) -> tuple:
         """Which actor serves this config: configs with equal keys share one actor."""
         return (type(self).__name__,)
+
+    def make_actor(self, name: str) -> object:  # pragma: no cover - per backend
+        """Create (or re-attach to) this backend's named Ray actor."""
+        raise NotImplementedError(f"{type(self).__name__} has no actor")

@@ -22,6 +22,7 @@ from persistent import Persistent
 
 from ..errors import InvalidValue, JobNotFound, ReadOnlyError
 from ..status import ACTIVE, Status, master_status
+from . import binding
 from .component import Component
 
 EDITABLE_AFTER_SUBMIT = ("name", "comment", "do_auto_resubmit")
@@ -248,6 +249,42 @@ class Job(Persistent):
         fresh = Job.__new__(type(self) if type(self) is Job else Job)
         Job.__init__(fresh, **{k: v for k, v in config.items() if v is not None})
         return fresh
+
+    # -- verbs: carried out by the session that owns this job ------------------------
+    def submit(self, keep_going: bool = False) -> "Job":
+        """Submit a new job: split it, hand its subjobs to the backend."""
+        return binding.session_for(self).submit(self, keep_going=keep_going)
+
+    def kill(self) -> None:
+        """Kill the job (or this subjob); in strict mode, only once the backend confirms."""
+        binding.session_for(self).kill(self)
+
+    def resubmit(self, force: bool = False, include_killed: bool = False) -> None:
+        """Resubmit: a master's failed subjobs (and killed ones with include_killed), or this one."""
+        binding.session_for(self).resubmit(self, force=force, include_killed=include_killed)
+
+    def remove(self, force: bool = False) -> None:
+        """Kill, then remove from the repository. ``force=True`` removes even if the kill
+        cannot be confirmed, recording what may be left running in the leak ledger."""
+        binding.session_for(self).remove(self, force=force)
+
+    def force_status(self, status: str, force: bool = False) -> None:
+        """Force 'failed' or 'completed' (a running job is killed first)."""
+        binding.session_for(self).force_status(self, status, force=force)
+
+    def freeze(self) -> None:
+        binding.session_for(self).freeze(self)
+
+    def unfreeze(self) -> None:
+        binding.session_for(self).unfreeze(self)
+
+    def peek(self, file: str = "stdout", lines: int = 20) -> str:
+        """The last lines of one of the job's output files."""
+        return binding.session_for(self).peek(self, file=file, lines=lines)
+
+    def wait(self, timeout: float | None = None) -> "Status":
+        """Block until the job is final (or timeout seconds pass); returns the status."""
+        return binding.session_for(self).wait([self], timeout=timeout)[0]
 
     def __repr__(self) -> str:
         from .table import job_summary

@@ -41,6 +41,7 @@ class RepositoryRoot(Persistent):
     template_count: Length | None = None
     leaks: IOBTree | None = None  # the ledger: what forced removals may have left running
     ids: IdAllocator | None = None
+    active_ids = None  # IITreeSet of top-level jobs with active work (recovery looks here only)
 
     def __init__(self) -> None:
         self.repo_uuid = uuid.uuid4().hex[:12]

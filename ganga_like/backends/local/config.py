@@ -29,3 +29,10 @@ class Local(BackendConfig):
 
     def actor_key(self) -> tuple:
         return ("Local", self.effective_concurrency())
+
+    def make_actor(self, name: str) -> object:
+        from ...ray_runtime import RAY_NAMESPACE
+        from .actor import start_local_actor
+
+        return start_local_actor(name, concurrency=self.effective_concurrency(),
+                                 namespace=RAY_NAMESPACE, get_if_exists=True)

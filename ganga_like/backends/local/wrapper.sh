@@ -41,7 +41,7 @@ record() {
     printf '%s\n' "$line" >>"$status_path"
 }
 
-if ! cd -- "$out_dir" 2>/dev/null; then
+if ! cd -- "$out_dir"; then
     record WRAPPER_ERROR "exit=126 cannot enter output directory $out_dir"
     exit 126
 fi

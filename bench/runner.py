@@ -1,0 +1,523 @@
+"""The benchmark runner: Ganga vs ganga_like vs the machine's limits.
+
+``python -m bench [--quick] [--reps N] [--only a,b] [--skip-ganga]``
+
+For every repetition it measures the physical limits (bench/limits.py), then
+runs each scenario once for Ganga and once for ganga_like, alternating which
+goes first, each run in a fresh process (Ganga: ``ganga script.py`` in its
+own temporary session directory; ours: ``python -m bench._run_ours``). It
+prints medians, ratios (ours / Ganga) and our distance to the limit (ours /
+limit), and writes bench/results/latest.json and bench/results/latest.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import os
+import platform
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from bench import ganga_env
+
+BENCH_DIR = Path(__file__).resolve().parent
+PROJECT_DIR = BENCH_DIR.parent
+RESULTS_DIR = BENCH_DIR / "results"
+CACHE_DIR = BENCH_DIR / ".cache"
+RESULT_PREFIX = "BENCH_RESULT "
+
+
+# ---------------------------------------------------------------- scenarios
+
+@dataclass
+class Row:
+    key: str                      # e.g. "a100"
+    letter: str                   # scenario letter, for --only
+    label: str
+    metric: str                   # headline key in both sides' dicts
+    unit: str                     # "s", "bytes", "bytes_rss"
+    ganga: tuple[str, list[str]] | None   # (script, args) or None
+    ours: tuple[str, dict] | None          # (function, kwargs) or None
+    limit: Callable[[dict], float | None] | None = None
+    limit_note: str = ""
+    repo_n: int | None = None     # needs the prepared repository of n jobs
+    ganga_timeout: float = 900.0
+    notes: list[str] = field(default_factory=list)
+
+
+def _g(lim: dict, *path, default=None):
+    cur = lim
+    for p in path:
+        if not isinstance(cur, dict) or p not in cur:
+            return default
+        cur = cur[p]
+    return cur
+
+
+def build_rows(quick: bool, ganga_max_n: int, bs: int) -> list[Row]:
+    rows: list[Row] = []
+    a_ns = [10, 100] if quick else [10, 100, 1000, 10000]
+    for n in a_ns:
+        rows.append(Row(
+            key=f"a{n}", letter="a",
+            label=f"(a) submit + complete {n:,} subjobs of /bin/true",
+            metric="submit_to_all_completed_s", unit="s",
+            ganga=("a_submit_complete.py", [str(n), str(bs), "1800"]) if n <= ganga_max_n else None,
+            ours=("submit_and_complete", {"n": n}),
+            limit=lambda L, n=n: _g(L, "spawn_2", "per_process_ms", default=None) and
+            n * L["spawn_2"]["per_process_ms"] / 1e3,
+            limit_note="N x (start+reap /bin/true, 2 at a time)",
+            ganga_timeout=2400.0))
+    repo_ns = [1000] if quick else [1000, 10000]
+    for n in repo_ns:
+        rows.append(Row(
+            key=f"b{n}", letter="b",
+            label=f"(b) start a session and list {n:,} jobs",
+            metric="outer_wall_s", unit="s",
+            ganga=("b_list.py", []), ours=("list_repository", {"n_jobs": n}),
+            limit=lambda L, n=n: _g(L, f"zodb_{n}", "reopen_read_all_s"),
+            limit_note="ZODB: open a FileStorage, read N objects", repo_n=n))
+    for n in repo_ns:
+        rows.append(Row(
+            key=f"c{n}", letter="c",
+            label=f"(c) jobs.select by status over {n:,} jobs",
+            metric="select_s", unit="s",
+            ganga=("c_select.py", []), ours=("select_by_status", {"n_jobs": n}),
+            limit=lambda L, n=n: _g(L, f"zodb_{n}", "reopen_read_all_s"),
+            limit_note="ZODB: open + read N objects' status", repo_n=n))
+    rows.append(Row(
+        key="d100", letter="d", label="(d) kill 100 running subjobs, until every process is gone",
+        metric="all_gone_s", unit="s",
+        ganga=("d_kill.py", ["100", "running"]), ours=("kill_running", {"n": 100}),
+        limit=lambda L: _g(L, "kill_100", "total_s"),
+        limit_note="SIGKILL 100 process groups + reap"))
+    rows.append(Row(
+        key="d100i", letter="d", label="(d') kill 100 subjobs right after submit, until gone",
+        metric="all_gone_s", unit="s",
+        ganga=("d_kill.py", ["100", "immediate"]),
+        ours=("kill_running", {"n": 100, "immediately": True}),
+        limit=lambda L: _g(L, "kill_100", "total_s"),
+        limit_note="SIGKILL 100 process groups + reap"))
+    rows.append(Row(
+        key="e100", letter="e", label="(e) resubmit 100 failed subjobs until done",
+        metric="resubmit_to_all_completed_s", unit="s",
+        ganga=("e_resubmit.py", ["100", str(bs)]), ours=("resubmit_failed", {"n": 100}),
+        limit=lambda L: _g(L, "spawn_2", "per_process_ms") and
+        100 * L["spawn_2"]["per_process_ms"] / 1e3,
+        limit_note="100 x (start+reap, 2 at a time)"))
+    fg_n = 100 if quick else 1000
+    rows.append(Row(
+        key=f"f{fg_n}", letter="f", label=f"(f) bytes on disk per subjob ({fg_n:,} subjobs)",
+        metric="bytes_per_subjob", unit="bytes",
+        ganga=("f_disk.py", [str(fg_n), str(bs)]), ours=("disk_per_subjob", {"n": fg_n}),
+        limit=lambda L: _g(L, "zodb_1000", "bytes_per_object"),
+        limit_note="ZODB: bytes per small object in an IOBTree"))
+    rows.append(Row(
+        key=f"g{fg_n}", letter="g", label=f"(g) peak memory of the session ({fg_n:,} subjobs)",
+        metric="peak_rss_bytes", unit="bytes",
+        ganga=("g_memory.py", [str(fg_n), str(bs)]), ours=("peak_memory", {"n": fg_n}),
+        limit=lambda L: _g(L, "python_rss", "peak_rss_bytes"),
+        limit_note="peak RSS of `python3 -c pass`"))
+    rows.append(Row(
+        key="h20", letter="h", label="(h) latency, subjob exit -> `completed` (median of 20)",
+        metric="latency_median_s", unit="s",
+        ganga=("h_latency.py", ["20"]), ours=("exit_to_completed_latency", {"k": 20}),
+        limit=lambda L: (_g(L, "exit_latency", "median_s") or 0) +
+        (_g(L, "zodb_1000", "one_commit_median_s") or 0) or None,
+        limit_note="child exit -> wait() returns, + one ZODB commit"))
+    return rows
+
+
+# ---------------------------------------------------------------- processes
+
+def _processes_in(root: str) -> list:
+    import psutil
+    me = os.getpid()
+    out = []
+    for p in psutil.process_iter(["pid", "cmdline", "cwd", "status"]):
+        if p.info["pid"] == me or p.info["status"] == psutil.STATUS_ZOMBIE:
+            continue
+        cmd = " ".join(p.info["cmdline"] or [])
+        if root in cmd or (p.info["cwd"] or "").startswith(root):
+            out.append(p)
+    return out
+
+
+def reap_leftovers(root: str) -> list[str]:
+    """Kill every process still tied to a session dir; return what was found."""
+    try:
+        procs = _processes_in(root)
+    except ImportError:
+        return []
+    found = [" ".join(p.info["cmdline"] or [])[:150] for p in procs]
+    for p in procs:
+        try:
+            p.send_signal(signal.SIGKILL)
+        except Exception:
+            pass
+    return found
+
+
+# ---------------------------------------------------------------- one run
+
+def _parse(stdout: str) -> dict:
+    for line in reversed(stdout.splitlines()):
+        if line.startswith(RESULT_PREFIX):
+            return json.loads(line[len(RESULT_PREFIX):])
+    return {}
+
+
+def run_ganga(row: Row, log_dir: Path, rep: int) -> dict:
+    session = ganga_env.Session()
+    try:
+        if row.repo_n:
+            shutil.copytree(ganga_repo(row.repo_n), session.gangadir)
+        script, args = row.ganga
+        res = ganga_env.run_script(script, args, session, timeout=row.ganga_timeout,
+                                   log_path=log_dir / f"ganga-{row.key}-{rep}.log")
+        time.sleep(0.2)
+        leftovers = reap_leftovers(str(session.root))
+        res["leftover_processes_after_exit"] = len(leftovers)
+        if leftovers:
+            res["leftover_examples"] = leftovers[:3]
+        return res
+    finally:
+        session.cleanup()
+
+
+def run_ours(row: Row, log_dir: Path, rep: int, timeout: float = 1800.0) -> dict:
+    fn, kwargs = row.ours
+    tmp_root = tempfile.mkdtemp(prefix="obench-")
+    kwargs = dict(kwargs, tmp_root=tmp_root)
+    if row.repo_n:
+        repo = ours_repo(row.repo_n)
+        if repo is None:
+            shutil.rmtree(tmp_root, ignore_errors=True)
+            return {"not_implemented": "prepare_repository not plugged in yet"}
+        work = Path(tmp_root) / "repo"
+        shutil.copytree(repo, work)
+        kwargs["repo_dir"] = str(work)
+    cmd = [sys.executable, "-m", "bench._run_ours", fn, json.dumps(kwargs)]
+    t0 = time.monotonic()
+    with open(log_dir / f"ours-{row.key}-{rep}.log", "w") as err:
+        try:
+            proc = subprocess.run(cmd, cwd=str(PROJECT_DIR), stdout=subprocess.PIPE,
+                                  stderr=err, text=True, timeout=timeout,
+                                  stdin=subprocess.DEVNULL)
+            out, rc = proc.stdout, proc.returncode
+        except subprocess.TimeoutExpired as exc:
+            out, rc = exc.stdout or "", "timeout"
+    wall = time.monotonic() - t0
+    res = _parse(out if isinstance(out, str) else out.decode())
+    if not res:
+        res = {"error": f"no result line (rc={rc})"}
+    res["outer_wall_s"] = wall
+    leftovers = reap_leftovers(tmp_root)
+    res["leftover_processes_after_exit"] = len(leftovers)
+    shutil.rmtree(tmp_root, ignore_errors=True)
+    return res
+
+
+def run_limits(log_dir: Path, rep: int, only: tuple[str, ...] | None = None) -> dict:
+    py = PROJECT_DIR / ".venv" / "bin" / "python"
+    if not py.exists():
+        py = Path(sys.executable)
+    env = dict(os.environ)
+    cmd = [str(py), "-m", "bench.limits"]
+    if only:
+        cmd += ["--only", ",".join(only)]
+    with open(log_dir / f"limits-{rep}.log", "w") as err:
+        proc = subprocess.run(cmd, cwd=str(PROJECT_DIR), stdout=subprocess.PIPE,
+                              stderr=err, text=True, env=env, timeout=600,
+                              stdin=subprocess.DEVNULL)
+    try:
+        return json.loads(proc.stdout.strip().splitlines()[-1])
+    except (IndexError, json.JSONDecodeError):
+        return {"error": f"limits failed (rc={proc.returncode})"}
+
+
+# ---------------------------------------------------------------- repos
+
+def ganga_repo(n: int) -> Path:
+    """The cached gangadir holding n jobs (built once)."""
+    base = CACHE_DIR / f"ganga-repo-{n}"
+    meta = base / "meta.json"
+    gangadir = base / "gangadir"
+    version = ganga_env.installed_version()
+    if meta.exists():
+        m = json.loads(meta.read_text())
+        if m.get("ganga_version") == version and m.get("n") == n and gangadir.is_dir():
+            return gangadir
+    shutil.rmtree(base, ignore_errors=True)
+    base.mkdir(parents=True)
+    print(f"  preparing a Ganga repository of {n:,} jobs (once, cached in {base}) ...",
+          flush=True)
+    session = ganga_env.Session(root=base / "session", gangadir=gangadir)
+    res = ganga_env.run_script("prepare_repo.py", [str(n)], session, timeout=3600,
+                               log_path=base / "prepare.log")
+    if res.get("n_in_registry") != n:
+        raise RuntimeError(f"preparing the Ganga repository failed: {res}")
+    shutil.rmtree(base / "session", ignore_errors=True)
+    meta.write_text(json.dumps({"ganga_version": version, "n": n,
+                                "create_s": res.get("create_s"),
+                                "outer_wall_s": res.get("outer_wall_s"),
+                                "counts": res.get("counts")}))
+    print(f"  ... done in {res['outer_wall_s']:.1f} s", flush=True)
+    return gangadir
+
+
+def ours_repo(n: int) -> Path | None:
+    """Our cached repository of n jobs, or None while ours.py lacks it."""
+    base = CACHE_DIR / f"ours-repo-{n}"
+    done = base / ".done"
+    if done.exists():
+        return base / "repo"
+    shutil.rmtree(base, ignore_errors=True)
+    (base / "repo").mkdir(parents=True)
+    cmd = [sys.executable, "-m", "bench._run_ours", "prepare_repository",
+           json.dumps({"n_jobs": n, "repo_dir": str(base / "repo")})]
+    proc = subprocess.run(cmd, cwd=str(PROJECT_DIR), stdout=subprocess.PIPE,
+                          stderr=subprocess.DEVNULL, text=True, stdin=subprocess.DEVNULL)
+    res = _parse(proc.stdout)
+    if "not_implemented" in res or "error" in res or not res:
+        shutil.rmtree(base, ignore_errors=True)
+        return None
+    done.write_text(json.dumps(res))
+    return base / "repo"
+
+
+# ---------------------------------------------------------------- report
+
+def _median(xs: list[float]) -> float | None:
+    xs = [x for x in xs if isinstance(x, (int, float))]
+    return statistics.median(xs) if xs else None
+
+
+def fmt(v: float | None, unit: str) -> str:
+    if v is None:
+        return "–"
+    if unit == "s":
+        if v < 0.01:
+            return f"{v * 1e3:.2f} ms"
+        if v < 1:
+            return f"{v * 1e3:.0f} ms"
+        return f"{v:.2f} s"
+    if unit == "bytes":
+        if v >= 1 << 20:
+            return f"{v / (1 << 20):.1f} MiB"
+        if v >= 1024:
+            return f"{v / 1024:.1f} KiB"
+        return f"{v:.0f} B"
+    return f"{v:.3g}"
+
+
+def machine_info() -> dict:
+    cpu = ""
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = None
+    try:
+        for line in open("/proc/meminfo"):
+            if line.startswith("MemTotal:"):
+                mem = int(line.split()[1]) * 1024
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory_bytes": mem,
+            "os": platform.platform(), "python": platform.python_version()}
+
+
+def summarize(rows: list[Row], runs: dict, limits: list[dict]) -> list[dict]:
+    table = []
+    for row in rows:
+        r = runs.get(row.key, {"ganga": [], "ours": []})
+        g_vals = [x.get(row.metric) for x in r["ganga"] if "error" not in x]
+        o_vals = [x.get(row.metric) for x in r["ours"]
+                  if "error" not in x and "not_implemented" not in x]
+        lim_vals = []
+        for L in limits:
+            try:
+                lim_vals.append(row.limit(L) if row.limit else None)
+            except Exception:
+                lim_vals.append(None)
+        g, o, lim = _median(g_vals), _median(o_vals), _median(lim_vals)
+        status_ours = "measured" if o is not None else (
+            "not yet measured" if any("not_implemented" in x for x in r["ours"])
+            else ("error" if r["ours"] else "not run"))
+        status_ganga = "measured" if g is not None else (
+            "error" if r["ganga"] else "not run")
+        table.append({
+            "key": row.key, "scenario": row.label, "metric": row.metric, "unit": row.unit,
+            "ganga": g, "ours": o, "limit": lim, "limit_note": row.limit_note,
+            "ratio_ours_over_ganga": (o / g) if (o is not None and g) else None,
+            "ours_over_limit": (o / lim) if (o is not None and lim) else None,
+            "ganga_over_limit": (g / lim) if (g is not None and lim) else None,
+            "ganga_status": status_ganga, "ours_status": status_ours,
+            "ganga_n": len([v for v in g_vals if v is not None]),
+            "ours_n": len([v for v in o_vals if v is not None]),
+        })
+    return table
+
+
+def table_lines(table: list[dict], limits: list[dict]) -> list[str]:
+    lines = ["| scenario | Ganga | ganga_like | ratio (ours / Ganga) | limit | "
+             "our distance to the limit (ours / limit) |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for t in table:
+        g = fmt(t["ganga"], t["unit"]) if t["ganga"] is not None else t["ganga_status"]
+        o = fmt(t["ours"], t["unit"]) if t["ours"] is not None else t["ours_status"]
+        ratio = f"{t['ratio_ours_over_ganga']:.3g}" if t["ratio_ours_over_ganga"] else "–"
+        lim = fmt(t["limit"], t["unit"])
+        if t["limit"] is not None and t["limit_note"]:
+            lim += f" ({t['limit_note']})"
+        dist = f"{t['ours_over_limit']:.3g}x" if t["ours_over_limit"] else "–"
+        lines.append(f"| {t['scenario']} | {g} | {o} | {ratio} | {lim} | {dist} |")
+    ray = _median([_g(L, "ray", "per_call_ms") for L in limits])
+    if ray is not None:
+        lines.append(f"| Ray: overhead per actor call (1,000 sequential `ray.get`) | – | – | – | "
+                     f"{ray:.3f} ms | – |")
+    s1 = _median([_g(L, "spawn_1", "per_process_ms") for L in limits])
+    s2 = _median([_g(L, "spawn_2", "per_process_ms") for L in limits])
+    if s1 is not None:
+        lines.append(f"| start + reap `/bin/true` from Python, 1 / 2 at a time (per process) "
+                     f"| – | – | – | {s1:.3f} ms / {s2:.3f} ms | – |")
+    for n in (1000, 10000):
+        z = _median([_g(L, f"zodb_{n}", "commit_s") for L in limits])
+        if z is not None:
+            lines.append(f"| bare ZODB commit of {n:,} small objects in an IOBTree "
+                         f"| – | – | – | {fmt(z, 's')} | – |")
+    return lines
+
+
+def write_reports(report: dict) -> tuple[Path, Path]:
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    jpath = RESULTS_DIR / "latest.json"
+    jpath.write_text(json.dumps(report, indent=1, default=str))
+    m = report["machine"]
+    md = [f"Measured {report['date']} with `{report['command']}` "
+          f"({report['reps']} repetition(s), medians; Ganga and ganga_like alternating, "
+          f"each run in a fresh process).",
+          "",
+          f"Machine: {m['cpu']}, {m['cores']} cores, "
+          f"{(m['memory_bytes'] or 0) / 2**30:.0f} GiB, {m['os']}, Python {m['python']}. "
+          f"Ganga {report.get('ganga_version') or '(not run)'} from the package registry, "
+          f"in its own venv; settings in bench/README.md "
+          f"(Local polling 1 s, `batchsize={report['ganga_batchsize']}`).",
+          ""]
+    md += table_lines(report["table"], report["limits"])
+    md.append("")
+    notes = report.get("notes") or []
+    if notes:
+        md += ["Notes:", ""] + [f"- {n}" for n in notes] + [""]
+    mpath = RESULTS_DIR / "latest.md"
+    mpath.write_text("\n".join(md))
+    return jpath, mpath
+
+
+# ---------------------------------------------------------------- main
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true",
+                    help="N up to 100 (repositories of 1,000), 1 repetition: ~5-10 min")
+    ap.add_argument("--reps", type=int, default=None, help="repetitions (default 3, quick 1)")
+    ap.add_argument("--only", default="", help="scenario letters, e.g. a,b (default: all)")
+    ap.add_argument("--skip-ganga", action="store_true", help="run ganga_like and limits only")
+    ap.add_argument("--ganga-max-n", type=int, default=None,
+                    help="largest N of (a) run for Ganga (default 1000, quick 100)")
+    ap.add_argument("--ganga-batchsize", type=int, default=ganga_env.DEFAULT_BATCHSIZE,
+                    help="Local(batchsize=) for Ganga (default %(default)s)")
+    ap.add_argument("--no-write", action="store_true", help="do not write bench/results/")
+    ns = ap.parse_args(argv)
+
+    reps = ns.reps or (1 if ns.quick else 3)
+    ganga_max_n = ns.ganga_max_n or (100 if ns.quick else 1000)
+    letters = set(x.strip() for x in ns.only.split(",") if x.strip())
+    rows = [r for r in build_rows(ns.quick, ganga_max_n, ns.ganga_batchsize)
+            if not letters or r.letter in letters]
+    command = "python -m bench " + " ".join(argv if argv is not None else sys.argv[1:])
+    started = _dt.datetime.now().astimezone()
+    log_dir = RESULTS_DIR / "logs"
+    shutil.rmtree(log_dir, ignore_errors=True)
+    log_dir.mkdir(parents=True)
+    t_start = time.monotonic()
+
+    version = None
+    if not ns.skip_ganga:
+        version = ganga_env.ensure()
+        for n in sorted({r.repo_n for r in rows if r.repo_n and r.ganga}):
+            ganga_repo(n)
+
+    runs: dict[str, dict[str, list]] = {r.key: {"ganga": [], "ours": []} for r in rows}
+    limits: list[dict] = []
+    for rep in range(reps):
+        print(f"== repetition {rep + 1}/{reps}: limits ...", flush=True)
+        L = run_limits(log_dir, rep)
+        limits.append(L)
+        print(f"   spawn 1/2 at a time: {_g(L, 'spawn_1', 'per_process_ms', default=float('nan')):.3f}"
+              f" / {_g(L, 'spawn_2', 'per_process_ms', default=float('nan')):.3f} ms per process;"
+              f" ray {_g(L, 'ray', 'per_call_ms', default=float('nan')):.3f} ms per call", flush=True)
+        for idx, row in enumerate(rows):
+            # alternate who goes first: by repetition and by row
+            sides = ["ganga", "ours"] if (rep + idx) % 2 == 0 else ["ours", "ganga"]
+            for side in sides:
+                if side == "ganga" and (ns.skip_ganga or row.ganga is None):
+                    continue
+                if side == "ours" and row.ours is None:
+                    continue
+                t0 = time.monotonic()
+                res = run_ganga(row, log_dir, rep) if side == "ganga" else run_ours(row, log_dir, rep)
+                res["side"], res["rep"] = side, rep
+                runs[row.key][side].append(res)
+                val = res.get(row.metric)
+                shown = (fmt(val, row.unit) if val is not None else
+                         ("not yet measured" if "not_implemented" in res else
+                          f"ERROR {res.get('error', '')[:80]}"))
+                print(f"   {row.key:6s} {side:5s} {shown:>18s}   ({time.monotonic() - t0:.1f} s)",
+                      flush=True)
+
+    table = summarize(rows, runs, limits)
+    notes = []
+    for row in rows:
+        for res in runs[row.key]["ganga"]:
+            if res.get("leaked_processes"):
+                notes.append(f"{row.key} Ganga rep {res['rep']}: {res['leaked_processes']} process(es) "
+                             f"still running {res.get('grace_s')} s after kill() "
+                             f"({res.get('leaked_payloads')} payloads); the benchmark killed them.")
+            if res.get("leftover_processes_after_exit"):
+                notes.append(f"{row.key} Ganga rep {res['rep']}: {res['leftover_processes_after_exit']} "
+                             f"process(es) left after Ganga exited; killed by the runner.")
+            if res.get("error"):
+                notes.append(f"{row.key} Ganga rep {res['rep']}: {res['error']}")
+    report = {
+        "date": started.isoformat(timespec="seconds"), "command": command, "reps": reps,
+        "quick": ns.quick, "machine": machine_info(), "ganga_version": version,
+        "ganga_settings": ganga_env.GANGA_SETTINGS, "ganga_batchsize": ns.ganga_batchsize,
+        "duration_s": time.monotonic() - t_start,
+        "table": table, "limits": limits, "runs": runs, "notes": notes,
+    }
+    print()
+    for line in table_lines(table, limits):
+        print(line)
+    if notes:
+        print("\nNotes:\n" + "\n".join("- " + n for n in notes))
+    if not ns.no_write:
+        jpath, mpath = write_reports(report)
+        print(f"\nwrote {jpath.relative_to(PROJECT_DIR)} and {mpath.relative_to(PROJECT_DIR)}"
+              f" ({report['duration_s']:.0f} s)")
+    return 0

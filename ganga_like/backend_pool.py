@@ -1,0 +1,50 @@
+"""One Ray actor per backend configuration kind, created on first use.
+
+Actors are named ``<backend>.<repository id>.<key>`` in the ``ganga_like``
+namespace, so a session finds (re-attaches to) an actor that is still alive,
+and a new session of the same repository creates a fresh one and adopts the
+work the old one started.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from .backends.config import BackendConfig
+from .ray_runtime import ensure_ray
+
+
+class BackendPool:
+    def __init__(self, repo_uuid: str) -> None:
+        self.repo_uuid = repo_uuid
+        self._actors: dict[tuple, Any] = {}
+        self._lock = threading.Lock()
+        self.changed = threading.Event()  # set when an actor is added (the monitor listens)
+
+    def actor(self, config: BackendConfig) -> Any:
+        key = config.actor_key()
+        with self._lock:
+            actor = self._actors.get(key)
+            if actor is None:
+                ensure_ray()
+                name = ".".join([key[0], self.repo_uuid, *map(str, key[1:])])
+                actor = config.make_actor(name)
+                self._actors[key] = actor
+                self.changed.set()
+            return actor
+
+    def items(self) -> list[tuple[tuple, Any]]:
+        with self._lock:
+            return list(self._actors.items())
+
+    def shutdown(self) -> None:
+        import ray
+
+        with self._lock:
+            actors, self._actors = list(self._actors.values()), {}
+        for actor in actors:
+            try:
+                ray.kill(actor, no_restart=True)
+            except Exception:
+                pass  # already gone with its worker: nothing to release

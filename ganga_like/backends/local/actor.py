@@ -1,0 +1,692 @@
+"""The Local backend's actor: runs subjobs as processes on this machine.
+
+``LocalActor`` is a plain class (usable in-process, which the benchmarks do) and
+becomes a threaded Ray actor through :func:`start_local_actor`; nothing here
+imports Ray or starts anything at import time.
+
+How it works (see ``ganga_like/backends/base.py`` for the contract):
+
+* Each subjob runs under ``wrapper.sh`` (bash builtins only), started with
+  ``start_new_session=True`` so it outlives the actor and leads its own process
+  group; the wrapper records RUNNING / RUN_DONE / RUN_FAILED ... in
+  ``<workdir>/status`` (``ganga_like.status_file``).
+* At most ``concurrency`` wrappers run at once; the rest wait in a FIFO queue
+  (event QUEUED, detail "Queued"). Handles of queued subjobs have ``pid == 0``;
+  the STARTED event carries the full handle.
+* One watcher thread waits on a pidfd per wrapper with epoll: no timer polls the
+  jobs. When a wrapper ends, its slot goes to the next queued subjob first, then
+  the status file's last line gives the payload's exit code. FINISHED is emitted
+  only once no process of the wrapper's process group is left (strict); until
+  then the subjob is "Lingering" (a DETAIL event) and re-checked every 0.25 s.
+  The slot is freed when the wrapper itself ends.
+* A wrapper that ended without recording an exit status (killed by SIGKILL,
+  say) yields LOST with the reason, and a LOST_ERROR line in the status file.
+* Sequence numbers start at the actor's start time in microseconds, so a
+  restarted actor's numbers are above its predecessor's and a monitor's
+  ``since`` stays meaningful.
+
+Payload environment: the actor's environment without Ray's own variables
+(``RAY_*``), updated with ``spec.env``, plus ``GANGA_LIKE_MARKER=<spec.marker>``.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import os
+import select
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from typing import Any
+
+from ganga_like import status_file as sf
+from ganga_like.backends import base
+from ganga_like.backends.base import Event, Handle, KillResult, SubjobSpec
+from ganga_like.backends.local import procs
+
+BACKEND = "Local"
+WRAPPER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "wrapper.sh")
+LINGER_RECHECK = 0.25  # seconds between checks of subjobs whose group outlived the wrapper
+SUBMIT_CHUNK = 64  # specs prepared on disk per step of submit()
+QUEUED_DETAIL = "Queued"
+RUNNING_DETAIL = "Running"
+LINGERING_DETAIL = "Lingering"
+
+
+@dataclasses.dataclass(eq=False)
+class _Job:
+    """The actor's record of one subjob it queued, runs or watches."""
+
+    fqid: str
+    workdir: str
+    marker: str
+    spec: SubjobSpec | None = None
+    handle: Handle | None = None
+    state: str = "queued"  # new | queued | starting | running | lingering | done
+    popen: subprocess.Popen | None = None  # None for adopted wrappers (not our children)
+    pidfd: int = -1
+    slot: bool = False  # counts against the concurrency limit
+    killing: bool = False  # kill() owns the final event
+    exited: bool = False  # the wrapper has ended
+    exit_event: tuple | None = None  # (kind, exit_code, note) worked out when the wrapper ended
+
+    @property
+    def status_path(self) -> str:
+        return os.path.join(self.workdir, "status")
+
+
+class LocalActor:
+    """Runs subjobs as local processes; implements :class:`base.BackendActor`.
+
+    Args:
+        concurrency: how many subjobs may run at once (default: ``os.cpu_count()``).
+        wrapper: path of the wrapper script (default: the ``wrapper.sh`` beside this file).
+        bash: the bash used to run the wrapper (default: found in PATH, else /bin/bash).
+    """
+
+    def __init__(self, concurrency: int | None = None, wrapper: str | None = None, bash: str | None = None) -> None:
+        self._concurrency = max(1, int(concurrency or os.cpu_count() or 1))
+        self._wrapper = wrapper or WRAPPER
+        self._bash = bash or shutil.which("bash") or "/bin/bash"
+        self._host = socket.gethostname()
+        self._base_env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_", "_RAY"))}
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
+        self._events: collections.deque[Event] = collections.deque()
+        self._seq = time.time_ns() // 1000
+        self._queue: collections.deque[_Job] = collections.deque()
+        self._jobs: dict[str, _Job] = {}  # fqid -> job, until its final event is emitted
+        self._watched: dict[int, _Job] = {}  # pidfd -> job
+        self._lingering: list[_Job] = []
+        self._active = 0  # slots in use
+        self._queued = 0  # live entries of _queue (killed ones stay in it, marked done)
+        self._closed = False
+        self._devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)  # shared by every Popen
+        self._epoll = select.epoll()
+        self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._epoll.register(self._wake_r, select.EPOLLIN)
+        self._watcher = threading.Thread(target=self._watch, name="local-actor-watcher", daemon=True)
+        self._watcher.start()
+
+    # ------------------------------------------------------------------ contract
+
+    def submit(self, specs: list[SubjobSpec]) -> list[Handle]:
+        """Start up to the free slots now, queue the rest; one handle per spec, in order.
+
+        Specs are prepared in chunks (output/ created, first status line written) so
+        the first subjobs run while later ones are still being prepared. A handle
+        has ``pid == 0`` if its subjob had not started when submit returned.
+        """
+        jobs: list[_Job | None] = []
+        handles: list[Handle] = []
+        with self._lock:
+            for spec in specs:
+                old = self._jobs.get(spec.fqid)
+                if old is not None:
+                    jobs.append(None)
+                    handles.append(self._error_handle(spec, f"subjob {spec.fqid} is still {old.state} in this actor"))
+                    continue
+                job = _Job(spec.fqid, spec.workdir, spec.marker, spec=spec, state="new")
+                self._jobs[spec.fqid] = job
+                jobs.append(job)
+                handles.append(Handle(BACKEND, spec.fqid, host=self._host, workdir=spec.workdir))
+        for first in range(0, len(jobs), SUBMIT_CHUNK):
+            self._submit_chunk(jobs[first : first + SUBMIT_CHUNK], handles, first)
+        with self._lock:
+            for index, job in enumerate(jobs):
+                if job is not None and job.handle is not None:
+                    handles[index] = job.handle
+        return handles
+
+    def _submit_chunk(self, jobs: list[_Job | None], handles: list[Handle], offset: int) -> None:
+        with self._lock:
+            free = 0 if self._queued else max(0, self._concurrency - self._active)
+            for job in jobs:
+                if job is not None and free:
+                    free -= 1
+                    job.state, job.slot = "starting", True
+                    self._active += 1
+        # Disk outside the lock, and before queueing: a QUEUED line must precede the wrapper's.
+        now = time.time()
+        queued_line = sf.StatusInfo(sf.QUEUED, "waiting for a free slot", now).line()
+        created_line = sf.StatusInfo(sf.CREATED, "starting", now).line()
+        failed: dict[int, str] = {}
+        for index, job in enumerate(jobs):
+            if job is None:
+                continue
+            try:
+                os.makedirs(os.path.join(job.workdir, "output"), exist_ok=True)
+                sf.append_line(job.status_path, created_line if job.state == "starting" else queued_line)
+            except OSError as error:
+                failed[index] = f"cannot prepare {job.workdir}: {error.strerror or error}"
+        to_start: list[_Job] = []
+        with self._lock:
+            for index, job in enumerate(jobs):
+                if job is None:
+                    continue
+                if index in failed:
+                    handles[offset + index] = self._error_handle(job.spec, failed[index])
+                    self._emit(job.fqid, base.LOST, note=failed[index], handle=handles[offset + index])
+                    self._finish(job)
+                elif job.state == "starting":
+                    to_start.append(job)
+                else:
+                    job.state = "queued"
+                    self._queue.append(job)
+                    self._queued += 1
+                    self._emit(job.fqid, base.QUEUED, detail=QUEUED_DETAIL, note="waiting for a free slot")
+            self._cond.notify_all()
+        for job in to_start:
+            self._launch(job)
+        self._fill_slots()  # slots freed while we were writing go to the queue now
+
+    def events(self, since: int, timeout: float = 30.0) -> tuple[int, list[Event]]:
+        """Long poll: events with seq > ``since`` as soon as there is one, else [] after ``timeout``."""
+        deadline = time.monotonic() + max(0.0, timeout)
+        with self._cond:
+            while self._seq <= since:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._cond.wait(left)
+            events = self._events
+            while events and events[0].seq <= since:
+                events.popleft()  # acknowledged: the contract lets us forget them
+            found = list(events)
+        return (found[-1].seq if found else since), found
+
+    def kill(self, handles: list[Handle], grace: float = 3.0) -> list[KillResult]:
+        """Drop queued subjobs, kill running trees (TERM, grace, KILL); confirm with psutil."""
+        results: list[KillResult | None] = [None] * len(handles)
+        targets: list[tuple[int, procs.Target, _Job | None]] = []
+        dropped: list[_Job] = []
+        with self._cond:
+            # A subjob being prepared or launched by another thread settles in a moment: wait for it.
+            self._cond.wait_for(
+                lambda: all(
+                    self._jobs.get(h.fqid) is None or self._jobs[h.fqid].state not in ("new", "starting")
+                    for h in handles
+                ),
+                timeout=10.0,
+            )
+            for index, handle in enumerate(handles):
+                job = self._jobs.get(handle.fqid)
+                if job is not None and job.state == "queued":
+                    job.state = "done"  # _fill_slots skips it (no O(n) removal from the deque)
+                    self._queued -= 1
+                    del self._jobs[job.fqid]
+                    dropped.append(job)
+                    results[index] = KillResult(handle.fqid, True, "dropped from the queue before it started")
+                    self._emit(job.fqid, base.KILLED, note="dropped from the queue before it started", handle=job.handle)
+                elif job is not None and job.handle is not None and job.handle.pid:
+                    job.killing = True
+                    targets.append((index, procs.Target(job.handle.pid, job.handle.create_time, job.marker), job))
+                elif handle.pid:
+                    marker = _marker_from_status(handle.workdir)
+                    targets.append((index, procs.Target(handle.pid, handle.create_time, marker), None))
+                else:
+                    results[index] = KillResult(handle.fqid, True, "nothing to kill: never started")
+            self._cond.notify_all()
+        for job in dropped:
+            _append_quietly(job.status_path, sf.KILLED, "dropped from the queue before it started")
+
+        outcomes = procs.kill_trees([t for _, t, _ in targets], grace) if targets else []
+        final_lines: list[tuple[str, str, str]] = []
+        with self._cond:
+            for (index, _target, job), outcome in zip(targets, outcomes):
+                fqid = handles[index].fqid
+                results[index] = KillResult(fqid, outcome.confirmed, outcome.note)
+                if not outcome.confirmed:
+                    continue  # still killing; the lingering check emits KILLED once it is gone
+                if job is None:
+                    if outcome.killed:
+                        self._emit(fqid, base.KILLED, note=outcome.note, handle=handles[index])
+                        final_lines.append((handles[index].workdir, sf.KILLED, f"killed by ganga_like: {outcome.note}"))
+                    continue
+                # Our own wrapper: wait (briefly) for the watcher to see it end.
+                self._cond.wait_for(lambda: job.exited, timeout=2.0)
+                if job.state == "done":
+                    continue
+                if outcome.killed == 0 and job.exit_event is not None:
+                    # It ended on its own before the kill: report how it ended.
+                    kind, code, note = job.exit_event
+                    self._emit(fqid, kind, exit_code=code, note=note, handle=job.handle)
+                else:
+                    self._emit(fqid, base.KILLED, note=outcome.note, handle=job.handle)
+                    final_lines.append((job.workdir, sf.KILLED, f"killed by ganga_like: {outcome.note}"))
+                self._finish(job)
+            self._cond.notify_all()
+        for workdir, state, note in final_lines:
+            _append_quietly(os.path.join(workdir, "status"), state, note)
+        return [r if r is not None else KillResult(h.fqid, False, "not handled") for r, h in zip(results, handles)]
+
+    def held(self, handles: list[Handle]) -> list[bool]:
+        """Per handle: does it hold a resource (a live process of its tree, or a queue place)?"""
+        answer: list[bool | None] = [None] * len(handles)
+        targets: list[tuple[int, procs.Target]] = []
+        with self._lock:
+            for index, handle in enumerate(handles):
+                job = self._jobs.get(handle.fqid)
+                if job is not None and job.state in ("new", "queued", "starting"):
+                    answer[index] = True
+                    continue
+                if job is not None and job.handle is not None:
+                    handle = job.handle
+                if not handle.pid:
+                    answer[index] = False
+                    continue
+                marker = job.marker if job is not None else None
+                targets.append((index, procs.Target(handle.pid, handle.create_time, marker)))
+        targets = [
+            (index, t if t.marker else dataclasses.replace(t, marker=_marker_from_status(handles[index].workdir)))
+            for index, t in targets
+        ]
+        if targets:
+            for (index, _), alive in zip(targets, procs.held([t for _, t in targets])):
+                answer[index] = alive
+        return [bool(a) for a in answer]
+
+    def adopt(self, handles: list[Handle]) -> list[Event]:
+        """Take over subjobs an earlier actor started: one event per handle, then watch the live ones.
+
+        The events returned are a snapshot, not part of the stream: their ``seq`` is
+        the stream position they describe (later stream events follow on from it).
+        """
+        result = []
+        for handle in handles:
+            kind, code, note, detail, final_handle = self._adopt_one(handle)
+            with self._lock:
+                result.append(Event(self._seq, handle.fqid, kind, time.time(), code, note, detail, final_handle))
+        return result
+
+    def ping(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "backend": BACKEND,
+                "host": self._host,
+                "pid": os.getpid(),
+                "running": self._active,
+                "queued": self._queued,
+                "lingering": len(self._lingering),
+                "concurrency": self._concurrency,
+                "seq": self._seq,
+            }
+
+    def close(self) -> None:
+        """Stop the watcher thread (the subjobs keep running; a new actor may adopt them)."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        os.write(self._wake_w, b"x")
+        self._watcher.join(timeout=5)
+
+    # ------------------------------------------------------------------ starting
+
+    def _error_handle(self, spec: SubjobSpec | None, reason: str) -> Handle:
+        assert spec is not None
+        return Handle(BACKEND, spec.fqid, host=self._host, workdir=spec.workdir, error=reason)
+
+    def _fill_slots(self) -> None:
+        """Start queued subjobs while there are free slots (called by submit and the watcher)."""
+        while True:
+            with self._lock:
+                batch = []
+                while self._queue and self._active < self._concurrency:
+                    job = self._queue.popleft()
+                    if job.state != "queued":
+                        continue  # killed while queued
+                    self._queued -= 1
+                    job.state, job.slot = "starting", True
+                    self._active += 1
+                    batch.append(job)
+            if not batch:
+                return
+            for job in batch:
+                self._launch(job)
+
+    def _launch(self, job: _Job) -> Handle | None:
+        spec = job.spec
+        assert spec is not None
+        env = dict(self._base_env)
+        env.update(spec.env)
+        env[procs.MARKER_VAR] = spec.marker
+        try:
+            popen = subprocess.Popen(
+                [self._bash, self._wrapper, spec.workdir, spec.exe, *spec.args],
+                env=env,
+                cwd=spec.workdir,
+                stdin=self._devnull,
+                stdout=self._devnull,
+                stderr=self._devnull,
+                close_fds=True,
+                start_new_session=True,
+            )
+        except OSError as error:
+            reason = f"cannot start the wrapper {self._wrapper}: {error}"
+            _append_quietly(job.status_path, sf.WRAPPER_ERROR, f"exit=126 {reason}")
+            with self._cond:
+                self._release_slot(job)
+                self._emit(job.fqid, base.LOST, note=reason)
+                self._finish(job)
+                self._cond.notify_all()
+            return None
+        # The child is not reaped before we waitpid it, so its pid and start time are stable.
+        created = procs.create_time(popen.pid) or 0.0
+        pidfd = os.pidfd_open(popen.pid)
+        handle = Handle(BACKEND, job.fqid, self._host, popen.pid, created, "", job.workdir)
+        with self._cond:
+            job.popen, job.handle, job.pidfd, job.state = popen, handle, pidfd, "running"
+            self._watched[pidfd] = job
+            self._epoll.register(pidfd, select.EPOLLIN)
+            self._emit(job.fqid, base.STARTED, detail=RUNNING_DETAIL, handle=handle)
+            self._cond.notify_all()
+        return handle
+
+    # ------------------------------------------------------------------ watching
+
+    def _watch(self) -> None:
+        while True:
+            timeout = LINGER_RECHECK if self._lingering else -1
+            try:
+                ready = self._epoll.poll(timeout)
+            except InterruptedError:
+                continue
+            if self._closed:
+                self._shutdown_watcher()
+                return
+            ended: list[_Job] = []
+            with self._lock:
+                for fd, _mask in ready:
+                    if fd == self._wake_r:
+                        continue
+                    job = self._watched.pop(fd, None)
+                    if job is not None:
+                        self._epoll.unregister(fd)
+                        ended.append(job)
+            if ready and any(fd == self._wake_r for fd, _ in ready):
+                _drain(self._wake_r)
+            if ended:
+                try:
+                    self._on_ended(ended)
+                except Exception as error:  # keep watching: one bad job must not stop the others
+                    with self._cond:
+                        for job in ended:
+                            if job.state != "done":
+                                self._emit(job.fqid, base.LOST, note=f"actor error while reaping: {error!r}")
+                                self._finish(job)
+                        self._cond.notify_all()
+            if self._lingering:
+                self._check_lingering()
+
+    def _on_ended(self, ended: list[_Job]) -> None:
+        statuses: dict[int, int | None] = {}
+        for job in ended:
+            os.close(job.pidfd)
+            job.pidfd = -1
+            statuses[id(job)] = job.popen.poll() if job.popen is not None else None
+        with self._lock:
+            for job in ended:
+                self._release_slot(job)
+        self._fill_slots()  # keep the slots busy before the bookkeeping
+
+        outcome: list[tuple[_Job, tuple, bool]] = []
+        for job in ended:
+            event = _exit_event(job, statuses[id(job)])
+            if event[0] == base.LOST:
+                _append_quietly(job.status_path, sf.LOST_ERROR, event[2])
+            assert job.handle is not None
+            lingers = procs.group_may_live(job.handle.pid, job.handle.create_time)
+            outcome.append((job, event, lingers))
+        with self._cond:
+            for job, event, lingers in outcome:
+                job.exited, job.exit_event = True, event
+                if job.killing:
+                    continue  # kill() reports it
+                if lingers:
+                    job.state = "lingering"
+                    self._lingering.append(job)
+                    self._emit(
+                        job.fqid,
+                        base.DETAIL,
+                        detail=LINGERING_DETAIL,
+                        note="the wrapper ended but processes of its group still run",
+                        handle=job.handle,
+                    )
+                    continue
+                kind, code, note = event
+                self._emit(job.fqid, kind, exit_code=code, note=note, handle=job.handle)
+                self._finish(job)
+            self._cond.notify_all()
+
+    def _check_lingering(self) -> None:
+        with self._lock:
+            jobs = list(self._lingering)
+        gone = [
+            job
+            for job in jobs
+            if job.handle is not None and not procs.group_may_live(job.handle.pid, job.handle.create_time)
+        ]
+        if not gone:
+            return
+        with self._cond:
+            for job in gone:
+                if job in self._lingering:
+                    self._lingering.remove(job)
+                if job.state == "done":
+                    continue
+                if job.killing:
+                    self._emit(job.fqid, base.KILLED, note="killed: every process has ended", handle=job.handle)
+                else:
+                    kind, code, note = job.exit_event or (base.LOST, None, "ended without an exit status")
+                    self._emit(job.fqid, kind, exit_code=code, note=note, handle=job.handle)
+                self._finish(job)
+            self._cond.notify_all()
+
+    def _shutdown_watcher(self) -> None:
+        with self._lock:
+            for fd in list(self._watched):
+                os.close(fd)
+            self._watched.clear()
+        self._epoll.close()
+        os.close(self._wake_r)
+        os.close(self._wake_w)
+        os.close(self._devnull)
+
+    # ------------------------------------------------------------------ adopting
+
+    def _adopt_one(self, handle: Handle) -> tuple[str, int | None, str, str, Handle]:
+        with self._lock:
+            job = self._jobs.get(handle.fqid)
+            if job is not None:
+                if job.state in ("new", "queued", "starting"):
+                    return base.QUEUED, None, "already queued in this actor", QUEUED_DETAIL, job.handle or handle
+                return base.STARTED, None, "already watched by this actor", RUNNING_DETAIL, job.handle or handle
+        status_path = os.path.join(handle.workdir, "status")
+        history = sf.StatusFile(status_path).history() if handle.workdir else []
+        marker = _marker_from_history(history)
+        pid, created = handle.pid, handle.create_time
+        if not pid:
+            # Queued in the earlier actor when the handle was taken: maybe started since.
+            pid, created = _wrapper_from_history(history, marker)
+        if pid and procs.is_alive(pid, created):
+            adopted = self._watch_foreign(handle, pid, created, marker)
+            if adopted is not None:
+                return base.STARTED, None, "adopted: still running", RUNNING_DETAIL, adopted
+        last = history[-1] if history else None
+        handle = dataclasses.replace(handle, pid=pid, create_time=created) if pid else handle
+        if pid and procs.group_may_live(pid, created):
+            job = _Job(handle.fqid, handle.workdir, marker or "", handle=handle, state="lingering", exited=True)
+            job.exit_event = _event_from_status(last, None)
+            with self._lock:
+                self._jobs[job.fqid] = job
+                self._lingering.append(job)
+            os.write(self._wake_w, b"x")  # the watcher re-checks lingering jobs on a timer
+            return base.DETAIL, None, "adopted: processes of its group still run", LINGERING_DETAIL, handle
+        kind, code, note = _event_from_status(last, None)
+        if kind == base.LOST and (last is None or last.state != sf.LOST_ERROR):
+            _append_quietly(status_path, sf.LOST_ERROR, note)
+        return kind, code, note, "", handle
+
+    def _watch_foreign(self, handle: Handle, pid: int, created: float, marker: str | None) -> Handle | None:
+        try:
+            pidfd = os.pidfd_open(pid)
+        except ProcessLookupError:
+            return None
+        if not procs.is_alive(pid, created):  # the pid is pinned now: check it is still ours
+            os.close(pidfd)
+            return None
+        adopted = dataclasses.replace(handle, pid=pid, create_time=created, host=handle.host or self._host)
+        job = _Job(handle.fqid, handle.workdir, marker or "", handle=adopted, state="running", pidfd=pidfd)
+        with self._lock:
+            job.slot = True  # adopted work occupies a slot like our own
+            self._active += 1
+            self._jobs[job.fqid] = job
+            self._watched[pidfd] = job
+            self._epoll.register(pidfd, select.EPOLLIN)
+        return adopted
+
+    # ------------------------------------------------------------------ helpers (lock held)
+
+    def _emit(
+        self,
+        fqid: str,
+        kind: str,
+        exit_code: int | None = None,
+        note: str = "",
+        detail: str = "",
+        handle: Handle | None = None,
+    ) -> None:
+        self._seq += 1
+        self._events.append(Event(self._seq, fqid, kind, time.time(), exit_code, note, detail, handle))
+
+    def _release_slot(self, job: _Job) -> None:
+        if job.slot:
+            job.slot = False
+            self._active -= 1
+
+    def _finish(self, job: _Job) -> None:
+        job.state = "done"
+        self._release_slot(job)
+        if self._jobs.get(job.fqid) is job:
+            del self._jobs[job.fqid]
+        if job in self._lingering:
+            self._lingering.remove(job)
+
+
+# ---------------------------------------------------------------------- module helpers
+
+
+def _exit_event(job: _Job, wait_status: int | None) -> tuple[str, int | None, str]:
+    """(kind, exit_code, note) for a wrapper that has ended, from its status file."""
+    return _event_from_status(sf.last_status(job.status_path), wait_status)
+
+
+def _event_from_status(last: sf.StatusInfo | None, returncode: int | None) -> tuple[str, int | None, str]:
+    if last is not None and last.terminal:
+        code = last.exit_code
+        if last.state == sf.LOST_ERROR:
+            return base.LOST, None, last.note
+        if last.state == sf.KILLED and code is None:
+            return base.KILLED, None, last.note
+        if code is None:
+            code = 0 if last.state == sf.RUN_DONE else 1
+        note = f"{last.state} {last.note}".strip()
+        if last.state == sf.KILLED:
+            note += " (signalled from outside ganga_like)"
+        return base.FINISHED, code, note
+    seen = f"last status {last.state}" if last is not None else "no status line"
+    if returncode is None:
+        reason = f"the wrapper ended before recording the exit status ({seen})"
+    elif returncode < 0:
+        reason = f"wrapper ended by signal {-returncode} before recording the exit status ({seen})"
+    else:
+        reason = f"wrapper exited with {returncode} without recording the exit status ({seen})"
+    return base.LOST, None, reason
+
+
+def _marker_from_history(history: list[sf.StatusInfo]) -> str | None:
+    for info in reversed(history):
+        if info.state == sf.RUNNING and "marker=" in info.note:
+            return info.note.split("marker=", 1)[1] or None
+    return None
+
+
+def _marker_from_status(workdir: str) -> str | None:
+    if not workdir:
+        return None
+    return _marker_from_history(sf.StatusFile(os.path.join(workdir, "status")).history())
+
+
+def _wrapper_from_history(history: list[sf.StatusInfo], marker: str | None) -> tuple[int, float]:
+    """The wrapper named by the last RUNNING line, if that process still carries our marker."""
+    for info in reversed(history):
+        if info.state != sf.RUNNING:
+            continue
+        for word in info.note.split():
+            if word.startswith("wrapper="):
+                try:
+                    pid = int(word[len("wrapper=") :])
+                except ValueError:
+                    return 0, 0.0
+                if marker and procs.read_marker(pid) == marker:
+                    return pid, procs.create_time(pid) or 0.0
+                return 0, 0.0
+        return 0, 0.0
+    return 0, 0.0
+
+
+def _append_quietly(path: str, state: str, note: str) -> None:
+    """Status lines written by the actor are informative: a full disk must not stop it."""
+    try:
+        sf.StatusFile(path).set(state, note)
+    except OSError:
+        pass
+
+
+def _drain(fd: int) -> None:
+    try:
+        while os.read(fd, 4096):
+            pass
+    except BlockingIOError:
+        pass
+
+
+# ---------------------------------------------------------------------- Ray
+
+
+def start_local_actor(
+    name: str | None = None,
+    max_concurrency_slots: int = 32,
+    *,
+    concurrency: int | None = None,
+    namespace: str | None = None,
+    lifetime: str | None = None,
+    get_if_exists: bool = False,
+    **actor_options: Any,
+):
+    """Create a threaded Ray actor running :class:`LocalActor`; return its handle.
+
+    ``max_concurrency_slots`` is how many method calls run at once in the actor
+    (an ``events`` long poll must not block ``submit`` or ``kill``);
+    ``concurrency`` is how many subjobs run at once. The actor asks for no CPU
+    (``num_cpus=0``): the subjobs it starts are not Ray tasks. Ray is imported
+    here, never at module import.
+    """
+    import ray
+
+    remote_cls = ray.remote(LocalActor)
+    options: dict[str, Any] = {"num_cpus": 0, "max_concurrency": max_concurrency_slots}
+    if name is not None:
+        options["name"] = name
+    if namespace is not None:
+        options["namespace"] = namespace
+    if lifetime is not None:
+        options["lifetime"] = lifetime
+    if get_if_exists:
+        options["get_if_exists"] = True
+    options.update(actor_options)
+    return remote_cls.options(**options).remote(concurrency=concurrency)

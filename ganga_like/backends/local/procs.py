@@ -1,0 +1,322 @@
+"""Process helpers for the Local backend: identity, liveness, whole-tree kills.
+
+A process is identified by ``(pid, create_time)``: the pid alone may be reused by
+an unrelated process, the pair may not. ``create_time`` is psutil's value (seconds
+since the epoch); comparisons allow :data:`CT_TOLERANCE` because it is derived
+from clock ticks and the boot time.
+
+What belongs to one subjob (its *tree*), given the wrapper's ``(pid, create_time)``
+and optionally its marker:
+
+* the wrapper itself and its descendants (by parent pid);
+* every process in the wrapper's process group or session: the wrapper is
+  started with ``start_new_session=True``, so its pid is both ids, and orphans
+  that were re-parented to init are still found this way;
+* every process whose environment carries ``GANGA_LIKE_MARKER=<marker>``, which
+  also finds what left the session (daemons calling ``setsid``).
+
+Zombies count as dead everywhere: they hold no resources but a pid, and psutil's
+``is_running()`` is True for them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import errno
+import os
+import signal
+import time
+from typing import Iterable, Sequence
+
+import psutil
+
+MARKER_VAR = "GANGA_LIKE_MARKER"
+CT_TOLERANCE = 0.005  # seconds; psutil create_time has clock-tick resolution
+
+_MARKER_NEEDLE = (MARKER_VAR + "=").encode()
+
+
+def create_time(pid: int) -> float | None:
+    """psutil create_time of ``pid``, or None if there is no such process."""
+    try:
+        return psutil.Process(pid).create_time()
+    except (psutil.NoSuchProcess, psutil.AccessDenied, ValueError):
+        return None
+
+
+def same_process(proc: psutil.Process, create_time_: float) -> bool:
+    try:
+        return abs(proc.create_time() - create_time_) < CT_TOLERANCE
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return False
+
+
+def is_alive(pid: int, create_time_: float) -> bool:
+    """True if the process ``(pid, create_time)`` exists and is not a zombie."""
+    if pid <= 0:
+        return False
+    try:
+        proc = psutil.Process(pid)
+        with proc.oneshot():
+            if abs(proc.create_time() - create_time_) >= CT_TOLERANCE:
+                return False  # the pid was reused
+            return proc.status() != psutil.STATUS_ZOMBIE
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return False
+
+
+def _dead(proc: psutil.Process) -> bool:
+    try:
+        return not proc.is_running() or proc.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+    except psutil.AccessDenied:
+        return False
+
+
+def group_may_live(pid: int, create_time_: float) -> bool:
+    """Cheap test (one or two syscalls): may a process still be in the group ``pid``?
+
+    The wrapper leads its own group, so its pid is the group id. Linux does not
+    hand out a pid still used as a group id, so if process ``pid`` exists but is
+    not the wrapper, the wrapper's group is gone and that is someone else's.
+    """
+    if pid <= 0:
+        return False
+    try:
+        os.killpg(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # exists, belongs to someone else: decided below
+    leader = create_time(pid)
+    if leader is None:
+        # Leader gone, group not: orphans of the wrapper (or zombies awaiting init).
+        return _group_has_live_member(pid)
+    if abs(leader - create_time_) >= CT_TOLERANCE:
+        return False
+    return is_alive(pid, create_time_) or _group_has_live_member(pid)
+
+
+def _group_has_live_member(pgid: int) -> bool:
+    for proc in psutil.process_iter():
+        try:
+            if os.getpgid(proc.pid) == pgid and proc.status() != psutil.STATUS_ZOMBIE:
+                return True
+        except (OSError, psutil.Error):
+            continue
+    return False
+
+
+def read_marker(pid: int) -> str | None:
+    """The value of GANGA_LIKE_MARKER in the environment ``pid`` was started with."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as handle:
+            data = handle.read()
+    except OSError:
+        return None
+    if data.startswith(_MARKER_NEEDLE):
+        start = len(_MARKER_NEEDLE)
+    else:
+        found = data.find(b"\0" + _MARKER_NEEDLE)
+        if found < 0:
+            return None
+        start = found + 1 + len(_MARKER_NEEDLE)
+    end = data.find(b"\0", start)
+    return data[start : end if end >= 0 else len(data)].decode("utf-8", "replace")
+
+
+@dataclasses.dataclass(frozen=True)
+class ProcInfo:
+    """One live process seen by :func:`scan`."""
+
+    pid: int
+    create_time: float
+    ppid: int
+    pgid: int
+    sid: int
+    marker: str | None
+
+
+def scan(with_markers: bool = True) -> list[ProcInfo]:
+    """One pass over every live (non-zombie) process of the machine."""
+    result = []
+    for proc in psutil.process_iter():
+        try:
+            with proc.oneshot():
+                if proc.status() == psutil.STATUS_ZOMBIE:
+                    continue
+                info = ProcInfo(
+                    pid=proc.pid,
+                    create_time=proc.create_time(),
+                    ppid=proc.ppid(),
+                    pgid=os.getpgid(proc.pid),
+                    sid=os.getsid(proc.pid),
+                    marker=read_marker(proc.pid) if with_markers else None,
+                )
+        except (psutil.Error, OSError):
+            continue
+        result.append(info)
+    return result
+
+
+def find_by_marker(prefix: str) -> list[tuple[int, float, str]]:
+    """``(pid, create_time, marker)`` of live processes whose marker starts with ``prefix``."""
+    found = []
+    for pid in psutil.pids():
+        marker = read_marker(pid)
+        if marker is None or not marker.startswith(prefix):
+            continue
+        try:
+            proc = psutil.Process(pid)
+            if proc.status() == psutil.STATUS_ZOMBIE:
+                continue
+            found.append((pid, proc.create_time(), marker))
+        except psutil.Error:
+            continue
+    return found
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+    """A subjob's tree to find or kill: its wrapper's identity and marker."""
+
+    pid: int
+    create_time: float
+    marker: str | None = None
+
+
+def tree_members(target: Target, table: Sequence[ProcInfo]) -> list[ProcInfo]:
+    """Every process of ``table`` that belongs to ``target``'s tree (see module doc)."""
+    leader = next((p for p in table if p.pid == target.pid), None)
+    leader_ours = leader is not None and abs(leader.create_time - target.create_time) < CT_TOLERANCE
+    # If the pid now belongs to an unrelated process, group/session ids equal to it are
+    # that process's, not ours (Linux does not reuse a pid still used as a group id).
+    by_ids = target.pid > 0 and (leader is None or leader_ours)
+    members: dict[int, ProcInfo] = {}
+    if leader_ours:
+        members[leader.pid] = leader
+    for proc in table:
+        if by_ids and (proc.pgid == target.pid or proc.sid == target.pid):
+            members[proc.pid] = proc
+        elif target.marker and proc.marker == target.marker:
+            members[proc.pid] = proc
+    # Descendants by parent pid (a child that changed group and session and dropped
+    # the marker is still found while its ancestors live).
+    children: dict[int, list[ProcInfo]] = {}
+    for proc in table:
+        children.setdefault(proc.ppid, []).append(proc)
+    stack = list(members.values())
+    while stack:
+        for child in children.get(stack.pop().pid, ()):
+            if child.pid not in members and child.create_time >= target.create_time - CT_TOLERANCE:
+                members[child.pid] = child
+                stack.append(child)
+    return list(members.values())
+
+
+def held(targets: Sequence[Target]) -> list[bool]:
+    """For each target: does any process of its tree still live? (one scan for all)"""
+    table = scan(with_markers=any(t.marker for t in targets))
+    return [bool(tree_members(t, table)) for t in targets]
+
+
+@dataclasses.dataclass(frozen=True)
+class KillOutcome:
+    confirmed: bool
+    killed: int  # processes signalled
+    survivors: tuple[int, ...] = ()
+    note: str = ""
+
+
+def kill_tree(pid: int, create_time_: float, grace: float = 3.0, marker: str | None = None) -> KillOutcome:
+    """Kill one subjob's whole tree; see :func:`kill_trees`."""
+    return kill_trees([Target(pid, create_time_, marker)], grace)[0]
+
+
+def kill_trees(targets: Sequence[Target], grace: float = 3.0) -> list[KillOutcome]:
+    """TERM every tree, wait up to ``grace`` s, KILL what is left, confirm all are gone.
+
+    All targets are handled together (one grace period, one scan per round), so
+    killing 100 subjobs costs about as much as killing one. SIGTERM may be
+    ignored, and an ignored SIGTERM is inherited by children: SIGKILL always
+    follows for anything still alive. ``confirmed`` is True only when a final
+    scan finds no process of the tree alive (zombies count as dead).
+    """
+    with_markers = any(t.marker for t in targets)
+    signalled: list[set[int]] = [set() for _ in targets]
+    procs: dict[tuple[int, float], psutil.Process] = {}
+
+    def collect() -> list[list[ProcInfo]]:
+        table = scan(with_markers)
+        return [tree_members(t, table) for t in targets]
+
+    def send(members_per_target: list[list[ProcInfo]], sig: int) -> list[psutil.Process]:
+        sent = []
+        for index, members in enumerate(members_per_target):
+            for info in members:
+                key = (info.pid, info.create_time)
+                proc = procs.get(key)
+                if proc is None:
+                    try:
+                        proc = psutil.Process(info.pid)
+                    except psutil.NoSuchProcess:
+                        continue
+                    if not same_process(proc, info.create_time):
+                        continue
+                    procs[key] = proc
+                try:
+                    # psutil checks (pid, create_time) before signalling: reuse-safe.
+                    proc.send_signal(sig)
+                except (psutil.NoSuchProcess, ProcessLookupError):
+                    continue
+                except psutil.AccessDenied:
+                    pass
+                signalled[index].add(info.pid)
+                sent.append(proc)
+        return sent
+
+    sent = send(collect(), signal.SIGTERM)
+    _wait_dead(sent, grace)
+    for _round in range(3):
+        remaining = collect()
+        if not any(remaining):
+            break
+        _wait_dead(send(remaining, signal.SIGKILL), 2.0)
+    final = collect()
+    outcomes = []
+    for index, members in enumerate(final):
+        count = len(signalled[index])
+        if members:
+            pids = tuple(sorted(p.pid for p in members))
+            outcomes.append(
+                KillOutcome(False, count, pids, f"{len(pids)} process(es) still alive after SIGKILL: {pids}")
+            )
+        else:
+            note = f"{count} process(es) ended" if count else "nothing was running"
+            outcomes.append(KillOutcome(True, count, (), note))
+    return outcomes
+
+
+def _wait_dead(procs: Iterable[psutil.Process], timeout: float) -> None:
+    """Wait until every process is dead or a zombie (psutil's wait would wait on zombies)."""
+    pending = [p for p in procs if not _dead(p)]
+    deadline = time.monotonic() + timeout
+    delay = 0.001
+    while pending and time.monotonic() < deadline:
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
+        pending = [p for p in pending if not _dead(p)]
+
+
+def reap_if_child(pid: int) -> int | None:
+    """waitpid(WNOHANG) on our own child: its wait status, or None (running / not ours)."""
+    try:
+        done, status = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return None
+    except OSError as error:  # pragma: no cover - EINTR is retried by Python
+        if error.errno == errno.EINTR:
+            return None
+        raise
+    return status if done == pid else None

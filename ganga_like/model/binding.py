@@ -1,0 +1,32 @@
+"""How a Job's verbs (``j.submit()``, ``j.kill()``, ...) find their session.
+
+The model sits below the session in the layering, so it cannot import it at
+module level; a job's verbs look the session up here at call time: the session
+that owns the job's database connection, or (for a job not yet stored) the
+process's default session, which the GPI starts on first use.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_sessions_by_db: dict[int, Any] = {}
+
+
+def bind(db: Any, session: Any) -> None:
+    _sessions_by_db[id(db)] = session
+
+
+def unbind(db: Any) -> None:
+    _sessions_by_db.pop(id(db), None)
+
+
+def session_for(job: Any) -> Any:
+    jar = getattr(job, "_p_jar", None)
+    if jar is not None:
+        session = _sessions_by_db.get(id(jar.db()))
+        if session is not None:
+            return session
+    from ..session import default_session  # call time only: see the module docstring
+
+    return default_session()

@@ -1,0 +1,270 @@
+"""The monitor: waits on the backend actors and applies their events in batches.
+
+Runs in a thread of every session that has used a backend (interactive or
+script). It is the only writer of backend-driven status changes, so the user's
+thread and the monitor rarely conflict: the user's thread moves jobs to
+``submitting`` and hands the backend's answer here (``apply_submission``).
+
+For each batch of events, one transaction applies them through ``set_status``.
+``running -> completing -> completed`` is a critical section: ``completing`` is
+committed first, outputs are collected and postprocessors run outside any
+transaction, then a second transaction moves each to ``completed`` or
+``failed``. A ``ConflictError`` aborts the batch, which is re-read and re-applied.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from .backends import base
+from .errors import GangaLikeError
+from .model.lifecycle import set_status
+from .status import ACTIVE, FINAL, Status
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .session import Session
+
+log = logging.getLogger(__name__)
+
+POLL_TIMEOUT = 1.0  # seconds an actor holds a long poll open
+WAKE_INTERVAL = 0.02  # how often the monitor looks at its inbox while polls are open
+LOG_TAIL_BYTES = 600
+
+
+@dataclasses.dataclass
+class Submission:
+    """The backend's answer to a submit, for the monitor to record."""
+
+    pairs: list[tuple[str, int, base.Handle]]  # (fqid, attempt, handle)
+    done: threading.Event = dataclasses.field(default_factory=threading.Event)
+    error: BaseException | None = None
+
+
+class Monitor:
+    def __init__(self, session: "Session") -> None:
+        self.session = session
+        self._inbox: queue.SimpleQueue[Submission | Callable[[], None]] = queue.SimpleQueue()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._since: dict[tuple, int] = {}
+        self._inflight: dict[tuple, Any] = {}
+        self.batches = 0
+        self.events_applied = 0
+        self.errors: list[str] = []
+
+    # -- life cycle ---------------------------------------------------------------
+    def start(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name="ganga_like-monitor", daemon=True)
+            self._thread.start()
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def submit_results(self, submission: Submission) -> None:
+        self._inbox.put(submission)
+
+    def inject(self, events: list[base.Event]) -> None:
+        """Apply events that did not come from a long poll (adoption after a restart)."""
+        self._inbox.put(list(events))
+
+    def call(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` in the monitor's thread (with its connection) at the next turn."""
+        self._inbox.put(fn)
+
+    # -- the loop -----------------------------------------------------------------
+    def _run(self) -> None:
+        self.conn = self.session.repository.connect()
+        try:
+            while not self._stop.is_set():
+                try:
+                    self._turn()
+                except Exception as exc:  # the loop must never die (Ganga's did)
+                    log.exception("monitor turn failed")
+                    self.errors.append(f"{type(exc).__name__}: {exc}")
+                    time.sleep(0.2)
+        finally:
+            self.conn.close()
+
+    def _turn(self) -> None:
+        import ray
+
+        for key, actor in self.session.backends.items():
+            if key not in self._inflight:
+                since = self._since.get(key, 0)
+                self._inflight[key] = actor.events.remote(since, POLL_TIMEOUT)
+        events: list[base.Event] = []
+        if self._inflight:
+            refs = list(self._inflight.values())
+            ready, _ = ray.wait(refs, num_returns=len(refs), timeout=WAKE_INTERVAL)
+            ready_set = set(ready)
+            for key, ref in list(self._inflight.items()):
+                if ref in ready_set:
+                    del self._inflight[key]
+                    try:
+                        seq, got = ray.get(ref)
+                    except Exception as exc:
+                        self.errors.append(f"events from {key[0]}: {exc}")
+                        continue
+                    self._since[key] = max(seq, self._since.get(key, 0))
+                    events.extend(got)
+        else:
+            self._stop.wait(WAKE_INTERVAL)
+        inbox: list[Any] = []
+        while True:
+            try:
+                inbox.append(self._inbox.get_nowait())
+            except queue.Empty:
+                break
+        submissions = [i for i in inbox if isinstance(i, Submission)]
+        for item in inbox:
+            if isinstance(item, list):
+                events.extend(item)
+        calls = [i for i in inbox if callable(i) and not isinstance(i, (Submission, list))]
+        if events or submissions:
+            self._apply(events, submissions)
+        for fn in calls:
+            fn()
+
+    # -- applying -----------------------------------------------------------------
+    def _apply(self, events: list[base.Event], submissions: list[Submission]) -> None:
+        completing: list[str] = []
+        failed_auto: list[str] = []
+
+        def work() -> None:
+            completing.clear()
+            failed_auto.clear()
+            jobs = self.conn.jobs
+            for sub in submissions:
+                for fqid, attempt, handle in sub.pairs:
+                    job = _lookup(jobs, fqid)
+                    if job is None or job.submit_counter != attempt:
+                        continue
+                    self._record_submission(job, handle)
+            for event in events:
+                job = _lookup(jobs, event.fqid)
+                if job is None:
+                    continue
+                if event.handle is not None and event.handle.attempt not in (0, job.submit_counter):
+                    continue  # an earlier run's news: that run was killed and replaced
+                self._apply_event(job, event, completing, failed_auto)
+
+        try:
+            self.conn.write(work, on_commit=self.session.on_commit)
+        except BaseException as exc:
+            for sub in submissions:
+                sub.error = exc
+                sub.done.set()
+            raise
+        for sub in submissions:
+            sub.done.set()
+        self.batches += 1
+        self.events_applied += len(events)
+        if completing:
+            self._complete(completing)
+        if failed_auto:
+            self.session.auto_resubmit(self.conn, failed_auto)
+        self.session.notify_changed()
+
+    def _record_submission(self, job: Any, handle: base.Handle) -> None:
+        if handle.error:
+            if job.status is Status.SUBMITTING:
+                set_status(job, Status.NEW, note=f"submission failed: {handle.error}",
+                           source="backend", host=handle.host)
+            return
+        job.handle = handle.to_tuple()
+        if job.status is Status.SUBMITTING:
+            set_status(job, Status.SUBMITTED, source="backend", host=handle.host)
+
+    def _apply_event(self, job: Any, event: base.Event, completing: list[str],
+                     failed_auto: list[str]) -> None:
+        status = job.status
+        host = event.handle.host if event.handle is not None else ""
+        kind = event.kind
+        if event.handle is not None and event.handle.pid and kind in (base.STARTED, base.QUEUED):
+            job.handle = event.handle.to_tuple()
+        if kind == base.DETAIL or kind == base.QUEUED:
+            if event.detail and job.backend_detail != event.detail:
+                job.backend_detail = event.detail
+            if kind == base.QUEUED and status is Status.SUBMITTING:
+                set_status(job, Status.SUBMITTED, "queued", source="backend", now=event.time, host=host)
+            return
+        if status not in ACTIVE:
+            return  # already final (e.g. killed by the user): nothing more to say
+        if status is Status.SUBMITTING:
+            set_status(job, Status.SUBMITTED, source="backend", now=event.time, host=host)
+            status = Status.SUBMITTED
+        if kind == base.STARTED:
+            job.backend_detail = event.detail or "Running"
+            if status is Status.SUBMITTED:
+                set_status(job, Status.RUNNING, event.note, source="backend", now=event.time, host=host)
+        elif kind == base.FINISHED:
+            job.exit_code = event.exit_code
+            job.backend_detail = event.detail or "Done"
+            if event.exit_code == 0:
+                if status is not Status.COMPLETING:
+                    set_status(job, Status.COMPLETING, source="backend", now=event.time, host=host)
+                completing.append(job.fqid)
+            else:
+                note = event.note or f"exit code {event.exit_code}"
+                tail = self.session.log_tail(job)
+                set_status(job, Status.FAILED, note + (f" | stderr: {tail}" if tail else ""),
+                           source="backend", now=event.time, host=host)
+                failed_auto.append(job.fqid)
+        elif kind == base.LOST:
+            job.backend_detail = event.detail or "Lost"
+            set_status(job, Status.FAILED, event.note or "the backend lost it without an exit status",
+                       source="backend", now=event.time, host=host)
+            failed_auto.append(job.fqid)
+        elif kind == base.KILLED:
+            job.backend_detail = "Killed"
+            set_status(job, Status.KILLED, event.note or "killed", source="backend",
+                       now=event.time, host=host)
+
+    def _complete(self, fqids: list[str]) -> None:
+        """Outputs and postprocessors, outside any transaction; then the final status."""
+        outcomes: dict[str, tuple[bool, str]] = {}
+        jobs = self.conn.jobs
+        for fqid in fqids:
+            job = _lookup(jobs, fqid)
+            if job is None:
+                continue
+            try:
+                ok, note = self.session.postprocess(job)
+            except GangaLikeError as exc:
+                ok, note = False, str(exc)
+            except Exception as exc:  # a user's checker must not stop the monitor
+                ok, note = False, f"postprocessing raised {type(exc).__name__}: {exc}"
+            outcomes[fqid] = (ok, note)
+
+        def work() -> None:
+            for fqid, (ok, note) in outcomes.items():
+                job = _lookup(self.conn.jobs, fqid)
+                if job is None or job.status is not Status.COMPLETING:
+                    continue
+                set_status(job, Status.COMPLETED if ok else Status.FAILED, note, source="monitor")
+
+        self.conn.write(work, on_commit=self.session.on_commit)
+
+
+def _lookup(jobs: Any, fqid: str) -> Any:
+    try:
+        return jobs.get(fqid)
+    except GangaLikeError:
+        return None
+
+
+__all__ = ["Monitor", "Submission", "FINAL"]

@@ -1,0 +1,48 @@
+"""Starting (or joining) Ray, once per process, only when a backend needs it.
+
+``GANGA_LIKE_RAY_ADDRESS`` names an existing cluster (``auto`` or ``host:port``);
+unset, a local Ray is started for this process (``address="local"``: a stale
+cluster-address file from an earlier head must not make us wait for minutes).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+
+_lock = threading.Lock()
+
+RAY_NAMESPACE = "ganga_like"
+
+_DEFAULT_ENV = {
+    "RAY_USAGE_STATS_ENABLED": "0",
+    # Stopping a head with a live actor otherwise waits 31 s for a drain.
+    "RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S": "0",
+}
+
+
+def ensure_ray() -> None:
+    """Initialise Ray in this process if it is not already."""
+    import ray
+
+    with _lock:
+        if ray.is_initialized():
+            return
+        for key, value in _DEFAULT_ENV.items():
+            os.environ.setdefault(key, value)
+        if "RAY_TMPDIR" not in os.environ:
+            # Ray's socket paths must stay short: a long TMPDIR breaks them.
+            os.environ["RAY_TMPDIR"] = tempfile.mkdtemp(prefix="glray-", dir="/tmp")
+        address = os.environ.get("GANGA_LIKE_RAY_ADDRESS", "local")
+        kwargs = dict(
+            address=address,
+            namespace=RAY_NAMESPACE,
+            include_dashboard=False,
+            logging_level="WARNING",
+            log_to_driver=False,
+            configure_logging=True,
+        )
+        if address == "local":
+            kwargs["num_cpus"] = max(2, os.cpu_count() or 2)
+        ray.init(**kwargs)
