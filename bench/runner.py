@@ -404,9 +404,9 @@ def table_lines(table: list[dict], limits: list[dict]) -> list[str]:
     return lines
 
 
-def write_reports(report: dict) -> tuple[Path, Path]:
+def write_reports(report: dict, stem: str = "latest") -> tuple[Path, Path]:
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    jpath = RESULTS_DIR / "latest.json"
+    jpath = RESULTS_DIR / f"{stem}.json"
     jpath.write_text(json.dumps(report, indent=1, default=str))
     m = report["machine"]
     md = [f"Measured {report['date']} with `{report['command']}` "
@@ -424,7 +424,7 @@ def write_reports(report: dict) -> tuple[Path, Path]:
     notes = report.get("notes") or []
     if notes:
         md += ["Notes:", ""] + [f"- {n}" for n in notes] + [""]
-    mpath = RESULTS_DIR / "latest.md"
+    mpath = RESULTS_DIR / f"{stem}.md"
     mpath.write_text("\n".join(md))
     return jpath, mpath
 
@@ -443,6 +443,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ganga-batchsize", type=int, default=ganga_env.DEFAULT_BATCHSIZE,
                     help="Local(batchsize=) for Ganga (default %(default)s)")
     ap.add_argument("--no-write", action="store_true", help="do not write bench/results/")
+    ap.add_argument("--out", default="latest",
+                    help="name of the result files in bench/results/ (default %(default)s)")
     ns = ap.parse_args(argv)
 
     reps = ns.reps or (1 if ns.quick else 3)
@@ -452,7 +454,7 @@ def main(argv: list[str] | None = None) -> int:
             if not letters or r.letter in letters]
     command = "python -m bench " + " ".join(argv if argv is not None else sys.argv[1:])
     started = _dt.datetime.now().astimezone()
-    log_dir = RESULTS_DIR / "logs"
+    log_dir = RESULTS_DIR / "logs" / ns.out
     shutil.rmtree(log_dir, ignore_errors=True)
     log_dir.mkdir(parents=True)
     t_start = time.monotonic()
@@ -517,7 +519,7 @@ def main(argv: list[str] | None = None) -> int:
     if notes:
         print("\nNotes:\n" + "\n".join("- " + n for n in notes))
     if not ns.no_write:
-        jpath, mpath = write_reports(report)
+        jpath, mpath = write_reports(report, ns.out)
         print(f"\nwrote {jpath.relative_to(PROJECT_DIR)} and {mpath.relative_to(PROJECT_DIR)}"
               f" ({report['duration_s']:.0f} s)")
     return 0

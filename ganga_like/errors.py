@@ -158,3 +158,12 @@ def _fmt_time(stamp: float) -> str:
     import time
 
     return time.strftime("%H:%M:%S", time.localtime(stamp))
+
+
+class WaitTimeout(GangaLikeError):
+    """``wait()`` gave up with jobs still active."""
+
+    def __init__(self, timeout: float, pending: list[str]) -> None:
+        shown = ", ".join(pending[:10]) + (" ..." if len(pending) > 10 else "")
+        super().__init__(f"timed out after {timeout} s; {len(pending)} still active: {shown}",
+                         timeout=timeout, pending=pending)

@@ -182,7 +182,7 @@ class Session:
         """Hand subjobs to the backend; the monitor records the answers."""
         self._ensure_monitor()
         actor = self.backends.actor(top.backend)
-        specs = [self._spec(t) for t in targets]
+        specs = self._specs(top, targets)
         pairs: list[tuple[str, int, base.Handle]] = []
         failure: str = ""
         import ray
@@ -212,6 +212,28 @@ class Session:
                 f"(first reason: {errors[0].error}); fix and submit() again, or use keep_going=True",
                 job_id=top.fqid, status=top.status.value,
             )
+
+    def _specs(self, top: Job, targets: Sequence[Job]) -> list[base.SubjobSpec]:
+        """Specs for many subjobs of one master: the master's values read once."""
+        if top._subjobs is None:
+            return [self._spec(t) for t in targets]
+        app = top.application
+        values = app.values()
+        workspace, uuid = top.workspace, self.repo_uuid
+        specs = []
+        for sub in targets:
+            mine = dict(values)
+            for path, value in sub._overrides.items():
+                root, _, leaf = path.partition(".")
+                if root == "application":
+                    mine[leaf] = value
+            fqid = f"{top.id}.{sub.id}"
+            specs.append(base.SubjobSpec(
+                job_id=top.id, subjob_id=sub.id, fqid=fqid, exe=mine["exe"],
+                args=tuple(mine["args"]), env=dict(mine["env"]),
+                workdir=os.path.join(workspace, str(sub.id)), marker=f"{uuid}:{fqid}",
+                options={}, attempt=sub.submit_counter))
+        return specs
 
     def _spec(self, job: Job) -> base.SubjobSpec:
         app = job.application
@@ -362,7 +384,7 @@ class Session:
             import ray
 
             actor = self.backends.actor(top.backend)
-            specs = [self._spec(leaf) for leaf in leaves if leaf.status is Status.SUBMITTING]
+            specs = self._specs(top, [leaf for leaf in leaves if leaf.status is Status.SUBMITTING])
             try:
                 handles = ray.get(actor.submit.remote(specs)) if specs else []
             except Exception as exc:
@@ -523,11 +545,9 @@ class Session:
             if all(s not in ACTIVE for s in statuses):
                 return statuses
             if deadline is not None and time.monotonic() >= deadline:
-                from .errors import GangaLikeError
+                from .errors import WaitTimeout
 
-                pending = [j.fqid for j, s in zip(jobs, statuses) if s in ACTIVE]
-                raise GangaLikeError(f"timed out after {timeout} s; still active: "
-                                     f"{', '.join(pending[:10])}", pending=pending)
+                raise WaitTimeout(timeout, [j.fqid for j, s in zip(jobs, statuses) if s in ACTIVE])
             with self._changed:
                 self._changed.wait(poll if deadline is None else
                                    max(0.0, min(poll, deadline - time.monotonic())))

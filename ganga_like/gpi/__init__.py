@@ -1,0 +1,83 @@
+"""The GPI: the names a Ganga user's script expects, as a plain module.
+
+``from ganga_like.gpi import *`` gives ``Job``, ``jobs``, ``templates``,
+``Executable``, ``ArgSplitter``, ``GenericSplitter``, ``Local``,
+``runMonitoring``, ... Importing has no side effects: the default session
+(repository, monitor, Ray) starts on first use.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..backends.local.config import Local
+from ..errors import GangaLikeError
+from ..model import job as _job
+from ..model.application import Executable
+from ..model.splitters import ArgSplitter, GenericSplitter
+from ..status import Status
+from .registry import JobsView, TemplatesView
+
+
+class _Registering:
+    """Construct a persistent class and store the new object in the default session,
+    as Ganga does when ``Job()`` is called; ``isinstance`` and ``help`` still work."""
+
+    def __init__(self, cls: type) -> None:
+        self._cls = cls
+        self.__doc__ = cls.__doc__
+        self.__name__ = cls.__name__
+        self.__qualname__ = cls.__qualname__
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        from ..session import default_session
+
+        obj = self._cls(*args, **kwargs)
+        return default_session().register(obj)
+
+    def __instancecheck__(self, obj: object) -> bool:
+        return isinstance(obj, self._cls)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._cls, name)
+
+    def __repr__(self) -> str:
+        return f"<class {self._cls.__module__}.{self._cls.__name__}>"
+
+
+Job = _Registering(_job.Job)
+JobTemplate = _Registering(_job.JobTemplate)
+jobs = JobsView()
+templates = TemplatesView()
+
+
+def runMonitoring(jobs: Any = None, timeout: float | None = None) -> None:  # noqa: N802 (Ganga's name)
+    """Ganga's ``runMonitoring()``: the monitor always runs here; this waits for
+    the given jobs (or every active job) to reach a final status."""
+    from ..session import default_session
+
+    session = default_session()
+    if jobs is None:
+        JobsView().wait(timeout=timeout)
+    else:
+        session.wait(jobs if isinstance(jobs, (list, tuple)) else [jobs], timeout=timeout)
+
+
+def leaks(reap: bool = False) -> list[dict[str, Any]]:
+    """Audit work that still holds resources although its job is finished or removed."""
+    from ..session import default_session
+
+    return default_session().leaks(reap=reap)
+
+
+def session() -> Any:
+    """The default session (repository, backends, monitor)."""
+    from ..session import default_session
+
+    return default_session()
+
+
+__all__ = [
+    "Job", "JobTemplate", "jobs", "templates", "Executable", "ArgSplitter", "GenericSplitter",
+    "Local", "Status", "runMonitoring", "leaks", "session", "GangaLikeError",
+]

@@ -1,0 +1,42 @@
+"""The IPython face: banner, one-line errors for ours, tracebacks for the rest."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import GangaLikeError
+
+
+def _one_line(shell: Any, etype: type, value: BaseException, tb: Any, tb_offset: Any = None) -> None:
+    import sys
+
+    red, reset = ("\033[1;31m", "\033[0m") if sys.stdout.isatty() else ("", "")
+    print(f"{red}{etype.__name__}:{reset} {value}")
+
+
+def load_ipython_extension(shell: Any) -> None:
+    shell.set_custom_exc((GangaLikeError,), _one_line)
+
+
+def banner(session: Any) -> str:
+    from .. import __version__
+
+    location = session.repository.location
+    mode = session.config.mode
+    ro = " (read-only)" if session.read_only else ""
+    return (f"ganga_like {__version__}: repository {location}{ro}, {len(session.jobs)} jobs\n"
+            f"backends: Local; mode: {mode}. Try: j = Job(); j.submit(); jobs; help(Job)\n")
+
+
+def start_shell(session: Any) -> None:
+    import IPython
+    from traitlets.config import Config
+
+    from . import __all__ as names
+    from .. import gpi
+
+    namespace = {name: getattr(gpi, name) for name in names}
+    config = Config()
+    config.TerminalInteractiveShell.banner1 = banner(session)
+    config.InteractiveShellApp.extensions = ["ganga_like.gpi.ipython"]
+    IPython.start_ipython(argv=[], user_ns=namespace, config=config)

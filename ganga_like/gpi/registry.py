@@ -1,0 +1,99 @@
+"""``jobs`` and ``templates`` as a Ganga user knows them, over the default session.
+
+``jobs(3)``, ``jobs('3.14')``, ``jobs[-1]``, ``len(jobs)``, ``for j in jobs``,
+``jobs.select(status='failed', name='sim*', minid=10, maxid=20)``, ``jobs.wait()``.
+Showing ``jobs`` reads only the rows it shows (the newest ``ROWS_SHOWN``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+from ..model.job import Job
+from ..model.table import job_row, render
+from .display import html_table, pretty_table
+
+ROWS_SHOWN = 50
+
+
+class RegistryView:
+    _attr = "jobs"
+    _what = "jobs"
+
+    def __init__(self, session_provider: Any = None) -> None:
+        self._provider = session_provider
+
+    def _session(self) -> Any:
+        if self._provider is not None:
+            return self._provider()
+        from ..session import default_session
+
+        return default_session()
+
+    def _registry(self) -> Any:
+        session = self._session()
+        session.refresh()
+        return getattr(session, self._attr)
+
+    def __call__(self, wanted: Any) -> Job:
+        return self._registry().get(wanted)
+
+    def __getitem__(self, wanted: Any) -> Any:
+        if isinstance(wanted, slice):
+            registry = self._registry()
+            ids = registry.ids()
+            return [registry.get(i) for i in ids[wanted]]
+        return self._registry().get(wanted)
+
+    def __len__(self) -> int:
+        return len(self._registry())
+
+    def __iter__(self) -> Iterator[Job]:
+        return iter(self._registry())
+
+    def ids(self) -> list[int]:
+        return self._registry().ids()
+
+    def select(self, status: Any = None, name: str | None = None, minid: int | None = None,
+               maxid: int | None = None) -> list[Job]:
+        return self._registry().select(status=status, name=name, minid=minid, maxid=maxid)
+
+    def rows(self, limit: int = ROWS_SHOWN) -> tuple[list[tuple[str, ...]], int]:
+        registry = self._registry()
+        return [job_row(j) for j in registry.last(limit)], len(registry)
+
+    def table(self, limit: int = ROWS_SHOWN) -> str:
+        rows, total = self.rows(limit)
+        footer = f"{total} {self._what}" + (f" (newest {limit} shown)" if total > limit else "")
+        return render(rows, footer)
+
+    def __repr__(self) -> str:
+        return self.table()
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        rows, total = self.rows()
+        printer.text(pretty_table(rows, f"{total} {self._what}"))
+
+    def _repr_html_(self) -> str:
+        rows, total = self.rows()
+        return html_table(rows, f"{total} {self._what}")
+
+
+class JobsView(RegistryView):
+    """All jobs of the repository (Ganga's ``jobs``)."""
+
+    def wait(self, timeout: float | None = None, jobs: Any = None) -> list[Any]:
+        """Block until the given jobs (default: every active one) are final."""
+        session = self._session()
+        if jobs is None:
+            from ..status import ACTIVE
+
+            jobs = [j for j in session.jobs if j.status in ACTIVE]
+        return session.wait(jobs, timeout=timeout)
+
+
+class TemplatesView(RegistryView):
+    """Saved job templates (Ganga's ``templates``)."""
+
+    _attr = "templates"
+    _what = "templates"

@@ -1,0 +1,312 @@
+"""The backend contract suite: every backend's test module subclasses BackendContract.
+
+A backend's test module provides one fixture, ``make_actor``: a factory
+``make_actor(concurrency=N) -> client`` where the client has the contract's
+methods as plain blocking calls (see :class:`RayClient` for actors) plus
+``stop()`` (end the actor, leaving the subjobs it started running). The
+``specs`` fixture (tests/backends/conftest.py) builds SubjobSpecs with a marker
+the leak check knows.
+
+Real processes, real Ray, no mocks. Payloads are coreutils and bash.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from typing import Any, Callable
+
+import pytest
+
+from ganga_like import status_file as sf
+from ganga_like.backends import base
+from ganga_like.backends.base import Event, Handle
+
+STATUS_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}[+-]\d{4} [A-Z][A-Z0-9_]{0,14}( .*)?$")
+
+
+class RayClient:
+    """Blocking calls to a backend Ray actor: ``client.submit(specs)`` == ``ray.get(actor.submit.remote(specs))``."""
+
+    def __init__(self, actor: Any) -> None:
+        self.actor = actor
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        import ray
+
+        method = getattr(self.actor, name)
+        return lambda *args, **kwargs: ray.get(method.remote(*args, **kwargs))
+
+    def stop(self) -> None:
+        import ray
+
+        ray.kill(self.actor, no_restart=True)
+
+
+class EventLog:
+    """Accumulates a client's events through long polls."""
+
+    def __init__(self, client: Any, since: int = 0) -> None:
+        self.client = client
+        self.since = since
+        self.events: list[Event] = []
+
+    def poll(self, timeout: float = 1.0) -> list[Event]:
+        self.since, new = self.client.events(self.since, timeout)
+        self.events.extend(new)
+        return new
+
+    def until(self, done: Callable[[list[Event]], bool], timeout: float = 20.0) -> list[Event]:
+        deadline = time.monotonic() + timeout
+        while not done(self.events):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"timed out; events so far: {[(e.fqid, e.kind, e.note) for e in self.events]}")
+            self.poll(min(left, 2.0))
+        return self.events
+
+    def of(self, fqid: str, kind: str | None = None) -> list[Event]:
+        return [e for e in self.events if e.fqid == fqid and (kind is None or e.kind == kind)]
+
+    def finals(self) -> dict[str, list[Event]]:
+        out: dict[str, list[Event]] = {}
+        for event in self.events:
+            if event.kind in (base.FINISHED, base.LOST, base.KILLED):
+                out.setdefault(event.fqid, []).append(event)
+        return out
+
+    def all_final(self, fqids: list[str]) -> Callable[[list[Event]], bool]:
+        return lambda _events: all(fqid in self.finals() for fqid in fqids)
+
+
+def read(path: str) -> str:
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        return handle.read()
+
+
+class BackendContract:
+    """The contract every backend passes. Subclasses provide the ``make_actor`` fixture."""
+
+    def test_batch_of_true_and_false(self, make_actor, specs):
+        client = make_actor(concurrency=2)
+        batch = specs(["/bin/true"] if i % 2 == 0 else ["/bin/false"] for i in range(20))
+        handles = client.submit(batch)
+        assert [h.fqid for h in handles] == [s.fqid for s in batch]
+        assert not any(h.error for h in handles)
+        log = EventLog(client)
+        log.until(log.all_final([s.fqid for s in batch]))
+        log.poll(0.3)  # nothing more may come
+        finals = log.finals()
+        for index, spec in enumerate(batch):
+            assert [e.kind for e in finals[spec.fqid]] == [base.FINISHED], finals[spec.fqid]
+            assert finals[spec.fqid][0].exit_code == (0 if index % 2 == 0 else 1)
+            started = log.of(spec.fqid, base.STARTED)
+            assert len(started) == 1 and started[0].seq < finals[spec.fqid][0].seq
+            assert started[0].handle is not None and started[0].handle.pid > 0
+        seqs = [e.seq for e in log.events]
+        assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+
+    def test_handles_survive_a_new_actor_adopts(self, make_actor, specs):
+        first = make_actor(concurrency=4)
+        done_spec, failed_spec, long_spec, later_spec = specs(
+            [["/bin/true"], ["/bin/sh", "-c", "exit 3"], ["/bin/sleep", "30"], ["/bin/sleep", "1.5"]]
+        )
+        handles = first.submit([done_spec, failed_spec, long_spec, later_spec])
+        log = EventLog(first)
+        log.until(log.all_final([done_spec.fqid, failed_spec.fqid]))
+        log.until(lambda _: len(log.of(later_spec.fqid, base.STARTED)) == 1)
+        handles = [e.handle for fqid in (done_spec.fqid, failed_spec.fqid, long_spec.fqid, later_spec.fqid)
+                   for e in log.of(fqid, base.STARTED)]
+        first.stop()
+        time.sleep(0.3)
+
+        second = make_actor(concurrency=4)
+        # Handles travel through the database as tuples: adopt what was stored.
+        stored = [Handle.from_tuple(h.to_tuple()) for h in handles]
+        adopted = second.adopt(stored)
+        by_fqid = {e.fqid: e for e in adopted}
+        assert by_fqid[done_spec.fqid].kind == base.FINISHED and by_fqid[done_spec.fqid].exit_code == 0
+        assert by_fqid[failed_spec.fqid].kind == base.FINISHED and by_fqid[failed_spec.fqid].exit_code == 3
+        assert by_fqid[long_spec.fqid].kind == base.STARTED
+        assert by_fqid[later_spec.fqid].kind == base.STARTED
+        assert second.held(stored) == [False, False, True, True]
+
+        log2 = EventLog(second)
+        log2.until(log2.all_final([later_spec.fqid]), timeout=10)
+        (final,) = log2.finals()[later_spec.fqid]
+        assert final.kind == base.FINISHED and final.exit_code == 0
+
+        results = second.kill([stored[2]], 2.0)
+        assert results[0].confirmed, results
+        assert second.held(stored) == [False, False, False, False]
+        log2.until(log2.all_final([long_spec.fqid]), timeout=10)
+        assert [e.kind for e in log2.finals()[long_spec.fqid]] == [base.KILLED]
+
+    def test_kill_running_confirms_and_releases(self, make_actor, specs):
+        client = make_actor(concurrency=4)
+        batch = specs([["/bin/sleep", "30"]] * 3)
+        client.submit(batch)
+        log = EventLog(client)
+        log.until(lambda _: all(log.of(s.fqid, base.STARTED) for s in batch))
+        handles = [log.of(s.fqid, base.STARTED)[0].handle for s in batch]
+        assert client.held(handles) == [True, True, True]
+        started = time.monotonic()
+        results = client.kill(handles, 3.0)
+        assert time.monotonic() - started < 2.5  # sleep obeys TERM: no wait for the grace period
+        assert [r.confirmed for r in results] == [True, True, True], results
+        assert client.held(handles) == [False, False, False]
+        log.until(log.all_final([s.fqid for s in batch]))
+        log.poll(0.3)
+        for spec in batch:
+            assert [e.kind for e in log.finals()[spec.fqid]] == [base.KILLED]
+
+    def test_kill_escalates_when_term_is_ignored(self, make_actor, specs):
+        client = make_actor(concurrency=2)
+        (spec,) = specs([["/bin/bash", "-c", 'trap "" TERM; /bin/sleep 60; echo survived']])
+        client.submit([spec])
+        log = EventLog(client)
+        log.until(lambda _: bool(log.of(spec.fqid, base.STARTED)))
+        handle = log.of(spec.fqid, base.STARTED)[0].handle
+        time.sleep(0.3)  # let the trap be installed
+        started = time.monotonic()
+        (result,) = client.kill([handle], 0.5)
+        elapsed = time.monotonic() - started
+        assert result.confirmed, result
+        assert elapsed >= 0.45  # it waited for the grace period, then escalated
+        assert client.held([handle]) == [False]
+        log.until(log.all_final([spec.fqid]))
+        assert [e.kind for e in log.finals()[spec.fqid]] == [base.KILLED]
+        assert "survived" not in read(os.path.join(spec.workdir, "output", "stdout"))
+
+    def test_concurrency_limit_and_queue(self, make_actor, specs):
+        client = make_actor(concurrency=2)
+        batch = specs([["/bin/sleep", "0.3"]] * 6)
+        handles = client.submit(batch)
+        assert client.ping()["running"] <= 2
+        log = EventLog(client)
+        log.until(log.all_final([s.fqid for s in batch]))
+        queued = [e for e in log.events if e.kind == base.QUEUED]
+        assert len(queued) >= 4 and all(e.detail == "Queued" for e in queued)
+        running = peak = 0
+        for event in log.events:
+            if event.kind == base.STARTED:
+                running += 1
+            elif event.kind in (base.FINISHED, base.KILLED, base.LOST):
+                running -= 1
+            peak = max(peak, running)
+        assert peak == 2
+        assert all(e.exit_code == 0 for f in log.finals().values() for e in f)
+        # A queued handle is held; killing it drops it at once.
+        more = specs([["/bin/sleep", "5"]] * 3)
+        handles = client.submit(more)
+        assert handles[2].pid == 0  # still queued behind two sleeps
+        assert client.held([handles[2]]) == [True]
+        (result,) = client.kill([handles[2]], 1.0)
+        assert result.confirmed
+        results = client.kill(handles[:2], 1.0)
+        assert all(r.confirmed for r in results)
+        log.until(log.all_final([s.fqid for s in more]))
+        assert all([e.kind for e in log.finals()[s.fqid]] == [base.KILLED] for s in more)
+
+    def test_missing_or_unusable_executable_fails_per_subjob(self, make_actor, specs, tmp_path):
+        plain_file = tmp_path / "not-executable"
+        plain_file.write_text("echo hi\n")
+        client = make_actor(concurrency=2)
+        batch = specs(
+            [["/nonexistent/program"], ["no-such-command-ganga-like"], [str(plain_file)], ["/bin/true"]]
+        )
+        handles = client.submit(batch)  # no exception for the batch
+        assert len(handles) == 4
+        log = EventLog(client)
+        log.until(log.all_final([s.fqid for s in batch]))
+        finals = {fqid: events[0] for fqid, events in log.finals().items()}
+        for spec, code, words in zip(batch, (127, 127, 126, 0), ("not found", "not found", "not executable", "")):
+            event = finals[spec.fqid]
+            assert event.kind == base.FINISHED and event.exit_code == code, event
+            assert words in event.note, event
+
+    def test_arguments_arrive_verbatim(self, make_actor, specs):
+        args = ["a b", "'single'", '"double"', "$HOME", "; echo injected", "*", "", "back\\slash", "`id`", "$(id)"]
+        client = make_actor(concurrency=2)
+        (spec,) = specs([["/usr/bin/printf", "%s\\0", *args]])
+        client.submit([spec])
+        log = EventLog(client)
+        log.until(log.all_final([spec.fqid]))
+        assert log.finals()[spec.fqid][0].exit_code == 0
+        with open(os.path.join(spec.workdir, "output", "stdout"), "rb") as handle:
+            out = handle.read()
+        assert out.split(b"\0")[:-1] == [a.encode() for a in args]
+
+    def test_output_lands_in_output_dir_and_status_format(self, make_actor, specs):
+        client = make_actor(concurrency=2)
+        (spec,) = specs([["/bin/bash", "-c", "echo out; echo err >&2; pwd; echo $GANGA_LIKE_MARKER"]])
+        client.submit([spec])
+        log = EventLog(client)
+        log.until(log.all_final([spec.fqid]))
+        output = os.path.join(spec.workdir, "output")
+        out_lines = read(os.path.join(output, "stdout")).splitlines()
+        assert out_lines[0] == "out"
+        assert os.path.realpath(out_lines[1]) == os.path.realpath(output)
+        assert out_lines[2] == spec.marker
+        assert read(os.path.join(output, "stderr")).strip() == "err"
+        raw = read(os.path.join(spec.workdir, "status")).splitlines()
+        assert raw and all(STATUS_LINE.match(line) for line in raw), raw
+        history = sf.StatusFile(os.path.join(spec.workdir, "status")).history()
+        states = [info.state for info in history]
+        assert states[-2:] == [sf.RUNNING, sf.RUN_DONE] and states[0] in (sf.CREATED, sf.QUEUED)
+        assert history[-1].exit_code == 0
+        assert f"marker={spec.marker}" in history[-2].note
+        assert history[0].when <= history[-1].when
+
+    def test_signal_exit_code_and_note(self, make_actor, specs):
+        client = make_actor(concurrency=2)
+        (spec,) = specs([["/bin/bash", "-c", "kill -KILL $$"]])
+        client.submit([spec])
+        log = EventLog(client)
+        log.until(log.all_final([spec.fqid]))
+        (event,) = log.finals()[spec.fqid]
+        assert event.kind == base.FINISHED and event.exit_code == 137
+        assert "signal=KILL" in event.note
+
+    def test_ping(self, make_actor):
+        client = make_actor(concurrency=3)
+        info = client.ping()
+        assert info["backend"] and info["host"] and info["pid"] > 0
+        assert info["running"] == 0 and info["queued"] == 0
+
+    def test_events_long_poll(self, make_actor, specs):
+        client = make_actor(concurrency=2)
+        since = client.ping()["seq"]
+        started = time.monotonic()
+        seq, events = client.events(since, 0.5)
+        waited = time.monotonic() - started
+        assert events == [] and seq == since
+        assert 0.45 <= waited < 2.0
+
+        client.submit(specs([["/bin/true"]]))
+        time.sleep(0.3)
+        started = time.monotonic()
+        seq, events = client.events(since, 10.0)
+        assert events and time.monotonic() - started < 1.0
+        assert seq == events[-1].seq > since
+
+        # A poll already waiting returns as soon as an event arrives.
+        import ray
+
+        pending = client.actor.events.remote(seq, 10.0) if hasattr(client, "actor") else None
+        if pending is not None:
+            time.sleep(0.2)
+            client.submit(specs([["/bin/true"]]))
+            started = time.monotonic()
+            seq2, events2 = ray.get(pending, timeout=5)
+            assert events2 and time.monotonic() - started < 2.0 and seq2 > seq
+
+    @pytest.mark.parametrize("count", [200])
+    def test_many_small_subjobs_in_one_batch(self, make_actor, specs, count):
+        client = make_actor(concurrency=2)
+        batch = specs([["/bin/true"]] * count)
+        client.submit(batch)
+        log = EventLog(client)
+        log.until(log.all_final([s.fqid for s in batch]), timeout=30)
+        assert sum(1 for f in log.finals().values() for e in f if e.kind == base.FINISHED and e.exit_code == 0) == count

@@ -1,0 +1,115 @@
+"""The backend contract against the Local backend, as a named Ray actor; plus Local specifics."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+import time
+
+import pytest
+
+from ganga_like import status_file as sf
+from ganga_like.backends import base
+from ganga_like.backends.local import procs
+from ganga_like.backends.local.actor import start_local_actor
+
+from .contract import BackendContract, EventLog, RayClient
+
+NAMESPACE = "ganga_like_tests"
+_names = itertools.count()
+
+
+@pytest.fixture
+def make_actor(ray_session, leftover_check):
+    """``make_actor(concurrency=N)``: a fresh named LocalActor; killed after the test."""
+    import ray
+
+    clients: list[RayClient] = []
+
+    def make(concurrency: int = 2) -> RayClient:
+        name = f"local-{os.getpid()}-{next(_names)}"
+        actor = start_local_actor(name, 16, concurrency=concurrency, namespace=NAMESPACE)
+        client = RayClient(actor)
+        client.ping()  # wait until it is up
+        assert ray.get_actor(name, namespace=NAMESPACE) is not None
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        try:
+            client.stop()
+        except Exception:  # already stopped by the test
+            pass
+
+
+class TestLocalContract(BackendContract):
+    """Runs every contract test against LocalActor."""
+
+
+class TestLocalSpecifics:
+    def test_wrapper_killed_before_recording_is_lost(self, make_actor, specs):
+        client = make_actor(concurrency=2)
+        (spec,) = specs([["/bin/sleep", "30"]])
+        client.submit([spec])
+        log = EventLog(client)
+        log.until(lambda _: bool(log.of(spec.fqid, base.STARTED)))
+        handle = log.of(spec.fqid, base.STARTED)[0].handle
+        time.sleep(0.2)
+        os.killpg(handle.pid, signal.SIGKILL)  # wrapper and payload, no chance to write
+        log.until(log.all_final([spec.fqid]))
+        (event,) = log.finals()[spec.fqid]
+        assert event.kind == base.LOST
+        assert "signal 9 before recording the exit status" in event.note
+        assert sf.StatusFile(os.path.join(spec.workdir, "status")).current().state == sf.LOST_ERROR
+
+    def test_lingering_group_delays_finished(self, make_actor, specs):
+        client = make_actor(concurrency=2)
+        # The payload leaves a background child in its process group and exits 0.
+        (spec,) = specs([["/bin/bash", "-c", "/bin/sleep 1 & exit 0"]])
+        client.submit([spec])
+        log = EventLog(client)
+        log.until(log.all_final([spec.fqid]), timeout=10)
+        details = [e for e in log.of(spec.fqid) if e.kind == base.DETAIL]
+        assert details and details[0].detail == "Lingering"
+        (final,) = log.finals()[spec.fqid]
+        assert final.kind == base.FINISHED and final.exit_code == 0
+        assert final.seq > details[0].seq
+        handle = log.of(spec.fqid, base.STARTED)[0].handle
+        assert client.held([handle]) == [False]
+
+    def test_payload_env_has_spec_env_and_path(self, make_actor, specs):
+        client = make_actor(concurrency=2)
+        (spec,) = specs([["/bin/bash", "-c", 'echo "$FOO|${PATH:+path}|${RAY_ADDRESS-none}"']], env={"FOO": "bar baz"})
+        client.submit([spec])
+        log = EventLog(client)
+        log.until(log.all_final([spec.fqid]))
+        with open(os.path.join(spec.workdir, "output", "stdout")) as handle:
+            assert handle.read().strip() == "bar baz|path|none"
+
+    def test_find_by_marker_and_kill_tree(self, specs, marker_prefix):
+        import subprocess
+
+        env = dict(os.environ, GANGA_LIKE_MARKER=f"{marker_prefix}:direct")
+        proc = subprocess.Popen(
+            ["/bin/bash", "-c", "/bin/sleep 30 & /bin/sleep 30 & wait"], env=env, start_new_session=True
+        )
+        try:
+            deadline = time.monotonic() + 5
+            while len(procs.find_by_marker(marker_prefix)) < 3 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            found = procs.find_by_marker(marker_prefix)
+            assert len(found) == 3
+            created = procs.create_time(proc.pid)
+            assert procs.is_alive(proc.pid, created)
+            assert not procs.is_alive(proc.pid, created + 5)  # another process's identity
+            outcome = procs.kill_tree(proc.pid, created, grace=1.0, marker=f"{marker_prefix}:direct")
+            assert outcome.confirmed and outcome.killed == 3
+            proc.wait(timeout=5)
+            assert procs.find_by_marker(marker_prefix) == []
+            assert not procs.is_alive(proc.pid, created)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
