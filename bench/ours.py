@@ -70,10 +70,11 @@ def select_by_status(n_jobs: int, repo_dir: str, tmp_root: str) -> dict:
     raise NotImplementedError(_NOTE)
 
 
-def kill_running(n: int, tmp_root: str, immediately: bool = False) -> dict:
+def kill_running(n: int, tmp_root: str, immediately: bool = False,
+                 after_s: float | None = None) -> dict:
     """(d) Submit n subjobs of `/bin/sleep 60`, wait until all are running
-    (or, with immediately=True, kill right after submit returns), kill the
-    job, and watch the process table until every payload and helper process
+    (or, with immediately=True, kill right after submit returns; with
+    after_s, kill that many seconds after submit returns), kill the job, and watch the process table until every payload and helper process
     is gone.
 
     Headline key: ``all_gone_s`` (kill called -> no process left).

@@ -109,6 +109,13 @@ def build_rows(quick: bool, ganga_max_n: int, bs: int) -> list[Row]:
         limit=lambda L: _g(L, "kill_100", "total_s"),
         limit_note="SIGKILL 100 process groups + reap"))
     rows.append(Row(
+        key="d100s", letter="d", label="(d'') kill 100 subjobs 1 s after submit, until gone",
+        metric="all_gone_s", unit="s",
+        ganga=("d_kill.py", ["100", "after=1"]),
+        ours=("kill_running", {"n": 100, "after_s": 1.0}),
+        limit=lambda L: _g(L, "kill_100", "total_s"),
+        limit_note="SIGKILL 100 process groups + reap"))
+    rows.append(Row(
         key="e100", letter="e", label="(e) resubmit 100 failed subjobs until done",
         metric="resubmit_to_all_completed_s", unit="s",
         ganga=("e_resubmit.py", ["100", str(bs)]), ours=("resubmit_failed", {"n": 100}),

@@ -210,6 +210,11 @@ class Monitor:
         status = job.status
         host = event.handle.host if event.handle is not None else ""
         kind = event.kind
+        if event.handle is not None and event.handle.error:
+            # The backend could not start it at all: a submission failure, which
+            # rolls back to new (editable, submittable again), never a run failure.
+            self._record_submission(job, event.handle)
+            return
         if event.handle is not None and event.handle.pid and kind in (base.STARTED, base.QUEUED):
             job.handle = event.handle.to_tuple()
         if kind == base.DETAIL or kind == base.QUEUED:

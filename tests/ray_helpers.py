@@ -15,6 +15,10 @@ import tempfile
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
+# Ray kills a worker's direct children when the worker exits; Local subjobs must
+# outlive their actor (they are adopted by the next one), so the cluster turns it off.
+SYSTEM_CONFIG = {"kill_child_processes_on_worker_exit": False}
+
 TEST_ENV = {
     "RAY_USAGE_STATS_ENABLED": "0",
     "RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S": "0",
@@ -47,6 +51,7 @@ def start_test_ray(num_cpus: int = 2) -> RaySession:
     os.environ.update(wanted)
     ray.init(
         address="local",
+        _system_config=dict(SYSTEM_CONFIG),
         num_cpus=num_cpus,
         include_dashboard=False,
         _temp_dir=tmpdir,

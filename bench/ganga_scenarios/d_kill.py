@@ -1,7 +1,8 @@
 # Scenario (d): kill N running subjobs, until every process is gone.
 # Submits one job of N subjobs of `/bin/sleep 60` with Local(batchsize=N) so
 # all N run at once, waits (mode "running") until Ganga shows every subjob
-# `running` (or mode "immediate": kill right after submit returns), calls
+# `running` (or mode "immediate": kill right after submit returns; mode
+# "after=S": kill S seconds after submit returns, while wrappers start), calls
 # j.kill(), then watches the process table (psutil) for every process of
 # this session (payloads and Ganga's wrappers: their command line or working
 # directory lies in the session directory) until none is left.
@@ -11,7 +12,7 @@
 # this script then kills itself, so nothing is left running), Ganga's
 # statuses after kill(). After the processes are gone it waits 3 s more and
 # looks again, so that a late-starting wrapper counts as a leak.
-# usage (inside ganga): d_kill.py N [running|immediate] [GRACE_S]
+# usage (inside ganga): d_kill.py N [running|immediate|after=S] [GRACE_S]
 import os
 import signal
 import sys
@@ -38,6 +39,8 @@ t_submitted = c.now()
 all_running = None
 if mode == "running":
     all_running, _ = c.wait_subjobs(j, {"running"}, timeout=180, interval=0.2)
+elif mode.startswith("after="):
+    c.wait_until(lambda: False, timeout=float(mode.split("=", 1)[1]))
 t_ready = c.now()
 counts_before = c.subjob_status_counts(j)
 n_payloads_before = len(payloads())

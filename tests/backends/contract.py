@@ -110,7 +110,7 @@ class BackendContract:
     def test_handles_survive_a_new_actor_adopts(self, make_actor, specs):
         first = make_actor(concurrency=4)
         done_spec, failed_spec, long_spec, later_spec = specs(
-            [["/bin/true"], ["/bin/sh", "-c", "exit 3"], ["/bin/sleep", "30"], ["/bin/sleep", "1.5"]]
+            [["/bin/true"], ["/bin/sh", "-c", "exit 3"], ["/bin/sleep", "30"], ["/bin/sleep", "4"]]
         )
         handles = first.submit([done_spec, failed_spec, long_spec, later_spec])
         log = EventLog(first)
@@ -196,6 +196,17 @@ class BackendContract:
                 running -= 1
             peak = max(peak, running)
         assert peak == 2
+        # The processes themselves, from their status files: never more than 2 at once.
+        edges = []
+        for spec in batch:
+            history = sf.StatusFile(os.path.join(spec.workdir, "status")).history()
+            edges.append((next(i.when for i in history if i.state == sf.RUNNING), 1))
+            edges.append((history[-1].when, -1))
+        running = peak = 0
+        for _when, step in sorted(edges):
+            running += step
+            peak = max(peak, running)
+        assert peak <= 2
         assert all(e.exit_code == 0 for f in log.finals().values() for e in f)
         # A queued handle is held; killing it drops it at once.
         more = specs([["/bin/sleep", "5"]] * 3)

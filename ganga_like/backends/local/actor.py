@@ -428,11 +428,6 @@ class LocalActor:
             os.close(job.pidfd)
             job.pidfd = -1
             statuses[id(job)] = job.popen.poll() if job.popen is not None else None
-        with self._lock:
-            for job in ended:
-                self._release_slot(job)
-        self._fill_slots()  # keep the slots busy before the bookkeeping
-
         outcome: list[tuple[_Job, tuple, bool]] = []
         for job in ended:
             event = _exit_event(job, statuses[id(job)])
@@ -441,9 +436,12 @@ class LocalActor:
             assert job.handle is not None
             lingers = procs.group_may_live(job.handle.pid, job.handle.create_time)
             outcome.append((job, event, lingers))
+        # Final events go out before the freed slots are reused, so that the event
+        # stream never shows more than `concurrency` subjobs running (~50 us later).
         with self._cond:
             for job, event, lingers in outcome:
                 job.exited, job.exit_event = True, event
+                self._release_slot(job)
                 if job.killing:
                     continue  # kill() reports it
                 if lingers:
@@ -461,6 +459,7 @@ class LocalActor:
                 self._emit(job.fqid, kind, exit_code=code, note=note, handle=job.handle)
                 self._finish(job)
             self._cond.notify_all()
+        self._fill_slots()
 
     def _check_lingering(self) -> None:
         with self._lock:

@@ -1,0 +1,100 @@
+"""Fixtures shared by every test: an isolated root, one local Ray, a leak check.
+
+Nothing a test does may touch the user's ~/gangalike: GANGA_LIKE_DIR points into
+a temporary directory for the whole run. Ray starts once per test session.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+
+import pytest
+
+_ROOT = tempfile.mkdtemp(prefix="gl-tests-")
+os.environ["GANGA_LIKE_DIR"] = os.path.join(_ROOT, "default")
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # tests only: real use keeps Ray's auth on
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+
+try:
+    from tests import ray_helpers
+except ImportError:  # pragma: no cover - depends on how pytest set sys.path
+    import ray_helpers  # type: ignore[no-redef]
+
+
+TEST_REPOSITORIES: set[str] = set()  # repository ids created by tests (for the leak check)
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    session = ray_helpers.start_test_ray(num_cpus=2)
+    yield session
+    ray_helpers.stop_test_ray(session)
+
+
+@pytest.fixture
+def gl_config(tmp_path):
+    from ganga_like.config import Config
+
+    return Config.from_env(root=str(tmp_path / "gl"))
+
+
+@pytest.fixture
+def session(ray_session, gl_config):
+    """A real session on a fresh FileStorage, with the shared local Ray."""
+    from ganga_like.session import Session, set_default_session
+
+    s = Session(gl_config)
+    TEST_REPOSITORIES.add(s.repo_uuid)
+    set_default_session(s)
+    yield s
+    leftovers = _our_processes(s.repo_uuid)
+    deadline = time.monotonic() + 3.0
+    while leftovers and time.monotonic() < deadline:  # short jobs a failed test left behind
+        time.sleep(0.1)
+        leftovers = _our_processes(s.repo_uuid)
+    s.close()
+    set_default_session(None)
+    for proc in leftovers:
+        try:
+            proc.kill()
+        except Exception:
+            pass
+    assert not leftovers, f"processes left running by this test: {[p.pid for p in leftovers]}"
+
+
+def _our_processes(repo_uuid: str) -> list:
+    from ganga_like.backends.local import procs
+    import psutil
+
+    found = []
+    for pid, _created, _marker in procs.find_by_marker(repo_uuid + ":"):
+        try:
+            proc = psutil.Process(pid)
+            if proc.status() != psutil.STATUS_ZOMBIE:
+                found.append(proc)
+        except psutil.NoSuchProcess:
+            pass
+    return found
+
+
+@pytest.fixture(scope="session", autouse=True)
+def nothing_of_ours_left_running():
+    """After the whole suite, no process carrying a ganga_like marker is alive."""
+    yield
+    import psutil
+
+    from ganga_like.backends.local import procs
+
+    leaked = []
+    for pid, created, marker in procs.find_by_marker(""):
+        if marker.split(":")[0] not in TEST_REPOSITORIES:
+            continue  # someone else's work on this machine: not ours to judge
+        try:
+            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                leaked.append((pid, marker))
+                procs.kill_tree(pid, created, grace=0.5)
+        except psutil.NoSuchProcess:
+            pass
+    assert not leaked, f"processes left running after the test suite: {leaked}"

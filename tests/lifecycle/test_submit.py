@@ -1,0 +1,139 @@
+"""Submitting and completing work on the Local backend, as a user sees it."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from ganga_like.errors import BackendError, OperationRefused
+from ganga_like.status import Status, master_status_of
+
+from .helpers import sh_job, statuses
+
+
+def test_split_job_runs_to_completed_with_outputs_status_files_and_log(session):
+    job = sh_job([f"echo out-{i}; echo err-{i} >&2" for i in range(12)], name="echoes")
+    session.submit(job)
+    assert job.status in (Status.SUBMITTED, Status.RUNNING, Status.COMPLETED)
+    assert session.wait([job], timeout=60) == [Status.COMPLETED]
+    assert job.subjob_counts == {"completed": 12}
+    for index, sub in enumerate(job.subjobs):
+        assert sub.fqid == f"{job.id}.{index}"
+        assert session.peek(sub).strip() == f"out-{index}"
+        assert session.peek(sub, file="stderr").strip() == f"err-{index}"
+        assert sub.exit_code == 0
+        path = [h[2] for h in sub.history]
+        assert path[0] == "submitting" and path[-1] == "completed"
+        assert "completing" in path  # the critical section was committed
+        lines = open(os.path.join(sub.workdir, "status")).read().splitlines()
+        assert lines and all(len(line.split(" ", 2)[1]) <= 15 for line in lines)
+    log = open(session.config.queue_log).read().splitlines()
+    assert any(line.endswith(f"{job.id}.3 completed") for line in log)
+    fields = log[0].split(" ")
+    assert len(fields[0]) == 10 and len(fields[1]) == 8 and fields[4] == "submitting"
+
+
+def test_failed_payload_is_failed_with_exit_code_and_stderr_tail(session):
+    job = sh_job(["echo fine", "echo broken >&2; exit 3"])
+    session.submit(job)
+    session.wait([job], timeout=60)
+    assert job.status is Status.FAILED  # the master rule: failed before completed
+    bad = job.subjobs[1]
+    assert bad.status is Status.FAILED and bad.exit_code == 3
+    assert "exit" in bad.reason and "broken" in bad.reason
+
+
+def test_missing_executable_fails_that_subjob_with_the_reason(session):
+    from ganga_like.model.application import Executable
+    from ganga_like.model.job import Job
+
+    job = Job(application=Executable(exe="/no/such/program", args=[]))
+    session.submit(job)
+    session.wait([job], timeout=30)
+    assert job.status is Status.FAILED
+    assert "/no/such/program" in job.reason or "127" in job.reason
+
+
+def test_arguments_are_never_shell_interpreted(session):
+    from ganga_like.model.application import Executable
+    from ganga_like.model.job import Job
+
+    tricky = ["a b", "'q'", '"dq"', "$HOME", "x; echo injected", "*"]
+    job = Job(application=Executable(exe="/usr/bin/printf", args=["%s\\n", *tricky]))
+    session.submit(job)
+    session.wait([job], timeout=30)
+    assert session.peek(job).splitlines() == tricky
+
+
+def test_submit_twice_is_refused_with_one_clear_line(session):
+    job = sh_job(["true"])
+    session.submit(job)
+    with pytest.raises(OperationRefused) as info:
+        session.submit(job)
+    assert "only a new job can be submitted" in str(info.value)
+    assert "\n" not in str(info.value)
+    session.wait([job], timeout=30)
+
+
+def test_partial_submit_failure_leaves_failed_subjobs_new_and_master_derived(session):
+    job = sh_job(["sleep 0.2"] * 6)
+    session.register(job)
+    # Subjob 2's directory cannot be created: a file stands in its place.
+    os.makedirs(job.workspace, exist_ok=True)
+    open(os.path.join(job.workspace, "2"), "w").close()
+    with pytest.raises(BackendError) as info:
+        session.submit(job)
+    assert "new" in str(info.value)
+    session.refresh()
+    assert job.subjobs[2].status is Status.NEW
+    assert job.subjobs[2].reason
+    session.wait([job], timeout=30)
+    assert statuses(job).count("completed") == 5
+    assert job.status is Status.NEW  # never stuck in submitting: new outranks completed
+    assert job.status is master_status_of(statuses(job))
+    # fix the cause and submit again: only the new subjob goes
+    os.remove(os.path.join(job.workspace, "2"))
+    session.submit(job)
+    assert session.wait([job], timeout=30) == [Status.COMPLETED]
+    assert job.subjobs[0].submit_counter == 1 and job.subjobs[2].submit_counter == 2
+
+
+def test_keep_going_does_not_raise(session):
+    job = sh_job(["true"] * 3)
+    session.register(job)
+    os.makedirs(job.workspace, exist_ok=True)
+    open(os.path.join(job.workspace, "0"), "w").close()
+    session.submit(job, keep_going=True)
+    session.wait([job], timeout=30)
+    assert sorted(statuses(job)) == ["completed", "completed", "new"]
+
+
+def test_job_without_splitter_runs_as_itself(session):
+    from ganga_like.model.application import Executable
+    from ganga_like.model.job import Job
+
+    job = Job(application=Executable(exe="/bin/echo", args=["hello", "world"]))
+    session.submit(job)
+    assert job.wait(timeout=30) is Status.COMPLETED
+    assert job.peek().strip() == "hello world"
+    assert job.fqid == str(job.id)
+
+
+def test_jobs_run_with_path_and_home(session):
+    job = sh_job(['echo "$PATH|$HOME"'])
+    session.submit(job)
+    session.wait([job], timeout=30)
+    path, home = session.peek(job.subjobs[0]).strip().split("|")
+    assert "/bin" in path and home
+
+
+def test_concurrency_limit_queues_the_rest_with_detail(session):
+    job = sh_job(["sleep 0.5"] * 4, concurrency=1)
+    session.submit(job)
+    session.refresh()
+    details = {sj.backend_detail for sj in job.subjobs}
+    assert "Queued" in details or job.subjob_counts.get("submitted", 0) >= 2
+    assert job.subjob_counts.get("running", 0) <= 1
+    session.wait([job], timeout=30)
+    assert job.status is Status.COMPLETED
