@@ -36,6 +36,9 @@ from .repository import open_repository
 from .repository.ledger import Ledger
 from .status import ACTIVE, FINAL, FROZEN, Status
 
+# What a kill can stop: a completing job's process is already gone (it holds
+# nothing); it finishes on its own, and `completing -> killed` is not an edge.
+KILLABLE = frozenset({Status.SUBMITTING, Status.SUBMITTED, Status.RUNNING})
 SUBMIT_CHUNK = 2000  # specs per actor call: big enough to amortise, small enough to stream
 KILL_GRACE = 3.0
 AUTO_RESUBMIT_STOP_FRACTION = 0.25
@@ -260,7 +263,7 @@ class Session:
     def kill(self, job: Job) -> None:
         self._check_writable()
         self.refresh()
-        targets = _leaves(job, lambda s: s in ACTIVE)
+        targets = _leaves(job, lambda s: s in KILLABLE)
         if not targets:
             raise OperationRefused(job.fqid, "kill", job.status.value,
                                    "nothing to kill: it is not submitted or running")
@@ -291,7 +294,7 @@ class Session:
         def work() -> None:
             unconfirmed.clear()
             for target in targets:
-                if target.status not in ACTIVE:
+                if target.status not in KILLABLE:
                     continue  # it finished meanwhile
                 result = results.get(target.fqid)
                 if result is not None and result.confirmed:
@@ -332,7 +335,7 @@ class Session:
                 raise OperationRefused(job.fqid, "resubmit", status.value,
                                        "only completed, failed or killed jobs can be resubmitted"
                                        + ("; unfreeze() it first" if status in FROZEN else ""))
-            if status in ACTIVE:
+            if status in KILLABLE:
                 unconfirmed = self._kill_leaves(job, [job])
                 if unconfirmed:
                     raise KillNotConfirmed("the running job could not be stopped; not resubmitted",
@@ -403,7 +406,7 @@ class Session:
         if job.status is Status.TEMPLATE:
             self._delete(job, self.templates)
             return
-        active = _leaves(job, lambda s: s in ACTIVE)
+        active = _leaves(job, lambda s: s in KILLABLE)
         if active:
             relaxed = self.mode_of(job) == "relaxed"
             if relaxed and force:
@@ -464,7 +467,7 @@ class Session:
             raise OperationRefused(job.fqid, f"force_status('{target.value}')", job.status.value,
                                    "it may only be forced from "
                                    + ", ".join(sorted(s.value for s in sources)))
-        active = [leaf for leaf in leaves if leaf.status in ACTIVE]
+        active = [leaf for leaf in leaves if leaf.status in KILLABLE]
         if active:
             unconfirmed = self._kill_leaves(job, active)
             if unconfirmed and not force:

@@ -14,6 +14,10 @@ from ganga_like.config import Config
 from ganga_like.repository import open_repository
 from ganga_like.repository.storage import Connection, Repository
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: starts processes or commits thousands of records")
+
+
 # The venv's interpreter (pytest runs under it), so child processes import ganga_like too.
 PYTHON = sys.executable
 

@@ -1,0 +1,238 @@
+"""Two ZEO clients sharing one repository: conflicts retried, counts merged, ids unique.
+
+The server runs in this process (``ZEO.server(..., threaded=True)``), so it can
+import ``ganga_like`` and run ``StatusCounts._p_resolveConflict`` and
+``BTrees.Length``'s resolution itself.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Callable
+
+import pytest
+import ZEO
+
+from ganga_like.config import Config
+from ganga_like.errors import RepositoryError
+from ganga_like.model.job import Job
+from ganga_like.model.lifecycle import set_status
+from ganga_like.model.splitters import ArgSplitter
+from ganga_like.repository import open_repository
+from ganga_like.repository.storage import parse_zeo_uri
+from ganga_like.session import _split
+from ganga_like.status import Status
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture
+def zeo_uri(tmp_path):
+    address, stop = ZEO.server(path=str(tmp_path / "server.fs"), port=0, threaded=True)
+    yield f"zeo://127.0.0.1:{address[1]}"
+    stop()
+
+
+@pytest.fixture
+def clients(zeo_uri, tmp_path):
+    """Two separate ZEO clients (two ClientStorages, as two processes would have)."""
+    config = Config(root=str(tmp_path / "gl"), repository=zeo_uri)
+    repos = [open_repository(config) for _ in range(2)]
+    conns = [repo.connect() for repo in repos]
+    conns[0].root  # create the registries once, before the clients race
+    conns[1].refresh()
+    yield conns
+    for conn, repo in zip(conns, repos):
+        conn.close()
+        repo.close()
+
+
+def _run_together(*tasks: Callable[[], None]) -> None:
+    """Run each task in its own thread; re-raise the first failure."""
+    errors: list[BaseException] = []
+
+    def guard(task):
+        try:
+            task()
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=guard, args=(task,)) for task in tasks]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert not any(t.is_alive() for t in threads), "a client hung"
+    if errors:
+        raise errors[0]
+
+
+def test_a_bad_zeo_uri_is_refused_in_one_line():
+    with pytest.raises(RepositoryError) as info:
+        parse_zeo_uri("zeo://127.0.0.1")
+    assert "zeo://host:port" in str(info.value)
+
+
+def test_an_unreachable_zeo_server_gives_one_clear_error(tmp_path):
+    import socket
+
+    with socket.socket() as probe:  # a port with nobody listening
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = Config(root=str(tmp_path / "gl"), repository=f"zeo://127.0.0.1:{port}")
+    with pytest.raises(RepositoryError) as info:
+        open_repository(config)
+    assert "cannot reach the ZEO server" in str(info.value)
+
+
+def test_both_clients_change_one_job_and_the_conflict_is_retried_losing_nothing(clients):
+    first, second = clients
+    first.write(lambda: first.jobs.add(Job(name="shared", comment="start")))
+    second.refresh()
+    barrier = threading.Barrier(2)
+    attempts: Counter[str] = Counter()
+
+    def appender(conn, fragment):
+        def work():
+            attempts[fragment] += 1
+            job = conn.jobs.get(0)
+            current = job.comment  # read inside the attempt: a retry sees the winner's value
+            if attempts[fragment] == 1:
+                barrier.wait(timeout=10)  # both have read the same value: a real overlap
+            job.comment = current + " " + fragment
+
+        return lambda: conn.write(work)
+
+    _run_together(appender(first, "from-first"), appender(second, "from-second"))
+
+    # Exactly one of them got a ConflictError inside write() and ran its work again.
+    assert sorted(attempts.values()) == [1, 2]
+    for conn in clients:
+        conn.refresh()
+        comment = conn.jobs.get(0).comment
+        assert comment.startswith("start ")
+        assert "from-first" in comment and "from-second" in comment
+
+
+def test_concurrent_job_creation_from_two_clients_gives_unique_ids(clients):
+    per_client = 15
+    barrier = threading.Barrier(2)
+    made: dict[int, list[int]] = {0: [], 1: []}
+    attempts = Counter()
+
+    def creator(index):
+        conn = clients[index]
+
+        def run():
+            barrier.wait(timeout=10)
+            for i in range(per_client):
+                def work():
+                    attempts[index] += 1
+                    return conn.jobs.add(Job(name=f"c{index}-{i}"))
+
+                made[index].append(conn.write(work))
+
+        return run
+
+    _run_together(creator(0), creator(1))
+
+    every_id = made[0] + made[1]
+    assert len(set(every_id)) == 2 * per_client
+    assert sorted(every_id) == list(range(2 * per_client))  # none skipped: losers retried
+    for conn in clients:
+        conn.refresh()
+        assert len(conn.jobs) == 2 * per_client
+        assert conn.jobs.ids() == list(range(2 * per_client))
+        names = {conn.jobs.get(job_id).name for job_id in every_id}
+        assert len(names) == 2 * per_client  # each id holds the job that took it
+
+
+def _shared_master(conn, n_each: int) -> None:
+    """Job 0: 2*n_each subjobs 'submitted', plus a last one kept 'submitting'.
+
+    The one kept 'submitting' pins the master's derived status, so moving the others
+    to 'running' touches only their own records and the master's StatusCounts.
+    """
+
+    def work():
+        master = Job(name="shared", splitter=ArgSplitter(args=[[str(i)] for i in
+                                                               range(2 * n_each + 1)]))
+        conn.jobs.add(master)
+        _split(master)
+        for sub in master.subjobs:
+            set_status(sub, "submitting")
+        for sub in master.subjobs[:-1]:
+            set_status(sub, "submitted")
+
+    conn.write(work)
+
+
+def test_two_clients_moving_different_subjobs_merge_counts_without_a_retry(clients):
+    n_each = 40
+    _shared_master(clients[0], n_each)
+    clients[1].refresh()
+    barrier = threading.Barrier(2)
+    attempts = Counter()
+
+    def mover(index):
+        conn = clients[index]
+
+        def work():
+            attempts[index] += 1
+            master = conn.jobs.get(0)
+            for sub in master._subjobs.values(index * n_each, (index + 1) * n_each - 1):
+                set_status(sub, "running", source=f"client {index}")
+            barrier.wait(timeout=10)  # both have changed the counts from the same state
+
+        return lambda: conn.write(work)
+
+    _run_together(mover(0), mover(1))
+
+    # The StatusCounts conflict was resolved by the server: nobody had to retry.
+    assert attempts == {0: 1, 1: 1}
+    for conn in clients:
+        conn.refresh()
+        master = conn.jobs.get(0)
+        expected = {"running": 2 * n_each, "submitting": 1}
+        assert master.subjob_counts == expected
+        assert dict(Counter(s._status for s in master.subjobs)) == expected
+        assert master.status is Status.SUBMITTING
+        assert [h[1:3] for h in master.history] == [("new", "submitting")]
+
+
+def test_concurrent_moves_that_change_the_masters_status_record_it_once(clients):
+    # Both clients resubmit one subjob of a 'submitted' master at once: both would change
+    # the master's derived status (and its history); one retries and sees it already done.
+    _shared_master(clients[0], 1)  # subjobs 0, 1 submitted; 2 submitting
+
+    def settle():
+        set_status(clients[0].jobs.get(0).subjobs[2], "submitted")
+
+    clients[0].write(settle)
+    clients[1].refresh()
+    assert clients[1].jobs.get(0).status is Status.SUBMITTED
+    barrier = threading.Barrier(2)
+    attempts = Counter()
+
+    def resubmit(index):
+        conn = clients[index]
+
+        def work():
+            attempts[index] += 1
+            set_status(conn.jobs.get(0).subjobs[index], "submitting", source=f"client {index}")
+            if attempts[index] == 1:
+                barrier.wait(timeout=10)
+
+        return lambda: conn.write(work)
+
+    _run_together(resubmit(0), resubmit(1))
+
+    assert sorted(attempts.values()) == [1, 2]  # the master's record really conflicted
+    for conn in clients:
+        conn.refresh()
+        master = conn.jobs.get(0)
+        assert master.subjob_counts == {"submitting": 2, "submitted": 1}
+        derived = [h[1:3] for h in master.history]
+        assert derived[-1] == ("submitted", "submitting")
+        assert derived.count(("submitted", "submitting")) == 1

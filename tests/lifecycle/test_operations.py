@@ -1,0 +1,260 @@
+"""kill, resubmit, remove, force_status, freeze, auto-resubmit, leaks: Ganga's verbs
+with Ganga's semantics and its known bugs fixed, each refusal included."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import psutil
+import pytest
+
+from ganga_like.backends import base
+from ganga_like.errors import InvalidValue, JobNotFound, OperationRefused
+from ganga_like.status import Status
+
+from .helpers import sh_job, statuses, wait_for
+
+
+def _all_running(session, job, n):
+    def check():
+        session.refresh()
+        return job.subjob_counts.get("running", 0) == n
+    return check
+
+
+def _alive(handle_tuple) -> bool:
+    handle = base.Handle.from_tuple(handle_tuple)
+    try:
+        proc = psutil.Process(handle.pid)
+        return proc.status() != psutil.STATUS_ZOMBIE and abs(proc.create_time() - handle.create_time) < 0.05
+    except psutil.NoSuchProcess:
+        return False
+
+
+def test_kill_master_confirms_every_process_gone(session):
+    job = sh_job(["sleep 30"] * 3, concurrency=3)
+    session.submit(job)
+    wait_for(_all_running(session, job, 3))
+    handles = [sj.handle for sj in job.subjobs]
+    session.kill(job)
+    assert statuses(job) == ["killed"] * 3
+    assert job.status is Status.KILLED
+    assert not any(_alive(h) for h in handles)
+
+
+def test_kill_one_subjob_leaves_siblings_running(session):
+    job = sh_job(["sleep 30"] * 2, concurrency=2)
+    session.submit(job)
+    wait_for(_all_running(session, job, 2))
+    session.kill(job.subjobs[0])
+    assert statuses(job) == ["killed", "running"]
+    assert job.status is Status.RUNNING
+    session.kill(job)
+    assert job.status is Status.KILLED
+
+
+def test_strict_kill_of_a_process_ignoring_sigterm_waits_until_it_is_gone(session):
+    job = sh_job(["trap '' TERM; sleep 60"])
+    session.submit(job)
+    wait_for(_all_running(session, job, 1))
+    sub = job.subjobs[0]
+    handle = sub.handle
+    fqid = sub.fqid
+    seen_during_kill: list[str] = []
+    done = threading.Event()
+
+    def watch() -> None:
+        conn = session.repository.connect()
+        try:
+            while not done.is_set():
+                conn.refresh()
+                seen_during_kill.append(conn.jobs.get(fqid).status.value)
+                time.sleep(0.05)
+        finally:
+            conn.close()
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    started = time.monotonic()
+    session.kill(job)
+    took = time.monotonic() - started
+    done.set()
+    watcher.join()
+    assert took >= 1.0, "the grace period must pass before escalating to SIGKILL"
+    assert sub.status is Status.KILLED
+    assert not _alive(handle)
+    # While the process was alive nobody could read 'killed'.
+    assert "killed" not in seen_during_kill[: max(1, int(len(seen_during_kill) * 0.5))]
+
+
+def test_kill_refused_when_nothing_is_active(session):
+    job = sh_job(["true"])
+    session.submit(job)
+    session.wait([job], timeout=30)
+    with pytest.raises(OperationRefused, match="nothing to kill"):
+        session.kill(job)
+
+
+def test_resubmit_master_takes_failed_subjobs_only(session, tmp_path):
+    flag = tmp_path / "flag"
+    job = sh_job(["true", f"test -e {flag}", "exit 0"])
+    session.submit(job)
+    session.wait([job], timeout=30)
+    assert statuses(job) == ["completed", "failed", "completed"]
+    flag.touch()
+    session.resubmit(job)
+    assert session.wait([job], timeout=30) == [Status.COMPLETED]
+    assert [sj.submit_counter for sj in job.subjobs] == [1, 2, 1]
+
+
+def test_resubmit_master_with_nothing_failed_is_refused(session):
+    job = sh_job(["true"])
+    session.submit(job)
+    session.wait([job], timeout=30)
+    with pytest.raises(OperationRefused, match="no failed subjobs"):
+        session.resubmit(job)
+
+
+def test_resubmit_killed_subjobs_by_option(session):
+    job = sh_job(["sleep 30", "true"], concurrency=2)
+    session.submit(job)
+    wait_for(lambda: (session.refresh(), job.subjob_counts.get("running", 0) >= 1)[1])
+    session.kill(job)
+    with pytest.raises(OperationRefused):
+        session.resubmit(job)  # killed ones need include_killed=True
+    job.subjobs[0]  # still readable
+    session.resubmit(job, include_killed=True)
+    session.refresh()
+    assert job.status in (Status.SUBMITTED, Status.RUNNING)
+    session.kill(job)
+
+
+def test_resubmit_one_finished_subjob_while_siblings_run_makes_master_submitted(session):
+    job = sh_job(["true", "sleep 30"], concurrency=2)
+    session.submit(job)
+    wait_for(lambda: (session.refresh(), statuses(job) == ["completed", "running"])[1])
+    assert job.status is Status.RUNNING
+    session.resubmit(job.subjobs[0])
+    session.refresh()
+    # No special case: the master is derived from its subjobs.
+    assert job.status in (Status.SUBMITTING, Status.SUBMITTED, Status.RUNNING)
+    wait_for(lambda: (session.refresh(), job.subjobs[0].status is Status.COMPLETED)[1])
+    assert job.subjobs[0].submit_counter == 2
+    session.kill(job)
+
+
+def test_resubmit_running_subjob_needs_force_which_kills_it_first(session):
+    job = sh_job(["sleep 30"])
+    session.submit(job)
+    wait_for(_all_running(session, job, 1))
+    sub = job.subjobs[0]
+    old = sub.handle
+    with pytest.raises(OperationRefused, match="force=True"):
+        session.resubmit(sub)
+    session.resubmit(sub, force=True)
+    assert not _alive(old)
+    wait_for(lambda: (session.refresh(), sub.status is Status.RUNNING)[1])
+    assert sub.handle != old and sub.submit_counter == 2
+    assert [h[2] for h in sub.history].count("killed") == 1
+    session.kill(job)
+
+
+def test_remove_kills_first_and_deletes_workspace(session):
+    job = sh_job(["sleep 30"])
+    session.submit(job)
+    wait_for(_all_running(session, job, 1))
+    handle, workspace, job_id = job.subjobs[0].handle, job.workspace, job.id
+    session.remove(job)
+    assert not _alive(handle)
+    assert not os.path.exists(workspace)
+    with pytest.raises(JobNotFound):
+        session.jobs.get(job_id)
+    log = open(session.config.queue_log).read()
+    assert f" {job_id} removed" in log
+
+
+def test_subjobs_are_not_removable_alone(session):
+    job = sh_job(["true"])
+    session.submit(job)
+    session.wait([job], timeout=30)
+    with pytest.raises(OperationRefused, match="not removable alone"):
+        session.remove(job.subjobs[0])
+
+
+def test_relaxed_forced_removal_records_the_leak_and_leaks_reaps_it(session):
+    job = sh_job(["sleep 60"], mode="relaxed")
+    session.submit(job)
+    wait_for(_all_running(session, job, 1))
+    handle = job.subjobs[0].handle
+    session.remove(job, force=True)  # relaxed: no kill, but the ledger remembers
+    assert _alive(handle)
+    found = session.leaks()
+    assert [f["fqid"] for f in found] == [f"{job.id}.0"]
+    reaped = session.leaks(reap=True)
+    assert reaped and reaped[0]["reaped"]
+    wait_for(lambda: not _alive(handle), timeout=10)
+    assert session.leaks() == []
+
+
+def test_force_status_failed_on_running_kills_first(session):
+    job = sh_job(["sleep 30"])
+    session.submit(job)
+    wait_for(_all_running(session, job, 1))
+    handle = job.subjobs[0].handle
+    session.force_status(job, "failed")
+    assert job.status is Status.FAILED
+    assert not _alive(handle)
+    session.force_status(job, "completed")
+    assert job.status is Status.COMPLETED
+
+
+def test_force_status_rejects_other_statuses_and_wrong_sources(session):
+    job = sh_job(["true"])
+    session.submit(job)
+    session.wait([job], timeout=30)
+    with pytest.raises(InvalidValue, match="'failed' or 'completed'"):
+        session.force_status(job, "running")
+    with pytest.raises(OperationRefused, match="only be forced from failed"):
+        session.force_status(job, "completed")
+
+
+def test_freeze_and_unfreeze(session):
+    job = sh_job(["true", "exit 1"])
+    session.submit(job)
+    session.wait([job], timeout=30)
+    session.freeze(job)
+    assert statuses(job) == ["completed_frozen", "failed_frozen"]
+    assert job.status is Status.COMPLETED  # all frozen: completed
+    with pytest.raises(OperationRefused):
+        session.resubmit(job.subjobs[1])
+    session.unfreeze(job)
+    assert statuses(job) == ["completed", "failed"]
+
+
+def test_peek_names_the_files_there_are(session):
+    job = sh_job(["echo hi"])
+    session.submit(job)
+    session.wait([job], timeout=30)
+    with pytest.raises(InvalidValue, match="stderr"):
+        session.peek(job.subjobs[0], file="nope")
+
+
+def test_auto_resubmit_retries_flaky_subjobs_and_stops_at_five(session, tmp_path):
+    counter = tmp_path / "count"
+    flaky = f"echo x >> {counter}; test $(wc -l < {counter}) -ge 2"
+    scripts = ["true"] * 6 + [flaky, "exit 1"]
+    job = sh_job(scripts, do_auto_resubmit=True)
+    session.submit(job)
+
+    def settled():
+        session.refresh()
+        return (job.subjobs[6].status is Status.COMPLETED
+                and job.subjobs[7].auto_resubmit_count == 5
+                and job.subjobs[7].status is Status.FAILED)
+
+    wait_for(settled, timeout=60)
+    assert job.subjobs[6].auto_resubmit_count == 1
+    assert job.subjobs[7].submit_counter == 6
+    assert job.status is Status.FAILED
