@@ -366,8 +366,10 @@ def summarize(rows: list[Row], runs: dict, limits: list[dict]) -> list[dict]:
         status_ours = "measured" if o is not None else (
             "not yet measured" if any("not_implemented" in x for x in r["ours"])
             else ("error" if r["ours"] else "not run"))
+        leaks = [x.get("leaked_processes") for x in r["ganga"] if x.get("leaked_processes")]
         status_ganga = "measured" if g is not None else (
-            "error" if r["ganga"] else "not run")
+            f"never: {max(leaks)} processes left running" if leaks else
+            ("error" if r["ganga"] else "not run"))
         table.append({
             "key": row.key, "scenario": row.label, "metric": row.metric, "unit": row.unit,
             "ganga": g, "ours": o, "limit": lim, "limit_note": row.limit_note,

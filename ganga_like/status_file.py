@@ -145,7 +145,9 @@ class StatusFile:
 
     def set(self, state: str, note: str = "", when: float | None = None) -> StatusInfo:
         """Append one status line with a single atomic write; return what was written."""
-        info = StatusInfo(validate_state(state), note, time.time() if when is None else when)
+        stamp = format_time(time.time() if when is None else when)
+        # Return what a reader will see: the time as written (microseconds).
+        info = StatusInfo(validate_state(state), note, parse_time(stamp))
         append_line(self.path, info.line())
         return info
 

@@ -17,6 +17,7 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # Ray kills a worker's direct children when the worker exits; Local subjobs must
 # outlive their actor (they are adopted by the next one), so the cluster turns it off.
+# (Same value as ganga_like.backends.local.actor.RAY_SYSTEM_CONFIG.)
 SYSTEM_CONFIG = {"kill_child_processes_on_worker_exit": False}
 
 TEST_ENV = {

@@ -68,7 +68,17 @@ conn = repo.connect()
 jobs = conn.jobs
 plain, master = jobs.get(0), jobs.get(1)
 subs = list(master.subjobs)
+from ganga_like.errors import ReadOnlyError
+refused = []
+for target, field, value in ((plain.application, "args", ["x"]),
+                             (master.application, "exe", "/bin/ls"),
+                             (subs[3].application, "args", ["y"])):
+    try:
+        setattr(target, field, value)
+    except ReadOnlyError as exc:
+        refused.append(exc.attribute)
 print(json.dumps({
+    "refused": refused,
     "len": len(jobs),
     "plain": [plain.name, plain.status, [list(h) for h in plain.history]],
     "master": [master.name, master.status, master.is_master, master.subjob_counts],
@@ -109,6 +119,8 @@ def test_a_job_with_100_subjobs_survives_a_fresh_process(run_python, tmp_path):
     assert out["reason_60"] == "exit code 1"
     assert out["by_fqid"] == ["a42", "/bin/echo"]  # the override, and the master's value
     assert out["master_history"] == [["new", "submitting"]]
+    # Components still know their job after a reload, so submitted ones stay read-only.
+    assert out["refused"] == ["application.args", "application.exe", "application.args"]
 
 
 # --- a second process and the lock -----------------------------------------------------------
@@ -425,3 +437,61 @@ def test_a_write_that_raises_leaves_nothing_behind(conn):
         conn.write(failing)
     assert len(conn.jobs) == 0
     assert _add_jobs(conn, ["next"]) == [0]  # the aborted id was not consumed
+
+
+@pytest.mark.parametrize("newest", [lambda jobs: jobs.get(-1), lambda jobs: jobs.last(2)],
+                         ids=["get(-1)", "last(2)"])
+def test_reading_the_newest_job_loads_one_bucket_path_not_the_whole_registry(config, newest):
+    # BUG (registry._Registry.get / last): both compute len(tree.keys()), which loads every
+    # bucket of the jobs BTree: `jobs(-1)` on a cold 100,000-job repository costs 0.3-0.5 s
+    # (bench/bench_repository.py) while jobs.get(99999) costs a millisecond.
+    # tree.maxKey() / tree.keys(max=..., ...) read one path from the root.
+    repo = open_repository(config)
+    conn = repo.connect()
+    conn.write(lambda: [conn.jobs.add(Job()) for _ in range(3000)])
+    conn.close()
+    repo.close()
+
+    def objects_loaded_by(read) -> int:
+        repo = open_repository(config)
+        conn = repo.connect()
+        try:
+            len(conn.jobs)
+            before = conn.conn._cache.cache_non_ghost_count
+            read(conn.jobs)
+            return conn.conn._cache.cache_non_ghost_count - before
+        finally:
+            conn.close()
+            repo.close()
+
+    by_id = objects_loaded_by(lambda jobs: jobs.get(2999))
+    assert by_id <= 5
+    assert objects_loaded_by(newest) <= by_id + 5
+
+
+def test_edits_pending_before_a_write_survive_a_conflict_retry(repository, conn):
+    # BUG (transactions.write): edits made outside write() (e.g. `j.name = ...` at the
+    # prompt) are pending on the connection and are committed by the next write(); if that
+    # commit hits a ConflictError, write() aborts -- throwing the pending edits away -- and
+    # retries only work(). The user's edit is lost silently. Here the "other writer" is a
+    # second connection (the monitor's, or another ZEO client).
+    conn.write(lambda: conn.jobs.add(Job(name="original")))
+    job = conn.jobs.get(0)
+    job.name = "renamed by the user"  # pending: not inside a write
+
+    other = repository.connect()
+    other.write(lambda: setattr(other.jobs.get(0), "comment", "from the monitor"))
+    other.close()
+
+    try:
+        conn.write(lambda: setattr(conn.jobs.get(0), "do_auto_resubmit", True))
+    except Exception as exc:  # noqa: BLE001
+        # Refusing loudly (the user's edit conflicted) would be a correct fix too.
+        assert "conflict" in f"{type(exc).__name__} {exc}".lower()
+        return
+
+    conn.refresh()
+    stored = conn.jobs.get(0)
+    assert stored.do_auto_resubmit is True
+    assert stored.comment == "from the monitor"
+    assert stored.name == "renamed by the user"

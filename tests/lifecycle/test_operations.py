@@ -244,17 +244,25 @@ def test_peek_names_the_files_there_are(session):
 def test_auto_resubmit_retries_flaky_subjobs_and_stops_at_five(session, tmp_path):
     counter = tmp_path / "count"
     flaky = f"echo x >> {counter}; test $(wc -l < {counter}) -ge 2"
-    scripts = ["true"] * 6 + [flaky, "exit 1"]
+    scripts = ["true"] * 10 + [flaky, "exit 1"]  # 2 of 12 fail: under a quarter
     job = sh_job(scripts, do_auto_resubmit=True)
     session.submit(job)
 
     def settled():
         session.refresh()
-        return (job.subjobs[6].status is Status.COMPLETED
-                and job.subjobs[7].auto_resubmit_count == 5
-                and job.subjobs[7].status is Status.FAILED)
+        return (job.subjobs[10].status is Status.COMPLETED
+                and job.subjobs[11].auto_resubmit_count == 5
+                and job.subjobs[11].status is Status.FAILED)
 
     wait_for(settled, timeout=60)
-    assert job.subjobs[6].auto_resubmit_count == 1
-    assert job.subjobs[7].submit_counter == 6
+
+    assert job.subjobs[10].auto_resubmit_count == 1
+    assert job.subjobs[11].submit_counter == 6
     assert job.status is Status.FAILED
+
+
+def test_auto_resubmit_stops_when_a_quarter_have_failed(session):
+    job = sh_job(["true", "true", "exit 1", "exit 1"], do_auto_resubmit=True)
+    session.submit(job)
+    session.wait([job], timeout=30)
+    assert [sj.submit_counter for sj in job.subjobs] == [1, 1, 1, 1]

@@ -25,6 +25,12 @@ How it works (see ``ganga_like/backends/base.py`` for the contract):
   restarted actor's numbers are above its predecessor's and a monitor's
   ``since`` stays meaningful.
 
+Ray must not kill the actor's children when the actor ends: Ray does by default
+(``kill_child_processes_on_worker_exit``). Start Ray with :data:`RAY_SYSTEM_CONFIG`
+(``ray.init(_system_config=RAY_SYSTEM_CONFIG)``, or ``ray start --head
+--system-config='{"kill_child_processes_on_worker_exit": false}'``), else
+subjobs die with their actor and are reported LOST on adoption.
+
 Payload environment: the actor's environment without Ray's own variables
 (``RAY_*``), updated with ``spec.env``, plus ``GANGA_LIKE_MARKER=<spec.marker>``.
 """
@@ -48,6 +54,8 @@ from ganga_like.backends.base import Event, Handle, KillResult, SubjobSpec
 from ganga_like.backends.local import procs
 
 BACKEND = "Local"
+# Ray settings the Local backend needs (see the module docstring).
+RAY_SYSTEM_CONFIG = {"kill_child_processes_on_worker_exit": False}
 WRAPPER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "wrapper.sh")
 LINGER_RECHECK = 0.25  # seconds between checks of subjobs whose group outlived the wrapper
 SUBMIT_CHUNK = 64  # specs prepared on disk per step of submit()

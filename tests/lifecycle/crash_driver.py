@@ -1,0 +1,28 @@
+"""Run as a subprocess by test_recovery: submit, report, then wait to be killed."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from ganga_like.config import Config
+from ganga_like.session import Session
+
+from tests.lifecycle.helpers import sh_job
+
+
+def main(root: str, n: int, seconds: float) -> None:
+    session = Session(Config.from_env(root=root))
+    job = sh_job([f"sleep {seconds}"] * n, concurrency=n)
+    session.submit(job)
+    while True:
+        session.refresh()
+        if job.subjob_counts.get("running", 0) == n:
+            break
+        time.sleep(0.05)
+    print(f"RUNNING {job.id} {session.repo_uuid}", flush=True)
+    time.sleep(600)  # the test kills us with SIGKILL
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], int(sys.argv[2]), float(sys.argv[3]))

@@ -1,0 +1,89 @@
+"""A session killed with SIGKILL loses nothing: the next one adopts its work."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from ganga_like.config import Config
+from ganga_like.model.lifecycle import set_status
+from ganga_like.session import Session, set_default_session
+from ganga_like.status import Status
+
+from .. import conftest
+from .helpers import sh_job
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+@pytest.fixture
+def shared_ray_env(ray_session):
+    import ray
+
+    env = dict(os.environ)
+    env["GANGA_LIKE_RAY_ADDRESS"] = ray.get_runtime_context().gcs_address
+    env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+def test_sigkilled_session_with_200_running_subjobs_is_recovered(tmp_path, shared_ray_env):
+    root = str(tmp_path / "gl")
+    n = 200
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "tests.lifecycle.crash_driver", root, str(n), "4"],
+        cwd=REPO, env=shared_ray_env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )
+    try:
+        line = driver.stdout.readline()
+        assert line.startswith("RUNNING"), f"driver said {line!r}"
+        _, job_id, repo_uuid = line.split()
+        conftest.TEST_REPOSITORIES.add(repo_uuid)
+    finally:
+        driver.send_signal(signal.SIGKILL)
+        driver.wait()
+    session = Session(Config.from_env(root=root))
+    set_default_session(session)
+    try:
+        job = session.jobs.get(int(job_id))
+        assert job.subjob_counts.get("running") == n  # as the dead session left it
+        statuses = session.wait([job], timeout=120)
+        assert statuses == [Status.COMPLETED], job.subjob_counts
+        assert all(sj.exit_code == 0 for sj in job.subjobs)
+        assert session.leaks() == []
+    finally:
+        session.close()
+        set_default_session(None)
+
+
+def test_subjobs_caught_in_submitting_go_back_to_new_with_a_note(session, gl_config):
+    job = sh_job(["true"] * 3)
+    session.register(job)
+    from ganga_like.session import _active_set, _split
+
+    def crash_during_submit():
+        _split(job)
+        for sub in job._subjobs.values():
+            sub.submit_counter += 1
+            set_status(sub, Status.SUBMITTING, source="user")
+        _active_set(session.main.root).insert(job.id)
+
+    session.write(crash_during_submit)
+    job_id = session.jobs.get(job.id).id
+    session.close()
+    fresh = Session(gl_config)
+    set_default_session(fresh)
+    try:
+        again = fresh.jobs.get(job_id)
+        fresh.recover()
+        fresh.refresh()
+        assert [sj.status for sj in again.subjobs] == [Status.NEW] * 3
+        assert "submit again" in again.subjobs[0].reason
+        assert again.status is Status.NEW
+        fresh.submit(again)
+        assert fresh.wait([again], timeout=30) == [Status.COMPLETED]
+    finally:
+        fresh.close()
