@@ -19,15 +19,310 @@ Rules for filling these in (so that the comparison with Ganga stays fair):
 * The runner itself adds ``outer_wall_s`` (fork to exit of the process) and
   ``process_peak_rss_bytes`` (VmHWM of that process).
 
-Until a function is written it raises NotImplementedError, which the runner
-shows as "not yet measured" while still printing Ganga's and the limits'
-figures.
+How the ganga_like side runs (the same for every scenario that submits):
+
+* One ``Session`` per process, its repository (an embedded ZODB FileStorage)
+  and workspace under ``<tmp_root>/gl``.
+* Ray is started once per session with ``ensure_ray()`` (≈4 s on this
+  machine). That start-up is timed on its own (``ray_start_s``) and kept OUT
+  of every headline figure, as Ganga's own start-up (≈1 s) is kept out of
+  its figures: a session pays it once. The Local backend's actor, created on
+  the first submit, is NOT excluded: its start-up is inside the first
+  submit's time (a cold job), and (a) also reports a second, warm job.
+* ``RAY_AUTH_MODE=disabled`` (benchmark processes only) and ``RAY_TMPDIR``
+  under ``tmp_root``, so that every Ray process of the run is tied to the
+  run's directory (the runner's leftover check sees them).
+* At the end: ``s.close()``, ``ray.shutdown()``, then the process table is
+  checked for anything of ours left (subjob processes by their
+  ``GANGA_LIKE_MARKER``, Ray processes by their parent or directory); any
+  such process is killed and reported (``leftover_*`` keys), and tmp_root
+  is emptied.
+
+This module imports nothing of ganga_like or Ray at import time, so that
+(b) can time the import itself.
 """
 
 from __future__ import annotations
 
-_NOTE = "ganga_like side not plugged in yet (bench/ours.py)"
+import os
+import shutil
+import signal
+import statistics
+import threading
+import time
 
+_NOTE = "ganga_like side not plugged in yet (bench/ours.py)"
+_T_IMPORT = time.monotonic()
+
+# Processes that are subjobs (wrappers and payloads), not Ray, when walking the
+# process tree below the driver.
+_SUBJOB_NAMES = {"bash", "sh", "true", "sleep", "date"}
+
+
+# ---------------------------------------------------------------- helpers
+
+def _now() -> float:
+    return time.monotonic()
+
+
+def _since_process_start() -> float | None:
+    """Seconds since this process was forked (as the Ganga scripts report)."""
+    try:
+        import psutil
+
+        return time.time() - psutil.Process().create_time()
+    except Exception:
+        return None
+
+
+def _vmhwm() -> int | None:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def _vmrss() -> int | None:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def _prepare_env(tmp_root: str) -> None:
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # benchmark processes only
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    os.environ.setdefault("RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S", "0")
+    # Ray's unix socket paths must stay short (≈107 bytes): use tmp_root only
+    # when it is short, else ensure_ray's own /tmp/glray-* (removed at the end).
+    if "RAY_TMPDIR" not in os.environ and len(tmp_root) <= 40:
+        path = os.path.join(tmp_root, "ray")
+        os.makedirs(path, exist_ok=True)
+        os.environ["RAY_TMPDIR"] = path
+
+
+def _config(root: str):
+    from ganga_like.config import Config
+
+    return Config.from_env(root=root)
+
+
+def _open_session(tmp_root: str):
+    """A session on a fresh repository under tmp_root/gl."""
+    _prepare_env(tmp_root)
+    from ganga_like.session import Session
+
+    return Session(_config(os.path.join(tmp_root, "gl")))
+
+
+def _start_ray() -> float:
+    from ganga_like.ray_runtime import ensure_ray
+
+    t0 = _now()
+    ensure_ray()
+    return _now() - t0
+
+
+def _true_job(n: int, concurrency: int | None = None, exe: str = "/bin/true",
+              args: list[list[str]] | None = None, name: str = ""):
+    from ganga_like.backends.local.config import Local
+    from ganga_like.model.application import Executable
+    from ganga_like.model.job import Job
+    from ganga_like.model.splitters import ArgSplitter
+
+    backend = Local(concurrency=concurrency) if concurrency else Local()
+    return Job(name=name, application=Executable(exe=exe, args=[]), backend=backend,
+               splitter=ArgSplitter(args=args if args is not None else [[] for _ in range(n)]))
+
+
+def _ray_processes() -> list:
+    """Ray's processes started for this session: descendants of this process
+    that are not subjobs (the Local actor's wrappers and payloads)."""
+    import psutil
+
+    out = []
+    for p in psutil.Process().children(recursive=True):
+        try:
+            if p.name() in _SUBJOB_NAMES or p.status() == psutil.STATUS_ZOMBIE:
+                continue
+            out.append(p)
+        except psutil.Error:
+            continue
+    return out
+
+
+def _marker_processes(prefix: str) -> list[tuple[int, float, str]]:
+    from ganga_like.backends.local.procs import find_by_marker
+
+    return find_by_marker(prefix)
+
+
+def _processes_in(path: str) -> list:
+    """Live processes (not us) whose command line or cwd lies under path."""
+    import psutil
+
+    me = os.getpid()
+    out = []
+    for p in psutil.process_iter(["pid", "cmdline", "cwd", "status"]):
+        if p.info["pid"] == me or p.info["status"] == psutil.STATUS_ZOMBIE:
+            continue
+        cmd = " ".join(p.info["cmdline"] or [])
+        if path in cmd or (p.info["cwd"] or "").startswith(path):
+            out.append(p)
+    return out
+
+
+def _kill_all(procs: list) -> None:
+    import psutil
+
+    for p in procs:
+        try:
+            p.send_signal(signal.SIGKILL)
+        except psutil.Error:
+            pass
+    psutil.wait_procs(procs, timeout=5)
+
+
+def _finish(session, tmp_root: str, result: dict, prefix: str | None = None,
+            ray_started: bool = True) -> dict:
+    """Close the session and Ray, check that nothing of ours is left, empty tmp_root."""
+    import psutil
+
+    t0 = _now()
+    if session is not None:
+        try:
+            session.close()
+        except Exception as exc:  # reported, not hidden
+            result["close_error"] = repr(exc)
+    result["session_close_s"] = _now() - t0
+    if ray_started:
+        try:
+            import ray
+
+            t1 = _now()
+            if ray.is_initialized():
+                ray.shutdown()
+            result["ray_shutdown_s"] = _now() - t1
+        except Exception as exc:
+            result["ray_shutdown_error"] = repr(exc)
+    # What is left: subjob processes (by marker), our descendants, anything in tmp_root.
+    deadline = _now() + 5.0
+    left: list = []
+    while True:
+        left = []
+        seen = set()
+        if prefix:
+            for pid, _ct, _m in _marker_processes(prefix):
+                try:
+                    left.append(psutil.Process(pid))
+                    seen.add(pid)
+                except psutil.Error:
+                    pass
+        for p in _ray_processes() + _processes_in(tmp_root):
+            if p.pid not in seen:
+                left.append(p)
+                seen.add(p.pid)
+        if not left or _now() > deadline:
+            break
+        time.sleep(0.05)
+    result["leftover_processes_at_end"] = len(left)
+    if left:
+        desc = []
+        for p in left[:5]:
+            try:
+                desc.append(" ".join(p.cmdline())[:150])
+            except psutil.Error:
+                pass
+        result["leftover_examples"] = desc
+        _kill_all(left)
+    ray_tmp = os.environ.get("RAY_TMPDIR", "")
+    if ray_tmp and not ray_tmp.startswith(tmp_root) and os.path.basename(ray_tmp).startswith("glray-"):
+        shutil.rmtree(ray_tmp, ignore_errors=True)  # ensure_ray's own, outside tmp_root
+    _empty(tmp_root)
+    return result
+
+
+def _empty(tmp_root: str) -> None:
+    """Remove everything inside tmp_root (the runner removes tmp_root itself)."""
+    try:
+        names = os.listdir(tmp_root)
+    except OSError:
+        return
+    for name in names:
+        path = os.path.join(tmp_root, name)
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+
+
+def _wait_counts(session, job, wanted: str, n: int, timeout: float) -> tuple[bool, dict]:
+    """Wait (session.wait: woken by the monitor's commits) until every subjob
+    reads ``wanted``; return (ok, counts)."""
+    deadline = _now() + timeout
+    while True:
+        try:
+            session.wait([job], timeout=max(0.0, deadline - _now()), poll=0.5)
+        except Exception:
+            pass  # WaitTimeout: checked below
+        session.refresh()
+        counts = job.subjob_counts
+        if counts.get(wanted, 0) == n:
+            return True, counts
+        if _now() > deadline:
+            return False, counts
+        # final but not all `wanted` (e.g. some failed): not going to change
+        if not any(k in counts for k in ("new", "submitting", "submitted", "running",
+                                         "completing")):
+            return False, counts
+
+
+def _run_true(session, n: int, timeout: float = 1800.0) -> dict:
+    job = _true_job(n, name=f"bench-{n}")
+    t0 = _now()
+    session.submit(job)
+    t_sub = _now()
+    ok, counts = _wait_counts(session, job, "completed", n, timeout)
+    t_done = _now()
+    return {"job": job, "ok": ok, "counts": counts, "submit_s": t_sub - t0,
+            "submit_to_all_completed_s": t_done - t0,
+            "master_status": job.status.value}
+
+
+def _tree_usage(path: str) -> tuple[int, int, int]:
+    """(allocated bytes, apparent bytes, files) under path, as the Ganga side."""
+    alloc = apparent = files = 0
+    for dirpath, dirnames, filenames in os.walk(path):
+        for name in filenames + dirnames:
+            try:
+                st = os.lstat(os.path.join(dirpath, name))
+            except OSError:
+                continue
+            alloc += st.st_blocks * 512
+            apparent += st.st_size
+            if name in filenames:
+                files += 1
+    return alloc, apparent, files
+
+
+def _monitor_stats(session) -> dict:
+    m = session.monitor
+    return {"monitor_batches": m.batches, "monitor_events_applied": m.events_applied,
+            "monitor_errors": list(m.errors)[:5]}
+
+
+# ---------------------------------------------------------------- (a)
 
 def submit_and_complete(n: int, tmp_root: str) -> dict:
     """(a) Submit one job of n subjobs of /bin/true (Local backend) and wait
@@ -36,8 +331,81 @@ def submit_and_complete(n: int, tmp_root: str) -> dict:
     Headline key: ``submit_to_all_completed_s`` (just before submit -> every
     subjob reads `completed`). Also useful: ``submit_s``.
     Ganga: a_submit_complete.py.
+
+    Ours: Local() with its default concurrency (the CPU count, 2 here; Ganga
+    runs with batchsize=32). The headline is the session's first job (cold:
+    it includes the start of the Local actor); Ray's start is excluded and
+    reported as ``ray_start_s``. For n <= 1,000 a second job of n subjobs is
+    then run in the same session: ``warm_*``.
     """
-    raise NotImplementedError(_NOTE)
+    s = _open_session(tmp_root)
+    prefix = s.repo_uuid + ":"
+    res: dict = {"scenario": "a", "n": n, "backend": "Local() default concurrency",
+                 "concurrency": os.cpu_count(),
+                 "excluded_from_headline": "ray_start_s (once per session)"}
+    try:
+        res["ray_start_s"] = _start_ray()
+        r = _run_true(s, n)
+        r.pop("job")
+        res.update(r)
+        if n <= 1000:
+            w = _run_true(s, n)
+            w.pop("job")
+            res.update({"warm_" + k: v for k, v in w.items()})
+        res.update(_monitor_stats(s))
+    finally:
+        _finish(s, tmp_root, res, prefix)
+    if not res.get("ok"):
+        res["error"] = f"not every subjob completed: {res.get('counts')}"
+    return res
+
+
+# ---------------------------------------------------------------- (b), (c)
+
+def prepare_repository(n_jobs: int, repo_dir: str) -> dict:
+    """Build, once, a repository of n_jobs jobs for (b) and (c) in repo_dir:
+    70 % completed, 20 % failed, 10 % new, like the Ganga one
+    (bench/ganga_scenarios/prepare_repo.py).
+
+    ``repo_dir`` is the session's root (repository/jobs.fs inside). Jobs are
+    real ``Job`` objects (Executable('/bin/true'), Local()), registered with
+    ``s.jobs.add`` in transactions of 1,000; their statuses move along the
+    transition table with ``set_status`` (new -> submitting -> submitted ->
+    running -> completed|failed). No Ray, nothing runs.
+    """
+    from ganga_like.backends.local.config import Local
+    from ganga_like.model.application import Executable
+    from ganga_like.model.job import Job
+    from ganga_like.model.lifecycle import set_status
+    from ganga_like.session import Session
+
+    s = Session(_config(repo_dir))
+    counts: dict[str, int] = {}
+    t0 = _now()
+    try:
+        batch = 1000
+        for start in range(0, n_jobs, batch):
+            def work(start: int = start) -> None:
+                for i in range(start, min(n_jobs, start + batch)):
+                    j = Job(name=f"repo-{i}", application=Executable(exe="/bin/true", args=[]),
+                            backend=Local())
+                    s.jobs.add(j)
+                    k = i % 10
+                    final = "completed" if k < 7 else ("failed" if k < 9 else "new")
+                    if final != "new":
+                        for st in ("submitting", "submitted", "running", final):
+                            set_status(j, st, source="user")
+            s.write(work, note="bench prepare")
+        for i in range(n_jobs):
+            k = i % 10
+            final = "completed" if k < 7 else ("failed" if k < 9 else "new")
+            counts[final] = counts.get(final, 0) + 1
+        t1 = _now()
+        n_in = len(s.jobs)
+    finally:
+        s.close()
+    return {"scenario": "prepare_repo", "n": n_jobs, "create_s": t1 - t0, "counts": counts,
+            "n_in_registry": n_in}
 
 
 def list_repository(n_jobs: int, repo_dir: str, tmp_root: str) -> dict:
@@ -49,15 +417,55 @@ def list_repository(n_jobs: int, repo_dir: str, tmp_root: str) -> dict:
     Headline: the runner's ``outer_wall_s`` (process start to exit, as for
     Ganga). Report ``startup_s``, ``list_s``, ``read_status_s`` too.
     Ganga: b_list.py.
+
+    Ours does both listings: first the newest 50 (what ``ganga-like jobs``
+    prints by default, ``list_last50_s``), then every job's row
+    (``list_s``, the comparable one: Ganga's ``jobs`` prints all), then reads
+    every job's status. The session opens the repository as the CLI does
+    (``fallback_read_only=True``); no Ray is started (listing needs none).
     """
-    raise NotImplementedError(_NOTE)
+    _prepare_env(tmp_root)
+    res: dict = {"scenario": "b", "n": n_jobs}
+    t_imp = _now()
+    from ganga_like.model.table import job_row, render
+    from ganga_like.session import Session
+    res["import_s"] = _now() - t_imp
+    res["module_import_to_call_s"] = t_imp - _T_IMPORT
 
-
-def prepare_repository(n_jobs: int, repo_dir: str) -> dict:
-    """Build, once, a repository of n_jobs jobs for (b) and (c) in repo_dir:
-    70 % completed, 20 % failed, 10 % new, like the Ganga one
-    (bench/ganga_scenarios/prepare_repo.py)."""
-    raise NotImplementedError(_NOTE)
+    t_open = _now()
+    s = Session(_config(repo_dir), fallback_read_only=True)
+    total = len(s.jobs)
+    res["open_s"] = _now() - t_open
+    res["startup_s"] = _since_process_start()  # fork -> session open (Ganga: fork -> script)
+    res["rss_after_open_bytes"] = _vmrss()
+    try:
+        t0 = _now()
+        text50 = render([job_row(j) for j in s.jobs.last(50)], f"{total} jobs")
+        t1 = _now()
+        res["list_last50_s"] = t1 - t0
+        res["list_last50_lines"] = text50.count("\n")
+        res["peak_rss_after_last50_bytes"] = _vmhwm()
+        text = render([job_row(j) for j in s.jobs], f"{total} jobs")
+        t2 = _now()
+        res["list_s"] = t2 - t1
+        res["list_lines"] = text.count("\n")
+        res["peak_rss_after_full_listing_bytes"] = _vmhwm()
+        statuses = [j.status.value for j in s.jobs]
+        t3 = _now()
+        res["read_status_s"] = t3 - t2
+        counts: dict[str, int] = {}
+        for st in statuses:
+            counts[st] = counts.get(st, 0) + 1
+        res["counts"] = counts
+        res["n_read"] = len(statuses)
+        res["startup_plus_list_s"] = (res["startup_s"] or 0) + res["list_s"]
+        res["startup_plus_list_last50_s"] = (res["startup_s"] or 0) + res["list_last50_s"]
+        res["read_only"] = s.read_only
+    finally:
+        _finish(s, tmp_root, res, None, ray_started=False)
+    if res.get("n_read") != n_jobs:
+        res["error"] = f"read {res.get('n_read')} jobs, expected {n_jobs}"
+    return res
 
 
 def select_by_status(n_jobs: int, repo_dir: str, tmp_root: str) -> dict:
@@ -67,8 +475,30 @@ def select_by_status(n_jobs: int, repo_dir: str, tmp_root: str) -> dict:
     Headline key: ``select_s`` (both selections); ``n_failed``,
     ``n_completed``. Ganga: c_select.py.
     """
-    raise NotImplementedError(_NOTE)
+    _prepare_env(tmp_root)
+    from ganga_like.session import Session
 
+    res: dict = {"scenario": "c", "n": n_jobs}
+    t_open = _now()
+    s = Session(_config(repo_dir))
+    res["open_s"] = _now() - t_open
+    res["startup_s"] = _since_process_start()
+    try:
+        t0 = _now()
+        failed = s.jobs.select(status="failed")
+        t1 = _now()
+        completed = s.jobs.select(status="completed")
+        t2 = _now()
+        res.update(select_s=t2 - t0, select_failed_s=t1 - t0, select_completed_s=t2 - t1,
+                   n_failed=len(failed), n_completed=len(completed), n_jobs_seen=len(s.jobs))
+    finally:
+        _finish(s, tmp_root, res, None, ray_started=False)
+    if res.get("n_failed") != n_jobs // 10 * 2 and n_jobs % 10 == 0:
+        res["error"] = f"selected {res.get('n_failed')} failed, expected {n_jobs // 10 * 2}"
+    return res
+
+
+# ---------------------------------------------------------------- (d)
 
 def kill_running(n: int, tmp_root: str, immediately: bool = False,
                  after_s: float | None = None) -> dict:
@@ -80,9 +510,121 @@ def kill_running(n: int, tmp_root: str, immediately: bool = False,
     Headline key: ``all_gone_s`` (kill called -> no process left).
     Also: ``kill_call_s``, ``leaked_processes`` (still there 3 s later).
     Ganga: d_kill.py.
-    """
-    raise NotImplementedError(_NOTE)
 
+    Ours: ``Local(concurrency=n)`` (non-default, as Ganga's batchsize=n) so
+    that all n run at once. A process "of the run" is one whose environment
+    carries our repository's ``GANGA_LIKE_MARKER`` prefix, or whose command
+    line or working directory lies in the session's directory (tmp_root/gl:
+    wrappers and payloads), as the Ganga script looks for its own.
+    """
+    import psutil
+
+    mode = "immediate" if immediately else (f"after={after_s:g}" if after_s else "running")
+    s = _open_session(tmp_root)
+    prefix = s.repo_uuid + ":"
+    gl_root = os.path.join(tmp_root, "gl")
+    res: dict = {"scenario": "d", "n": n, "mode": mode,
+                 "backend": f"Local(concurrency={n}) (non-default, as Ganga's batchsize={n})",
+                 "excluded_from_headline": "ray_start_s (once per session)"}
+
+    def ours() -> list:
+        procs = {pid: None for pid, _ct, _m in _marker_processes(prefix)}
+        for p in _processes_in(gl_root):
+            procs[p.pid] = p
+        out = []
+        for pid, p in procs.items():
+            try:
+                p = p or psutil.Process(pid)
+                if p.status() != psutil.STATUS_ZOMBIE:
+                    out.append(p)
+            except psutil.Error:
+                continue
+        return out
+
+    def payloads(procs: list) -> list:
+        out = []
+        for p in procs:
+            try:
+                if p.name() == "sleep":
+                    out.append(p)
+            except psutil.Error:
+                pass
+        return out
+
+    try:
+        res["ray_start_s"] = _start_ray()
+        job = _true_job(n, concurrency=n, exe="/bin/sleep", args=[["60"] for _ in range(n)],
+                        name="bench-kill")
+        t_sub = _now()
+        s.submit(job)
+        t_submitted = _now()
+        res["submit_s"] = t_submitted - t_sub
+        all_running = None
+        if mode == "running":
+            deadline = _now() + 180
+            while True:
+                s.refresh()
+                if job.subjob_counts.get("running", 0) == n:
+                    all_running = True
+                    break
+                if _now() > deadline:
+                    all_running = False
+                    break
+                time.sleep(0.01)
+        elif after_s:
+            time.sleep(after_s)
+        t_ready = _now()
+        s.refresh()
+        res["wait_running_s"] = t_ready - t_submitted
+        res["all_running"] = all_running
+        res["counts_before_kill"] = job.subjob_counts
+        before = ours()
+        res["processes_before_kill"] = len(before)
+        res["payloads_before_kill"] = len(payloads(before))
+
+        t0 = _now()
+        try:
+            s.kill(job)
+            res["kill_error"] = None
+        except Exception as exc:  # KillNotConfirmed etc.: reported
+            res["kill_error"] = f"{type(exc).__name__}: {exc}"[:500]
+        t_killed = _now()
+        res["kill_call_s"] = t_killed - t0
+        gone = False
+        deadline = t0 + 20.0
+        while True:
+            if not ours():
+                gone = True
+                break
+            if _now() > deadline:
+                break
+            time.sleep(0.01)
+        t_gone = _now()
+        res["all_gone_s"] = (t_gone - t0) if gone else None
+        time.sleep(3.0)  # a late starter counts as a leak
+        leaked = ours()
+        res["leaked_processes"] = len(leaked)
+        res["leaked_payloads"] = len(payloads(leaked))
+        res["grace_s"] = 20.0
+        if leaked:
+            ex = []
+            for p in leaked[:5]:
+                try:
+                    ex.append(" ".join(p.cmdline())[:120])
+                except psutil.Error:
+                    pass
+            res["leak_examples"] = ex
+            _kill_all(leaked)
+        s.refresh()
+        res["counts_after_kill"] = job.subjob_counts
+        res["master_status"] = job.status.value
+        res.update(_monitor_stats(s))
+    finally:
+        _finish(s, tmp_root, res, prefix)
+    return res
+
+
+# ---------------------------------------------------------------- (e)
 
 def resubmit_failed(n: int, tmp_root: str) -> dict:
     """(e) n subjobs of /bin/sh that fail the first time and succeed the
@@ -90,9 +632,43 @@ def resubmit_failed(n: int, tmp_root: str) -> dict:
     ones, wait until all completed.
 
     Headline key: ``resubmit_to_all_completed_s``. Ganga: e_resubmit.py.
-    """
-    raise NotImplementedError(_NOTE)
 
+    Ours: Local() with its default concurrency (2 here; Ganga: batchsize=32).
+    """
+    s = _open_session(tmp_root)
+    prefix = s.repo_uuid + ":"
+    markers = os.path.join(tmp_root, "markers")
+    os.makedirs(markers, exist_ok=True)
+    prog = 'if [ -e "$1" ]; then exit 0; fi; : > "$1"; exit 1'
+    args = [["-c", prog, "sh", os.path.join(markers, f"m{i}")] for i in range(n)]
+    res: dict = {"scenario": "e", "n": n, "backend": "Local() default concurrency",
+                 "concurrency": os.cpu_count(),
+                 "excluded_from_headline": "ray_start_s (once per session)"}
+    try:
+        res["ray_start_s"] = _start_ray()
+        job = _true_job(n, exe="/bin/sh", args=args, name="bench-resubmit")
+        t_first = _now()
+        s.submit(job)
+        ok_failed, counts_failed = _wait_counts(s, job, "failed", n, 600)
+        t_failed = _now()
+        res.update(first_round_s=t_failed - t_first, all_failed=ok_failed,
+                   counts_after_first=counts_failed, master_before_resubmit=job.status.value)
+        t0 = _now()
+        s.resubmit(job)
+        t_resubmitted = _now()
+        ok, counts = _wait_counts(s, job, "completed", n, 600)
+        t_done = _now()
+        res.update(resubmit_call_s=t_resubmitted - t0, resubmit_to_all_completed_s=t_done - t0,
+                   ok=ok, counts=counts, master_status=job.status.value)
+        res.update(_monitor_stats(s))
+    finally:
+        _finish(s, tmp_root, res, prefix)
+    if not res.get("ok"):
+        res["error"] = f"not all completed after resubmit: {res.get('counts')}"
+    return res
+
+
+# ---------------------------------------------------------------- (f)
 
 def disk_per_subjob(n: int, tmp_root: str) -> dict:
     """(f) Bytes on disk per subjob after n /bin/true subjobs completed
@@ -101,8 +677,102 @@ def disk_per_subjob(n: int, tmp_root: str) -> dict:
 
     Headline key: ``bytes_per_subjob``; also ``files_per_subjob``.
     Ganga: f_disk.py.
+
+    Ours: everything under the session's root (tmp_root/gl): the repository
+    (jobs.fs and its index/lock files; the FileStorage is never packed, so
+    every status change of every subjob stays in it), the workspace (one
+    directory per subjob: ``status``, ``output/stdout``, ``output/stderr``)
+    and the queue log. Measured as soon as all are completed (as Ganga's),
+    and again after the session closed (``after_close_*``).
     """
-    raise NotImplementedError(_NOTE)
+    s = _open_session(tmp_root)
+    prefix = s.repo_uuid + ":"
+    root = os.path.join(tmp_root, "gl")
+    res: dict = {"scenario": "f", "n": n, "backend": "Local() default concurrency",
+                 "excluded_from_headline": "ray_start_s (once per session)"}
+    try:
+        res["ray_start_s"] = _start_ray()
+        base_alloc, base_apparent, base_files = _tree_usage(root)
+        r = _run_true(s, n)
+        r.pop("job")
+        res.update(ok=r["ok"], counts=r["counts"],
+                   submit_to_all_completed_s=r["submit_to_all_completed_s"])
+        alloc, apparent, files = _tree_usage(root)
+        res.update(bytes_total=alloc - base_alloc, apparent_bytes_total=apparent - base_apparent,
+                   files_total=files - base_files,
+                   bytes_per_subjob=(alloc - base_alloc) / n,
+                   apparent_bytes_per_subjob=(apparent - base_apparent) / n,
+                   files_per_subjob=(files - base_files) / n)
+        parts = {}
+        for part in sorted(os.listdir(root)):
+            a, ap, f = _tree_usage(os.path.join(root, part))
+            st = os.lstat(os.path.join(root, part))
+            if not os.path.isdir(os.path.join(root, part)):
+                a, ap, f = st.st_blocks * 512, st.st_size, 1
+            parts[part] = {"bytes": a, "apparent_bytes": ap, "files": f}
+        res["parts"] = parts
+        res["base_bytes"] = base_alloc
+        s.close()
+        alloc2, apparent2, files2 = _tree_usage(root)
+        res.update(after_close_bytes_per_subjob=(alloc2 - base_alloc) / n,
+                   after_close_files_per_subjob=(files2 - base_files) / n)
+    finally:
+        _finish(s, tmp_root, res, prefix)
+    return res
+
+
+# ---------------------------------------------------------------- (g)
+
+class _RaySampler:
+    """Samples the summed RSS (and PSS, less often) of Ray's processes."""
+
+    def __init__(self, interval: float = 0.1) -> None:
+        self.interval = interval
+        self.peak_rss = 0
+        self.peak_pss = 0
+        self.peak_count = 0
+        self.peak_detail: list = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def sample(self, with_pss: bool) -> None:
+        import psutil
+
+        total_rss = total_pss = 0
+        detail = []
+        procs = _ray_processes()
+        for p in procs:
+            try:
+                if with_pss:
+                    mi = p.memory_full_info()
+                    total_pss += mi.pss
+                else:
+                    mi = p.memory_info()
+                total_rss += mi.rss
+                detail.append((p.name(), mi.rss))
+            except psutil.Error:
+                continue
+        if total_rss > self.peak_rss:
+            self.peak_rss = total_rss
+            self.peak_count = len(procs)
+            self.peak_detail = sorted(detail, key=lambda x: -x[1])
+        if with_pss and total_pss > self.peak_pss:
+            self.peak_pss = total_pss
+
+    def _run(self) -> None:
+        i = 0
+        while not self._stop.wait(self.interval):
+            self.sample(with_pss=(i % 5 == 0))
+            i += 1
+
+    def start(self) -> None:
+        self.sample(with_pss=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.sample(with_pss=True)
 
 
 def peak_memory(n: int, tmp_root: str) -> dict:
@@ -111,9 +781,46 @@ def peak_memory(n: int, tmp_root: str) -> dict:
     daemon, should be added in).
 
     Headline key: ``peak_rss_bytes``. Ganga: g_memory.py.
-    """
-    raise NotImplementedError(_NOTE)
 
+    Ours: the headline is the driver's peak RSS (VmHWM) PLUS the peak of the
+    summed RSS of the Ray processes started for the session (GCS, raylet,
+    workers including the Local actor's; sampled every 0.1 s): RSS summed over
+    processes counts their shared pages more than once, so this is an upper
+    bound. Also: ``driver_peak_rss_bytes`` alone, ``ray_peak_rss_bytes``,
+    ``ray_peak_pss_bytes`` (proportional set size: shared pages split, the
+    fairest total), the number of Ray processes.
+    """
+    s = _open_session(tmp_root)
+    prefix = s.repo_uuid + ":"
+    res: dict = {"scenario": "g", "n": n, "backend": "Local() default concurrency",
+                 "excluded_from_headline": "nothing: Ray's processes are added in"}
+    sampler = None
+    try:
+        res["rss_after_startup_bytes"] = _vmrss()
+        res["ray_start_s"] = _start_ray()
+        res["driver_rss_after_ray_start_bytes"] = _vmrss()
+        sampler = _RaySampler()
+        sampler.start()
+        r = _run_true(s, n)
+        r.pop("job")
+        res.update(ok=r["ok"], counts=r["counts"],
+                   submit_to_all_completed_s=r["submit_to_all_completed_s"])
+        sampler.stop()
+        driver = _vmhwm() or 0
+        res.update(driver_peak_rss_bytes=driver, ray_peak_rss_bytes=sampler.peak_rss,
+                   ray_peak_pss_bytes=sampler.peak_pss, ray_processes=sampler.peak_count,
+                   ray_processes_at_peak=[f"{name}:{rss // 2**20}MiB"
+                                          for name, rss in sampler.peak_detail],
+                   peak_rss_bytes=driver + sampler.peak_rss,
+                   peak_rss_driver_plus_ray_pss_bytes=driver + sampler.peak_pss)
+    finally:
+        if sampler is not None and not sampler._stop.is_set():
+            sampler.stop()
+        _finish(s, tmp_root, res, prefix)
+    return res
+
+
+# ---------------------------------------------------------------- (h)
 
 def exit_to_completed_latency(k: int, tmp_root: str) -> dict:
     """(h) k subjobs of /bin/sh that sleep 1 s + i/k s, write their time of
@@ -122,5 +829,52 @@ def exit_to_completed_latency(k: int, tmp_root: str) -> dict:
 
     Headline key: ``latency_median_s``; also ``latency_max_s``.
     Ganga: h_latency.py.
+
+    Ours: ``Local(concurrency=k)`` (non-default, as Ganga's batchsize=k) so
+    that all run at once; the main thread (the session's) calls
+    ``s.refresh()`` then reads every subjob's status, every 20 ms.
     """
-    raise NotImplementedError(_NOTE)
+    s = _open_session(tmp_root)
+    prefix = s.repo_uuid + ":"
+    stamps = os.path.join(tmp_root, "stamps")
+    os.makedirs(stamps, exist_ok=True)
+    prog = '/bin/sleep "$1"; /bin/date +%s.%N > "$2"'
+    args = [["-c", prog, "sh", f"{1.0 + i * 1.0 / k:.3f}", os.path.join(stamps, f"s{i}")]
+            for i in range(k)]
+    res: dict = {"scenario": "h", "k": k,
+                 "backend": f"Local(concurrency={k}) (non-default, as Ganga's batchsize={k})",
+                 "excluded_from_headline": "ray_start_s (once per session)"}
+    try:
+        res["ray_start_s"] = _start_ray()
+        job = _true_job(k, concurrency=k, exe="/bin/sh", args=args, name="bench-latency")
+        s.submit(job)
+        seen: dict[int, tuple[float, str]] = {}
+        deadline = _now() + 300
+        while len(seen) < k and _now() < deadline:
+            s.refresh()
+            for sj in job.subjobs:
+                if sj.id not in seen:
+                    st = sj.status.value
+                    if st in ("completed", "failed"):
+                        seen[sj.id] = (time.time(), st)
+            time.sleep(0.02)
+        lat = []
+        for i in range(k):
+            try:
+                with open(os.path.join(stamps, f"s{i}")) as f:
+                    t_exit = float(f.read().strip())
+            except (OSError, ValueError):
+                continue
+            if i in seen:
+                lat.append(seen[i][0] - t_exit)
+        res.update(measured=len(lat), statuses=sorted({st for _, st in seen.values()}),
+                   latency_median_s=statistics.median(lat) if lat else None,
+                   latency_min_s=min(lat) if lat else None,
+                   latency_max_s=max(lat) if lat else None,
+                   latencies_s=[round(x, 4) for x in lat])
+        res.update(_monitor_stats(s))
+    finally:
+        _finish(s, tmp_root, res, prefix)
+    if res.get("measured") != k:
+        res["error"] = f"measured {res.get('measured')} of {k}"
+    return res

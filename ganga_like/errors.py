@@ -167,3 +167,14 @@ class WaitTimeout(GangaLikeError):
         shown = ", ".join(pending[:10]) + (" ..." if len(pending) > 10 else "")
         super().__init__(f"timed out after {timeout} s; {len(pending)} still active: {shown}",
                          timeout=timeout, pending=pending)
+
+
+class EditConflict(GangaLikeError):
+    """Uncommitted edits conflicted with another writer's commit and were discarded."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(
+            "your uncommitted edits conflicted with another writer's change and were "
+            "discarded; read the job again and re-apply them",
+            detail=detail,
+        )

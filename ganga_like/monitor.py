@@ -172,7 +172,7 @@ class Monitor:
                 job = _lookup(jobs, event.fqid)
                 if job is None:
                     continue
-                if event.handle is not None and event.handle.attempt not in (0, job.submit_counter):
+                if event.handle is not None and event.handle.attempt != job.submit_counter:
                     continue  # an earlier run's news: that run was killed and replaced
                 self._apply_event(job, event, completing, failed_auto)
 

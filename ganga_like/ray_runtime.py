@@ -45,4 +45,9 @@ def ensure_ray() -> None:
         )
         if address == "local":
             kwargs["num_cpus"] = max(2, os.cpu_count() or 2)
+            # Ray kills a worker's child processes when the worker exits; Local's
+            # subjobs must outlive their actor (the next session adopts them).
+            from .backends.local.actor import RAY_SYSTEM_CONFIG
+
+            kwargs["_system_config"] = dict(RAY_SYSTEM_CONFIG)
         ray.init(**kwargs)

@@ -6,6 +6,7 @@ session costs nothing for finished jobs, however many are stored.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from typing import TYPE_CHECKING, Any
@@ -54,7 +55,9 @@ def recover(session: "Session") -> int:
             events.extend(ray.get(actor.adopt.remote(handles)))
         if without:
             found = {h.fqid: h for h in ray.get(actor.find.remote(prefix))}
-            live = [found[leaf.fqid] for leaf in without if leaf.fqid in found]
+            live = [dataclasses.replace(found[leaf.fqid], workdir=leaf.workdir,
+                                        attempt=leaf.submit_counter)
+                    for leaf in without if leaf.fqid in found]
             if live:
                 events.extend(ray.get(actor.adopt.remote(live)))
             missing = [leaf for leaf in without if leaf.fqid not in found]
@@ -112,11 +115,13 @@ def audit_leaks(session: "Session", reap: bool = False) -> list[dict[str, Any]]:
             reap_handles.append(base.Handle.from_tuple(entry.handle))
         else:
             resolved.append((entry, "gone"))
-    seen = {tuple(f["handle"]) for f in findings}
+    seen = {f["fqid"] for f in findings}
     for handle in ray.get(actor.find.remote(prefix)):
-        if handle.to_tuple() in seen:
+        if handle.fqid in seen:
             continue
         status = _status_of(session, handle.fqid)
+        if status is not None:
+            handle = dataclasses.replace(handle, workdir=session.jobs.get(handle.fqid).workdir)
         if status is None or status in FINAL or status in (Status.UNKNOWN, Status.REMOVED):
             findings.append({"fqid": handle.fqid, "source": "process",
                              "reason": f"its job is {status.value if status else 'not in the repository'}",

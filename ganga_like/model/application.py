@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .component import Component, Field, check_env, check_nonempty_str, check_str_list
+from .component import Component, FrozenDict, Field, check_env, check_nonempty_str, check_str_list
 
 
 class Executable(Component):
@@ -19,7 +19,7 @@ class Executable(Component):
                 "the program to run")
     args = Field(("Hello World",), check_str_list, "a list of strings, e.g. ['-n', '5']",
                  "its arguments (assign a new list to change them)")
-    env = Field({}, check_env, "a dict of variable names to strings, e.g. {'SEED': '7'}",
+    env = Field(FrozenDict(), check_env, "a dict of variable names to strings, e.g. {'SEED': '7'}",
                 "variables added to the job's environment")
 
     def command(self) -> list[str]:

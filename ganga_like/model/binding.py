@@ -30,3 +30,22 @@ def session_for(job: Any) -> Any:
     from ..session import default_session  # call time only: see the module docstring
 
     return default_session()
+
+
+def apply(obj: Any, change: Any) -> None:
+    """Make a user's change to a stored object durable now.
+
+    Inside a write transaction (or for an object not stored yet) the change is
+    simply made; otherwise it runs as its own retrying write of the owning session.
+    """
+    from ..repository.transactions import in_write
+
+    jar = getattr(obj, "_p_jar", None)
+    if jar is None or in_write():
+        change()
+        return
+    session = _sessions_by_db.get(id(jar.db()))
+    if session is None:
+        change()
+        return
+    session.write(change, note="edit")

@@ -47,9 +47,15 @@ class Field:
     def __set__(self, obj: Any, value: Any) -> None:
         obj._check_writable(self.name)
         converted = self.convert(type(obj).__name__, value)
-        obj._p_activate()
-        obj.__dict__[self.name] = converted
-        obj._p_changed = True
+
+        def change() -> None:
+            obj._p_activate()
+            obj.__dict__[self.name] = converted
+            obj._p_changed = True
+
+        from . import binding
+
+        binding.apply(obj, change)
 
     def convert(self, owner: str, value: Any) -> Any:
         if self.check is None:
@@ -136,6 +142,27 @@ class Component(Persistent):
 # --- reusable checks -------------------------------------------------------------
 
 
+class FrozenDict(dict):
+    """A dict that refuses in-place changes: assign a new dict to change a field.
+
+    An in-place change of a stored dict would neither be saved nor be checked
+    against the job's read-only rule, so it is refused with a clear message.
+    """
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> None:
+        raise TypeError("this dict cannot be changed in place; assign a new one, "
+                        "e.g. app.env = {**app.env, 'KEY': 'value'}")
+
+    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = _refuse  # type: ignore[assignment]
+    __ior__ = _refuse  # type: ignore[assignment]
+
+    def __reduce__(self) -> Any:
+        return (FrozenDict, (dict(self),))
+
+    def __deepcopy__(self, memo: Any) -> "FrozenDict":
+        return FrozenDict(_copy.deepcopy(dict(self), memo))
+
+
 def check_str(value: Any) -> str:
     if not isinstance(value, str):
         raise TypeError(f"got {type(value).__name__}")
@@ -161,7 +188,7 @@ def check_str_list(value: Any) -> tuple[str, ...]:
     return tuple(out)
 
 
-def check_env(value: Any) -> dict[str, str]:
+def check_env(value: Any) -> "FrozenDict":
     if not isinstance(value, Mapping):
         raise TypeError(f"got {type(value).__name__}")
     out = {}
@@ -171,7 +198,7 @@ def check_env(value: Any) -> dict[str, str]:
         if not isinstance(item, (str, int, float)) or isinstance(item, bool):
             raise ValueError(f"value of {key} is a {type(item).__name__}")
         out[key] = str(item)
-    return out
+    return FrozenDict(out)
 
 
 def check_positive_int(value: Any) -> int:

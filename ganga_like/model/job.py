@@ -29,6 +29,7 @@ EDITABLE_AFTER_SUBMIT = ("name", "comment", "do_auto_resubmit")
 CONFIG_ATTRIBUTES = ("application", "backend", "splitter", "postprocessors",
                      "inputfiles", "outputfiles", "mode")
 MODES = ("strict", "relaxed")
+USER_ATTRIBUTES = frozenset(CONFIG_ATTRIBUTES + EDITABLE_AFTER_SUBMIT)
 MAX_AUTO_RESUBMITS = 5
 
 
@@ -123,11 +124,19 @@ class Job(Persistent):
             value = self._validate(name, value)
         elif name in ("name", "comment") and not isinstance(value, str):
             raise InvalidValue("Job", name, value, "a string")
-        super().__setattr__(name, value)
+        if name in USER_ATTRIBUTES:
+            # A user's edit of a stored job is committed at once (as in Ganga), in its
+            # own retrying transaction, so a conflict can never drop it silently.
+            binding.apply(self, lambda: Persistent.__setattr__(self, name, value))
+        else:
+            super().__setattr__(name, value)
 
     def _check_writable(self, name: str) -> None:
-        if self._status not in (Status.NEW.value, Status.TEMPLATE.value):
-            raise ReadOnlyError(self.fqid, name, self._status, EDITABLE_AFTER_SUBMIT)
+        # A master's stored _status stays 'new' (its status is derived); having
+        # subjobs at all means it has been submitted.
+        if self._subjobs is not None or self._status not in (Status.NEW.value,
+                                                             Status.TEMPLATE.value):
+            raise ReadOnlyError(self.fqid, name, self.status.value, EDITABLE_AFTER_SUBMIT)
         if self.master is not None and name != "mode":
             raise ReadOnlyError(self.fqid, name, self._status + " subjob", ("name", "comment"))
 

@@ -78,15 +78,16 @@ def set_status(
     src = Status(job._status)
     check_transition(job.fqid, src, dst, job.history[-HISTORY_SHOWN_IN_ERRORS:])
     when = _time.time() if now is None else now
+    master = job.master
+    if master is not None:
+        before = master_status(master._counts.counts)
+        master._counts.move(src.value, dst.value)  # first: it is the step that can refuse
     job._status = dst.value
     job.history = job.history + ((when, src.value, dst.value, note, source),)
     if note and dst in (Status.FAILED, Status.NEW, Status.UNKNOWN, Status.KILLED):
         job.reason = note
     _report(Change(when, job.fqid, src.value, dst.value, note, host))
-    master = job.master
     if master is not None:
-        before = master_status(master._counts.counts)
-        master._counts.move(src.value, dst.value)
         after = master_status(master._counts.counts)
         if after is not before:
             why = f"subjob {job.id}: {src.value}->{dst.value}"

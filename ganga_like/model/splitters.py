@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .component import Component, Field
+from .component import Component, Field, FrozenDict
 
 SPLITTABLE_ROOTS = ("application", "backend")
 
@@ -42,7 +42,7 @@ def _check_values(value: Any) -> tuple:
 def _check_multi_attrs(value: Any) -> dict[str, tuple]:
     if not isinstance(value, Mapping):
         raise TypeError(f"got {type(value).__name__}")
-    out = {_check_attribute_path(k): _check_values(v) for k, v in value.items()}
+    out = FrozenDict({_check_attribute_path(k): _check_values(v) for k, v in value.items()})
     lengths = {len(v) for v in out.values()}
     if len(lengths) > 1:
         raise ValueError("every list of values must have the same length")
@@ -77,7 +77,7 @@ class GenericSplitter(Splitter):
     attribute = Field("", _check_attribute_path, "'application.<field>' or 'backend.<field>'",
                       "the attribute that differs between subjobs")
     values = Field((), _check_values, "a list of values, one per subjob", "the values it takes")
-    multi_attrs = Field({}, _check_multi_attrs,
+    multi_attrs = Field(FrozenDict(), _check_multi_attrs,
                         "a dict of attribute paths to equally long lists of values",
                         "several attributes that differ together")
 

@@ -58,11 +58,10 @@ class _Registry:
             raise JobNotFound(wanted, self._known())
         if isinstance(wanted, int):
             if wanted < 0:
-                keys = tree.keys()
-                try:
-                    return tree[keys[len(keys) + wanted]] if len(self) >= -wanted else _raise()
-                except (IndexError, JobNotFound):
-                    raise JobNotFound(wanted, self._known()) from None
+                newest = self.last(-wanted)
+                if len(newest) < -wanted:
+                    raise JobNotFound(wanted, self._known())
+                return newest[0]
             job = tree.get(wanted)
             if job is None:
                 raise JobNotFound(wanted, self._known())
@@ -103,16 +102,18 @@ class _Registry:
     def last(self, n: int) -> list[Job]:
         """The newest ``n`` jobs, reading only those."""
         tree = self._tree
-        if not len(self):
+        if n <= 0 or not len(self):
             return []
-        keys = tree.keys()
-        total = len(keys)
-        start = max(0, total - n)
-        return [tree[keys[i]] for i in range(start, total)]
-
-
-def _raise() -> Job:
-    raise JobNotFound("index", "")
+        # Ids are dense but may have gaps (removed jobs): widen a range below the
+        # largest key until it holds n keys, loading only the buckets it touches.
+        top = tree.maxKey()
+        span = n
+        while True:
+            low = max(tree.minKey(), top - span + 1)
+            keys = list(tree.keys(low, top))
+            if len(keys) >= n or low == tree.minKey():
+                return [tree[k] for k in keys[-n:]]
+            span *= 4
 
 
 class JobRegistry(_Registry):

@@ -33,7 +33,9 @@ def _holder_of(lock_path: str) -> str:
         import psutil
 
         proc = psutil.Process(pid)
-        cmd = " ".join(proc.cmdline()[:4])
+        cmd = " ".join(" ".join(proc.cmdline()).split())  # one line, whatever argv holds
+        if len(cmd) > 80:
+            cmd = cmd[:77] + "..."
         return f"pid {pid}: {cmd}" if cmd else f"pid {pid}"
     except Exception:
         return f"pid {pid}"

@@ -11,6 +11,7 @@ is never reported.
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -18,9 +19,16 @@ from typing import Any, TypeVar
 import transaction as _transaction
 from ZODB.POSException import ConflictError
 
+from ..errors import EditConflict
 from ..model.lifecycle import Change, collect_changes
 
 T = TypeVar("T")
+_local = threading.local()
+
+
+def in_write() -> bool:
+    """Whether this thread is inside :func:`write` (edits then join that transaction)."""
+    return getattr(_local, "depth", 0) > 0
 DEFAULT_ATTEMPTS = 8
 
 
@@ -33,20 +41,29 @@ def write(
 ) -> T:
     """Run ``work()`` in a transaction on ``connection`` and commit, retrying conflicts."""
     manager = connection.transaction_manager
+    pending = bool(getattr(connection, "_registered_objects", None))
     for attempt in range(attempts):
         # Start from a fresh view (fewer conflicts) unless edits are pending in
         # this thread: those belong to this write and must not be thrown away.
         if attempt or not getattr(connection, "_registered_objects", None):
             manager.begin()
         try:
-            with collect_changes() as changes:
-                result = work()
+            _local.depth = getattr(_local, "depth", 0) + 1
+            try:
+                with collect_changes() as changes:
+                    result = work()
+            finally:
+                _local.depth -= 1
             txn = manager.get()
             if note:
                 txn.note(note)
             manager.commit()
-        except ConflictError:
+        except ConflictError as exc:
             manager.abort()
+            if pending and attempt == 0:
+                # Edits made before this write cannot be replayed: say so, never drop
+                # them silently. (Through the GPI edits are committed as they are made.)
+                raise EditConflict(str(exc)) from None
             if attempt + 1 >= attempts:
                 raise
             time.sleep(random.uniform(0, 0.002 * (2**attempt)))

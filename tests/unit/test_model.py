@@ -98,7 +98,7 @@ def test_generic_splitter_refuses_both_forms_at_once_when_splitting():
     _one_line_error(lambda: splitter.split(None), "either attribute/values or multi_attrs")
 
 
-def test_splitting_on_a_field_the_application_lacks_names_the_fields(make_master):
+def test_splitting_on_a_field_the_application_lacks_names_the_fields():
     job = Job(splitter=GenericSplitter(attribute="application.nope", values=[1, 2]))
     _one_line_error(lambda: _split(job), "application.nope", "exe, args, env")
 
@@ -185,6 +185,26 @@ def test_splitter_edits_on_a_submitted_job_are_refused():
         job.splitter.args = [["2"]]
 
 
+@pytest.mark.parametrize("edit", [
+    lambda m: setattr(m, "application", Executable(exe="/bin/ls")),
+    lambda m: setattr(m.application, "exe", "/bin/ls"),
+    lambda m: setattr(m, "splitter", None),
+    lambda m: setattr(m.splitter, "args", [["x"]]),
+], ids=["application", "application.exe", "splitter", "splitter.args"])
+def test_a_submitted_masters_configuration_is_read_only(make_master, edit):
+    # BUG (job.Job._check_writable): it tests the stored _status, which on a master stays
+    # 'new' forever (a master's status is derived from its subjobs). So a running master's
+    # application, backend and splitter can be replaced or edited, and every subjob's
+    # effective application changes under it.
+    master = make_master(2)
+    for sub in master.subjobs:
+        set_status(sub, "submitting")
+    assert master.status is Status.SUBMITTING
+    with pytest.raises(ReadOnlyError):
+        edit(master)
+    assert master.subjobs[0].application.exe == "/bin/echo"
+
+
 def test_a_job_rolled_back_to_new_is_editable_again():
     job = _submitted_job()
     set_status(job, "new", note="submission failed")
@@ -214,8 +234,9 @@ def test_editing_the_default_env_of_one_executable_does_not_leak_into_others():
             pass  # refusing the in-place edit is a fine fix too
         assert "LEAK" not in Executable().env
     finally:
-        Executable.env.default.clear()  # undo the leak for the other tests
-        Executable.env.default.update(default)
+        if "LEAK" in Executable.env.default:  # undo a leak for the other tests
+            dict.clear(Executable.env.default)
+            dict.update(Executable.env.default, default)
 
 
 # --- copies and templates ------------------------------------------------------------------

@@ -48,6 +48,8 @@ import threading
 import time
 from typing import Any
 
+import psutil
+
 from ganga_like import status_file as sf
 from ganga_like.backends import base
 from ganga_like.backends.base import Event, Handle, KillResult, SubjobSpec
@@ -140,7 +142,8 @@ class LocalActor:
                 job = _Job(spec.fqid, spec.workdir, spec.marker, spec=spec, state="new")
                 self._jobs[spec.fqid] = job
                 jobs.append(job)
-                handles.append(Handle(BACKEND, spec.fqid, host=self._host, workdir=spec.workdir))
+                handles.append(Handle(BACKEND, spec.fqid, host=self._host, workdir=spec.workdir,
+                                      attempt=spec.attempt))
         for first in range(0, len(jobs), SUBMIT_CHUNK):
             self._submit_chunk(jobs[first : first + SUBMIT_CHUNK], handles, first)
         with self._lock:
@@ -310,6 +313,28 @@ class LocalActor:
                 result.append(Event(self._seq, handle.fqid, kind, time.time(), code, note, detail, final_handle))
         return result
 
+    def find(self, marker_prefix: str) -> list[Handle]:
+        """Handles of the live process trees whose marker starts with ``marker_prefix``.
+
+        One handle per marker: the top of the tree (a process whose parent does not
+        carry the marker too). ``fqid`` is the marker after the prefix; ``workdir``
+        and ``attempt`` are unknown here and left empty for the caller to fill in.
+        """
+        found = procs.find_by_marker(marker_prefix)
+        marked = {pid for pid, _created, _marker in found}
+        tops: dict[str, tuple[int, float]] = {}
+        for pid, created, marker in found:
+            try:
+                parent = psutil.Process(pid).ppid()
+            except psutil.Error:
+                continue
+            if parent in marked:
+                continue  # a descendant: its tree is reached through the top
+            tops.setdefault(marker, (pid, created))
+        return [Handle(BACKEND, marker[len(marker_prefix):], host=self._host, pid=pid,
+                       create_time=created)
+                for marker, (pid, created) in sorted(tops.items())]
+
     def ping(self) -> dict[str, Any]:
         with self._lock:
             return {
@@ -336,7 +361,8 @@ class LocalActor:
 
     def _error_handle(self, spec: SubjobSpec | None, reason: str) -> Handle:
         assert spec is not None
-        return Handle(BACKEND, spec.fqid, host=self._host, workdir=spec.workdir, error=reason)
+        return Handle(BACKEND, spec.fqid, host=self._host, workdir=spec.workdir, error=reason,
+                      attempt=spec.attempt)
 
     def _fill_slots(self) -> None:
         """Start queued subjobs while there are free slots (called by submit and the watcher)."""
@@ -385,7 +411,9 @@ class LocalActor:
         # The child is not reaped before we waitpid it, so its pid and start time are stable.
         created = procs.create_time(popen.pid) or 0.0
         pidfd = os.pidfd_open(popen.pid)
-        handle = Handle(BACKEND, job.fqid, self._host, popen.pid, created, "", job.workdir)
+        attempt = job.spec.attempt if job.spec is not None else 0
+        handle = Handle(BACKEND, job.fqid, self._host, popen.pid, created, "", job.workdir,
+                        attempt=attempt)
         with self._cond:
             job.popen, job.handle, job.pidfd, job.state = popen, handle, pidfd, "running"
             self._watched[pidfd] = job
