@@ -39,6 +39,7 @@ WAKE_INTERVAL = 0.01  # how often the monitor looks at its inbox while polls are
 # cost of a few tens of milliseconds.
 BATCH_INTERVAL = 0.05
 MAX_BATCH = 5000
+EVENT_LINGER = 0.03  # an actor gathers events this long after the first, per answer
 LOG_TAIL_BYTES = 600
 
 
@@ -62,6 +63,8 @@ class Monitor:
         self._buffer: list[base.Event] = []
         self._outcomes: dict[str, tuple[bool, str]] = {}
         self._last_apply = 0.0
+        self._touched_masters: set[int] = set()  # top-level jobs whose postprocessing is due
+        self._post_lock = threading.Lock()
         self.batches = 0
         self.events_applied = 0
         self.errors: list[str] = []
@@ -113,7 +116,7 @@ class Monitor:
         for key, actor in self.session.backends.items():
             if key not in self._inflight:
                 since = self._since.get(key, 0)
-                self._inflight[key] = actor.events.remote(since, POLL_TIMEOUT)
+                self._inflight[key] = actor.events.remote(since, POLL_TIMEOUT, EVENT_LINGER)
         events: list[base.Event] = []
         if self._inflight:
             refs = list(self._inflight.values())
@@ -175,6 +178,8 @@ class Monitor:
                 if event.handle is not None and event.handle.attempt != job.submit_counter:
                     continue  # an earlier run's news: that run was killed and replaced
                 self._apply_event(job, event, completing, failed_auto)
+                if event.kind in (base.FINISHED, base.LOST, base.KILLED):
+                    self._touch(job)
 
         self._last_apply = time.monotonic()
         try:
@@ -191,6 +196,8 @@ class Monitor:
         self.events_applied += len(events)
         if completing:
             self._complete(completing)
+        if self._touched_masters:
+            self._finish_masters()
         if failed_auto:
             self.session.auto_resubmit(self.conn, failed_auto)
         self.session.notify_changed()
@@ -278,6 +285,39 @@ class Monitor:
             if job is None or job.status is not Status.COMPLETING:
                 continue
             set_status(job, Status.COMPLETED if ok else Status.FAILED, note, source="monitor")
+            self._touch(job)
+
+    def _touch(self, job: Any) -> None:
+        """Note a top-level job whose master-level postprocessors may now be due.
+
+        Called inside the transaction, before its commit, so ``wait()`` cannot see the
+        final status before it also sees the postprocessing pending."""
+        top = job.master or job
+        if top.postprocessors:
+            with self._post_lock:
+                self._touched_masters.add(top.id)
+
+    def postprocessing(self, top_ids: set[int]) -> bool:
+        """Whether master-level postprocessing of any of these jobs is still pending."""
+        with self._post_lock:
+            return bool(self._touched_masters & top_ids)
+
+    def _finish_masters(self) -> None:
+        """Master-level postprocessors (mergers, notifiers), once per master turning final."""
+        from .postprocessing import run_for_master
+
+        with self._post_lock:
+            touched = set(self._touched_masters)
+        for master_id in touched:
+            master = _lookup(self.conn.jobs, str(master_id))
+            if master is not None and master.status in FINAL and master.postprocessors:
+                try:
+                    run_for_master(master)
+                except Exception as exc:  # a user's merger must not stop the monitor
+                    log.exception("postprocessing of job %s failed", master_id)
+                    self.errors.append(f"job {master_id}: postprocessing raised {exc}")
+            with self._post_lock:
+                self._touched_masters.discard(master_id)
 
 
 def _lookup(jobs: Any, fqid: str) -> Any:

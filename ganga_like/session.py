@@ -190,8 +190,13 @@ class Session:
         failure: str = ""
         import ray
 
+        staging_failed = self._stage_inputs(top, targets, specs)
         for start in range(0, len(specs), SUBMIT_CHUNK):
-            chunk = specs[start:start + SUBMIT_CHUNK]
+            chunk = [s for s in specs[start:start + SUBMIT_CHUNK] if s.fqid not in staging_failed]
+            pairs.extend((s.fqid, s.attempt, staging_failed[s.fqid])
+                         for s in specs[start:start + SUBMIT_CHUNK] if s.fqid in staging_failed)
+            if not chunk:
+                continue
             if failure and not keep_going:
                 handles = [_failed_handle(s, f"not sent: an earlier batch failed ({failure})")
                            for s in chunk]
@@ -216,12 +221,28 @@ class Session:
                 job_id=top.fqid, status=top.status.value,
             )
 
+    def _stage_inputs(self, top: Job, targets: Sequence[Job],
+                      specs: Sequence[base.SubjobSpec]) -> dict[str, base.Handle]:
+        """Copy input files into each workdir; a failure sends that subjob back to new."""
+        if not top.inputfiles:
+            return {}
+        from .errors import GangaLikeError
+        from .model.files import stage_inputs
+
+        failed: dict[str, base.Handle] = {}
+        for target, spec in zip(targets, specs):
+            try:
+                stage_inputs(target, spec.workdir)
+            except (GangaLikeError, OSError) as exc:
+                failed[spec.fqid] = _failed_handle(spec, f"input files: {exc}")
+        return failed
+
     def _specs(self, top: Job, targets: Sequence[Job]) -> list[base.SubjobSpec]:
         """Specs for many subjobs of one master: the master's values read once."""
         if top._subjobs is None:
             return [self._spec(t) for t in targets]
         app = top.application
-        values = app.values()
+        values = app.field_values()
         workspace, uuid = top.workspace, self.repo_uuid
         specs = []
         for sub in targets:
@@ -542,10 +563,12 @@ class Session:
         if any(j.status in ACTIVE for j in jobs):
             self._ensure_monitor()
         deadline = None if timeout is None else time.monotonic() + timeout
+        tops = {(j.master or j).id for j in jobs}
         while True:
             self.refresh()
             statuses = [j.status for j in jobs]
-            if all(s not in ACTIVE for s in statuses):
+            # Final, and the master-level postprocessors (mergers) have run too.
+            if all(s not in ACTIVE for s in statuses) and not self.monitor.postprocessing(tops):
                 return statuses
             if deadline is not None and time.monotonic() >= deadline:
                 from .errors import WaitTimeout

@@ -21,9 +21,10 @@ The contract, method by method (every backend passes ``tests/backends/contract.p
     A spec that cannot be started at all yields a handle with ``error`` set;
     the others go ahead (partial failures are per subjob, never all-or-nothing).
 
-``events(since, timeout) -> (seq, list[Event])``
+``events(since, timeout, linger=0.0) -> (seq, list[Event])``
     Long poll: return the events with sequence number > ``since`` as soon as
-    there is at least one, or an empty list after ``timeout`` seconds. ``seq`` is
+    there is at least one (after gathering more for up to ``linger`` seconds),
+    or an empty list after ``timeout`` seconds. ``seq`` is
     the sequence number of the last event returned (or ``since`` if none). Events
     older than ``since`` may be forgotten by the actor.
 
@@ -133,7 +134,7 @@ class BackendActor(Protocol):
 
     def submit(self, specs: list[SubjobSpec]) -> list[Handle]: ...
 
-    def events(self, since: int, timeout: float) -> tuple[int, list[Event]]: ...
+    def events(self, since: int, timeout: float, linger: float = 0.0) -> tuple[int, list[Event]]: ...
 
     def kill(self, handles: list[Handle], grace: float = 3.0) -> list[KillResult]: ...
 

@@ -14,6 +14,8 @@ from ..backends.local.config import Local
 from ..errors import GangaLikeError
 from ..model import job as _job
 from ..model.application import Executable
+from ..model.files import LocalFile
+from ..model.postprocessors import CustomChecker, CustomMerger, FileChecker, Notifier, TextMerger
 from ..model.splitters import ArgSplitter, GenericSplitter
 from ..status import Status
 from .registry import JobsView, TemplatesView
@@ -70,6 +72,21 @@ def leaks(reap: bool = False) -> list[dict[str, Any]]:
     return default_session().leaks(reap=reap)
 
 
+def export(jobs_or_job: Any, path: str) -> int:
+    """Write jobs as readable, editable text (JSON); returns how many were written."""
+    from .. import export as _export
+
+    return _export.export(jobs_or_job, path)
+
+
+def load(path: str) -> list[Any]:
+    """Read jobs written by ``export`` (or by hand) back as NEW jobs, registered."""
+    from .. import export as _export
+    from ..session import default_session
+
+    return _export.load(path, session=default_session())
+
+
 def session() -> Any:
     """The default session (repository, backends, monitor)."""
     from ..session import default_session
@@ -79,5 +96,6 @@ def session() -> Any:
 
 __all__ = [
     "Job", "JobTemplate", "jobs", "templates", "Executable", "ArgSplitter", "GenericSplitter",
-    "Local", "Status", "runMonitoring", "leaks", "session", "GangaLikeError",
+    "Local", "LocalFile", "TextMerger", "CustomMerger", "FileChecker", "CustomChecker",
+    "Notifier", "Status", "runMonitoring", "leaks", "export", "load", "session", "GangaLikeError",
 ]

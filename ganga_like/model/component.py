@@ -95,7 +95,8 @@ class Component(Persistent):
                     found[name] = value
         return found
 
-    def values(self) -> dict[str, Any]:
+    def field_values(self) -> dict[str, Any]:
+        """Every field's value (not ``values()``: GenericSplitter has a field of that name)."""
         return {name: getattr(self, name) for name in self.fields()}
 
     def _check_writable(self, name: str) -> None:
@@ -106,7 +107,7 @@ class Component(Persistent):
     def copy(self) -> "Component":
         """A detached, editable copy (not attached to any job)."""
         fresh = type(self).__new__(type(self))
-        for name, value in self.values().items():
+        for name, value in self.field_values().items():
             fresh.__dict__[name] = _copy.deepcopy(value)
         return fresh
 
@@ -119,14 +120,14 @@ class Component(Persistent):
         return fresh
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and other.values() == self.values()  # type: ignore[union-attr]
+        return type(other) is type(self) and other.field_values() == self.field_values()  # type: ignore[union-attr]
 
     def __hash__(self) -> int:
         return id(self)
 
     def __repr__(self) -> str:
         shown = ", ".join(
-            f"{k}={v!r}" for k, v in self.values().items() if v != self.fields()[k].default
+            f"{k}={v!r}" for k, v in self.field_values().items() if v != self.fields()[k].default
         )
         return f"{type(self).__name__}({shown})"
 

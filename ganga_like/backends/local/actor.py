@@ -53,7 +53,7 @@ import psutil
 from ganga_like import status_file as sf
 from ganga_like.backends import base
 from ganga_like.backends.base import Event, Handle, KillResult, SubjobSpec
-from ganga_like.backends.local import procs
+from ganga_like.backends.local import native, procs
 
 BACKEND = "Local"
 # Ray settings the Local backend needs (see the module docstring).
@@ -93,14 +93,19 @@ class LocalActor:
 
     Args:
         concurrency: how many subjobs may run at once (default: ``os.cpu_count()``).
-        wrapper: path of the wrapper script (default: the ``wrapper.sh`` beside this file).
-        bash: the bash used to run the wrapper (default: found in PATH, else /bin/bash).
+        wrapper: path of a wrapper *script* run with bash (default: the native wrapper built
+            from ``wrapper.c``, or ``wrapper.sh`` beside this file where no compiler exists).
+        bash: the bash used to run a script wrapper (default: found in PATH, else /bin/bash).
     """
 
     def __init__(self, concurrency: int | None = None, wrapper: str | None = None, bash: str | None = None) -> None:
         self._concurrency = max(1, int(concurrency or os.cpu_count() or 1))
-        self._wrapper = wrapper or WRAPPER
         self._bash = bash or shutil.which("bash") or "/bin/bash"
+        if wrapper is not None:
+            self._command = [self._bash, wrapper]
+        else:
+            self._command = native.wrapper_command(self._bash)
+        self._wrapper = self._command[-1]
         self._host = socket.gethostname()
         self._base_env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_", "_RAY"))}
         self._lock = threading.Lock()
@@ -194,8 +199,12 @@ class LocalActor:
             self._launch(job)
         self._fill_slots()  # slots freed while we were writing go to the queue now
 
-    def events(self, since: int, timeout: float = 30.0) -> tuple[int, list[Event]]:
-        """Long poll: events with seq > ``since`` as soon as there is one, else [] after ``timeout``."""
+    def events(self, since: int, timeout: float = 30.0, linger: float = 0.0) -> tuple[int, list[Event]]:
+        """Long poll: events with seq > ``since`` as soon as there is one, else [] after ``timeout``.
+
+        ``linger``: once the first event is there, wait up to that long for more to
+        gather, so a busy backend answers with one batch rather than a call per event.
+        """
         deadline = time.monotonic() + max(0.0, timeout)
         with self._cond:
             while self._seq <= since:
@@ -203,6 +212,10 @@ class LocalActor:
                 if left <= 0:
                     break
                 self._cond.wait(left)
+            if linger > 0 and self._seq > since:
+                gather_until = time.monotonic() + linger
+                while (left := gather_until - time.monotonic()) > 0:
+                    self._cond.wait(left)
             events = self._events
             while events and events[0].seq <= since:
                 events.popleft()  # acknowledged: the contract lets us forget them
@@ -390,7 +403,7 @@ class LocalActor:
         env[procs.MARKER_VAR] = spec.marker
         try:
             popen = subprocess.Popen(
-                [self._bash, self._wrapper, spec.workdir, spec.exe, *spec.args],
+                [*self._command, spec.workdir, spec.exe, *spec.args],
                 env=env,
                 cwd=spec.workdir,
                 stdin=self._devnull,

@@ -1,0 +1,247 @@
+"""Ganga's ``export(jobs, path)`` and ``load(path)``: job descriptions as editable text.
+
+The file is JSON, indented, one object per job in a list; every component is an
+object naming its type and all of its fields, so a person can see each option and
+change it::
+
+    [
+      {
+        "name": "scan",
+        "comment": "",
+        "application": {"type": "Executable", "exe": "/bin/echo", "args": ["hi"], "env": {}},
+        "backend": {"type": "Local", "concurrency": null},
+        "splitter": {"type": "ArgSplitter", "args": [["1"], ["2"]]},
+        "postprocessors": [{"type": "TextMerger", "files": ["stdout"], ...}],
+        "inputfiles": [],
+        "outputfiles": [{"type": "LocalFile", "namePattern": "*.txt", "localDir": ""}],
+        "do_auto_resubmit": false,
+        "mode": null
+      }
+    ]
+
+Only the description is written (never the status, history or ids): ``load``
+always creates new jobs, each checked field by field like a job typed by hand, and
+names the job and field (or the line, for a syntax error) of the first problem.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from .errors import GangaLikeError, InvalidValue
+from .model.component import Component
+from .model.job import Job
+
+COMPONENT_SLOTS = {"application": "applications", "backend": "backends", "splitter": "splitters"}
+LIST_SLOTS = {"postprocessors": "postprocessors", "inputfiles": "files", "outputfiles": "files"}
+JOB_KEYS = ("name", "comment", *COMPONENT_SLOTS, *LIST_SLOTS, "do_auto_resubmit", "mode")
+
+
+class ExportFileError(GangaLikeError):
+    """An export file that cannot be read back into jobs."""
+
+    def __init__(self, path: str, where: str, problem: str) -> None:
+        super().__init__(f"{path}: {where}: {problem}", path=path, where=where, problem=problem)
+
+
+# --- writing ------------------------------------------------------------------------------
+
+
+def export(jobs_or_job: Any, path: str) -> int:
+    """Write the description of one job or several to ``path``; returns how many.
+
+    A subjob is written as the standalone job it would be as ``copy()``.
+    """
+    jobs = [jobs_or_job] if isinstance(jobs_or_job, Job) else list(jobs_or_job)
+    entries = [_job_entry(job) for job in jobs]
+    text = json.dumps(entries, indent=2, ensure_ascii=False)
+    text = _inline_components(text)
+    partial = path + ".partial"
+    with open(partial, "w", encoding="utf-8") as handle:
+        handle.write(text + "\n")
+    os.replace(partial, path)  # a crash never leaves half an export behind
+    return len(entries)
+
+
+def _job_entry(job: Job) -> dict[str, Any]:
+    if not isinstance(job, Job):
+        raise InvalidValue("export", "jobs", job, "a Job or a list of Jobs")
+    top = job.master or job
+    entry: dict[str, Any] = {}
+    for key in JOB_KEYS:
+        if key in COMPONENT_SLOTS:
+            # A subjob's application/backend are the master's with its overrides, and
+            # it is written without a splitter: the standalone job it ran as.
+            value = None if (key == "splitter" and job.master is not None) else getattr(job, key)
+            entry[key] = None if value is None else _component_entry(value, job, key)
+        elif key in LIST_SLOTS:
+            entry[key] = [_component_entry(item, job, key) for item in getattr(top, key)]
+        else:
+            entry[key] = getattr(job, key)
+    return entry
+
+
+def _component_entry(component: Component, job: Job, where: str) -> dict[str, Any]:
+    entry: dict[str, Any] = {"type": type(component).__name__}
+    # Fields read one by one, not with values(): GenericSplitter has a field by that name.
+    for name in component.fields():
+        entry[name] = _plain(getattr(component, name), f"job {job.fqid} {where}.{name}")
+    return entry
+
+
+def _plain(value: Any, where: str) -> Any:
+    """The JSON form of a field value (tuples as lists, FrozenDicts as objects)."""
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_plain(item, where) for item in value]
+    if isinstance(value, Mapping):
+        return {str(key): _plain(item, where) for key, item in value.items()}
+    raise InvalidValue("export", where, value, "values that can be written as text "
+                       "(strings, numbers, lists, dicts)")
+
+
+def _inline_components(text: str) -> str:
+    """Put short lists of strings on one line: ``"args": ["-n", "5"]`` reads (and edits)
+    better than one string per line."""
+    out: list[str] = []
+    lines = text.split("\n")
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if line.rstrip().endswith("["):
+            j = i + 1
+            items = []
+            while j < len(lines) and not lines[j].strip().startswith("]"):
+                items.append(lines[j].strip())
+                j += 1
+            simple = j < len(lines) and all(
+                not it.rstrip(",").endswith(("{", "[")) and it.rstrip(",")[:1] not in "{["
+                for it in items)
+            joined = line.rstrip() + ", ".join(it.rstrip(",") for it in items) + lines[j].strip() \
+                if simple else ""
+            if simple and len(joined) <= 100:
+                out.append(joined)
+                i = j + 1
+                continue
+        out.append(line)
+        i += 1
+    return "\n".join(out)
+
+
+# --- reading ------------------------------------------------------------------------------
+
+
+def load(path: str, session: Any = None) -> list[Job]:
+    """Create new jobs (status new) from a file written by :func:`export` (and edited).
+
+    With ``session``, each job is also stored in that session's repository (it gets
+    an id), as Ganga's ``load`` does; without, they are stored when submitted.
+    Raises ``ExportFileError`` naming the line, or the job and field, of the first
+    problem, and creates no job at all in that case.
+    """
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except OSError as exc:
+        raise ExportFileError(path, "cannot read", exc.strerror or str(exc)) from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ExportFileError(path, f"line {exc.lineno} column {exc.colno}",
+                              f"not valid JSON ({exc.msg})") from None
+    if isinstance(data, Mapping):
+        data = [data]  # one job written by hand as a single object
+    if not isinstance(data, list):
+        raise ExportFileError(path, "top level", "expected a list of job objects [{...}, ...]")
+    jobs = [_build_job(path, index, entry) for index, entry in enumerate(data)]
+    if session is not None:
+        for job in jobs:
+            session.register(job)
+    return jobs
+
+
+def _build_job(path: str, index: int, entry: Any) -> Job:
+    label = f"job {index + 1}"
+    if not isinstance(entry, Mapping):
+        raise ExportFileError(path, label, "expected an object {...} describing a job")
+    if isinstance(entry.get("name"), str) and entry["name"]:
+        label += f" ({entry['name']!r})"
+    unknown = [key for key in entry if key not in JOB_KEYS]
+    if unknown:
+        raise ExportFileError(path, f"{label} field {unknown[0]!r}",
+                              "unknown; the fields of a job are " + ", ".join(JOB_KEYS))
+    attributes: dict[str, Any] = {}
+    for key, value in entry.items():
+        where = f"{label} field {key!r}"
+        if key in COMPONENT_SLOTS:
+            if value is None:
+                if key != "splitter":
+                    continue  # the Job's default (Executable(), Local())
+                attributes[key] = None
+            else:
+                attributes[key] = _build_component(path, where, value, COMPONENT_SLOTS[key])
+        elif key in LIST_SLOTS:
+            if not isinstance(value, list):
+                raise ExportFileError(path, where, "expected a list [{...}, ...]")
+            attributes[key] = [_build_component(path, f"{where} item {n + 1}", item, LIST_SLOTS[key])
+                               for n, item in enumerate(value)]
+        else:
+            attributes[key] = value
+    job = Job()
+    for key, value in attributes.items():
+        try:
+            setattr(job, key, value)
+        except GangaLikeError as exc:
+            raise ExportFileError(path, f"{label} field {key!r}", str(exc)) from None
+    return job
+
+
+def _build_component(path: str, where: str, entry: Any, category: str) -> Component:
+    if not isinstance(entry, Mapping) or not isinstance(entry.get("type"), str):
+        raise ExportFileError(path, where, 'expected an object with a "type", e.g. '
+                              '{"type": "Executable", "exe": "/bin/echo"}')
+    known = component_types(category)
+    kind = entry["type"]
+    if kind not in known:
+        raise ExportFileError(path, where, f"unknown type {kind!r}; the known {category} are "
+                              + ", ".join(sorted(known)))
+    cls = known[kind]
+    fields = cls.fields()
+    # A field left at its default is not set: some defaults (GenericSplitter's empty
+    # attribute) mean "unset" and are not values one could assign.
+    values = {key: value for key, value in entry.items() if key != "type" and not (
+        key in fields and _same(value, _plain(fields[key].default, key)))}
+    try:
+        return cls(**values)
+    except GangaLikeError as exc:
+        raise ExportFileError(path, where, str(exc)) from None
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal as text (so that 0 is not taken for False)."""
+    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+
+
+def component_types(category: str) -> dict[str, type[Component]]:
+    """The component classes of one category that ``load`` can create, by name."""
+    # Imported here so that every built-in component class is defined.
+    from .backends.local import config as _local  # noqa: F401
+    from .model import application, files, postprocessors, splitters  # noqa: F401
+
+    found: dict[str, type[Component]] = {}
+    pending = list(Component.__subclasses__())
+    while pending:
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        # Only ganga_like's own, concrete classes (not bases such as Merger): a file
+        # must not name arbitrary code to build.
+        ours = cls.__module__.startswith("ganga_like.")
+        is_base = any(sub.__module__.startswith("ganga_like.") for sub in cls.__subclasses__())
+        if cls._category == category and ours and not is_base:
+            found.setdefault(cls.__name__, cls)
+    return found
+
