@@ -104,6 +104,8 @@ class Monitor:
                 try:
                     self._turn()
                 except Exception as exc:  # the loop must never die (Ganga's did)
+                    if self._stop.is_set():
+                        break
                     log.exception("monitor turn failed")
                     self.errors.append(f"{type(exc).__name__}: {exc}")
                     time.sleep(0.2)
@@ -113,6 +115,12 @@ class Monitor:
     def _turn(self) -> None:
         import ray
 
+        if not ray.is_initialized():
+            # Ray was shut down under us (its atexit hook runs before the session's):
+            # there is nothing left to watch in this process.
+            self._inflight.clear()
+            self._stop.wait(WAKE_INTERVAL * 10)
+            return
         for key, actor in self.session.backends.items():
             if key not in self._inflight:
                 since = self._since.get(key, 0)

@@ -41,6 +41,7 @@ from .status import ACTIVE, FINAL, FROZEN, Status
 KILLABLE = frozenset({Status.SUBMITTING, Status.SUBMITTED, Status.RUNNING})
 SUBMIT_CHUNK = 2000  # specs per actor call: big enough to amortise, small enough to stream
 KILL_GRACE = 3.0
+READ_REFRESH_INTERVAL = 0.05
 AUTO_RESUBMIT_STOP_FRACTION = 0.25
 HOST = socket.gethostname()
 
@@ -59,6 +60,7 @@ class Session:
         self._changed = threading.Condition()
         self._recovered = False
         self._closed = False
+        self._last_refresh = 0.0
 
     # -- plumbing -------------------------------------------------------------------
     @property
@@ -98,6 +100,17 @@ class Session:
 
     def refresh(self) -> None:
         self.main.refresh()
+        self._last_refresh = time.monotonic()
+
+    def refresh_for_read(self, jar: Any) -> None:
+        """Let reads through the user's connection see the monitor's commits.
+
+        A Ganga script polls ``while j.status != 'completed': sleep(1)``; the job
+        object belongs to this session's connection, which sees other commits only
+        at a transaction boundary. Reads start a new one, at most every
+        ``READ_REFRESH_INTERVAL`` seconds, so a loop over many jobs stays cheap."""
+        if jar is self.main.conn and time.monotonic() - self._last_refresh > READ_REFRESH_INTERVAL:
+            self.refresh()
 
     def _check_writable(self) -> None:
         if self.read_only:
@@ -244,6 +257,7 @@ class Session:
         app = top.application
         values = app.field_values()
         workspace, uuid = top.workspace, self.repo_uuid
+        options = top.backend.spec_options()
         specs = []
         for sub in targets:
             mine = dict(values)
@@ -256,7 +270,7 @@ class Session:
                 job_id=top.id, subjob_id=sub.id, fqid=fqid, exe=mine["exe"],
                 args=tuple(mine["args"]), env=dict(mine["env"]),
                 workdir=os.path.join(workspace, str(sub.id)), marker=f"{uuid}:{fqid}",
-                options={}, attempt=sub.submit_counter))
+                options=dict(options), attempt=sub.submit_counter))
         return specs
 
     def _spec(self, job: Job) -> base.SubjobSpec:
@@ -271,7 +285,7 @@ class Session:
             env=dict(app.env),
             workdir=job.workdir,
             marker=f"{self.repo_uuid}:{job.fqid}",
-            options={},
+            options=top.backend.spec_options(),
             attempt=job.submit_counter,
         )
 

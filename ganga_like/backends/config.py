@@ -14,6 +14,10 @@ class BackendConfig(Component):
         """Which actor serves this config: configs with equal keys share one actor."""
         return (type(self).__name__,)
 
+    def spec_options(self) -> dict:
+        """Backend settings every subjob's spec carries (``SubjobSpec.options``)."""
+        return {}
+
     def make_actor(self, name: str) -> object:  # pragma: no cover - per backend
         """Create (or re-attach to) this backend's named Ray actor."""
         raise NotImplementedError(f"{type(self).__name__} has no actor")

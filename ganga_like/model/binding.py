@@ -49,3 +49,17 @@ def apply(obj: Any, change: Any) -> None:
         change()
         return
     session.write(change, note="edit")
+
+
+def before_read(obj: Any) -> None:
+    """Called by status reads: let the owning session show its latest commits."""
+    jar = getattr(obj, "_p_jar", None)
+    if jar is None:
+        return
+    from ..repository.transactions import in_write
+
+    if in_write():
+        return
+    session = _sessions_by_db.get(id(jar.db()))
+    if session is not None:
+        session.refresh_for_read(jar)

@@ -197,6 +197,7 @@ class Job(Persistent):
 
     @property
     def status(self) -> Status:
+        binding.before_read(self)
         if self._counts is not None:
             return master_status(self._counts.counts)
         return Status(self._status)
@@ -204,6 +205,7 @@ class Job(Persistent):
     @property
     def subjob_counts(self) -> dict[str, int]:
         """Per-status subjob counts (empty for a job without subjobs)."""
+        binding.before_read(self)
         return dict(self._counts.counts) if self._counts is not None else {}
 
     @property
@@ -300,6 +302,30 @@ class Job(Persistent):
 
         return job_summary(self)
 
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        from .table import job_rows_for_display, pretty_table
+
+        if self.id is None and self.master is None:
+            printer.text(repr(self))
+            return
+        rows, footer = job_rows_for_display(self)
+        printer.text(pretty_table(rows, footer))
+
+    def _repr_html_(self) -> str:
+        from .table import html_table, job_rows_for_display
+
+        rows, footer = job_rows_for_display(self)
+        return html_table(rows, footer)
+
+    def __dir__(self) -> list[str]:
+        # Tab completion shows what a user works with, not ZODB's machinery.
+        names = set(CONFIG_ATTRIBUTES + EDITABLE_AFTER_SUBMIT) | {
+            "id", "fqid", "status", "subjobs", "subjob_counts", "time", "history", "master",
+            "backend_detail", "exit_code", "reason", "workdir", "workspace", "submit_counter",
+            "submit", "kill", "resubmit", "remove", "force_status", "freeze", "unfreeze",
+            "peek", "wait", "copy", "is_master", "active"}
+        return sorted(names)
+
 
 class JobTemplate(Job):
     """A reusable job description kept in the ``templates`` registry."""
@@ -379,6 +405,18 @@ class SubjobsView(Sequence):
         from .table import subjobs_table
 
         return subjobs_table(self._job)
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        from .table import pretty_table, subjob_rows_for_display
+
+        rows, footer = subjob_rows_for_display(self._job)
+        printer.text(pretty_table(rows, footer))
+
+    def _repr_html_(self) -> str:
+        from .table import html_table, subjob_rows_for_display
+
+        rows, footer = subjob_rows_for_display(self._job)
+        return html_table(rows, footer)
 
 
 def select_jobs(candidates: Any, status: Any = None, name: str | None = None) -> list[Job]:
