@@ -215,6 +215,11 @@ class Monitor:
             if job.status is Status.SUBMITTING:
                 set_status(job, Status.NEW, note=f"submission failed: {handle.error}",
                            source="backend", host=handle.host)
+            elif job.status is Status.SUBMITTED:
+                # Accepted and queued, then found impossible to start: the backend
+                # failed it (submitted -> new is not an edge); resubmit() re-runs it.
+                set_status(job, Status.FAILED, note=f"the backend could not start it: {handle.error}",
+                           source="backend", host=handle.host)
             return
         job.handle = handle.to_tuple()
         if job.status is Status.SUBMITTING:

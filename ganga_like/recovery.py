@@ -33,6 +33,7 @@ def recover(session: "Session") -> int:
         return 0
     adopted = 0
     finished_tops: list[int] = []
+    requeued: list[tuple[Any, list[Any]]] = []
     prefix = session.repo_uuid + ":"
     for top_id in list(active_ids):
         try:
@@ -47,8 +48,11 @@ def recover(session: "Session") -> int:
             finished_tops.append(top_id)
             continue
         actor = session.backends.actor(top.backend)
-        with_handle = [leaf for leaf in leaves if leaf.handle]
-        without = [leaf for leaf in leaves if not leaf.handle]
+        # A handle without a pid was still in the dead actor's queue: it may have
+        # started since (found by its marker) or never (then it is sent again).
+        with_handle = [leaf for leaf in leaves
+                       if leaf.handle and base.Handle.from_tuple(leaf.handle).pid]
+        without = [leaf for leaf in leaves if leaf not in with_handle]
         events: list[base.Event] = []
         if with_handle:
             handles = [base.Handle.from_tuple(leaf.handle) for leaf in with_handle]
@@ -61,12 +65,19 @@ def recover(session: "Session") -> int:
             if live:
                 events.extend(ray.get(actor.adopt.remote(live)))
             missing = [leaf for leaf in without if leaf.fqid not in found]
-            if missing:
-                _roll_back(session, missing)
+            never_sent = [leaf for leaf in missing if leaf.status is Status.SUBMITTING]
+            queued = [leaf for leaf in missing if leaf.status is Status.SUBMITTED]
+            if never_sent:
+                _roll_back(session, never_sent)
+            if queued:
+                requeued.append((top, queued))
         if events:
             session.monitor.inject(events)
         adopted += len(leaves)
 
+    for top, leaves in requeued:
+        session._resubmit_leaves(top, leaves, source="recovery",
+                                 note="re-queued: the backend that queued it is gone")
     if finished_tops:
         def work() -> None:
             for top_id in finished_tops:

@@ -380,14 +380,15 @@ class Session:
         self._resubmit_leaves(job.master or job, targets, source="user")
 
     def _resubmit_leaves(self, top: Job, targets: list[Job], source: str,
-                         auto: bool = False) -> None:
+                         auto: bool = False, note: str = "") -> None:
         def work() -> None:
             for target in targets:
                 target.submit_counter += 1
                 if auto:
                     target.auto_resubmit_count += 1
                 target.exit_code = None
-                set_status(target, Status.SUBMITTING, "auto-resubmit" if auto else "resubmit()",
+                set_status(target, Status.SUBMITTING,
+                           note or ("auto-resubmit" if auto else "resubmit()"),
                            source=source, host=HOST)
             self._mark_active(top)
 

@@ -11,13 +11,13 @@ from ganga_like.session import Session
 from tests.lifecycle.helpers import sh_job
 
 
-def main(root: str, n: int, seconds: float) -> None:
+def main(root: str, n: int, seconds: float, concurrency: int) -> None:
     session = Session(Config.from_env(root=root))
-    job = sh_job([f"sleep {seconds}"] * n, concurrency=n)
+    job = sh_job([f"sleep {seconds}"] * n, concurrency=concurrency)
     session.submit(job)
     while True:
         session.refresh()
-        if job.subjob_counts.get("running", 0) == n:
+        if job.subjob_counts.get("running", 0) == min(n, concurrency):
             break
         time.sleep(0.05)
     print(f"RUNNING {job.id} {session.repo_uuid}", flush=True)
@@ -25,4 +25,5 @@ def main(root: str, n: int, seconds: float) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], int(sys.argv[2]), float(sys.argv[3]))
+    n = int(sys.argv[2])
+    main(sys.argv[1], n, float(sys.argv[3]), int(sys.argv[4]) if len(sys.argv) > 4 else n)

@@ -87,3 +87,33 @@ def test_subjobs_caught_in_submitting_go_back_to_new_with_a_note(session, gl_con
         assert fresh.wait([again], timeout=30) == [Status.COMPLETED]
     finally:
         fresh.close()
+
+
+def test_subjobs_queued_in_a_dead_actor_are_sent_again(tmp_path, shared_ray_env):
+    """SIGKILL while most subjobs wait in the Local actor's queue (no process yet):
+    the next session runs them, none is reported failed."""
+    root = str(tmp_path / "gl")
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "tests.lifecycle.crash_driver", root, "16", "1", "2"],
+        cwd=REPO, env=shared_ray_env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )
+    try:
+        line = driver.stdout.readline()
+        assert line.startswith("RUNNING"), f"driver said {line!r}"
+        _, job_id, repo_uuid = line.split()
+        conftest.TEST_REPOSITORIES.add(repo_uuid)
+    finally:
+        driver.send_signal(signal.SIGKILL)
+        driver.wait()
+    session = Session(Config.from_env(root=root))
+    set_default_session(session)
+    try:
+        job = session.jobs.get(int(job_id))
+        assert job.subjob_counts.get("submitted", 0) >= 10  # queued behind 2 slots
+        assert session.wait([job], timeout=120) == [Status.COMPLETED], job.subjob_counts
+        requeued = [sj for sj in job.subjobs if sj.submit_counter == 2]
+        assert requeued and all("re-queued" in " ".join(h[3] for h in sj.history)
+                                for sj in requeued)
+    finally:
+        session.close()
+        set_default_session(None)

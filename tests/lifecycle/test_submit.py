@@ -82,21 +82,35 @@ def test_partial_submit_failure_leaves_failed_subjobs_new_and_master_derived(ses
     # Subjob 2's directory cannot be created: a file stands in its place.
     os.makedirs(job.workspace, exist_ok=True)
     open(os.path.join(job.workspace, "2"), "w").close()
-    with pytest.raises(BackendError) as info:
-        session.submit(job)
-    assert "new" in str(info.value)
-    session.refresh()
-    assert job.subjobs[2].status is Status.NEW
-    assert job.subjobs[2].reason
-    session.wait([job], timeout=30)
-    assert statuses(job).count("completed") == 5
-    assert job.status is Status.NEW  # never stuck in submitting: new outranks completed
-    assert job.status is master_status_of(statuses(job))
-    # fix the cause and submit again: only the new subjob goes
-    os.remove(os.path.join(job.workspace, "2"))
+    # Subjob 2 waits in the backend's queue (2 slots), so the failure is found when it
+    # is prepared, after submit() returned: the backend fails it, with the reason.
     session.submit(job)
+    session.wait([job], timeout=30)
+    assert job.subjobs[2].status is Status.FAILED
+    assert "cannot prepare" in job.subjobs[2].reason
+    assert statuses(job).count("completed") == 5
+    assert job.status is Status.FAILED  # never stuck: derived from the subjobs
+    assert job.status is master_status_of(statuses(job))
+    # fix the cause and resubmit: only the failed subjob goes
+    os.remove(os.path.join(job.workspace, "2"))
+    session.resubmit(job)
     assert session.wait([job], timeout=30) == [Status.COMPLETED]
     assert job.subjobs[0].submit_counter == 1 and job.subjobs[2].submit_counter == 2
+
+
+def test_failure_found_during_submit_rolls_back_to_new_and_raises(session):
+    job = sh_job(["true"] * 3)
+    session.register(job)
+    os.makedirs(job.workspace, exist_ok=True)
+    open(os.path.join(job.workspace, "0"), "w").close()  # the first one starts at once
+    with pytest.raises(BackendError, match="1 of 3 could not be submitted"):
+        session.submit(job)
+    session.wait([job], timeout=30)
+    assert sorted(statuses(job)) == ["completed", "completed", "new"]
+    assert job.status is Status.NEW  # new outranks completed: submit() again is allowed
+    os.remove(os.path.join(job.workspace, "0"))
+    session.submit(job)
+    assert session.wait([job], timeout=30) == [Status.COMPLETED]
 
 
 def test_keep_going_does_not_raise(session):

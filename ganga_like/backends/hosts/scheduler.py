@@ -239,7 +239,7 @@ def _schedule_regular(inv: _Inventory, entry: Entry) -> Assignment | Wait:
     need = max(1, entry.synch_count)
     if entry.hosts:
         candidates, problem = _explicit_candidates(inv, entry)
-        what = "the named hosts " + ", ".join(entry.hosts)
+        what = "of the named hosts " + ", ".join(entry.hosts)
     else:
         candidates, problem = _metahost_candidates(inv, entry), ""
         what = f"hosts labelled {entry.metahost}" if entry.metahost else "hosts"
