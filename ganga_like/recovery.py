@@ -15,6 +15,7 @@ from .backends import base
 from .errors import GangaLikeError
 from .model.lifecycle import set_status
 from .repository.ledger import Ledger
+from .operations.resubmit import resubmit_leaves
 from .status import ACTIVE, FINAL, Status
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -76,7 +77,7 @@ def recover(session: "Session") -> int:
         adopted += len(leaves)
 
     for top, leaves in requeued:
-        session._resubmit_leaves(top, leaves, source="recovery",
+        resubmit_leaves(session, top, leaves, source="recovery",
                                  note="re-queued: the backend that queued it is gone")
     if finished_tops:
         def work() -> None:

@@ -230,7 +230,9 @@ class HostAgent:
     """A small actor on each host (``num_cpus=0``) that kills, checks and finds processes there.
 
     One per node, created when the node is first seen: a kill must not wait for
-    Ray to start a worker on a busy node.
+    Ray to start a worker on a busy node. Named ``ganga_like.hostagent.<node id>``
+    and detached, so a restarted HostsActor reuses it (it ends with its node, or
+    with the cluster; under a plain ``ray.init()`` with the driver).
     """
 
     def host_kill(self, targets: list[tuple[int, float, str | None]], grace: float) -> list[tuple[bool, int, str]]:
@@ -736,6 +738,11 @@ class HostsActor:
                 return self._snapshot(handle, *_event_from_status(last, None))
             return self._snapshot(handle, base.LOST, None,
                                   "it was still queued when its actor ended; the queue does not survive a restart")
+        last = sf.last_status(os.path.join(handle.workdir, "status"))
+        if len(members) == 1 and last is not None and last.terminal and not (
+                members[0].node_id and self._on_node(members[0].node_id, "host_held",
+                                                     [self._target(handle, members[0], 0)])[0]):
+            return self._snapshot(handle, *_event_from_status(last, None))
         live = []
         for index, member in enumerate(members):
             target = self._target(handle, member, index)
@@ -797,11 +804,18 @@ class HostsActor:
     def _refresh(self) -> Inventory:
         inventory = discover(ray.nodes())
         with self._lock:
+            # Ray forgets dead nodes after a while; a host once seen stays, as Repair Failed.
+            for name, host in self._inventory.hosts.items():
+                if name not in inventory.hosts:
+                    inventory.hosts[name] = dataclasses.replace(host, alive=False)
             self._inventory = inventory
             for host in inventory.hosts.values():
                 if host.alive and host.node_id not in self._agents:
                     strategy = NodeAffinitySchedulingStrategy(host.node_id, soft=False)
-                    self._agents[host.node_id] = _remote("HostAgent").options(scheduling_strategy=strategy).remote()
+                    # Detached and named per node: the next actor (after a restart) finds it ready.
+                    self._agents[host.node_id] = _remote("HostAgent").options(
+                        scheduling_strategy=strategy, name=f"ganga_like.hostagent.{host.node_id}",
+                        lifetime="detached", get_if_exists=True).remote()
                     # Warm a task worker too, so the first subjob on the host starts at once.
                     _remote("host_held").options(scheduling_strategy=strategy).remote([])
                 elif not host.alive:

@@ -221,7 +221,7 @@ class _Run:
     marker: str
     handle: Handle
     spec: SubjobSpec | None = None  # None for adopted work
-    # queued (in the actor) | launching | pending (in Ray) | running | adopted | done
+    # new (being accepted) | queued (in the actor) | launching | pending (in Ray) | running | adopted | done
     state: str = "queued"
     ref: Any = None  # the task's ObjectRef
     options: dict[str, Any] = dataclasses.field(default_factory=dict)
@@ -280,23 +280,27 @@ class RayClusterActor:
             handle = Handle(BACKEND, spec.fqid, workdir=spec.workdir, attempt=spec.attempt)
             try:
                 options = task_options(dict(spec.options))
-                os.makedirs(os.path.join(spec.workdir, "output"), exist_ok=True)
-                sf.append_line(os.path.join(spec.workdir, "status"), line)
             except ValueError as error:
                 handles.append(dataclasses.replace(handle, error=str(error)))
                 continue
+            run = _Run(spec.fqid, spec.workdir, spec.marker, handle, spec=spec, options=options, state="new")
+            with self._lock:
+                old = self._runs.get(spec.fqid)
+                if old is None:
+                    self._runs[spec.fqid] = run
+            if old is not None:  # checked before touching its files: they belong to that run
+                handles.append(dataclasses.replace(handle, error=f"subjob {spec.fqid} is still {old.state} here"))
+                continue
+            try:
+                os.makedirs(os.path.join(spec.workdir, "output"), exist_ok=True)
+                sf.append_line(os.path.join(spec.workdir, "status"), line)
             except OSError as error:
+                with self._cond:
+                    del self._runs[spec.fqid]
+                    self._cond.notify_all()  # a kill() may wait for this run to settle
                 reason = f"cannot prepare {spec.workdir}: {error.strerror or error}"
                 handles.append(dataclasses.replace(handle, error=reason))
                 continue
-            with self._lock:
-                old = self._runs.get(spec.fqid)
-                if old is not None:
-                    handles.append(dataclasses.replace(
-                        handle, error=f"subjob {spec.fqid} is still {old.state} in this actor"))
-                    continue
-                run = _Run(spec.fqid, spec.workdir, spec.marker, handle, spec=spec, options=options)
-                self._runs[spec.fqid] = run
             accepted.append(run)
             handles.append(handle)
         to_launch: list[_Run] = []
@@ -307,6 +311,7 @@ class RayClusterActor:
                     self._in_flight += 1
                     to_launch.append(run)
                 else:
+                    run.state = "queued"
                     self._queue.append(run)
                     self._emit(run.fqid, base.QUEUED, detail=QUEUED_DETAIL, note="waiting for a free slot",
                                handle=run.handle)
@@ -342,7 +347,7 @@ class RayClusterActor:
         with self._cond:
             # A run being handed to Ray settles in a moment: its ref must be known to cancel it.
             self._cond.wait_for(lambda: not any(
-                (r := self._runs.get(h.fqid)) is not None and r.state == "launching" for h in handles), 10.0)
+                (r := self._runs.get(h.fqid)) is not None and r.state in ("new", "launching") for h in handles), 10.0)
             for index, handle in enumerate(handles):
                 run = self._runs.get(handle.fqid)
                 if run is not None and run.state == "queued":
@@ -669,7 +674,9 @@ class RayClusterActor:
         kind, code, note = outcome_from_status(last, None)
         if kind == base.LOST:
             if last is None or not last.terminal:
-                note = f"no process left and no exit status recorded ({f'last status {last.state}' if last else 'no status line'})"
+                seen = f"last status {last.state}" if last is not None else "no status line"
+                note = (f"no process left and no exit status recorded ({seen}); "
+                        "its Ray task ended with the actor that submitted it")
                 if handle.workdir:
                     _append_quietly(os.path.join(handle.workdir, "status"), sf.LOST_ERROR, note)
         return kind, code, note, "", now

@@ -1,0 +1,28 @@
+"""Templates, and finding jobs again with jobs(...) and jobs.select(...)."""
+from ganga_like.gpi import *  # noqa: F401,F403  (not needed under `ganga-like run`)
+
+t = JobTemplate()
+t.name = 'sim'
+t.application = Executable(exe='/bin/sh', args=['-c', 'echo seed $SEED'])
+t.backend = Local(concurrency=2)
+print('templates:', len(templates))
+
+made = []
+for seed in range(3):
+    j = Job(t)                                  # a fresh job from the template
+    j.application.env = {'SEED': str(seed)}     # assign a new dict; never edit in place
+    j.comment = f'seed {seed}'
+    j.submit()
+    made.append(j)
+
+bad = Job(t, name='sim-broken')
+bad.application.exe = '/no/such/program'
+bad.submit()
+
+runMonitoring(timeout=60)                       # every active job is final now
+
+print('first:', jobs(made[0].id).comment, jobs(made[0].id).status)
+print('newest:', jobs[-1].name)
+print('completed sims:', [j.id for j in jobs.select(name='sim', status='completed')])
+print('failed:', [(j.name, j.reason) for j in jobs.select(status='failed')])
+print(jobs)

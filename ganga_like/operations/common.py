@@ -1,0 +1,37 @@
+"""What the verbs share: the killable statuses, leaves of a job, small helpers."""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+from ..backends import base
+from ..model.job import Job
+from ..status import Status
+
+# What a kill can stop: a completing job's process is already gone (it holds
+# nothing); it finishes on its own, and `completing -> killed` is not an edge.
+KILLABLE = frozenset({Status.SUBMITTING, Status.SUBMITTED, Status.RUNNING})
+SUBMIT_CHUNK = 2000  # specs per actor call: big enough to amortise, small enough to stream
+KILL_GRACE = 3.0
+HOST = socket.gethostname()
+
+
+def leaves_of(job: Job, wanted: Any) -> list[Job]:
+    """The job itself, or its subjobs, whose status satisfies ``wanted``."""
+    if job._subjobs is not None:
+        return [sj for sj in job._subjobs.values() if wanted(Status(sj._status))]
+    return [job] if wanted(job.status) else []
+
+
+def failed_handle(spec: base.SubjobSpec, error: str) -> base.Handle:
+    return base.Handle(backend="?", fqid=spec.fqid, error=error, attempt=spec.attempt)
+
+
+def active_set(root: Any) -> Any:
+    if getattr(root, "active_ids", None) is None:
+        from BTrees.IIBTree import IITreeSet
+
+        root.active_ids = IITreeSet()
+    return root.active_ids
+

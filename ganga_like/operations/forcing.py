@@ -1,0 +1,76 @@
+"""force_status(), freeze() and unfreeze()."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..errors import InvalidValue, KillNotConfirmed, OperationRefused
+from ..model.job import Job
+from ..model.lifecycle import set_status
+from ..status import Status
+from .common import KILLABLE, leaves_of
+from .kill import kill_leaves
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..session import Session
+
+
+def force_status(session: "Session", job: Job, status: str, force: bool = False) -> None:
+    session.check_writable()
+    target = Status.parse(status)
+    if target not in (Status.FAILED, Status.COMPLETED):
+        raise InvalidValue("force_status", "status", status, "'failed' or 'completed'")
+    session.refresh()
+    if target is Status.FAILED:
+        sources = {Status.SUBMITTED, Status.RUNNING, Status.KILLED, Status.COMPLETING,
+                   Status.COMPLETED}
+    else:
+        sources = {Status.FAILED}
+    leaves = leaves_of(job, lambda s: s in sources)
+    if not leaves:
+        raise OperationRefused(job.fqid, f"force_status('{target.value}')", job.status.value,
+                               "it may only be forced from "
+                               + ", ".join(sorted(s.value for s in sources)))
+    active = [leaf for leaf in leaves if leaf.status in KILLABLE]
+    if active:
+        unconfirmed = kill_leaves(session, job, active)
+        if unconfirmed and not force:
+            raise KillNotConfirmed("not forced: the running work could not be stopped",
+                                   job_id=job.fqid, status=job.status.value)
+        session.refresh()
+
+    def work() -> None:
+        for leaf in leaves:
+            if leaf.status in sources or leaf.status is Status.KILLED:
+                if leaf.status is not target:
+                    set_status(leaf, target, f"force_status('{target.value}')", source="user")
+
+    session.write(work, note=f"force_status {job.fqid}")
+
+
+def freeze(session: "Session", job: Job) -> None:
+    mapping = {Status.COMPLETED: Status.COMPLETED_FROZEN, Status.FAILED: Status.FAILED_FROZEN,
+               Status.KILLED: Status.FAILED_FROZEN}
+    refreeze(session, job, mapping, "freeze")
+
+
+def unfreeze(session: "Session", job: Job) -> None:
+    mapping = {Status.COMPLETED_FROZEN: Status.COMPLETED, Status.FAILED_FROZEN: Status.FAILED}
+    refreeze(session, job, mapping, "unfreeze")
+
+
+def refreeze(session: "Session", job: Job, mapping: dict[Status, Status], verb: str) -> None:
+    session.check_writable()
+    session.refresh()
+    leaves = leaves_of(job, lambda s: s in mapping)
+    if not leaves:
+        raise OperationRefused(job.fqid, verb, job.status.value,
+                               f"only {', '.join(s.value for s in mapping)} jobs can be {verb}d")
+
+    def work() -> None:
+        for leaf in leaves:
+            if leaf.status in mapping:
+                set_status(leaf, mapping[leaf.status], f"{verb}()", source="user")
+
+    session.write(work, note=f"{verb} {job.fqid}")
+

@@ -1,0 +1,71 @@
+"""kill(): stop work and record `killed` only where the backend confirms it."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..backends import base
+from ..errors import KillNotConfirmed, OperationRefused
+from ..model.job import Job
+from ..model.lifecycle import set_status
+from ..repository.ledger import Ledger
+from ..status import Status
+from .common import HOST, KILLABLE, KILL_GRACE, leaves_of
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..session import Session
+
+
+def kill(session: "Session", job: Job) -> None:
+    session.check_writable()
+    session.refresh()
+    targets = leaves_of(job, lambda s: s in KILLABLE)
+    if not targets:
+        raise OperationRefused(job.fqid, "kill", job.status.value,
+                               "nothing to kill: it is not submitted or running")
+    unconfirmed = kill_leaves(session, job, targets)
+    if unconfirmed and session.mode_of(job) == "strict":
+        raise KillNotConfirmed(
+            f"the backend could not confirm that {len(unconfirmed)} subjob(s) stopped "
+            f"({', '.join(unconfirmed[:5])}); they stay in their status. Retry kill(), "
+            f"or remove(force=True) to give up on them (recorded in the leak ledger)",
+            job_id=job.fqid, status=job.status.value,
+        )
+
+
+def kill_leaves(session: "Session", top: Job, targets: list[Job], ledger_reason: str = "") -> list[str]:
+    """Kill and record ``killed`` where confirmed; return the unconfirmed fqids."""
+    session.ensure_monitor()
+    import ray
+
+    actor = session.backends.actor((top.master or top).backend)
+    with_handle = [t for t in targets if t.handle]
+    results = {}
+    if with_handle:
+        handles = [base.Handle.from_tuple(t.handle) for t in with_handle]
+        for r in ray.get(actor.kill.remote(handles, KILL_GRACE)):
+            results[r.fqid] = r
+    relaxed = session.mode_of(top) == "relaxed"
+    unconfirmed: list[str] = []
+
+    def work() -> None:
+        unconfirmed.clear()
+        for target in targets:
+            if target.status not in KILLABLE:
+                continue  # it finished meanwhile
+            result = results.get(target.fqid)
+            if result is not None and result.confirmed:
+                set_status(target, Status.KILLED, result.note or "killed, confirmed",
+                           source="user", host=HOST)
+            elif relaxed or ledger_reason:
+                note = "kill not confirmed" + (f": {result.note}" if result else ": no handle")
+                set_status(target, Status.KILLED, note + " (relaxed mode)" if relaxed else note,
+                           source="user", host=HOST)
+                Ledger(session.main).record(target, ledger_reason or "killed in relaxed mode")
+            else:
+                unconfirmed.append(target.fqid)
+
+    session.write(work, note=f"kill {top.fqid}")
+    session.notify_changed()
+    return unconfirmed
+

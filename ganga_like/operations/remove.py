@@ -1,0 +1,77 @@
+"""remove(): kill first; remove(force=True) records what it may leave running."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from typing import TYPE_CHECKING, Any
+
+from ..errors import KillNotConfirmed, OperationRefused
+from ..model.job import Job
+from ..model.lifecycle import Change, set_status
+from ..repository.ledger import Ledger
+from ..status import ACTIVE, FROZEN, Status
+from .common import HOST, KILLABLE, active_set, leaves_of
+from .kill import kill_leaves
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..session import Session
+
+
+def remove(session: "Session", job: Job, force: bool = False) -> None:
+    session.check_writable()
+    if job.master is not None:
+        raise OperationRefused(job.fqid, "remove", job.status.value,
+                               f"subjobs are not removable alone; remove the master "
+                               f"jobs({job.master.id}) or kill this subjob")
+    session.refresh()
+    if job.status is Status.TEMPLATE:
+        delete(session, job, session.templates)
+        return
+    active = leaves_of(job, lambda s: s in KILLABLE)
+    if active:
+        relaxed = session.mode_of(job) == "relaxed"
+        if relaxed and force:
+            record_leaks(session, job, active, "removed without a kill (relaxed, force)")
+        else:
+            reason = "remove(force=True): kill not confirmed" if force else ""
+            unconfirmed = kill_leaves(session, job, active, ledger_reason=reason)
+            if unconfirmed:
+                raise KillNotConfirmed(
+                    f"not removed: {len(unconfirmed)} subjob(s) could not be confirmed "
+                    f"stopped ({', '.join(unconfirmed[:5])}); remove(force=True) removes "
+                    f"anyway and records them in the leak ledger",
+                    job_id=job.fqid, status=job.status.value)
+    delete(session, job, session.jobs)
+
+
+def record_leaks(session: "Session", job: Job, held: list[Job], reason: str) -> None:
+    def work() -> None:
+        for leaf in held:
+            Ledger(session.main).record(leaf, reason)
+
+    session.write(work, note=f"ledger {job.fqid}")
+
+
+def delete(session: "Session", job: Job, registry: Any) -> None:
+    previous = job.status
+    workdir = job.workspace
+
+    def work() -> None:
+        if job._subjobs is None and job.status is not Status.TEMPLATE:
+            if job.status in FROZEN:
+                set_status(job, Status.COMPLETED if job.status is Status.COMPLETED_FROZEN
+                           else Status.FAILED, "unfrozen to be removed", source="user")
+            if job.status in ACTIVE:
+                set_status(job, Status.UNKNOWN, "removed while active (forced)", source="user")
+            set_status(job, Status.REMOVED, "remove()", source="user", host=HOST)
+        registry.discard(job)
+        active_set(session.main.root).discard(job.id) if job.id is not None else None
+
+    session.write(work, note=f"remove {job.fqid}")
+    if job._subjobs is not None:
+        session.on_commit([Change(time.time(), job.fqid, previous.value, "removed", "remove()", HOST)])
+    if workdir and os.path.isdir(workdir):
+        shutil.rmtree(workdir, ignore_errors=True)
+

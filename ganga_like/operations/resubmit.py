@@ -1,0 +1,106 @@
+"""resubmit() and auto-resubmission."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ..errors import KillNotConfirmed, OperationRefused
+from ..model.job import MAX_AUTO_RESUBMITS, Job
+from ..model.lifecycle import set_status
+from ..monitor import Submission
+from ..status import FROZEN, Status
+from .common import HOST, KILLABLE, failed_handle, leaves_of
+from .kill import kill_leaves
+from .submit import mark_active, send, specs_for
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..session import Session
+
+AUTO_RESUBMIT_STOP_FRACTION = 0.25
+
+
+def resubmit(session: "Session", job: Job, force: bool = False, include_killed: bool = False) -> None:
+    session.check_writable()
+    session.refresh()
+    wanted = {Status.FAILED} | ({Status.KILLED} if include_killed else set())
+    if job.is_master:
+        targets = leaves_of(job, lambda s: s in wanted)
+        if not targets:
+            raise OperationRefused(
+                job.fqid, "resubmit", job.status.value,
+                "no failed subjobs" + (" or killed" if include_killed else
+                                       " (include_killed=True also takes killed ones)")
+                + "; resubmit a single subjob with j.subjobs[i].resubmit()")
+    else:
+        status = job.status
+        if status in (Status.SUBMITTED, Status.RUNNING, Status.COMPLETING) and not force:
+            raise OperationRefused(job.fqid, "resubmit", status.value,
+                                   "it is still active; resubmit(force=True) kills it first")
+        if status not in (Status.SUBMITTED, Status.RUNNING, Status.COMPLETING,
+                          Status.KILLED, Status.FAILED, Status.COMPLETED):
+            raise OperationRefused(job.fqid, "resubmit", status.value,
+                                   "only completed, failed or killed jobs can be resubmitted"
+                                   + ("; unfreeze() it first" if status in FROZEN else ""))
+        if status in KILLABLE:
+            unconfirmed = kill_leaves(session, job, [job])
+            if unconfirmed:
+                raise KillNotConfirmed("the running job could not be stopped; not resubmitted",
+                                       job_id=job.fqid, status=job.status.value)
+            session.refresh()
+        targets = [job]
+    resubmit_leaves(session, job.master or job, targets, source="user")
+
+
+def resubmit_leaves(session: "Session", top: Job, targets: list[Job], source: str,
+                     auto: bool = False, note: str = "") -> None:
+    def work() -> None:
+        for target in targets:
+            target.submit_counter += 1
+            if auto:
+                target.auto_resubmit_count += 1
+            target.exit_code = None
+            set_status(target, Status.SUBMITTING,
+                       note or ("auto-resubmit" if auto else "resubmit()"),
+                       source=source, host=HOST)
+        mark_active(session, top)
+
+    session.write(work, note=f"resubmit {top.fqid}")
+    send(session, top, targets, keep_going=True)
+
+
+def auto_resubmit(session: "Session", conn: Any, fqids: list[str]) -> None:
+    """Called by the monitor after failures: resubmit where the job asked for it."""
+    by_master: dict[int, list[Job]] = {}
+    for fqid in fqids:
+        job = conn.jobs.get(fqid)
+        top = job.master or job
+        if not top.do_auto_resubmit or job.auto_resubmit_count >= MAX_AUTO_RESUBMITS:
+            continue
+        by_master.setdefault(top.id, []).append(job)
+    for _top_id, failed in by_master.items():
+        top = failed[0].master or failed[0]
+        counts = top.subjob_counts
+        total = sum(counts.values()) or 1
+        if counts.get("failed", 0) / total >= AUTO_RESUBMIT_STOP_FRACTION and top.is_master:
+            continue  # too many failures: something is wrong beyond bad luck
+        # The monitor thread owns `conn`: do the write there, then send.
+        def work(failed: list[Job] = failed) -> None:
+            for leaf in failed:
+                if leaf.status is Status.FAILED:
+                    leaf.submit_counter += 1
+                    leaf.auto_resubmit_count += 1
+                    set_status(leaf, Status.SUBMITTING, "auto-resubmit", source="monitor",
+                               host=HOST)
+
+        conn.write(work, on_commit=session.on_commit)
+        import ray
+
+        actor = session.backends.actor(top.backend)
+        specs = specs_for(session, top, [leaf for leaf in failed if leaf.status is Status.SUBMITTING])
+        try:
+            handles = ray.get(actor.submit.remote(specs)) if specs else []
+        except Exception as exc:
+            handles = [failed_handle(s, str(exc)) for s in specs]
+        session.monitor.submit_results(Submission(
+            [(s.fqid, s.attempt, h) for s, h in zip(specs, handles)]))
+

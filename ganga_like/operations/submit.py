@@ -1,0 +1,193 @@
+"""submit(): split, move to submitting, hand the specs to the backend actor."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from ..backends import base
+from ..errors import BackendError, InvalidValue, OperationRefused
+from ..model.counts import StatusCounts
+from ..model.job import Job
+from ..model.lifecycle import set_status
+from ..monitor import Submission
+from ..status import Status
+from .common import HOST, SUBMIT_CHUNK, active_set, failed_handle
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..session import Session
+
+
+def submit(session: "Session", job: Job, keep_going: bool = False) -> Job:
+    session.check_writable()
+    if job.master is not None:
+        raise OperationRefused(job.fqid, "submit", job.status.value,
+                               "subjobs are submitted with their master; use resubmit()")
+    if job.status is Status.TEMPLATE:
+        raise OperationRefused(job.fqid, "submit", "template", "submit Job(template) instead")
+    session.register(job)
+    session.ensure_monitor()  # recovers earlier sessions' work before adding ours
+    prepared: list[Job] = []
+
+    def prepare() -> None:
+        prepared.clear()
+        if job.status is not Status.NEW:
+            raise OperationRefused(job.fqid, "submit", job.status.value,
+                                   "only a new job can be submitted; use resubmit() for "
+                                   "finished ones or j.copy() for a fresh copy")
+        if job.splitter is not None and job._subjobs is None:
+            split(job)
+        targets = ([sj for sj in job._subjobs.values() if sj._status == Status.NEW.value]
+                   if job._subjobs is not None else [job])
+        for target in targets:
+            target.submit_counter += 1
+            target.exit_code = None
+            target.reason = ""
+            set_status(target, Status.SUBMITTING, source="user", host=HOST)
+        mark_active(session, job)
+        prepared.extend(targets)
+
+    session.write(prepare, note=f"submit {job.fqid}")
+    send(session, job, prepared, keep_going=keep_going)
+    return job
+
+
+def send(session: "Session", top: Job, targets: Sequence[Job], keep_going: bool) -> None:
+    """Hand subjobs to the backend; the monitor records the answers."""
+    session.ensure_monitor()
+    actor = session.backends.actor(top.backend)
+    specs = specs_for(session, top, targets)
+    pairs: list[tuple[str, int, base.Handle]] = []
+    failure: str = ""
+    import ray
+
+    staging_failed = stage_inputs(session, top, targets, specs)
+    for start in range(0, len(specs), SUBMIT_CHUNK):
+        chunk = [s for s in specs[start:start + SUBMIT_CHUNK] if s.fqid not in staging_failed]
+        pairs.extend((s.fqid, s.attempt, staging_failed[s.fqid])
+                     for s in specs[start:start + SUBMIT_CHUNK] if s.fqid in staging_failed)
+        if not chunk:
+            continue
+        if failure and not keep_going:
+            handles = [failed_handle(s, f"not sent: an earlier batch failed ({failure})")
+                       for s in chunk]
+        else:
+            try:
+                handles = ray.get(actor.submit.remote(chunk))
+            except Exception as exc:
+                failure = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+                handles = [failed_handle(s, failure) for s in chunk]
+        pairs.extend((s.fqid, s.attempt, h) for s, h in zip(chunk, handles))
+    submission = Submission(pairs)
+    session.monitor.submit_results(submission)
+    submission.done.wait()
+    session.refresh()
+    if submission.error is not None:
+        raise submission.error
+    errors = [h for _, _, h in pairs if h.error]
+    if errors and not keep_going:
+        raise BackendError(
+            f"{len(errors)} of {len(pairs)} could not be submitted and are 'new' again "
+            f"(first reason: {errors[0].error}); fix and submit() again, or use keep_going=True",
+            job_id=top.fqid, status=top.status.value,
+        )
+
+
+def stage_inputs(session: "Session", top: Job, targets: Sequence[Job],
+                  specs: Sequence[base.SubjobSpec]) -> dict[str, base.Handle]:
+    """Copy input files into each workdir; a failure sends that subjob back to new."""
+    if not top.inputfiles:
+        return {}
+    from ..errors import GangaLikeError
+    from ..model.files import stage_inputs
+
+    failed: dict[str, base.Handle] = {}
+    for target, spec in zip(targets, specs):
+        try:
+            stage_inputs(target, spec.workdir)
+        except (GangaLikeError, OSError) as exc:
+            failed[spec.fqid] = failed_handle(spec, f"input files: {exc}")
+    return failed
+
+
+def specs_for(session: "Session", top: Job, targets: Sequence[Job]) -> list[base.SubjobSpec]:
+    """Specs for many subjobs of one master: the master's values read once."""
+    if top._subjobs is None:
+        return [spec_for(session, t) for t in targets]
+    app = top.application
+    values = app.field_values()
+    workspace, uuid = top.workspace, session.repo_uuid
+    options = top.backend.spec_options()
+    specs = []
+    for sub in targets:
+        mine = dict(values)
+        for path, value in sub._overrides.items():
+            root, _, leaf = path.partition(".")
+            if root == "application":
+                mine[leaf] = value
+        fqid = f"{top.id}.{sub.id}"
+        specs.append(base.SubjobSpec(
+            job_id=top.id, subjob_id=sub.id, fqid=fqid, exe=mine["exe"],
+            args=tuple(mine["args"]), env=dict(mine["env"]),
+            workdir=os.path.join(workspace, str(sub.id)), marker=f"{uuid}:{fqid}",
+            options=dict(options), attempt=sub.submit_counter))
+    return specs
+
+
+def spec_for(session: "Session", job: Job) -> base.SubjobSpec:
+    app = job.application
+    top = job.master or job
+    return base.SubjobSpec(
+        job_id=top.id,
+        subjob_id=job.id if job.master is not None else None,
+        fqid=job.fqid,
+        exe=app.exe,
+        args=tuple(app.args),
+        env=dict(app.env),
+        workdir=job.workdir,
+        marker=f"{session.repo_uuid}:{job.fqid}",
+        options=top.backend.spec_options(),
+        attempt=job.submit_counter,
+    )
+
+
+def mark_active(session: "Session", top: Job) -> None:
+    root = session.main.root if top._p_jar is session.main.conn else top._p_jar.root()["ganga_like"]
+    active = active_set(root)
+    active.insert(top.id)
+
+
+def split(job: Job) -> None:
+    from BTrees.IOBTree import IOBTree
+
+    from ..model.component import Component
+
+    rows = job.splitter.split(job)
+    if not rows:
+        raise InvalidValue(type(job.splitter).__name__, "split", job.splitter,
+                           "at least one subjob (it produced none)")
+    checked: list[dict[str, Any]] = []
+    for row in rows:
+        clean = {}
+        for path, value in row.items():
+            root, _, leaf = path.partition(".")
+            base_component: Component = job.__dict__.get(root)
+            fields = type(base_component).fields()
+            if leaf not in fields:
+                raise InvalidValue(type(job.splitter).__name__, "attribute", path,
+                                   f"a field of {type(base_component).__name__}: "
+                                   + ", ".join(fields))
+            clean[path] = fields[leaf].convert(type(base_component).__name__, value)
+        checked.append(clean)
+    tree = IOBTree()
+    for index, overrides in enumerate(checked):
+        sub = Job.__new__(Job)
+        state = sub.__dict__
+        state["id"] = index
+        state["master"] = job
+        state["_overrides"] = overrides
+        tree[index] = sub
+    job._subjobs = tree
+    job._counts = StatusCounts({Status.NEW.value: len(checked)})
+

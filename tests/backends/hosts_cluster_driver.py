@@ -1,0 +1,309 @@
+"""Hosts on a real multi-node Ray cluster: run in its OWN pytest process by test_hosts_cluster.py.
+
+Ray allows one cluster connection per process and the rest of the suite shares one
+local Ray, so this module (not collected by the main run: its name does not start
+with ``test_``) builds a ``ray.cluster_utils.Cluster`` for itself:
+
+=====  ====================================================  =========================
+host   resources                                             what it is
+=====  ====================================================  =========================
+head   host:head, label:x86_64                               a plain x86_64 host
+n1     host:n1, label:x86_64                                 a plain x86_64 host
+n2     host:n2, label:x86_64, only_if_needed:gpu             x86_64 + gpu (only if needed)
+n3     host:n3, label:i386                                   a plain i386 host
+r1,r2  host:r*, atomic:rack:rack1 = 2                        atomic group rack, instance rack1, max 2
+=====  ====================================================  =========================
+
+It runs the backend contract (explicit hosts head, n1, n2, n3) and the Autotest scenarios;
+the node-death scenario runs last (it removes r2). Every node is on this machine, so
+the leak checks of tests/backends/conftest.py see every process.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import tempfile
+import time
+
+import pytest
+
+from ganga_like import status_file as sf
+from ganga_like.backends import base
+from ganga_like.backends.base import SubjobSpec
+from ganga_like.backends.local import procs
+
+from .contract import BackendContract, EventLog, RayClient
+
+NAMESPACE = "ganga_like_hosts_tests"
+CONTRACT_HOSTS = ["head", "n1", "n2", "n3"]  # the contract runs up to 4 subjobs at once
+_names = itertools.count()
+
+NODES = {
+    "n1": {"host:n1": 1, "label:x86_64": 1},
+    "n2": {"host:n2": 1, "label:x86_64": 1, "only_if_needed:gpu": 1},
+    "n3": {"host:n3": 1, "label:i386": 1},
+    "r1": {"host:r1": 1, "atomic:rack:rack1": 2},
+    "r2": {"host:r2": 1, "atomic:rack:rack1": 2},
+}
+
+
+@pytest.fixture(scope="session")
+def cluster():
+    """Head + 5 labelled nodes, connected; shut down (its own processes only) at the end."""
+    os.environ.update(RAY_USAGE_STATS_ENABLED="0", RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S="0",
+                      RAY_AUTH_MODE="disabled")
+    os.environ.setdefault("RAY_TMPDIR", tempfile.mkdtemp(prefix="glh-", dir="/tmp"))
+    import ray
+    from ray.cluster_utils import Cluster
+
+    # num_cpus is also how many idle workers Ray keeps per node: with 3, a subjob's task
+    # reuses a warm worker instead of waiting 1-2 s for a new one (subjobs ask for no CPU).
+    small = dict(num_cpus=3, object_store_memory=80 * 1024 * 1024)
+    started = time.monotonic()
+    c = Cluster(initialize_head=True, head_node_args=dict(
+        small, resources={"host:head": 1, "label:x86_64": 1}, include_dashboard=False,
+        _system_config={"kill_child_processes_on_worker_exit": False}))
+    nodes = {name: c.add_node(**small, resources=res) for name, res in NODES.items()}
+    ray.init(address=c.address, namespace=NAMESPACE, log_to_driver=False, logging_level="WARNING")
+    c.wait_for_nodes()
+    # A first task on a node waits for Ray to start a worker there (1-2 s): do it now, not in a test.
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    warm = ray.remote(num_cpus=0)(lambda: os.getpid())
+    ray.get([warm.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)).remote()
+             for n in ray.nodes() if n["Alive"]])
+    print(f"cluster ready in {time.monotonic() - started:.1f} s")
+    c.named_nodes = nodes  # type: ignore[attr-defined]
+    yield c
+    ray.shutdown()
+    c.shutdown()
+
+
+class HostsClient(RayClient):
+    """A HostsActor client whose submit gives option-less specs a default request."""
+
+    def __init__(self, actor, request: dict | None = None) -> None:
+        super().__init__(actor)
+        self.request = request or {}
+
+    def submit(self, specs):
+        import dataclasses
+
+        import ray
+
+        specs = [s if s.options else dataclasses.replace(s, options=dict(self.request)) for s in specs]
+        return ray.get(self.actor.submit.remote(specs))
+
+
+@pytest.fixture
+def make_actor(cluster, leftover_check):
+    from ganga_like.backends.hosts.actor import start_hosts_actor
+
+    clients: list[HostsClient] = []
+
+    def make(concurrency: int | None = 2, request: dict | None = None) -> HostsClient:
+        actor = start_hosts_actor(f"hosts-{os.getpid()}-{next(_names)}", 16, max_running=concurrency,
+                                  namespace=NAMESPACE)
+        client = HostsClient(actor, {"hosts": CONTRACT_HOSTS} if request is None else request)
+        client.ping()
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        try:
+            client.stop()
+        except Exception:
+            pass
+
+
+class TestHostsContract(BackendContract):
+    """The one backend contract, on three explicit hosts, ``max_running`` as its concurrency."""
+
+
+# ---------------------------------------------------------------------- Autotest scenarios
+
+
+def with_options(batch: list[SubjobSpec], **request) -> list[SubjobSpec]:
+    import dataclasses
+
+    from ganga_like.backends.hosts.config import Hosts
+
+    options = Hosts(**request).request()
+    return [dataclasses.replace(s, options=options) for s in batch]
+
+
+def started_hosts(log: EventLog, fqid: str) -> list[str]:
+    (event,) = log.of(fqid, base.STARTED)
+    return event.handle.host.split(",")
+
+
+def host_table(client) -> dict[str, str]:
+    return {h["name"]: h["status"] for h in client.ping()["hosts"]}
+
+
+def details(log: EventLog, fqid: str) -> list[str]:
+    return [e.detail for e in log.of(fqid) if e.detail]
+
+
+def running_since(workdir: str) -> float:
+    history = sf.StatusFile(os.path.join(workdir, "status")).history()
+    return next(i.when for i in history if i.state == sf.RUNNING)
+
+
+def test_host_table_and_label_definitions(make_actor):
+    client = make_actor(None)
+    info = client.ping()
+    table = {h["name"]: h for h in info["hosts"]}
+    assert set(table) == {"head", "n1", "n2", "n3", "r1", "r2"}
+    assert table["n2"]["labels"] == ["gpu", "x86_64"] and table["r1"]["labels"] == ["rack1"]
+    assert all(h["status"] == "Ready" for h in table.values())
+    assert info["labels"]["gpu"] == {"only_if_needed": True, "atomic_group": None}
+    assert info["labels"]["rack1"] == {"only_if_needed": False, "atomic_group": "rack"}
+    assert info["atomic_groups"] == {"rack": 2}
+
+
+def test_metahost_runs_on_plain_labelled_hosts_only(make_actor, specs):
+    client = make_actor(None)
+    batch = with_options(specs([["/bin/sleep", "1.5"]] * 3), label="x86_64")
+    assert not any(h.error for h in client.submit(batch))
+    log = EventLog(client)
+    log.until(lambda _: sum(bool(log.of(s.fqid, base.STARTED)) for s in batch) == 2)
+    table = host_table(client)
+    assert table["head"] == table["n1"] == "Running" and table["n2"] == "Ready"  # only if needed: unused
+    waiting = next(s for s in batch if not log.of(s.fqid, base.STARTED))
+    assert details(log, waiting.fqid)[-1] == "Queued" and "waiting for 1 ready hosts labelled x86_64" in \
+        log.of(waiting.fqid, base.DETAIL)[-1].note
+    log.until(log.all_final([s.fqid for s in batch]))
+    for spec in batch:
+        assert started_hosts(log, spec.fqid)[0] in ("head", "n1")
+        (final,) = log.finals()[spec.fqid]
+        assert final.kind == base.FINISHED and final.exit_code == 0
+
+
+def test_only_if_needed_and_explicit_hosts(make_actor, specs):
+    client = make_actor(None)
+    by_dependency = with_options(specs([["/bin/true"]]), label="x86_64", dependencies=["gpu"])
+    by_label = with_options(specs([["/bin/true"]]), label="gpu")
+    by_name = with_options(specs([["/bin/true"]]), hosts=["n2"])
+    atomic_host = with_options(specs([["/bin/true"]]), hosts=["r1"])
+    regular_on_rack = with_options(specs([["/bin/true"]]), label="rack1")
+    handles = client.submit(by_dependency + by_label + by_name + atomic_host + regular_on_rack)
+    assert not any(h.error for h in handles[:3])
+    assert "atomic group instance rack1" in handles[3].error
+    assert handles[4].error  # no regular host has the label
+    fqids = [s.fqid for s in by_dependency + by_label + by_name]
+    log = EventLog(client)
+    log.until(log.all_final(fqids))
+    assert [started_hosts(log, f) for f in fqids] == [["n2"], ["n2"], ["n2"]]
+
+
+def test_atomic_group_job_is_gang_scheduled(make_actor, specs):
+    from ray.util.placement_group import placement_group_table
+
+    client = make_actor(None)
+    (spec,) = with_options(specs([["/bin/bash", "-c", "echo $GANGA_LIKE_HOST $GANGA_LIKE_HOST_INDEX $GANGA_LIKE_HOSTS; sleep 1"]]),
+                           atomic_group="rack", synch_count=2)
+    client.submit([spec])
+    log = EventLog(client)
+    log.until(lambda _: bool(log.of(spec.fqid, base.STARTED)))
+    hosts = started_hosts(log, spec.fqid)
+    assert sorted(hosts) == ["r1", "r2"]
+    table = host_table(client)
+    assert table["r1"] == table["r2"] == "Running"
+    groups = [g for g in placement_group_table().values() if g["name"] == f"ganga_like-{spec.fqid}"]
+    assert len(groups) == 1 and groups[0]["strategy"] == "STRICT_SPREAD" and groups[0]["state"] == "CREATED"
+    log.until(log.all_final([spec.fqid]))
+    (final,) = log.finals()[spec.fqid]
+    assert final.kind == base.FINISHED and final.exit_code == 0
+    assert details(log, spec.fqid) == ["Queued", "Verifying", "Starting", "Running", "Gathering"]
+    second = os.path.join(spec.workdir, "hosts", hosts[1])
+    # All started together: both wrappers running within a second of each other.
+    assert abs(running_since(spec.workdir) - running_since(second)) < 1.0
+    with open(os.path.join(second, "output", "stdout")) as handle:
+        assert handle.read().split() == [hosts[1], "1", ",".join(hosts)]
+    assert all(g["state"] == "REMOVED" for g in placement_group_table().values()
+               if g["name"] == f"ganga_like-{spec.fqid}")
+
+
+def test_synch_count_waits(make_actor, specs):
+    client = make_actor(None)
+    rack_busy = with_options(specs([["/bin/sleep", "2"]]), atomic_group="rack", synch_count=2)
+    head_busy = with_options(specs([["/bin/sleep", "2"]]), hosts=["head"])
+    client.submit(rack_busy + head_busy)
+    log = EventLog(client)
+    log.until(lambda _: all(log.of(s.fqid, base.STARTED) for s in rack_busy + head_busy))
+    atomic_wait = with_options(specs([["/bin/true"]]), atomic_group="rack", synch_count=2)
+    synchronous = with_options(specs([["/bin/true"]]), hosts=["head", "n1"], synch_count=2)
+    client.submit(atomic_wait + synchronous)
+    log.until(lambda _: log.of(atomic_wait[0].fqid, base.DETAIL) and log.of(synchronous[0].fqid, base.DETAIL))
+    time.sleep(0.3)
+    log.poll(0.2)
+    atomic_detail = log.of(atomic_wait[0].fqid, base.DETAIL)[-1]
+    assert atomic_detail.detail == "Queued" and "has 2 ready hosts" in atomic_detail.note
+    sync_detail = log.of(synchronous[0].fqid, base.DETAIL)[-1]
+    assert sync_detail.detail == "Pending" and "1 of 2" in sync_detail.note
+    assert host_table(client)["n1"] == "Pending"  # held for the synchronous job
+    everything = [s.fqid for s in rack_busy + head_busy + atomic_wait + synchronous]
+    log.until(log.all_final(everything))
+    finals = log.finals()
+    assert finals[atomic_wait[0].fqid][0].seq > finals[rack_busy[0].fqid][0].seq
+    assert finals[synchronous[0].fqid][0].seq > finals[head_busy[0].fqid][0].seq
+    assert sorted(started_hosts(log, synchronous[0].fqid)) == ["head", "n1"]
+    assert all(f[0].kind == base.FINISHED and f[0].exit_code == 0 for f in finals.values())
+
+
+def test_kill_gang_confirms(make_actor, specs):
+    from ray.util.placement_group import placement_group_table
+
+    client = make_actor(None)
+    (spec,) = with_options(specs([["/bin/sleep", "30"]]), atomic_group="rack", synch_count=2)
+    client.submit([spec])
+    log = EventLog(client)
+    log.until(lambda _: bool(log.of(spec.fqid, base.STARTED)))
+    handle = log.of(spec.fqid, base.STARTED)[0].handle
+    assert len(procs.find_by_marker(spec.marker)) == 4  # wrapper + sleep on each host
+    assert client.held([handle]) == [True]
+    (result,) = client.kill([handle], 2.0)
+    assert result.confirmed, result
+    assert procs.find_by_marker(spec.marker) == []
+    assert client.held([handle]) == [False]
+    log.until(log.all_final([spec.fqid]))
+    assert [e.kind for e in log.finals()[spec.fqid]] == [base.KILLED]
+    assert all(g["state"] == "REMOVED" for g in placement_group_table().values()
+               if g["name"] == f"ganga_like-{spec.fqid}")
+    assert host_table(client)["r1"] == "Ready"
+
+
+def test_find_sees_every_host(make_actor, specs, marker_prefix):
+    client = make_actor(None)
+    batch = with_options(specs([["/bin/sleep", "30"]] * 2), label="x86_64")
+    client.submit(batch)
+    log = EventLog(client)
+    log.until(lambda _: all(log.of(s.fqid, base.STARTED) for s in batch))
+    found = client.find(marker_prefix + ":")
+    assert sorted(h.fqid for h in found) == sorted(s.fqid for s in batch)
+    results = client.kill([log.of(s.fqid, base.STARTED)[0].handle for s in batch], 1.0)
+    assert all(r.confirmed for r in results)
+
+
+def test_zz_node_death_is_lost(make_actor, specs, cluster):
+    """Runs last: removes r2 while an atomic job runs on r1 and r2."""
+    client = make_actor(None)
+    (spec,) = with_options(specs([["/bin/sleep", "30"]]), atomic_group="rack", synch_count=2)
+    client.submit([spec])
+    log = EventLog(client)
+    log.until(lambda _: bool(log.of(spec.fqid, base.STARTED)))
+    cluster.remove_node(cluster.named_nodes["r2"])
+    log.until(log.all_final([spec.fqid]), timeout=30)
+    (final,) = log.finals()[spec.fqid]
+    assert final.kind == base.LOST and "r2" in final.note, final
+    deadline = time.monotonic() + 10
+    while host_table(client).get("r2") != "Repair Failed" and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert host_table(client)["r2"] == "Repair Failed"
+    # Its payload ran on this machine: whatever a real dead machine would have taken with it,
+    # the leak check must not find here.
+    for pid, created, _marker in procs.find_by_marker(spec.marker):
+        procs.kill_tree(pid, created, grace=0.5)
