@@ -27,7 +27,7 @@ class BackendPool:
         with self._lock:
             actor = self._actors.get(key)
             if actor is None:
-                ensure_ray()
+                ensure_ray(getattr(config, "address", "") or None)
                 name = ".".join([key[0], self.repo_uuid, *map(str, key[1:])])
                 actor = config.make_actor(name)
                 self._actors[key] = actor

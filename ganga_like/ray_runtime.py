@@ -8,6 +8,7 @@ cluster-address file from an earlier head must not make us wait for minutes).
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 import threading
 
@@ -22,19 +23,27 @@ _DEFAULT_ENV = {
 }
 
 
-def ensure_ray() -> None:
-    """Initialise Ray in this process if it is not already."""
+def ensure_ray(address: str | None = None) -> None:
+    """Initialise Ray in this process if it is not already.
+
+    ``address``: join that cluster (a RayCluster backend's address) rather than
+    ``GANGA_LIKE_RAY_ADDRESS`` or a local Ray; ignored once Ray is initialised.
+    """
     import ray
 
     with _lock:
         if ray.is_initialized():
             return
+        if sys.stderr.isatty():
+            # The first backend use pays Ray's start-up; say so rather than hang silently.
+            print("starting Ray for the backends (once per session, a few seconds) ...",
+                  file=sys.stderr, flush=True)
         for key, value in _DEFAULT_ENV.items():
             os.environ.setdefault(key, value)
         if "RAY_TMPDIR" not in os.environ:
             # Ray's socket paths must stay short: a long TMPDIR breaks them.
             os.environ["RAY_TMPDIR"] = tempfile.mkdtemp(prefix="glray-", dir="/tmp")
-        address = os.environ.get("GANGA_LIKE_RAY_ADDRESS", "local")
+        address = address or os.environ.get("GANGA_LIKE_RAY_ADDRESS", "local")
         kwargs = dict(
             address=address,
             namespace=RAY_NAMESPACE,

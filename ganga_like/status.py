@@ -53,6 +53,9 @@ class Status(str, enum.Enum):
     def __str__(self) -> str:  # print(j.status) shows 'completed', as in Ganga
         return self.value
 
+    def __repr__(self) -> str:  # j.status at the prompt shows 'completed' too
+        return repr(self.value)
+
     @classmethod
     def parse(cls, value: object) -> "Status":
         """The Status for ``value`` (a Status or its name), or a clear UnknownStatus."""

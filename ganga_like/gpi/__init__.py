@@ -1,7 +1,7 @@
 """The GPI: the names a Ganga user's script expects, as a plain module.
 
 ``from ganga_like.gpi import *`` gives ``Job``, ``jobs``, ``templates``,
-``Executable``, ``ArgSplitter``, ``GenericSplitter``, ``Local``,
+``Executable``, ``ArgSplitter``, ``GenericSplitter``, ``Local``, ``RayCluster``, ``Hosts``,
 ``runMonitoring``, ... Importing has no side effects: the default session
 (repository, monitor, Ray) starts on first use.
 """
@@ -11,6 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..backends.local.config import Local
+from ..backends.hosts.config import Hosts
+from ..backends.raycluster.config import RayCluster
 from ..errors import GangaLikeError
 from ..model import job as _job
 from ..model.application import Executable
@@ -23,7 +25,8 @@ from .registry import JobsView, TemplatesView
 
 class _Registering:
     """Construct a persistent class and store the new object in the default session,
-    as Ganga does when ``Job()`` is called; ``isinstance`` and ``help`` still work."""
+    as Ganga does when ``Job()`` is called; ``isinstance`` and ``help`` still work
+    (``help(Job)`` is answered by the class itself, see ``ganga_like.gpi.ipython``)."""
 
     def __init__(self, cls: type) -> None:
         self._cls = cls
@@ -49,6 +52,15 @@ class _Registering:
 
 Job = _Registering(_job.Job)
 JobTemplate = _Registering(_job.JobTemplate)
+
+
+def help(obj: Any = None) -> None:  # noqa: A001 (the GPI's help, as Ganga has its own)
+    """``help(Job)`` shows the Job class itself (fields, verbs), not the factory."""
+    import builtins
+
+    if isinstance(obj, _Registering):
+        obj = obj._cls
+    builtins.help(obj) if obj is not None else builtins.help()
 jobs = JobsView()
 templates = TemplatesView()
 
@@ -96,6 +108,6 @@ def session() -> Any:
 
 __all__ = [
     "Job", "JobTemplate", "jobs", "templates", "Executable", "ArgSplitter", "GenericSplitter",
-    "Local", "LocalFile", "TextMerger", "CustomMerger", "FileChecker", "CustomChecker",
-    "Notifier", "Status", "runMonitoring", "leaks", "export", "load", "session", "GangaLikeError",
+    "Local", "RayCluster", "Hosts", "LocalFile", "TextMerger", "CustomMerger", "FileChecker", "CustomChecker",
+    "Notifier", "help", "Status", "runMonitoring", "leaks", "export", "load", "session", "GangaLikeError",
 ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .component import Component, FrozenDict, Field, check_env, check_nonempty_str, check_str_list
+from .component import Component, FrozenDict, FrozenList, Field, check_env, check_nonempty_str, check_str_list
 
 
 class Executable(Component):
@@ -17,7 +17,7 @@ class Executable(Component):
 
     exe = Field("echo", check_nonempty_str, "a program path or name, e.g. '/bin/echo'",
                 "the program to run")
-    args = Field(("Hello World",), check_str_list, "a list of strings, e.g. ['-n', '5']",
+    args = Field(FrozenList(("Hello World",)), check_str_list, "a list of strings, e.g. ['-n', '5']",
                  "its arguments (assign a new list to change them)")
     env = Field(FrozenDict(), check_env, "a dict of variable names to strings, e.g. {'SEED': '7'}",
                 "variables added to the job's environment")

@@ -177,6 +177,22 @@ def check_nonempty_str(value: Any) -> str:
     return value
 
 
+class FrozenList(tuple):
+    """A stored list of strings: reads like a list, refuses in-place changes with a hint."""
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> None:
+        raise TypeError("this list cannot be changed in place; assign a new one, "
+                        "e.g. app.args = [*app.args, 'more']")
+
+    append = extend = insert = remove = pop = clear = sort = reverse = _refuse  # type: ignore[assignment]
+
+    def __reduce__(self) -> Any:
+        return (FrozenList, (tuple(self),))
+
+    def __repr__(self) -> str:
+        return repr(list(self))
+
+
 def check_str_list(value: Any) -> tuple[str, ...]:
     """A list of arguments: strings, or numbers turned into strings."""
     if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
@@ -186,7 +202,7 @@ def check_str_list(value: Any) -> tuple[str, ...]:
         if isinstance(item, bool) or not isinstance(item, (str, int, float)):
             raise TypeError(f"item {item!r} is a {type(item).__name__}")
         out.append(str(item))
-    return tuple(out)
+    return FrozenList(out)
 
 
 def check_env(value: Any) -> "FrozenDict":

@@ -93,6 +93,7 @@ class Job(Persistent):
     reason: str = ""  # why it last failed, was rolled back or lost
     workspace: str = ""  # on top-level jobs: <root>/workspace/<id>
     monitored: bool = True  # relaxed mode may take a job out of the monitoring loop
+    created: float | None = None  # when it was stored (the 'new' time of j.time)
 
     def __init__(self, template: "Job | None" = None, **attributes: Any) -> None:
         if template is not None:
@@ -247,11 +248,19 @@ class Job(Persistent):
         return self.workspace
 
     @property
+    def outputdir(self) -> str:
+        """Where this (sub)job's stdout, stderr and output files are (Ganga's name)."""
+        import os
+
+        return os.path.join(self.workdir, "output")
+
+    @property
     def active(self) -> bool:
         return self.status in ACTIVE
 
     def copy(self) -> "Job":
-        """An editable copy in status new (for a subjob: a standalone job)."""
+        """An editable copy in status new (for a subjob: a standalone job), registered
+        in the same repository when this job is stored."""
         config = self._config()
         if self.master is not None:
             config["application"] = self.application.copy()
@@ -259,6 +268,9 @@ class Job(Persistent):
             config["splitter"] = None
         fresh = Job.__new__(type(self) if type(self) is Job else Job)
         Job.__init__(fresh, **{k: v for k, v in config.items() if v is not None})
+        if self._p_jar is not None:
+            # As in Ganga, the copy of a stored job is stored too (a new id, in `jobs`).
+            binding.session_for(self).register(fresh)
         return fresh
 
     # -- verbs: carried out by the session that owns this job ------------------------
@@ -322,6 +334,7 @@ class Job(Persistent):
         names = set(CONFIG_ATTRIBUTES + EDITABLE_AFTER_SUBMIT) | {
             "id", "fqid", "status", "subjobs", "subjob_counts", "time", "history", "master",
             "backend_detail", "exit_code", "reason", "workdir", "workspace", "submit_counter",
+            "outputdir", "created",
             "submit", "kill", "resubmit", "remove", "force_status", "freeze", "unfreeze",
             "peek", "wait", "copy", "is_master", "active"}
         return sorted(names)
@@ -342,6 +355,9 @@ class JobTime:
     @property
     def timestamps(self) -> dict[str, float]:
         stamps: dict[str, float] = {}
+        created = self._job.created if self._job.master is None else self._job.master.created
+        if created is not None:
+            stamps["new"] = created
         for when, _src, dst, _note, _source in self._job.history:
             stamps[dst] = when
         return stamps

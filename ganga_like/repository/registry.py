@@ -49,7 +49,9 @@ class _Registry:
         tree = self._tree
         if not len(self):
             return f"there are no {self._what}"
-        return f"{self._what} {tree.minKey()}..{tree.maxKey()}, {len(self)} in all"
+        if len(self) == 1:
+            return f"the only one is {tree.minKey()}"
+        return f"ids run from {tree.minKey()} to {tree.maxKey()}, {len(self)} {self._what} in all"
 
     def get(self, wanted: Any) -> Job:
         """A job by id (3), fqid ('3.14') or negative index (-1: the newest)."""
@@ -86,6 +88,10 @@ class _Registry:
         root = self.connection.root
         new_id = root.ids.take(self._id_kind)
         job.id = new_id
+        if job.created is None:
+            import time
+
+            job.created = time.time()
         self._tree[new_id] = job
         self._count.change(1)
         return new_id

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ganga_like.backends.hosts import scheduler as s
-from ganga_like.backends.hosts.scheduler import AtomicGroup, Entry, Host, Label, schedule
+from ganga_like.backends.hosts.scheduler import (
+    AtomicGroup,
+    Entry,
+    Host,
+    Label,
+    schedule,
+)
 
 LABELS = [
     Label("x86_64"),
@@ -295,3 +302,32 @@ def test_properties(hosts, raw, max_machines):
             assert wait.status == s.JOB_PENDING and not entry.atomic_group
             assert 0 < len(wait.held) < entry.synch_count
             assert not any(by_name[h].labels & atomic_labels for h in wait.held)
+
+
+# ---------------------------------------------------------------------- the config (pure too)
+
+
+def test_hosts_config_request_and_one_line_errors():
+
+    from ganga_like.backends.hosts.config import Hosts
+    from ganga_like.errors import InvalidValue
+
+    backend = Hosts(label="x86_64", dependencies=["gpu"], synch_count=2)
+    assert backend.request() == {"label": "x86_64", "hosts": [], "dependencies": ["gpu"], "atomic_group": "",
+                                 "synch_count": 2}
+    assert backend.spec_options() == backend.request()
+    assert backend.actor_key() == ("Hosts",)  # one actor schedules every Hosts job
+    for bad in (dict(hosts="node1"), dict(synch_count=0), dict(label=3), dict(dependencies=["a", "a"]),
+                dict(hosts=[" n1"]), dict(colour="red")):
+        with pytest.raises(InvalidValue) as error:
+            Hosts(**bad)
+        assert "\n" not in str(error.value) and "expected" in str(error.value)
+
+
+def test_importing_the_package_does_not_import_ray():
+    import subprocess
+    import sys
+
+    code = ("import sys, ganga_like.backends.hosts.config, ganga_like.backends.hosts.scheduler; "
+            "print('ray' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"

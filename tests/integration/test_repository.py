@@ -287,8 +287,8 @@ def test_get_by_id_fqid_and_negative_index(five_jobs):
 
 
 @pytest.mark.parametrize("wanted, fragments", [
-    (99, ["no job 99", "jobs 0..4, 5 in all"]),
-    (-6, ["no job -6", "jobs 0..4"]),
+    (99, ["no job 99", "ids run from 0 to 4, 5 jobs in all"]),
+    (-6, ["no job -6", "from 0 to 4"]),
     ("3.20", ["no job '3.20'", "job 3 has 20 subjobs"]),
     ("0.0", ["no job '0.0'", "job 0 has 0 subjobs"]),
     ("7.1", ["no job 7"]),

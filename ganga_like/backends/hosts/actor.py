@@ -61,17 +61,21 @@ import socket
 import subprocess
 import threading
 import time
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import ray
-from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy, PlacementGroupSchedulingStrategy
+from ray.util.scheduling_strategies import (
+    NodeAffinitySchedulingStrategy,
+    PlacementGroupSchedulingStrategy,
+)
 
 from ganga_like import status_file as sf
 from ganga_like.backends import base
 from ganga_like.backends.base import Event, Handle, KillResult, SubjobSpec
 from ganga_like.backends.hosts import scheduler as sch
 from ganga_like.backends.local import native, procs
-from ganga_like.backends.local.actor import _event_from_status, _marker_from_status
+from ganga_like.backends.local.actor import event_from_status, marker_from_status
 
 BACKEND = "Hosts"
 HOST_PREFIX, LABEL_PREFIX, ONLY_IF_NEEDED_PREFIX, ATOMIC_PREFIX = "host:", "label:", "only_if_needed:", "atomic:"
@@ -375,7 +379,7 @@ class HostsActor:
         results: list[KillResult] = []
         for handle in handles:
             with self._cond:
-                self._cond.wait_for(lambda: self._state(handle.fqid) not in ("verifying",), timeout=GANG_READY_TIMEOUT + 5)
+                self._cond.wait_for(lambda fqid=handle.fqid: self._state(fqid) != "verifying", timeout=GANG_READY_TIMEOUT + 5)
                 job = self._jobs.get(handle.fqid)
                 if job is not None and job.state == "queued":
                     self._queue.pop(job.fqid, None)
@@ -634,7 +638,7 @@ class HostsActor:
             return base.LOST, None, errors[0]
         per_host = []
         for member in job.members:
-            per_host.append((member.host, *_event_from_status(sf.last_status(os.path.join(member.workdir, "status")),
+            per_host.append((member.host, *event_from_status(sf.last_status(os.path.join(member.workdir, "status")),
                                                                (member.result or {}).get("returncode"))))
         lost = [(h, note) for h, kind, _c, note in per_host if kind == base.LOST]
         if lost:
@@ -731,18 +735,18 @@ class HostsActor:
                 return Event(self._seq, handle.fqid, kind, time.time(), note="already in this actor",
                              detail=job.detail[0], handle=job.handle or handle)
         members = self._foreign_members(handle)
-        marker = _marker_from_status(handle.workdir)
+        marker = marker_from_status(handle.workdir)
         if not members or not handle.pid:
             last = sf.last_status(os.path.join(handle.workdir, "status")) if handle.workdir else None
             if last is not None and last.terminal:
-                return self._snapshot(handle, *_event_from_status(last, None))
+                return self._snapshot(handle, *event_from_status(last, None))
             return self._snapshot(handle, base.LOST, None,
                                   "it was still queued when its actor ended; the queue does not survive a restart")
         last = sf.last_status(os.path.join(handle.workdir, "status"))
         if len(members) == 1 and last is not None and last.terminal and not (
                 members[0].node_id and self._on_node(members[0].node_id, "host_held",
                                                      [self._target(handle, members[0], 0)])[0]):
-            return self._snapshot(handle, *_event_from_status(last, None))
+            return self._snapshot(handle, *event_from_status(last, None))
         live = []
         for index, member in enumerate(members):
             target = self._target(handle, member, index)
@@ -787,7 +791,7 @@ class HostsActor:
         return members
 
     def _target(self, handle: Handle, member: _Member, index: int) -> tuple[int, float, str | None]:
-        marker = _marker_from_status(member.workdir) or _marker_from_status(handle.workdir)
+        marker = marker_from_status(member.workdir) or marker_from_status(handle.workdir)
         if index == 0:
             return (handle.pid, handle.create_time, marker)
         return (member.pid, member.create_time, marker)
@@ -937,8 +941,14 @@ def _append_quietly(path: str, state: str, note: str) -> None:
 
 def start_hosts_actor(name: str | None = None, max_concurrency_slots: int = 32, *, max_running: int | None = None,
                       namespace: str | None = None, get_if_exists: bool = False, **actor_options: Any):
-    """Create a threaded Ray actor running :class:`HostsActor` (``num_cpus=0``); return its handle."""
-    options: dict[str, Any] = {"num_cpus": 0, "max_concurrency": max_concurrency_slots}
+    """Create a threaded Ray actor running :class:`HostsActor` (``num_cpus=0``); return its handle.
+
+    The actor is placed on the caller's node (soft affinity): it must not die with
+    one of the hosts it schedules onto.
+    """
+    options: dict[str, Any] = {"num_cpus": 0, "max_concurrency": max_concurrency_slots,
+                               "scheduling_strategy": NodeAffinitySchedulingStrategy(
+                                   ray.get_runtime_context().get_node_id(), soft=True)}
     if name is not None:
         options["name"] = name
     if namespace is not None:

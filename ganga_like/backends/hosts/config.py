@@ -70,6 +70,10 @@ class Hosts(BackendConfig):
             "synch_count": self.synch_count,
         }
 
+    def spec_options(self) -> dict[str, Any]:
+        """Every subjob's ``SubjobSpec.options``: the request the actor schedules."""
+        return self.request()
+
     def actor_key(self) -> tuple:
         # ONE actor schedules every Hosts job of a repository: it alone can keep a
         # host from being given twice.

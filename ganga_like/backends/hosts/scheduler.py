@@ -35,7 +35,7 @@ Words as an Autotest user knows them (see the seeds "Job and Host Statuses" and
 from __future__ import annotations
 
 import dataclasses
-from typing import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 # ---------------------------------------------------------------------- host statuses
 

@@ -6,7 +6,7 @@ imports Ray or starts anything at import time.
 
 How it works (see ``ganga_like/backends/base.py`` for the contract):
 
-* Each subjob runs under ``wrapper.sh`` (bash builtins only), started with
+* Each subjob runs under the wrapper (native build of ``wrapper.c``, else ``wrapper.sh``), started with
   ``start_new_session=True`` so it outlives the actor and leads its own process
   group; the wrapper records RUNNING / RUN_DONE / RUN_FAILED ... in
   ``<workdir>/status`` (``ganga_like.status_file``).
@@ -255,7 +255,7 @@ class LocalActor:
                     job.killing = True
                     targets.append((index, procs.Target(job.handle.pid, job.handle.create_time, job.marker), job))
                 elif handle.pid:
-                    marker = _marker_from_status(handle.workdir)
+                    marker = marker_from_status(handle.workdir)
                     targets.append((index, procs.Target(handle.pid, handle.create_time, marker), None))
                 else:
                     results[index] = KillResult(handle.fqid, True, "nothing to kill: never started")
@@ -311,7 +311,7 @@ class LocalActor:
                 marker = job.marker if job is not None else None
                 targets.append((index, procs.Target(handle.pid, handle.create_time, marker)))
         targets = [
-            (index, t if t.marker else dataclasses.replace(t, marker=_marker_from_status(handles[index].workdir)))
+            (index, t if t.marker else dataclasses.replace(t, marker=marker_from_status(handles[index].workdir)))
             for index, t in targets
         ]
         if targets:
@@ -574,13 +574,13 @@ class LocalActor:
         handle = dataclasses.replace(handle, pid=pid, create_time=created) if pid else handle
         if pid and procs.group_may_live(pid, created):
             job = _Job(handle.fqid, handle.workdir, marker or "", handle=handle, state="lingering", exited=True)
-            job.exit_event = _event_from_status(last, None)
+            job.exit_event = event_from_status(last, None)
             with self._lock:
                 self._jobs[job.fqid] = job
                 self._lingering.append(job)
             os.write(self._wake_w, b"x")  # the watcher re-checks lingering jobs on a timer
             return base.DETAIL, None, "adopted: processes of its group still run", LINGERING_DETAIL, handle
-        kind, code, note = _event_from_status(last, None)
+        kind, code, note = event_from_status(last, None)
         if kind == base.LOST and (last is None or last.state != sf.LOST_ERROR):
             _append_quietly(status_path, sf.LOST_ERROR, note)
         return kind, code, note, "", handle
@@ -636,10 +636,10 @@ class LocalActor:
 
 def _exit_event(job: _Job, wait_status: int | None) -> tuple[str, int | None, str]:
     """(kind, exit_code, note) for a wrapper that has ended, from its status file."""
-    return _event_from_status(sf.last_status(job.status_path), wait_status)
+    return event_from_status(sf.last_status(job.status_path), wait_status)
 
 
-def _event_from_status(last: sf.StatusInfo | None, returncode: int | None) -> tuple[str, int | None, str]:
+def event_from_status(last: sf.StatusInfo | None, returncode: int | None) -> tuple[str, int | None, str]:
     if last is not None and last.terminal:
         code = last.exit_code
         if last.state == sf.LOST_ERROR:
@@ -669,7 +669,7 @@ def _marker_from_history(history: list[sf.StatusInfo]) -> str | None:
     return None
 
 
-def _marker_from_status(workdir: str) -> str | None:
+def marker_from_status(workdir: str) -> str | None:
     if not workdir:
         return None
     return _marker_from_history(sf.StatusFile(os.path.join(workdir, "status")).history())
