@@ -145,3 +145,26 @@ class BackendActor(Protocol):
     def find(self, marker_prefix: str) -> list[Handle]: ...
 
     def ping(self) -> dict: ...
+
+
+def actor_options(
+    max_concurrency: int,
+    name: str | None = None,
+    namespace: str | None = None,
+    lifetime: str | None = None,
+    get_if_exists: bool = False,
+    **extra: Any,
+) -> dict[str, Any]:
+    """Ray options shared by every backend actor: threaded, asking for no CPU (the
+    work it starts reserves its own, or is not a Ray task at all), optionally named."""
+    options: dict[str, Any] = {"num_cpus": 0, "max_concurrency": max_concurrency}
+    if name is not None:
+        options["name"] = name
+    if namespace is not None:
+        options["namespace"] = namespace
+    if lifetime is not None:
+        options["lifetime"] = lifetime
+    if get_if_exists:
+        options["get_if_exists"] = True
+    options.update(extra)
+    return options

@@ -68,18 +68,11 @@ def job_summary(job: Any) -> str:
 
 
 def subjobs_table(job: Any, limit: int = SUBJOB_ROWS_SHOWN) -> str:
-    tree = job._subjobs
-    n = len(job.subjobs)
-    if tree is None or n == 0:
+    if job._subjobs is None or len(job.subjobs) == 0:
         return "(no subjobs)"
-    rows = []
-    for i, sub in enumerate(tree.values()):
-        if i >= limit:
-            break
-        rows.append(job_row(sub))
-    footer = f"{n} subjobs: {counts_summary(job.subjob_counts)}"
-    if n > limit:
-        footer = f"... showing {limit} of " + footer + "  (j.subjobs.select(status=...) to filter)"
+    rows, footer = subjob_rows_for_display(job, limit)
+    if len(job.subjobs) > limit:
+        footer = "... " + footer + "  (j.subjobs.select(status=...) to filter)"
     return render(rows, footer)
 
 

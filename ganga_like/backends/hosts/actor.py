@@ -946,14 +946,7 @@ def start_hosts_actor(name: str | None = None, max_concurrency_slots: int = 32, 
     The actor is placed on the caller's node (soft affinity): it must not die with
     one of the hosts it schedules onto.
     """
-    options: dict[str, Any] = {"num_cpus": 0, "max_concurrency": max_concurrency_slots,
-                               "scheduling_strategy": NodeAffinitySchedulingStrategy(
-                                   ray.get_runtime_context().get_node_id(), soft=True)}
-    if name is not None:
-        options["name"] = name
-    if namespace is not None:
-        options["namespace"] = namespace
-    if get_if_exists:
-        options["get_if_exists"] = True
-    options.update(actor_options)
+    here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=True)
+    options = base.actor_options(max_concurrency_slots, name, namespace, None, get_if_exists,
+                                 **{"scheduling_strategy": here, **actor_options})
     return ray.remote(HostsActor).options(**options).remote(max_running=max_running)

@@ -733,14 +733,6 @@ def start_local_actor(
     import ray
 
     remote_cls = ray.remote(LocalActor)
-    options: dict[str, Any] = {"num_cpus": 0, "max_concurrency": max_concurrency_slots}
-    if name is not None:
-        options["name"] = name
-    if namespace is not None:
-        options["namespace"] = namespace
-    if lifetime is not None:
-        options["lifetime"] = lifetime
-    if get_if_exists:
-        options["get_if_exists"] = True
-    options.update(actor_options)
+    options = base.actor_options(max_concurrency_slots, name, namespace, lifetime, get_if_exists,
+                                 **actor_options)
     return remote_cls.options(**options).remote(concurrency=concurrency)

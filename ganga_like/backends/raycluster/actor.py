@@ -785,16 +785,8 @@ def start_raycluster_actor(
     for no CPU: the subjobs' tasks reserve their own. ``lifetime="detached"``
     under a ``ray start`` cluster lets it (and its task refs) outlive the driver.
     """
-    options: dict[str, Any] = {"num_cpus": 0, "max_concurrency": max_concurrency_slots}
-    if name is not None:
-        options["name"] = name
-    if namespace is not None:
-        options["namespace"] = namespace
-    if lifetime is not None:
-        options["lifetime"] = lifetime
-    if get_if_exists:
-        options["get_if_exists"] = True
-    options.update(actor_options)
+    options = base.actor_options(max_concurrency_slots, name, namespace, lifetime, get_if_exists,
+                                 **actor_options)
     return ray.remote(RayClusterActor).options(**options).remote(max_in_flight=max_in_flight)
 
 
