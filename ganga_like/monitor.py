@@ -204,6 +204,8 @@ class Monitor:
         self.events_applied += len(events)
         if completing:
             self._complete(completing)
+            # Outcomes are ready: record them at the next turn, not a batch window later.
+            self._last_apply = 0.0
         if self._touched_masters:
             self._finish_masters()
         if failed_auto:

@@ -7,7 +7,9 @@ cluster-address file from an earlier head must not make us wait for minutes).
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import sys
 import tempfile
 import threading
@@ -42,7 +44,10 @@ def ensure_ray(address: str | None = None) -> None:
             os.environ.setdefault(key, value)
         if "RAY_TMPDIR" not in os.environ:
             # Ray's socket paths must stay short: a long TMPDIR breaks them.
-            os.environ["RAY_TMPDIR"] = tempfile.mkdtemp(prefix="glray-", dir="/tmp")
+            tmpdir = tempfile.mkdtemp(prefix="glray-", dir="/tmp")
+            os.environ["RAY_TMPDIR"] = tmpdir
+            # Registered before ray.init, so it runs after Ray's own exit hook (LIFO).
+            atexit.register(shutil.rmtree, tmpdir, True)
         address = address or os.environ.get("GANGA_LIKE_RAY_ADDRESS", "local")
         kwargs = dict(
             address=address,

@@ -7,7 +7,6 @@ after the session no such process may be alive.
 from __future__ import annotations
 
 import itertools
-import os
 import time
 import uuid
 from typing import Iterable, Sequence

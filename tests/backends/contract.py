@@ -115,7 +115,10 @@ class BackendContract:
         handles = first.submit([done_spec, failed_spec, long_spec, later_spec])
         log = EventLog(first)
         log.until(log.all_final([done_spec.fqid, failed_spec.fqid]))
-        log.until(lambda _: len(log.of(later_spec.fqid, base.STARTED)) == 1)
+        # Both sleeps must have started: no backend promises to start work in the
+        # order it was submitted (Ray does not).
+        log.until(lambda _: all(len(log.of(s.fqid, base.STARTED)) == 1
+                                for s in (long_spec, later_spec)))
         handles = [e.handle for fqid in (done_spec.fqid, failed_spec.fqid, long_spec.fqid, later_spec.fqid)
                    for e in log.of(fqid, base.STARTED)]
         first.stop()
