@@ -181,8 +181,8 @@ class Monitor:
                     self._record_submission(job, handle)
             for event in events:
                 job = _lookup(jobs, event.fqid)
-                if job is None:
-                    continue
+                if job is None or not (job.master or job).monitored:
+                    continue  # removed, or taken out of the monitoring loop (relaxed)
                 if event.handle is not None and event.handle.attempt != job.submit_counter:
                     continue  # an earlier run's news: that run was killed and replaced
                 self._apply_event(job, event, completing, failed_auto)

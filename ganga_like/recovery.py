@@ -42,6 +42,9 @@ def recover(session: "Session") -> int:
         except GangaLikeError:
             finished_tops.append(top_id)
             continue
+        if not top.monitored:
+            finished_tops.append(top_id)
+            continue
         leaves = ([sj for sj in top._subjobs.values() if Status(sj._status) in ACTIVE]
                   if top._subjobs is not None else
                   ([top] if top.status in ACTIVE else []))

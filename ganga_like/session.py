@@ -24,6 +24,7 @@ from .operations import kill as kill_op
 from .operations import remove as remove_op
 from .operations import resubmit as resubmit_op
 from .operations import submit as submit_op
+from .operations import unmonitor as unmonitor_op
 from .operations.common import active_set as _active_set  # noqa: F401  (tests, recovery)
 from .operations.submit import split as _split  # noqa: F401  (tests)
 from .queue_log import QueueLog
@@ -171,6 +172,9 @@ class Session:
 
     def unfreeze(self, job: Job) -> None:
         forcing.unfreeze(self, job)
+
+    def unmonitor(self, job: Job) -> None:
+        unmonitor_op.unmonitor(self, job)
 
     def peek(self, job: Job, file: str = "stdout", lines: int = 20) -> str:
         return output.peek(self, job, file=file, lines=lines)

@@ -295,6 +295,10 @@ class Job(Persistent):
         """Force 'failed' or 'completed' (a running job is killed first)."""
         binding.session_for(self).force_status(self, status, force=force)
 
+    def unmonitor(self) -> None:
+        """Relaxed mode only: stop following this job (its handles go to the leak ledger)."""
+        binding.session_for(self).unmonitor(self)
+
     def freeze(self) -> None:
         binding.session_for(self).freeze(self)
 
@@ -336,7 +340,7 @@ class Job(Persistent):
             "backend_detail", "exit_code", "reason", "workdir", "workspace", "submit_counter",
             "outputdir", "created",
             "submit", "kill", "resubmit", "remove", "force_status", "freeze", "unfreeze",
-            "peek", "wait", "copy", "is_master", "active"}
+            "peek", "wait", "copy", "is_master", "active", "unmonitor", "monitored"}
         return sorted(names)
 
 

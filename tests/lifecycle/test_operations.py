@@ -266,3 +266,25 @@ def test_auto_resubmit_stops_when_a_quarter_have_failed(session):
     session.submit(job)
     session.wait([job], timeout=30)
     assert [sj.submit_counter for sj in job.subjobs] == [1, 1, 1, 1]
+
+
+def test_unmonitor_is_refused_in_strict_mode(session):
+    job = sh_job(["sleep 30"])
+    session.submit(job)
+    with pytest.raises(OperationRefused, match="strict mode keeps every job monitored"):
+        session.unmonitor(job)
+    session.kill(job)
+
+
+def test_relaxed_unmonitor_stops_following_and_records_the_leak(session):
+    job = sh_job(["sleep 2"], mode="relaxed")
+    session.submit(job)
+    wait_for(_all_running(session, job, 1))
+    session.unmonitor(job)
+    time.sleep(3)  # the payload ends; nobody follows it any more
+    session.refresh()
+    assert job.subjobs[0].status is Status.RUNNING  # left as it was
+    entries = [e for e in session.main.root.leaks.values() if e.fqid == f"{job.id}.0"]
+    assert entries and "monitoring loop" in entries[0].reason
+    assert session.leaks() == []  # its process is gone: the audit resolves the entry
+    assert all(e.resolved for e in session.main.root.leaks.values())

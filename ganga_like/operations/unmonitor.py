@@ -1,0 +1,51 @@
+"""unmonitor(): relaxed mode's way to stop following a job without killing it.
+
+The strict default never lets work out of sight while it may hold a resource; a
+user who does not care (relaxed mode) may take a job out of the monitoring loop.
+Its statuses then stay as they were, and every handle it may still hold is written
+to the leak ledger, so ``leaks()`` can find and reap it later.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..errors import OperationRefused
+from ..model.job import Job
+from ..repository.ledger import Ledger
+from ..status import ACTIVE, Status
+from .common import active_set, leaves_of
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..session import Session
+
+
+def unmonitor(session: "Session", job: Job) -> None:
+    session.check_writable()
+    top = job.master or job
+    if job.master is not None:
+        raise OperationRefused(job.fqid, "unmonitor", job.status.value,
+                               f"only a whole job leaves the monitoring loop; use jobs({top.id})")
+    if session.mode_of(top) != "relaxed":
+        raise OperationRefused(job.fqid, "unmonitor", job.status.value,
+                               "strict mode keeps every job monitored until its resources are "
+                               "free; kill() it, or set j.mode = 'relaxed' first")
+    session.refresh()
+    held = [leaf for leaf in leaves_of(top, lambda s: s in ACTIVE) if leaf.handle]
+
+    def work() -> None:
+        top.monitored = False
+        ledger = Ledger(session.main)
+        for leaf in held:
+            ledger.record(leaf, "taken out of the monitoring loop (relaxed mode)")
+        active_set(session.main.root).discard(top.id)
+
+    session.write(work, note=f"unmonitor {top.fqid}")
+
+
+def is_monitored(job: Job) -> bool:
+    top = job.master or job
+    return top.monitored
+
+
+__all__ = ["unmonitor", "is_monitored", "Status"]
