@@ -43,6 +43,8 @@ class BackendPool:
 
         with self._lock:
             actors, self._actors = list(self._actors.values()), {}
+        if not ray.is_initialized():
+            return  # Ray is gone, and its actors with it (a call now could crash)
         for actor in actors:
             try:
                 ray.kill(actor, no_restart=True)

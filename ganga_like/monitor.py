@@ -113,34 +113,11 @@ class Monitor:
             self.conn.close()
 
     def _turn(self) -> None:
-        import ray
-
-        if not ray.is_initialized():
-            # Ray was shut down under us (its atexit hook runs before the session's):
-            # there is nothing left to watch in this process.
-            self._inflight.clear()
-            self._stop.wait(WAKE_INTERVAL * 10)
-            return
-        for key, actor in self.session.backends.items():
-            if key not in self._inflight:
-                since = self._since.get(key, 0)
-                self._inflight[key] = actor.events.remote(since, POLL_TIMEOUT, EVENT_LINGER)
-        events: list[base.Event] = []
-        if self._inflight:
-            refs = list(self._inflight.values())
-            ready, _ = ray.wait(refs, num_returns=len(refs), timeout=WAKE_INTERVAL)
-            ready_set = set(ready)
-            for key, ref in list(self._inflight.items()):
-                if ref in ready_set:
-                    del self._inflight[key]
-                    try:
-                        seq, got = ray.get(ref)
-                    except Exception as exc:
-                        self.errors.append(f"events from {key[0]}: {exc}")
-                        continue
-                    self._since[key] = max(seq, self._since.get(key, 0))
-                    events.extend(got)
+        actors = self.session.backends.items()
+        if actors or self._inflight:
+            events = self._poll(actors)
         else:
+            events = []  # nothing to watch yet: Ray need not even be imported
             self._stop.wait(WAKE_INTERVAL)
         inbox: list[Any] = []
         while True:
@@ -161,6 +138,35 @@ class Monitor:
             self._apply(batch, submissions)
         for fn in calls:
             fn()
+
+    def _poll(self, actors: list[tuple[tuple, Any]]) -> list[base.Event]:
+        """Keep one long poll in flight per actor; return the events that arrived."""
+        import ray
+
+        if not ray.is_initialized():
+            # Ray was shut down under us (at interpreter exit): nothing left to watch.
+            self._inflight.clear()
+            self._stop.wait(WAKE_INTERVAL * 10)
+            return []
+        for key, actor in actors:
+            if key not in self._inflight:
+                since = self._since.get(key, 0)
+                self._inflight[key] = actor.events.remote(since, POLL_TIMEOUT, EVENT_LINGER)
+        events: list[base.Event] = []
+        refs = list(self._inflight.values())
+        ready, _ = ray.wait(refs, num_returns=len(refs), timeout=WAKE_INTERVAL)
+        ready_set = set(ready)
+        for key, ref in list(self._inflight.items()):
+            if ref in ready_set:
+                del self._inflight[key]
+                try:
+                    seq, got = ray.get(ref)
+                except Exception as exc:
+                    self.errors.append(f"events from {key[0]}: {exc}")
+                    continue
+                self._since[key] = max(seq, self._since.get(key, 0))
+                events.extend(got)
+        return events
 
     # -- applying -----------------------------------------------------------------
     def _apply(self, events: list[base.Event], submissions: list[Submission]) -> None:

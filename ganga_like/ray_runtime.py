@@ -15,11 +15,32 @@ import tempfile
 import threading
 
 _lock = threading.Lock()
+_before_shutdown: list = []
+
+
+def before_ray_shutdown(callback) -> None:
+    """Run ``callback`` at exit before Ray's own exit hook shuts Ray down.
+
+    Sessions stop their monitor threads here: a thread still inside a Ray call while
+    Ray is torn down can crash the interpreter on its way out."""
+    _before_shutdown.append(callback)
+
+
+def _run_before_shutdown() -> None:
+    while _before_shutdown:
+        callback = _before_shutdown.pop()
+        try:
+            callback()
+        except Exception:  # at exit: nothing left to report to
+            pass
 
 RAY_NAMESPACE = "ganga_like"
 
 _DEFAULT_ENV = {
     "RAY_USAGE_STATS_ENABLED": "0",
+    # A Ray call after shutdown (a monitor thread at interpreter exit) must fail, not
+    # start a new Ray from that thread.
+    "RAY_ENABLE_AUTO_CONNECT": "0",
     # Stopping a head with a live actor otherwise waits 31 s for a drain.
     "RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S": "0",
 }
@@ -31,6 +52,8 @@ def ensure_ray(address: str | None = None) -> None:
     ``address``: join that cluster (a RayCluster backend's address) rather than
     ``GANGA_LIKE_RAY_ADDRESS`` or a local Ray; ignored once Ray is initialised.
     """
+    for key, value in _DEFAULT_ENV.items():
+        os.environ.setdefault(key, value)  # before `import ray`: some are read at import
     import ray
 
     with _lock:
@@ -40,8 +63,6 @@ def ensure_ray(address: str | None = None) -> None:
             # The first backend use pays Ray's start-up; say so rather than hang silently.
             print("starting Ray for the backends (once per session, a few seconds) ...",
                   file=sys.stderr, flush=True)
-        for key, value in _DEFAULT_ENV.items():
-            os.environ.setdefault(key, value)
         if "RAY_TMPDIR" not in os.environ:
             # Ray's socket paths must stay short: a long TMPDIR breaks them.
             tmpdir = tempfile.mkdtemp(prefix="glray-", dir="/tmp")
@@ -65,3 +86,5 @@ def ensure_ray(address: str | None = None) -> None:
 
             kwargs["_system_config"] = dict(RAY_SYSTEM_CONFIG)
         ray.init(**kwargs)
+        # Registered after ray.init's own exit hook, so it runs first (LIFO).
+        atexit.register(_run_before_shutdown)

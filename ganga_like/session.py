@@ -108,6 +108,9 @@ class Session:
     def ensure_monitor(self) -> None:
         if not self.monitor.running:
             self.monitor.start()
+            from .ray_runtime import before_ray_shutdown
+
+            before_ray_shutdown(self.close)  # the whole session, while Ray still runs
         if not self._recovered:
             self._recovered = True
             self.recover()
