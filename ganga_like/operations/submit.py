@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -63,7 +64,11 @@ def send(session: "Session", top: Job, targets: Sequence[Job], keep_going: bool)
     import ray
 
     staging_failed = stage_inputs(session, top, targets, specs)
+    show = len(specs) > SUBMIT_CHUNK and sys.stderr.isatty()  # a live line, on a terminal only
     for start in range(0, len(specs), SUBMIT_CHUNK):
+        if show:
+            print(f"\rsubmitting {top.fqid}: {start}/{len(specs)}", end="", file=sys.stderr,
+                  flush=True)
         chunk = [s for s in specs[start:start + SUBMIT_CHUNK] if s.fqid not in staging_failed]
         pairs.extend((s.fqid, s.attempt, staging_failed[s.fqid])
                      for s in specs[start:start + SUBMIT_CHUNK] if s.fqid in staging_failed)
@@ -79,6 +84,8 @@ def send(session: "Session", top: Job, targets: Sequence[Job], keep_going: bool)
                 failure = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
                 handles = [failed_handle(s, failure) for s in chunk]
         pairs.extend((s.fqid, s.attempt, h) for s, h in zip(chunk, handles))
+    if show:
+        print(f"\rsubmitting {top.fqid}: {len(specs)}/{len(specs)}", file=sys.stderr, flush=True)
     submission = Submission(pairs)
     session.monitor.submit_results(submission)
     submission.done.wait()

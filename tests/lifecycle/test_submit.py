@@ -151,3 +151,22 @@ def test_concurrency_limit_queues_the_rest_with_detail(session):
     assert job.subjob_counts.get("running", 0) <= 1
     session.wait([job], timeout=30)
     assert job.status is Status.COMPLETED
+
+
+def test_bad_splitter_input_is_one_line_and_leaves_the_job_new(session):
+    from ganga_like.errors import InvalidValue
+    from ganga_like.model.application import Executable
+    from ganga_like.model.job import Job
+    from ganga_like.model.splitters import GenericSplitter
+
+    job = Job(application=Executable(exe="/bin/true", args=[]),
+              splitter=GenericSplitter(attribute="application.nosuch", values=[1, 2]))
+    with pytest.raises(InvalidValue) as info:
+        session.submit(job)
+    text = str(info.value)
+    assert "\n" not in text and "exe, args, env" in text  # the valid choices
+    session.refresh()
+    stored = session.jobs.get(job.id)
+    assert stored.status is Status.NEW and stored._subjobs is None  # nothing half-made
+    assert stored.history == ()
+    assert session.queue_log.tail() == []  # no status change was logged

@@ -943,10 +943,12 @@ def start_hosts_actor(name: str | None = None, max_concurrency_slots: int = 32, 
                       namespace: str | None = None, get_if_exists: bool = False, **actor_options: Any):
     """Create a threaded Ray actor running :class:`HostsActor` (``num_cpus=0``); return its handle.
 
-    The actor is placed on the caller's node (soft affinity): it must not die with
+    The actor is placed on the caller's node (hard affinity): it must not die with
     one of the hosts it schedules onto.
     """
-    here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=True)
+    # Hard affinity: on the driver's node it lives and dies with its driver, never
+    # with one of the hosts it schedules onto (a soft preference let Ray put it there).
+    here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
     options = base.actor_options(max_concurrency_slots, name, namespace, None, get_if_exists,
                                  **{"scheduling_strategy": here, **actor_options})
     return ray.remote(HostsActor).options(**options).remote(max_running=max_running)
