@@ -15,8 +15,8 @@ from .model.table import subjobs_table
 from .progress import wait_with_progress
 
 # A little real work per subjob: a sum of squares in the shell, a line of output.
-SCRIPT = ('n=$1; i=0; s=0; while [ $i -lt 3000 ]; do s=$((s + i * i * n)); i=$((i + 1)); done; '
-          'echo "subjob $n: sum of n*i^2 for i<3000 = $s"')
+SCRIPT = ('n=$1; i=0; s=0; while [ $i -lt $((1000 + n)) ]; do s=$((s + i * i)); i=$((i + 1)); done; '
+          'echo "subjob $n: sum of i^2 for i < $((1000 + n)) = $s"')
 
 
 def run_demo(session: Any, subjobs: int = 200) -> Any:
