@@ -30,12 +30,12 @@ def shared_ray_env(ray_session):
     return env
 
 
-def test_sigkilled_session_with_200_running_subjobs_is_recovered(tmp_path, shared_ray_env):
-    root = str(tmp_path / "gl")
-    n = 200
+def _run_and_kill_a_session(root: str, env: dict, *args: str) -> str:
+    """Run tests/lifecycle/crash_driver.py until its subjobs run, then SIGKILL it;
+    return the id of the job it left behind."""
     driver = subprocess.Popen(
-        [sys.executable, "-m", "tests.lifecycle.crash_driver", root, str(n), "4"],
-        cwd=REPO, env=shared_ray_env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        [sys.executable, "-m", "tests.lifecycle.crash_driver", root, *args],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )
     try:
         line = driver.stdout.readline()
@@ -45,6 +45,13 @@ def test_sigkilled_session_with_200_running_subjobs_is_recovered(tmp_path, share
     finally:
         driver.send_signal(signal.SIGKILL)
         driver.wait()
+    return job_id
+
+
+def test_sigkilled_session_with_200_running_subjobs_is_recovered(tmp_path, shared_ray_env):
+    root = str(tmp_path / "gl")
+    n = 200
+    job_id = _run_and_kill_a_session(root, shared_ray_env, str(n), "4")
     session = Session(Config.from_env(root=root))
     set_default_session(session)
     try:
@@ -93,18 +100,7 @@ def test_subjobs_queued_in_a_dead_actor_are_sent_again(tmp_path, shared_ray_env)
     """SIGKILL while most subjobs wait in the Local actor's queue (no process yet):
     the next session runs them, none is reported failed."""
     root = str(tmp_path / "gl")
-    driver = subprocess.Popen(
-        [sys.executable, "-m", "tests.lifecycle.crash_driver", root, "16", "1", "2"],
-        cwd=REPO, env=shared_ray_env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-    )
-    try:
-        line = driver.stdout.readline()
-        assert line.startswith("RUNNING"), f"driver said {line!r}"
-        _, job_id, repo_uuid = line.split()
-        conftest.TEST_REPOSITORIES.add(repo_uuid)
-    finally:
-        driver.send_signal(signal.SIGKILL)
-        driver.wait()
+    job_id = _run_and_kill_a_session(root, shared_ray_env, "16", "1", "2")
     session = Session(Config.from_env(root=root))
     set_default_session(session)
     try:

@@ -73,6 +73,7 @@ from ray.util.scheduling_strategies import (
 from ganga_like import status_file as sf
 from ganga_like.backends import base
 from ganga_like.backends.base import Event, Handle, KillResult, SubjobSpec
+from ganga_like.backends.event_stream import LongPollEvents
 from ganga_like.backends.hosts import scheduler as sch
 from ganga_like.backends.local import native, procs
 from ganga_like.backends.local.actor import event_from_status, marker_from_status
@@ -295,7 +296,7 @@ class _Job:
         return tuple(m.host for m in self.members)
 
 
-class HostsActor:
+class HostsActor(LongPollEvents):
     """Implements :class:`base.BackendActor` on a Ray cluster's nodes (see the module doc).
 
     Args:
@@ -360,20 +361,6 @@ class HostsActor:
             self._wake = True
             self._cond.notify_all()
         return handles
-
-    def events(self, since: int, timeout: float = 30.0, linger: float = 0.0) -> tuple[int, list[Event]]:
-        deadline = time.monotonic() + max(0.0, timeout)
-        with self._cond:
-            while self._seq <= since and (left := deadline - time.monotonic()) > 0:
-                self._cond.wait(left)
-            if linger > 0 and self._seq > since:
-                until = time.monotonic() + linger
-                while (left := until - time.monotonic()) > 0:
-                    self._cond.wait(left)
-            while self._events and self._events[0].seq <= since:
-                self._events.popleft()
-            found = list(self._events)
-        return (found[-1].seq if found else since), found
 
     def kill(self, handles: list[Handle], grace: float = 3.0) -> list[KillResult]:
         results: list[KillResult] = []

@@ -53,6 +53,7 @@ import psutil
 from ganga_like import status_file as sf
 from ganga_like.backends import base
 from ganga_like.backends.base import Event, Handle, KillResult, SubjobSpec
+from ganga_like.backends.event_stream import LongPollEvents
 from ganga_like.backends.local import native, procs
 
 BACKEND = "Local"
@@ -88,7 +89,7 @@ class _Job:
         return os.path.join(self.workdir, "status")
 
 
-class LocalActor:
+class LocalActor(LongPollEvents):
     """Runs subjobs as local processes; implements :class:`base.BackendActor`.
 
     Args:
@@ -204,29 +205,6 @@ class LocalActor:
             self._emit(job.fqid, base.LOST, note=reason, handle=handle)
             self._finish(job)
             self._cond.notify_all()
-
-    def events(self, since: int, timeout: float = 30.0, linger: float = 0.0) -> tuple[int, list[Event]]:
-        """Long poll: events with seq > ``since`` as soon as there is one, else [] after ``timeout``.
-
-        ``linger``: once the first event is there, wait up to that long for more to
-        gather, so a busy backend answers with one batch rather than a call per event.
-        """
-        deadline = time.monotonic() + max(0.0, timeout)
-        with self._cond:
-            while self._seq <= since:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                self._cond.wait(left)
-            if linger > 0 and self._seq > since:
-                gather_until = time.monotonic() + linger
-                while (left := gather_until - time.monotonic()) > 0:
-                    self._cond.wait(left)
-            events = self._events
-            while events and events[0].seq <= since:
-                events.popleft()  # acknowledged: the contract lets us forget them
-            found = list(events)
-        return (found[-1].seq if found else since), found
 
     def kill(self, handles: list[Handle], grace: float = 3.0) -> list[KillResult]:
         """Drop queued subjobs, kill running trees (TERM, grace, KILL); confirm with psutil."""

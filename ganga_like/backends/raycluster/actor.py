@@ -75,6 +75,7 @@ import ray
 from ganga_like import status_file as sf
 from ganga_like.backends import base
 from ganga_like.backends.base import Event, Handle, KillResult, SubjobSpec
+from ganga_like.backends.event_stream import LongPollEvents
 from ganga_like.backends.local import native, procs
 
 BACKEND = "RayCluster"
@@ -235,7 +236,7 @@ class _Run:
         return os.path.join(self.workdir, "status")
 
 
-class RayClusterActor:
+class RayClusterActor(LongPollEvents):
     """Runs each subjob as a Ray task; implements :class:`base.BackendActor`.
 
     Args:
@@ -321,22 +322,6 @@ class RayClusterActor:
         by_fqid = {run.fqid: run for run in accepted}
         with self._lock:  # return the task ids known by now
             return [by_fqid[h.fqid].handle if h.fqid in by_fqid and not h.error else h for h in handles]
-
-    def events(self, since: int, timeout: float = 30.0, linger: float = 0.0) -> tuple[int, list[Event]]:
-        """Long poll: events with seq > ``since`` as soon as there is one, else [] after ``timeout``;
-        once there is one, gather more for up to ``linger`` seconds."""
-        deadline = time.monotonic() + max(0.0, timeout)
-        with self._cond:
-            while self._seq <= since and (left := deadline - time.monotonic()) > 0:
-                self._cond.wait(left)
-            if linger > 0 and self._seq > since:
-                until = time.monotonic() + linger
-                while (left := until - time.monotonic()) > 0:
-                    self._cond.wait(left)
-            while self._events and self._events[0].seq <= since:
-                self._events.popleft()  # acknowledged: the contract lets us forget them
-            found = list(self._events)
-        return (found[-1].seq if found else since), found
 
     def kill(self, handles: list[Handle], grace: float = 3.0) -> list[KillResult]:
         """Drop queued subjobs; cancel pending tasks; end started trees (TERM, grace, KILL);
