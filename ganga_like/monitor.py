@@ -41,6 +41,7 @@ BATCH_INTERVAL = 0.05
 MAX_BATCH = 5000
 EVENT_LINGER = 0.03  # an actor gathers events this long after the first, per answer
 LOG_TAIL_BYTES = 600
+QUEUED_DETAIL = "Queued"  # what every backend's QUEUED event says, unless it says more
 
 
 @dataclasses.dataclass
@@ -154,7 +155,9 @@ class Monitor:
                 self._inflight[key] = actor.events.remote(since, POLL_TIMEOUT, EVENT_LINGER)
         events: list[base.Event] = []
         refs = list(self._inflight.values())
-        ready, _ = ray.wait(refs, num_returns=len(refs), timeout=WAKE_INTERVAL)
+        # Outcomes of postprocessing wait for no event: record them this turn.
+        wake = 0 if self._outcomes else WAKE_INTERVAL
+        ready, _ = ray.wait(refs, num_returns=len(refs), timeout=wake)
         ready_set = set(ready)
         for key, ref in list(self._inflight.items()):
             if ref in ready_set:
@@ -229,8 +232,16 @@ class Monitor:
                 set_status(job, Status.FAILED, note=f"the backend could not start it: {handle.error}",
                            source="backend", host=handle.host)
             return
-        job.handle = handle.to_tuple()
+        if job.status is Status.SUBMITTING or handle.pid or handle.task_id or job.handle is None:
+            # A handle without a pid must not replace one a STARTED event already
+            # recorded (the events of a batch may overtake the submit's own answer).
+            job.handle = handle.to_tuple()
         if job.status is Status.SUBMITTING:
+            if not handle.pid and not handle.task_id:
+                # Accepted, not started, and no event seen yet: say "Queued" now, so
+                # that the backend's QUEUED event finds nothing left to change (one
+                # write of the subjob fewer).
+                job.backend_detail = QUEUED_DETAIL
             set_status(job, Status.SUBMITTED, source="backend", host=handle.host)
 
     def _apply_event(self, job: Any, event: base.Event, completing: list[str],

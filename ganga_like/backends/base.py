@@ -23,8 +23,10 @@ The contract, method by method (every backend passes ``tests/backends/contract.p
 
 ``events(since, timeout, linger=0.0) -> (seq, list[Event])``
     Long poll: return the events with sequence number > ``since`` as soon as
-    there is at least one (after gathering more for up to ``linger`` seconds),
-    or an empty list after ``timeout`` seconds. ``seq`` is
+    there is at least one, or an empty list after ``timeout`` seconds. When
+    events were already waiting as the call came in (a busy stream), the answer
+    gathers more for up to ``linger`` seconds first; an event the call had to wait
+    for goes out at once, so an idle backend adds no latency. ``seq`` is
     the sequence number of the last event returned (or ``since`` if none). Events
     older than ``since`` may be forgotten by the actor.
 
@@ -101,7 +103,10 @@ class Handle:
     attempt: int = 0  # copied from SubjobSpec.attempt: events of an earlier run are stale
 
     def to_tuple(self) -> tuple:
-        return dataclasses.astuple(self)
+        # Not dataclasses.astuple: it deep-copies every field, and the monitor stores
+        # a handle per started subjob.
+        return (self.backend, self.fqid, self.host, self.pid, self.create_time, self.task_id,
+                self.workdir, self.error, self.attempt)
 
     @classmethod
     def from_tuple(cls, data: Sequence[Any]) -> "Handle":

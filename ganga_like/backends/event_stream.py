@@ -24,12 +24,17 @@ class LongPollEvents:
 
         ``linger``: once the first event is there, wait up to that long for more to
         gather, so a busy backend answers with one batch rather than a call per event.
+        It applies only while the stream is busy, i.e. when events were already
+        waiting as the call came in: an event that the poll had to wait for goes out
+        at once, so an idle backend adds no latency, and a busy one is answered in
+        batches.
         """
         deadline = time.monotonic() + max(0.0, timeout)
         with self._cond:
+            busy = self._seq > since
             while self._seq <= since and (left := deadline - time.monotonic()) > 0:
                 self._cond.wait(left)
-            if linger > 0 and self._seq > since:
+            if linger > 0 and busy:
                 until = time.monotonic() + linger
                 while (left := until - time.monotonic()) > 0:
                     self._cond.wait(left)

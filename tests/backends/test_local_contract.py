@@ -88,6 +88,48 @@ class TestLocalSpecifics:
         with open(os.path.join(spec.workdir, "output", "stdout")) as handle:
             assert handle.read().strip() == "bar baz|path|none"
 
+    def test_payload_inherits_no_descriptor_of_the_actor(self, specs, leftover_check):
+        # The actor starts wrappers with posix_spawn (no close_fds pass): the wrapper
+        # must close what the actor left inheritable, or work that outlives the actor
+        # would hold its sockets and files.
+        from ganga_like.backends.local.actor import LocalActor
+
+        actor = LocalActor(concurrency=1)
+        read_end, write_end = os.pipe()
+        os.set_inheritable(read_end, True)
+        os.set_inheritable(write_end, True)
+        try:
+            (spec,) = specs([["/bin/ls", "/proc/self/fd"]])
+            actor.submit([spec])
+            deadline = time.monotonic() + 10
+            finished = []
+            while not finished and time.monotonic() < deadline:
+                _, events = actor.events(0, 1.0)
+                finished = [e for e in events if e.kind == base.FINISHED]
+            assert finished and finished[0].exit_code == 0
+            with open(os.path.join(spec.workdir, "output", "stdout")) as handle:
+                fds = sorted(int(word) for word in handle.read().split())
+            assert fds[:3] == [0, 1, 2]
+            assert read_end not in fds[3:] and write_end not in fds[3:]
+            assert len(fds) <= 4  # 0, 1, 2 and the directory ls itself reads
+        finally:
+            actor.close()
+            os.close(read_end)
+            os.close(write_end)
+
+    def test_start_time_is_psutils_create_time(self):
+        import subprocess
+
+        proc = subprocess.Popen(["/bin/sleep", "5"])
+        try:
+            assert procs.start_time(proc.pid) == pytest.approx(procs.create_time(proc.pid), abs=procs.CT_TOLERANCE)
+            assert procs.start_time(os.getpid()) == pytest.approx(procs.create_time(os.getpid()),
+                                                                  abs=procs.CT_TOLERANCE)
+        finally:
+            proc.kill()
+            proc.wait()
+        assert procs.start_time(proc.pid) is None  # reaped: no such process
+
     def test_find_by_marker_and_kill_tree(self, specs, marker_prefix):
         import subprocess
 

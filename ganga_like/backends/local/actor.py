@@ -77,7 +77,8 @@ class _Job:
     spec: SubjobSpec | None = None
     handle: Handle | None = None
     state: str = "queued"  # new | queued | starting | running | lingering | done
-    popen: subprocess.Popen | None = None  # None for adopted wrappers (not our children)
+    popen: subprocess.Popen | None = None  # set when a script wrapper was started with Popen
+    child: bool = False  # our own child (we reap it); False for adopted wrappers
     pidfd: int = -1
     slot: bool = False  # counts against the concurrency limit
     killing: bool = False  # kill() owns the final event
@@ -107,6 +108,7 @@ class LocalActor(LongPollEvents):
         else:
             self._command = native.wrapper_command(self._bash)
         self._wrapper = self._command[-1]
+        self._spawn_directly = len(self._command) == 1  # the native wrapper (see _launch)
         self._host = socket.gethostname()
         self._base_env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_", "_RAY"))}
         self._lock = threading.Lock()
@@ -120,7 +122,8 @@ class LocalActor(LongPollEvents):
         self._active = 0  # slots in use
         self._queued = 0  # live entries of _queue (killed ones stay in it, marked done)
         self._closed = False
-        self._devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)  # shared by every Popen
+        self._devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)  # shared by every start
+        self._std_actions = [(os.POSIX_SPAWN_DUP2, self._devnull, fd) for fd in (0, 1, 2)]
         self._epoll = select.epoll()
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._epoll.register(self._wake_r, select.EPOLLIN)
@@ -186,7 +189,7 @@ class LocalActor(LongPollEvents):
     def _prepare(self, job: _Job) -> str:
         """Create the subjob's output/ and its first status line; the reason if that fails."""
         try:
-            os.makedirs(os.path.join(job.workdir, "output"), exist_ok=True)
+            _make_dirs(job.workdir)
             sf.append_line(job.status_path, sf.StatusInfo(sf.CREATED, "starting", time.time()).line())
         except OSError as error:
             return f"cannot prepare {job.workdir}: {error.strerror or error}"
@@ -385,17 +388,19 @@ class LocalActor(LongPollEvents):
         env = dict(self._base_env)
         env.update(spec.env)
         env[procs.MARKER_VAR] = spec.marker
+        argv = [*self._command, spec.workdir, spec.exe, *spec.args]
+        popen = None
         try:
-            popen = subprocess.Popen(
-                [*self._command, spec.workdir, spec.exe, *spec.args],
-                env=env,
-                cwd=spec.workdir,
-                stdin=self._devnull,
-                stdout=self._devnull,
-                stderr=self._devnull,
-                close_fds=True,
-                start_new_session=True,
-            )
+            if self._spawn_directly:
+                # The native wrapper closes inherited descriptors itself and enters its
+                # output directory, so posix_spawn (a vfork, no close_fds pass, no
+                # Python in the child) is enough: a third of Popen's cost per subjob.
+                pid = os.posix_spawn(argv[0], argv, env, setsid=True, file_actions=self._std_actions)
+            else:
+                popen = subprocess.Popen(argv, env=env, cwd=spec.workdir, stdin=self._devnull,
+                                         stdout=self._devnull, stderr=self._devnull, close_fds=True,
+                                         start_new_session=True)
+                pid = popen.pid
         except OSError as error:
             reason = f"cannot start the wrapper {self._wrapper}: {error}"
             _append_quietly(job.status_path, sf.WRAPPER_ERROR, f"exit=126 {reason}")
@@ -406,13 +411,11 @@ class LocalActor(LongPollEvents):
                 self._cond.notify_all()
             return None
         # The child is not reaped before we waitpid it, so its pid and start time are stable.
-        created = procs.create_time(popen.pid) or 0.0
-        pidfd = os.pidfd_open(popen.pid)
-        attempt = job.spec.attempt if job.spec is not None else 0
-        handle = Handle(BACKEND, job.fqid, self._host, popen.pid, created, "", job.workdir,
-                        attempt=attempt)
+        pidfd = os.pidfd_open(pid)
+        created = procs.start_time(pid) or 0.0
+        handle = Handle(BACKEND, job.fqid, self._host, pid, created, "", job.workdir, attempt=spec.attempt)
         with self._cond:
-            job.popen, job.handle, job.pidfd, job.state = popen, handle, pidfd, "running"
+            job.popen, job.child, job.handle, job.pidfd, job.state = popen, True, handle, pidfd, "running"
             self._watched[pidfd] = job
             self._epoll.register(pidfd, select.EPOLLIN)
             self._emit(job.fqid, base.STARTED, detail=RUNNING_DETAIL, handle=handle)
@@ -460,7 +463,7 @@ class LocalActor(LongPollEvents):
         for job in ended:
             os.close(job.pidfd)
             job.pidfd = -1
-            statuses[id(job)] = job.popen.poll() if job.popen is not None else None
+            statuses[id(job)] = _reap(job)
         outcome: list[tuple[_Job, tuple, bool]] = []
         for job in ended:
             event = _exit_event(job, statuses[id(job)])
@@ -612,6 +615,19 @@ class LocalActor(LongPollEvents):
 # ---------------------------------------------------------------------- module helpers
 
 
+def _reap(job: _Job) -> int | None:
+    """Reap our own ended wrapper: its return code (negative: killed by that signal)."""
+    if job.popen is not None:
+        return job.popen.poll()
+    if not job.child or job.handle is None:
+        return None  # adopted: init reaps it, its exit status is in the status file
+    try:
+        pid, wait_status = os.waitpid(job.handle.pid, os.WNOHANG)
+    except ChildProcessError:
+        return None
+    return os.waitstatus_to_exitcode(wait_status) if pid else None
+
+
 def _exit_event(job: _Job, wait_status: int | None) -> tuple[str, int | None, str]:
     """(kind, exit_code, note) for a wrapper that has ended, from its status file."""
     return event_from_status(sf.last_status(job.status_path), wait_status)
@@ -669,6 +685,20 @@ def _wrapper_from_history(history: list[sf.StatusInfo], marker: str | None) -> t
                 return 0, 0.0
         return 0, 0.0
     return 0, 0.0
+
+
+def _make_dirs(workdir: str) -> None:
+    """``<workdir>/output``: two mkdir calls in the common case (makedirs stats each level)."""
+    try:
+        os.mkdir(workdir)
+    except FileExistsError:
+        pass
+    except FileNotFoundError:
+        os.makedirs(workdir, exist_ok=True)
+    try:
+        os.mkdir(os.path.join(workdir, "output"))
+    except FileExistsError:
+        pass
 
 
 def _append_quietly(path: str, state: str, note: str) -> None:

@@ -44,6 +44,38 @@ def create_time(pid: int) -> float | None:
         return None
 
 
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+_boot_time_cache = (0.0, 0.0)  # (monotonic time read, boot time)
+
+
+def _boot_time() -> float:
+    # psutil re-reads /proc/stat on every call; the boot time only moves when the clock
+    # is stepped, so one read per second keeps the hot path of the actor short.
+    global _boot_time_cache
+    read_at, value = _boot_time_cache
+    now = time.monotonic()
+    if now - read_at > 1.0:
+        value = psutil.boot_time()
+        _boot_time_cache = (now, value)
+    return value
+
+
+def start_time(pid: int) -> float | None:
+    """The same value as :func:`create_time` (psutil's formula), from one read of
+    ``/proc/<pid>/stat``; None if there is no such process."""
+    try:
+        fd = os.open(f"/proc/{pid}/stat", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            data = os.read(fd, 4096)
+        finally:
+            os.close(fd)
+        # The command name (field 2) may hold spaces and parentheses: split after the last ')'.
+        ticks = int(data[data.rindex(b")") + 2 :].split()[19])
+    except (OSError, ValueError, IndexError):
+        return create_time(pid)
+    return ticks / _CLOCK_TICKS + _boot_time()
+
+
 def same_process(proc: psutil.Process, create_time_: float) -> bool:
     try:
         return abs(proc.create_time() - create_time_) < CT_TOLERANCE

@@ -16,7 +16,10 @@
  *       WRAPPER_ERROR exit=126 <reason>
  *   * TERM, INT and HUP are forwarded to the payload as TERM; the wrapper keeps
  *     waiting until the payload has really ended;
- *   * exit status: the payload's (128+N for a signal; 127/126 when not run).
+ *   * exit status: the payload's (128+N for a signal; 127/126 when not run);
+ *   * every descriptor above 2 that the starter left open is closed first, so the
+ *     starter may use posix_spawn (no close_fds pass) without leaking its sockets
+ *     into work that outlives it.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -25,7 +28,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -83,8 +88,29 @@ static int executable_file(const char *path, int *exists) {
     return S_ISREG(st.st_mode) && access(path, X_OK) == 0;
 }
 
+/* Close every descriptor above 2: close_range where the kernel has it, else by listing
+ * /proc/self/fd (never a loop up to RLIMIT_NOFILE, which may be a million). */
+static void close_inherited(void) {
+#ifdef SYS_close_range
+    if (syscall(SYS_close_range, 3U, ~0U, 0U) == 0) return;
+#endif
+    DIR *dir = opendir("/proc/self/fd");
+    if (dir == NULL) return;
+    int own = dirfd(dir);
+    int fds[1024];
+    int count = 0;
+    struct dirent *entry;
+    while ((entry = readdir(dir)) != NULL && count < 1024) {
+        int fd = atoi(entry->d_name);
+        if (fd > 2 && fd != own) fds[count++] = fd;
+    }
+    closedir(dir);
+    for (int i = 0; i < count; i++) close(fds[i]);
+}
+
 int main(int argc, char **argv) {
     char note[LINE_MAX_BYTES];
+    close_inherited();
     if (argc < 3) {
         fprintf(stderr, "usage: %s <workdir> <exe> [args...]\n", argv[0]);
         return 126;

@@ -1,0 +1,62 @@
+"""The contract's plain data and the shared long poll, without Ray or processes."""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import threading
+import time
+
+from ganga_like.backends.base import Event, Handle
+from ganga_like.backends.event_stream import LongPollEvents
+
+LINGER = 0.3
+
+
+def test_handle_tuple_round_trips_every_field_in_order():
+    handle = Handle("Local", "3.14", "host", 4242, 1.5, "task", "/w", "boom", 2)
+    assert handle.to_tuple() == dataclasses.astuple(handle)
+    assert Handle.from_tuple(handle.to_tuple()) == handle
+
+
+class _Stream(LongPollEvents):
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._seq = 0
+        self._events: collections.deque[Event] = collections.deque()
+
+    def emit(self, fqid: str) -> None:
+        with self._cond:
+            self._seq += 1
+            self._events.append(Event(self._seq, fqid, "started", time.time()))
+            self._cond.notify_all()
+
+
+def test_an_event_the_poll_waited_for_goes_out_at_once():
+    stream = _Stream()
+    threading.Timer(0.05, stream.emit, args=("1.0",)).start()
+    started = time.monotonic()
+    seq, events = stream.events(0, timeout=5.0, linger=LINGER)
+    waited = time.monotonic() - started
+    assert [e.fqid for e in events] == ["1.0"] and seq == 1
+    assert waited < LINGER  # idle: no linger on top of the wait
+
+
+def test_a_busy_stream_is_answered_in_batches():
+    stream = _Stream()
+    stream.emit("1.0")  # already waiting when the poll comes in: the stream is busy
+    threading.Timer(0.05, stream.emit, args=("1.1",)).start()
+    started = time.monotonic()
+    seq, events = stream.events(0, timeout=5.0, linger=LINGER)
+    assert time.monotonic() - started >= LINGER * 0.9
+    assert [e.fqid for e in events] == ["1.0", "1.1"] and seq == 2
+
+
+def test_acknowledged_events_are_forgotten_and_an_empty_poll_times_out():
+    stream = _Stream()
+    stream.emit("1.0")
+    seq, _ = stream.events(0, timeout=1.0)
+    started = time.monotonic()
+    assert stream.events(seq, timeout=0.1) == (seq, [])
+    assert time.monotonic() - started >= 0.09
+    assert not stream._events
