@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -167,7 +166,9 @@ class Session:
 
     def cleanup(self) -> None:
         if self.owned:
-            shutil.rmtree(self.root, ignore_errors=True)
+            from bench import trash
+
+            trash.discard(self.root)
 
 
 def run_script(script: str, args: list[str], session: Session,

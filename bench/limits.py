@@ -28,14 +28,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
-import shutil
 import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+
+from bench import trash
 
 TRUE = "/bin/true"
 
@@ -202,7 +202,7 @@ def ray_actor_call(n: int) -> dict:
         t1 = time.perf_counter()
         ray.shutdown()
         shutdown_s = time.perf_counter() - t1
-        shutil.rmtree(tmp, ignore_errors=True)
+        trash.discard(tmp)
     return {"n": n, "total_s": total, "per_call_ms": total / n * 1e3,
             "init_s": init_s, "shutdown_s": shutdown_s}
 

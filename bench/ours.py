@@ -45,11 +45,12 @@ This module imports nothing of ganga_like or Ray at import time, so that
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import statistics
 import threading
 import time
+
+from bench import trash
 
 _NOTE = "ganga_like side not plugged in yet (bench/ours.py)"
 _T_IMPORT = time.monotonic()
@@ -245,26 +246,20 @@ def _finish(session, tmp_root: str, result: dict, prefix: str | None = None,
         _kill_all(left)
     ray_tmp = os.environ.get("RAY_TMPDIR", "")
     if ray_tmp and not ray_tmp.startswith(tmp_root) and os.path.basename(ray_tmp).startswith("glray-"):
-        shutil.rmtree(ray_tmp, ignore_errors=True)  # ensure_ray's own, outside tmp_root
+        trash.discard(ray_tmp)  # ensure_ray's own, outside tmp_root
     _empty(tmp_root)
     return result
 
 
 def _empty(tmp_root: str) -> None:
-    """Remove everything inside tmp_root (the runner removes tmp_root itself)."""
+    """Discard everything inside tmp_root (the runner discards tmp_root itself); the
+    files are removed at the end of the benchmark (see bench/trash.py)."""
     try:
         names = os.listdir(tmp_root)
     except OSError:
         return
     for name in names:
-        path = os.path.join(tmp_root, name)
-        if os.path.isdir(path) and not os.path.islink(path):
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            try:
-                os.unlink(path)
-            except OSError:
-                pass
+        trash.discard(os.path.join(tmp_root, name))
 
 
 def _wait_counts(session, job, wanted: str, n: int, timeout: float) -> tuple[bool, dict]:

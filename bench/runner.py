@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from bench import ganga_env
+from bench import ganga_env, trash
 
 BENCH_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = BENCH_DIR.parent
@@ -209,7 +209,7 @@ def run_ours(row: Row, log_dir: Path, rep: int, timeout: float = 1800.0) -> dict
     if row.repo_n:
         repo = ours_repo(row.repo_n)
         if repo is None:
-            shutil.rmtree(tmp_root, ignore_errors=True)
+            trash.discard(tmp_root)
             return {"not_implemented": "prepare_repository not plugged in yet"}
         work = Path(tmp_root) / "repo"
         shutil.copytree(repo, work)
@@ -231,7 +231,7 @@ def run_ours(row: Row, log_dir: Path, rep: int, timeout: float = 1800.0) -> dict
     res["outer_wall_s"] = wall
     leftovers = reap_leftovers(tmp_root)
     res["leftover_processes_after_exit"] = len(leftovers)
-    shutil.rmtree(tmp_root, ignore_errors=True)
+    trash.discard(tmp_root)
     return res
 
 
@@ -467,7 +467,15 @@ def main(argv: list[str] | None = None) -> int:
     shutil.rmtree(log_dir, ignore_errors=True)
     log_dir.mkdir(parents=True)
     t_start = time.monotonic()
+    trash.share()
+    try:
+        return _run(ns, reps, ganga_max_n, rows, command, started, log_dir, t_start)
+    finally:
+        trash.empty()
 
+
+def _run(ns: argparse.Namespace, reps: int, ganga_max_n: int, rows: list, command: str,
+         started: _dt.datetime, log_dir: Path, t_start: float) -> int:
     version = None
     if not ns.skip_ganga:
         version = ganga_env.ensure()

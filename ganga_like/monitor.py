@@ -34,10 +34,11 @@ log = logging.getLogger(__name__)
 
 POLL_TIMEOUT = 1.0  # seconds an actor holds a long poll open
 WAKE_INTERVAL = 0.01  # how often the monitor looks at its inbox while polls are open
-# Events are gathered for at most this long before one transaction applies them:
-# one commit per few hundred subjobs instead of one per event, at a latency
-# cost of a few tens of milliseconds.
-BATCH_INTERVAL = 0.05
+# Under load, events are gathered until this long after the previous commit, so
+# one transaction applies a few hundred at once; an event that comes after a
+# quiet spell is applied at once. (Actors add their own ``EVENT_LINGER`` only while
+# their stream is busy.)
+BATCH_INTERVAL = 0.03
 MAX_BATCH = 5000
 EVENT_LINGER = 0.03  # an actor gathers events this long after the first, per answer
 LOG_TAIL_BYTES = 600

@@ -27,7 +27,8 @@ class LongPollEvents:
         It applies only while the stream is busy, i.e. when events were already
         waiting as the call came in: an event that the poll had to wait for goes out
         at once, so an idle backend adds no latency, and a busy one is answered in
-        batches.
+        batches. It ends early once the actor has nothing left in flight
+        (:meth:`_quiet`): the last events of a burst are not held back.
         """
         deadline = time.monotonic() + max(0.0, timeout)
         with self._cond:
@@ -36,9 +37,14 @@ class LongPollEvents:
                 self._cond.wait(left)
             if linger > 0 and busy:
                 until = time.monotonic() + linger
-                while (left := until - time.monotonic()) > 0:
+                while (left := until - time.monotonic()) > 0 and not self._quiet():
                     self._cond.wait(left)
             while self._events and self._events[0].seq <= since:
                 self._events.popleft()  # acknowledged: the contract lets us forget them
             found = list(self._events)
         return (found[-1].seq if found else since), found
+
+    def _quiet(self) -> bool:
+        """With ``_cond`` held: True when no event can come without a new request
+        (nothing queued, running or being watched). Actors that can tell override it."""
+        return False

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -119,6 +120,7 @@ def main(root: str, prefix: str) -> dict:
         t4 = time.monotonic()
         ray.shutdown()
         cluster.shutdown()
+        shutil.rmtree(tmp, ignore_errors=True)  # Ray's session files of this cluster
         facts["timings"]["shutdown"] = round(time.monotonic() - t4, 2)
     return facts
 

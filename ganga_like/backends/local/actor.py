@@ -598,6 +598,9 @@ class LocalActor(LongPollEvents):
         self._seq += 1
         self._events.append(Event(self._seq, fqid, kind, time.time(), exit_code, note, detail, handle))
 
+    def _quiet(self) -> bool:
+        return not self._jobs  # every subjob this actor knew of has had its final event
+
     def _release_slot(self, job: _Job) -> None:
         if job.slot:
             job.slot = False

@@ -25,6 +25,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +38,8 @@
 #include <unistd.h>
 
 #define LINE_MAX_BYTES 4096
+
+extern char **environ;
 
 static char status_path[4096];
 static volatile sig_atomic_t got_signal = 0;
@@ -199,21 +202,24 @@ int main(int argc, char **argv) {
     sigaction(SIGINT, &action, NULL);
     sigaction(SIGHUP, &action, NULL);
 
-    pid_t child = fork();
-    if (child < 0) {
-        snprintf(note, sizeof note, "exit=126 cannot fork: %s", strerror(errno));
-        record("WRAPPER_ERROR", note);
-        return 126;
-    }
-    if (child == 0) {
-        signal(SIGTERM, SIG_DFL);
-        signal(SIGINT, SIG_DFL);
-        signal(SIGHUP, SIG_DFL);
-        sigprocmask(SIG_SETMASK, &previous, NULL);
-        argv[2] = path;
-        execv(path, argv + 2);
-        fprintf(stderr, "ganga_like wrapper: cannot execute %s: %s\n", path, strerror(errno));
-        _exit(errno == ENOENT ? 127 : 126);
+    /* posix_spawn: a vfork-style start (no copy of this process's page tables),
+     * with TERM/INT/HUP back to their defaults and the mask restored in the payload;
+     * an exec that fails is reported here, with its errno, rather than by a child. */
+    posix_spawnattr_t attributes;
+    posix_spawnattr_init(&attributes);
+    posix_spawnattr_setsigdefault(&attributes, &forwarded);
+    posix_spawnattr_setsigmask(&attributes, &previous);
+    posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+    argv[2] = path;
+    pid_t child = 0;
+    int failure = posix_spawn(&child, path, NULL, &attributes, argv + 2, environ);
+    posix_spawnattr_destroy(&attributes);
+    if (failure != 0) {
+        int code = failure == ENOENT ? 127 : 126;
+        snprintf(note, sizeof note, "exit=%d cannot execute %s: %s", code, path, strerror(failure));
+        record("EXEC_FAILED", note);
+        fprintf(stderr, "ganga_like wrapper: cannot execute %s: %s\n", path, strerror(failure));
+        return code;
     }
     payload = child;
     snprintf(note, sizeof note, "pid=%d wrapper=%d marker=%s", (int)child, (int)getpid(),
