@@ -1,0 +1,95 @@
+"""The native wrapper's build (static where possible, dynamic or bash otherwise) and its contract."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import subprocess
+
+import pytest
+
+from ganga_like import status_file as sf
+from ganga_like.backends.local import native
+
+pytestmark = pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None,
+                                reason="no C compiler on this machine")
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("GANGA_LIKE_SHELL_WRAPPER", raising=False)
+    return tmp_path / "cache" / "ganga_like"
+
+
+def _compiler_script(tmp_path, body: str) -> str:
+    path = tmp_path / "fake-cc"
+    path.write_text("#!/bin/bash\n" + body + "\n")
+    path.chmod(path.stat().st_mode | stat.S_IXUSR)
+    return str(path)
+
+
+def _run(wrapper: str, workdir, *command: str, pass_fds=()) -> tuple[int, list[sf.StatusInfo]]:
+    (workdir / "output").mkdir(parents=True)
+    proc = subprocess.run([wrapper, str(workdir), *command], pass_fds=pass_fds,
+                          env=dict(os.environ, GANGA_LIKE_MARKER="test:1.0"), timeout=30)
+    return proc.returncode, sf.StatusFile(str(workdir / "status")).history()
+
+
+def test_built_once_into_the_cache_and_records_the_exit_status(cache, tmp_path):
+    wrapper = native.native_wrapper()
+    assert wrapper is not None and wrapper.startswith(str(cache))
+    assert native.native_wrapper() == wrapper  # cached: not rebuilt
+    code, history = _run(wrapper, tmp_path / "w", "/bin/sh", "-c", "echo out; exit 3")
+    assert code == 3
+    assert [i.state for i in history] == [sf.RUNNING, sf.RUN_FAILED]
+    assert "marker=test:1.0" in history[0].note and history[1].exit_code == 3
+    assert (tmp_path / "w" / "output" / "stdout").read_text() == "out\n"
+
+
+def test_static_where_the_c_library_allows_it(cache):
+    wrapper = native.native_wrapper()
+    if not os.path.exists("/usr/lib/x86_64-linux-gnu/libc.a") and not os.path.exists("/usr/lib64/libc.a"):
+        pytest.skip("no static C library here")
+    with open(wrapper, "rb") as handle:
+        assert b"ld-linux" not in handle.read(4096 * 4)  # no program interpreter
+
+
+def test_falls_back_to_a_dynamic_build_when_static_linking_fails(cache, tmp_path, monkeypatch):
+    real = shutil.which("cc") or shutil.which("gcc")
+    monkeypatch.setenv("CC", _compiler_script(
+        tmp_path, f'for a in "$@"; do [[ $a == -static ]] && exit 1; done; exec {real} "$@"'))
+    wrapper = native.native_wrapper()
+    assert wrapper is not None
+    code, history = _run(wrapper, tmp_path / "w", "/bin/true")
+    assert code == 0 and history[-1].state == sf.RUN_DONE
+
+
+def test_no_compiler_means_the_bash_wrapper(cache, tmp_path, monkeypatch):
+    monkeypatch.setenv("CC", _compiler_script(tmp_path, "exit 1"))
+    assert native.native_wrapper() is None
+    assert native.wrapper_command("/bin/bash") == ["/bin/bash", native.SHELL_WRAPPER]
+
+
+def test_a_program_the_kernel_cannot_execute_is_exec_failed(cache, tmp_path):
+    bad = tmp_path / "not-an-elf"
+    bad.write_bytes(b"\x7fELF but not really")
+    bad.chmod(0o755)
+    code, history = _run(native.native_wrapper(), tmp_path / "w", str(bad))
+    assert code == 126
+    assert history[-1].state == sf.EXEC_FAILED and "cannot execute" in history[-1].note
+    assert "cannot execute" in (tmp_path / "w" / "output" / "stderr").read_text()
+
+
+def test_inherited_descriptors_are_closed_before_the_payload_starts(cache, tmp_path):
+    read_end, write_end = os.pipe()
+    try:
+        code, _ = _run(native.native_wrapper(), tmp_path / "w", "/bin/ls", "/proc/self/fd",
+                       pass_fds=(read_end, write_end))
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+    assert code == 0
+    fds = sorted(int(word) for word in (tmp_path / "w" / "output" / "stdout").read_text().split())
+    assert fds[:3] == [0, 1, 2] and len(fds) <= 4  # 0, 1, 2 and the directory ls reads
