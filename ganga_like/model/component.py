@@ -174,7 +174,15 @@ def check_nonempty_str(value: Any) -> str:
     value = check_str(value)
     if not value:
         raise ValueError("it is empty")
+    _refuse_nul(value)
     return value
+
+
+def _refuse_nul(text: str, what: str = "it") -> None:
+    # A program's path, arguments and environment are C strings: a NUL would cut them
+    # short (or fail the process start) far from where the value was set.
+    if "\0" in text:
+        raise ValueError(f"{what} contains a NUL character")
 
 
 class FrozenList(tuple):
@@ -201,6 +209,7 @@ def check_str_list(value: Any) -> tuple[str, ...]:
     for item in value:
         if isinstance(item, bool) or not isinstance(item, (str, int, float)):
             raise TypeError(f"item {item!r} is a {type(item).__name__}")
+        _refuse_nul(str(item), f"item {item!r}")
         out.append(str(item))
     return FrozenList(out)
 
@@ -214,6 +223,8 @@ def check_env(value: Any) -> "FrozenDict":
             raise ValueError(f"bad variable name {key!r}")
         if not isinstance(item, (str, int, float)) or isinstance(item, bool):
             raise ValueError(f"value of {key} is a {type(item).__name__}")
+        _refuse_nul(key, f"variable name {key!r}")
+        _refuse_nul(str(item), f"value of {key}")
         out[key] = str(item)
     return FrozenDict(out)
 

@@ -117,6 +117,27 @@ class TestLocalSpecifics:
             os.close(read_end)
             os.close(write_end)
 
+    def test_a_spec_the_kernel_cannot_take_is_a_submission_failure(self, specs, leftover_check):
+        # Validation refuses NUL characters when they are set; an actor given one anyway
+        # (a spec built by hand) must fail that subjob, not its own thread or a slot.
+        from ganga_like.backends.local.actor import LocalActor
+
+        actor = LocalActor(concurrency=1)
+        try:
+            bad, good = specs([["/bin/echo", "a\0b"], ["/bin/true"]])
+            handles = actor.submit([bad, good])
+            deadline = time.monotonic() + 10
+            finals: dict[str, base.Event] = {}
+            since = 0
+            while len(finals) < 2 and time.monotonic() < deadline:
+                since, events = actor.events(since, 1.0)
+                finals.update({e.fqid: e for e in events if e.kind in (base.LOST, base.FINISHED)})
+            assert finals[bad.fqid].kind == base.LOST and "null" in finals[bad.fqid].note
+            assert finals[good.fqid].kind == base.FINISHED and finals[good.fqid].exit_code == 0
+            assert len(handles) == 2 and actor.ping()["running"] == 0
+        finally:
+            actor.close()
+
     def test_start_time_is_psutils_create_time(self):
         import subprocess
 

@@ -41,6 +41,11 @@ def _one_line_error(call, *fragments):
         (lambda: Executable(env=["A"]), ["Executable.env", "a dict of variable names"]),
         (lambda: Executable(env={"A": None}), ["Executable.env", "value of A"]),
         (lambda: Executable(program="/bin/ls"), ["Executable.program", "exe, args, env"]),
+        (lambda: Executable(exe="/bin/tr\0ue"), ["Executable.exe", "NUL character"]),
+        (lambda: Executable(args=["a\0b"]), ["Executable.args", "NUL character"]),
+        (lambda: Executable(env={"A": "x\0"}), ["Executable.env", "value of A contains a NUL"]),
+        (lambda: Executable(env={"A\0": "x"}), ["Executable.env", "NUL character"]),
+        (lambda: ArgSplitter(args=[["ok"], ["a\0b"]]), ["ArgSplitter.args", "NUL character"]),
     ],
 )
 def test_executable_rejects_bad_values_in_one_line_naming_the_valid_form(make, fragments):

@@ -401,12 +401,14 @@ class LocalActor(LongPollEvents):
                                          stdout=self._devnull, stderr=self._devnull, close_fds=True,
                                          start_new_session=True)
                 pid = popen.pid
-        except OSError as error:
+        except (OSError, ValueError) as error:  # ValueError: a NUL in an argument or variable
             reason = f"cannot start the wrapper {self._wrapper}: {error}"
             _append_quietly(job.status_path, sf.WRAPPER_ERROR, f"exit=126 {reason}")
+            handle = self._error_handle(spec, reason)  # never started: a submission failure
             with self._cond:
+                job.handle = handle
                 self._release_slot(job)
-                self._emit(job.fqid, base.LOST, note=reason)
+                self._emit(job.fqid, base.LOST, note=reason, handle=handle)
                 self._finish(job)
                 self._cond.notify_all()
             return None
