@@ -1,9 +1,13 @@
 """The monitor: waits on the backend actors and applies their events in batches.
 
-Runs in a thread of every session that has used a backend (interactive or
-script). It is the only writer of backend-driven status changes, so the user's
+Runs in every session that has used a backend (interactive or script), as two
+threads: a *poller* keeps one long poll in flight per actor and puts what comes
+back on a queue; the *monitor* thread waits on that queue (with the submissions
+and calls the session hands it) and applies what it gets. Neither wakes on a
+timer while nothing happens, and either one wakes as soon as there is work. The
+monitor is the only writer of backend-driven status changes, so the user's
 thread and the monitor rarely conflict: the user's thread moves jobs to
-``submitting`` and hands the backend's answer here (``apply_submission``).
+``submitting`` and hands the backend's answer here (``submit_results``).
 
 For each batch of events, one transaction applies them through ``set_status``.
 ``running -> completing -> completed`` is a critical section: ``completing`` is
@@ -33,7 +37,10 @@ if TYPE_CHECKING:  # pragma: no cover
 log = logging.getLogger(__name__)
 
 POLL_TIMEOUT = 1.0  # seconds an actor holds a long poll open
-WAKE_INTERVAL = 0.01  # how often the monitor looks at its inbox while polls are open
+# The poller looks for newly created actors this often (a new actor takes longer than
+# this to start, so its first events are not delayed by it); answers wake it at once.
+POLL_WAKE = 0.05
+IDLE_WAIT = 1.0  # the monitor's longest sleep on its queue (anything put there wakes it)
 # Under load, events are gathered until this long after the previous commit, so
 # one transaction applies a few hundred at once; an event that comes after a
 # quiet spell is applied at once. (Actors add their own ``EVENT_LINGER`` only while
@@ -54,12 +61,16 @@ class Submission:
     error: BaseException | None = None
 
 
+_WAKE = object()  # put on the queue to wake the monitor (stop); ignored otherwise
+
+
 class Monitor:
     def __init__(self, session: "Session") -> None:
         self.session = session
         self._inbox: queue.SimpleQueue[Submission | Callable[[], None]] = queue.SimpleQueue()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._poller: threading.Thread | None = None
         self._since: dict[tuple, int] = {}
         self._inflight: dict[tuple, Any] = {}
         self._buffer: list[base.Event] = []
@@ -77,6 +88,9 @@ class Monitor:
             self._stop.clear()
             self._thread = threading.Thread(target=self._run, name="ganga_like-monitor", daemon=True)
             self._thread.start()
+        if self._poller is None or not self._poller.is_alive():
+            self._poller = threading.Thread(target=self._poll_loop, name="ganga_like-poller", daemon=True)
+            self._poller.start()
 
     @property
     def running(self) -> bool:
@@ -84,8 +98,10 @@ class Monitor:
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        self._inbox.put(_WAKE)  # the monitor may be asleep on its queue
+        for thread in (self._thread, self._poller):
+            if thread is not None:
+                thread.join(timeout)
 
     def submit_results(self, submission: Submission) -> None:
         self._inbox.put(submission)
@@ -115,13 +131,12 @@ class Monitor:
             self.conn.close()
 
     def _turn(self) -> None:
-        actors = self.session.backends.items()
-        if actors or self._inflight:
-            events = self._poll(actors)
-        else:
-            events = []  # nothing to watch yet: Ray need not even be imported
-            self._stop.wait(WAKE_INTERVAL)
         inbox: list[Any] = []
+        wait = self._wait_time()
+        try:
+            inbox.append(self._inbox.get(timeout=wait) if wait > 0 else self._inbox.get_nowait())
+        except queue.Empty:
+            pass
         while True:
             try:
                 inbox.append(self._inbox.get_nowait())
@@ -130,9 +145,8 @@ class Monitor:
         submissions = [i for i in inbox if isinstance(i, Submission)]
         for item in inbox:
             if isinstance(item, list):
-                events.extend(item)
+                self._buffer.extend(item)
         calls = [i for i in inbox if callable(i) and not isinstance(i, (Submission, list))]
-        self._buffer.extend(events)
         due = time.monotonic() - self._last_apply >= BATCH_INTERVAL
         if submissions or ((self._buffer or self._outcomes) and
                            (due or len(self._buffer) >= MAX_BATCH)):
@@ -141,25 +155,49 @@ class Monitor:
         for fn in calls:
             fn()
 
+    def _wait_time(self) -> float:
+        """How long the monitor may sleep on its queue before it has something to do."""
+        if self._stop.is_set() or self._outcomes:
+            return 0.0  # outcomes of postprocessing wait for no event
+        if self._buffer:
+            return max(0.0, BATCH_INTERVAL - (time.monotonic() - self._last_apply))
+        return IDLE_WAIT
+
+    def _poll_loop(self) -> None:
+        """The poller thread: answers of the actors' long polls go to the monitor's queue."""
+        while not self._stop.is_set():
+            try:
+                events = self._poll(self.session.backends.items())
+            except Exception as exc:  # never die: a dead poller would leave jobs unwatched
+                if self._stop.is_set():
+                    break
+                log.exception("polling the backends failed")
+                self.errors.append(f"{type(exc).__name__}: {exc}")
+                self._stop.wait(0.2)
+                continue
+            if events:
+                self._inbox.put(events)
+
     def _poll(self, actors: list[tuple[tuple, Any]]) -> list[base.Event]:
-        """Keep one long poll in flight per actor; return the events that arrived."""
+        """Keep one long poll in flight per actor; return the events of the first answers."""
+        if not actors and not self._inflight:
+            self._stop.wait(POLL_WAKE)  # nothing to watch yet: Ray need not even be imported
+            return []
         import ray
 
         if not ray.is_initialized():
             # Ray was shut down under us (at interpreter exit): nothing left to watch.
             self._inflight.clear()
-            self._stop.wait(WAKE_INTERVAL * 10)
+            self._stop.wait(POLL_WAKE * 2)
             return []
         for key, actor in actors:
             if key not in self._inflight:
                 since = self._since.get(key, 0)
                 self._inflight[key] = actor.events.remote(since, POLL_TIMEOUT, EVENT_LINGER)
-        events: list[base.Event] = []
         refs = list(self._inflight.values())
-        # Outcomes of postprocessing wait for no event: record them this turn.
-        wake = 0 if self._outcomes else WAKE_INTERVAL
-        ready, _ = ray.wait(refs, num_returns=len(refs), timeout=wake)
+        ready, _ = ray.wait(refs, num_returns=1, timeout=POLL_WAKE)
         ready_set = set(ready)
+        events: list[base.Event] = []
         for key, ref in list(self._inflight.items()):
             if ref in ready_set:
                 del self._inflight[key]
