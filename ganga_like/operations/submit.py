@@ -29,6 +29,11 @@ def submit(session: "Session", job: Job, keep_going: bool = False) -> Job:
         raise OperationRefused(job.fqid, "submit", "template", "submit Job(template) instead")
     session.register(job)
     session.ensure_monitor()  # recovers earlier sessions' work before adding ours
+    if job.status is Status.NEW and job.backend is not None:
+        # Start the backend's actor now (Ray creates it asynchronously): it boots while
+        # the job is split and committed, instead of after; and a backend that cannot
+        # be reached leaves the job `new`, untouched.
+        session.backends.actor(job.backend)
     prepared: list[Job] = []
 
     def prepare() -> None:
