@@ -11,7 +11,7 @@ import pytest
 
 from ganga_like import status_file as sf
 from ganga_like.backends import base
-from ganga_like.backends.local import procs
+from ganga_like.backends.local import native, procs
 from ganga_like.backends.local.actor import start_local_actor
 
 from .contract import BackendContract, EventLog, RayClient
@@ -20,16 +20,15 @@ NAMESPACE = "ganga_like_tests"
 _names = itertools.count()
 
 
-@pytest.fixture
-def make_actor(ray_session, leftover_check):
-    """``make_actor(concurrency=N)``: a fresh named LocalActor; killed after the test."""
+def _make_actors(**actor_options):
+    """Yield ``make_actor(concurrency=N)`` (a fresh named LocalActor); kill them afterwards."""
     import ray
 
     clients: list[RayClient] = []
 
     def make(concurrency: int = 2) -> RayClient:
         name = f"local-{os.getpid()}-{next(_names)}"
-        actor = start_local_actor(name, 16, concurrency=concurrency, namespace=NAMESPACE)
+        actor = start_local_actor(name, 16, concurrency=concurrency, namespace=NAMESPACE, **actor_options)
         client = RayClient(actor)
         client.ping()  # wait until it is up
         assert ray.get_actor(name, namespace=NAMESPACE) is not None
@@ -44,8 +43,24 @@ def make_actor(ray_session, leftover_check):
             pass
 
 
+@pytest.fixture
+def make_actor(ray_session, leftover_check):
+    yield from _make_actors()
+
+
 class TestLocalContract(BackendContract):
     """Runs every contract test against LocalActor."""
+
+
+class TestLocalContractWithTheBashWrapper(BackendContract):
+    """The same contract where no C compiler exists: wrapper.sh, started with Popen."""
+
+    @pytest.fixture
+    def make_actor(self, ray_session, leftover_check):
+        yield from _make_actors(wrapper=native.SHELL_WRAPPER)
+
+    def test_it_runs_the_bash_wrapper(self, make_actor):
+        assert make_actor(concurrency=1).ping()["wrapper"] == native.SHELL_WRAPPER
 
 
 class TestLocalSpecifics:

@@ -345,6 +345,7 @@ class LocalActor(LongPollEvents):
                 "queued": self._queued,
                 "lingering": len(self._lingering),
                 "concurrency": self._concurrency,
+                "wrapper": self._wrapper,
                 "seq": self._seq,
             }
 
@@ -730,6 +731,7 @@ def start_local_actor(
     max_concurrency_slots: int = 32,
     *,
     concurrency: int | None = None,
+    wrapper: str | None = None,
     namespace: str | None = None,
     lifetime: str | None = None,
     get_if_exists: bool = False,
@@ -739,7 +741,8 @@ def start_local_actor(
 
     ``max_concurrency_slots`` is how many method calls run at once in the actor
     (an ``events`` long poll must not block ``submit`` or ``kill``);
-    ``concurrency`` is how many subjobs run at once. The actor asks for no CPU
+    ``concurrency`` is how many subjobs run at once; ``wrapper`` a wrapper script
+    to run with bash instead of the native one (see :class:`LocalActor`). The actor asks for no CPU
     (``num_cpus=0``): the subjobs it starts are not Ray tasks. Ray is imported
     here, never at module import.
     """
@@ -748,4 +751,4 @@ def start_local_actor(
     remote_cls = ray.remote(LocalActor)
     options = base.actor_options(max_concurrency_slots, name, namespace, lifetime, get_if_exists,
                                  **actor_options)
-    return remote_cls.options(**options).remote(concurrency=concurrency)
+    return remote_cls.options(**options).remote(concurrency=concurrency, wrapper=wrapper)
