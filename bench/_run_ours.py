@@ -12,17 +12,6 @@ import traceback
 RESULT_PREFIX = "BENCH_RESULT "
 
 
-def _vmhwm() -> int | None:
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return None
-
-
 def main(argv: list[str]) -> int:
     name, kwargs = argv[0], json.loads(argv[1]) if len(argv) > 1 else {}
     from bench import ours
@@ -36,7 +25,7 @@ def main(argv: list[str]) -> int:
         result = {"not_implemented": str(exc) or "not implemented"}
     except Exception as exc:
         result = {"error": repr(exc), "traceback": traceback.format_exc()[-3000:]}
-    result["process_peak_rss_bytes"] = _vmhwm()
+    result["process_peak_rss_bytes"] = ours._vmhwm()
     sys.stdout.write(RESULT_PREFIX + json.dumps(result) + "\n")
     sys.stdout.flush()
     return 0

@@ -76,26 +76,24 @@ def _since_process_start() -> float | None:
         return None
 
 
-def _vmhwm() -> int | None:
+def _proc_status_bytes(field: str) -> int | None:
+    """A ``kB`` field of /proc/self/status (``VmHWM``, ``VmRSS``) in bytes."""
     try:
         with open("/proc/self/status") as f:
             for line in f:
-                if line.startswith("VmHWM:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1]) * 1024
     except OSError:
         pass
     return None
+
+
+def _vmhwm() -> int | None:
+    return _proc_status_bytes("VmHWM")
 
 
 def _vmrss() -> int | None:
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return None
+    return _proc_status_bytes("VmRSS")
 
 
 def _prepare_env(tmp_root: str) -> None:
@@ -168,17 +166,9 @@ def _marker_processes(prefix: str) -> list[tuple[int, float, str]]:
 
 def _processes_in(path: str) -> list:
     """Live processes (not us) whose command line or cwd lies under path."""
-    import psutil
+    from bench.runner import processes_in  # the runner's own leftover check
 
-    me = os.getpid()
-    out = []
-    for p in psutil.process_iter(["pid", "cmdline", "cwd", "status"]):
-        if p.info["pid"] == me or p.info["status"] == psutil.STATUS_ZOMBIE:
-            continue
-        cmd = " ".join(p.info["cmdline"] or [])
-        if path in cmd or (p.info["cwd"] or "").startswith(path):
-            out.append(p)
-    return out
+    return processes_in(path)
 
 
 def _kill_all(procs: list) -> None:

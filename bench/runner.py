@@ -147,8 +147,10 @@ def build_rows(quick: bool, ganga_max_n: int, bs: int) -> list[Row]:
 
 # ---------------------------------------------------------------- processes
 
-def _processes_in(root: str) -> list:
+def processes_in(root: str) -> list:
+    """Live processes (not us) whose command line or cwd lies under ``root``."""
     import psutil
+
     me = os.getpid()
     out = []
     for p in psutil.process_iter(["pid", "cmdline", "cwd", "status"]):
@@ -163,7 +165,7 @@ def _processes_in(root: str) -> list:
 def reap_leftovers(root: str) -> list[str]:
     """Kill every process still tied to a session dir; return what was found."""
     try:
-        procs = _processes_in(root)
+        procs = processes_in(root)
     except ImportError:
         return []
     found = [" ".join(p.info["cmdline"] or [])[:150] for p in procs]

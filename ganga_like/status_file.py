@@ -180,6 +180,18 @@ def append_line(path: str, line: bytes) -> None:
         os.close(fd)
 
 
+def append_quietly(path: str, state: str, note: str) -> None:
+    """Append a status line written by an actor, ignoring I/O errors.
+
+    Those lines are informative (the wrapper's own lines carry the outcome): a full
+    disk or a removed workdir must not stop an actor's thread.
+    """
+    try:
+        StatusFile(path).set(state, note)
+    except OSError:
+        pass
+
+
 def last_status(path: str) -> StatusInfo | None:
     """The last readable status of the file at ``path``; reads at most two line sizes."""
     try:

@@ -44,6 +44,26 @@ class RayClient:
         ray.kill(self.actor, no_restart=True)
 
 
+def actor_factory(start: Callable[..., Any]):
+    """Yield ``make_actor(...)`` built on ``start(...) -> client``: each client is pinged
+    (so the actor is up) and stopped after the test. Backend test modules' ``make_actor``
+    fixtures ``yield from`` it."""
+    clients: list[Any] = []
+
+    def make(*args: Any, **kwargs: Any) -> Any:
+        client = start(*args, **kwargs)
+        client.ping()  # wait until it is up
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        try:
+            client.stop()
+        except Exception:  # already stopped by the test
+            pass
+
+
 class EventLog:
     """Accumulates a client's events through long polls."""
 

@@ -33,7 +33,7 @@ from ganga_like.backends import base
 from ganga_like.backends.base import SubjobSpec
 from ganga_like.backends.local import procs
 
-from .contract import BackendContract, EventLog, RayClient
+from .contract import BackendContract, EventLog, RayClient, actor_factory
 
 NAMESPACE = "ganga_like_hosts_tests"
 CONTRACT_HOSTS = ["head", "n1", "n2", "n3"]  # the contract runs up to 4 subjobs at once
@@ -100,22 +100,12 @@ class HostsClient(RayClient):
 def make_actor(cluster, leftover_check):
     from ganga_like.backends.hosts.actor import start_hosts_actor
 
-    clients: list[HostsClient] = []
-
-    def make(concurrency: int | None = 2, request: dict | None = None) -> HostsClient:
+    def start(concurrency: int | None = 2, request: dict | None = None) -> HostsClient:
         actor = start_hosts_actor(f"hosts-{os.getpid()}-{next(_names)}", 16, max_running=concurrency,
                                   namespace=NAMESPACE)
-        client = HostsClient(actor, {"hosts": CONTRACT_HOSTS} if request is None else request)
-        client.ping()
-        clients.append(client)
-        return client
+        return HostsClient(actor, {"hosts": CONTRACT_HOSTS} if request is None else request)
 
-    yield make
-    for client in clients:
-        try:
-            client.stop()
-        except Exception:
-            pass
+    yield from actor_factory(start)
 
 
 class TestHostsContract(BackendContract):

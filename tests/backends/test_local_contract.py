@@ -14,33 +14,25 @@ from ganga_like.backends import base
 from ganga_like.backends.local import native, procs
 from ganga_like.backends.local.actor import start_local_actor
 
-from .contract import BackendContract, EventLog, RayClient
+from .contract import BackendContract, EventLog, RayClient, actor_factory
 
 NAMESPACE = "ganga_like_tests"
 _names = itertools.count()
 
 
 def _make_actors(**actor_options):
-    """Yield ``make_actor(concurrency=N)`` (a fresh named LocalActor); kill them afterwards."""
+    """Yield ``make_actor(concurrency=N)``: a fresh named LocalActor; killed after the test."""
     import ray
 
-    clients: list[RayClient] = []
-
-    def make(concurrency: int = 2) -> RayClient:
+    def start(concurrency: int = 2) -> RayClient:
         name = f"local-{os.getpid()}-{next(_names)}"
-        actor = start_local_actor(name, 16, concurrency=concurrency, namespace=NAMESPACE, **actor_options)
-        client = RayClient(actor)
-        client.ping()  # wait until it is up
+        client = RayClient(start_local_actor(name, 16, concurrency=concurrency, namespace=NAMESPACE,
+                                             **actor_options))
+        client.ping()
         assert ray.get_actor(name, namespace=NAMESPACE) is not None
-        clients.append(client)
         return client
 
-    yield make
-    for client in clients:
-        try:
-            client.stop()
-        except Exception:  # already stopped by the test
-            pass
+    yield from actor_factory(start)
 
 
 @pytest.fixture

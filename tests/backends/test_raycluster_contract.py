@@ -23,7 +23,7 @@ from ganga_like.backends.raycluster.actor import start_raycluster_actor, task_op
 from ganga_like.backends.raycluster.config import RayCluster
 from ganga_like.errors import InvalidValue
 
-from .contract import BackendContract, EventLog, RayClient
+from .contract import BackendContract, EventLog, RayClient, actor_factory
 
 NAMESPACE = "ganga_like_tests"
 _names = itertools.count()
@@ -48,23 +48,14 @@ def make_actor(ray_session, leftover_check):
     """``make_actor(concurrency=N)``: a fresh named RayClusterActor; killed after the test."""
     import ray
 
-    clients: list[RayClusterClient] = []
     cpus = ray.cluster_resources().get("CPU", 2.0)
 
-    def make(concurrency: int = 2) -> RayClusterClient:
+    def start(concurrency: int = 2) -> RayClusterClient:
         name = f"raycluster-{os.getpid()}-{next(_names)}"
         actor = start_raycluster_actor(name, 16, max_in_flight=concurrency, namespace=NAMESPACE)
-        client = RayClusterClient(actor, {"num_cpus": min(1.0, cpus / concurrency)})
-        client.ping()  # wait until it is up
-        clients.append(client)
-        return client
+        return RayClusterClient(actor, {"num_cpus": min(1.0, cpus / concurrency)})
 
-    yield make
-    for client in clients:
-        try:
-            client.stop()
-        except Exception:  # already stopped by the test
-            pass
+    yield from actor_factory(start)
 
 
 class TestRayClusterContract(BackendContract):

@@ -685,7 +685,7 @@ class HostsActor(LongPollEvents):
                 else:
                     self._emit(job.fqid, base.KILLED, note=note, handle=job.handle)
                     for member in job.members:
-                        _append_quietly(os.path.join(member.workdir, "status"), sf.KILLED,
+                        sf.append_quietly(os.path.join(member.workdir, "status"), sf.KILLED,
                                         f"killed by ganga_like: {note}")
             self._wake = True
             self._cond.notify_all()
@@ -709,7 +709,7 @@ class HostsActor(LongPollEvents):
             with self._cond:
                 self._emit(handle.fqid, base.KILLED, note=note, handle=handle)
                 self._cond.notify_all()
-            _append_quietly(os.path.join(handle.workdir, "status"), sf.KILLED, f"killed by ganga_like: {note}")
+            sf.append_quietly(os.path.join(handle.workdir, "status"), sf.KILLED, f"killed by ganga_like: {note}")
         return KillResult(handle.fqid, confirmed, note)
 
     # ------------------------------------------------------------------ adopting
@@ -918,12 +918,6 @@ def _reason(host: str, error: BaseException) -> str:
         return f"host {host} died: {name}"
     return f"on host {host}: {name}: {text[0] if text else ''}"[:300]
 
-
-def _append_quietly(path: str, state: str, note: str) -> None:
-    try:
-        sf.StatusFile(path).set(state, note)
-    except OSError:
-        pass
 
 
 def start_hosts_actor(name: str | None = None, max_concurrency_slots: int = 32, *, max_running: int | None = None,

@@ -242,7 +242,7 @@ class LocalActor(LongPollEvents):
                     results[index] = KillResult(handle.fqid, True, "nothing to kill: never started")
             self._cond.notify_all()
         for job in dropped:
-            _append_quietly(job.status_path, sf.KILLED, "dropped from the queue before it started")
+            sf.append_quietly(job.status_path, sf.KILLED, "dropped from the queue before it started")
 
         outcomes = procs.kill_trees([t for _, t, _ in targets], grace) if targets else []
         final_lines: list[tuple[str, str, str]] = []
@@ -271,7 +271,7 @@ class LocalActor(LongPollEvents):
                 self._finish(job)
             self._cond.notify_all()
         for workdir, state, note in final_lines:
-            _append_quietly(os.path.join(workdir, "status"), state, note)
+            sf.append_quietly(os.path.join(workdir, "status"), state, note)
         return [r if r is not None else KillResult(h.fqid, False, "not handled") for r, h in zip(results, handles)]
 
     def held(self, handles: list[Handle]) -> list[bool]:
@@ -404,7 +404,7 @@ class LocalActor(LongPollEvents):
                 pid = popen.pid
         except (OSError, ValueError) as error:  # ValueError: a NUL in an argument or variable
             reason = f"cannot start the wrapper {self._wrapper}: {error}"
-            _append_quietly(job.status_path, sf.WRAPPER_ERROR, f"exit=126 {reason}")
+            sf.append_quietly(job.status_path, sf.WRAPPER_ERROR, f"exit=126 {reason}")
             handle = self._error_handle(spec, reason)  # never started: a submission failure
             with self._cond:
                 job.handle = handle
@@ -471,7 +471,7 @@ class LocalActor(LongPollEvents):
         for job in ended:
             event = _exit_event(job, statuses[id(job)])
             if event[0] == base.LOST:
-                _append_quietly(job.status_path, sf.LOST_ERROR, event[2])
+                sf.append_quietly(job.status_path, sf.LOST_ERROR, event[2])
             assert job.handle is not None
             lingers = procs.group_may_live(job.handle.pid, job.handle.create_time)
             outcome.append((job, event, lingers))
@@ -566,7 +566,7 @@ class LocalActor(LongPollEvents):
             return base.DETAIL, None, "adopted: processes of its group still run", LINGERING_DETAIL, handle
         kind, code, note = event_from_status(last, None)
         if kind == base.LOST and (last is None or last.state != sf.LOST_ERROR):
-            _append_quietly(status_path, sf.LOST_ERROR, note)
+            sf.append_quietly(status_path, sf.LOST_ERROR, note)
         return kind, code, note, "", handle
 
     def _watch_foreign(self, handle: Handle, pid: int, created: float, marker: str | None) -> Handle | None:
@@ -706,13 +706,6 @@ def _make_dirs(workdir: str) -> None:
     except FileExistsError:
         pass
 
-
-def _append_quietly(path: str, state: str, note: str) -> None:
-    """Status lines written by the actor are informative: a full disk must not stop it."""
-    try:
-        sf.StatusFile(path).set(state, note)
-    except OSError:
-        pass
 
 
 def _drain(fd: int) -> None:

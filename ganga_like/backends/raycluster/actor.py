@@ -119,7 +119,7 @@ def run_subjob(spec: SubjobSpec, reporter: Any) -> dict[str, Any]:
                                        close_fds=True, start_new_session=True)
     except OSError as error:
         reason = f"cannot start the wrapper on {host}: {error}"
-        _append_quietly(status_path, sf.WRAPPER_ERROR, f"exit=126 {reason}")
+        sf.append_quietly(status_path, sf.WRAPPER_ERROR, f"exit=126 {reason}")
         return dict(outcome, kind=base.LOST, exit_code=None, note=reason)
     # Not reaped before wait(): pid and start time are stable while we read them.
     created = procs.create_time(wrapper.pid) or 0.0
@@ -132,7 +132,7 @@ def run_subjob(spec: SubjobSpec, reporter: Any) -> dict[str, Any]:
             time.sleep(LINGER_RECHECK)
     kind, code, note = outcome_from_status(sf.last_status(status_path), returncode)
     if kind == base.LOST:
-        _append_quietly(status_path, sf.LOST_ERROR, note)
+        sf.append_quietly(status_path, sf.LOST_ERROR, note)
     return dict(outcome, kind=kind, exit_code=code, note=note)
 
 
@@ -172,12 +172,6 @@ def _call(actor: Any, method: str, *args: Any) -> None:
     except Exception:
         pass
 
-
-def _append_quietly(path: str, state: str, note: str) -> None:
-    try:
-        sf.StatusFile(path).set(state, note)
-    except OSError:
-        pass
 
 
 _remote_task: Any = None
@@ -351,7 +345,7 @@ class RayClusterActor(LongPollEvents):
                     results[index] = KillResult(handle.fqid, True, "nothing to kill: unknown here, never started")
             self._cond.notify_all()
         for run in dropped:
-            _append_quietly(run.status_path, sf.KILLED, "dropped from the queue before it started")
+            sf.append_quietly(run.status_path, sf.KILLED, "dropped from the queue before it started")
         if victims:
             self._kill_victims(handles, victims, grace, results)
         self._fill()
@@ -407,7 +401,7 @@ class RayClusterActor(LongPollEvents):
                 workdir = run.workdir if run is not None else handles[index].workdir
                 last = sf.last_status(os.path.join(workdir, "status")) if workdir else None
                 if workdir and (last is None or not last.terminal):
-                    _append_quietly(os.path.join(workdir, "status"), sf.KILLED, result.note)
+                    sf.append_quietly(os.path.join(workdir, "status"), sf.KILLED, result.note)
 
     def held(self, handles: list[Handle]) -> list[bool]:
         """True while this actor still runs or queues the subjob, or a process of it lives."""
@@ -520,7 +514,7 @@ class RayClusterActor(LongPollEvents):
             task_id = ref.task_id().hex()
         except Exception as error:  # Ray refused the options or is going away
             reason = f"Ray refused the task: {type(error).__name__}: {str(error).splitlines()[0][:300]}"
-            _append_quietly(run.status_path, sf.WRAPPER_ERROR, f"exit=126 {reason}")
+            sf.append_quietly(run.status_path, sf.WRAPPER_ERROR, f"exit=126 {reason}")
             with self._cond:
                 self._emit(run.fqid, base.LOST, note=reason, handle=run.handle)
                 self._finish(run)
@@ -663,7 +657,7 @@ class RayClusterActor(LongPollEvents):
                 note = (f"no process left and no exit status recorded ({seen}); "
                         "its Ray task ended with the actor that submitted it")
                 if handle.workdir:
-                    _append_quietly(os.path.join(handle.workdir, "status"), sf.LOST_ERROR, note)
+                    sf.append_quietly(os.path.join(handle.workdir, "status"), sf.LOST_ERROR, note)
         return kind, code, note, "", now
 
     def _watch_adopted(self) -> None:
@@ -699,7 +693,7 @@ class RayClusterActor(LongPollEvents):
                     if kind == base.LOST:
                         last = sf.last_status(run.status_path)
                         if last is None or not last.terminal:
-                            _append_quietly(run.status_path, sf.LOST_ERROR, note)
+                            sf.append_quietly(run.status_path, sf.LOST_ERROR, note)
             time.sleep(ADOPT_RECHECK)
 
 
