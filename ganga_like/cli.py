@@ -24,10 +24,12 @@ EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_SOME_FAILED, EXIT_TIMEOUT = 0, 1, 2, 3, 4
 
 
 def _session(read_only_ok: bool = False) -> Any:
-    from .session import Session, set_default_session
+    """A client of the root's service (started in the background if none runs)."""
+    from .client.session import ClientSession
+    from .model import binding
 
-    session = Session(fallback_read_only=read_only_ok)
-    set_default_session(session)
+    session = ClientSession()
+    binding.set_default(session)
     return session
 
 
@@ -50,9 +52,7 @@ def cmd_jobs(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps([_job_dict(j) for j in selected]))
         else:
-            print(render([job_row(j) for j in selected], f"{len(session.jobs)} jobs"
-                         + (" (read-only: another session holds the repository)"
-                            if session.read_only else "")))
+            print(render([job_row(j) for j in selected], f"{len(session.jobs)} jobs"))
         return EXIT_OK
     finally:
         session.close()
@@ -179,10 +179,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         session.close()
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
-    from .serve import serve
+def cmd_service(args: argparse.Namespace) -> int:
+    from .client import service_control
 
-    return serve(args.host, args.port, args.path)
+    return service_control.run(args)
 
 
 def cmd_shell(args: argparse.Namespace) -> int:
@@ -252,11 +252,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--subjobs", type=int, default=200)
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("serve", help="serve the repository to other sessions through ZEO")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8100)
-    p.add_argument("--path", help="the FileStorage to serve (default: the configured one)")
-    p.set_defaults(func=cmd_serve)
+    p = sub.add_parser("service", help="the repository's service: start | stop | status | log")
+    p.add_argument("action", choices=("start", "stop", "status", "log"))
+    p.add_argument("--listen", metavar="HOST:PORT", default="",
+                   help="start: also serve clients of other machines over TLS (they present "
+                        "the root's service-secret.pem)")
+    p.add_argument("--lines", type=int, default=40, help="log: how many lines (default 40)")
+    p.add_argument("--json", action="store_true", help="status: as JSON")
+    p.set_defaults(func=cmd_service)
     return parser
 
 

@@ -178,3 +178,41 @@ class EditConflict(GangaLikeError):
             "discarded; read the job again and re-apply them",
             detail=detail,
         )
+
+
+class ServiceError(GangaLikeError):
+    """The service could not be started, reached, or did not finish a request."""
+
+
+class ServiceUnavailable(ServiceError):
+    """No service answers for this repository, and none could be started."""
+
+    def __init__(self, root: str, reason: str, log: str = "") -> None:
+        where = f"; its log: {log}" if log else ""
+        super().__init__(
+            f"the ganga_like service for {root} is not available: {reason}{where}; "
+            f"`ganga-like service status` says more, `ganga-like service start` starts it",
+            root=root, reason=reason, log=log,
+        )
+
+
+class ServiceLost(ServiceError):
+    """The service stopped in the middle of a request."""
+
+    def __init__(self, root: str, verb: str) -> None:
+        super().__init__(
+            f"the ganga_like service for {root} stopped during '{verb}'; nothing is lost: "
+            f"run it again (a new service starts and recovers the work first)",
+            root=root, verb=verb,
+        )
+
+
+class ServiceRunning(ServiceError):
+    """A second service was asked to start on a root that already has one."""
+
+    def __init__(self, root: str, holder: str) -> None:
+        super().__init__(
+            f"a ganga_like service already runs for {root} ({holder}); use it, or stop it "
+            f"first with `ganga-like service stop`",
+            root=root, holder=holder,
+        )

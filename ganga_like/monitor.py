@@ -110,9 +110,15 @@ class Monitor:
         """Apply events that did not come from a long poll (adoption after a restart)."""
         self._inbox.put(list(events))
 
-    def call(self, fn: Callable[[], None]) -> None:
-        """Run ``fn`` in the monitor's thread (with its connection) at the next turn."""
-        self._inbox.put(fn)
+    def settle(self, timeout: float = 5.0) -> None:
+        """Return once the monitor has finished the turn it is in (its commit and the
+        queue-log lines that follow it), so a caller that saw the commit also finds
+        the log complete."""
+        if not self.running or threading.current_thread() is self._thread:
+            return
+        done = threading.Event()
+        self._inbox.put(done.set)
+        done.wait(timeout)
 
     # -- the loop -----------------------------------------------------------------
     def _run(self) -> None:
@@ -368,9 +374,12 @@ class Monitor:
             with self._post_lock:
                 self._touched_masters.add(top.id)
 
-    def postprocessing(self, top_ids: set[int]) -> bool:
-        """Whether master-level postprocessing of any of these jobs is still pending."""
+    def postprocessing(self, top_ids: set[int] | None) -> bool:
+        """Whether master-level postprocessing of any of these jobs (None: of any job)
+        is still pending."""
         with self._post_lock:
+            if top_ids is None:
+                return bool(self._touched_masters)
             return bool(self._touched_masters & top_ids)
 
     def _finish_masters(self) -> None:

@@ -58,6 +58,7 @@ The contract, method by method (every backend passes ``tests/backends/contract.p
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from typing import Any, Protocol, Sequence
 
 
@@ -86,6 +87,22 @@ class SubjobSpec:
     marker: str  # environment marker identifying our processes: "<repo-uuid>:<fqid>"
     options: dict[str, Any] = dataclasses.field(default_factory=dict)  # backend specific
     attempt: int = 0  # the subjob's submit counter; echoed in its Handle
+    # The environment of the client that submitted the job (its payload starts with it,
+    # as Slurm's jobs do); None when the job asked for the backend's own environment.
+    # Specs of one submit share one dict, so it is serialised once per batch.
+    base_env: dict[str, str] | None = None
+
+
+RAY_VARIABLES = ("RAY_", "_RAY")  # the backend process's Ray settings never reach a payload
+
+
+def payload_environment(spec: SubjobSpec, own: Mapping[str, str]) -> dict[str, str]:
+    """A payload's environment before its marker: the submitter's (``spec.base_env``)
+    or the backend's ``own``, without Ray's variables, updated with the job's ``env``."""
+    source = own if spec.base_env is None else spec.base_env
+    env = {k: v for k, v in source.items() if not k.startswith(RAY_VARIABLES)}
+    env.update(spec.env)
+    return env
 
 
 @dataclasses.dataclass(frozen=True)

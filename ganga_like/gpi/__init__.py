@@ -35,7 +35,7 @@ class _Registering:
         self.__qualname__ = cls.__qualname__
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        from ..session import default_session
+        from ..client.default import default_session
 
         obj = self._cls(*args, **kwargs)
         return default_session().register(obj)
@@ -68,7 +68,7 @@ templates = TemplatesView()
 def runMonitoring(jobs: Any = None, timeout: float | None = None) -> None:  # noqa: N802 (Ganga's name)
     """Ganga's ``runMonitoring()``: the monitor always runs here; this waits for
     the given jobs (or every active job) to reach a final status."""
-    from ..session import default_session
+    from ..client.default import default_session
 
     session = default_session()
     if jobs is None:
@@ -79,7 +79,7 @@ def runMonitoring(jobs: Any = None, timeout: float | None = None) -> None:  # no
 
 def leaks(reap: bool = False) -> list[dict[str, Any]]:
     """Audit work that still holds resources although its job is finished or removed."""
-    from ..session import default_session
+    from ..client.default import default_session
 
     return default_session().leaks(reap=reap)
 
@@ -94,14 +94,14 @@ def export(jobs_or_job: Any, path: str) -> int:
 def load(path: str) -> list[Any]:
     """Read jobs written by ``export`` (or by hand) back as NEW jobs, registered."""
     from .. import export as _export
-    from ..session import default_session
+    from ..client.default import default_session
 
     return _export.load(path, session=default_session())
 
 
 def session() -> Any:
     """The default session (repository, backends, monitor)."""
-    from ..session import default_session
+    from ..client.default import default_session
 
     return default_session()
 

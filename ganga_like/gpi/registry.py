@@ -26,7 +26,7 @@ class RegistryView:
     def _session(self) -> Any:
         if self._provider is not None:
             return self._provider()
-        from ..session import default_session
+        from ..client.default import default_session
 
         return default_session()
 

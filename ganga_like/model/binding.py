@@ -1,16 +1,19 @@
 """How a Job's verbs (``j.submit()``, ``j.kill()``, ...) find their session.
 
-The model sits below the session in the layering, so it cannot import it at
-module level; a job's verbs look the session up here at call time: the session
-that owns the job's database connection, or (for a job not yet stored) the
-process's default session, which the GPI starts on first use.
+The model sits below every session in the layering, so it never imports one; a
+job's verbs look the session up here at call time: the session that owns the
+job's database connection, or (for a job not stored yet) the default session
+that a face installed with :func:`set_default` (the GPI installs its client).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from ..errors import GangaLikeError
+
 _sessions_by_db: dict[int, Any] = {}
+_default: Any = None
 
 
 def bind(db: Any, session: Any) -> None:
@@ -21,15 +24,30 @@ def unbind(db: Any) -> None:
     _sessions_by_db.pop(id(db), None)
 
 
+def set_default(session: Any) -> None:
+    global _default
+    _default = session
+
+
+def get_default() -> Any:
+    """The installed default session, or None (none yet, or it was closed)."""
+    if _default is not None and getattr(_default, "closed", False):
+        return None
+    return _default
+
+
 def session_for(job: Any) -> Any:
     jar = getattr(job, "_p_jar", None)
     if jar is not None:
         session = _sessions_by_db.get(id(jar.db()))
         if session is not None:
             return session
-    from ..session import default_session  # call time only: see the module docstring
-
-    return default_session()
+    session = get_default()
+    if session is None:
+        raise GangaLikeError(
+            "this job is not stored in any repository: create it with ganga_like.gpi's "
+            "Job(...) (which stores it), or register it with a session first")
+    return session
 
 
 def apply(obj: Any, change: Any) -> None:

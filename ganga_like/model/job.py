@@ -27,8 +27,11 @@ from .component import Component
 
 EDITABLE_AFTER_SUBMIT = ("name", "comment", "do_auto_resubmit")
 CONFIG_ATTRIBUTES = ("application", "backend", "splitter", "postprocessors",
-                     "inputfiles", "outputfiles", "mode")
+                     "inputfiles", "outputfiles", "mode", "env_from")
 MODES = ("strict", "relaxed")
+# Where a payload's environment comes from: the client that submitted the job (as
+# Slurm does by default), or the backend's own process (the service's, a node's).
+ENV_SOURCES = ("submitter", "backend")
 USER_ATTRIBUTES = frozenset(CONFIG_ATTRIBUTES + EDITABLE_AFTER_SUBMIT)
 MAX_AUTO_RESUBMITS = 5
 
@@ -79,6 +82,10 @@ class Job(Persistent):
     inputfiles: tuple = ()
     outputfiles: tuple = ()
     mode: str | None = None  # None: the session's configured mode
+    env_from: str = "submitter"  # see ENV_SOURCES
+    # On top-level jobs: the submitting client's environment, as sorted (name, value)
+    # pairs, kept for resubmissions and for work re-queued after a crash.
+    submit_environment: tuple | None = None
     do_auto_resubmit: bool = False
     master: "Job | None" = None
     _subjobs: IOBTree | None = None
@@ -149,6 +156,11 @@ class Job(Persistent):
             if value is not None and value not in MODES:
                 raise InvalidValue("Job", "mode", value, "'strict', 'relaxed' or None")
             return value
+        if name == "env_from":
+            if value not in ENV_SOURCES:
+                raise InvalidValue("Job", "env_from", value,
+                                   " or ".join(repr(v) for v in ENV_SOURCES))
+            return value
         if name in ("postprocessors", "inputfiles", "outputfiles"):
             items = value if isinstance(value, (list, tuple)) else [value]
             category = "postprocessors" if name == "postprocessors" else "files"
@@ -183,6 +195,7 @@ class Job(Persistent):
             "comment": self.comment,
             "do_auto_resubmit": self.do_auto_resubmit,
             "mode": self.mode,
+            "env_from": self.env_from,
         }
 
     # -- identity and status ---------------------------------------------------------

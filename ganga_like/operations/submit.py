@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..backends import base
@@ -20,7 +20,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..session import Session
 
 
-def submit(session: "Session", job: Job, keep_going: bool = False) -> Job:
+def submit(session: "Session", job: Job, keep_going: bool = False,
+           environment: Mapping[str, str] | None = None) -> Job:
+    """Submit ``job``. Its payloads start with ``environment`` (the submitting
+    client's; default: this process's) unless the job says ``env_from='backend'``."""
     session.check_writable()
     if job.master is not None:
         raise OperationRefused(job.fqid, "submit", job.status.value,
@@ -46,6 +49,8 @@ def submit(session: "Session", job: Job, keep_going: bool = False) -> Job:
             split(job)
         targets = ([sj for sj in job._subjobs.values() if sj._status == Status.NEW.value]
                    if job._subjobs is not None else [job])
+        job.submit_environment = submitter_environment(
+            os.environ if environment is None else environment)
         for target in targets:
             target.submit_counter += 1
             target.exit_code = None
@@ -123,6 +128,22 @@ def stage_inputs(session: "Session", top: Job, targets: Sequence[Job],
     return failed
 
 
+def submitter_environment(environment: Mapping[str, str]) -> tuple:
+    """What is kept of a submitter's environment: everything but Ray's settings and
+    our own marker (a payload gets its own)."""
+    from ..backends.local.procs import MARKER_VAR
+
+    return tuple(sorted((k, v) for k, v in environment.items()
+                        if not k.startswith(base.RAY_VARIABLES) and k != MARKER_VAR))
+
+
+def base_environment(top: Job) -> dict[str, str] | None:
+    """The environment a job's payloads start with (None: the backend's own)."""
+    if top.env_from != "submitter" or top.submit_environment is None:
+        return None
+    return dict(top.submit_environment)
+
+
 def specs_for(session: "Session", top: Job, targets: Sequence[Job]) -> list[base.SubjobSpec]:
     """Specs for many subjobs of one master: the master's values read once."""
     if top._subjobs is None:
@@ -131,6 +152,7 @@ def specs_for(session: "Session", top: Job, targets: Sequence[Job]) -> list[base
     values = app.field_values()
     workspace, uuid = top.workspace, session.repo_uuid
     options = top.backend.spec_options()
+    base_env = base_environment(top)  # one dict for every spec: serialised once per batch
     specs = []
     for sub in targets:
         mine = dict(values)
@@ -143,7 +165,7 @@ def specs_for(session: "Session", top: Job, targets: Sequence[Job]) -> list[base
             job_id=top.id, subjob_id=sub.id, fqid=fqid, exe=mine["exe"],
             args=tuple(mine["args"]), env=dict(mine["env"]),
             workdir=os.path.join(workspace, str(sub.id)), marker=f"{uuid}:{fqid}",
-            options=dict(options), attempt=sub.submit_counter))
+            options=dict(options), attempt=sub.submit_counter, base_env=base_env))
     return specs
 
 
@@ -161,6 +183,7 @@ def spec_for(session: "Session", job: Job) -> base.SubjobSpec:
         marker=f"{session.repo_uuid}:{job.fqid}",
         options=top.backend.spec_options(),
         attempt=job.submit_counter,
+        base_env=base_environment(top),
     )
 
 

@@ -156,15 +156,22 @@ def open_repository(config: Config, read_only: bool | None = None,
 
 
 def _open_zeo(config: Config, read_only: bool) -> Repository:
+    return open_zeo(config, parse_zeo_uri(config.repository), read_only=read_only,
+                    location=config.repository)
+
+
+def open_zeo(config: Config, address: Any, read_only: bool = False, ssl: Any = None,
+             location: str = "", wait_timeout: float = 10) -> Repository:
+    """A repository served by a ZEO server at ``address`` (a unix socket path or
+    ``(host, port)``; ``ssl``: the TLS context a remote client presents)."""
     import ZEO
 
-    host, port = parse_zeo_uri(config.repository)
+    location = location or str(address)
     try:
-        storage = ZEO.client((host, port), read_only=read_only, wait_timeout=10)
+        storage = ZEO.client(address, read_only=read_only, wait_timeout=wait_timeout, ssl=ssl,
+                             ssl_server_hostname=None)
     except Exception as exc:
-        raise RepositoryError(
-            f"cannot reach the ZEO server at {config.repository}: {exc}; is `ganga-like serve` running?",
-            uri=config.repository,
-        ) from None
+        raise RepositoryError(f"cannot reach the database server at {location}: {exc}",
+                              uri=location) from None
     db = ZODB.DB(storage, cache_size=CACHE_SIZE, pool_size=16)
-    return Repository(db, config, read_only, config.repository)
+    return Repository(db, config, read_only, location)

@@ -165,14 +165,16 @@ def entry_for(spec: SubjobSpec, inventory: Inventory) -> sch.Entry:
 # ---------------------------------------------------------------------- what runs on a host
 
 
-def _clean_env(extra: Mapping[str, str]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_", "_RAY"))}
+def _clean_env(extra: Mapping[str, str], base_env: Mapping[str, str] | None) -> dict[str, str]:
+    source = os.environ if base_env is None else base_env  # the submitter's, or this host's
+    env = {k: v for k, v in source.items() if not k.startswith(base.RAY_VARIABLES)}
     env.update(extra)
     return env
 
 
 def host_run(workdir: str, exe: str, args: list[str], env: dict[str, str], fqid: str, attempt: int,
-             host: str, reporter: Any, first_line: bool) -> dict[str, Any]:
+             host: str, reporter: Any, first_line: bool,
+             base_env: dict[str, str] | None = None) -> dict[str, Any]:
     """(A Ray task on the host.) Run the wrapper, report its start, wait until its group is gone."""
     status_path = os.path.join(workdir, "status")
     os.makedirs(os.path.join(workdir, "output"), exist_ok=True)
@@ -181,7 +183,7 @@ def host_run(workdir: str, exe: str, args: list[str], env: dict[str, str], fqid:
     command = native.wrapper_command()
     try:
         with open(os.devnull, "r+b") as devnull:
-            popen = subprocess.Popen([*command, workdir, exe, *args], env=_clean_env(env), cwd=workdir,
+            popen = subprocess.Popen([*command, workdir, exe, *args], env=_clean_env(env, base_env), cwd=workdir,
                                      stdin=devnull, stdout=devnull, stderr=devnull, close_fds=True,
                                      start_new_session=True)
     except OSError as error:
@@ -540,7 +542,7 @@ class HostsActor(LongPollEvents):
                 env[procs.MARKER_VAR] = spec.marker
                 member.ref = _remote("host_run").options(scheduling_strategy=strategy).remote(
                     member.workdir, spec.exe, list(spec.args), env, job.fqid, job.attempt, member.host,
-                    reporter, index > 0)
+                    reporter, index > 0, spec.base_env)
                 member.ref.future().add_done_callback(lambda _f, j=job, m=member: self._done_refs.put((j, m)))
             job.state = "starting"
             self._set_detail(job, sch.STARTING, f"starting on {hosts}")

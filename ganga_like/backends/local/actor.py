@@ -31,8 +31,9 @@ Ray must not kill the actor's children when the actor ends: Ray does by default
 --system-config='{"kill_child_processes_on_worker_exit": false}'``), else
 subjobs die with their actor and are reported LOST on adoption.
 
-Payload environment: the actor's environment without Ray's own variables
-(``RAY_*``), updated with ``spec.env``, plus ``GANGA_LIKE_MARKER=<spec.marker>``.
+Payload environment: ``base.payload_environment``: the submitting client's
+environment (``spec.base_env``; the actor's own when the job opted out), without
+Ray's variables, updated with ``spec.env``, plus ``GANGA_LIKE_MARKER=<spec.marker>``.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ import psutil
 
 from ganga_like import status_file as sf
 from ganga_like.backends import base
-from ganga_like.backends.base import Event, Handle, KillResult, SubjobSpec
+from ganga_like.backends.base import Event, Handle, KillResult, SubjobSpec, payload_environment
 from ganga_like.backends.event_stream import LongPollEvents
 from ganga_like.backends.local import native, procs
 
@@ -110,7 +111,7 @@ class LocalActor(LongPollEvents):
         self._wrapper = self._command[-1]
         self._spawn_directly = len(self._command) == 1  # the native wrapper (see _launch)
         self._host = socket.gethostname()
-        self._base_env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_", "_RAY"))}
+        self._own_env = dict(os.environ)
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
         self._events: collections.deque[Event] = collections.deque()
@@ -386,8 +387,7 @@ class LocalActor(LongPollEvents):
     def _launch(self, job: _Job) -> Handle | None:
         spec = job.spec
         assert spec is not None
-        env = dict(self._base_env)
-        env.update(spec.env)
+        env = payload_environment(spec, self._own_env)
         env[procs.MARKER_VAR] = spec.marker
         argv = [*self._command, spec.workdir, spec.exe, *spec.args]
         popen = None

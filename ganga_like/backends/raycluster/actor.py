@@ -54,8 +54,9 @@
 * **find(prefix)**: processes whose marker starts with ``prefix`` (on this
   machine), plus this actor's subjobs not yet started.
 
-Payload environment: the Ray worker's environment without Ray's own variables
-(``RAY_*``), updated with ``spec.env``, plus ``GANGA_LIKE_MARKER=<spec.marker>``.
+Payload environment: ``base.payload_environment``: the submitting client's
+environment (``spec.base_env``; the Ray worker's own when the job opted out), without
+Ray's variables, updated with ``spec.env``, plus ``GANGA_LIKE_MARKER=<spec.marker>``.
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ import ray
 
 from ganga_like import status_file as sf
 from ganga_like.backends import base
-from ganga_like.backends.base import Event, Handle, KillResult, SubjobSpec
+from ganga_like.backends.base import Event, Handle, KillResult, SubjobSpec, payload_environment
 from ganga_like.backends.event_stream import LongPollEvents
 from ganga_like.backends.local import native, procs
 
@@ -109,8 +110,7 @@ def run_subjob(spec: SubjobSpec, reporter: Any) -> dict[str, Any]:
     try:
         os.makedirs(os.path.join(spec.workdir, "output"), exist_ok=True)
         sf.StatusFile(status_path).set(sf.CREATED, f"node={host} task={task_id}")
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_", "_RAY"))}
-        env.update(spec.env)
+        env = payload_environment(spec, os.environ)
         env[procs.MARKER_VAR] = spec.marker
         command = native.wrapper_command()
         with open(os.devnull, "r+b") as devnull:

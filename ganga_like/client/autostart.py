@@ -1,0 +1,127 @@
+"""Finding the root's service, and starting one in the background when none runs.
+
+The service holds ``<root>/service.lock`` (flock) for its whole life, so "a
+service runs" is a lock held, whether or not it answers yet. Clients that find
+none take ``<root>/service.starting`` while they start one, so two clients
+racing start one service, and both then connect to it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import subprocess
+import sys
+import threading
+import time
+from typing import Any
+
+from ..channel.paths import ServicePaths
+from ..errors import ServiceError, ServiceLost, ServiceUnavailable
+from .link import Link, NoService
+
+START_TIMEOUT = 180.0  # a cold machine: import Ray, start it, recover a large repository
+POLL = 0.05
+
+
+def service_alive(paths: ServicePaths) -> bool:
+    """Whether a service holds the root's lock (it may still be starting)."""
+    try:
+        fd = os.open(paths.lock, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)  # also drops the shared lock we may just have taken
+    return False
+
+
+def hello(link: Link) -> dict[str, Any] | None:
+    """The service's description once it is ready, or None if none answers."""
+    try:
+        value, _ = link.call("hello")
+        return value
+    except (NoService, ServiceLost):
+        return None
+    except ServiceError as exc:
+        if "is stopping" in str(exc):
+            return None  # it is going away: the next one will answer
+        raise
+
+
+def connect(paths: ServicePaths, autostart: bool = True, quiet: bool = False) -> dict[str, Any]:
+    """Hello from the root's service, starting it first if needed and allowed."""
+    link = Link(paths.root, unix_path=paths.control_socket)
+    deadline = time.monotonic() + START_TIMEOUT
+    started: subprocess.Popen | None = None
+    announced = False
+    while True:
+        info = hello(link)
+        if info is not None:
+            return info
+        if not service_alive(paths):
+            if started is not None and started.poll() is not None:
+                raise ServiceUnavailable(paths.root, f"it exited at start (code {started.returncode})"
+                                         + _last_line(paths.log), log=paths.log)
+            if not autostart:
+                raise ServiceUnavailable(paths.root, "no service runs")
+            if started is None or started.poll() is not None:
+                started = _start_once(paths)
+        if not announced and not quiet:
+            print(f"ganga-like: starting the service for {paths.root} (a few seconds) ...",
+                  file=sys.stderr, flush=True)
+            announced = True
+        if time.monotonic() > deadline:
+            raise ServiceUnavailable(paths.root, f"it did not answer within {START_TIMEOUT:g} s",
+                                     log=paths.log)
+        time.sleep(POLL)
+
+
+def _start_once(paths: ServicePaths) -> subprocess.Popen | None:
+    """Start a service unless another client is doing it or did it meanwhile."""
+    paths.make_root()
+    fd = os.open(paths.start_lock, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        if service_alive(paths):
+            return None
+        proc = spawn(paths)
+        # Hold the start lock until the new service holds its own lock (or died), so
+        # a second client does not start another in between.
+        deadline = time.monotonic() + 30
+        while not service_alive(paths) and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return proc
+    finally:
+        os.close(fd)
+
+
+def spawn(paths: ServicePaths, listen: str = "") -> subprocess.Popen:
+    """The service as a background process in its own session, its output in its log."""
+    log_fd = os.open(paths.log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        command = [sys.executable, "-m", "ganga_like.service.main", "--root", paths.root]
+        if listen:
+            command += ["--listen", listen]
+        env = {k: v for k, v in os.environ.items() if k != "GANGA_LIKE_MARKER"}
+        proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log_fd, stderr=log_fd,
+                                start_new_session=True, close_fds=True, env=env, cwd=paths.root)
+    finally:
+        os.close(log_fd)
+    # Reap it when it exits, so a long-lived client keeps no zombie.
+    threading.Thread(target=proc.wait, name="ganga_like-service-reaper", daemon=True).start()
+    return proc
+
+
+def _last_line(path: str) -> str:
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, handle.tell() - 2000))
+            lines = [l for l in handle.read().decode(errors="replace").splitlines() if l.strip()]
+        return f": {lines[-1].strip()[:300]}" if lines else ""
+    except OSError:
+        return ""

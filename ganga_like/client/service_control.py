@@ -1,0 +1,121 @@
+"""``ganga-like service start | stop | status | log``: the service as a user sees it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from typing import Any
+
+from ..channel.paths import ServicePaths
+from ..errors import ServiceRunning, ServiceUnavailable
+from . import autostart
+from .link import Link, NoService
+
+STOP_TIMEOUT = 60.0
+NOT_RUNNING = 3  # exit code of `status` when no service runs
+
+
+def start(paths: ServicePaths, listen: str = "") -> dict[str, Any]:
+    if autostart.service_alive(paths):
+        raise ServiceRunning(paths.root, f"pid {paths.holder_pid()}")
+    paths.make_root()
+    proc = autostart.spawn(paths, listen=listen)
+    deadline = time.monotonic() + autostart.START_TIMEOUT
+    link = Link(paths.root, unix_path=paths.control_socket)
+    while time.monotonic() < deadline:
+        info = autostart.hello(link)
+        if info is not None:
+            return info
+        if proc.poll() is not None:
+            raise ServiceUnavailable(paths.root, f"it exited at start (code {proc.returncode})"
+                                     + autostart._last_line(paths.log), log=paths.log)
+        time.sleep(autostart.POLL)
+    raise ServiceUnavailable(paths.root, "it did not answer in time", log=paths.log)
+
+
+def stop(paths: ServicePaths, timeout: float = STOP_TIMEOUT) -> str:
+    if not autostart.service_alive(paths):
+        return f"no service runs for {paths.root}"
+    pid = paths.holder_pid()
+    try:
+        Link(paths.root, unix_path=paths.control_socket).call("stop")
+    except (NoService, ServiceUnavailable, OSError):
+        if pid:  # starting, or not answering: the signal does the same
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while autostart.service_alive(paths):
+        if time.monotonic() > deadline:
+            raise ServiceUnavailable(paths.root, f"it did not stop within {timeout:g} s "
+                                     f"(pid {pid}; `kill {pid}` ends it)", log=paths.log)
+        time.sleep(0.05)
+    return f"stopped the service for {paths.root} (pid {pid})"
+
+
+def status(paths: ServicePaths) -> dict[str, Any] | None:
+    if not autostart.service_alive(paths):
+        return None
+    try:
+        value, _ = Link(paths.root, unix_path=paths.control_socket).call("status")
+        return value
+    except NoService:
+        return {"root": paths.root, "pid": paths.holder_pid(), "ready": False,
+                "starting": True}
+
+
+def describe(info: dict[str, Any]) -> str:
+    if info.get("starting"):
+        return f"service for {info['root']}: starting (pid {info['pid']})"
+    up = time.time() - float(info.get("started") or time.time())
+    idle = info.get("idle_stop") or 0
+    lines = [
+        f"service for {info['root']}: {'ready' if info.get('ready') else 'starting'} "
+        f"(pid {info['pid']}, up {up:.0f} s)",
+        f"  clients: {info.get('clients', 0)}, active jobs: {info.get('active_jobs', 0)}",
+        f"  database: {info.get('zeo')}",
+        f"  Ray: {info.get('ray_address') or 'not started'}",
+        f"  idle stop: {'never' if not idle else f'after {idle:g} s with no client and no active job'}",
+    ]
+    if info.get("listen"):
+        lines.append(f"  TLS listener: {info['listen']} (clients: GANGA_LIKE_SERVICE={info['listen']}, "
+                     f"GANGA_LIKE_SECRET=<a copy of {info['root']}/service-secret.pem>)")
+    if info.get("stopping"):
+        lines.append("  stopping")
+    if info.get("boot_error"):
+        lines.append(f"  start-up failed: {info['boot_error']}")
+    return "\n".join(lines)
+
+
+def log_tail(paths: ServicePaths, lines: int) -> str:
+    try:
+        with open(paths.log, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, handle.tell() - 200 * max(lines, 1)))
+            text = handle.read().decode(errors="replace").splitlines()
+    except FileNotFoundError:
+        return f"no service log yet at {paths.log}"
+    return "\n".join(text[-lines:])
+
+
+def run(args: Any) -> int:
+    """The ``ganga-like service`` subcommand."""
+    from ..config import Config
+
+    paths = ServicePaths(Config.from_env().root)
+    if args.action == "start":
+        info = start(paths, listen=args.listen)
+        print(json.dumps(info) if args.json else describe(info))
+        return 0
+    if args.action == "stop":
+        print(stop(paths))
+        return 0
+    if args.action == "status":
+        info = status(paths)
+        if info is None:
+            print(json.dumps(None) if args.json else f"no service runs for {paths.root}")
+            return NOT_RUNNING
+        print(json.dumps(info) if args.json else describe(info))
+        return 0
+    print(log_tail(paths, args.lines))
+    return 0

@@ -1,0 +1,359 @@
+"""The service process: ``python -m ganga_like.service.main --root DIR [--listen HOST:PORT]``.
+
+Clients start it in the background (``ganga_like.client.autostart``), or a user
+with ``ganga-like service start``. What it does, in order:
+
+1. takes the root's service lock (one service per root; a second one says who
+   runs it), with a umask that keeps every file private;
+2. ends what a service killed earlier left of Ray (``reaper``), then records
+   the Ray directory it is about to use;
+3. serves the FileStorage through ZEO on ``<root>/zeo.sock`` and opens its own
+   session (the core: operations, monitor, backend pool) through it;
+4. answers on ``<root>/service.sock``; requests wait until it is *ready*: when
+   the database has active jobs, Ray is up and recovery (adopting running work,
+   reconciling ``submitting``, applying what finished meanwhile) has run. Ray
+   starts in the background in any case, so the first submit finds it warm;
+5. stops on SIGTERM, on ``ganga-like service stop``, or after ``GANGA_LIKE_IDLE``
+   seconds (default 900; 0 = never) with no client connected and no active job,
+   leaving no process of its own behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import logging
+import os
+import signal
+import sys
+import tempfile
+import threading
+import time
+from typing import Any
+
+from ..channel import protocol
+from ..channel.paths import ServicePaths
+from ..config import Config
+from ..errors import GangaLikeError, ServiceError, ServiceRunning
+from ..status import ACTIVE
+from . import reaper
+from .control import ControlServer
+from .verbs import Verbs, dispatch
+
+log = logging.getLogger("ganga_like.service")
+
+DEFAULT_IDLE = 900.0
+READY_VERBS_EXEMPT = ("status", "stop")
+
+
+def idle_seconds(environ: Any = None) -> float:
+    env = os.environ if environ is None else environ
+    raw = env.get("GANGA_LIKE_IDLE", "")
+    if raw == "":
+        return DEFAULT_IDLE
+    try:
+        value = float(raw)
+    except ValueError:
+        raise GangaLikeError(f"GANGA_LIKE_IDLE={raw!r} is not valid; give seconds "
+                             f"(e.g. 900), or 0 to never stop when idle") from None
+    if value < 0:
+        raise GangaLikeError(f"GANGA_LIKE_IDLE={raw!r} is not valid; give seconds >= 0")
+    return value
+
+
+class Service:
+    def __init__(self, config: Config, listen: tuple[str, int] | None = None,
+                 idle: float = DEFAULT_IDLE) -> None:
+        self.config = config
+        self.paths = ServicePaths(config.root)
+        self.listen = listen
+        self.idle = idle
+        self.ready = threading.Event()
+        self.boot_error = ""
+        self.stopping = threading.Event()
+        self.stop_reason = ""
+        self.started = time.time()
+        self.tls_address: tuple[str, int] | None = None
+        self.ray_dir = ""
+        self._lock_fd: int | None = None
+        self.session: Any = None
+        self.zeo: Any = None
+        self.control: ControlServer | None = None
+
+    # -- start ------------------------------------------------------------------
+    def start(self) -> None:
+        os.umask(0o077)
+        self.paths.make_root()
+        self._take_lock()
+        previous = self.paths.read_state()
+        if previous.get("ray_dir"):
+            ended = reaper.reap(previous["ray_dir"])
+            if ended:
+                log.info("ended %d Ray process(es) left by the service that ran as pid %s",
+                         ended, previous.get("pid"))
+        base = os.environ.get("RAY_TMPDIR") or "/tmp"
+        self.ray_dir = tempfile.mkdtemp(prefix="gls-", dir=base)  # short: Ray's socket paths
+        os.environ["RAY_TMPDIR"] = self.ray_dir
+        self.paths.write_state({"pid": os.getpid(), "ray_dir": self.ray_dir,
+                                "started": self.started})
+        self._serve_database()
+        from ..session import Session
+        from ..repository.storage import open_zeo
+
+        repository = open_zeo(self.config, self.paths.zeo_socket, location=self.config.root)
+        self.session = Session(self.config, repository=repository)
+        self.verbs = Verbs(self.session, self.info, self.request_stop)
+        self.control = ControlServer(self.paths.control_socket, self.answer)
+        if self.listen is not None:
+            self._listen_tls(*self.listen)
+        self.control.start()
+        log.info("service for %s started (pid %d, database %s%s)", self.config.root, os.getpid(),
+                 self.paths.zeo_socket,
+                 f", TLS on {self.tls_address[0]}:{self.tls_address[1]}" if self.tls_address else "")
+        threading.Thread(target=self._idle_watch, name="ganga_like-idle", daemon=True).start()
+
+    def _take_lock(self) -> None:
+        fd = os.open(self.paths.lock, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            pid = self.paths.holder_pid()
+            raise ServiceRunning(self.config.root, f"pid {pid}" if pid else "another process") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._lock_fd = fd
+
+    def _serve_database(self) -> None:
+        from ZEO.StorageServer import StorageServer
+        from ZODB.FileStorage import FileStorage
+
+        import ganga_like.model.counts  # noqa: F401  (conflicts of the counts resolve here)
+
+        path = self.config.filestorage_path
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        if os.path.exists(self.paths.zeo_socket):
+            os.unlink(self.paths.zeo_socket)  # a dead service's (we hold the lock)
+        storage = FileStorage(path)
+        self.zeo = StorageServer(self.paths.zeo_socket, {"1": storage})
+        self.zeo.start_thread()
+        deadline = time.monotonic() + 10
+        while not os.path.exists(self.paths.zeo_socket) and time.monotonic() < deadline:
+            time.sleep(0.005)
+        os.chmod(self.paths.zeo_socket, 0o600)
+
+    def _listen_tls(self, host: str, port: int) -> None:
+        """Requests and the database over TLS, for clients that hold the root's secret."""
+        from ZEO.asyncio.server import Acceptor
+
+        from ..channel import tls
+
+        context = tls.server_context(self.paths)
+        self.tls_address = self.control.listen_tls(host, port, context)
+        acceptor = Acceptor(self.zeo, (host, 0), context, False)
+        self.zeo_tls_port = acceptor.addr[1]
+        self._zeo_tls = acceptor
+        threading.Thread(target=acceptor.loop, name="ganga_like-zeo-tls", daemon=True).start()
+
+    _zeo_tls: Any = None
+    zeo_tls_port = 0
+
+    def boot(self) -> None:
+        """Recover before answering when there is active work; warm Ray in any case.
+
+        Runs in the main thread, which lives as long as the service: Ray's head
+        processes die with the thread that started them (their parent-death signal
+        is tied to it)."""
+        try:
+            if self._has_active_work():
+                log.info("active jobs found: starting Ray and recovering them before answering")
+                self.session.ensure_monitor()
+                log.info("recovery done")
+            self.ready.set()
+            from ..ray_runtime import ensure_ray
+
+            ensure_ray()
+            self.session.ensure_monitor()
+            log.info("ready (Ray up, monitor running)")
+        except BaseException as exc:  # the service must say why, not hang its clients
+            self.boot_error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            log.exception("start-up failed")
+            self.ready.set()
+            self.request_stop(f"start-up failed: {self.boot_error}")
+
+    # -- answering ----------------------------------------------------------------
+    def answer(self, request: dict[str, Any]) -> dict[str, Any]:
+        verb = str(request.get("verb"))
+        try:
+            if self.stopping.is_set() and verb not in READY_VERBS_EXEMPT:
+                raise ServiceError(f"the service for {self.config.root} is stopping "
+                                   f"({self.stop_reason}); a new one starts on the next use")
+            if verb not in READY_VERBS_EXEMPT:
+                self.ready.wait()
+                if self.boot_error:
+                    raise ServiceError(f"the service for {self.config.root} could not start: "
+                                       f"{self.boot_error}; see {self.paths.log}")
+            value = dispatch(self.verbs, request)
+            return {"ok": True, "value": value, "tid": self.verbs.last_tid()}
+        except BaseException as exc:  # every failure goes back to the client as one line
+            if not isinstance(exc, GangaLikeError):
+                log.exception("request %s failed", verb)
+            return {"ok": False, "error": protocol.encode_error(exc)}
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "root": self.config.root, "pid": os.getpid(), "started": self.started,
+            "zeo": self.paths.zeo_socket, "repo_uuid": self.session.repo_uuid,
+            "ready": self.ready.is_set() and not self.boot_error, "boot_error": self.boot_error,
+            "clients": self.client_count(), "idle_stop": self.idle,
+            "listen": "%s:%d" % self.tls_address if self.tls_address else "",
+            "zeo_tls_port": self.zeo_tls_port,
+            "ray_address": _ray_address(), "active_jobs": self._active_count(),
+            "stopping": self.stopping.is_set(),
+        }
+
+    # -- idle and stop ------------------------------------------------------------
+    def client_count(self) -> int:
+        """ZEO connections other than the service's own, plus open control connections."""
+        zeo = 0
+        if self.zeo is not None:
+            zeo = max(0, sum(len(v) for v in self.zeo.zeo_storages_by_storage_id.values()) - 1)
+        return zeo + (self.control.connections if self.control else 0)
+
+    def _active_count(self) -> int:
+        if self.session is None:
+            return 0
+        conn = self.session.repository.connect()
+        try:
+            root = conn.root
+            active = getattr(root, "active_ids", None) or ()
+            count = 0
+            for top_id in list(active):
+                try:
+                    if root.jobs[top_id].status in ACTIVE:
+                        count += 1
+                except KeyError:
+                    continue
+            return count
+        finally:
+            conn.close()
+
+    def _has_active_work(self) -> bool:
+        return self._active_count() > 0
+
+    def _idle_watch(self) -> None:
+        if self.idle <= 0:
+            return
+        step = min(1.0, self.idle / 4)
+        while not self.stopping.wait(step):
+            if not self.ready.is_set() or self.client_count():
+                continue
+            if time.monotonic() - self.control.last_activity < self.idle:
+                continue
+            if self._has_active_work() or self.session.monitor.postprocessing(None):
+                self.control.touch()  # work counts as activity: the idle period restarts after it
+                continue
+            self.request_stop(f"idle for {self.idle:g} s with no client and no active job")
+
+    def request_stop(self, reason: str) -> None:
+        if not self.stopping.is_set():
+            self.stop_reason = reason
+            log.info("stopping: %s", reason)
+            self.stopping.set()
+
+    def wait(self) -> None:
+        while not self.stopping.wait(1.0):
+            pass
+
+    def shutdown(self) -> None:
+        """Stop answering, stop the monitor and the actors, Ray, the database server;
+        end whatever of Ray is left; release the lock. Payloads keep running."""
+        if self.control is not None:
+            self.control.stop()
+        if self.session is not None:
+            try:
+                self.session.close()
+            except Exception:
+                log.exception("closing the session")
+        try:
+            import ray
+
+            if ray.is_initialized():
+                ray.shutdown()
+        except Exception:
+            log.exception("stopping Ray")
+        if self._zeo_tls is not None:
+            self._zeo_tls.close()
+        if self.zeo is not None:
+            try:
+                self.zeo.close()
+            except Exception:
+                log.exception("stopping the database server")
+        for path in (self.paths.zeo_socket,):
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+        ended = reaper.reap(self.ray_dir)
+        if ended:
+            log.info("ended %d Ray process(es) that outlived ray.shutdown()", ended)
+        try:
+            os.unlink(self.paths.state)
+        except OSError:
+            pass
+        log.info("stopped")
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+
+def _ray_address() -> str:
+    if "ray" not in sys.modules:
+        return ""
+    import ray
+
+    try:
+        if ray.is_initialized():
+            return ray.get_runtime_context().gcs_address
+    except Exception:
+        pass
+    return ""
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise GangaLikeError(f"--listen {value!r} is not valid; give HOST:PORT "
+                             f"(e.g. 0.0.0.0:8765, or 127.0.0.1:0 for any free port)")
+    return host, int(port)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="ganga_like.service.main")
+    parser.add_argument("--root", required=True)
+    parser.add_argument("--listen", default="")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(name)s[%(process)d] %(levelname)s %(message)s")
+    logging.getLogger("ZEO").setLevel(logging.WARNING)
+    logging.getLogger("ZODB").setLevel(logging.WARNING)
+    try:
+        config = Config.from_env(root=args.root)
+        service = Service(config, listen=parse_listen(args.listen) if args.listen else None,
+                          idle=idle_seconds())
+        signal.signal(signal.SIGTERM, lambda *_: service.request_stop("SIGTERM"))
+        signal.signal(signal.SIGINT, lambda *_: service.request_stop("SIGINT"))
+        service.start()
+    except GangaLikeError as exc:
+        print(f"ganga-like service: {exc}", file=sys.stderr, flush=True)
+        return 1
+    try:
+        service.boot()
+        service.wait()
+    finally:
+        service.shutdown()
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,114 @@
+"""A session's view of the repository: its connection, registries, reads and writes.
+
+Two kinds of session build on it. :class:`ganga_like.session.Session` is the
+core of the service: it also owns the backend actors and the monitor.
+:class:`ganga_like.client.session.ClientSession` is what every face uses: it
+reads and edits jobs through its own ZEO connection and asks the service for
+every verb that touches running work. Both read and write the database the same
+way, so that part lives here once.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from .config import Config
+from .errors import OperationRefused
+from .model import binding
+from .model.job import Job
+from .model.lifecycle import Change
+from .queue_log import QueueLog
+from .repository.storage import Repository
+from .status import Status
+
+READ_REFRESH_INTERVAL = 0.05
+
+
+class StoreSession:
+    def __init__(self, config: Config, repository: Repository) -> None:
+        self.config = config
+        self.repository = repository
+        self.main = repository.connect()
+        binding.bind(repository.db, self)
+        self.queue_log = QueueLog(config.queue_log)
+        self._closed = False
+        self._last_refresh = 0.0
+
+    @property
+    def read_only(self) -> bool:
+        return self.repository.read_only
+
+    @property
+    def jobs(self) -> Any:
+        return self.main.jobs
+
+    @property
+    def templates(self) -> Any:
+        return self.main.templates
+
+    @property
+    def repo_uuid(self) -> str:
+        return self.main.root.repo_uuid
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def on_commit(self, changes: list[Change]) -> None:
+        self.queue_log.append(changes)
+
+    def write(self, work: Any, note: str = "") -> Any:
+        self.check_writable()
+        return self.main.write(work, on_commit=self.on_commit, note=note)
+
+    def refresh(self) -> None:
+        self.main.refresh()
+        self._last_refresh = time.monotonic()
+
+    def refresh_for_read(self, jar: Any) -> None:
+        """Let reads through the user's connection see other writers' commits.
+
+        A Ganga script polls ``while j.status != 'completed': sleep(1)``; the job
+        object belongs to this session's connection, which sees other commits only
+        at a transaction boundary. Reads start a new one, at most every
+        ``READ_REFRESH_INTERVAL`` seconds, so a loop over many jobs stays cheap."""
+        if jar is self.main.conn and time.monotonic() - self._last_refresh > READ_REFRESH_INTERVAL:
+            self.refresh()
+
+    def check_writable(self) -> None:
+        if self.read_only:
+            raise OperationRefused("-", "change the repository", "read-only",
+                                   "this session opened it read-only")
+
+    def mode_of(self, job: Job) -> str:
+        top = job.master or job
+        return top.mode or self.config.mode
+
+    def register(self, job: Job) -> Job:
+        """Store a new job (or template) under a fresh id."""
+        if job.id is not None and job._p_jar is not None:
+            return job
+        registry = self.templates if job.status is Status.TEMPLATE else self.jobs
+
+        def work() -> None:
+            registry.add(job)
+
+        self.write(work, note=f"register {type(job).__name__}")
+        return job
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self.main.close()
+        finally:
+            binding.unbind(self.repository.db)
+            self.repository.close()
+
+    def __enter__(self) -> "StoreSession":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
