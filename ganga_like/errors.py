@@ -113,9 +113,9 @@ class RepositoryLocked(RepositoryError):
 
     def __init__(self, path: str, holder: str) -> None:
         super().__init__(
-            f"the repository {path} is held by another session ({holder}); close that session, "
-            f"open this one read-only (ganga-like --read-only / GANGA_LIKE_READ_ONLY=1), "
-            f"or share it through a ZEO server (ganga-like serve)",
+            f"the repository {path} is held by another process ({holder}); go through the "
+            f"repository's service instead (the GPI and every ganga-like command do), open it "
+            f"read-only (GANGA_LIKE_READ_ONLY=1), or stop that process",
             path=path,
             holder=holder,
         )

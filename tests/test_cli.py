@@ -1,10 +1,10 @@
 """The ``ganga-like`` command as a shell sees it: real subprocesses, real exit codes.
 
-Commands that only read (``--version``, ``jobs``, ``show``, ``wait`` on finished
-jobs) never start Ray; each command that touches running work starts its own
-local Ray (several seconds), so such runs are few and share one prepared
-repository. Every subprocess gets its own ``RAY_TMPDIR``; afterwards no process
-may remain that uses it or that runs in the test's workspace.
+Every command is a client of the root's service, which the first command starts
+in the background (with Ray, a few seconds) and which then serves the following
+ones at once. A test's root gets one Ray directory; when the test (or a module's
+fixture) is done with the root, the service is stopped and no process may remain
+that uses that Ray directory, runs the service, or works in the root's workspace.
 """
 
 from __future__ import annotations
@@ -25,29 +25,43 @@ BIN = Path(sys.executable).parent
 GANGA_LIKE = [str(BIN / "ganga-like")] if (BIN / "ganga-like").exists() else \
     [sys.executable, "-m", "ganga_like.cli"]
 REPO = Path(__file__).resolve().parent.parent
-STRAY_GRACE = 15.0  # Ray's helper processes exit shortly after the driver (slower under load)
+STRAY_GRACE = 15.0  # Ray's helper processes exit shortly after the service (slower under load)
+SAFETY_IDLE = "300"  # a service a failed test forgot stops by itself after this
 
 
-# -- helpers (also used by test_examples.py and test_docs.py) ----------------------------
+# -- helpers (also used by test_examples.py, test_docs.py and tests/service/) -------------
+
+_RAY_DIRS: dict[str, str] = {}
+
+
+def ray_dir_for(root: Path) -> str:
+    """One Ray directory per root (its service's Ray lives under it)."""
+    key = str(root)
+    if key not in _RAY_DIRS:
+        _RAY_DIRS[key] = tempfile.mkdtemp(prefix="glt-", dir="/tmp")  # short: socket paths
+    return _RAY_DIRS[key]
+
 
 def gl_env(root: Path, ray_tmp: str | None = None) -> dict[str, str]:
     env = dict(os.environ)
     env.update({
         "GANGA_LIKE_DIR": str(root),
+        "GANGA_LIKE_IDLE": SAFETY_IDLE,
         "RAY_AUTH_MODE": "disabled",
         "RAY_USAGE_STATS_ENABLED": "0",
         "RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S": "0",
-        "RAY_TMPDIR": tempfile.mkdtemp(prefix="glt-", dir="/tmp") if ray_tmp is None else ray_tmp,
+        "RAY_TMPDIR": ray_dir_for(root) if ray_tmp is None else ray_tmp,
         "PYTHONUNBUFFERED": "1",
     })
-    env.pop("GANGA_LIKE_RAY_ADDRESS", None)
-    env.pop("GANGA_LIKE_REPOSITORY", None)
+    for name in ("GANGA_LIKE_RAY_ADDRESS", "GANGA_LIKE_REPOSITORY", "GANGA_LIKE_SERVICE",
+                 "GANGA_LIKE_SECRET"):
+        env.pop(name, None)
     return env
 
 
 def stray_processes(root: Path | None, ray_tmp: str) -> list[str]:
-    """Processes still using this run's Ray directory or (``root`` given) working in
-    that repository's workspace."""
+    """Processes still using this run's Ray directory, running the root's service, or
+    (``root`` given) working in that repository's workspace."""
     found = []
     for proc in psutil.process_iter(["pid", "cmdline", "cwd"]):
         try:
@@ -57,7 +71,8 @@ def stray_processes(root: Path | None, ray_tmp: str) -> list[str]:
                 continue
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
-        if (ray_tmp and ray_tmp in cmd) or (root and cwd.startswith(str(root) + os.sep)):
+        if (ray_tmp and ray_tmp in cmd) or (root and cwd.startswith(str(root) + os.sep)) or \
+                (root and "ganga_like.service.main" in cmd and f"--root {root}" in cmd):
             found.append(f"{proc.info['pid']}: {cmd[:120]}")
     return found
 
@@ -68,45 +83,64 @@ def kill_strays(root: Path | None, ray_tmp: str = "") -> None:
         try:
             cmd = " ".join(proc.info["cmdline"] or ())
             cwd = proc.info["cwd"] or ""
-            if (ray_tmp and ray_tmp in cmd) or (root and cwd.startswith(str(root) + os.sep)):
+            if (ray_tmp and ray_tmp in cmd) or (root and cwd.startswith(str(root) + os.sep)) or \
+                    (root and "ganga_like.service.main" in cmd and f"--root {root}" in cmd):
                 proc.kill()
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             pass
 
 
-def run_gl(root: Path, *args: str, timeout: float = 90, check_clean: bool = True,
-           ray_tmp: str | None = None, jobs_may_run: bool = False) -> subprocess.CompletedProcess:
-    """Run ``ganga-like ARGS`` with GANGA_LIKE_DIR=root and assert it left nothing behind:
-    no process of its Ray and (unless ``jobs_may_run``: jobs outlive sessions by design)
-    no process in the repository's workspace."""
-    env = gl_env(root, ray_tmp)
+def stop_service(root: Path, timeout: float = 90) -> subprocess.CompletedProcess:
+    return subprocess.run([*GANGA_LIKE, "service", "stop"], env=gl_env(root), cwd=str(REPO),
+                          text=True, capture_output=True, timeout=timeout)
+
+
+def finish_root(root: Path, jobs_may_run: bool = False, what: str = "") -> None:
+    """Stop the root's service and assert that nothing of it is left: no process of its
+    Ray, not the service, and (unless ``jobs_may_run``) nothing in its workspace."""
+    ray_tmp = ray_dir_for(root)
     try:
-        result = subprocess.run([*GANGA_LIKE, *args], env=env, cwd=str(REPO), text=True,
-                                capture_output=True, timeout=timeout)
-        _check_clean(root, env["RAY_TMPDIR"], args, check_clean, jobs_may_run)
-    finally:
-        if ray_tmp is None:  # made here: nobody else needs it
-            shutil.rmtree(env["RAY_TMPDIR"], ignore_errors=True)
-    return result
-
-
-def _check_clean(root: Path, ray_tmp: str, args: tuple, check_clean: bool,
-                 jobs_may_run: bool) -> None:
-    env = {"RAY_TMPDIR": ray_tmp}
-    if check_clean:
+        stopped = stop_service(root)
+        assert stopped.returncode == 0, stopped.stderr
         deadline = time.monotonic() + STRAY_GRACE
         where = None if jobs_may_run else root
-        strays = stray_processes(where, env["RAY_TMPDIR"])
+        strays = stray_processes(where, ray_tmp)
+        if jobs_may_run:
+            strays += [s for s in stray_processes(root, "") if "ganga_like.service.main" in s]
         while strays and time.monotonic() < deadline:  # Ray's last helpers exit a little later
             time.sleep(0.2)
-            strays = stray_processes(where, env["RAY_TMPDIR"])
+            strays = stray_processes(where, ray_tmp)
         if strays:
-            kill_strays(where, env["RAY_TMPDIR"])
-        assert not strays, f"ganga-like {' '.join(args)} left processes running: {strays}"
+            kill_strays(where, ray_tmp)
+        assert not strays, f"{what or 'the service'} left processes running: {strays}"
+    finally:
+        if not jobs_may_run:
+            kill_strays(root, ray_tmp)
+        shutil.rmtree(_RAY_DIRS.pop(str(root), ray_tmp), ignore_errors=True)
+
+
+def run_gl(root: Path, *args: str, timeout: float = 90, check_clean: bool = True,
+           ray_tmp: str | None = None, jobs_may_run: bool = False,
+           env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run ``ganga-like ARGS`` with GANGA_LIKE_DIR=root. With ``check_clean`` (for a
+    test that is done with the root) the root's service is stopped afterwards and
+    nothing of it may remain (see :func:`finish_root`)."""
+    env = gl_env(root, ray_tmp)
+    env.update(env_extra or {})
+    try:
+        return subprocess.run([*GANGA_LIKE, *args], env=env, cwd=str(REPO), text=True,
+                              capture_output=True, timeout=timeout)
+    finally:
+        if check_clean:
+            finish_root(root, jobs_may_run, what=f"ganga-like {' '.join(args)}")
+
+
+STARTING = "ganga-like: starting the service for "  # the one line a first use adds
 
 
 def one_line(text: str) -> str:
-    lines = [line for line in text.splitlines() if line.strip()]
+    """The single line of an error, beside the service's start-up line if any."""
+    lines = [line for line in text.splitlines() if line.strip() and not line.startswith(STARTING)]
     assert len(lines) == 1, f"expected one line, got {len(lines)}:\n{text}"
     return lines[0]
 
@@ -124,7 +158,9 @@ def test_jobs_on_an_empty_repository(tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[0].split()[:2] == ["fqid", "status"]
     assert result.stdout.rstrip().endswith("0 jobs")
-    assert result.stderr == ""
+    # The first use starts the service: one line says so while it waits, nothing else.
+    assert result.stderr.splitlines() and all(line.startswith(STARTING)
+                                              for line in result.stderr.splitlines())
 
 
 def test_jobs_json_parses(tmp_path):
@@ -174,23 +210,22 @@ print('prepared', done.id, mixed.id, *[s.id for s in sleepers],
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory):
     """Jobs 0 (completed), 1 (failed: one of two subjobs exits 3), 2 and 3 (sleep 600,
-    left running by the preparing session, as a user's script would)."""
+    left running by the preparing script, as a user's script would). The service the
+    script started serves every test of the module; it is stopped at the end."""
     root = tmp_path_factory.mktemp("cli") / "gl"
     script = root.parent / "prepare.py"
     script.write_text(PREPARE)
-    ray_tmp = tempfile.mkdtemp(prefix="glt-", dir="/tmp")
     try:
-        result = run_gl(root, "run", str(script), ray_tmp=ray_tmp, jobs_may_run=True)
+        result = run_gl(root, "run", str(script), check_clean=False)
         assert result.returncode == 0, result.stderr[-3000:]
         assert "prepared 0 1 2 3 completed failed running running" in result.stdout, result.stdout
         yield root
     finally:
-        kill_strays(root, ray_tmp)  # the sleepers, if a test failed before killing them
-        shutil.rmtree(ray_tmp, ignore_errors=True)
+        finish_root(root, what="the prepared repository's service")
 
 
 def _show(root: Path, fqid: str) -> dict:
-    result = run_gl(root, "show", fqid, "--json", jobs_may_run=True)
+    result = run_gl(root, "show", fqid, "--json", check_clean=False)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
@@ -203,40 +238,15 @@ def test_jobs_lists_the_prepared_jobs(prepared):
     assert rows["0"]["status"] == "completed" and rows["2"]["status"] == "running"
 
 
-def test_jobs_works_read_only_while_another_process_holds_the_repository(prepared):
-    holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import time\nfrom ganga_like.session import Session\n"
-         "s = Session()\nprint('holding', flush=True)\ntime.sleep(120)\n"],
-        env=gl_env(prepared, ray_tmp=""), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True)  # opens the repository only: no Ray, no RAY_TMPDIR needed
-    try:
-        assert holder.stdout.readline().strip() == "holding"
-        listing = run_gl(prepared, "jobs", check_clean=False)
-        assert listing.returncode == 0, listing.stderr
-        assert "read-only: another session holds the repository" in listing.stdout
-        assert "mixed" in listing.stdout
-        as_json = run_gl(prepared, "jobs", "--json", check_clean=False)
-        assert as_json.returncode == 0 and len(json.loads(as_json.stdout)) == 4
-        # A command that must write is refused in one line that names the holder.
-        refused = run_gl(prepared, "kill", "2", check_clean=False)
-        assert refused.returncode == 1
-        line = one_line(refused.stderr)
-        assert f"pid {holder.pid}" in line and "held by another session" in line
-    finally:
-        holder.terminate()
-        holder.wait(timeout=10)
-
-
 def test_wait_exit_3_when_a_job_failed(prepared):
-    result = run_gl(prepared, "wait", "1", jobs_may_run=True)
+    result = run_gl(prepared, "wait", "1", check_clean=False)
     assert result.returncode == 3, result.stderr
-    assert run_gl(prepared, "wait", "0", jobs_may_run=True).returncode == 0
+    assert run_gl(prepared, "wait", "0", check_clean=False).returncode == 0
 
 
 def test_wait_exit_4_on_timeout(prepared):
     started = time.monotonic()
-    result = run_gl(prepared, "wait", "2", "--timeout", "1", jobs_may_run=True)
+    result = run_gl(prepared, "wait", "2", "--timeout", "1", check_clean=False)
     assert result.returncode == 4, result.stderr
     line = one_line(result.stderr.replace("\r", "\n").splitlines()[-1])
     assert "timed out" in line and "2" in line
@@ -244,18 +254,18 @@ def test_wait_exit_4_on_timeout(prepared):
 
 
 def test_kill_a_running_job(prepared):
-    result = run_gl(prepared, "kill", "2", jobs_may_run=True)
+    result = run_gl(prepared, "kill", "2", check_clean=False)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "2: killed"
     assert _show(prepared, "2")["status"] == "killed"
     # Killing it again is refused: nothing is running.
-    again = run_gl(prepared, "kill", "2", jobs_may_run=True)
+    again = run_gl(prepared, "kill", "2", check_clean=False)
     assert again.returncode == 1 and "nothing to kill" in one_line(again.stderr)
 
 
 def test_resubmit_the_failed_subjobs(prepared):
     before = _show(prepared, "1.1")
-    result = run_gl(prepared, "resubmit", "1", jobs_may_run=True)
+    result = run_gl(prepared, "resubmit", "1", check_clean=False)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("1: ")
     after = _show(prepared, "1.1")
@@ -266,25 +276,28 @@ def test_resubmit_the_failed_subjobs(prepared):
 
 
 def test_remove_kills_a_running_job_first(prepared):
-    result = run_gl(prepared, "remove", "3")
+    result = run_gl(prepared, "remove", "3", check_clean=False)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "3: removed"
-    missing = run_gl(prepared, "show", "3", jobs_may_run=True)
+    missing = run_gl(prepared, "show", "3", check_clean=False)
     assert missing.returncode == 1 and "no job" in one_line(missing.stderr)
 
 
 def test_remove_a_finished_job(prepared):
-    result = run_gl(prepared, "remove", "0", jobs_may_run=True)
+    result = run_gl(prepared, "remove", "0", check_clean=False)
     assert result.returncode == 0 and result.stdout.strip() == "0: removed"
-    assert "0" not in {row["fqid"] for row in json.loads(run_gl(prepared, "jobs", "--json", jobs_may_run=True).stdout)}
+    assert "0" not in {row["fqid"] for row in json.loads(run_gl(prepared, "jobs", "--json", check_clean=False).stdout)}
 
 
 def test_leaks_json_after_everything(prepared):
-    result = run_gl(prepared, "leaks", "--json")
+    result = run_gl(prepared, "leaks", "--json", check_clean=False)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == []
     # Killed, removed and finished: nothing of this repository runs any more.
+    def payloads() -> list[str]:  # the service itself runs on, with nothing to do
+        return [p for p in stray_processes(prepared, "") if "ganga_like.service.main" not in p]
+
     deadline = time.monotonic() + 5
-    while stray_processes(prepared, "") and time.monotonic() < deadline:
+    while payloads() and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert stray_processes(prepared, "") == []
+    assert payloads() == []

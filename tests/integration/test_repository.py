@@ -175,7 +175,7 @@ def test_opening_a_held_repository_raises_one_line_naming_the_holder(held_reposi
     assert f"pid {held_repository}" in text  # who holds it
     assert config.filestorage_path in text
     # ...and what to do about it.
-    assert "close that session" in text and "read-only" in text and "ZEO" in text
+    assert "service" in text and "read-only" in text and "stop that process" in text
     assert err.__suppress_context__  # the LockError traceback is not chained onto it
     assert f"pid {held_repository}" in err.holder
 

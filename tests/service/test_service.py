@@ -1,0 +1,304 @@
+"""The service and its clients, as users meet them: real processes on one root.
+
+Every face is a client of the root's one service (ZEO over a unix socket for the
+database, the control socket for verbs). These tests start shells, scripts and
+commands as separate processes, kill them and the service with SIGKILL, and check
+after each that nothing is stuck, lost or left running.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.test_cli import GANGA_LIKE, REPO, finish_root, gl_env, run_gl
+
+
+def client(root: Path, code: str, timeout: float = 120, env_extra: dict | None = None,
+           ) -> subprocess.CompletedProcess:
+    """A Python client (a script with the GPI) in its own process."""
+    env = gl_env(root)
+    env.update(env_extra or {})
+    return subprocess.run([sys.executable, "-c", "from ganga_like.gpi import *\n" + textwrap.dedent(code)],
+                          env=env, cwd=str(REPO), text=True, capture_output=True, timeout=timeout)
+
+
+def shell(root: Path, env_extra: dict | None = None) -> subprocess.Popen:
+    """A long-lived client reading Python lines on stdin (a stand-in for IPython),
+    answering each with one line of output."""
+    env = gl_env(root)
+    env.update(env_extra or {})
+    loop = textwrap.dedent("""
+        import sys, traceback
+        from ganga_like.gpi import *
+        print('ready', flush=True)
+        for line in sys.stdin:
+            try:
+                print(repr(eval(line)) if not line.startswith('!') else exec(line[1:]), flush=True)
+            except Exception as exc:
+                print('ERROR', type(exc).__name__, str(exc).splitlines()[0], flush=True)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", loop], env=env, cwd=str(REPO), text=True,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout.readline().strip() == "ready", proc.stderr.read()
+    return proc
+
+
+def ask(proc: subprocess.Popen, line: str) -> str:
+    proc.stdin.write(line + "\n")
+    proc.stdin.flush()
+    return proc.stdout.readline().strip()
+
+
+def service_pid(root: Path) -> int:
+    return int((root / "service.lock").read_text())
+
+
+def wait_for(predicate, timeout: float = 30, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def jobs_json(root: Path) -> dict:
+    result = run_gl(root, "jobs", "--json", "--all", check_clean=False)
+    assert result.returncode == 0, result.stderr
+    return {row["fqid"]: row for row in json.loads(result.stdout)}
+
+
+# -- one shared root for the tests that leave the service up ------------------------------
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("svc") / "gl"
+    yield root
+    finish_root(root, what="the shared root's service")
+
+
+def test_two_shells_and_the_command_line_at_once(root):
+    first = shell(root)
+    second = shell(root)
+    try:
+        ask(first, "!j = Job(name='long', application=Executable(exe='/bin/sleep', args=['300']))")
+        ask(first, "!j.submit()")
+        job_id = ask(first, "j.id")
+        wait_for(lambda: jobs_json(root)[job_id]["status"] == "running", what="the job to run")
+        # The second shell sees it and kills it; the first shell sees 'killed' (not failed).
+        assert ask(second, f"jobs({job_id}).status.value") == "'running'"
+        assert ask(second, f"jobs({job_id}).kill()") == "None"
+        wait_for(lambda: ask(first, "j.status.value") == "'killed'", what="the first shell to see it")
+        assert jobs_json(root)[job_id]["status"] == "killed"
+        history = json.loads(run_gl(root, "show", job_id, "--json", check_clean=False).stdout)["history"]
+        assert history[-1][2] == "killed", history[-1]
+        # Both shells are clients of the same service; the CLI too.
+        status = run_gl(root, "service", "status", "--json", check_clean=False)
+        info = json.loads(status.stdout)
+        assert info["clients"] >= 2 and info["ready"], info
+    finally:
+        for proc in (first, second):
+            proc.stdin.close()
+            proc.wait(timeout=30)
+
+
+def test_a_script_that_exits_while_its_job_runs(root):
+    result = client(root, """
+        j = Job(name='left-behind', application=Executable(exe='/bin/sh'),
+                splitter=ArgSplitter(args=[['-c', f'sleep 1; echo part {i}'] for i in range(3)]),
+                postprocessors=[TextMerger(files=['stdout'])])
+        j.submit()
+        print('submitted', j.id, j.status.value)
+    """)
+    assert result.returncode == 0, result.stderr
+    job_id = result.stdout.split()[1]
+    assert result.stdout.split()[2] in ("submitted", "running")
+    # No client is open: the service monitors, postprocesses and records on its own.
+    wait_for(lambda: jobs_json(root)[job_id]["status"] == "completed", what="completion")
+    merged = Path(json.loads(run_gl(root, "show", job_id, "--json", check_clean=False).stdout)["workdir"])
+    text = (merged / "output" / "stdout").read_text() if (merged / "output" / "stdout").exists() \
+        else (merged / "stdout").read_text()
+    assert all(f"part {i}" in text for i in range(3)), text
+
+
+def test_reading_clients_do_not_import_ray_and_see_the_service_commits(root):
+    result = client(root, """
+        import sys, time
+        n = len(jobs)
+        listing = repr(jobs)
+        done = jobs.select(status='completed')
+        assert 'ray' not in sys.modules, 'a reading client imported Ray'
+        j = Job(application=Executable(exe='/bin/sh', args=['-c', 'sleep 0.5']))
+        j.submit()
+        deadline = time.time() + 60
+        while j.status != 'completed':   # a Ganga-style polling loop
+            assert time.time() < deadline, j.status
+            time.sleep(0.1)
+        print('ok', n, 'ray' in sys.modules)
+    """)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[0] == "ok" and result.stdout.split()[2] == "False"
+
+
+def test_payloads_get_the_submitters_environment_unless_the_job_opts_out(root):
+    result = client(root, """
+        a = Job(application=Executable(exe='/bin/sh', args=['-c', 'echo "[$GL_TEST_MARK]"']))
+        b = Job(application=Executable(exe='/bin/sh', args=['-c', 'echo "[$GL_TEST_MARK]"']),
+                env_from='backend')
+        a.submit(); b.submit()
+        a.wait(); b.wait()
+        print(a.peek().strip(), b.peek().strip())
+    """, env_extra={"GL_TEST_MARK": "from-the-client"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["[from-the-client]", "[]"], result.stdout
+
+
+def test_bad_env_from_is_one_line(root):
+    result = client(root, "Job(env_from='mine')")
+    assert result.returncode == 1
+    assert "env_from" in result.stderr.splitlines()[-1] and "'submitter' or 'backend'" in result.stderr
+
+
+def test_a_second_start_says_who_runs_it(root):
+    run_gl(root, "jobs", check_clean=False)  # the service runs
+    again = run_gl(root, "service", "start", check_clean=False)
+    assert again.returncode == 1
+    line = again.stderr.strip()
+    assert len(line.splitlines()) == 1 and f"pid {service_pid(root)}" in line, line
+
+
+def test_files_and_sockets_are_private(root):
+    run_gl(root, "jobs", check_clean=False)
+    assert stat.S_IMODE(os.stat(root).st_mode) == 0o700
+    for name in ("zeo.sock", "service.sock", "service.log", "service.lock", "repository/jobs.fs"):
+        mode = stat.S_IMODE(os.stat(root / name).st_mode)
+        assert mode & 0o077 == 0, f"{name} is {oct(mode)}"
+
+
+# -- faults: each on its own root ---------------------------------------------------------
+
+def test_kill_9_of_the_service_during_200_subjobs_loses_nothing(tmp_path):
+    root = tmp_path / "gl"
+    try:
+        submitted = client(root, """
+            j = Job(application=Executable(exe='/bin/sh'),
+                    splitter=ArgSplitter(args=[['-c', f'sleep 0.{i % 5}; echo {i}'] for i in range(200)]))
+            j.submit()
+            print(j.id)
+        """)
+        assert submitted.returncode == 0, submitted.stderr
+        old_pid = service_pid(root)
+        old_ray = json.loads((root / "service.json").read_text())["ray_dir"]
+        os.kill(old_pid, signal.SIGKILL)
+        wait_for(lambda: not psutil.pid_exists(old_pid) or
+                 psutil.Process(old_pid).status() == psutil.STATUS_ZOMBIE, what="the service to die")
+        # The next client starts a new service, which recovers before it answers.
+        result = client(root, """
+            j = jobs(0)
+            print(j.wait(timeout=120).value, j.subjob_counts)
+        """)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.split()[0] == "completed", result.stdout
+        assert service_pid(root) != old_pid
+        # Nothing of the dead service's Ray survives the new start.
+        leftovers = [p.pid for p in psutil.process_iter(["cmdline"])
+                     if any(old_ray in c for c in (p.info["cmdline"] or ()))]
+        assert leftovers == [], leftovers
+        outputs = sorted(int((root / "workspace" / "0" / str(i) / "output" / "stdout").read_text())
+                         for i in range(200))
+        assert outputs == list(range(200))
+    finally:
+        finish_root(root, what="the recovered service")
+
+
+def test_a_client_whose_service_dies_mid_call_gets_one_line(tmp_path):
+    root = tmp_path / "gl"
+    try:
+        script = tmp_path / "wait.py"
+        script.write_text("j = Job(application=Executable(exe='/bin/sleep', args=['60']))\n"
+                          "j.submit()\nprint('waiting', flush=True)\nj.wait()\n")
+        waiting = subprocess.Popen(
+            [*GANGA_LIKE, "run", str(script)], env=gl_env(root), cwd=str(REPO), text=True,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert waiting.stdout.readline().strip() == "waiting", waiting.stderr.read()
+        time.sleep(0.5)
+        os.kill(service_pid(root), signal.SIGKILL)
+        _, err = waiting.communicate(timeout=30)
+        assert waiting.returncode == 1, err
+        lines = [l for l in err.splitlines() if l.strip() and "starting the service" not in l]
+        assert len(lines) == 1 and "stopped during 'wait'" in lines[0], err
+        # The job was not lost: the next service adopts it, and a kill ends it.
+        assert run_gl(root, "kill", "0", check_clean=False).returncode == 0
+        assert jobs_json(root)["0"]["status"] == "killed"
+    finally:
+        finish_root(root, what="the restarted service")
+
+
+def test_idle_service_stops_and_leaves_nothing(tmp_path):
+    root = tmp_path / "gl"
+    result = client(root, """
+        j = Job(application=Executable(exe='/bin/echo', args=['idle']))
+        j.submit(); j.wait()
+    """, env_extra={"GANGA_LIKE_IDLE": "2"})
+    assert result.returncode == 0, result.stderr
+    pid = service_pid(root)
+    wait_for(lambda: not psutil.pid_exists(pid) or
+             psutil.Process(pid).status() == psutil.STATUS_ZOMBIE, timeout=60,
+             what="the idle service to stop")
+    status = run_gl(root, "service", "status", check_clean=False)
+    assert status.returncode == 3 and "no service runs" in status.stdout
+    finish_root(root, what="the idle-stopped service")  # asserts nothing of it is left
+
+
+def test_remote_listener_requires_the_secret(tmp_path):
+    root = tmp_path / "gl"
+    other = tmp_path / "other"
+    try:
+        started = run_gl(root, "service", "start", "--listen", "127.0.0.1:0", "--json",
+                         check_clean=False)
+        assert started.returncode == 0, started.stderr
+        listen = json.loads(started.stdout)["listen"]
+        host, port = listen.rsplit(":", 1)
+        secret = root / "service-secret.pem"
+        assert stat.S_IMODE(os.stat(secret).st_mode) == 0o600
+        remote = {"GANGA_LIKE_SERVICE": listen, "GANGA_LIKE_SECRET": str(secret),
+                  "GANGA_LIKE_DIR": str(tmp_path / "elsewhere")}
+        ok = client(root, """
+            j = Job(application=Executable(exe='/bin/echo', args=['remote']))
+            j.submit(); print(j.wait().value, j.peek().strip())
+        """, env_extra=remote)
+        assert ok.returncode == 0, ok.stderr
+        assert ok.stdout.split() == ["completed", "remote"]
+        # Another root's secret is refused, in one line.
+        run_gl(other, "service", "start", "--listen", "127.0.0.1:0", check_clean=False)
+        wrong = client(root, "print(len(jobs))", env_extra=dict(
+            remote, GANGA_LIKE_SECRET=str(other / "service-secret.pem")))
+        assert wrong.returncode == 1
+        assert "refused this client's secret" in wrong.stderr.splitlines()[-1], wrong.stderr
+        # No secret at all: one line that says what to set.
+        bare = client(root, "print(len(jobs))", env_extra={"GANGA_LIKE_SERVICE": listen})
+        assert bare.returncode == 1 and "GANGA_LIKE_SECRET" in bare.stderr.splitlines()[-1]
+        # A plain TCP connection gets no answer (TLS with a client certificate first).
+        import socket
+
+        with socket.create_connection((host, int(port)), timeout=5) as sock:
+            sock.sendall(b"\x00\x00\x00\x0f" + b'{"verb":"stop"}')
+            sock.settimeout(5)
+            try:
+                data = sock.recv(100)
+            except (ConnectionResetError, TimeoutError, OSError):
+                data = b""
+        assert b"stopping" not in data
+        assert run_gl(root, "service", "status", check_clean=False).returncode == 0
+    finally:
+        finish_root(other, what="the other root's service")
+        finish_root(root, what="the listening service")
