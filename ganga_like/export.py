@@ -31,6 +31,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from .backends.local.config import Local
 from .errors import GangaLikeError, InvalidValue
 from .model.component import Component
 from .model.job import Job
@@ -192,6 +193,8 @@ def _build_job(path: str, index: int, entry: Any) -> Job:
         else:
             attributes[key] = value
     job = Job()
+    if "backend" not in attributes:
+        attributes["backend"] = Local()  # Ganga's default backend
     for key, value in attributes.items():
         try:
             setattr(job, key, value)
@@ -229,7 +232,6 @@ def _same(a: Any, b: Any) -> bool:
 def component_types(category: str) -> dict[str, type[Component]]:
     """The component classes of one category that ``load`` can create, by name."""
     # Imported here so that every built-in component class is defined.
-    from .backends.local import config as _local  # noqa: F401
     from .model import application, files, postprocessors, splitters  # noqa: F401
 
     found: dict[str, type[Component]] = {}

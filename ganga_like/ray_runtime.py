@@ -36,6 +36,11 @@ def _run_before_shutdown() -> None:
 
 RAY_NAMESPACE = "ganga_like"
 
+# Ray kills a worker's children when the worker exits; Local's subjobs must outlive
+# their actor (the next one adopts them). A `ray start` cluster needs the same
+# `--system-config`.
+RAY_SYSTEM_CONFIG = {"kill_child_processes_on_worker_exit": False}
+
 _DEFAULT_ENV = {
     "RAY_USAGE_STATS_ENABLED": "0",
     # A Ray call after shutdown (a monitor thread at interpreter exit) must fail, not
@@ -82,8 +87,6 @@ def ensure_ray(address: str | None = None) -> None:
             kwargs["num_cpus"] = max(2, os.cpu_count() or 2)
             # Ray kills a worker's child processes when the worker exits; Local's
             # subjobs must outlive their actor (the next session adopts them).
-            from .backends.local.actor import RAY_SYSTEM_CONFIG
-
             kwargs["_system_config"] = dict(RAY_SYSTEM_CONFIG)
         ray.init(**kwargs)
         # Registered after ray.init's own exit hook, so it runs first (LIFO).

@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from .backends.local.config import Local
 from .config import Config
 from .errors import OperationRefused
 from .model import binding
@@ -89,6 +90,8 @@ class StoreSession:
         """Store a new job (or template) under a fresh id."""
         if job.id is not None and job._p_jar is not None:
             return job
+        if job.master is None and job.backend is None:
+            job.backend = Local()  # Ganga's default backend
         registry = self.templates if job.status is Status.TEMPLATE else self.jobs
 
         def work() -> None:

@@ -8,12 +8,31 @@ that a face installed with :func:`set_default` (the GPI installs its client).
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from ..errors import GangaLikeError
 
 _sessions_by_db: dict[int, Any] = {}
 _default: Any = None
+_writing = threading.local()
+
+
+@contextmanager
+def writing() -> Iterator[None]:
+    """Marks this thread as inside a write transaction (``repository.transactions``
+    enters it): edits made meanwhile join that transaction instead of committing."""
+    _writing.depth = getattr(_writing, "depth", 0) + 1
+    try:
+        yield
+    finally:
+        _writing.depth -= 1
+
+
+def in_write() -> bool:
+    return getattr(_writing, "depth", 0) > 0
 
 
 def bind(db: Any, session: Any) -> None:
@@ -56,8 +75,6 @@ def apply(obj: Any, change: Any) -> None:
     Inside a write transaction (or for an object not stored yet) the change is
     simply made; otherwise it runs as its own retrying write of the owning session.
     """
-    from ..repository.transactions import in_write
-
     jar = getattr(obj, "_p_jar", None)
     if jar is None or in_write():
         change()
@@ -72,11 +89,7 @@ def apply(obj: Any, change: Any) -> None:
 def before_read(obj: Any) -> None:
     """Called by status reads: let the owning session show its latest commits."""
     jar = getattr(obj, "_p_jar", None)
-    if jar is None:
-        return
-    from ..repository.transactions import in_write
-
-    if in_write():
+    if jar is None or in_write():
         return
     session = _sessions_by_db.get(id(jar.db()))
     if session is not None:

@@ -23,6 +23,7 @@ from persistent import Persistent
 from ..errors import InvalidValue, JobNotFound, ReadOnlyError
 from ..status import ACTIVE, Status, master_status
 from . import binding
+from .application import Executable
 from .component import Component
 
 EDITABLE_AFTER_SUBMIT = ("name", "comment", "do_auto_resubmit")
@@ -117,13 +118,9 @@ class Job(Persistent):
                 )
             setattr(self, key, value)
         if self.application is None:
-            from .application import Executable
-
             self.application = Executable()
-        if self.backend is None:
-            from ..backends.local.config import Local
-
-            self.backend = Local()
+        # No backend given: the session gives it the default (Local) when it stores
+        # the job; the model knows no backend (it sits below them).
 
     # -- guarded attribute setting -------------------------------------------------
     def __setattr__(self, name: str, value: Any) -> None:
@@ -277,7 +274,7 @@ class Job(Persistent):
         config = self._config()
         if self.master is not None:
             config["application"] = self.application.copy()
-            config["backend"] = self.backend.copy()
+            config["backend"] = self.backend.copy() if self.backend is not None else None
             config["splitter"] = None
         fresh = Job.__new__(type(self) if type(self) is Job else Job)
         Job.__init__(fresh, **{k: v for k, v in config.items() if v is not None})

@@ -11,7 +11,6 @@ is never reported.
 from __future__ import annotations
 
 import random
-import threading
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -20,15 +19,10 @@ import transaction as _transaction
 from ZODB.POSException import ConflictError
 
 from ..errors import EditConflict
+from ..model import binding
 from ..model.lifecycle import Change, collect_changes
 
 T = TypeVar("T")
-_local = threading.local()
-
-
-def in_write() -> bool:
-    """Whether this thread is inside :func:`write` (edits then join that transaction)."""
-    return getattr(_local, "depth", 0) > 0
 DEFAULT_ATTEMPTS = 8
 
 
@@ -48,12 +42,8 @@ def write(
         if attempt or not getattr(connection, "_registered_objects", None):
             manager.begin()
         try:
-            _local.depth = getattr(_local, "depth", 0) + 1
-            try:
-                with collect_changes() as changes:
-                    result = work()
-            finally:
-                _local.depth -= 1
+            with binding.writing(), collect_changes() as changes:
+                result = work()
             txn = manager.get()
             if note:
                 txn.note(note)

@@ -56,10 +56,9 @@ from ganga_like.backends import base
 from ganga_like.backends.base import Event, Handle, KillResult, SubjobSpec, payload_environment
 from ganga_like.backends.event_stream import LongPollEvents
 from ganga_like.backends.local import native, procs
+from ganga_like.ray_runtime import RAY_SYSTEM_CONFIG  # noqa: F401  (documented above)
 
 BACKEND = "Local"
-# Ray settings the Local backend needs (see the module docstring).
-RAY_SYSTEM_CONFIG = {"kill_child_processes_on_worker_exit": False}
 WRAPPER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "wrapper.sh")
 LINGER_RECHECK = 0.25  # seconds between checks of subjobs whose group outlived the wrapper
 SUBMIT_CHUNK = 64  # specs prepared on disk per step of submit()
