@@ -257,6 +257,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--listen", metavar="HOST:PORT", default="",
                    help="start: also serve clients of other machines over TLS (they present "
                         "the root's service-secret.pem)")
+    p.add_argument("--ray-open", action="store_true",
+                   help="start: bind Ray to this machine's network interface (not loopback), "
+                        "so that other machines can join with `ray start --address=...`")
     p.add_argument("--lines", type=int, default=40, help="log: how many lines (default 40)")
     p.add_argument("--json", action="store_true", help="status: as JSON")
     p.set_defaults(func=cmd_service)

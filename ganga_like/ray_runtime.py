@@ -13,6 +13,7 @@ import shutil
 import sys
 import tempfile
 import threading
+from typing import Any
 
 _lock = threading.Lock()
 _before_shutdown: list = []
@@ -51,6 +52,17 @@ _DEFAULT_ENV = {
 }
 
 
+# Ray's own switch: when false, every Ray listener binds 127.0.0.1 (no other machine can
+# reach it). Ours is on by default; GANGA_LIKE_RAY_OPEN=1 (`ganga-like service start
+# --ray-open`) leaves Ray on the machine's interface, so that other machines can join.
+LOOPBACK_SWITCH = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+
+
+def ray_is_opened(environ: Any = None) -> bool:
+    env = os.environ if environ is None else environ
+    return env.get("GANGA_LIKE_RAY_OPEN", "") not in ("", "0", "no", "false")
+
+
 def ensure_ray(address: str | None = None) -> None:
     """Initialise Ray in this process if it is not already.
 
@@ -59,6 +71,8 @@ def ensure_ray(address: str | None = None) -> None:
     """
     for key, value in _DEFAULT_ENV.items():
         os.environ.setdefault(key, value)  # before `import ray`: some are read at import
+    if not ray_is_opened() and not address and not os.environ.get("GANGA_LIKE_RAY_ADDRESS"):
+        os.environ.setdefault(LOOPBACK_SWITCH, "0")  # a local Ray: loopback only
     import ray
 
     with _lock:

@@ -99,7 +99,7 @@ def _start_once(paths: ServicePaths) -> subprocess.Popen | None:
         os.close(fd)
 
 
-def spawn(paths: ServicePaths, listen: str = "") -> subprocess.Popen:
+def spawn(paths: ServicePaths, listen: str = "", ray_open: bool = False) -> subprocess.Popen:
     """The service as a background process in its own session, its output in its log."""
     log_fd = os.open(paths.log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     try:
@@ -107,6 +107,8 @@ def spawn(paths: ServicePaths, listen: str = "") -> subprocess.Popen:
         if listen:
             command += ["--listen", listen]
         env = {k: v for k, v in os.environ.items() if k != "GANGA_LIKE_MARKER"}
+        if ray_open:
+            env["GANGA_LIKE_RAY_OPEN"] = "1"
         proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log_fd, stderr=log_fd,
                                 start_new_session=True, close_fds=True, env=env, cwd=paths.root)
     finally:

@@ -17,11 +17,11 @@ STOP_TIMEOUT = 60.0
 NOT_RUNNING = 3  # exit code of `status` when no service runs
 
 
-def start(paths: ServicePaths, listen: str = "") -> dict[str, Any]:
+def start(paths: ServicePaths, listen: str = "", ray_open: bool = False) -> dict[str, Any]:
     if autostart.service_alive(paths):
         raise ServiceRunning(paths.root, f"pid {paths.holder_pid()}")
     paths.make_root()
-    proc = autostart.spawn(paths, listen=listen)
+    proc = autostart.spawn(paths, listen=listen, ray_open=ray_open)
     deadline = time.monotonic() + autostart.START_TIMEOUT
     link = Link(paths.root, unix_path=paths.control_socket)
     while time.monotonic() < deadline:
@@ -74,7 +74,9 @@ def describe(info: dict[str, Any]) -> str:
         f"(pid {info['pid']}, up {up:.0f} s)",
         f"  clients: {info.get('clients', 0)}, active jobs: {info.get('active_jobs', 0)}",
         f"  database: {info.get('zeo')}",
-        f"  Ray: {info.get('ray_address') or 'not started'}",
+        f"  Ray: {info.get('ray_address') or 'starting'}"
+        + (" (open: other machines join with `ray start --address=" + info["ray_address"] + "`)"
+           if info.get("ray_open") and info.get("ray_address") else ""),
         f"  idle stop: {'never' if not idle else f'after {idle:g} s with no client and no active job'}",
     ]
     if info.get("listen"):
@@ -104,7 +106,7 @@ def run(args: Any) -> int:
 
     paths = ServicePaths(Config.from_env().root)
     if args.action == "start":
-        info = start(paths, listen=args.listen)
+        info = start(paths, listen=args.listen, ray_open=args.ray_open)
         print(json.dumps(info) if args.json else describe(info))
         return 0
     if args.action == "stop":

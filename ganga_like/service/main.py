@@ -35,6 +35,9 @@ from ..channel import protocol
 from ..channel.paths import ServicePaths
 from ..config import Config
 from ..errors import GangaLikeError, ServiceError, ServiceRunning
+from ..ray_runtime import ensure_ray, ray_is_opened
+from ..repository.storage import open_zeo
+from ..session import Session
 from ..status import ACTIVE
 from . import reaper
 from .control import ControlServer
@@ -97,9 +100,6 @@ class Service:
         self.paths.write_state({"pid": os.getpid(), "ray_dir": self.ray_dir,
                                 "started": self.started})
         self._serve_database()
-        from ..session import Session
-        from ..repository.storage import open_zeo
-
         repository = open_zeo(self.config, self.paths.zeo_socket, location=self.config.root)
         self.session = Session(self.config, repository=repository)
         self.verbs = Verbs(self.session, self.info, self.request_stop)
@@ -170,8 +170,6 @@ class Service:
                 self.session.ensure_monitor()
                 log.info("recovery done")
             self.ready.set()
-            from ..ray_runtime import ensure_ray
-
             ensure_ray()
             self.session.ensure_monitor()
             log.info("ready (Ray up, monitor running)")
@@ -208,7 +206,8 @@ class Service:
             "clients": self.client_count(), "idle_stop": self.idle,
             "listen": "%s:%d" % self.tls_address if self.tls_address else "",
             "zeo_tls_port": self.zeo_tls_port,
-            "ray_address": _ray_address(), "active_jobs": self._active_count(),
+            "ray_address": _ray_address(), "ray_open": ray_is_opened(),
+            "active_jobs": self._active_count(),
             "stopping": self.stopping.is_set(),
         }
 
