@@ -302,3 +302,42 @@ def test_remote_listener_requires_the_secret(tmp_path):
     finally:
         finish_root(other, what="the other root's service")
         finish_root(root, what="the listening service")
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.3, 1.0])
+def test_kill_9_of_a_client_during_submit_loses_nothing(root, delay):
+    """SIGKILL a script at a point of its submit of 300 subjobs (before, during or after
+    the request): what it committed stays, the service finishes what it was asked,
+    and nothing is left in 'submitting'."""
+    script = root.parent / f"submit-{delay}.py"
+    script.write_text(textwrap.dedent("""
+        import sys
+        from ganga_like.gpi import *
+        j = Job(name='killed-client', application=Executable(exe='/bin/true'),
+                splitter=ArgSplitter(args=[[str(i)] for i in range(300)]))
+        print(j.id, flush=True)
+        j.submit()
+        print('submitted', flush=True)
+        import time; time.sleep(60)
+    """))
+    proc = subprocess.Popen([sys.executable, str(script)], env=gl_env(root), cwd=str(REPO),
+                            text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    job_id = proc.stdout.readline().strip()
+    assert job_id.isdigit(), proc.stderr.read()
+    time.sleep(delay)
+    proc.kill()
+    proc.wait(timeout=30)
+    # The job is either untouched (new) or submitted in full; then it completes.
+    result = client(root, f"""
+        import time
+        j = jobs({job_id})
+        deadline = time.time() + 60
+        while j.status.value == 'submitting' and time.time() < deadline:
+            time.sleep(0.1)
+        if j.status.value != 'new':
+            j.wait(timeout=120)
+        print(j.status.value, j.subjob_counts)
+    """)
+    assert result.returncode == 0, result.stderr
+    status = result.stdout.split()[0]
+    assert status in ("new", "completed"), result.stdout
