@@ -71,7 +71,9 @@ def ensure_ray(address: str | None = None) -> None:
     """
     for key, value in _DEFAULT_ENV.items():
         os.environ.setdefault(key, value)  # before `import ray`: some are read at import
-    if not ray_is_opened() and not address and not os.environ.get("GANGA_LIKE_RAY_ADDRESS"):
+    if ray_is_opened():
+        os.environ[LOOPBACK_SWITCH] = "1"  # asked for explicitly: whatever was inherited
+    elif not address and not os.environ.get("GANGA_LIKE_RAY_ADDRESS"):
         os.environ.setdefault(LOOPBACK_SWITCH, "0")  # a local Ray: loopback only
     import ray
 

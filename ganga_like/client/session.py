@@ -21,16 +21,17 @@ from ZODB.utils import p64, u64
 
 from ..channel.paths import ServicePaths
 from ..config import Config
-from ..errors import WaitTimeout
+from ..errors import ServiceUnavailable, WaitTimeout
 from ..model.job import Job
 from ..repository.storage import open_zeo
 from ..status import Status
 from ..store_session import StoreSession
 from . import autostart, remote
-from .link import Link
+from .link import Link, NoService
 
 WAIT_SLICE = 30.0  # a wait is asked in slices, so an interrupted client leaves no long waiter
 CATCH_UP = 10.0
+RECONNECT = 30.0  # ZEO retries its connection every few seconds at most
 
 
 class ClientSession(StoreSession):
@@ -38,16 +39,41 @@ class ClientSession(StoreSession):
                  quiet: bool = False) -> None:
         config = config or Config.from_env()
         target = remote.target_from_env()
+        self.paths: ServicePaths | None = None
         if target is not None:
             self.link, info, address, context = remote.connect(config, target)
             repository = open_zeo(config, address, ssl=context, location=f"{target[0]}:{target[1]}")
         else:
-            paths = ServicePaths(config.root)
+            paths = self.paths = ServicePaths(config.root)
             info = autostart.connect(paths, autostart=autostart_service, quiet=quiet)
             self.link = Link(config.root, unix_path=paths.control_socket)
             repository = open_zeo(config, info["zeo"], location=config.root)
         self.service = info
         super().__init__(config, repository)
+
+    # -- the service may have gone away while this client stayed open ------------------
+    def _ensure_connected(self) -> None:
+        """Before a write or a verb: if the database connection is down (the service
+        stopped or died), start the next service and wait until ZEO reconnects."""
+        storage = self.repository.db.storage
+        if storage.is_connected() or self.paths is None:
+            return
+        autostart.connect(self.paths)
+        deadline = time.monotonic() + RECONNECT
+        while not storage.is_connected():
+            if time.monotonic() > deadline:
+                raise ServiceUnavailable(self.paths.root, "its database did not come back "
+                                         f"within {RECONNECT:g} s", log=self.paths.log)
+            time.sleep(0.02)
+
+    def write(self, work: Any, note: str = "") -> Any:
+        self._ensure_connected()
+        return super().write(work, note=note)
+
+    def refresh(self) -> None:
+        if self.paths is not None and not self.repository.db.storage.is_connected():
+            self._ensure_connected()
+        super().refresh()
 
     # -- the request and its consistency ------------------------------------------
     def _seen_tid(self) -> str:
@@ -63,7 +89,16 @@ class ClientSession(StoreSession):
         self.refresh()
 
     def call(self, verb: str, **args: Any) -> Any:
-        value, tid = self.link.call(verb, self._seen_tid(), **args)
+        try:
+            value, tid = self.link.call(verb, self._seen_tid(), **args)
+        except NoService:
+            # The service stopped (idle, `service stop`, a crash) while this client stayed
+            # open: start the next one, as a first use would; the ZEO connection follows.
+            if self.paths is None:
+                raise ServiceUnavailable(self.link.root, "it does not answer") from None
+            autostart.connect(self.paths)
+            self._ensure_connected()
+            value, tid = self.link.call(verb, self._seen_tid(), **args)
         self._catch_up(tid)
         return value
 

@@ -13,10 +13,15 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 def peek(session: "Session", job: Job, file: str = "stdout", lines: int = 20) -> str:
-    path = os.path.join(job.workdir, "output", file)
+    outputdir = os.path.realpath(os.path.join(job.workdir, "output"))
+    path = os.path.realpath(os.path.join(outputdir, file))
+    if not path.startswith(outputdir + os.sep):
+        # peek reads the job's own output, never a path elsewhere ('../..', '/etc/passwd',
+        # or a link the payload planted): the service reads for whoever asks.
+        raise InvalidValue("peek", "file", file, "a file in the job's output directory, "
+                           "given relative to it (e.g. 'stdout', 'stderr', 'results/out.txt')")
     if not os.path.isfile(path):
-        present = sorted(os.listdir(os.path.dirname(path))) if os.path.isdir(
-            os.path.dirname(path)) else []
+        present = sorted(os.listdir(outputdir)) if os.path.isdir(outputdir) else []
         raise InvalidValue("peek", "file", file,
                            "one of: " + (", ".join(present) if present else
                                          "(no output yet)"))

@@ -241,6 +241,18 @@ def test_peek_names_the_files_there_are(session):
         session.peek(job.subjobs[0], file="nope")
 
 
+@pytest.mark.parametrize("outside", ["/etc/passwd", "../../../repository/jobs.fs", "../status",
+                                     "planted-link"])
+def test_peek_reads_nothing_outside_the_jobs_output(session, outside):
+    # The payload plants a link to /etc/passwd beside its stdout, in its output directory.
+    job = sh_job(['ln -s /etc/passwd "$(dirname "$(readlink /proc/self/fd/1)")/planted-link"'])
+    session.submit(job)
+    session.wait([job], timeout=30)
+    with pytest.raises(InvalidValue, match="output directory") as info:
+        session.peek(job.subjobs[0], file=outside)
+    assert "\n" not in str(info.value) and "root:" not in str(info.value)
+
+
 def test_auto_resubmit_retries_flaky_subjobs_and_stops_at_five(session, tmp_path):
     counter = tmp_path / "count"
     flaky = f"echo x >> {counter}; test $(wc -l < {counter}) -ge 2"

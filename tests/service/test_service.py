@@ -341,3 +341,25 @@ def test_kill_9_of_a_client_during_submit_loses_nothing(root, delay):
     assert result.returncode == 0, result.stderr
     status = result.stdout.split()[0]
     assert status in ("new", "completed"), result.stdout
+
+
+def test_an_open_shell_outlives_its_service(tmp_path):
+    """The service stops (or dies) while a shell stays open: the shell's next verb starts
+    a new service and goes on, as a first use would."""
+    root = tmp_path / "gl"
+    sh = shell(root)
+    try:
+        ask(sh, "!a = Job(application=Executable(exe='/bin/echo', args=['one']))")
+        ask(sh, "!a.submit(); a.wait(timeout=60)")
+        first = service_pid(root)
+        assert run_gl(root, "service", "stop", check_clean=False).returncode == 0
+        ask(sh, "!b = Job(application=Executable(exe='/bin/echo', args=['two']))")
+        assert ask(sh, "b.submit().id") == "1"
+        assert ask(sh, "b.wait(timeout=60).value") == "'completed'"
+        assert ask(sh, "b.peek().strip()") == "'two'"
+        assert service_pid(root) != first
+        assert ask(sh, "a.status.value") == "'completed'"
+    finally:
+        sh.stdin.close()
+        sh.wait(timeout=30)
+        finish_root(root, what="the restarted service")
