@@ -363,3 +363,46 @@ def test_an_open_shell_outlives_its_service(tmp_path):
         sh.stdin.close()
         sh.wait(timeout=30)
         finish_root(root, what="the restarted service")
+
+
+@pytest.mark.parametrize("delay", [0.05, 0.4, 1.2])
+def test_kill_9_of_the_service_during_a_submit(tmp_path, delay):
+    """SIGKILL the service at a point of a client's submit of 200 subjobs: the client
+    gets one line; the next service recovers every subjob to a true state (none stays
+    'submitting'); what was rolled back to 'new' submits again; all end completed."""
+    root = tmp_path / "gl"
+    try:
+        assert run_gl(root, "service", "start", check_clean=False).returncode == 0
+        deadline = time.monotonic() + 60
+        while not json.loads(run_gl(root, "service", "status", "--json",
+                                    check_clean=False).stdout).get("ray_address"):
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        script = tmp_path / "submit.py"
+        script.write_text(textwrap.dedent("""
+            from ganga_like.gpi import *
+            j = Job(application=Executable(exe='/bin/true'),
+                    splitter=ArgSplitter(args=[[str(i)] for i in range(200)]))
+            print(j.id, flush=True)
+            j.submit()
+            j.wait()
+        """))
+        proc = subprocess.Popen([sys.executable, str(script)], env=gl_env(root), cwd=str(REPO),
+                                text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert proc.stdout.readline().strip() == "0", proc.stderr.read()
+        time.sleep(delay)
+        os.kill(service_pid(root), signal.SIGKILL)
+        _, err = proc.communicate(timeout=60)
+        if proc.returncode != 0:  # it was cut off: one line says so
+            lines = [l for l in err.splitlines() if l.strip()]
+            assert "stopped during" in lines[-1], err
+        result = client(root, """
+            j = jobs(0)
+            if j.status.value == 'new':
+                j.submit()   # subjobs the dead service never sent went back to new
+            print(j.wait(timeout=120).value, j.subjob_counts)
+        """)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.split()[0] == "completed", result.stdout
+    finally:
+        finish_root(root, what="the service after a kill during submit")
