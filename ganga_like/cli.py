@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 from collections.abc import Sequence
@@ -126,6 +127,7 @@ def _verb(args: argparse.Namespace, verb: str, **kwargs: Any) -> int:
 
 
 def cmd_kill(args: argparse.Namespace) -> int:
+    _exact_ids(args, "kill")
     return _verb(args, "kill")
 
 
@@ -134,6 +136,7 @@ def cmd_resubmit(args: argparse.Namespace) -> int:
 
 
 def cmd_remove(args: argparse.Namespace) -> int:
+    _exact_ids(args, "remove")
     return _verb(args, "remove", force=args.force)
 
 
@@ -196,8 +199,31 @@ def cmd_shell(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+class _Parser(argparse.ArgumentParser):
+    """Bad usage is one line (what was wrong, with the valid choices argparse names) and
+    exit code 2, not the whole usage text."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"{self.prog}: {message} (`{self.prog} --help` for usage)\n")
+
+
+EXACT_ID = re.compile(r"^\d+(\.\d+)?$")
+
+
+def _exact_ids(args: argparse.Namespace, verb: str) -> None:
+    """Commands that destroy name exactly what they destroy: no relative ids (-1)."""
+    for wanted in args.ids:
+        if not EXACT_ID.match(wanted):
+            raise _UsageError(f"{verb} {wanted!r}: give a job id such as 3 or a subjob id such "
+                              f"as 3.14 (relative ids like -1 are refused here)")
+
+
+class _UsageError(Exception):
+    pass
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ganga-like", description=(
+    parser = _Parser(prog="ganga-like", description=(
         "A job manager for many jobs. With no command: an IPython session with the GPI loaded."))
     parser.add_argument("--version", action="version", version=f"ganga_like {__version__}")
     sub = parser.add_subparsers(dest="command")
@@ -273,6 +299,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.func = cmd_shell
     try:
         return args.func(args)
+    except _UsageError as exc:
+        print(f"ganga-like: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except GangaLikeError as exc:
         print(f"ganga-like: {exc}", file=sys.stderr)
         return EXIT_ERROR

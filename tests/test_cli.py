@@ -182,7 +182,15 @@ def test_show_unknown_job_is_one_line_and_exit_1(tmp_path):
 def test_bad_usage_exits_2(tmp_path, args):
     result = run_gl(tmp_path / "gl", *args)
     assert result.returncode == 2, (result.stdout, result.stderr)
-    assert "usage: ganga-like" in result.stderr
+    line = one_line(result.stderr)  # what was wrong, not the whole usage
+    assert line.startswith("ganga-like") and "--help" in line
+
+
+@pytest.mark.parametrize("verb", ["remove", "kill"])
+def test_destroying_commands_refuse_relative_ids(tmp_path, verb):
+    result = run_gl(tmp_path / "gl", verb, "--", "-5")
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert "relative ids" in one_line(result.stderr)
 
 
 # -- a prepared repository: real jobs for the verbs ---------------------------------------------

@@ -74,8 +74,13 @@ class Component(Persistent):
     _category = "component"  # 'applications', 'backends', 'splitters', ... for listings
     _owner_job = None  # the Job this component belongs to (for read-only checks)
 
-    def __init__(self, **values: Any) -> None:
+    def __init__(self, *positional: Any, **values: Any) -> None:
         fields = self.fields()
+        if positional:
+            names = list(fields)
+            shown = ", ".join(f"{n}=..." for n in names[:3]) + (", ..." if len(names) > 3 else "")
+            raise InvalidValue(type(self).__name__, "arguments", positional,
+                               f"keyword arguments: {type(self).__name__}({shown})")
         for name, value in values.items():
             if name not in fields:
                 raise InvalidValue(

@@ -127,8 +127,13 @@ class Job(Persistent):
         if name in CONFIG_ATTRIBUTES:
             self._check_writable(name)
             value = self._validate(name, value)
-        elif name in ("name", "comment") and not isinstance(value, str):
-            raise InvalidValue("Job", name, value, "a string")
+        elif name in ("name", "comment"):
+            if not isinstance(value, str) or any(ord(c) < 32 or c == "\x7f" for c in value):
+                # Names and comments are shown in one-line tables, logs and the queue log.
+                raise InvalidValue("Job", name, value, "a string on one line, without control "
+                                   "characters (newlines, tabs, escapes)")
+        elif name == "do_auto_resubmit" and not isinstance(value, bool):
+            raise InvalidValue("Job", name, value, "True or False")
         if name in USER_ATTRIBUTES:
             # A user's edit of a stored job is committed at once (as in Ganga), in its
             # own retrying transaction, so a conflict can never drop it silently.
@@ -212,6 +217,12 @@ class Job(Persistent):
         if self._counts is not None:
             return master_status(self._counts.counts)
         return Status(self._status)
+
+    @status.setter
+    def status(self, value: Any) -> None:
+        raise InvalidValue("Job", "status", value,
+                           "no assignment: statuses change through the verbs; use "
+                           "j.force_status('failed') or j.force_status('completed')")
 
     @property
     def subjob_counts(self) -> dict[str, int]:

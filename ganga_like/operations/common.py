@@ -7,6 +7,7 @@ from typing import Any
 
 from ..backends import base
 from ..model.job import Job
+from ..model.lifecycle import set_status
 from ..status import Status
 
 # What a kill can stop: a completing job's process is already gone (it holds
@@ -35,3 +36,14 @@ def active_set(root: Any) -> Any:
         root.active_ids = IITreeSet()
     return root.active_ids
 
+
+
+def begin_attempt(target: Job, note: str, source: str, auto: bool = False) -> None:
+    """Move a leaf to ``submitting`` for a new run: a new attempt number (events of
+    earlier runs are then ignored) and none of the last run's outcome left behind."""
+    target.submit_counter += 1
+    if auto:
+        target.auto_resubmit_count += 1
+    target.exit_code = None
+    target.reason = ""
+    set_status(target, Status.SUBMITTING, note, source=source, host=HOST)

@@ -6,10 +6,9 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import KillNotConfirmed, OperationRefused
 from ..model.job import MAX_AUTO_RESUBMITS, Job
-from ..model.lifecycle import set_status
 from ..monitor import Submission
 from ..status import FROZEN, Status
-from .common import HOST, KILLABLE, failed_handle, leaves_of
+from .common import KILLABLE, begin_attempt, failed_handle, leaves_of
 from .kill import kill_leaves
 from .submit import mark_active, send, specs_for
 
@@ -55,13 +54,8 @@ def resubmit_leaves(session: "Session", top: Job, targets: list[Job], source: st
                      auto: bool = False, note: str = "") -> None:
     def work() -> None:
         for target in targets:
-            target.submit_counter += 1
-            if auto:
-                target.auto_resubmit_count += 1
-            target.exit_code = None
-            set_status(target, Status.SUBMITTING,
-                       note or ("auto-resubmit" if auto else "resubmit()"),
-                       source=source, host=HOST)
+            begin_attempt(target, note or ("auto-resubmit" if auto else "resubmit()"),
+                          source=source, auto=auto)
         mark_active(session, top)
 
     session.write(work, note=f"resubmit {top.fqid}")
@@ -87,10 +81,7 @@ def auto_resubmit(session: "Session", conn: Any, fqids: list[str]) -> None:
         def work(failed: list[Job] = failed) -> None:
             for leaf in failed:
                 if leaf.status is Status.FAILED:
-                    leaf.submit_counter += 1
-                    leaf.auto_resubmit_count += 1
-                    set_status(leaf, Status.SUBMITTING, "auto-resubmit", source="monitor",
-                               host=HOST)
+                    begin_attempt(leaf, "auto-resubmit", source="monitor", auto=True)
 
         conn.write(work, on_commit=session.on_commit)
         import ray

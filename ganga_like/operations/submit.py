@@ -11,10 +11,9 @@ from ..backends import base
 from ..errors import BackendError, InvalidValue, OperationRefused
 from ..model.counts import StatusCounts
 from ..model.job import Job
-from ..model.lifecycle import set_status
 from ..monitor import Submission
 from ..status import Status
-from .common import HOST, SUBMIT_CHUNK, active_set, failed_handle
+from .common import SUBMIT_CHUNK, active_set, begin_attempt, failed_handle
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..session import Session
@@ -52,10 +51,7 @@ def submit(session: "Session", job: Job, keep_going: bool = False,
         job.submit_environment = submitter_environment(
             os.environ if environment is None else environment)
         for target in targets:
-            target.submit_counter += 1
-            target.exit_code = None
-            target.reason = ""
-            set_status(target, Status.SUBMITTING, source="user", host=HOST)
+            begin_attempt(target, "", source="user")
         mark_active(session, job)
         prepared.extend(targets)
 
