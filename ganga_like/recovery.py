@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import time
 from typing import TYPE_CHECKING, Any
 
+from . import status_file as sf
 from .backends import base
 from .errors import GangaLikeError
 from .model.lifecycle import set_status
 from .repository.ledger import Ledger
+from .operations.common import current_handle
 from .operations.resubmit import resubmit_leaves
 from .status import ACTIVE, FINAL, Status
 
@@ -22,6 +25,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .session import Session
 
 log = logging.getLogger(__name__)
+NO_PID = base.Handle("", "")
 
 
 def recover(session: "Session") -> int:
@@ -52,25 +56,35 @@ def recover(session: "Session") -> int:
             finished_tops.append(top_id)
             continue
         actor = session.backends.actor(top.backend)
-        # A handle without a pid was still in the dead actor's queue: it may have
-        # started since (found by its marker) or never (then it is sent again).
-        with_handle = [leaf for leaf in leaves
-                       if leaf.handle and base.Handle.from_tuple(leaf.handle).pid]
+        # A leaf's handle is its current run's only if it carries its attempt number: a
+        # leaf caught in `submitting` by a resubmit still holds the previous run's.
+        with_handle = [leaf for leaf in leaves if (current_handle(leaf) or NO_PID).pid]
         without = [leaf for leaf in leaves if leaf not in with_handle]
         events: list[base.Event] = []
         if with_handle:
-            handles = [base.Handle.from_tuple(leaf.handle) for leaf in with_handle]
-            events.extend(ray.get(actor.adopt.remote(handles)))
+            events.extend(ray.get(actor.adopt.remote([current_handle(leaf) for leaf in with_handle])))
         if without:
+            # Not started as far as the database knows: alive by its marker, recorded as
+            # started (or finished) in its status file since this attempt began, only
+            # accepted (queued in the dead actor), or never sent at all.
             found = {h.fqid: h for h in ray.get(actor.find.remote(prefix))}
-            live = [dataclasses.replace(found[leaf.fqid], workdir=leaf.workdir,
-                                        attempt=leaf.submit_counter)
-                    for leaf in without if leaf.fqid in found]
-            if live:
-                events.extend(ray.get(actor.adopt.remote(live)))
-            missing = [leaf for leaf in without if leaf.fqid not in found]
-            never_sent = [leaf for leaf in missing if leaf.status is Status.SUBMITTING]
-            queued = [leaf for leaf in missing if leaf.status is Status.SUBMITTED]
+            to_adopt = [dataclasses.replace(found[leaf.fqid], workdir=leaf.workdir,
+                                            attempt=leaf.submit_counter)
+                        for leaf in without if leaf.fqid in found]
+            never_sent, queued = [], []
+            for leaf in without:
+                if leaf.fqid in found:
+                    continue
+                trace = run_since(leaf.workdir, attempt_started(leaf))
+                if trace == "started":
+                    to_adopt.append(base.Handle(top.backend.__class__.__name__, leaf.fqid,
+                                                workdir=leaf.workdir, attempt=leaf.submit_counter))
+                elif trace == "accepted" or leaf.status is Status.SUBMITTED:
+                    queued.append(leaf)
+                else:
+                    never_sent.append(leaf)
+            if to_adopt:
+                events.extend(ray.get(actor.adopt.remote(to_adopt)))
             if never_sent:
                 _roll_back(session, never_sent)
             if queued:
@@ -89,6 +103,26 @@ def recover(session: "Session") -> int:
 
         session.write(work, note="recovery: forget finished jobs")
     return adopted
+
+
+def attempt_started(leaf: Any) -> float:
+    """When the leaf's current attempt began: its last move to ``submitting``."""
+    for entry in reversed(leaf.history):
+        if entry[2] == Status.SUBMITTING.value:
+            return float(entry[0])
+    return 0.0
+
+
+def run_since(workdir: str, since: float) -> str:
+    """What the status file says of a run begun after ``since``: ``started`` (a wrapper
+    ran: running now, or finished), ``accepted`` (a backend queued it), or ``none``."""
+    history = sf.StatusFile(os.path.join(workdir, "status")).history() if workdir else []
+    recent = [info for info in history if info.when >= since]
+    if any(info.state == sf.RUNNING or info.terminal for info in recent):
+        return "started"
+    if any(info.state in (sf.QUEUED, sf.CREATED) for info in recent):
+        return "accepted"
+    return "none"
 
 
 def _roll_back(session: "Session", leaves: list[Any]) -> None:

@@ -109,6 +109,7 @@ def _edges() -> dict[tuple[Status, Status], str]:
     add(S.SUBMITTING, S.SUBMITTED, "the backend accepted it")
     add(S.SUBMITTING, S.UNKNOWN, "the backend's answer was lost during submission")
     add(S.SUBMITTING, S.FAILED, "the backend refused it for good")
+    add(S.SUBMITTING, S.KILLED, "kill() during submission, confirmed by the backend")
 
     add(S.SUBMITTED, S.RUNNING, "the backend started it")
     add(S.SUBMITTED, S.KILLED, "kill(), confirmed by the backend")

@@ -47,3 +47,19 @@ def begin_attempt(target: Job, note: str, source: str, auto: bool = False) -> No
     target.exit_code = None
     target.reason = ""
     set_status(target, Status.SUBMITTING, note, source=source, host=HOST)
+
+
+def current_handle(leaf: Job) -> base.Handle | None:
+    """The leaf's handle if it belongs to its current attempt (a leaf caught in
+    ``submitting`` by a resubmit still holds the previous run's), else None."""
+    if not leaf.handle:
+        return None
+    handle = base.Handle.from_tuple(leaf.handle)
+    return handle if handle.attempt == leaf.submit_counter else None
+
+
+def handle_to_stop(leaf: Job, backend: str) -> base.Handle:
+    """What to ask a backend to stop for this leaf: its current handle, or one naming
+    only the subjob (the backend drops it from its queue, or finds nothing running)."""
+    return current_handle(leaf) or base.Handle(backend, leaf.fqid, workdir=leaf.workdir,
+                                               attempt=leaf.submit_counter)

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..backends import base
 from ..errors import KillNotConfirmed, OperationRefused
 from ..model.job import Job
 from ..model.lifecycle import set_status
 from ..repository.ledger import Ledger
 from ..status import Status
-from .common import HOST, KILLABLE, KILL_GRACE, leaves_of
+from .common import HOST, KILLABLE, KILL_GRACE, handle_to_stop, leaves_of
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..session import Session
@@ -38,11 +37,11 @@ def kill_leaves(session: "Session", top: Job, targets: list[Job], ledger_reason:
     session.ensure_monitor()
     import ray
 
-    actor = session.backends.actor((top.master or top).backend)
-    with_handle = [t for t in targets if t.handle]
+    backend = (top.master or top).backend
+    actor = session.backends.actor(backend)
     results = {}
-    if with_handle:
-        handles = [base.Handle.from_tuple(t.handle) for t in with_handle]
+    if targets:
+        handles = [handle_to_stop(t, type(backend).__name__) for t in targets]
         for r in ray.get(actor.kill.remote(handles, KILL_GRACE)):
             results[r.fqid] = r
     relaxed = session.mode_of(top) == "relaxed"

@@ -406,3 +406,50 @@ def test_kill_9_of_the_service_during_a_submit(tmp_path, delay):
         assert result.stdout.split()[0] == "completed", result.stdout
     finally:
         finish_root(root, what="the service after a kill during submit")
+
+
+@pytest.mark.parametrize("delay", [0.02, 0.2, 0.6])
+def test_kill_9_of_the_service_during_a_resubmit_leaves_nothing_stuck(tmp_path, delay):
+    """Subjobs that failed once are resubmitted and the service is SIGKILLed meanwhile:
+    the next service brings each to its true state (a run that happened is applied, a
+    queued one is queued again, one never sent goes back to new); none stays
+    'submitting', every verb still works, and all end completed."""
+    root = tmp_path / "gl"
+    try:
+        first = client(root, """
+            j = Job(application=Executable(exe='/bin/sh'),
+                    splitter=ArgSplitter(args=[['-c', 'test -f ran && exit 0; touch ran; exit 1']
+                                              for _ in range(100)]))
+            j.submit()
+            print(j.wait(timeout=120).value)
+        """)
+        assert first.stdout.split() == ["failed"], first.stdout + first.stderr
+        assert jobs_json(root)["0"]["subjobs"] == {"failed": 100}
+        script = tmp_path / "resubmit.py"
+        script.write_text("from ganga_like.gpi import *\nprint('go', flush=True)\njobs(0).resubmit()\n")
+        proc = subprocess.Popen([sys.executable, str(script)], env=gl_env(root), cwd=str(REPO),
+                                text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert proc.stdout.readline().strip() == "go", proc.stderr.read()
+        time.sleep(delay)
+        os.kill(service_pid(root), signal.SIGKILL)
+        proc.communicate(timeout=60)
+        result = client(root, """
+            import time
+            j = jobs(0)
+            counts = j.subjob_counts
+            deadline = time.time() + 60
+            while 'submitting' in j.subjob_counts and time.time() < deadline:
+                time.sleep(0.2)
+            assert 'submitting' not in j.subjob_counts, j.subjob_counts
+            if j.status.value == 'new':
+                j.submit()
+            if j.status.value == 'failed':
+                j.resubmit()
+            print(j.wait(timeout=120).value, counts)
+        """)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.split()[0] == "completed", result.stdout
+        assert json.loads(run_gl(root, "jobs", "--json", check_clean=False).stdout)[0]["subjobs"] \
+            == {"completed": 100}
+    finally:
+        finish_root(root, what="the service after a kill during resubmit")
