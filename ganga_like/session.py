@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from .config import Config
+from .log_repair import complete_queue_log
 from .model import binding
 from .model.job import Job
 from .monitor import Monitor
@@ -70,6 +71,7 @@ class Session(StoreSession):
             before_ray_shutdown(self.close)  # the whole session, while Ray still runs
         if not self._recovered:
             self._recovered = True
+            complete_queue_log(self)  # before recovery moves anything on
             self.recover()
 
     def close(self) -> None:

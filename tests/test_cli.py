@@ -54,7 +54,7 @@ def gl_env(root: Path, ray_tmp: str | None = None) -> dict[str, str]:
         "PYTHONUNBUFFERED": "1",
     })
     for name in ("GANGA_LIKE_RAY_ADDRESS", "GANGA_LIKE_REPOSITORY", "GANGA_LIKE_SERVICE",
-                 "GANGA_LIKE_SECRET"):
+                 "GANGA_LIKE_SECRET", "GANGA_LIKE_RAY_OPEN", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"):
         env.pop(name, None)
     return env
 

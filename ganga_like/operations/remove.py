@@ -7,6 +7,8 @@ import shutil
 import time
 from typing import TYPE_CHECKING, Any
 
+from BTrees.IOBTree import IOBTree
+
 from ..errors import KillNotConfirmed, OperationRefused
 from ..model.job import Job
 from ..model.lifecycle import Change, set_status
@@ -57,6 +59,7 @@ def record_leaks(session: "Session", job: Job, held: list[Job], reason: str) -> 
 def delete(session: "Session", job: Job, registry: Any) -> None:
     previous = job.status
     workdir = job.workspace
+    when = time.time()
 
     def work() -> None:
         if job._subjobs is None and job.status is not Status.TEMPLATE:
@@ -67,11 +70,17 @@ def delete(session: "Session", job: Job, registry: Any) -> None:
                 set_status(job, Status.UNKNOWN, "removed while active (forced)", source="user")
             set_status(job, Status.REMOVED, "remove()", source="user", host=HOST)
         registry.discard(job)
-        active_set(session.main.root).discard(job.id) if job.id is not None else None
+        root = session.main.root
+        active_set(root).discard(job.id) if job.id is not None else None
+        if job.id is not None and previous is not Status.TEMPLATE:
+            if root.removals is None:
+                root.removals = IOBTree()
+            # Until the queue log has the line: a crash before it is written is repaired.
+            root.removals[job.id] = (when, job.fqid, previous.value, "remove()")
 
     session.write(work, note=f"remove {job.fqid}")
     if job._subjobs is not None:
-        session.on_commit([Change(time.time(), job.fqid, previous.value, "removed", "remove()", HOST)])
+        session.on_commit([Change(when, job.fqid, previous.value, "removed", "remove()", HOST)])
     if workdir and os.path.isdir(workdir):
         shutil.rmtree(workdir, ignore_errors=True)
 

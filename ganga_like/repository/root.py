@@ -42,6 +42,9 @@ class RepositoryRoot(Persistent):
     leaks: IOBTree | None = None  # the ledger: what forced removals may have left running
     ids: IdAllocator | None = None
     active_ids = None  # IITreeSet of top-level jobs with active work (recovery looks here only)
+    # Tombstones of removed jobs, id -> (time, fqid, previous status, note), until the
+    # queue log is known to hold their line (ganga_like.log_repair).
+    removals = None
 
     def __init__(self) -> None:
         self.repo_uuid = uuid.uuid4().hex[:12]

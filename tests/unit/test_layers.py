@@ -20,7 +20,7 @@ LAYERS = [
     ["gpi", "demo"],
     ["client", "service"],
     ["channel", "session"],
-    ["recovery"],
+    ["recovery", "log_repair"],
     ["operations"],
     ["monitor"],
     ["postprocessing", "backend_pool", "export", "progress", "store_session"],
