@@ -71,20 +71,69 @@ class TestLocalSpecifics:
         assert "signal 9 before recording the exit status" in event.note
         assert sf.StatusFile(os.path.join(spec.workdir, "status")).current().state == sf.LOST_ERROR
 
-    def test_lingering_group_delays_finished(self, make_actor, specs):
+    @pytest.mark.parametrize("wrapper", ["native", "bash"])
+    @pytest.mark.parametrize("leftover", [
+        "/bin/sleep 30 &",                      # in the payload's group
+        "setsid /bin/sleep 30 &",               # a session of its own
+        "(setsid env -i /bin/sleep 30 &)",      # no marker, no group, parent gone
+    ])
+    def test_what_the_payload_leaves_behind_is_ended(self, ray_session, leftover_check, specs,
+                                                   wrapper, leftover):
+        """The payload's main process ends: so does the job. What it left running is
+        ended (TERM, grace, KILL) and counted in the note, then FINISHED is told."""
+        if wrapper == "bash" and "env -i" in leftover:
+            pytest.skip("bash cannot be a subreaper: a process that leaves the group and "
+                        "clears its marker escapes the bash wrapper (documented)")
+        options = {"wrapper": native.SHELL_WRAPPER} if wrapper == "bash" else {}
+        for make_actor in _make_actors(**options):
+            client = make_actor(concurrency=2)
+            (spec,) = specs([["/bin/bash", "-c", f"{leftover}\nexit 0"]])
+            started = time.monotonic()
+            client.submit([spec])
+            log = EventLog(client)
+            log.until(log.all_final([spec.fqid]), timeout=15)
+            (final,) = log.finals()[spec.fqid]
+            assert final.kind == base.FINISHED and final.exit_code == 0, final
+            assert time.monotonic() - started < 8, "it waited for the leftover to end by itself"
+            assert "leftover" in final.note, final.note
+            leftovers = [p.pid for p in _sleepers(spec.workdir)]
+            assert leftovers == [], f"left running: {leftovers}"
+
+    def test_a_dead_wrapper_is_lost_within_a_second_and_its_payload_ended(self, make_actor, specs):
         client = make_actor(concurrency=2)
-        # The payload leaves a background child in its process group and exits 0.
-        (spec,) = specs([["/bin/bash", "-c", "/bin/sleep 1 & exit 0"]])
+        (spec,) = specs([["/bin/sleep", "30"]])
         client.submit([spec])
         log = EventLog(client)
-        log.until(log.all_final([spec.fqid]), timeout=10)
-        details = [e for e in log.of(spec.fqid) if e.kind == base.DETAIL]
-        assert details and details[0].detail == "Lingering"
-        (final,) = log.finals()[spec.fqid]
-        assert final.kind == base.FINISHED and final.exit_code == 0
-        assert final.seq > details[0].seq
+        log.until(lambda _: bool(log.of(spec.fqid, base.STARTED)))
         handle = log.of(spec.fqid, base.STARTED)[0].handle
+        os.kill(handle.pid, signal.SIGKILL)  # the wrapper only: its payload runs on
+        killed = time.monotonic()
+        log.until(log.all_final([spec.fqid]), timeout=10)
+        assert time.monotonic() - killed < 1.5
+        (event,) = log.finals()[spec.fqid]
+        assert event.kind == base.LOST and "signal 9" in event.note, event
+        assert "1 leftover process(es) ended" in event.note, event.note
         assert client.held([handle]) == [False]
+
+    def test_junk_in_the_status_file_does_not_change_the_outcome(self, make_actor, specs):
+        client = make_actor(concurrency=2)
+        (spec,) = specs([["/bin/bash", "-c", "printf 'partial line' >> ../status; "
+                          "head -c 300 /dev/urandom >> ../status; exit 0"]])
+        client.submit([spec])
+        log = EventLog(client)
+        log.until(log.all_final([spec.fqid]), timeout=15)
+        (final,) = log.finals()[spec.fqid]
+        assert final.kind == base.FINISHED and final.exit_code == 0, final
+        assert sf.StatusFile(os.path.join(spec.workdir, "status")).current().state == sf.RUN_DONE
+
+    def test_a_fake_outcome_line_does_not_change_the_exit_status(self, make_actor, specs):
+        client = make_actor(concurrency=2)
+        (spec,) = specs([["/bin/bash", "-c", "echo \"$(date -Iseconds) RUN_DONE exit=0\" >> ../status; exit 3"]])
+        client.submit([spec])
+        log = EventLog(client)
+        log.until(log.all_final([spec.fqid]), timeout=15)
+        (final,) = log.finals()[spec.fqid]
+        assert final.kind == base.FINISHED and final.exit_code == 3, final
 
     def test_payload_env_has_spec_env_and_path(self, make_actor, specs):
         client = make_actor(concurrency=2)
@@ -183,3 +232,18 @@ class TestLocalSpecifics:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+
+
+def _sleepers(workdir: str) -> list:
+    """Processes still running `sleep 30` started from this subjob's output directory."""
+    import psutil
+
+    found = []
+    for proc in psutil.process_iter(["cmdline", "cwd"]):
+        try:
+            if proc.info["cmdline"][-2:] == ["/bin/sleep", "30"] and \
+                    (proc.info["cwd"] or "").startswith(workdir) and proc.status() != psutil.STATUS_ZOMBIE:
+                found.append(proc)
+        except (psutil.Error, TypeError):
+            continue
+    return found

@@ -61,6 +61,7 @@ from ganga_like.ray_runtime import RAY_SYSTEM_CONFIG  # noqa: F401  (documented 
 BACKEND = "Local"
 WRAPPER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "wrapper.sh")
 LINGER_RECHECK = 0.25  # seconds between checks of subjobs whose group outlived the wrapper
+LEFTOVER_GRACE = 2.0  # TERM to KILL, for what a payload left behind when its wrapper ended
 SUBMIT_CHUNK = 64  # specs prepared on disk per step of submit()
 QUEUED_DETAIL = "Queued"
 RUNNING_DETAIL = "Running"
@@ -84,6 +85,7 @@ class _Job:
     killing: bool = False  # kill() owns the final event
     exited: bool = False  # the wrapper has ended
     exit_event: tuple | None = None  # (kind, exit_code, note) worked out when the wrapper ended
+    leftovers: str = ""  # what ending the processes it left behind did (added to the note)
 
     @property
     def status_path(self) -> str:
@@ -472,7 +474,10 @@ class LocalActor(LongPollEvents):
             if event[0] == base.LOST:
                 sf.append_quietly(job.status_path, sf.LOST_ERROR, event[2])
             assert job.handle is not None
-            lingers = procs.group_may_live(job.handle.pid, job.handle.create_time)
+            lingers = procs.group_may_live(job.handle.pid, job.handle.create_time) or (
+                # The native wrapper ends every descendant itself (it is their subreaper);
+                # the bash wrapper cannot: look for what left its group by the marker.
+                not self._spawn_directly and _marked_alive(job.marker))
             outcome.append((job, event, lingers))
         # Final events go out before the freed slots are reused, so that the event
         # stream never shows more than `concurrency` subjobs running (~50 us later).
@@ -483,15 +488,19 @@ class LocalActor(LongPollEvents):
                 if job.killing:
                     continue  # kill() reports it
                 if lingers:
+                    # The payload's main process has ended, so has the job: what it left
+                    # behind is ended now (TERM, grace, KILL), then the outcome is told.
                     job.state = "lingering"
                     self._lingering.append(job)
                     self._emit(
                         job.fqid,
                         base.DETAIL,
                         detail=LINGERING_DETAIL,
-                        note="the wrapper ended but processes of its group still run",
+                        note="the wrapper ended but processes of its group still run: ending them",
                         handle=job.handle,
                     )
+                    threading.Thread(target=self._end_leftovers, args=(job,),
+                                     name="ganga_like-leftovers", daemon=True).start()
                     continue
                 kind, code, note = event
                 self._emit(job.fqid, kind, exit_code=code, note=note, handle=job.handle)
@@ -499,13 +508,30 @@ class LocalActor(LongPollEvents):
             self._cond.notify_all()
         self._fill_slots()
 
+    def _end_leftovers(self, job: _Job) -> None:
+        assert job.handle is not None
+        try:
+            outcome = procs.kill_trees(
+                [procs.Target(job.handle.pid, job.handle.create_time, job.marker or None)],
+                LEFTOVER_GRACE)[0]
+            job.leftovers = f"{outcome.killed} leftover process(es) ended" if outcome.confirmed \
+                else f"leftover processes could not all be ended: {outcome.note}"
+        except Exception as error:  # the check below still waits for the group to go
+            job.leftovers = f"ending leftover processes failed: {error!r}"
+        os.write(self._wake_w, b"x")
+
     def _check_lingering(self) -> None:
         with self._lock:
             jobs = list(self._lingering)
+        # Done once what it left behind has been ended (or, while a kill owns it, once
+        # its group is empty): not merely when its group empties, since a leftover
+        # that left the group (setsid) still runs.
         gone = [
             job
             for job in jobs
-            if job.handle is not None and not procs.group_may_live(job.handle.pid, job.handle.create_time)
+            if job.handle is not None and (
+                job.leftovers if not job.killing
+                else not procs.group_may_live(job.handle.pid, job.handle.create_time))
         ]
         if not gone:
             return
@@ -519,6 +545,8 @@ class LocalActor(LongPollEvents):
                     self._emit(job.fqid, base.KILLED, note="killed: every process has ended", handle=job.handle)
                 else:
                     kind, code, note = job.exit_event or (base.LOST, None, "ended without an exit status")
+                    if job.leftovers:
+                        note = f"{note}; {job.leftovers}"
                     self._emit(job.fqid, kind, exit_code=code, note=note, handle=job.handle)
                 self._finish(job)
             self._cond.notify_all()
@@ -561,7 +589,8 @@ class LocalActor(LongPollEvents):
             with self._lock:
                 self._jobs[job.fqid] = job
                 self._lingering.append(job)
-            os.write(self._wake_w, b"x")  # the watcher re-checks lingering jobs on a timer
+            threading.Thread(target=self._end_leftovers, args=(job,),
+                             name="ganga_like-leftovers", daemon=True).start()
             return base.DETAIL, None, "adopted: processes of its group still run", LINGERING_DETAIL, handle
         kind, code, note = event_from_status(last, None)
         if kind == base.LOST and (last is None or last.state != sf.LOST_ERROR):
@@ -620,6 +649,10 @@ class LocalActor(LongPollEvents):
 # ---------------------------------------------------------------------- module helpers
 
 
+def _marked_alive(marker: str) -> bool:
+    return bool(marker) and any(found == marker for _pid, _created, found in procs.find_by_marker(marker))
+
+
 def _reap(job: _Job) -> int | None:
     """Reap our own ended wrapper: its return code (negative: killed by that signal)."""
     if job.popen is not None:
@@ -639,6 +672,16 @@ def _exit_event(job: _Job, wait_status: int | None) -> tuple[str, int | None, st
 
 
 def event_from_status(last: sf.StatusInfo | None, returncode: int | None) -> tuple[str, int | None, str]:
+    """The outcome of an ended wrapper. ``returncode``: its exit status when we are its
+    parent (None for adopted work). The status file is the payload's to damage (it can
+    write there); the exit status the kernel gave us is not, so it wins when they differ."""
+    if returncode is not None and returncode >= 0 and not (
+            last is not None and last.terminal and last.state != sf.LOST_ERROR
+            and (last.exit_code if last.exit_code is not None else returncode) == returncode):
+        seen = f"{last.state} {last.note}".strip()[:200] if last is not None else "no status line"
+        note = (f"exit={returncode} (the wrapper's exit status; its status file ends with "
+                f"something else: {seen})")
+        return base.FINISHED, returncode, note
     if last is not None and last.terminal:
         code = last.exit_code
         if last.state == sf.LOST_ERROR:

@@ -17,6 +17,12 @@
  *       WRAPPER_ERROR exit=126 <reason>
  *   * TERM, INT and HUP are forwarded to the payload as TERM; the wrapper keeps
  *     waiting until the payload has really ended;
+ *   * the job is the payload's whole tree: the wrapper is the subreaper of every
+ *     descendant (PR_SET_CHILD_SUBREAPER: those that call setsid or clear their
+ *     environment too); once the payload's main process has ended, whatever it left
+ *     behind is ended (TERM, a grace period of LEFTOVER_GRACE_MS, KILL) before the
+ *     final line, whose note then says " leftovers=N";
+ *   * each line starts on a line of its own, whatever the payload wrote to the file;
  *   * exit status: the payload's (128+N for a signal; 127/126 when not run);
  *   * every descriptor above 2 that the starter left open is closed first, so the
  *     starter may use posix_spawn (no close_fds pass) without leaking its sockets
@@ -31,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <dirent.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
@@ -39,6 +46,8 @@
 #include <unistd.h>
 
 #define LINE_MAX_BYTES 4096
+#define LEFTOVER_GRACE_MS 2000
+#define LEFTOVER_GIVE_UP_MS 10000  /* a process in D state: stop trying, say so */
 
 extern char **environ;
 
@@ -61,8 +70,16 @@ static void record(const char *state, const char *note) {
     for (size_t i = 0; i < n; i++)
         if (line[i] == '\n' || line[i] == '\r') line[i] = ' ';
     line[n++] = '\n';
-    int fd = open(status_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    int fd = open(status_path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
     if (fd >= 0) {
+        /* A payload may have left a partial line (or junk) at the end: start afresh. */
+        char last = '\n';
+        off_t size = lseek(fd, 0, SEEK_END);
+        if (size > 0 && pread(fd, &last, 1, size - 1) == 1 && last != '\n') {
+            memmove(line + 1, line, n < LINE_MAX_BYTES ? n : LINE_MAX_BYTES - 1);
+            line[0] = '\n';
+            n = n < LINE_MAX_BYTES ? n + 1 : LINE_MAX_BYTES;
+        }
         ssize_t ignored = write(fd, line, n);
         (void)ignored;
         close(fd);
@@ -83,6 +100,79 @@ static void forward(int sig) {
     (void)sig;
     got_signal = 1;
     if (payload > 0) kill(payload, SIGTERM);
+}
+
+static long now_ms(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1000L + t.tv_nsec / 1000000L;
+}
+
+/* The wrapper's children now: the payload's orphans are re-parented here. */
+static int own_children(pid_t *out, int max) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/task/%d/children", (int)getpid());
+    FILE *file = fopen(path, "re");
+    int count = 0;
+    if (file != NULL) {
+        int pid;
+        while (count < max && fscanf(file, "%d", &pid) == 1) out[count++] = pid;
+        fclose(file);
+        return count;
+    }
+    /* Without /proc/<pid>/task/<tid>/children: scan every process's parent. */
+    DIR *dir = opendir("/proc");
+    if (dir == NULL) return 0;
+    struct dirent *entry;
+    pid_t self = getpid();
+    while ((entry = readdir(dir)) != NULL && count < max) {
+        int pid = atoi(entry->d_name);
+        if (pid <= 0) continue;
+        snprintf(path, sizeof path, "/proc/%d/stat", pid);
+        FILE *stat = fopen(path, "re");
+        if (stat == NULL) continue;
+        char buffer[512];
+        size_t got = fread(buffer, 1, sizeof buffer - 1, stat);
+        fclose(stat);
+        buffer[got] = 0;
+        char *close_paren = strrchr(buffer, ')');
+        int ppid = 0;
+        if (close_paren && sscanf(close_paren + 1, " %*c %d", &ppid) == 1 && ppid == self)
+            out[count++] = pid;
+    }
+    closedir(dir);
+    return count;
+}
+
+/* End what the payload left behind: TERM every descendant (they become our children
+ * as their parents end), KILL after the grace period; returns how many there were, or
+ * -(that number) when some could not be ended at all. */
+static int end_leftovers(void) {
+    enum { MAX_SEEN = 4096 };
+    static pid_t seen[MAX_SEEN];
+    int n_seen = 0;
+    long start = now_ms();
+    for (;;) {
+        int wstatus;
+        while (waitpid(-1, &wstatus, WNOHANG) > 0) {}
+        pid_t children[1024];
+        int count = own_children(children, 1024);
+        if (count == 0) return n_seen;
+        long elapsed = now_ms() - start;
+        if (elapsed > LEFTOVER_GIVE_UP_MS) return -n_seen;
+        int sig = elapsed < LEFTOVER_GRACE_MS ? SIGTERM : SIGKILL;
+        for (int i = 0; i < count; i++) {
+            int known = 0;
+            for (int j = 0; j < n_seen; j++) if (seen[j] == children[i]) { known = 1; break; }
+            if (!known && n_seen < MAX_SEEN) seen[n_seen++] = children[i];
+            if (!known || sig == SIGKILL) {
+                kill(children[i], sig);
+                if (getpgid(children[i]) == children[i]) kill(-children[i], sig);
+            }
+        }
+        struct timespec pause = {0, 20 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+    }
 }
 
 static int executable_file(const char *path, int *exists) {
@@ -115,6 +205,8 @@ static void close_inherited(void) {
 int main(int argc, char **argv) {
     char note[LINE_MAX_BYTES];
     close_inherited();
+    /* Orphans of the payload's tree come to us, whatever session or group they chose. */
+    prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
     if (argc < 3) {
         fprintf(stderr, "usage: %s <workdir> <exe> [args...]\n", argv[0]);
         return 126;
@@ -130,8 +222,8 @@ int main(int argc, char **argv) {
         return 126;
     }
     int in = open("/dev/null", O_RDONLY);
-    int out = open("stdout", O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int err = open("stderr", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int out = open("stdout", O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    int err = open("stderr", O_WRONLY | O_CREAT | O_TRUNC, 0600);
     if (in < 0 || out < 0 || err < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0) {
         snprintf(note, sizeof note, "exit=126 cannot open stdout/stderr in %s", out_dir);
         record("WRAPPER_ERROR", note);
@@ -237,12 +329,21 @@ int main(int argc, char **argv) {
     }
     int rc = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus)
              : WIFSIGNALED(wstatus) ? 128 + WTERMSIG(wstatus) : 0;
+    int killed = got_signal;
+    /* The payload's main process has ended: so has the job. Our own TERM handler must
+     * not take the leftovers' ending for a kill of the job. */
+    signal(SIGTERM, SIG_IGN);
+    int leftovers = end_leftovers();
     int n = snprintf(note, sizeof note, "exit=%d", rc);
     if (rc > 128 && rc <= 192) {
         const char *name = signal_name(rc - 128);
-        if (name) snprintf(note + n, sizeof note - (size_t)n, " signal=%s", name);
-        else snprintf(note + n, sizeof note - (size_t)n, " signal=%d", rc - 128);
+        if (name) n += snprintf(note + n, sizeof note - (size_t)n, " signal=%s", name);
+        else n += snprintf(note + n, sizeof note - (size_t)n, " signal=%d", rc - 128);
     }
-    record(got_signal ? "KILLED" : rc == 0 ? "RUN_DONE" : "RUN_FAILED", note);
+    if (leftovers > 0)
+        snprintf(note + n, sizeof note - (size_t)n, " leftovers=%d (ended)", leftovers);
+    else if (leftovers < 0)
+        snprintf(note + n, sizeof note - (size_t)n, " leftovers=%d (some would not end)", -leftovers);
+    record(killed ? "KILLED" : rc == 0 ? "RUN_DONE" : "RUN_FAILED", note);
     return rc;
 }
