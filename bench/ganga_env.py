@@ -116,9 +116,17 @@ def ensure(quiet: bool = False) -> str:
 
 
 def gangarc_text(gangadir: Path, workdir_location: Path,
-                 extra: dict[str, dict[str, str]] | None = None) -> str:
+                 extra: dict[str, dict[str, str]] | None = None,
+                 polling: str = "tuned") -> str:
+    """The session's gangarc. ``polling="default"`` leaves out the whole
+    ``[PollThread]`` section of GANGA_SETTINGS: Ganga's own defaults (monitoring
+    off in a script session, Local polled every 10 s, 5 s wait at exit), as a
+    user who never edited a gangarc has them."""
+    if polling not in ("tuned", "default"):
+        raise ValueError(f"polling {polling!r}: 'tuned' or 'default'")
     sections: dict[str, dict[str, str]] = {
-        k: dict(v) for k, v in GANGA_SETTINGS.items()}
+        k: dict(v) for k, v in GANGA_SETTINGS.items()
+        if polling == "tuned" or k != "PollThread"}
     sections["Configuration"]["gangadir"] = str(gangadir)
     sections["Configuration"]["used_versions_path"] = str(gangadir.parent / ".cache-ganga")
     sections.setdefault("Local", {})["location"] = str(workdir_location)
@@ -136,7 +144,7 @@ class Session:
     """A throw-away directory for one Ganga process (or one cached repo)."""
 
     def __init__(self, root: Path | None = None, gangadir: Path | None = None,
-                 extra: dict[str, dict[str, str]] | None = None):
+                 extra: dict[str, dict[str, str]] | None = None, polling: str = "tuned"):
         self.owned = root is None
         self.root = Path(root) if root else Path(
             tempfile.mkdtemp(prefix="gbench-", dir=os.environ.get("BENCH_TMP")))
@@ -149,7 +157,7 @@ class Session:
         self.tmp = self.root / "tmp"
         self.tmp.mkdir(exist_ok=True)
         self.config = self.root / "gangarc"
-        self.config.write_text(gangarc_text(self.gangadir, self.workdirs, extra))
+        self.config.write_text(gangarc_text(self.gangadir, self.workdirs, extra, polling))
 
     def env(self) -> dict[str, str]:
         env = {

@@ -44,9 +44,11 @@ This module imports nothing of ganga_like or Ray at import time, so that
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import statistics
+import sys
 import threading
 import time
 
@@ -862,4 +864,330 @@ def exit_to_completed_latency(k: int, tmp_root: str) -> dict:
         _finish(s, tmp_root, res, prefix)
     if res.get("measured") != k:
         res["error"] = f"measured {res.get('measured')} of {k}"
+    return res
+
+
+# ---------------------------------------------------------------- (i), (j), (k): the service
+#
+# These scenarios measure what a user runs from the shell: every process is a
+# client of the root's service (ganga_like/service/), forked and timed here from
+# fork to exit (os.wait4, as bench/ganga_env.run_script times `ganga`). The
+# function's own process only forks, times and measures: it opens no session.
+# The root (GANGA_LIKE_DIR), RAY_TMPDIR (in which the service makes its gls-*
+# directory) and every client's working directory are under tmp_root; the
+# service started by the first client is stopped with `ganga-like service stop`
+# at the end, and its whole process tree (Ray included) is checked to be gone.
+
+_SCRIPTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "ours_scripts")
+_PROJECT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# variables that would point a client at another root or service
+_FOREIGN_VARS = ("GANGA_LIKE_MARKER", "GANGA_LIKE_SERVICE", "GANGA_LIKE_SECRET",
+                 "GANGA_LIKE_REPOSITORY", "GANGA_LIKE_READ_ONLY", "GANGA_LIKE_MODE")
+
+
+def _service_env(tmp_root: str) -> dict[str, str]:
+    """The environment of every client of a service scenario: the root in tmp_root/gl,
+    RAY_TMPDIR tmp_root/r (short: the service adds gls-XXXXXXXX, Ray its session
+    directory, and the socket paths must stay under ≈107 bytes), Ray's benchmark
+    settings as in ``_prepare_env``, no idle stop (the function stops the
+    service itself), and PYTHONPATH led by this tree, so that the clients, the
+    service and its Ray workers import the ganga_like next to this bench/ (an
+    exported tree measures that tree, not the editable install's)."""
+    ray_dir = os.path.join(tmp_root, "r")
+    os.makedirs(ray_dir, exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if k not in _FOREIGN_VARS}
+    env.update(GANGA_LIKE_DIR=os.path.join(tmp_root, "gl"), RAY_TMPDIR=ray_dir,
+               RAY_AUTH_MODE="disabled",  # benchmark processes only
+               RAY_USAGE_STATS_ENABLED="0", RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S="0",
+               GANGA_LIKE_IDLE="0",
+               PYTHONPATH=os.pathsep.join(x for x in (_PROJECT, os.environ.get("PYTHONPATH"))
+                                          if x))
+    return env
+
+
+def _service_paths(env: dict[str, str]):
+    from ganga_like.channel.paths import ServicePaths
+
+    return ServicePaths(env["GANGA_LIKE_DIR"])
+
+
+def _ganga_like(*args: str) -> list[str]:
+    """The `ganga-like` command of this venv."""
+    return [os.path.join(os.path.dirname(sys.executable), "ganga-like"), *args]
+
+
+def _timed(cmd: list[str], env: dict[str, str], cwd: str, timeout: float = 300.0) -> dict:
+    """Run cmd, timed from fork to exit; its stdout, exit code, peak RSS (wait4).
+
+    A ``BENCH_RESULT {json}`` line in its stdout is merged into the result."""
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryFile(mode="w+", dir=cwd) as out:
+        t0 = _now()
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=sys.stderr,
+                                env=env, cwd=cwd)
+        deadline = t0 + timeout
+        while True:
+            pid, status, rusage = os.wait4(proc.pid, os.WNOHANG)
+            if pid == proc.pid:
+                break
+            if _now() > deadline:
+                proc.kill()
+                pid, status, rusage = os.wait4(proc.pid, 0)
+                break
+            time.sleep(0.002)
+        wall = _now() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        text = out.read()
+    res: dict = {"wall_s": wall, "returncode": proc.returncode,
+                 "outer_maxrss_bytes": rusage.ru_maxrss * 1024,
+                 "stdout_tail": text[-500:]}
+    for line in text.splitlines():
+        if line.startswith("BENCH_RESULT "):
+            res.update(json.loads(line[len("BENCH_RESULT "):]))
+            res.pop("stdout_tail")
+    return res
+
+
+def _service_tree(paths) -> list:
+    """The service process and all its descendants (Ray's head processes, raylet, workers)."""
+    import psutil
+
+    pid = paths.holder_pid()
+    if not pid:
+        return []
+    try:
+        root = psutil.Process(pid)
+        return [root] + root.children(recursive=True)
+    except psutil.Error:
+        return []
+
+
+def _service_memory(paths) -> dict:
+    """RSS (and PSS: shared pages split) of the service process and of its process tree."""
+    import psutil
+
+    procs = _service_tree(paths)
+    out: dict = {"service_pid": procs[0].pid if procs else None, "service_processes": len(procs)}
+    rss = pss = own = 0
+    detail = []
+    for i, p in enumerate(procs):
+        try:
+            mi = p.memory_full_info()
+            name = p.name()
+        except psutil.Error:
+            continue
+        rss += mi.rss
+        pss += mi.pss
+        if i == 0:
+            own = mi.rss
+        detail.append(f"{name}:{mi.rss // 2**20}MiB")
+    out.update(service_rss_bytes=own, service_tree_rss_bytes=rss,
+               service_tree_pss_bytes=pss, service_ray_rss_bytes=rss - own,
+               service_tree=sorted(detail, key=lambda d: -int(d.rsplit(":", 1)[1][:-3])))
+    return out
+
+
+def _stop_service(env: dict[str, str], tmp_root: str, result: dict,
+                  prefix: str | None = None) -> dict:
+    """`ganga-like service stop` for this root (timed), then check that the service's
+    tree, the subjobs (by marker) and anything under tmp_root are gone; kill and
+    report what is left (``leftover_*``), and empty tmp_root."""
+    import psutil
+
+    paths = _service_paths(env)
+    tree = _service_tree(paths)
+    result["service_processes_before_stop"] = len(tree)
+    if tree:
+        r = _timed(_ganga_like("service", "stop"), env, tmp_root, timeout=120)
+        result["service_stop_s"] = r["wall_s"]
+        if r["returncode"] != 0:
+            result["service_stop_error"] = f"rc={r['returncode']}: {r.get('stdout_tail', '')}"
+    deadline = _now() + 10.0
+    while True:
+        left = {}
+        for p in tree:
+            try:
+                if p.is_running() and p.status() != psutil.STATUS_ZOMBIE:
+                    left[p.pid] = p
+            except psutil.Error:
+                pass
+        if prefix:
+            for pid, _ct, _m in _marker_processes(prefix):
+                try:
+                    left.setdefault(pid, psutil.Process(pid))
+                except psutil.Error:
+                    pass
+        for p in _processes_in(tmp_root):
+            left.setdefault(p.pid, p)
+        if not left or _now() > deadline:
+            break
+        time.sleep(0.05)
+    result["leftover_processes_at_end"] = len(left)
+    if left:
+        desc = []
+        for p in list(left.values())[:5]:
+            try:
+                desc.append(" ".join(p.cmdline())[:150] or p.name())
+            except psutil.Error:
+                pass
+        result["leftover_examples"] = desc
+        _kill_all(list(left.values()))
+    if result.get("error") or result.get("service_stop_error"):
+        try:
+            with open(paths.log, errors="replace") as f:
+                result["service_log_tail"] = f.read()[-2000:]
+        except OSError:
+            pass
+    _empty(tmp_root)
+    return result
+
+
+def _script_run(env: dict[str, str], tmp_root: str, n: int) -> dict:
+    """One `ganga-like run i_script_echo.py n`, from fork to exit (``script_wall_s``)."""
+    r = _timed(_ganga_like("run", os.path.join(_SCRIPTS, "i_script_echo.py"), str(n)),
+               env, tmp_root)
+    r["script_wall_s"] = r.pop("wall_s")
+    if r["returncode"] != 0 or r.get("status") != "completed":
+        r["error"] = f"script rc={r['returncode']}, status {r.get('status')}"
+    return r
+
+
+def script_cold_then_warm(n: int, tmp_root: str) -> dict:
+    """(i), (i'), (k), (k') A user's script of n subjobs of /bin/echo (an
+    ArgSplitter of n args; submit; j.wait()), run twice from the shell as
+    ``ganga-like run bench/ours_scripts/i_script_echo.py n``: first with no
+    service for the root (the script starts it: cold), then again (the service
+    the first run started is up: warm).
+
+    Headline key: ``script_wall_s`` (fork to exit of the script's process), at
+    the top level for the cold run and in ``warm`` for the second. Also
+    ``peak_rss_bytes`` of each script process (its VmHWM at the script's end,
+    as the Ganga script reports; ``outer_maxrss_bytes`` from wait4), and in
+    ``after_run`` the memory of the service and its Ray processes once both
+    runs are over: ``total_rss_bytes`` = the warm client's peak + the summed
+    RSS of the service's process tree. Ganga: i_script_echo.py (one `ganga`
+    process per run: Ganga has no service, each run is the same).
+
+    Ours: Local() with its default concurrency (the CPU count, 2 here).
+    Nothing is excluded: Ray's start is inside the cold run.
+    """
+    env = _service_env(tmp_root)
+    paths = _service_paths(env)
+    from ganga_like.client.autostart import service_alive
+
+    res: dict = {"scenario": "i", "n": n, "backend": "Local() default concurrency",
+                 "client": "ganga-like run", "excluded_from_headline": "nothing"}
+    try:
+        res["service_running_before_cold_run"] = service_alive(paths)
+        cold = _script_run(env, tmp_root, n)
+        res.update(cold)
+        res["service_running_after_cold_run"] = service_alive(paths)
+        res["warm"] = _script_run(env, tmp_root, n)
+        if res["warm"].get("error"):
+            res["error"] = "warm run: " + res["warm"]["error"]
+        mem = _service_memory(paths)
+        peak = res["warm"].get("peak_rss_bytes") or 0
+        mem["client_peak_rss_bytes"] = peak
+        mem["total_rss_bytes"] = peak + mem["service_tree_rss_bytes"]
+        mem["total_rss_client_plus_tree_pss_bytes"] = peak + mem["service_tree_pss_bytes"]
+        res["after_run"] = mem
+    finally:
+        _stop_service(env, tmp_root, res)
+    if res["service_running_before_cold_run"]:
+        res["error"] = "a service was already running before the cold run"
+    return res
+
+
+class _Lines:
+    """The lines a child prints, read by a thread, so that each can be awaited with a timeout."""
+
+    def __init__(self, stream) -> None:
+        import queue
+
+        self._q: queue.Queue = queue.Queue()
+        threading.Thread(target=self._read, args=(stream,), daemon=True).start()
+
+    def _read(self, stream) -> None:
+        for line in stream:
+            self._q.put(line.rstrip("\n"))
+        self._q.put(None)
+
+    def get(self, timeout: float) -> str:
+        line = self._q.get(timeout=timeout)
+        if line is None:
+            raise EOFError("the child closed its output")
+        return line
+
+
+def kill_from_cli(tmp_root: str) -> dict:
+    """(j), (j') ``ganga-like kill <id>`` of a running job (`/bin/sleep 60`)
+    while another client is connected: bench/ours_scripts/j_holder.py, a
+    Python process holding the GPI open, which submitted the job (starting
+    the service) and waits on its stdin.
+
+    Headline key: ``kill_command_wall_s`` (fork to exit of `ganga-like kill`);
+    ``payload_gone_at_exit`` (no process of the job left when the command
+    exits) and ``holder_sees`` (the job's status as the other client reads it
+    afterwards). Ganga has no such command: a second Ganga session cannot
+    write the jobs the first one holds.
+
+    Then, for reference, the in-session kill (``in_session``, headline
+    ``all_gone_s``: j.kill() called in the holder -> no process of the job left;
+    also ``kill_call_s``) of a second running `/bin/sleep 60` job, as Ganga's
+    d_kill.py does with one subjob.
+    """
+    import subprocess
+
+    import psutil
+
+    env = _service_env(tmp_root)
+    res: dict = {"scenario": "j", "backend": "Local() default concurrency",
+                 "client": "ganga-like kill", "other_client": "python j_holder.py (GPI)"}
+    prefix = None
+    holder = subprocess.Popen([sys.executable, os.path.join(_SCRIPTS, "j_holder.py")],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=sys.stderr,
+                              env=env, cwd=tmp_root, text=True)
+    try:
+        lines = _Lines(holder.stdout)
+        t0 = _now()
+        ready = json.loads(lines.get(timeout=240).split(" ", 1)[1])
+        res["holder_ready_s"] = _now() - t0  # service start (cold) + submit + running
+        prefix = ready["repo_uuid"] + ":"
+        res["fqid"], res["status_before_kill"] = ready["fqid"], ready["status"]
+        before = [psutil.Process(pid) for pid, _ct, _m in _marker_processes(prefix)]
+        res["processes_before_kill"] = len(before)
+        r = _timed(_ganga_like("kill", ready["fqid"]), env, tmp_root, timeout=120)
+        t_exit = _now()
+        alive = [p for p in before if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+        res.update(kill_command_wall_s=r["wall_s"], kill_command_rc=r["returncode"],
+                   kill_command_output=r.get("stdout_tail", "").strip()[-200:],
+                   kill_command_maxrss_bytes=r["outer_maxrss_bytes"],
+                   payload_gone_at_exit=not alive and bool(before),
+                   processes_alive_at_exit=len(alive))
+        while alive and _now() - t_exit < 10:
+            time.sleep(0.01)
+            alive = [p for p in alive if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+        res["processes_alive_10s_after_exit"] = len(alive)
+        holder.stdin.write(f"status {ready['fqid']}\n")
+        holder.stdin.flush()
+        res["holder_sees"] = json.loads(lines.get(timeout=60))["status"]
+        holder.stdin.write("kill_in_session\n")
+        holder.stdin.flush()
+        res["in_session"] = json.loads(lines.get(timeout=240))
+        if r["returncode"] != 0 or not res["payload_gone_at_exit"]:
+            res["error"] = (f"ganga-like kill rc={r['returncode']}, "
+                            f"{len(before)} processes before, {res['processes_alive_at_exit']} "
+                            f"alive at its exit")
+    finally:
+        try:
+            holder.stdin.close()
+            holder.wait(timeout=60)
+        except (OSError, subprocess.TimeoutExpired):
+            holder.kill()
+            holder.wait()
+        res["holder_rc"] = holder.returncode
+        _stop_service(env, tmp_root, res, prefix)
     return res

@@ -53,6 +53,15 @@ class Row:
     repo_n: int | None = None     # needs the prepared repository of n jobs
     ganga_timeout: float = 900.0
     notes: list[str] = field(default_factory=list)
+    # Ganga's gangarc: "tuned" (GANGA_SETTINGS) or "default" (no [PollThread] section)
+    ganga_polling: str = "tuned"
+    # Shown in the Ganga column when Ganga has nothing to compare (ganga is None)
+    ganga_absent: str = ""
+    # Rows whose figures come from another row's run in the same repetition (no run
+    # of their own): the key of that row, and for ours the part of its result dict
+    # (None: all of it). The source row must come first in the table.
+    ganga_from: str | None = None
+    ours_from: tuple[str, str | None] | None = None
 
 
 def _g(lim: dict, *path, default=None):
@@ -142,7 +151,79 @@ def build_rows(quick: bool, ganga_max_n: int, bs: int) -> list[Row]:
         limit=lambda L: (_g(L, "exit_latency", "median_s") or 0) +
         (_g(L, "zodb_1000", "one_commit_median_s") or 0) or None,
         limit_note="child exit -> wait() returns, + one ZODB commit"))
+    # (i), (j), (k): every ganga_like process is a client of the root's service,
+    # timed from fork to exit (bench/ours.py: script_cold_then_warm, kill_from_cli)
+    rows.append(Row(
+        key="i10", letter="i",
+        label="(i) script, 10 subjobs of /bin/echo, fork to exit: first run, service cold "
+              "(Ganga tuned: polling 1 s, batchsize 32)",
+        metric="script_wall_s", unit="s",
+        ganga=("i_script_echo.py", ["10", str(bs)]), ours=("script_cold_then_warm", {"n": 10})))
+    rows.append(Row(
+        key="i10w", letter="i",
+        label="(i') the same script, second run: service up (Ganga tuned: the same run as (i), "
+              "it has no service)",
+        metric="script_wall_s", unit="s", ganga=None, ours=None,
+        ganga_from="i10", ours_from=("i10", "warm")))
+    rows.append(Row(
+        key="i10d", letter="i",
+        label="(i'') the same script, Ganga with its defaults (runMonitoring(), Local polled "
+              "every 10 s, batchsize = CPUs) vs ours with the service up",
+        metric="script_wall_s", unit="s", ganga=("i_script_echo.py", ["10"]), ours=None,
+        ganga_polling="default", ours_from=("i10", "warm")))
+    rows.append(Row(
+        key="j", letter="j",
+        label="(j) `ganga-like kill <id>` of a running `sleep 60` job while another client "
+              "holds the GPI open, fork to exit",
+        metric="kill_command_wall_s", unit="s", ganga=None, ours=("kill_from_cli", {}),
+        ganga_absent="no such command (a second Ganga session cannot write the first "
+                     "one's jobs)"))
+    rows.append(Row(
+        key="j1", letter="j",
+        label="(j') for reference: in-session `j.kill()` of one running `sleep 60` job, "
+              "until its processes are gone",
+        metric="all_gone_s", unit="s", ganga=("d_kill.py", ["1", "running"]), ours=None,
+        ours_from=("j", "in_session")))
+    rows.append(Row(
+        key="k10", letter="k", label="(k) peak RSS of the script's process ((i'); Ganga: (i))",
+        metric="peak_rss_bytes", unit="bytes", ganga=None, ours=None,
+        ganga_from="i10", ours_from=("i10", "warm"),
+        limit=lambda L: _g(L, "python_rss", "peak_rss_bytes"),
+        limit_note="peak RSS of `python3 -c pass`"))
+    rows.append(Row(
+        key="k10t", letter="k",
+        label="(k') script's peak + RSS of the service and its Ray processes after the run "
+              "(Ganga: its session's peak, one process)",
+        metric="total_rss_bytes", unit="bytes", ganga=None, ours=None,
+        ganga_from="i10", ours_from=("i10", "after_run")))
     return rows
+
+
+def with_sources(selected: list[Row], every: list[Row]) -> list[Row]:
+    """The selected rows plus the rows they take their figures from, in table order."""
+    keys = {r.key for r in selected}
+    keys |= {r.ganga_from for r in selected if r.ganga_from}
+    keys |= {r.ours_from[0] for r in selected if r.ours_from}
+    return [r for r in every if r.key in keys]
+
+
+def copied(runs: dict, row: Row, side: str, rep: int) -> dict | None:
+    """This repetition's result of the row ``row`` takes its figures from, or None."""
+    if side == "ganga" and row.ganga_from:
+        src, part = row.ganga_from, None
+    elif side == "ours" and row.ours_from:
+        src, part = row.ours_from
+    else:
+        return None
+    for res in runs.get(src, {}).get(side, []):
+        if res.get("rep") == rep:
+            sub = res.get(part) if part else res
+            out = dict(sub) if isinstance(sub, dict) else {"error": f"no {part!r} in {src}'s run"}
+            if res.get("error"):
+                out.setdefault("error", res["error"])
+            out["copied_from"] = src + (f".{part}" if part else "")
+            return out
+    return None
 
 
 # ---------------------------------------------------------------- processes
@@ -187,13 +268,15 @@ def _parse(stdout: str) -> dict:
 
 
 def run_ganga(row: Row, log_dir: Path, rep: int) -> dict:
-    session = ganga_env.Session()
+    session = ganga_env.Session(polling=row.ganga_polling)
     try:
         if row.repo_n:
             shutil.copytree(ganga_repo(row.repo_n), session.gangadir)
         script, args = row.ganga
         res = ganga_env.run_script(script, args, session, timeout=row.ganga_timeout,
                                    log_path=log_dir / f"ganga-{row.key}-{rep}.log")
+        # (i): the script's process is the `ganga` process, fork to exit
+        res["script_wall_s"] = res["outer_wall_s"]
         time.sleep(0.2)
         leftovers = reap_leftovers(str(session.root))
         res["leftover_processes_after_exit"] = len(leftovers)
@@ -371,7 +454,7 @@ def summarize(rows: list[Row], runs: dict, limits: list[dict]) -> list[dict]:
         leaks = [x.get("leaked_processes") for x in r["ganga"] if x.get("leaked_processes")]
         status_ganga = "measured" if g is not None else (
             f"never: {max(leaks)} processes left running" if leaks else
-            ("error" if r["ganga"] else "not run"))
+            ("error" if r["ganga"] else (row.ganga_absent or "not run")))
         table.append({
             "key": row.key, "scenario": row.label, "metric": row.metric, "unit": row.unit,
             "ganga": g, "ours": o, "limit": lim, "limit_note": row.limit_note,
@@ -461,8 +544,8 @@ def main(argv: list[str] | None = None) -> int:
     reps = ns.reps or (1 if ns.quick else 3)
     ganga_max_n = ns.ganga_max_n or (100 if ns.quick else 1000)
     letters = set(x.strip() for x in ns.only.split(",") if x.strip())
-    rows = [r for r in build_rows(ns.quick, ganga_max_n, ns.ganga_batchsize)
-            if not letters or r.letter in letters]
+    every = build_rows(ns.quick, ganga_max_n, ns.ganga_batchsize)
+    rows = with_sources([r for r in every if not letters or r.letter in letters], every)
     command = "python -m bench " + " ".join(argv if argv is not None else sys.argv[1:])
     started = _dt.datetime.now().astimezone()
     log_dir = RESULTS_DIR / "logs" / ns.out
@@ -497,12 +580,14 @@ def _run(ns: argparse.Namespace, reps: int, ganga_max_n: int, rows: list, comman
             # alternate who goes first: by repetition and by row
             sides = ["ganga", "ours"] if (rep + idx) % 2 == 0 else ["ours", "ganga"]
             for side in sides:
-                if side == "ganga" and (ns.skip_ganga or row.ganga is None):
-                    continue
-                if side == "ours" and row.ours is None:
+                if side == "ganga" and ns.skip_ganga:
                     continue
                 t0 = time.monotonic()
-                res = run_ganga(row, log_dir, rep) if side == "ganga" else run_ours(row, log_dir, rep)
+                res = copied(runs, row, side, rep)
+                if res is None:
+                    if (side == "ganga" and row.ganga is None) or (side == "ours" and row.ours is None):
+                        continue
+                    res = run_ganga(row, log_dir, rep) if side == "ganga" else run_ours(row, log_dir, rep)
                 res["side"], res["rep"] = side, rep
                 runs[row.key][side].append(res)
                 val = res.get(row.metric)
@@ -515,6 +600,14 @@ def _run(ns: argparse.Namespace, reps: int, ganga_max_n: int, rows: list, comman
     table = summarize(rows, runs, limits)
     notes = []
     for row in rows:
+        if not row.ours_from:
+            for res in runs[row.key]["ours"]:
+                for key in ("leftover_processes_at_end", "leftover_processes_after_exit"):
+                    if res.get(key):
+                        notes.append(f"{row.key} ganga_like rep {res['rep']}: {res[key]} "
+                                     f"process(es) left ({key}); killed by the benchmark.")
+        if row.ganga_from:
+            continue
         for res in runs[row.key]["ganga"]:
             if res.get("leaked_processes"):
                 notes.append(f"{row.key} Ganga rep {res['rep']}: {res['leaked_processes']} process(es) "
