@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench install clean
+.PHONY: demo test soak bench install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,9 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest tests -q
+
+soak: $(STAMP)
+	$(BIN)/python -m tests.faults.soak --rounds $(or $(ROUNDS),100)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -1,0 +1,249 @@
+"""Fault injection: SIGKILL the service or a client at random points of each verb.
+
+``python -m tests.faults.soak --rounds 100 [--seed N]`` (``make soak``); a few rounds
+run in ``make test`` (tests/faults/test_faults.py). Each round starts a client that
+does one verb (submit, kill, resubmit, remove) on one repository, kills the service
+(or the client) with SIGKILL after a random delay, then a fresh client (which starts
+a new service, which recovers) checks the promises of the README:
+
+* nothing stuck: no subjob stays ``submitting``; every kill, resubmit and remove still
+  works afterwards; every job that was submitted reaches a final status;
+* nothing lost: every job created is there, unless a remove of it went through;
+* nothing leaked: no process of a finished or removed job, no process of a dead
+  service's Ray;
+* the queue log holds every status change the database recorded;
+* nothing readable by others: the root 0700, the database, the log, status files and
+  outputs 0600.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from collections import Counter
+from pathlib import Path
+
+import psutil
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+GANGA_LIKE = [str(BIN / "ganga-like")]
+VERBS = ("submit", "kill", "resubmit", "remove")
+
+
+def env_for(root: Path, ray_tmp: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("GANGA_LIKE_", "RAY_ENABLE_WINDOWS"))}
+    env.update({"GANGA_LIKE_DIR": str(root), "GANGA_LIKE_IDLE": "600", "RAY_TMPDIR": ray_tmp,
+                "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0",
+                "RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S": "0", "PYTHONUNBUFFERED": "1"})
+    return env
+
+
+SCRIPTS = {
+    "submit": """
+        import random
+        n = random.randint(1, 300)
+        j = Job(application=Executable(exe='/bin/sh'),
+                splitter=ArgSplitter(args=[['-c', random.choice(['true', 'sleep 0.3', 'exit 3',
+                                                                  'sleep 0.1; echo x'])]
+                                           for _ in range(n)]))
+        print('created', j.id, flush=True)
+        j.submit()
+    """,
+    "kill": """
+        active = [j for j in jobs if j.status.value in ('submitted', 'running')]
+        if active:
+            print('target', active[-1].id, flush=True)
+            active[-1].kill()
+    """,
+    "resubmit": """
+        done = [j for j in jobs if j.status.value in ('failed', 'killed')]
+        if done:
+            print('target', done[-1].id, flush=True)
+            done[-1].resubmit(include_killed=True)
+    """,
+    "remove": """
+        if len(jobs):
+            victim = jobs[-1]
+            print('target', victim.id, flush=True)
+            victim.remove()
+            print('removed', victim.id, flush=True)
+    """,
+}
+
+CHECK = """
+import json, time
+deadline = time.time() + 90
+while any('submitting' in (j.subjob_counts or {j.status.value: 1}) for j in jobs):
+    assert time.time() < deadline, 'stuck in submitting: ' + str([(j.id, j.subjob_counts) for j in jobs])
+    time.sleep(0.2)
+for j in list(jobs):      # every job submitted reaches a final status
+    if j.status.value == 'new' and j.subjob_counts:
+        j.submit()         # subjobs a dead service never sent went back to new
+    if j.status.value not in ('new',):
+        j.wait(timeout=120)
+history = []
+for j in jobs:
+    for job in ([j] + list(j.subjobs) if j.subjob_counts else [j]):
+        history += [(when, job.fqid, entry_to) for when, _f, entry_to, _n, _s in job.history]
+print('STATE', json.dumps({'ids': [j.id for j in jobs], 'leaks': leaks(),
+                           'statuses': {j.id: j.status.value for j in jobs},
+                           'history': history}))
+"""
+
+
+class Soak:
+    def __init__(self, base: Path, seed: int) -> None:
+        self.root = base / "gl"
+        self.ray_tmp = tempfile.mkdtemp(prefix="gls-soak-", dir="/tmp")
+        self.env = env_for(self.root, self.ray_tmp)
+        self.random = random.Random(seed)
+        self.created: set[int] = set()
+        self.removed: set[int] = set()  # gone by a remove the soak asked for
+        self.dead_ray_dirs: list[str] = []
+        self.log: list[str] = []
+
+    def client(self, code: str, timeout: float = 300) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-c", "from ganga_like.gpi import *\n" + code],
+                              env=self.env, cwd=str(REPO), text=True, capture_output=True,
+                              timeout=timeout)
+
+    def service_pid(self) -> int | None:
+        try:
+            return int((self.root / "service.lock").read_text())
+        except (OSError, ValueError):
+            return None
+
+    def round(self, number: int) -> str:
+        verb = self.random.choice(VERBS)
+        victim = "service" if self.random.random() < 0.7 else "client"
+        delay = self.random.uniform(0.0, 1.5)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", "from ganga_like.gpi import *\n" + textwrap.dedent(SCRIPTS[verb])],
+            env=self.env, cwd=str(REPO), text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        time.sleep(delay)
+        pid = self.service_pid()
+        if victim == "service" and pid and psutil.pid_exists(pid):
+            state = json.loads((self.root / "service.json").read_text() or "{}")
+            self.dead_ray_dirs.append(state.get("ray_dir", ""))
+            os.kill(pid, signal.SIGKILL)
+        else:
+            proc.kill()
+        out, _err = proc.communicate(timeout=120)
+        target = None
+        for line in out.splitlines():
+            words = line.split()
+            if words[:1] == ["created"]:
+                self.created.add(int(words[1]))
+            if words[:1] == ["target"] and verb == "remove":
+                target = int(words[1])
+        what = f"round {number}: {verb}, SIGKILL of the {victim} after {delay:.2f} s"
+        self.check(what, may_be_gone=target)
+        return what
+
+    def check(self, what: str, may_be_gone: int | None = None) -> None:
+        result = self.client(CHECK)
+        assert result.returncode == 0, f"{what}: the check failed:\n{result.stderr[-3000:]}"
+        state = json.loads(result.stdout.split("STATE ", 1)[1])
+        ids = set(state["ids"])
+        # A remove cut short may or may not have gone through; anything else is kept.
+        lost = self.created - ids - self.removed - {may_be_gone}
+        assert not lost, f"{what}: jobs lost: {sorted(lost)}"
+        self.removed |= self.created - ids
+        assert state["leaks"] == [], f"{what}: leaks: {state['leaks']}"
+        bad = {i: s for i, s in state["statuses"].items() if s in ("submitting", "submitted",
+                                                                 "running", "completing")}
+        assert not bad, f"{what}: still active after the wait: {bad}"
+        self.check_log(what, state["history"])
+        self.check_no_dead_ray(what)
+        self.check_modes(what)
+
+    def check_log(self, what: str, history: list) -> None:
+        logged = Counter()
+        path = self.root / "log"
+        with (open(path) if path.exists() else open(os.devnull)) as handle:
+            for line in handle:
+                parts = line.split(" ", 5)
+                if len(parts) >= 5:
+                    logged[(f"{parts[0]} {parts[1]}", parts[3], parts[4].strip())] += 1
+        wanted = Counter((time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(when)), fqid, status)
+                         for when, fqid, status in history)
+        missing = wanted - logged
+        assert not missing, f"{what}: the queue log lacks {sum(missing.values())} line(s), " \
+                            f"e.g. {list(missing)[:5]}"
+
+    def check_no_dead_ray(self, what: str) -> None:
+        for ray_dir in filter(None, self.dead_ray_dirs):
+            alive = [p.pid for p in psutil.process_iter(["cmdline"])
+                     if any(ray_dir in c for c in (p.info["cmdline"] or ()))]
+            assert not alive, f"{what}: processes of a dead service's Ray: {alive}"
+
+    def check_modes(self, what: str) -> None:
+        assert stat.S_IMODE(os.stat(self.root).st_mode) == 0o700, what
+        paths = [self.root / "repository" / "jobs.fs", self.root / "log"]
+        workspace = self.root / "workspace"
+        if workspace.is_dir():
+            for job_dir in list(workspace.iterdir())[:3]:
+                for sub in list(job_dir.iterdir())[:3]:
+                    paths += [sub / "status", sub / "output" / "stdout"]
+        for path in paths:
+            if path.exists():
+                mode = stat.S_IMODE(os.stat(path).st_mode)
+                assert mode & 0o077 == 0, f"{what}: {path} is {oct(mode)}"
+
+    def finish(self) -> None:
+        subprocess.run([*GANGA_LIKE, "service", "stop"], env=self.env, cwd=str(REPO),
+                       capture_output=True, timeout=120)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            strays = [p.pid for p in psutil.process_iter(["cmdline"])
+                      if any(self.ray_tmp in c or str(self.root) in c
+                             for c in (p.info["cmdline"] or ()))]
+            if not strays:
+                break
+            time.sleep(0.2)
+        else:
+            for pid in strays:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            raise AssertionError(f"left running after the soak: {strays}")
+
+
+def run(rounds: int, seed: int, base: Path, echo=print) -> list[str]:
+    soak = Soak(base, seed)
+    done = []
+    try:
+        for number in range(1, rounds + 1):
+            done.append(soak.round(number))
+            echo(done[-1] + ": ok")
+    finally:
+        soak.finish()
+    return done
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.faults.soak")
+    parser.add_argument("--rounds", type=int, default=100)
+    parser.add_argument("--seed", type=int, default=int(time.time()))
+    args = parser.parse_args()
+    print(f"soak: {args.rounds} rounds, seed {args.seed} (rerun with --seed {args.seed})")
+    with tempfile.TemporaryDirectory(prefix="gl-soak-") as base:
+        run(args.rounds, args.seed, Path(base))
+    print(f"soak: {args.rounds} rounds passed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
