@@ -20,7 +20,6 @@ class BackendPool:
         self.repo_uuid = repo_uuid
         self._actors: dict[tuple, Any] = {}
         self._lock = threading.Lock()
-        self.changed = threading.Event()  # set when an actor is added (the monitor listens)
 
     def actor(self, config: BackendConfig) -> Any:
         key = config.actor_key()
@@ -31,8 +30,12 @@ class BackendPool:
                 name = ".".join([key[0], self.repo_uuid, *map(str, key[1:])])
                 actor = config.make_actor(name)
                 self._actors[key] = actor
-                self.changed.set()
             return actor
+
+    def forget(self, key: tuple) -> None:
+        """Drop a dead actor: the next ``actor()`` for its config makes a new one."""
+        with self._lock:
+            self._actors.pop(key, None)
 
     def items(self) -> list[tuple[tuple, Any]]:
         with self._lock:

@@ -78,6 +78,8 @@ class Monitor:
         self._last_apply = 0.0
         self._touched_masters: set[int] = set()  # top-level jobs whose postprocessing is due
         self._post_lock = threading.Lock()
+        # Set when a backend actor died: the session recovers at its next turn.
+        self.recovery_needed = threading.Event()
         self.batches = 0
         self.events_applied = 0
         self.errors: list[str] = []
@@ -209,6 +211,16 @@ class Monitor:
                 del self._inflight[key]
                 try:
                     seq, got = ray.get(ref)
+                except ray.exceptions.RayActorError as exc:
+                    # The actor is gone (its worker crashed, or it was killed): forget it,
+                    # so the next use makes a new one, and have its work recovered (the
+                    # new actor adopts it from the handles and status files).
+                    log.warning("backend actor %s died: %s", key[0], str(exc).splitlines()[0])
+                    self.errors.append(f"{key[0]} actor died: {str(exc).splitlines()[0]}")
+                    self.session.backends.forget(key)
+                    self._since.pop(key, None)
+                    self.recovery_needed.set()
+                    continue
                 except Exception as exc:
                     self.errors.append(f"events from {key[0]}: {exc}")
                     continue

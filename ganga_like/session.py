@@ -73,6 +73,9 @@ class Session(StoreSession):
             self._recovered = True
             complete_queue_log(self)  # before recovery moves anything on
             self.recover()
+        elif self.monitor.recovery_needed.is_set():
+            self.monitor.recovery_needed.clear()  # a backend actor died: adopt its work
+            self.recover()
 
     def close(self) -> None:
         if self._closed:
@@ -140,6 +143,8 @@ class Session(StoreSession):
         deadline = None if timeout is None else time.monotonic() + timeout
         tops = {(j.master or j).id for j in jobs}
         while True:
+            if self.monitor.recovery_needed.is_set() and refresh == self.refresh:
+                self.ensure_monitor()  # in-process: a dead actor's work is recovered here
             refresh()
             statuses = [j.status for j in jobs]
             # Final, and the master-level postprocessors (mergers) have run too.

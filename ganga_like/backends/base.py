@@ -178,8 +178,18 @@ def actor_options(
     **extra: Any,
 ) -> dict[str, Any]:
     """Ray options shared by every backend actor: threaded, asking for no CPU (the
-    work it starts reserves its own, or is not a Ray task at all), optionally named."""
+    work it starts reserves its own, or is not a Ray task at all), optionally named,
+    and placed on the caller's node (hard affinity). A backend actor must live and die
+    with the service that drives it: asking for no CPU, it could otherwise land on any
+    node that joins, where Local would start "local" processes on another machine and a
+    RayCluster or Hosts actor would die with a node its subjobs do not even use."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+    import ray
+
     options: dict[str, Any] = {"num_cpus": 0, "max_concurrency": max_concurrency}
+    if ray.is_initialized():
+        options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(
+            ray.get_runtime_context().get_node_id(), soft=False)
     if name is not None:
         options["name"] = name
     if namespace is not None:

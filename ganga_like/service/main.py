@@ -13,7 +13,8 @@ with ``ganga-like service start``. What it does, in order:
    the database has active jobs, Ray is up and recovery (adopting running work,
    reconciling ``submitting``, applying what finished meanwhile) has run. Ray
    starts in the background in any case, so the first submit finds it warm;
-5. stops on SIGTERM, on ``ganga-like service stop``, or after ``GANGA_LIKE_IDLE``
+5. recovers the work of a backend actor that dies, at once (housekeeping);
+6. stops on SIGTERM, on ``ganga-like service stop``, or after ``GANGA_LIKE_IDLE``
    seconds (default 900; 0 = never) with no client connected and no active job,
    leaving no process of its own behind.
 """
@@ -110,7 +111,8 @@ class Service:
         log.info("service for %s started (pid %d, database %s%s)", self.config.root, os.getpid(),
                  self.paths.zeo_socket,
                  f", TLS on {self.tls_address[0]}:{self.tls_address[1]}" if self.tls_address else "")
-        threading.Thread(target=self._idle_watch, name="ganga_like-idle", daemon=True).start()
+        threading.Thread(target=self._housekeeping, name="ganga_like-housekeeping",
+                         daemon=True).start()
 
     def _take_lock(self) -> None:
         fd = os.open(self.paths.lock, os.O_RDWR | os.O_CREAT, 0o600)
@@ -240,12 +242,18 @@ class Service:
     def _has_active_work(self) -> bool:
         return self._active_count() > 0
 
-    def _idle_watch(self) -> None:
-        if self.idle <= 0:
-            return
-        step = min(1.0, self.idle / 4)
+    def _housekeeping(self) -> None:
+        """Every half second: recover the work of a backend actor that died; stop when
+        idle (no client, no active job, nothing to postprocess for ``idle`` seconds)."""
+        step = min(0.5, self.idle / 4) if self.idle > 0 else 0.5
         while not self.stopping.wait(step):
-            if not self.ready.is_set() or self.client_count():
+            if not self.ready.is_set():
+                continue
+            try:
+                self.verbs.recover_if_needed()
+            except Exception:
+                log.exception("recovering the work of a dead backend actor")
+            if self.idle <= 0 or self.client_count():
                 continue
             if time.monotonic() - self.control.last_activity < self.idle:
                 continue

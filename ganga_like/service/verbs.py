@@ -56,6 +56,11 @@ class Verbs:
             self.session.refresh()
             return work()
 
+    def recover_if_needed(self) -> None:
+        """A backend actor died: recover its work now (no verb needs to come first)."""
+        if self.session.monitor.recovery_needed.is_set():
+            self._locked(self.session.ensure_monitor)
+
     def _job(self, fqid: str) -> Any:
         return self.session.jobs.get(fqid)
 

@@ -113,3 +113,29 @@ def test_subjobs_queued_in_a_dead_actor_are_sent_again(tmp_path, shared_ray_env)
     finally:
         session.close()
         set_default_session(None)
+
+
+@pytest.mark.parametrize("backend", ["Local", "RayCluster"])
+def test_a_dead_backend_actor_is_replaced_and_its_work_recovered(session, backend):
+    """The actor dies (its worker crashes, or it is killed) while its subjobs run: the
+    monitor notices at once, a new actor adopts the work, and every subjob reaches its
+    true final status (not `running` for minutes)."""
+    import time
+
+    import ray
+
+    from ganga_like.backends.raycluster.config import RayCluster
+
+    job = sh_job(["sleep 3; echo done"] * 3, concurrency=3)
+    if backend == "RayCluster":
+        job.backend = RayCluster()
+    session.submit(job)
+    deadline = time.monotonic() + 30
+    while job.subjob_counts.get("running", 0) < 2:
+        assert time.monotonic() < deadline, job.subjob_counts
+        time.sleep(0.05)
+    ray.kill(session.backends.actor(job.backend), no_restart=True)
+    killed = time.monotonic()
+    assert session.wait([job], timeout=30) == [Status.COMPLETED], job.subjob_counts
+    assert time.monotonic() - killed < 15
+    assert [session.peek(sj).strip() for sj in job.subjobs] == ["done"] * 3

@@ -929,9 +929,8 @@ def start_hosts_actor(name: str | None = None, max_concurrency_slots: int = 32, 
     The actor is placed on the caller's node (hard affinity): it must not die with
     one of the hosts it schedules onto.
     """
-    # Hard affinity: on the driver's node it lives and dies with its driver, never
-    # with one of the hosts it schedules onto (a soft preference let Ray put it there).
-    here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+    # base.actor_options pins it to the driver's node: it lives and dies with its
+    # driver, never with one of the hosts it schedules onto.
     options = base.actor_options(max_concurrency_slots, name, namespace, None, get_if_exists,
-                                 **{"scheduling_strategy": here, **actor_options})
+                                 **actor_options)
     return ray.remote(HostsActor).options(**options).remote(max_running=max_running)
