@@ -55,9 +55,10 @@ class ServicePaths:
         return os.path.join(self.root, "service-secret.pem")
 
     def make_root(self) -> None:
-        """Create the root if needed and make it private (0700)."""
+        """Create the root if needed and make it private (0700), unless it was opened
+        to an output group (then it is left as the service made it)."""
         os.makedirs(self.root, mode=ROOT_MODE, exist_ok=True)
-        if os.stat(self.root).st_mode & 0o077:
+        if os.stat(self.root).st_mode & 0o007:
             os.chmod(self.root, ROOT_MODE)
 
     def read_state(self) -> dict[str, Any]:

@@ -40,7 +40,7 @@ from ..ray_runtime import ensure_ray, ray_is_opened
 from ..repository.storage import open_zeo
 from ..session import Session
 from ..status import ACTIVE
-from . import reaper
+from . import reaper, sharing
 from .control import ControlServer
 from .verbs import Verbs, dispatch
 
@@ -86,9 +86,12 @@ class Service:
 
     # -- start ------------------------------------------------------------------
     def start(self) -> None:
-        os.umask(0o077)
+        os.umask(sharing.PRIVATE_UMASK)
+        gid = sharing.output_group()
         self.paths.make_root()
         self._take_lock()
+        sharing.apply(self.config.root, self.config.workspace,
+                      os.path.dirname(self.config.filestorage_path), gid)
         previous = self.paths.read_state()
         if previous.get("ray_dir"):
             ended = reaper.reap(previous["ray_dir"])

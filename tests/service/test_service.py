@@ -453,3 +453,41 @@ def test_kill_9_of_the_service_during_a_resubmit_leaves_nothing_stuck(tmp_path, 
             == {"completed": 100}
     finally:
         finish_root(root, what="the service after a kill during resubmit")
+
+
+def test_outputs_can_be_opened_to_one_group_and_nothing_else(tmp_path):
+    import grp
+
+    root = tmp_path / "gl"
+    group = grp.getgrgid(os.getgid()).gr_name
+    try:
+        result = client(root, """
+            j = Job(application=Executable(exe='/bin/sh', args=['-c', 'echo out; echo made > made.txt']))
+            j.submit(); print(j.wait(timeout=60).value, j.outputdir)
+        """, env_extra={"GANGA_LIKE_OUTPUT_GROUP": group})
+        assert result.returncode == 0, result.stderr
+        status, outputdir = result.stdout.split()
+        assert status == "completed"
+        mode = lambda path: stat.S_IMODE(os.stat(path).st_mode)  # noqa: E731
+        assert mode(root) == 0o750 and os.stat(root).st_gid == os.getgid()
+        for name in ("stdout", "stderr", "made.txt"):  # outputs, the payload's own files too
+            assert mode(Path(outputdir) / name) == 0o640, name
+        assert mode(Path(outputdir)) & 0o777 == 0o750  # setgid too: new files get the group
+        # Never the database (job definitions carry environments), nor the logs, sockets.
+        assert mode(root / "repository") == 0o700
+        for name in ("log", "service.log", "service.sock", "zeo.sock", "service.json"):
+            assert mode(root / name) & 0o077 == 0, name
+    finally:
+        finish_root(root, what="the service with an output group")
+
+
+def test_an_output_group_that_is_not_yours_is_one_line(tmp_path):
+    root = tmp_path / "gl"
+    try:
+        result = run_gl(root, "service", "start", check_clean=False,
+                        env_extra={"GANGA_LIKE_OUTPUT_GROUP": "no-such-group-here"})
+        assert result.returncode == 1
+        lines = [l for l in result.stderr.splitlines() if l.strip()]
+        assert "is not one of your groups; choose one of:" in lines[-1], result.stderr
+    finally:
+        finish_root(root, what="a refused service start")

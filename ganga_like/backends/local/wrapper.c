@@ -70,7 +70,7 @@ static void record(const char *state, const char *note) {
     for (size_t i = 0; i < n; i++)
         if (line[i] == '\n' || line[i] == '\r') line[i] = ' ';
     line[n++] = '\n';
-    int fd = open(status_path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    int fd = open(status_path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
     if (fd >= 0) {
         /* A payload may have left a partial line (or junk) at the end: start afresh. */
         char last = '\n';
@@ -222,8 +222,10 @@ int main(int argc, char **argv) {
         return 126;
     }
     int in = open("/dev/null", O_RDONLY);
-    int out = open("stdout", O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    int err = open("stderr", O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    /* Modes through the umask: the service's keeps them private (077) unless it was
+     * asked to open outputs to a group (027). */
+    int out = open("stdout", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int err = open("stderr", O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (in < 0 || out < 0 || err < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0) {
         snprintf(note, sizeof note, "exit=126 cannot open stdout/stderr in %s", out_dir);
         record("WRAPPER_ERROR", note);
