@@ -137,13 +137,17 @@ class Session(StoreSession):
         ``refresh``: how to see new commits when the jobs were read through another
         connection than this session's own (the service waits for many clients at once)."""
         jobs = list(jobs)
+        # Jobs read through this session's own connection: the caller is its user, who
+        # may start the monitor and recover. Through another (the service's readers):
+        # the service's own threads do that, under its verb lock.
+        own = refresh is None
         refresh = refresh or self.refresh
-        if any(j.status in ACTIVE for j in jobs):
+        if own and any(j.status in ACTIVE for j in jobs):
             self.ensure_monitor()
         deadline = None if timeout is None else time.monotonic() + timeout
         tops = {(j.master or j).id for j in jobs}
         while True:
-            if self.monitor.recovery_needed.is_set() and refresh == self.refresh:
+            if own and self.monitor.recovery_needed.is_set():
                 self.ensure_monitor()  # in-process: a dead actor's work is recovered here
             refresh()
             statuses = [j.status for j in jobs]

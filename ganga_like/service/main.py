@@ -106,6 +106,7 @@ class Service:
         self._serve_database()
         repository = open_zeo(self.config, self.paths.zeo_socket, location=self.config.root)
         self.session = Session(self.config, repository=repository)
+        self.repo_uuid = self.session.repo_uuid  # read once: the main connection is the verbs'
         self.verbs = Verbs(self.session, self.info, self.request_stop)
         self.control = ControlServer(self.paths.control_socket, self.answer)
         if self.listen is not None:
@@ -175,8 +176,8 @@ class Service:
                 self.session.ensure_monitor()
                 log.info("recovery done")
             self.ready.set()
-            ensure_ray()
-            self.session.ensure_monitor()
+            ensure_ray()  # here, in the main thread (see above)
+            self.verbs.locked(self.session.ensure_monitor)  # verbs may run by now
             log.info("ready (Ray up, monitor running)")
         except BaseException as exc:  # the service must say why, not hang its clients
             self.boot_error = f"{type(exc).__name__}: {exc}".splitlines()[0]
@@ -206,7 +207,7 @@ class Service:
     def info(self) -> dict[str, Any]:
         return {
             "root": self.config.root, "pid": os.getpid(), "started": self.started,
-            "zeo": self.paths.zeo_socket, "repo_uuid": self.session.repo_uuid,
+            "zeo": self.paths.zeo_socket, "repo_uuid": self.repo_uuid,
             "ready": self.ready.is_set() and not self.boot_error, "boot_error": self.boot_error,
             "clients": self.client_count(), "idle_stop": self.idle,
             "listen": "%s:%d" % self.tls_address if self.tls_address else "",

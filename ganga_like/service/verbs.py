@@ -51,7 +51,8 @@ class Verbs:
         while storage.lastTransaction() < wanted and time.monotonic() < deadline:
             time.sleep(0.0005)
 
-    def _locked(self, work: Callable[[], Any]) -> Any:
+    def locked(self, work: Callable[[], Any]) -> Any:
+        """Run ``work`` on the service's own connection, one at a time."""
         with self._lock:
             self.session.refresh()
             return work()
@@ -59,7 +60,7 @@ class Verbs:
     def recover_if_needed(self) -> None:
         """A backend actor died: recover its work now (no verb needs to come first)."""
         if self.session.monitor.recovery_needed.is_set():
-            self._locked(self.session.ensure_monitor)
+            self.locked(self.session.ensure_monitor)
 
     def _job(self, fqid: str) -> Any:
         return self.session.jobs.get(fqid)
@@ -81,7 +82,7 @@ class Verbs:
             job = self._job(fqid)
             self.session.submit(job, keep_going=keep_going, environment=environment)
             return job.status.value
-        return self._locked(work)
+        return self.locked(work)
 
     def _simple(self, verb: str, fqid: str, **kwargs: Any) -> str:
         def work() -> str:
@@ -91,7 +92,7 @@ class Verbs:
                 return "removed"
             self.session.refresh()
             return job.status.value
-        return self._locked(work)
+        return self.locked(work)
 
     def kill(self, fqid: str) -> str:
         return self._simple("kill", fqid)
@@ -115,7 +116,7 @@ class Verbs:
         return self._simple("unmonitor", fqid)
 
     def leaks(self, reap: bool = False) -> list[dict[str, Any]]:
-        return self._locked(lambda: self.session.leaks(reap=reap))
+        return self.locked(lambda: self.session.leaks(reap=reap))
 
     def peek(self, fqid: str, file: str = "stdout", lines: int = 20) -> str:
         with self._reader() as conn:
