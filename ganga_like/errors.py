@@ -216,3 +216,23 @@ class ServiceRunning(ServiceError):
             f"first with `ganga-like service stop`",
             root=root, holder=holder,
         )
+
+
+class PostProcessError(GangaLikeError):
+    """A postprocessor that cannot do its work as configured (checked when it runs)."""
+
+
+class ApplicationConfigurationError(OperationRefused):
+    """The application cannot run as configured (refused at submit; the job stays new)."""
+
+
+# Ganga's names for these errors, so that a Ganga script's ``except`` clauses catch ours.
+GangaException = GangaLikeError
+JobError = OperationRefused
+PostProcessException = PostProcessError
+ReadOnlyObjectError = ProtectedAttributeError = ReadOnlyError
+GangaAttributeError = TypeMismatchError = SplitterError = InvalidValue
+GANGA_NAMES = ("GangaException", "JobError", "ApplicationConfigurationError",
+               "PostProcessException", "ReadOnlyObjectError", "ProtectedAttributeError",
+               "GangaAttributeError", "TypeMismatchError", "SplitterError", "BackendError",
+               "RepositoryError")

@@ -50,7 +50,10 @@ def run_for_subjob(job: Any) -> tuple[bool, str]:
         check = getattr(processor, "check", None)
         if check is None:
             continue
-        ok, why = check(job)
+        try:
+            ok, why = check(job)
+        except GangaLikeError as exc:  # a checker that cannot check as configured
+            return False, str(exc)
         if not ok:
             return False, why
     return True, note

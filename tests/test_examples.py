@@ -48,8 +48,11 @@ EXPECTED = {
                       "after resubmit: completed {'completed': 4}", "done flaky"],
     "generic_splitter.py": ["(generic-one): completed", "args=['green'] env={} -> green",
                             "(generic-multi): completed", "env={'COLOUR': 'magenta'} -> magenta two"],
-    "templates_and_queries.py": ["templates: 1", "first: seed 0 completed", "newest: sim-broken",
-                                 "failed: [('sim-broken', 'EXEC_FAILED exit=127"],
+    "templates_and_queries.py": ["templates: 1", "first: seed 0 completed",
+                                 "(new): cannot submit: application.exe: /no/such/program does "
+                                 "not exist; the job stays new", "still new",
+                                 "newest: sim-failing", "new: ['sim-broken']",
+                                 "failed: [('sim-failing', 'RUN_FAILED exit=3 | stderr: no luck')]"],
     "kill_and_remove.py": ["before kill: running", "after kill: killed",
                            "jobs named sleeper left: 0", "looking it up again: no job"],
 }

@@ -13,7 +13,10 @@ from typing import Any
 from ..backends.local.config import Local
 from ..backends.hosts.config import Hosts
 from ..backends.raycluster.config import RayCluster
-from ..errors import GangaLikeError
+from ..errors import (
+    ApplicationConfigurationError, BackendError, GangaAttributeError, GangaException,
+    GangaLikeError, JobError, PostProcessException, ProtectedAttributeError, ReadOnlyObjectError,
+    RepositoryError, SplitterError, TypeMismatchError)
 from ..model import job as _job
 from ..model.application import Executable
 from ..model.files import LocalFile
@@ -77,6 +80,17 @@ def runMonitoring(jobs: Any = None, timeout: float | None = None) -> None:  # no
         session.wait(jobs if isinstance(jobs, (list, tuple)) else [jobs], timeout=timeout)
 
 
+def enableMonitoring() -> None:  # noqa: N802 (Ganga's name)
+    """Ganga's switch for its monitoring loop. Here the repository's service monitors
+    every job all the time, whoever submitted it; there is nothing to switch on."""
+
+
+def disableMonitoring() -> None:  # noqa: N802 (Ganga's name)
+    """Ganga's switch for its monitoring loop. Here monitoring belongs to the service and
+    keeps going for every client (a script's jobs must not stop being watched); use
+    ``j.unmonitor()`` (relaxed mode) to take one job out of it."""
+
+
 def leaks(reap: bool = False) -> list[dict[str, Any]]:
     """Audit work that still holds resources although its job is finished or removed."""
     from ..client.default import default_session
@@ -109,5 +123,10 @@ def session() -> Any:
 __all__ = [
     "Job", "JobTemplate", "jobs", "templates", "Executable", "ArgSplitter", "GenericSplitter",
     "Local", "RayCluster", "Hosts", "LocalFile", "TextMerger", "CustomMerger", "FileChecker", "CustomChecker",
-    "Notifier", "help", "Status", "runMonitoring", "leaks", "export", "load", "session", "GangaLikeError",
+    "Notifier", "help", "Status", "runMonitoring", "enableMonitoring", "disableMonitoring", "leaks",
+    "export", "load", "session", "GangaLikeError",
+    # Ganga's exception names, as aliases in the one hierarchy (errors.GANGA_NAMES)
+    "GangaException", "JobError", "ApplicationConfigurationError", "PostProcessException",
+    "ReadOnlyObjectError", "ProtectedAttributeError", "GangaAttributeError", "TypeMismatchError",
+    "SplitterError", "BackendError", "RepositoryError",
 ]

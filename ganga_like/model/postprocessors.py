@@ -36,6 +36,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ..errors import PostProcessError
 from ..status import Status
 from .component import Component, Field, check_str_list
 
@@ -65,8 +66,8 @@ def _check_file_names(value: Any) -> tuple[str, ...]:
 
 def _check_search_strings(value: Any) -> tuple[str, ...]:
     strings = check_str_list(value)
-    if not strings or any(not s for s in strings):
-        raise ValueError("it must hold at least one non-empty string")
+    if any(not s for s in strings):
+        raise ValueError("an empty string matches every line")
     return strings
 
 
@@ -310,15 +311,18 @@ class FileChecker(Checker):
     files = Field(("stdout",), _check_file_names,
                   "a non-empty list of file names in the output directory, e.g. ['stdout']",
                   "which output files to search")
-    searchStrings = Field(("ERROR",), _check_search_strings,  # noqa: N815 (Ganga's name)
-                          "a non-empty list of non-empty strings, e.g. ['ERROR', 'Traceback']",
-                          "the strings to look for")
+    searchStrings = Field((), _check_search_strings,  # noqa: N815 (Ganga's name)
+                          "a list of non-empty strings, e.g. ['ERROR', 'Traceback']",
+                          "the strings to look for (required by the time it checks, as in Ganga)")
     failIfFound = Field(True, _check_bool, "True or False",  # noqa: N815
                         "True: fail if a string is found; False: fail if one is not found")
     filesMustExist = Field(True, _check_bool, "True or False",  # noqa: N815
                            "fail if a file is missing")
 
     def check(self, job: Any) -> Result:
+        if not self.searchStrings:
+            raise PostProcessError("FileChecker has no searchStrings, so it would check nothing; "
+                                   "give some, e.g. FileChecker(searchStrings=['ERROR'])")
         out_dir = _output_dir(job)
         for pattern in self.files:
             paths = sorted(p for p in glob.glob(os.path.join(glob.escape(out_dir), pattern))

@@ -8,12 +8,14 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..backends import base
+from ..backends.local.config import Local
 from ..errors import BackendError, InvalidValue, OperationRefused
 from ..model.counts import StatusCounts
 from ..model.job import Job
 from ..monitor import Submission
 from ..status import Status
 from .common import SUBMIT_CHUNK, active_set, begin_attempt, failed_handle
+from .preflight import check_executables
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..session import Session
@@ -48,6 +50,13 @@ def submit(session: "Session", job: Job, keep_going: bool = False,
             split(job)
         targets = ([sj for sj in job._subjobs.values() if sj._status == Status.NEW.value]
                    if job._subjobs is not None else [job])
+        if isinstance(job.backend, Local):  # runs here: refuse now what cannot run here
+            env = environment if environment is not None and job.env_from == "submitter" \
+                else os.environ
+            exes = {job.application.exe} | {
+                t._overrides["application.exe"] for t in targets
+                if "application.exe" in t._overrides}
+            check_executables(job.fqid, exes, env)
         job.submit_environment = submitter_environment(
             os.environ if environment is None else environment)
         for target in targets:

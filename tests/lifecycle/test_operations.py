@@ -300,3 +300,41 @@ def test_relaxed_unmonitor_stops_following_and_records_the_leak(session):
     assert entries and "monitoring loop" in entries[0].reason
     assert session.leaks() == []  # its process is gone: the audit resolves the entry
     assert all(e.resolved for e in session.main.root.leaks.values())
+
+
+@pytest.mark.parametrize("exe, why", [("/no/such/program", "does not exist"),
+                                      ("{tmp}/plain.txt", "is not executable"),
+                                      ("no-such-program-in-path", "is not found in PATH")])
+def test_an_executable_that_cannot_run_is_refused_at_submit_and_the_job_stays_new(session, exe, why,
+                                                                                 tmp_path):
+    from ganga_like.errors import ApplicationConfigurationError, JobError
+    from ganga_like.model.application import Executable
+
+    (tmp_path / "plain.txt").write_text("not a program\n")
+    exe = exe.format(tmp=tmp_path)
+    job = sh_job(["true", "true"])
+    job.application = Executable(exe=exe)
+    with pytest.raises(ApplicationConfigurationError) as info:
+        session.submit(job)
+    assert isinstance(info.value, JobError)  # what a Ganga script catches
+    assert why in str(info.value) and "\n" not in str(info.value)
+    session.refresh()
+    assert job.status is Status.NEW and job.subjob_counts == {} and job.submit_counter == 0
+
+
+def test_a_program_found_in_path_is_accepted(session):
+    from ganga_like.model.application import Executable
+
+    job = sh_job(["true"])
+    job.application = Executable(exe="sh", args=["-c", "echo fine"])
+    session.submit(job)
+    assert session.wait([job], timeout=30) == [Status.COMPLETED]
+
+
+def test_a_filechecker_without_search_strings_fails_the_subjob_when_it_checks(session):
+    from ganga_like.model.postprocessors import FileChecker
+
+    job = sh_job(["echo hi"], postprocessors=[FileChecker(files=["stdout"])])
+    session.submit(job)
+    assert session.wait([job], timeout=30) == [Status.FAILED]
+    assert "has no searchStrings" in job.subjobs[0].reason

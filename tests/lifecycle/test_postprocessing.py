@@ -107,7 +107,7 @@ def test_a_job_without_subjobs_is_checked_too(session):
     from ganga_like.model.job import Job
 
     job = Job(application=Executable(exe="/bin/echo", args=["ERROR here"]),
-              postprocessors=[FileChecker()], outputfiles=[LocalFile("stdout")])
+              postprocessors=[FileChecker(searchStrings=["ERROR"])], outputfiles=[LocalFile("stdout")])
     session.submit(job)
     assert session.wait([job], timeout=30) == [Status.FAILED]
     assert job.reason == "FileChecker: 'ERROR' found in stdout"

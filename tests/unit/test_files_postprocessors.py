@@ -41,7 +41,7 @@ def _one_line(exc: pytest.ExceptionInfo) -> str:
     (lambda: TextMerger(ignorefailed="yes"), "TextMerger.ignorefailed = 'yes' is not valid: expected True or False"),
     (lambda: TextMerger(compress=1), "True or False"),
     (lambda: TextMerger(nosuch=1), "one of the attributes files, ignorefailed, overwrite, compress"),
-    (lambda: FileChecker(searchStrings=[]), "a non-empty list of non-empty strings"),
+    (lambda: FileChecker(searchStrings=[""]), "an empty string matches every line"),
     (lambda: FileChecker(searchStrings="ERROR"), "e.g. ['ERROR', 'Traceback']"),
     (lambda: FileChecker(failIfFound=None), "True or False"),
     (lambda: CustomChecker(module="/no/such/check.py"), "no such file: /no/such/check.py"),
@@ -118,7 +118,7 @@ def test_filechecker_found_missing_and_not_found(tmp_path):
     assert checker.check(subs[1]) == (False, "FileChecker: 'ERROR' found in stdout")
     ok, note = checker.check(subs[2])
     assert not ok and note.startswith("FileChecker: no file 'stdout'")
-    assert FileChecker(filesMustExist=False).check(subs[2]) == (True, "")
+    assert FileChecker(searchStrings=["ERROR"], filesMustExist=False).check(subs[2]) == (True, "")
     must = FileChecker(searchStrings=["ok", "done"], failIfFound=False)
     assert must.check(subs[0]) == (False, "FileChecker: 'done' not found in stdout")
 

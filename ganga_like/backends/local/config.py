@@ -24,6 +24,20 @@ class Local(BackendConfig):
     concurrency = Field(None, _check_concurrency, "a positive whole number or None (CPU count)",
                         "how many subjobs run at once on this machine")
 
+    @property
+    def batchsize(self) -> int | None:
+        """Ganga's name for ``concurrency`` (Ganga's Local runs ``batchsize`` at once)."""
+        return self.concurrency
+
+    @batchsize.setter
+    def batchsize(self, value: object) -> None:
+        self.concurrency = value
+
+    def __init__(self, *positional: object, **values: object) -> None:
+        if "batchsize" in values:
+            values["concurrency"] = values.pop("batchsize")
+        super().__init__(*positional, **values)
+
     def effective_concurrency(self) -> int:
         return self.concurrency or os.cpu_count() or 1
 
