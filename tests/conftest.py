@@ -23,6 +23,17 @@ except ImportError:  # pragma: no cover - depends on how pytest set sys.path
     import ray_helpers  # type: ignore[no-redef]
 
 
+PURE = ("unit", "test_status_file.py")  # the pure core: no Ray, no service, no process
+
+
+def pytest_collection_modifyitems(items) -> None:
+    """Everything outside the pure core is marked ``ray`` (``-m 'not ray'`` skips it)."""
+    for item in items:
+        parts = item.path.relative_to(item.config.rootpath / "tests").parts
+        if parts[0] not in PURE:
+            item.add_marker(pytest.mark.ray)
+
+
 TEST_REPOSITORIES: set[str] = set()  # repository ids created by tests (for the leak check)
 
 
