@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, Iterator
 
 from ..model.job import Job
+from ..model.slices import JobSlice
 from ..model.table import job_row, render
 from .display import html_table, pretty_table
 
@@ -42,7 +43,7 @@ class RegistryView:
         if isinstance(wanted, slice):
             registry = self._registry()
             ids = registry.ids()
-            return [registry.get(i) for i in ids[wanted]]
+            return JobSlice([registry.get(i) for i in ids[wanted]], self._what)
         return self._registry().get(wanted)
 
     def __len__(self) -> int:
@@ -54,9 +55,29 @@ class RegistryView:
     def ids(self) -> list[int]:
         return self._registry().ids()
 
-    def select(self, status: Any = None, name: str | None = None, minid: int | None = None,
-               maxid: int | None = None) -> list[Job]:
-        return self._registry().select(status=status, name=name, minid=minid, maxid=maxid)
+    def select(self, minid: int | None = None, maxid: int | None = None,
+               **criteria: Any) -> JobSlice:
+        """A slice (status=, name='sim*', id=, application='Executable', backend='Local'),
+        with the verbs: ``jobs.select(status='failed').resubmit()``."""
+        return JobSlice(self._registry().select(minid, maxid, **criteria), self._what)
+
+    def _all(self) -> JobSlice:
+        return JobSlice(list(self._registry()), self._what)
+
+    def submit(self, keep_going: bool = False) -> JobSlice:
+        """Submit every new job (Ganga's ``jobs.submit()``)."""
+        return self.select(status="new").submit(keep_going=keep_going)
+
+    def kill(self, keep_going: bool = False) -> None:
+        """Kill every job that runs or waits to (Ganga's ``jobs.kill()``)."""
+        self.select(status=["submitted", "running"]).kill(keep_going=keep_going)
+
+    def resubmit(self, keep_going: bool = False, force: bool = False) -> None:
+        self.select(status=["failed", "killed"]).resubmit(keep_going=keep_going, force=force)
+
+    def remove(self, keep_going: bool = False, force: bool = False) -> None:
+        """Remove every job (each is killed first; ``force`` as in ``j.remove``)."""
+        self._all().remove(keep_going=keep_going, force=force)
 
     def rows(self, limit: int = ROWS_SHOWN) -> tuple[list[tuple[str, ...]], int]:
         registry = self._registry()

@@ -13,7 +13,6 @@ every change is an assignment; the class lives at this import path for good.
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -25,6 +24,7 @@ from ..status import ACTIVE, Status, master_status
 from . import binding
 from .application import Executable
 from .component import Component
+from .slices import JobSlice, select_jobs
 
 EDITABLE_AFTER_SUBMIT = ("name", "comment", "do_auto_resubmit")
 CONFIG_ATTRIBUTES = ("application", "backend", "splitter", "postprocessors",
@@ -438,9 +438,10 @@ class SubjobsView(Sequence):
     def __iter__(self) -> Iterator[Job]:
         return iter(self._tree().values())
 
-    def select(self, status: Any = None, name: str | None = None,
-               minid: int | None = None, maxid: int | None = None) -> list[Job]:
-        return select_jobs(self._tree().values(minid, maxid), status=status, name=name)
+    def select(self, minid: int | None = None, maxid: int | None = None,
+               **criteria: Any) -> JobSlice:
+        """A slice of the subjobs (status=, name=, id=, ...), with the verbs."""
+        return JobSlice(select_jobs(self._tree().values(minid, maxid), **criteria), "subjobs")
 
     def __repr__(self) -> str:
         from .table import subjobs_table
@@ -460,17 +461,3 @@ class SubjobsView(Sequence):
         return html_table(rows, footer)
 
 
-def select_jobs(candidates: Any, status: Any = None, name: str | None = None) -> list[Job]:
-    """Filter jobs by status (one or several) and a name glob."""
-    wanted: set[str] | None = None
-    if status is not None:
-        statuses = [status] if isinstance(status, (str, Status)) else list(status)
-        wanted = {Status.parse(s).value for s in statuses}
-    out = []
-    for job in candidates:
-        if wanted is not None and job.status.value not in wanted:
-            continue
-        if name is not None and not fnmatch.fnmatchcase(job.name, name):
-            continue
-        out.append(job)
-    return out

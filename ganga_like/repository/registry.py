@@ -12,7 +12,8 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidValue, JobNotFound
-from ..model.job import Job, JobTemplate, select_jobs
+from ..model.job import Job, JobTemplate
+from ..model.slices import select_jobs
 from ..status import Status
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -74,7 +75,7 @@ class _Registry:
                 top = int(head)
                 sub = int(tail) if dot else None
             except ValueError:
-                raise InvalidValue("jobs", "id", wanted, "a job id like 3 or '3.14'") from None
+                return self.by_name(wanted)  # Ganga's jobs['name']
             job = self.get(top)
             if sub is None:
                 return job
@@ -101,9 +102,17 @@ class _Registry:
             del self._tree[job.id]
             self._count.change(-1)
 
-    def select(self, status: Any = None, name: str | None = None,
-               minid: int | None = None, maxid: int | None = None) -> list[Job]:
-        return select_jobs(self._tree.values(minid, maxid), status=status, name=name)
+    def select(self, minid: int | None = None, maxid: int | None = None,
+               **criteria: Any) -> list[Job]:
+        """Jobs by id range and ``slices.select_jobs`` criteria (status=, name=, id=, ...)."""
+        return select_jobs(self._tree.values(minid, maxid), **criteria)
+
+    def by_name(self, name: str) -> Job:
+        """The newest job of that name (Ganga's ``jobs['name']``)."""
+        for job in reversed(list(self._tree.values())):
+            if job.name == name:
+                return job
+        raise JobNotFound(name, "no job has that name")
 
     def last(self, n: int) -> list[Job]:
         """The newest ``n`` jobs, reading only those."""

@@ -338,3 +338,30 @@ def test_a_filechecker_without_search_strings_fails_the_subjob_when_it_checks(se
     session.submit(job)
     assert session.wait([job], timeout=30) == [Status.FAILED]
     assert "has no searchStrings" in job.subjobs[0].reason
+
+
+def test_gpi_slices_carry_the_verbs(session):
+    """``jobs.select(...)``, ``jobs[a:b]``, ``jobs['name']``, ``j.subjobs.select(...)``
+    as a Ganga user types them, on a real session."""
+    from ganga_like import gpi
+    from ganga_like.model.slices import JobSlice
+
+    made = [gpi.Job(name=f"sl{i}", application=gpi.Executable(exe="/bin/echo", args=[str(i)]))
+            for i in range(3)]
+    chosen = gpi.jobs.select(name="sl*")
+    assert isinstance(chosen, JobSlice) and chosen.ids() == [j.id for j in made]
+    chosen.submit()
+    session.wait(made, timeout=30)
+    assert gpi.jobs.select(status="completed", application="Executable", backend="Local").ids() \
+        == [j.id for j in made]
+    assert gpi.jobs.select(made[1].id, made[2].id).ids() == [made[1].id, made[2].id]
+    assert gpi.jobs["sl2"].id == made[2].id
+    assert isinstance(gpi.jobs[0:2], JobSlice)
+    assert repr(chosen).rstrip().endswith("3 jobs")
+    master = sh_job(["true", "exit 2"])
+    session.submit(master)
+    session.wait([master], timeout=30)
+    failed = master.subjobs.select(status="failed")
+    assert isinstance(failed, JobSlice) and failed.ids() == [1]
+    gpi.jobs.select(name="sl*").remove()
+    assert gpi.jobs.select(name="sl*").ids() == []

@@ -1,0 +1,130 @@
+"""Ganga's registry slices: what ``jobs.select(...)``, ``jobs[2:]`` and
+``j.subjobs.select(...)`` return.
+
+A slice is a list of jobs that prints as one table and carries the verbs, applied to
+each of its jobs in order: ``submit()``, ``kill()``, ``resubmit()``, ``remove()``,
+``copy()``. As in Ganga, the first failure stops the others unless
+``keep_going=True`` (then every job is tried and the failures are raised together,
+one line each); ``force`` is passed on to the verbs that take it. ``s[0]`` is the
+first job of the slice, ``s(3)`` the job with id 3; ``ids()``, ``len(s)``,
+``select(...)`` and iteration work as on ``jobs``.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from ..errors import GangaLikeError, JobNotFound
+from ..status import Status
+from .table import job_row, render
+
+
+def select_jobs(candidates: Iterable[Any], status: Any = None, name: str | None = None,
+                id: Any = None, application: str | None = None,  # noqa: A002 (Ganga's keyword)
+                backend: str | None = None) -> list[Any]:
+    """Filter jobs by status (one or several), name glob, id (one or several), and the
+    type names of their application and backend (``'Executable'``, ``'Local'``)."""
+    wanted: set[str] | None = None
+    if status is not None:
+        statuses = [status] if isinstance(status, (str, Status)) else list(status)
+        wanted = {Status.parse(s).value for s in statuses}
+    ids = None if id is None else ({id} if isinstance(id, int) else set(id))
+    out = []
+    for job in candidates:
+        if ids is not None and job.id not in ids:
+            continue
+        if wanted is not None and job.status.value not in wanted:
+            continue
+        if name is not None and not fnmatch.fnmatchcase(job.name, name):
+            continue
+        if application is not None and type(job.application).__name__ != application:
+            continue
+        if backend is not None and type(job.backend).__name__ != backend:
+            continue
+        out.append(job)
+    return out
+
+
+class SliceErrors(GangaLikeError):
+    """Some jobs of a slice refused a verb (``keep_going=True``): one line each."""
+
+
+class JobSlice:
+    def __init__(self, jobs: Iterable[Any], what: str = "jobs") -> None:
+        self._jobs = list(jobs)
+        self._what = what
+
+    # -- a list of jobs --------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self._jobs)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._jobs)
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return JobSlice(self._jobs[index], self._what)
+        return self._jobs[index]
+
+    def __call__(self, job_id: int) -> Any:
+        for job in self._jobs:
+            if job.id == job_id:
+                return job
+        raise JobNotFound(job_id, f"this slice holds {self.ids()}")
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, JobSlice):
+            return self._jobs == other._jobs
+        if isinstance(other, list):
+            return self._jobs == other
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def ids(self) -> list[int]:
+        return [job.id for job in self._jobs]
+
+    def select(self, minid: int | None = None, maxid: int | None = None, **criteria: Any) -> "JobSlice":
+        chosen = [j for j in self._jobs if (minid is None or j.id >= minid)
+                  and (maxid is None or j.id <= maxid)]
+        return JobSlice(select_jobs(chosen, **criteria), self._what)
+
+    # -- the verbs, job by job -------------------------------------------------------
+    def _each(self, verb: str, keep_going: bool, **kwargs: Any) -> list[Any]:
+        results, failures = [], []
+        for job in list(self._jobs):
+            try:
+                results.append(getattr(job, verb)(**kwargs))
+            except GangaLikeError as exc:
+                if not keep_going:
+                    raise
+                failures.append(f"{job.fqid}: {exc}")
+        if failures:
+            raise SliceErrors(f"{verb}() refused for {len(failures)} of {len(self._jobs)} "
+                              f"{self._what}: " + " | ".join(failures), failures=failures)
+        return results
+
+    def submit(self, keep_going: bool = False) -> "JobSlice":
+        self._each("submit", keep_going)
+        return self
+
+    def kill(self, keep_going: bool = False) -> None:
+        self._each("kill", keep_going)
+
+    def resubmit(self, keep_going: bool = False, force: bool = False) -> None:
+        self._each("resubmit", keep_going, force=force)
+
+    def remove(self, keep_going: bool = False, force: bool = False) -> None:
+        self._each("remove", keep_going, force=force)
+
+    def copy(self, keep_going: bool = False) -> "JobSlice":
+        return JobSlice(self._each("copy", keep_going), self._what)
+
+    # -- shown as one table -------------------------------------------------------------
+    def __repr__(self) -> str:
+        return render([job_row(j) for j in self._jobs], f"{len(self._jobs)} {self._what}")
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(repr(self))
