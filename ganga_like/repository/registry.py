@@ -112,7 +112,8 @@ class _Registry:
         for job in reversed(list(self._tree.values())):
             if job.name == name:
                 return job
-        raise JobNotFound(name, "no job has that name")
+        raise InvalidValue("jobs", "id", name, "a job id like 3 or '3.14', or the name of a "
+                           "job (no job is named so)")
 
     def last(self, n: int) -> list[Job]:
         """The newest ``n`` jobs, reading only those."""
