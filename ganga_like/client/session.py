@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
+from ZEO.Exceptions import ClientDisconnected
 from ZODB.utils import p64, u64
 
 from ..channel.paths import ServicePaths
@@ -52,11 +53,11 @@ class ClientSession(StoreSession):
         super().__init__(config, repository)
 
     # -- the service may have gone away while this client stayed open ------------------
-    def _ensure_connected(self) -> None:
+    def _ensure_connected(self, force: bool = False) -> None:
         """Before a write or a verb: if the database connection is down (the service
         stopped or died), start the next service and wait until ZEO reconnects."""
         storage = self.repository.db.storage
-        if storage.is_connected() or self.paths is None:
+        if self.paths is None or (storage.is_connected() and not force):
             return
         autostart.connect(self.paths)
         deadline = time.monotonic() + RECONNECT
@@ -68,7 +69,15 @@ class ClientSession(StoreSession):
 
     def write(self, work: Any, note: str = "") -> Any:
         self._ensure_connected()
-        return super().write(work, note=note)
+        try:
+            return super().write(work, note=note)
+        except ClientDisconnected:
+            # The service went away after the check above (ZEO notices a lost server
+            # only when it next uses the connection): start the next one, once.
+            if self.paths is None:
+                raise ServiceUnavailable(self.link.root, "its database connection was lost") from None
+            self._ensure_connected(force=True)
+            return super().write(work, note=note)
 
     def refresh(self) -> None:
         if self.paths is not None and not self.repository.db.storage.is_connected():
