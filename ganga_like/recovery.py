@@ -25,7 +25,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from .session import Session
 
 log = logging.getLogger(__name__)
-NO_PID = base.Handle("", "")
 
 
 def recover(session: "Session") -> int:
@@ -58,7 +57,7 @@ def recover(session: "Session") -> int:
         actor = session.backends.actor(top.backend)
         # A leaf's handle is its current run's only if it carries its attempt number: a
         # leaf caught in `submitting` by a resubmit still holds the previous run's.
-        with_handle = [leaf for leaf in leaves if (current_handle(leaf) or NO_PID).pid]
+        with_handle = [leaf for leaf in leaves if _started(leaf)]
         without = [leaf for leaf in leaves if leaf not in with_handle]
         events: list[base.Event] = []
         if with_handle:
@@ -103,6 +102,12 @@ def recover(session: "Session") -> int:
 
         session.write(work, note="recovery: forget finished jobs")
     return adopted
+
+
+def _started(leaf: Any) -> bool:
+    """Whether the leaf's current attempt has a started process on record."""
+    handle = current_handle(leaf)
+    return handle is not None and bool(handle.pid)
 
 
 def attempt_started(leaf: Any) -> float:

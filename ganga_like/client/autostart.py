@@ -65,7 +65,7 @@ def connect(paths: ServicePaths, autostart: bool = True, quiet: bool = False) ->
         if not service_alive(paths):
             if started is not None and started.poll() is not None:
                 raise ServiceUnavailable(paths.root, f"it exited at start (code {started.returncode})"
-                                         + _last_line(paths.log), log=paths.log)
+                                         + last_log_line(paths.log), log=paths.log)
             if not autostart:
                 raise ServiceUnavailable(paths.root, "no service runs")
             if started is None or started.poll() is not None:
@@ -118,7 +118,8 @@ def spawn(paths: ServicePaths, listen: str = "", ray_open: bool = False) -> subp
     return proc
 
 
-def _last_line(path: str) -> str:
+def last_log_line(path: str) -> str:
+    """': <the log's last line>' to end a message with, or '' if there is none."""
     try:
         with open(path, "rb") as handle:
             handle.seek(0, os.SEEK_END)

@@ -30,7 +30,7 @@ def start(paths: ServicePaths, listen: str = "", ray_open: bool = False) -> dict
             return info
         if proc.poll() is not None:
             raise ServiceUnavailable(paths.root, f"it exited at start (code {proc.returncode})"
-                                     + autostart._last_line(paths.log), log=paths.log)
+                                     + autostart.last_log_line(paths.log), log=paths.log)
         time.sleep(autostart.POLL)
     raise ServiceUnavailable(paths.root, "it did not answer in time", log=paths.log)
 

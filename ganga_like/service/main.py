@@ -22,6 +22,7 @@ with ``ganga-like service start``. What it does, in order:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import fcntl
 import logging
 import os
@@ -282,40 +283,39 @@ class Service:
         if self.control is not None:
             self.control.stop()
         if self.session is not None:
-            try:
-                self.session.close()
-            except Exception:
-                log.exception("closing the session")
-        try:
-            import ray
-
-            if ray.is_initialized():
-                ray.shutdown()
-        except Exception:
-            log.exception("stopping Ray")
+            _step("closing the session", self.session.close)
+        _step("stopping Ray", _stop_ray)
         if self._zeo_tls is not None:
             self._zeo_tls.close()
         if self.zeo is not None:
-            try:
-                self.zeo.close()
-            except Exception:
-                log.exception("stopping the database server")
-        for path in (self.paths.zeo_socket,):
-            try:
-                os.unlink(path)
-            except OSError:
-                pass
+            _step("stopping the database server", self.zeo.close)
+        with contextlib.suppress(OSError):
+            os.unlink(self.paths.zeo_socket)
         ended = reaper.reap(self.ray_dir)
         if ended:
             log.info("ended %d Ray process(es) that outlived ray.shutdown()", ended)
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(self.paths.state)
-        except OSError:
-            pass
         log.info("stopped")
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
+
+
+def _step(what: str, action: Any) -> None:
+    """One step of the shutdown: a failure is logged, and the next steps still run."""
+    try:
+        action()
+    except Exception:
+        log.exception(what)
+
+
+def _stop_ray() -> None:
+    if "ray" in sys.modules:
+        import ray
+
+        if ray.is_initialized():
+            ray.shutdown()
 
 
 def _ray_address() -> str:
