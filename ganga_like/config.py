@@ -61,3 +61,51 @@ class Config:
         if "root" in overrides and overrides["root"] is not None:
             values["root"] = os.path.abspath(os.path.expanduser(str(overrides["root"])))
         return cls(**values)  # type: ignore[arg-type]
+
+
+# --- Ganga's ``config``: the sections a Ganga script reads, mapped to ours -----------------
+
+# (section, option) -> the environment variable that sets it here ('' if nothing does)
+GANGA_OPTION_SOURCES = {
+    ("Configuration", "gangadir"): "GANGA_LIKE_DIR",
+    ("Configuration", "repositorytype"): "GANGA_LIKE_REPOSITORY",
+    ("GangaLike", "mode"): "GANGA_LIKE_MODE",
+    ("GangaLike", "read_only"): "GANGA_LIKE_READ_ONLY",
+    ("GangaLike", "repository"): "GANGA_LIKE_REPOSITORY",
+    ("GangaLike", "root"): "GANGA_LIKE_DIR",
+}
+
+
+def ganga_sections(config: Config) -> dict[str, dict[str, tuple[object, str]]]:
+    """Ganga's configuration sections as far as they mean something here:
+    ``{section: {option: (value, what it is)}}``. Values are this session's."""
+    import getpass
+
+    return {
+        "Configuration": {
+            "gangadir": (config.root, "the root of the repository and workspace"),
+            "user": (getpass.getuser(), "the user the jobs run as"),
+            "repositorytype": (config.repository, "'file' (a ZODB FileStorage) or zeo://host:port"),
+            "workspacetype": ("LocalFilesystem", "outputs are files under gangadir/workspace"),
+        },
+        "Local": {
+            "location": (config.workspace, "where each (sub)job's directory is made"),
+            "remove_workdir": (False, "outputs are kept in the workspace until j.remove()"),
+            "batchsize": (os.cpu_count() or 1, "subjobs run at once by Local() by default "
+                          "(Local(concurrency=N) per job)"),
+        },
+        "Logging": {
+            "Ganga": ("INFO", "messages: errors print as one line; there is no level to set"),
+            "_logfile": (config.queue_log, "the queue log: one line per status change"),
+        },
+        "PollThread": {
+            "autostart": (True, "the repository's service monitors every job, always"),
+            "base_poll_rate": (0, "event driven: a backend's news is applied at once"),
+        },
+        "GangaLike": {
+            "root": (config.root, "the root directory"),
+            "mode": (config.mode, "'strict' or 'relaxed'"),
+            "read_only": (config.read_only, "whether the repository is opened read-only"),
+            "repository": (config.repository, "'file' or zeo://host:port"),
+        },
+    }

@@ -81,6 +81,21 @@ class ReadOnlyError(GangaLikeError):
         )
 
 
+class ReadOnlyAttribute(ReadOnlyError):
+    """An attribute that is only ever set by ganga_like (an id, a directory, what the
+    backend reported) was assigned."""
+
+    def __init__(self, owner: str, attribute: str, what: str, writable: Iterable[str]) -> None:
+        writable = tuple(writable)
+        settable = ", ".join(writable) if writable else "none"
+        GangaLikeError.__init__(
+            self,
+            f"{owner}.{attribute} is read-only ({what}); the attributes you can set are: "
+            f"{settable}",
+            owner=owner, attribute=attribute, what=what, writable=writable,
+        )
+
+
 class InvalidValue(GangaLikeError):
     """A value that does not fit the attribute it was given to."""
 
@@ -95,6 +110,29 @@ class InvalidValue(GangaLikeError):
             value=value,
             expected=expected,
         )
+
+
+class UnknownAttribute(InvalidValue):
+    """An attribute name that the object does not have (a typo would otherwise be
+    stored silently and ignored)."""
+
+    def __init__(self, owner: str, attribute: str, value: object, known: Iterable[str]) -> None:
+        known = tuple(known)
+        GangaLikeError.__init__(
+            self,
+            f"{owner} has no attribute '{attribute}'; the attributes you can set are: "
+            f"{', '.join(known) if known else 'none'}",
+            owner=owner, attribute=attribute, value=value, expected=", ".join(known),
+            known=known,
+        )
+
+
+class NotAvailable(GangaLikeError):
+    """A Ganga name that cannot work here (a grid file type, a backend not built)."""
+
+    def __init__(self, name: str, why: str, instead: str) -> None:
+        super().__init__(f"{name} is not available in ganga_like ({why}); {instead}",
+                         name=name, why=why, instead=instead)
 
 
 class JobNotFound(GangaLikeError):

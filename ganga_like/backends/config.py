@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from ..model.component import Component
+from ..model.backend_base import BackendComponent
 
 
-class BackendConfig(Component):
+class BackendConfig(BackendComponent):
     """A backend's settings; the session maps it to the backend's Ray actor."""
 
     _category = "backends"

@@ -12,17 +12,20 @@ from typing import Any
 
 from ..backends.local.config import Local
 from ..backends.hosts.config import Hosts
+from ..backends.local.interactive import Interactive
 from ..backends.raycluster.config import RayCluster
 from ..errors import (
     ApplicationConfigurationError, BackendError, GangaAttributeError, GangaException,
     GangaLikeError, JobError, PostProcessException, ProtectedAttributeError, ReadOnlyObjectError,
-    RepositoryError, SplitterError, TypeMismatchError)
+    NotAvailable, RepositoryError, SplitterError, TypeMismatchError)
 from ..model import job as _job
 from ..model.application import Executable
-from ..model.files import LocalFile
+from ..model.files import UNAVAILABLE_FILES, File, LocalFile
 from ..model.postprocessors import CustomChecker, CustomMerger, FileChecker, Notifier, TextMerger
 from ..model.splitters import ArgSplitter, GenericSplitter
+from ..model.slices import JobSlice
 from ..status import Status
+from .gangaconfig import config
 from .registry import JobsView, TemplatesView
 
 
@@ -58,26 +61,49 @@ JobTemplate = _Registering(_job.JobTemplate)
 
 
 def help(obj: Any = None) -> None:  # noqa: A001 (the GPI's help, as Ganga has its own)
-    """``help(Job)`` shows the Job class itself (fields, verbs), not the factory."""
+    """``help(Job)`` shows what a user works with: the fields, what can be set when,
+    and the verbs (``help(Executable)``, ``help(j)`` likewise); anything else as
+    Python's ``help``."""
     import builtins
+
+    from .helptext import show_help
 
     if isinstance(obj, _Registering):
         obj = obj._cls
+    if obj is not None and show_help(obj):
+        return
     builtins.help(obj) if obj is not None else builtins.help()
+
+
+
 jobs = JobsView()
 templates = TemplatesView()
 
 
-def runMonitoring(jobs: Any = None, timeout: float | None = None) -> None:  # noqa: N802 (Ganga's name)
-    """Ganga's ``runMonitoring()``: the monitor always runs here; this waits for
-    the given jobs (or every active job) to reach a final status."""
+def runMonitoring(jobs: Any = None, steps: int = 1, timeout: float | None = None,  # noqa: N802 (Ganga's name)
+                  _loadCredentials: bool = False) -> bool:  # noqa: N803
+    """Ganga's ``runMonitoring(jobs=None, steps=1, timeout=300)``. The monitor always
+    runs here (in the repository's service); this waits until the given jobs (a job, a
+    list or a slice; default: every active job) are final, and returns True, or False
+    after ``timeout`` seconds (default: no limit) with some still active. ``steps`` is
+    accepted for Ganga's scripts and means nothing here."""
     from ..client.default import default_session
+    from ..errors import WaitTimeout
 
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        from ..errors import InvalidValue
+
+        raise InvalidValue("runMonitoring", "steps", steps, "a positive whole number")
     session = default_session()
-    if jobs is None:
-        JobsView().wait(timeout=timeout)
-    else:
-        session.wait(jobs if isinstance(jobs, (list, tuple)) else [jobs], timeout=timeout)
+    try:
+        if jobs is None:
+            JobsView().wait(timeout=timeout)
+        else:
+            chosen = list(jobs) if isinstance(jobs, (list, tuple, JobSlice)) else [jobs]
+            session.wait(chosen, timeout=timeout)
+    except WaitTimeout:
+        return False
+    return True
 
 
 def enableMonitoring() -> None:  # noqa: N802 (Ganga's name)
@@ -122,11 +148,14 @@ def session() -> Any:
 
 __all__ = [
     "Job", "JobTemplate", "jobs", "templates", "Executable", "ArgSplitter", "GenericSplitter",
-    "Local", "RayCluster", "Hosts", "LocalFile", "TextMerger", "CustomMerger", "FileChecker", "CustomChecker",
+    "Local", "Interactive", "RayCluster", "Hosts", "LocalFile", "File", "config", "TextMerger", "CustomMerger", "FileChecker", "CustomChecker",
     "Notifier", "help", "Status", "runMonitoring", "enableMonitoring", "disableMonitoring", "leaks",
     "export", "load", "session", "GangaLikeError",
     # Ganga's exception names, as aliases in the one hierarchy (errors.GANGA_NAMES)
     "GangaException", "JobError", "ApplicationConfigurationError", "PostProcessException",
     "ReadOnlyObjectError", "ProtectedAttributeError", "GangaAttributeError", "TypeMismatchError",
-    "SplitterError", "BackendError", "RepositoryError",
+    "SplitterError", "BackendError", "RepositoryError", "NotAvailable",
+    # Ganga's remote file types: each raises NotAvailable (one line) when used
+    *UNAVAILABLE_FILES,
 ]
+globals().update(UNAVAILABLE_FILES)

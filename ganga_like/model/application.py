@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from .component import Component, FrozenDict, FrozenList, Field, check_env, check_nonempty_str, check_str_list
+
+
+def _check_exe(value: Any) -> str:
+    from .files import File
+
+    if isinstance(value, File):  # Ganga's Executable(exe=File('run.sh')): run that file
+        value = value.name
+    return check_nonempty_str(value)
 
 
 class Executable(Component):
@@ -15,7 +25,7 @@ class Executable(Component):
 
     _category = "applications"
 
-    exe = Field("echo", check_nonempty_str, "a program path or name, e.g. '/bin/echo'",
+    exe = Field("echo", _check_exe, "a program path or name, e.g. '/bin/echo', or File('run.sh')",
                 "the program to run")
     args = Field(FrozenList(("Hello World",)), check_str_list, "a list of strings, e.g. ['-n', '5']",
                  "its arguments (assign a new list to change them)")

@@ -19,7 +19,7 @@ from typing import Any
 
 from persistent import Persistent
 
-from ..errors import InvalidValue
+from ..errors import InvalidValue, ReadOnlyAttribute, UnknownAttribute
 
 Check = Callable[[Any], Any]
 
@@ -42,7 +42,11 @@ class Field:
             return self
         # __dict__ does not unghostify a persistent object: activate it first.
         obj._p_activate()
-        return obj.__dict__.get(self.name, self.default)
+        value = obj.__dict__.get(self.name, self.default)
+        if type(value) is tuple:
+            # Stored by an older version as a plain tuple: shown and compared as a list.
+            value = FrozenList(value)
+        return value
 
     def __set__(self, obj: Any, value: Any) -> None:
         obj._check_writable(self.name)
@@ -66,6 +70,31 @@ class Field:
             detail = f" ({exc})" if str(exc) else ""
             raise InvalidValue(owner, self.name, value, self.expected + detail) from None
 
+
+class ReadOnly:
+    """An attribute computed from what ganga_like recorded (an id, a directory, what the
+    backend reported); assigning it raises one line naming what can be set instead.
+
+    ``ReadOnly(getter, 'what it is')``; the owner lists its settable attributes with
+    ``_settable()``.
+    """
+
+    def __init__(self, getter: Callable[[Any], Any], what: str) -> None:
+        self.getter = getter
+        self.what = what
+        self.__doc__ = f"(read-only) {what}"
+        self.name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        if obj is None:
+            return self
+        return self.getter(obj)
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        raise ReadOnlyAttribute(type(obj).__name__, self.name, self.what, obj._settable())
 
 
 class Component(Persistent):
@@ -99,6 +128,16 @@ class Component(Persistent):
                 if isinstance(value, Field):
                     found[name] = value
         return found
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # A misspelt attribute (``j.backend.concurency = 4``) would be stored and ignored:
+        # refuse names the class does not declare, as Ganga does.
+        if not name.startswith("_") and not hasattr(type(self), name):
+            raise UnknownAttribute(type(self).__name__, name, value, self._settable())
+        super().__setattr__(name, value)
+
+    def _settable(self) -> list[str]:
+        return list(self.fields())
 
     def field_values(self) -> dict[str, Any]:
         """Every field's value (not ``values()``: GenericSplitter has a field of that name)."""
@@ -198,12 +237,38 @@ class FrozenList(tuple):
                         "e.g. app.args = [*app.args, 'more']")
 
     append = extend = insert = remove = pop = clear = sort = reverse = _refuse  # type: ignore[assignment]
+    __setitem__ = __delitem__ = _refuse  # type: ignore[assignment]
 
     def __reduce__(self) -> Any:
         return (FrozenList, (tuple(self),))
 
+    # Equal to a list (or tuple) with equal items, nested lists included, as Ganga's
+    # GangaList is: Executable(args=['a']).args == ['a'].
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (list, tuple)):
+            return _plain(self) == _plain(other)
+        return NotImplemented
+
+    def __ne__(self, other: object) -> bool:
+        equal = self.__eq__(other)
+        return equal if equal is NotImplemented else not equal
+
+    __hash__ = tuple.__hash__
+
+    def __add__(self, other: Any) -> list:  # type: ignore[override]
+        return list(self) + list(other)
+
+    def __radd__(self, other: Any) -> list:
+        return list(other) + list(self)
+
     def __repr__(self) -> str:
         return repr(list(self))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    return value
 
 
 def check_str_list(value: Any) -> tuple[str, ...]:

@@ -1,6 +1,8 @@
 """File objects for ``j.inputfiles`` and ``j.outputfiles`` (category 'files').
 
-``LocalFile('*.txt')`` follows Ganga's LocalFile:
+``LocalFile('*.txt')`` follows Ganga's LocalFile (``File('x.sh')``, Ganga's plain
+file, is an input file or an ``Executable``'s program; Ganga's remote file types,
+``MassStorageFile``, ``DiracFile``, ..., raise ``NotAvailable`` when used):
 
 * as an output file, after the payload exits with 0 the files matching
   ``namePattern`` in the (sub)job's ``output/`` directory (the payload's working
@@ -19,7 +21,7 @@ import os
 import shutil
 from typing import Any
 
-from ..errors import InvalidValue
+from ..errors import InvalidValue, NotAvailable
 from .component import Component, Field
 
 INPUT_DIR = "input"
@@ -116,6 +118,73 @@ class LocalFile(Component):
                 shutil.copy2(source, os.path.join(target_dir, name))
             copied.append(os.path.join(workdir, INPUT_DIR, name))
         return copied
+
+
+class File(Component):
+    """A file on this machine, Ganga's ``File('script.sh')``: as
+    ``Executable(exe=File('run.sh'))`` the program to run (by its absolute path, where
+    it is: it is not copied first, as Ganga does); in ``j.inputfiles`` it is copied
+    into the job's ``input/`` and working directory (``subdir`` below it) first."""
+
+    _category = "files"
+
+    name = Field("", _check_local_dir, "a file path, e.g. 'run.sh' or '/home/me/run.sh'",
+                 "the file (stored as an absolute path)")
+    subdir = Field(".", _check_pattern, "a directory name relative to the working directory",
+                   "where an input copy goes, below the job's working directory")
+
+    def __init__(self, name: Any = None, subdir: Any = None, **values: Any) -> None:
+        if name is not None:
+            values["name"] = name
+        if subdir is not None:
+            values["subdir"] = subdir
+        super().__init__(**values)
+
+    def _usable_as(self, attribute: str) -> None:
+        if attribute == "outputfiles":
+            raise InvalidValue("Job", "outputfiles", self, "LocalFile('pattern') for the "
+                               "files a job makes; File() names an input")
+
+    def stage(self, workdir: str) -> list[str]:
+        """Copy the file into ``workdir/input`` and ``workdir/output/<subdir>``."""
+        if not self.name or not os.path.isfile(self.name):
+            raise InvalidValue("File", "name", self.name, "an existing file")
+        base = os.path.basename(self.name)
+        copied = []
+        for target_dir in (os.path.join(workdir, INPUT_DIR),
+                           os.path.normpath(os.path.join(workdir, OUTPUT_DIR, self.subdir))):
+            os.makedirs(target_dir, exist_ok=True)
+            shutil.copy2(self.name, os.path.join(target_dir, base))
+        copied.append(os.path.join(workdir, INPUT_DIR, base))
+        return copied
+
+
+class _NotAvailable:
+    """A Ganga file type that needs a service ganga_like does not talk to."""
+
+    def __init__(self, name: str, why: str) -> None:
+        self.__name__ = name
+        self._why = why
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotAvailable(self.__name__, self._why,
+                           "use LocalFile('pattern', localDir='/path') for files on this "
+                           "machine or a shared file system")
+
+    def __repr__(self) -> str:
+        return f"<{self.__name__}: not available ({self._why})>"
+
+
+NOT_AVAILABLE = {
+    "MassStorageFile": "it stores files on mass storage (EOS, Castor) through its commands",
+    "SharedFile": "it copies to a shared area configured in Ganga's [Output] section",
+    "DiracFile": "it needs DIRAC's grid storage",
+    "LCGSEFile": "it needs a grid storage element",
+    "GoogleFile": "it needs Google Drive credentials",
+    "WebDAVFile": "it needs a WebDAV server",
+    "ShareDir": "applications are not prepared into a shared directory here",
+}
+UNAVAILABLE_FILES = {name: _NotAvailable(name, why) for name, why in NOT_AVAILABLE.items()}
 
 
 def stage_inputs(job: Any, workdir: str) -> list[str]:

@@ -13,17 +13,20 @@ every change is an assignment; the class lives at this import path for good.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from BTrees.IOBTree import IOBTree
 from persistent import Persistent
 
-from ..errors import InvalidValue, JobNotFound, ReadOnlyError
+from ..errors import InvalidValue, JobNotFound, ReadOnlyError, UnknownAttribute
 from ..status import ACTIVE, Status, master_status
 from . import binding
 from .application import Executable
-from .component import Component
+from .component import Component, ReadOnly
+from .jobinfo import JobInfo
+from .jobtime import JobTime
 from .slices import JobSlice, select_jobs
 
 EDITABLE_AFTER_SUBMIT = ("name", "comment", "do_auto_resubmit")
@@ -65,10 +68,41 @@ class _Inherited:
 class Job(Persistent):
     """A job: an application run by a backend, optionally split into subjobs.
 
-    ``Job(application=Executable(...), backend=Local(), splitter=ArgSplitter(...))``
-    or ``Job(template)``. Until it is submitted every attribute may be changed;
-    afterwards only ``name``, ``comment`` and ``do_auto_resubmit`` may
-    (``j.copy()`` gives an editable copy).
+    ``Job(application=Executable(exe='/bin/echo', args=['hi']), backend=Local(),
+    splitter=ArgSplitter(args=[['1'], ['2']]))``, or ``Job(template)``.
+
+    Configuration (can be changed until the job is submitted; ``j.copy()`` then gives
+    an editable copy):
+
+      application     what runs: ``Executable(exe=..., args=[...], env={...})``
+      backend         where it runs: ``Local()`` (the default), ``Interactive()``,
+                      ``RayCluster(...)``, ``Hosts(...)``
+      splitter        how it is split into subjobs: ``ArgSplitter``, ``GenericSplitter``
+      postprocessors  what runs when it ends: ``TextMerger``, ``CustomMerger``,
+                      ``FileChecker``, ``CustomChecker``, ``Notifier``
+      inputfiles      files copied into its directory before it runs (``LocalFile``,
+                      ``File``)
+      outputfiles     files kept after it ends (``LocalFile('*.txt', localDir=...)``)
+      mode            'strict' or 'relaxed' (None: the session's mode)
+      env_from        'submitter' (the environment you submit from) or 'backend'
+
+    Can be changed at any time: ``name``, ``comment``, ``do_auto_resubmit`` (resubmit
+    failed subjobs automatically, at most 5 times each).
+
+    Read-only: ``id``, ``fqid`` ('3' or '3.14'), ``status``, ``reason`` (why it last
+    failed), ``exit_code``, ``backend_detail`` (the backend's minor status),
+    ``subjobs`` (``j.subjobs[3]``, ``j.subjobs.select(status='failed')``),
+    ``subjob_counts``, ``master``, ``inputdir``, ``outputdir`` (stdout, stderr and
+    output files), ``workdir``, ``info`` (``submit_counter``, ``uuid``), ``time``
+    (``j.time.new()``, ``.submitted()``, ``.running()``, ``.final()`` as datetimes;
+    ``details()``, ``display()``), ``history``, ``submit_counter``, ``is_master``,
+    ``active``; on the backend: ``j.backend.id`` (process id), ``.exitcode``,
+    ``.actualCE`` (the host it ran on), ``.workdir``.
+
+    Verbs: ``submit()``, ``kill()``, ``resubmit()``, ``remove()``, ``copy()``,
+    ``peek(file, lines)``, ``wait(timeout)``, ``force_status('failed')``,
+    ``freeze()``, ``unfreeze()``, ``unmonitor()``. ``print(j)`` shows the whole
+    configuration; ``j == j.copy()`` compares configurations, as in Ganga.
     """
 
     # -- stored fields, with class defaults ---------------------------------------
@@ -134,12 +168,24 @@ class Job(Persistent):
                                    "characters (newlines, tabs, escapes)")
         elif name == "do_auto_resubmit" and not isinstance(value, bool):
             raise InvalidValue("Job", name, value, "True or False")
+        elif not name.startswith("_") and not hasattr(type(self), name):
+            # A misspelt attribute (j.splitter = ... as j.spliter) would be stored and ignored.
+            raise UnknownAttribute("Job", name, value, self._settable())
         if name in USER_ATTRIBUTES:
             # A user's edit of a stored job is committed at once (as in Ganga), in its
             # own retrying transaction, so a conflict can never drop it silently.
             binding.apply(self, lambda: Persistent.__setattr__(self, name, value))
         else:
             super().__setattr__(name, value)
+
+    def _settable(self) -> list[str]:
+        """What the user may assign now: the configuration until it is submitted."""
+        if self.master is not None:
+            return ["name", "comment"]
+        if self._subjobs is not None or self._status not in (Status.NEW.value,
+                                                             Status.TEMPLATE.value):
+            return list(EDITABLE_AFTER_SUBMIT)
+        return list(CONFIG_ATTRIBUTES + EDITABLE_AFTER_SUBMIT)
 
     def _check_writable(self, name: str) -> None:
         # A master's stored _status stays 'new' (its status is derived); having
@@ -180,6 +226,9 @@ class Job(Persistent):
                                   "splitters": "ArgSplitter(args=[...])",
                                   "postprocessors": "TextMerger(files=['stdout'])",
                                   "files": "LocalFile('*.txt')"}[category] + ")")
+        usable_as = getattr(value, "_usable_as", None)
+        if usable_as is not None:
+            usable_as(name)  # e.g. File() is an input, never an output
         if value._owner_job is not None and value._owner_job is not self:
             value = value.copy()  # one owner per component, as Ganga copies on assignment
         Persistent.__setattr__(value, "_owner_job", self)
@@ -200,19 +249,16 @@ class Job(Persistent):
             "env_from": self.env_from,
         }
 
-    # -- identity and status ---------------------------------------------------------
-    @property
-    def fqid(self) -> str:
-        if self.master is not None:
-            return f"{self.master.id}.{self.id}"
-        return "?" if self.id is None else str(self.id)
-
-    @property
-    def is_master(self) -> bool:
-        return self._counts is not None
+    # -- identity and status (read-only: ganga_like sets them) ---------------------------
+    fqid = ReadOnly(lambda self: (f"{self.master.id}.{self.id}" if self.master is not None
+                                  else "?" if self.id is None else str(self.id)),
+                    "the job's full id: '3', or '3.14' for subjob 14 of job 3")
+    is_master = ReadOnly(lambda self: self._counts is not None, "whether the job has subjobs")
 
     @property
     def status(self) -> Status:
+        """new, submitting, submitted, running, completing, completed, failed, killed, ...
+        (a master's is derived from its subjobs'); changed only by the verbs."""
         binding.before_read(self)
         if self._counts is not None:
             return master_status(self._counts.counts)
@@ -224,19 +270,15 @@ class Job(Persistent):
                            "no assignment: statuses change through the verbs; use "
                            "j.force_status('failed') or j.force_status('completed')")
 
-    @property
-    def subjob_counts(self) -> dict[str, int]:
-        """Per-status subjob counts (empty for a job without subjobs)."""
+    def _subjob_counts(self) -> dict[str, int]:
         binding.before_read(self)
         return dict(self._counts.counts) if self._counts is not None else {}
 
-    @property
-    def subjobs(self) -> "SubjobsView":
-        return SubjobsView(self)
-
-    @property
-    def time(self) -> "JobTime":
-        return JobTime(self)
+    subjob_counts = ReadOnly(_subjob_counts, "per-status subjob counts, {} without subjobs")
+    subjobs = ReadOnly(lambda self: SubjobsView(self), "the subjobs, read lazily "
+                       "(j.subjobs[3], j.subjobs.select(status='failed'))")
+    time = ReadOnly(lambda self: JobTime(self), "when the job changed status (datetimes)")
+    info = ReadOnly(lambda self: JobInfo(self), "submit_counter, uuid, monitoring links")
 
     @property
     def effective_application(self) -> Component | None:
@@ -253,31 +295,31 @@ class Job(Persistent):
         base = getattr(self.master, root)
         prefix = root + "."
         overrides = {k[len(prefix):]: v for k, v in self._overrides.items() if k.startswith(prefix)}
-        if not overrides or base is None:
+        # A subjob's backend is always a view bound to the subjob: sj.backend.id,
+        # .exitcode and .actualCE are that subjob's run, not the master's.
+        if base is None or (not overrides and root != "backend"):
             return base
         view = base.with_values(overrides)
         Persistent.__setattr__(view, "_owner_job", self)  # so edits are refused, not lost
         return view
 
-    @property
-    def workdir(self) -> str:
-        """This (sub)job's directory in the workspace."""
-        import os
-
+    def _workdir(self) -> str:
         if self.master is not None:
             return os.path.join(self.master.workspace, str(self.id))
         return self.workspace
 
-    @property
-    def outputdir(self) -> str:
-        """Where this (sub)job's stdout, stderr and output files are (Ganga's name)."""
-        import os
+    def _dir(self, name: str) -> str:
+        # With a trailing separator, as in Ganga: j.outputdir + 'stdout' works too.
+        workdir = self._workdir()
+        return os.path.join(workdir, name, "") if workdir else ""
 
-        return os.path.join(self.workdir, "output")
-
-    @property
-    def active(self) -> bool:
-        return self.status in ACTIVE
+    workdir = ReadOnly(_workdir, "this (sub)job's directory in the workspace")
+    inputdir = ReadOnly(lambda self: self._dir("input"),
+                        "where this (sub)job's input files are staged")
+    outputdir = ReadOnly(lambda self: self._dir("output"),
+                         "where its stdout, stderr and output files are (its working directory)")
+    active = ReadOnly(lambda self: self.status in ACTIVE, "whether it is submitting, "
+                      "submitted, running, completing or unknown")
 
     def copy(self) -> "Job":
         """An editable copy in status new (for a subjob: a standalone job), registered
@@ -296,8 +338,15 @@ class Job(Persistent):
 
     # -- verbs: carried out by the session that owns this job ------------------------
     def submit(self, keep_going: bool = False) -> "Job":
-        """Submit a new job: split it, hand its subjobs to the backend."""
-        return binding.session_for(self).submit(self, keep_going=keep_going)
+        """Submit a new job: split it, hand its subjobs to the backend. With a
+        foreground backend (``Interactive()``) it returns when the job has finished,
+        after printing its standard output."""
+        session = binding.session_for(self)
+        result = session.submit(self, keep_going=keep_going)
+        if getattr(self.backend, "_foreground", False):
+            session.wait([self])
+            _show_output(session, self)
+        return result
 
     def kill(self) -> None:
         """Kill the job (or this subjob); in strict mode, only once the backend confirms."""
@@ -321,9 +370,11 @@ class Job(Persistent):
         binding.session_for(self).unmonitor(self)
 
     def freeze(self) -> None:
+        """Keep a final job as it is: its subjobs are left out of the master's status."""
         binding.session_for(self).freeze(self)
 
     def unfreeze(self) -> None:
+        """Undo freeze()."""
         binding.session_for(self).unfreeze(self)
 
     def peek(self, file: str = "stdout", lines: int = 20) -> str:
@@ -334,78 +385,83 @@ class Job(Persistent):
         """Block until the job is final (or timeout seconds pass); returns the status."""
         return binding.session_for(self).wait([self], timeout=timeout)[0]
 
+    # -- equality: the configuration, as in Ganga -------------------------------------
+    def __eq__(self, other: object) -> bool:
+        """Equal when the configuration, status and submit counter are (ids, times and
+        directories are not compared): ``j == j.copy()`` for a new job, as in Ganga."""
+        if self is other:
+            return True
+        if not isinstance(other, Job):
+            return NotImplemented
+        if self.master is not None and self.master is other.master:
+            return False  # two subjobs of one master are distinct entries, never equal
+        mine, theirs = self._compared(), other._compared()
+        return mine == theirs
+
+    def __ne__(self, other: object) -> bool:
+        equal = self.__eq__(other)
+        return equal if equal is NotImplemented else not equal
+
+    __hash__ = Persistent.__hash__  # by identity: jobs stay usable in sets and dicts
+
+    def _compared(self) -> tuple:
+        top = self.master or self
+        return (self.status.value, self.name, self.comment, self.application, self.backend,
+                self.splitter, tuple(self.postprocessors), tuple(top.inputfiles),
+                tuple(top.outputfiles), self.do_auto_resubmit, self.mode, self.env_from,
+                self.submit_counter)
+
+    # -- shown as Ganga shows a job ----------------------------------------------------------
     def __repr__(self) -> str:
         from .table import job_summary
 
         return job_summary(self)
 
-    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
-        from .table import job_rows_for_display, pretty_table
+    def __str__(self) -> str:
+        """The whole configuration tree, as Ganga's ``print(j)``."""
+        from .tree import job_tree
 
-        if self.id is None and self.master is None:
-            printer.text(repr(self))
-            return
-        rows, footer = job_rows_for_display(self)
-        printer.text(pretty_table(rows, footer))
+        return job_tree(self)
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(str(self))
 
     def _repr_html_(self) -> str:
-        from .table import html_table, job_rows_for_display
+        import html
 
-        rows, footer = job_rows_for_display(self)
-        return html_table(rows, footer)
+        return "<pre>" + html.escape(str(self)) + "</pre>"
 
     def __dir__(self) -> list[str]:
         # Tab completion shows what a user works with, not ZODB's machinery.
         names = set(CONFIG_ATTRIBUTES + EDITABLE_AFTER_SUBMIT) | {
             "id", "fqid", "status", "subjobs", "subjob_counts", "time", "history", "master",
             "backend_detail", "exit_code", "reason", "workdir", "workspace", "submit_counter",
-            "outputdir", "created",
+            "outputdir", "inputdir", "info", "created",
             "submit", "kill", "resubmit", "remove", "force_status", "freeze", "unfreeze",
             "peek", "wait", "copy", "is_master", "active", "unmonitor", "monitored"}
         return sorted(names)
+
+
+def _show_output(session: Any, job: Job) -> None:
+    """Print the standard output of each (sub)job that ran (a foreground backend's)."""
+    import sys
+
+    leaves = list(job._subjobs.values()) if job._subjobs is not None else [job]
+    for leaf in leaves:
+        try:
+            text = session.peek(leaf, file="stdout", lines=10**6)
+        except InvalidValue:
+            continue  # it left no stdout (killed before it started, ...)
+        if len(leaves) > 1 and text:
+            sys.stdout.write(f"--- {leaf.fqid} ({leaf.status.value}) ---\n")
+        sys.stdout.write(text)
+    sys.stdout.flush()
 
 
 class JobTemplate(Job):
     """A reusable job description kept in the ``templates`` registry."""
 
     _status = Status.TEMPLATE.value
-
-
-class JobTime:
-    """Per-status timestamps, derived from the history (nothing stored twice)."""
-
-    def __init__(self, job: Job) -> None:
-        self._job = job
-
-    @property
-    def timestamps(self) -> dict[str, float]:
-        stamps: dict[str, float] = {}
-        created = self._job.created if self._job.master is None else self._job.master.created
-        if created is not None:
-            stamps["new"] = created
-        for when, _src, dst, _note, _source in self._job.history:
-            stamps[dst] = when
-        return stamps
-
-    def __getattr__(self, status: str) -> Any:
-        try:
-            Status.parse(status)
-        except Exception:
-            raise AttributeError(status) from None
-        return lambda: self.timestamps.get(status)
-
-    def runtime(self) -> float | None:
-        stamps = self.timestamps
-        if "running" in stamps and Status(self._job._status) in (Status.COMPLETED, Status.FAILED):
-            end = stamps.get(self._job._status)
-            return end - stamps["running"] if end else None
-        return None
-
-    def __repr__(self) -> str:
-        import time
-
-        return ", ".join(f"{k}: {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(v))}"
-                         for k, v in self.timestamps.items())
 
 
 class SubjobsView(Sequence):

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .component import Component, Field, FrozenDict
+from .component import Component, Field, FrozenDict, FrozenList
 
 SPLITTABLE_ROOTS = ("application", "backend")
 
@@ -21,7 +21,7 @@ def _check_arg_lists(value: Any) -> tuple[tuple[str, ...], ...]:
 
     if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
         raise TypeError(f"got {type(value).__name__}")
-    return tuple(check_str_list(item) for item in value)
+    return FrozenList(check_str_list(item) for item in value)
 
 
 def _check_attribute_path(value: Any) -> str:
@@ -36,7 +36,7 @@ def _check_attribute_path(value: Any) -> str:
 def _check_values(value: Any) -> tuple:
     if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
         raise TypeError(f"got {type(value).__name__}")
-    return tuple(value)
+    return FrozenList(value)
 
 
 def _check_multi_attrs(value: Any) -> dict[str, tuple]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from ..errors import InvalidValue
+from ..errors import InvalidValue, OperationRefused
 from ..model.job import Job
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -13,6 +13,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 def peek(session: "Session", job: Job, file: str = "stdout", lines: int = 20) -> str:
+    if job._subjobs is not None:
+        raise OperationRefused(job.fqid, "peek", job.status.value, master_peek_hint(job, file))
     outputdir = os.path.realpath(os.path.join(job.workdir, "output"))
     path = os.path.realpath(os.path.join(outputdir, file))
     if not path.startswith(outputdir + os.sep):
@@ -26,6 +28,24 @@ def peek(session: "Session", job: Job, file: str = "stdout", lines: int = 20) ->
                            "one of: " + (", ".join(present) if present else
                                          "(no output yet)"))
     return "".join(tail_lines(path, lines))
+
+
+def master_peek_hint(job: Job, file: str) -> str:
+    """Which subjob to peek, in one line: a master's runs are its subjobs' (read from the
+    counts and at most the first failed subjob, never the whole tree)."""
+    n = len(job.subjobs)
+    example = 0
+    counts = job.subjob_counts
+    if counts.get("failed"):
+        for sub in job._subjobs.values():  # stops at the first failed one
+            if sub._status == "failed":
+                example = sub.id
+                break
+    which = "a failed one" if counts.get("failed") else "one"
+    shown = "" if file == "stdout" else repr(file)
+    return (f"a master has no output of its own; peek {which} of its {n} subjobs "
+            f"(ids 0..{n - 1}), e.g. jobs({job.id}).subjobs[{example}].peek({shown}), or pick "
+            f"with jobs({job.id}).subjobs.select(status='failed')")
 
 
 def log_tail(session: "Session", job: Job, nbytes: int = 300) -> str:

@@ -380,16 +380,28 @@ def test_split_counts_every_subjob_as_new(make_master):
 # --- JobTime ---------------------------------------------------------------------------------
 
 
+def _utc(stamp):
+    import datetime
+
+    return datetime.datetime(1970, 1, 1) + datetime.timedelta(seconds=stamp)
+
+
 def test_job_time_timestamps_come_from_the_history():
+    import datetime
+
     job = Job()
     for when, status in [(10.0, "submitting"), (11.0, "submitted"), (12.0, "running"),
                          (15.5, "completed")]:
         set_status(job, status, now=when)
-    assert job.time.timestamps == {"submitting": 10.0, "submitted": 11.0, "running": 12.0,
-                                   "completed": 15.5}
-    assert job.time.running() == 12.0
+    # As Ganga's JobTime: UTC datetimes, with 'final', 'backend_running', 'backend_final'.
+    assert job.time.timestamps == {
+        "submitting": _utc(10.0), "submitted": _utc(11.0), "running": _utc(12.0),
+        "backend_running": _utc(12.0), "completed": _utc(15.5), "final": _utc(15.5),
+        "backend_final": _utc(15.5)}
+    assert job.time.running() == _utc(12.0)
+    assert job.time.running("%H:%M:%S") == "00:00:12"
     assert job.time.failed() is None
-    assert job.time.runtime() == pytest.approx(3.5)
+    assert job.time.runtime() == datetime.timedelta(seconds=3.5)
 
 
 def test_job_time_keeps_the_latest_stamp_of_a_repeated_status():
@@ -397,8 +409,8 @@ def test_job_time_keeps_the_latest_stamp_of_a_repeated_status():
     for when, status in [(1.0, "submitting"), (2.0, "submitted"), (3.0, "running"),
                          (4.0, "failed"), (5.0, "submitting")]:
         set_status(job, status, now=when)
-    assert job.time.submitting() == 5.0
-    assert job.time.runtime() is None  # not final now
+    assert job.time.submitting() == _utc(5.0)
+    assert job.time.final() == _utc(4.0)  # the last final status it reached, as in Ganga
 
 
 def test_job_time_rejects_names_that_are_not_statuses():
