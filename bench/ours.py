@@ -161,7 +161,7 @@ def _ray_processes() -> list:
 
 
 def _marker_processes(prefix: str) -> list[tuple[int, float, str]]:
-    from ganga_like.backends.local.procs import find_by_marker
+    from ganga_like.backends.runtime.procs import find_by_marker
 
     return find_by_marker(prefix)
 

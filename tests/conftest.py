@@ -76,7 +76,7 @@ def session(ray_session, gl_config):
 
 
 def _our_processes(repo_uuid: str) -> list:
-    from ganga_like.backends.local import procs
+    from ganga_like.backends.runtime import procs
     import psutil
 
     found = []
@@ -96,7 +96,7 @@ def nothing_of_ours_left_running():
     yield
     import psutil
 
-    from ganga_like.backends.local import procs
+    from ganga_like.backends.runtime import procs
 
     leaked = []
     for pid, created, marker in procs.find_by_marker(""):

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from ganga_like import status_file as sf
 from ganga_like.errors import InvalidValue
 
-WRAPPER = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "ganga_like", "backends", "local", "wrapper.sh")
+WRAPPER = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "ganga_like", "backends", "runtime", "wrapper.sh")
 
 
 def test_set_current_history_round_trip(tmp_path):

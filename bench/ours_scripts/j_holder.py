@@ -13,7 +13,7 @@ import json
 import sys
 import time
 
-from ganga_like.backends.local.procs import find_by_marker
+from ganga_like.backends.runtime.procs import find_by_marker
 from ganga_like.gpi import Executable, Job, session
 
 

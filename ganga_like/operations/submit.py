@@ -136,7 +136,7 @@ def stage_inputs(session: "Session", top: Job, targets: Sequence[Job],
 def submitter_environment(environment: Mapping[str, str]) -> tuple:
     """What is kept of a submitter's environment: everything but Ray's settings and
     our own marker (a payload gets its own)."""
-    from ..backends.local.procs import MARKER_VAR
+    from ..backends.runtime.procs import MARKER_VAR
 
     return tuple(sorted((k, v) for k, v in environment.items()
                         if not k.startswith(base.RAY_VARIABLES) and k != MARKER_VAR))

@@ -19,7 +19,7 @@ except ImportError:  # pragma: no cover - depends on how pytest set sys.path
     import ray_helpers  # type: ignore[no-redef]
 
 from ganga_like.backends.base import SubjobSpec
-from ganga_like.backends.local import procs
+from ganga_like.backends.runtime import procs
 
 SESSION_PREFIX = f"gltest-{uuid.uuid4().hex[:12]}"
 

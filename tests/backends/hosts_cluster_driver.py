@@ -31,7 +31,7 @@ import pytest
 from ganga_like import status_file as sf
 from ganga_like.backends import base
 from ganga_like.backends.base import SubjobSpec
-from ganga_like.backends.local import procs
+from ganga_like.backends.runtime import procs
 
 from .contract import BackendContract, EventLog, RayClient, actor_factory
 

@@ -31,7 +31,7 @@ def main(root: str, prefix: str) -> dict:
     from ganga_like import status_file as sf
     from ganga_like.backends import base
     from ganga_like.backends.base import SubjobSpec
-    from ganga_like.backends.local import procs
+    from ganga_like.backends.runtime import procs
     from ganga_like.backends.raycluster.actor import start_raycluster_actor
 
     facts: dict = {"timings": {}}

@@ -11,7 +11,7 @@ import pytest
 
 from ganga_like import status_file as sf
 from ganga_like.backends import base
-from ganga_like.backends.local import native, procs
+from ganga_like.backends.runtime import native, procs
 from ganga_like.backends.local.actor import start_local_actor
 
 from .contract import BackendContract, EventLog, RayClient, actor_factory

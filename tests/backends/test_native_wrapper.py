@@ -10,7 +10,7 @@ import subprocess
 import pytest
 
 from ganga_like import status_file as sf
-from ganga_like.backends.local import native
+from ganga_like.backends.runtime import native
 
 pytestmark = pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None,
                                 reason="no C compiler on this machine")

@@ -50,7 +50,7 @@ def test_subjobs_go_to_the_nodes_their_resources_name(scenario):
 
 
 def test_node_removed_while_running_is_lost_and_nothing_is_left(scenario):
-    from ganga_like.backends.local import procs
+    from ganga_like.backends.runtime import procs
 
     assert scenario["victim_started_alive"]
     ((kind, note),) = scenario["lost"]

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import threading
 import time
 
-from ganga_like.backends.base import Event, Handle
-from ganga_like.backends.event_stream import LongPollEvents
+from ganga_like.backends.base import Handle
+from ganga_like.backends.runtime.events import EventStream
 
 LINGER = 0.3
 
@@ -19,17 +18,17 @@ def test_handle_tuple_round_trips_every_field_in_order():
     assert Handle.from_tuple(handle.to_tuple()) == handle
 
 
-class _Stream(LongPollEvents):
+class _Stream(EventStream):
     def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._seq = 0
-        self._events: collections.deque[Event] = collections.deque()
+        super().__init__(start=0)
 
-    def emit(self, fqid: str) -> None:
-        with self._cond:
-            self._seq += 1
-            self._events.append(Event(self._seq, fqid, "started", time.time()))
-            self._cond.notify_all()
+    def emit(self, fqid: str) -> None:  # type: ignore[override]
+        with self.cond:
+            super().emit(fqid, "started")
+            self.cond.notify_all()
+
+    def events(self, since: int, timeout: float = 30.0, linger: float = 0.0):
+        return self.poll(since, timeout, linger)
 
 
 def test_an_event_the_poll_waited_for_goes_out_at_once():
@@ -59,4 +58,4 @@ def test_acknowledged_events_are_forgotten_and_an_empty_poll_times_out():
     started = time.monotonic()
     assert stream.events(seq, timeout=0.1) == (seq, [])
     assert time.monotonic() - started >= 0.09
-    assert not stream._events
+    assert not stream.pending()

@@ -24,8 +24,8 @@ LAYERS = [
     ["operations"],
     ["monitor"],
     ["postprocessing", "backend_pool", "export", "progress", "store_session"],
-    ["backends.hosts", "backends.raycluster"],
-    ["backends.local"],
+    ["backends.hosts", "backends.raycluster", "backends.local"],
+    ["backends.runtime"],
     ["backends"],
     ["ray_runtime", "status_file", "repository", "queue_log"],
     ["model"],
@@ -33,7 +33,7 @@ LAYERS = [
     ["errors"],
 ]
 RANK = {unit: row for row, units in enumerate(LAYERS) for unit in units}
-SHARED_BACKEND_MODULES = ("base", "config", "event_stream")
+SHARED_BACKEND_MODULES = ("base", "config")
 
 
 def unit_of(module: str) -> str:

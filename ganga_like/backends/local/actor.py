@@ -1,392 +1,139 @@
-"""The Local backend's actor: runs subjobs as processes on this machine.
+"""The Local backend's driver: subjobs as processes on this machine.
 
-``LocalActor`` is a plain class (usable in-process, which the benchmarks do) and
+``LocalActor`` is a plain class (usable in-process, as the benchmarks do) and
 becomes a threaded Ray actor through :func:`start_local_actor`; nothing here
-imports Ray or starts anything at import time.
+imports Ray at import time. The contract's mechanics (the event stream, the run
+table with its queue and cap, kill's protocol, adopt, held, find) are
+``backends/runtime``'s; this file only starts, watches and ends processes:
 
-How it works (see ``ganga_like/backends/base.py`` for the contract):
-
-* Each subjob runs under the wrapper (native build of ``wrapper.c``, else ``wrapper.sh``), started with
-  ``start_new_session=True`` so it outlives the actor and leads its own process
-  group; the wrapper records RUNNING / RUN_DONE / RUN_FAILED ... in
-  ``<workdir>/status`` (``ganga_like.status_file``).
-* At most ``concurrency`` wrappers run at once; the rest wait in a FIFO queue
-  (event QUEUED, detail "Queued"). Handles of queued subjobs have ``pid == 0``;
-  the STARTED event carries the full handle.
+* Each subjob runs under the wrapper (the native build of ``runtime/wrapper.c``,
+  else ``runtime/wrapper.sh``) in its own session, so it outlives the actor and
+  leads its own process group; the wrapper records RUNNING / RUN_DONE / ... in
+  ``<workdir>/status``.
+* At most ``concurrency`` wrappers run at once; the rest wait in the run table's
+  queue (QUEUED, detail ``Queued``); a queued subjob's handle has ``pid == 0``.
 * One watcher thread waits on a pidfd per wrapper with epoll: no timer polls the
-  jobs. When a wrapper ends, its slot goes to the next queued subjob first, then
-  the status file's last line gives the payload's exit code. FINISHED is emitted
-  only once no process of the wrapper's process group is left (strict); until
-  then the subjob is "Lingering" (a DETAIL event) and re-checked every 0.25 s.
-  The slot is freed when the wrapper itself ends.
-* A wrapper that ended without recording an exit status (killed by SIGKILL,
-  say) yields LOST with the reason, and a LOST_ERROR line in the status file.
-* Sequence numbers start at the actor's start time in microseconds, so a
-  restarted actor's numbers are above its predecessor's and a monitor's
-  ``since`` stays meaningful.
+  jobs. When a wrapper ends its slot goes to the next queued subjob; the outcome
+  comes from the wrapper's exit status and status file (``runtime.outcome``).
+  Processes it left behind are ended (TERM, grace, KILL) while the subjob is
+  ``Lingering``; FINISHED comes once none is left (strict).
 
-Ray must not kill the actor's children when the actor ends: Ray does by default
-(``kill_child_processes_on_worker_exit``). Start Ray with :data:`RAY_SYSTEM_CONFIG`
-(``ray.init(_system_config=RAY_SYSTEM_CONFIG)``, or ``ray start --head
---system-config='{"kill_child_processes_on_worker_exit": false}'``), else
-subjobs die with their actor and are reported LOST on adoption.
-
-Payload environment: ``base.payload_environment``: the submitting client's
-environment (``spec.base_env``; the actor's own when the job opted out), without
-Ray's variables, updated with ``spec.env``, plus ``GANGA_LIKE_MARKER=<spec.marker>``.
+Ray must not kill the actor's children when the actor ends: start Ray with
+``ray_runtime.RAY_SYSTEM_CONFIG`` (``kill_child_processes_on_worker_exit`` false),
+else subjobs die with their actor and are reported LOST on adoption.
+Payload environment: ``base.payload_environment`` plus ``GANGA_LIKE_MARKER``.
 """
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import os
 import select
 import shutil
-import socket
 import subprocess
 import threading
 import time
 from typing import Any
 
-import psutil
-
 from ganga_like import status_file as sf
 from ganga_like.backends import base
-from ganga_like.backends.base import Event, Handle, KillResult, SubjobSpec, payload_environment
-from ganga_like.backends.event_stream import LongPollEvents
-from ganga_like.backends.local import native, procs
-from ganga_like.ray_runtime import RAY_SYSTEM_CONFIG  # noqa: F401  (documented above)
+from ganga_like.backends.base import Handle, KillResult, SubjobSpec, payload_environment
+from ganga_like.backends.runtime import native, outcome, procs
+from ganga_like.backends.runtime import runs as rs
+from ganga_like.backends.runtime.actor import RuntimeActor
+from ganga_like.backends.runtime.runs import Run
 
 BACKEND = "Local"
-WRAPPER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "wrapper.sh")
-LINGER_RECHECK = 0.25  # seconds between checks of subjobs whose group outlived the wrapper
+LINGER_RECHECK = 0.25  # seconds between checks of subjobs whose processes outlived the wrapper
 LEFTOVER_GRACE = 2.0  # TERM to KILL, for what a payload left behind when its wrapper ended
 SUBMIT_CHUNK = 64  # specs prepared on disk per step of submit()
-QUEUED_DETAIL = "Queued"
-RUNNING_DETAIL = "Running"
 LINGERING_DETAIL = "Lingering"
 
 
 @dataclasses.dataclass(eq=False)
-class _Job:
-    """The actor's record of one subjob it queued, runs or watches."""
-
-    fqid: str
-    workdir: str
-    marker: str
-    spec: SubjobSpec | None = None
-    handle: Handle | None = None
-    state: str = "queued"  # new | queued | starting | running | lingering | done
-    popen: subprocess.Popen | None = None  # set when a script wrapper was started with Popen
+class LocalRun(Run):
+    popen: subprocess.Popen | None = None  # a script wrapper started with Popen
     child: bool = False  # our own child (we reap it); False for adopted wrappers
     pidfd: int = -1
-    slot: bool = False  # counts against the concurrency limit
-    killing: bool = False  # kill() owns the final event
     exited: bool = False  # the wrapper has ended
-    exit_event: tuple | None = None  # (kind, exit_code, note) worked out when the wrapper ended
-    leftovers: str = ""  # what ending the processes it left behind did (added to the note)
-
-    @property
-    def status_path(self) -> str:
-        return os.path.join(self.workdir, "status")
+    exit_event: outcome.Outcome | None = None  # how it ended, worked out when it did
+    leftovers: str = ""  # what ending the processes it left behind did
+    kill_gave_up: bool = False  # kill() could not confirm: the lingering check reports its end
 
 
-class LocalActor(LongPollEvents):
+class LocalActor(RuntimeActor):
     """Runs subjobs as local processes; implements :class:`base.BackendActor`.
 
     Args:
         concurrency: how many subjobs may run at once (default: ``os.cpu_count()``).
-        wrapper: path of a wrapper *script* run with bash (default: the native wrapper built
-            from ``wrapper.c``, or ``wrapper.sh`` beside this file where no compiler exists).
-        bash: the bash used to run a script wrapper (default: found in PATH, else /bin/bash).
+        wrapper: a wrapper *script* run with bash (default: the native wrapper, or
+            ``wrapper.sh`` where no C compiler exists).
+        bash: the bash that runs a script wrapper (default: found in PATH).
     """
 
+    BACKEND = BACKEND
+
     def __init__(self, concurrency: int | None = None, wrapper: str | None = None, bash: str | None = None) -> None:
-        self._concurrency = max(1, int(concurrency or os.cpu_count() or 1))
+        super().__init__(cap=max(1, int(concurrency or os.cpu_count() or 1)))
         self._bash = bash or shutil.which("bash") or "/bin/bash"
-        if wrapper is not None:
-            self._command = [self._bash, wrapper]
-        else:
-            self._command = native.wrapper_command(self._bash)
+        self._command = [self._bash, wrapper] if wrapper is not None else native.wrapper_command(self._bash)
         self._wrapper = self._command[-1]
         self._spawn_directly = len(self._command) == 1  # the native wrapper (see _launch)
-        self._host = socket.gethostname()
         self._own_env = dict(os.environ)
-        self._lock = threading.Lock()
-        self._cond = threading.Condition(self._lock)
-        self._events: collections.deque[Event] = collections.deque()
-        self._seq = time.time_ns() // 1000
-        self._queue: collections.deque[_Job] = collections.deque()
-        self._jobs: dict[str, _Job] = {}  # fqid -> job, until its final event is emitted
-        self._watched: dict[int, _Job] = {}  # pidfd -> job
-        self._lingering: list[_Job] = []
-        self._active = 0  # slots in use
-        self._queued = 0  # live entries of _queue (killed ones stay in it, marked done)
-        self._closed = False
+        self._watched: dict[int, LocalRun] = {}  # pidfd -> run
         self._devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)  # shared by every start
         self._std_actions = [(os.POSIX_SPAWN_DUP2, self._devnull, fd) for fd in (0, 1, 2)]
         self._epoll = select.epoll()
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._epoll.register(self._wake_r, select.EPOLLIN)
-        self._watcher = threading.Thread(target=self._watch, name="local-actor-watcher", daemon=True)
-        self._watcher.start()
+        self._loop("local-watcher", self._watch_round, on_exit=self._close_fds)
 
-    # ------------------------------------------------------------------ contract
+    # ------------------------------------------------------------------ submitting
 
     def submit(self, specs: list[SubjobSpec]) -> list[Handle]:
         """Start up to the free slots now, queue the rest; one handle per spec, in order.
 
-        Specs are prepared in chunks (output/ created, first status line written) so
-        the first subjobs run while later ones are still being prepared. A handle
-        has ``pid == 0`` if its subjob had not started when submit returned.
+        Specs are prepared in chunks so the first subjobs run while later ones are
+        still accepted; a queued subjob gets its directory when a slot frees, so a
+        batch of 10,000 is accepted in milliseconds.
         """
-        jobs: list[_Job | None] = []
         handles: list[Handle] = []
-        with self._lock:
+        runs: list[LocalRun | None] = []
+        with self._cond:
             for spec in specs:
-                old = self._jobs.get(spec.fqid)
-                if old is not None:
-                    jobs.append(None)
-                    handles.append(self._error_handle(spec, f"subjob {spec.fqid} is still {old.state} in this actor"))
-                    continue
-                job = _Job(spec.fqid, spec.workdir, spec.marker, spec=spec, state="new")
-                self._jobs[spec.fqid] = job
-                jobs.append(job)
-                handles.append(Handle(BACKEND, spec.fqid, host=self._host, workdir=spec.workdir,
-                                      attempt=spec.attempt))
-        for first in range(0, len(jobs), SUBMIT_CHUNK):
-            self._submit_chunk(jobs[first : first + SUBMIT_CHUNK], handles, first)
-        with self._lock:
-            for index, job in enumerate(jobs):
-                if job is not None and job.handle is not None:
-                    handles[index] = job.handle
-        return handles
-
-    def _submit_chunk(self, jobs: list[_Job | None], handles: list[Handle], offset: int) -> None:
-        # Only the subjobs that start now touch the disk here; queued ones get their
-        # directory and first status line when a slot frees (see _fill_slots), so a
-        # batch of 10,000 is accepted in milliseconds instead of 20,000 mkdirs later.
-        with self._lock:
-            free = 0 if self._queued else max(0, self._concurrency - self._active)
-            to_start: list[_Job] = []
-            for job in jobs:
-                if job is None:
-                    continue
-                if free:
-                    free -= 1
-                    job.state, job.slot = "starting", True
-                    self._active += 1
-                    to_start.append(job)
-                else:
-                    job.state = "queued"
-                    self._queue.append(job)
-                    self._queued += 1
-                    self._emit(job.fqid, base.QUEUED, detail=QUEUED_DETAIL, note="waiting for a free slot")
-            self._cond.notify_all()
-        for job in to_start:
-            self._start(job)
-        self._fill_slots()  # slots freed meanwhile go to the queue now
-
-    def _prepare(self, job: _Job) -> str:
-        """Create the subjob's output/ and its first status line; the reason if that fails."""
-        try:
-            _make_dirs(job.workdir)
-            sf.append_line(job.status_path, sf.StatusInfo(sf.CREATED, "starting", time.time()).line())
-        except OSError as error:
-            return f"cannot prepare {job.workdir}: {error.strerror or error}"
-        return ""
-
-    def _start(self, job: _Job) -> None:
-        """Prepare, then launch; a subjob that cannot be prepared is a submission failure."""
-        reason = self._prepare(job)
-        if not reason:
-            self._launch(job)
-            return
-        handle = self._error_handle(job.spec, reason)
+                handle = Handle(BACKEND, spec.fqid, host=self._host, workdir=spec.workdir, attempt=spec.attempt)
+                run = LocalRun(spec.fqid, spec.workdir, spec.marker, handle, spec=spec)
+                refused = self._runs.add(run)
+                handles.append(dataclasses.replace(handle, error=refused) if refused else handle)
+                runs.append(None if refused else run)
+        for first in range(0, len(runs), SUBMIT_CHUNK):
+            with self._cond:
+                now = [r for r in runs[first:first + SUBMIT_CHUNK]
+                       if r is not None and self._runs.admit(r, "waiting for a free slot")]
+                self._cond.notify_all()
+            for run in now:
+                self._start(run)
+            self._fill_slots()  # slots freed meanwhile go to the queue now
         with self._cond:
-            job.handle = handle
-            self._release_slot(job)
-            self._emit(job.fqid, base.LOST, note=reason, handle=handle)
-            self._finish(job)
-            self._cond.notify_all()
-
-    def kill(self, handles: list[Handle], grace: float = 3.0) -> list[KillResult]:
-        """Drop queued subjobs, kill running trees (TERM, grace, KILL); confirm with psutil."""
-        results: list[KillResult | None] = [None] * len(handles)
-        targets: list[tuple[int, procs.Target, _Job | None]] = []
-        dropped: list[_Job] = []
-        with self._cond:
-            # A subjob being prepared or launched by another thread settles in a moment: wait for it.
-            self._cond.wait_for(
-                lambda: all(
-                    self._jobs.get(h.fqid) is None or self._jobs[h.fqid].state not in ("new", "starting")
-                    for h in handles
-                ),
-                timeout=10.0,
-            )
-            for index, handle in enumerate(handles):
-                job = self._jobs.get(handle.fqid)
-                if job is not None and job.state == "queued":
-                    job.state = "done"  # _fill_slots skips it (no O(n) removal from the deque)
-                    self._queued -= 1
-                    del self._jobs[job.fqid]
-                    dropped.append(job)
-                    results[index] = KillResult(handle.fqid, True, "dropped from the queue before it started")
-                    self._emit(job.fqid, base.KILLED, note="dropped from the queue before it started", handle=job.handle)
-                elif job is not None and job.handle is not None and job.handle.pid:
-                    job.killing = True
-                    targets.append((index, procs.Target(job.handle.pid, job.handle.create_time, job.marker), job))
-                elif handle.pid:
-                    marker = marker_from_status(handle.workdir)
-                    targets.append((index, procs.Target(handle.pid, handle.create_time, marker), None))
-                else:
-                    results[index] = KillResult(handle.fqid, True, "nothing to kill: never started")
-            self._cond.notify_all()
-        for job in dropped:
-            sf.append_quietly(job.status_path, sf.KILLED, "dropped from the queue before it started")
-
-        outcomes = procs.kill_trees([t for _, t, _ in targets], grace) if targets else []
-        final_lines: list[tuple[str, str, str]] = []
-        with self._cond:
-            for (index, _target, job), outcome in zip(targets, outcomes):
-                fqid = handles[index].fqid
-                results[index] = KillResult(fqid, outcome.confirmed, outcome.note)
-                if not outcome.confirmed:
-                    continue  # still killing; the lingering check emits KILLED once it is gone
-                if job is None:
-                    if outcome.killed:
-                        self._emit(fqid, base.KILLED, note=outcome.note, handle=handles[index])
-                        final_lines.append((handles[index].workdir, sf.KILLED, f"killed by ganga_like: {outcome.note}"))
-                    continue
-                # Our own wrapper: wait (briefly) for the watcher to see it end.
-                self._cond.wait_for(lambda: job.exited, timeout=2.0)
-                if job.state == "done":
-                    continue
-                if outcome.killed == 0 and job.exit_event is not None:
-                    # It ended on its own before the kill: report how it ended.
-                    kind, code, note = job.exit_event
-                    self._emit(fqid, kind, exit_code=code, note=note, handle=job.handle)
-                else:
-                    self._emit(fqid, base.KILLED, note=outcome.note, handle=job.handle)
-                    final_lines.append((job.workdir, sf.KILLED, f"killed by ganga_like: {outcome.note}"))
-                self._finish(job)
-            self._cond.notify_all()
-        for workdir, state, note in final_lines:
-            sf.append_quietly(os.path.join(workdir, "status"), state, note)
-        return [r if r is not None else KillResult(h.fqid, False, "not handled") for r, h in zip(results, handles)]
-
-    def held(self, handles: list[Handle]) -> list[bool]:
-        """Per handle: does it hold a resource (a live process of its tree, or a queue place)?"""
-        answer: list[bool | None] = [None] * len(handles)
-        targets: list[tuple[int, procs.Target]] = []
-        with self._lock:
-            for index, handle in enumerate(handles):
-                job = self._jobs.get(handle.fqid)
-                if job is not None and job.state in ("new", "queued", "starting"):
-                    answer[index] = True
-                    continue
-                if job is not None and job.handle is not None:
-                    handle = job.handle
-                if not handle.pid:
-                    answer[index] = False
-                    continue
-                marker = job.marker if job is not None else None
-                targets.append((index, procs.Target(handle.pid, handle.create_time, marker)))
-        targets = [
-            (index, t if t.marker else dataclasses.replace(t, marker=marker_from_status(handles[index].workdir)))
-            for index, t in targets
-        ]
-        if targets:
-            for (index, _), alive in zip(targets, procs.held([t for _, t in targets])):
-                answer[index] = alive
-        return [bool(a) for a in answer]
-
-    def adopt(self, handles: list[Handle]) -> list[Event]:
-        """Take over subjobs an earlier actor started: one event per handle, then watch the live ones.
-
-        The events returned are a snapshot, not part of the stream: their ``seq`` is
-        the stream position they describe (later stream events follow on from it).
-        """
-        result = []
-        for handle in handles:
-            kind, code, note, detail, final_handle = self._adopt_one(handle)
-            with self._lock:
-                result.append(Event(self._seq, handle.fqid, kind, time.time(), code, note, detail, final_handle))
-        return result
-
-    def find(self, marker_prefix: str) -> list[Handle]:
-        """Handles of the live process trees whose marker starts with ``marker_prefix``.
-
-        One handle per marker: the top of the tree (a process whose parent does not
-        carry the marker too). ``fqid`` is the marker after the prefix; ``workdir``
-        and ``attempt`` are unknown here and left empty for the caller to fill in.
-        """
-        found = procs.find_by_marker(marker_prefix)
-        marked = {pid for pid, _created, _marker in found}
-        tops: dict[str, tuple[int, float]] = {}
-        for pid, created, marker in found:
-            try:
-                parent = psutil.Process(pid).ppid()
-            except psutil.Error:
-                continue
-            if parent in marked:
-                continue  # a descendant: its tree is reached through the top
-            tops.setdefault(marker, (pid, created))
-        return [Handle(BACKEND, marker[len(marker_prefix):], host=self._host, pid=pid,
-                       create_time=created)
-                for marker, (pid, created) in sorted(tops.items())]
-
-    def ping(self) -> dict[str, Any]:
-        with self._lock:
-            return {
-                "backend": BACKEND,
-                "host": self._host,
-                "pid": os.getpid(),
-                "running": self._active,
-                "queued": self._queued,
-                "lingering": len(self._lingering),
-                "concurrency": self._concurrency,
-                "wrapper": self._wrapper,
-                "seq": self._seq,
-            }
-
-    def close(self) -> None:
-        """Stop the watcher thread (the subjobs keep running; a new actor may adopt them)."""
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-        os.write(self._wake_w, b"x")
-        self._watcher.join(timeout=5)
-
-    # ------------------------------------------------------------------ starting
-
-    def _error_handle(self, spec: SubjobSpec | None, reason: str) -> Handle:
-        assert spec is not None
-        return Handle(BACKEND, spec.fqid, host=self._host, workdir=spec.workdir, error=reason,
-                      attempt=spec.attempt)
+            return [run.handle if run is not None else handle for run, handle in zip(runs, handles)]
 
     def _fill_slots(self) -> None:
-        """Start queued subjobs while there are free slots (called by submit and the watcher)."""
         while True:
-            with self._lock:
-                batch = []
-                while self._queue and self._active < self._concurrency:
-                    job = self._queue.popleft()
-                    if job.state != "queued":
-                        continue  # killed while queued
-                    self._queued -= 1
-                    job.state, job.slot = "starting", True
-                    self._active += 1
-                    batch.append(job)
+            with self._cond:
+                batch = self._runs.take_queued()
             if not batch:
                 return
-            for job in batch:
-                self._start(job)
+            for run in batch:
+                self._start(run)  # type: ignore[arg-type]
 
-    def _launch(self, job: _Job) -> Handle | None:
-        spec = job.spec
+    def _start(self, run: LocalRun) -> None:
+        """Prepare (output/ and the first status line), then launch; a subjob that
+        cannot be prepared or started is a submission failure (LOST, error handle)."""
+        try:
+            outcome.prepare(run.workdir, sf.StatusInfo(sf.CREATED, "starting", time.time()).line())
+        except OSError as error:
+            return self._not_started(run, f"cannot prepare {run.workdir}: {error.strerror or error}")
+        spec = run.spec
         assert spec is not None
         env = payload_environment(spec, self._own_env)
         env[procs.MARKER_VAR] = spec.marker
@@ -394,9 +141,9 @@ class LocalActor(LongPollEvents):
         popen = None
         try:
             if self._spawn_directly:
-                # The native wrapper closes inherited descriptors itself and enters its
-                # output directory, so posix_spawn (a vfork, no close_fds pass, no
-                # Python in the child) is enough: a third of Popen's cost per subjob.
+                # The native wrapper closes inherited descriptors and enters its output
+                # directory itself: posix_spawn (a vfork, no Python in the child) is
+                # enough, a third of Popen's cost per subjob.
                 pid = os.posix_spawn(argv[0], argv, env, setsid=True, file_actions=self._std_actions)
             else:
                 popen = subprocess.Popen(argv, env=env, cwd=spec.workdir, stdin=self._devnull,
@@ -405,349 +152,219 @@ class LocalActor(LongPollEvents):
                 pid = popen.pid
         except (OSError, ValueError) as error:  # ValueError: a NUL in an argument or variable
             reason = f"cannot start the wrapper {self._wrapper}: {error}"
-            sf.append_quietly(job.status_path, sf.WRAPPER_ERROR, f"exit=126 {reason}")
-            handle = self._error_handle(spec, reason)  # never started: a submission failure
-            with self._cond:
-                job.handle = handle
-                self._release_slot(job)
-                self._emit(job.fqid, base.LOST, note=reason, handle=handle)
-                self._finish(job)
-                self._cond.notify_all()
-            return None
-        # The child is not reaped before we waitpid it, so its pid and start time are stable.
+            sf.append_quietly(run.status_path, sf.WRAPPER_ERROR, f"exit=126 {reason}")
+            return self._not_started(run, reason)
+        # Our child is not reaped before we waitpid it: its pid and start time are stable.
         pidfd = os.pidfd_open(pid)
-        created = procs.start_time(pid) or 0.0
-        handle = Handle(BACKEND, job.fqid, self._host, pid, created, "", job.workdir, attempt=spec.attempt)
+        handle = Handle(BACKEND, run.fqid, self._host, pid, procs.start_time(pid) or 0.0, "", run.workdir,
+                        attempt=spec.attempt)
         with self._cond:
-            job.popen, job.child, job.handle, job.pidfd, job.state = popen, True, handle, pidfd, "running"
-            self._watched[pidfd] = job
+            run.popen, run.child, run.pidfd = popen, True, pidfd
+            self._watched[pidfd] = run
             self._epoll.register(pidfd, select.EPOLLIN)
-            self._emit(job.fqid, base.STARTED, detail=RUNNING_DETAIL, handle=handle)
+            self._started(run, handle)
             self._cond.notify_all()
-        return handle
+
+    def _not_started(self, run: LocalRun, reason: str) -> None:
+        with self._cond:
+            run.handle = dataclasses.replace(run.handle, error=reason)
+            self._runs.finish(run, base.LOST, note=reason)
+            self._cond.notify_all()
 
     # ------------------------------------------------------------------ watching
 
-    def _watch(self) -> None:
-        while True:
-            timeout = LINGER_RECHECK if self._lingering else -1
-            try:
-                ready = self._epoll.poll(timeout)
-            except InterruptedError:
-                continue
-            if self._closed:
-                self._shutdown_watcher()
-                return
-            ended: list[_Job] = []
-            with self._lock:
-                for fd, _mask in ready:
-                    if fd == self._wake_r:
-                        continue
-                    job = self._watched.pop(fd, None)
-                    if job is not None:
-                        self._epoll.unregister(fd)
-                        ended.append(job)
-            if ready and any(fd == self._wake_r for fd, _ in ready):
-                _drain(self._wake_r)
-            if ended:
-                try:
-                    self._on_ended(ended)
-                except Exception as error:  # keep watching: one bad job must not stop the others
-                    with self._cond:
-                        for job in ended:
-                            if job.state != "done":
-                                self._emit(job.fqid, base.LOST, note=f"actor error while reaping: {error!r}")
-                                self._finish(job)
-                        self._cond.notify_all()
-            if self._lingering:
-                self._check_lingering()
-
-    def _on_ended(self, ended: list[_Job]) -> None:
-        statuses: dict[int, int | None] = {}
-        for job in ended:
-            os.close(job.pidfd)
-            job.pidfd = -1
-            statuses[id(job)] = _reap(job)
-        outcome: list[tuple[_Job, tuple, bool]] = []
-        for job in ended:
-            event = _exit_event(job, statuses[id(job)])
-            if event[0] == base.LOST:
-                sf.append_quietly(job.status_path, sf.LOST_ERROR, event[2])
-            assert job.handle is not None
-            lingers = procs.group_may_live(job.handle.pid, job.handle.create_time) or (
-                # The native wrapper ends every descendant itself (it is their subreaper);
-                # the bash wrapper cannot: look for what left its group by the marker.
-                not self._spawn_directly and _marked_alive(job.marker))
-            outcome.append((job, event, lingers))
-        # Final events go out before the freed slots are reused, so that the event
-        # stream never shows more than `concurrency` subjobs running (~50 us later).
+    def _watch_round(self) -> None:
+        try:
+            ready = self._epoll.poll(LINGER_RECHECK if self._runs.count(rs.LINGERING) else -1)
+        except InterruptedError:
+            return
+        ended: list[LocalRun] = []
         with self._cond:
-            for job, event, lingers in outcome:
-                job.exited, job.exit_event = True, event
-                self._release_slot(job)
-                if job.killing:
-                    continue  # kill() reports it
-                if lingers:
-                    # The payload's main process has ended, so has the job: what it left
-                    # behind is ended now (TERM, grace, KILL), then the outcome is told.
-                    job.state = "lingering"
-                    self._lingering.append(job)
-                    self._emit(
-                        job.fqid,
-                        base.DETAIL,
-                        detail=LINGERING_DETAIL,
-                        note="the wrapper ended but processes of its group still run: ending them",
-                        handle=job.handle,
-                    )
-                    threading.Thread(target=self._end_leftovers, args=(job,),
-                                     name="ganga_like-leftovers", daemon=True).start()
+            for fd, _mask in ready:
+                run = self._watched.pop(fd, None)
+                if run is not None:
+                    self._epoll.unregister(fd)
+                    ended.append(run)
+        if any(fd == self._wake_r for fd, _ in ready):
+            _drain(self._wake_r)
+        if ended:
+            try:
+                self._on_ended(ended)
+            except Exception as error:  # one bad run must not leave the others unreported
+                with self._cond:
+                    for run in ended:
+                        self._runs.finish(run, base.LOST, note=f"actor error while reaping: {error!r}")
+                    self._cond.notify_all()
+                raise
+        if self._runs.count(rs.LINGERING):
+            self._check_lingering()
+
+    def _on_ended(self, ended: list[LocalRun]) -> None:
+        found = []
+        for run in ended:
+            os.close(run.pidfd)
+            run.pidfd = -1
+            event = outcome.outcome_in(run.workdir, _reap(run))
+            # The native wrapper ends every descendant itself (it is their subreaper);
+            # the bash wrapper cannot: look for what left its group by the marker.
+            lingers = procs.group_may_live(run.handle.pid, run.handle.create_time) or (
+                not self._spawn_directly and _marked_alive(run.marker))
+            found.append((run, event, lingers))
+        # Final events go out before the freed slots are reused: the stream never
+        # shows more than `concurrency` subjobs running.
+        with self._cond:
+            for run, event, lingers in found:
+                run.exited, run.exit_event = True, event
+                if lingers or run.killing:
+                    self._runs.move(run, rs.LINGERING, "its wrapper ended")
+                    if not run.killing:  # else kill() reports it
+                        self._runs.tell(run, base.DETAIL, LINGERING_DETAIL,
+                                        "the wrapper ended but processes of its group still run: ending them")
+                        self._end_leftovers_later(run)
                     continue
-                kind, code, note = event
-                self._emit(job.fqid, kind, exit_code=code, note=note, handle=job.handle)
-                self._finish(job)
+                self._runs.finish(run, *event)
             self._cond.notify_all()
         self._fill_slots()
 
-    def _end_leftovers(self, job: _Job) -> None:
-        assert job.handle is not None
+    def _end_leftovers_later(self, run: LocalRun) -> None:
+        threading.Thread(target=self._end_leftovers, args=(run,), name="ganga_like-leftovers", daemon=True).start()
+
+    def _end_leftovers(self, run: LocalRun) -> None:
         try:
-            outcome = procs.kill_trees(
-                [procs.Target(job.handle.pid, job.handle.create_time, job.marker or None)],
-                LEFTOVER_GRACE)[0]
-            job.leftovers = f"{outcome.killed} leftover process(es) ended" if outcome.confirmed \
-                else f"leftover processes could not all be ended: {outcome.note}"
-        except Exception as error:  # the check below still waits for the group to go
-            job.leftovers = f"ending leftover processes failed: {error!r}"
-        os.write(self._wake_w, b"x")
+            (ended,) = procs.kill_trees(
+                [procs.Target(run.handle.pid, run.handle.create_time, run.marker or None)], LEFTOVER_GRACE)
+            run.leftovers = (f"{ended.killed} leftover process(es) ended" if ended.confirmed
+                             else f"leftover processes could not all be ended: {ended.note}")
+        except Exception as error:  # the lingering check still waits for the group to go
+            run.leftovers = f"ending leftover processes failed: {error!r}"
+        self._wake_loops()
 
     def _check_lingering(self) -> None:
-        with self._lock:
-            jobs = list(self._lingering)
-        # Done once what it left behind has been ended (or, while a kill owns it, once
-        # its group is empty): not merely when its group empties, since a leftover
-        # that left the group (setsid) still runs.
-        gone = [
-            job
-            for job in jobs
-            if job.handle is not None and (
-                job.leftovers if not job.killing
-                else not procs.group_may_live(job.handle.pid, job.handle.create_time))
-        ]
+        with self._cond:
+            lingering = [r for r in self._runs if r.state == rs.LINGERING]
+        # Done once what it left behind was ended (or, under a kill, once its group is
+        # empty): not merely when its group empties, as a leftover may have left it.
+        gone = [r for r in lingering if (r.leftovers if not r.killing else r.kill_gave_up and
+                                         not procs.group_may_live(r.handle.pid, r.handle.create_time))]
         if not gone:
             return
         with self._cond:
-            for job in gone:
-                if job in self._lingering:
-                    self._lingering.remove(job)
-                if job.state == "done":
+            for run in gone:
+                if run.killing:
+                    self._runs.finish(run, base.KILLED, note="killed: every process has ended")
                     continue
-                if job.killing:
-                    self._emit(job.fqid, base.KILLED, note="killed: every process has ended", handle=job.handle)
-                else:
-                    kind, code, note = job.exit_event or (base.LOST, None, "ended without an exit status")
-                    if job.leftovers:
-                        note = f"{note}; {job.leftovers}"
-                    self._emit(job.fqid, kind, exit_code=code, note=note, handle=job.handle)
-                self._finish(job)
+                kind, code, note = run.exit_event or (base.LOST, None, "ended without an exit status")
+                self._runs.finish(run, kind, code, f"{note}; {run.leftovers}")
             self._cond.notify_all()
 
-    def _shutdown_watcher(self) -> None:
-        with self._lock:
-            for fd in list(self._watched):
+    def _wake_loops(self) -> None:
+        with self._cond:  # never a write to a closed (or reused) descriptor
+            if self._wake_w >= 0:
+                try:
+                    os.write(self._wake_w, b"x")
+                except BlockingIOError:
+                    pass  # the pipe is full: the watcher is awake anyway
+
+    def _close_fds(self) -> None:
+        with self._cond:
+            for fd in [*self._watched, self._wake_r, self._wake_w, self._devnull]:
                 os.close(fd)
             self._watched.clear()
+            self._wake_w = -1
         self._epoll.close()
-        os.close(self._wake_r)
-        os.close(self._wake_w)
-        os.close(self._devnull)
+
+    # ------------------------------------------------------------------ killing
+
+    def _kill_work(self, work: list[tuple[Handle, Run | None]], grace: float) -> list[KillResult]:
+        """TERM, grace, KILL every tree together; confirm with psutil."""
+        results: list[KillResult | None] = [None] * len(work)
+        targets: list[tuple[int, procs.Target]] = []
+        for index, (handle, run) in enumerate(work):
+            if run is not None and run.handle.pid:
+                targets.append((index, procs.Target(run.handle.pid, run.handle.create_time, run.marker)))
+            elif run is None and handle.pid:
+                targets.append((index, procs.Target(handle.pid, handle.create_time,
+                                                    outcome.marker_of(handle.workdir))))
+            elif run is None:
+                results[index] = KillResult(handle.fqid, True, "nothing to kill: never started")
+            else:
+                results[index] = KillResult(handle.fqid, False, f"still {run.state} after the wait")
+        ended = procs.kill_trees([t for _, t in targets], grace) if targets else []
+        for (index, _target), done in zip(targets, ended):
+            handle, run = work[index]
+            results[index] = KillResult(handle.fqid, done.confirmed, done.note)
+            if not done.confirmed:
+                if isinstance(run, LocalRun):
+                    run.kill_gave_up = True  # the lingering check reports it once it is gone
+                continue
+            if run is None:
+                if done.killed:
+                    self._killed(None, handle, done.note)
+                continue
+            assert isinstance(run, LocalRun)
+            with self._cond:  # our own wrapper: the watcher sees it end in a moment
+                self._cond.wait_for(lambda run=run: run.exited, timeout=2.0)
+                if run.state != rs.DONE and done.killed == 0 and run.exit_event is not None:
+                    self._runs.finish(run, *run.exit_event)  # it had ended on its own
+                    self._cond.notify_all()
+                    continue
+            self._killed(run, handle, done.note)
+        return [r if r is not None else KillResult(h.fqid, False, "not handled") for r, (h, _) in zip(results, work)]
 
     # ------------------------------------------------------------------ adopting
 
-    def _adopt_one(self, handle: Handle) -> tuple[str, int | None, str, str, Handle]:
-        with self._lock:
-            job = self._jobs.get(handle.fqid)
-            if job is not None:
-                if job.state in ("new", "queued", "starting"):
-                    return base.QUEUED, None, "already queued in this actor", QUEUED_DETAIL, job.handle or handle
-                return base.STARTED, None, "already watched by this actor", RUNNING_DETAIL, job.handle or handle
-        status_path = os.path.join(handle.workdir, "status")
-        history = sf.StatusFile(status_path).history() if handle.workdir else []
-        marker = _marker_from_history(history)
-        pid, created = handle.pid, handle.create_time
-        if not pid:
-            # Queued in the earlier actor when the handle was taken: maybe started since.
-            pid, created = _wrapper_from_history(history, marker)
-        if pid and procs.is_alive(pid, created):
-            adopted = self._watch_foreign(handle, pid, created, marker)
-            if adopted is not None:
-                return base.STARTED, None, "adopted: still running", RUNNING_DETAIL, adopted
-        last = history[-1] if history else None
-        handle = dataclasses.replace(handle, pid=pid, create_time=created) if pid else handle
-        if pid and procs.group_may_live(pid, created):
-            job = _Job(handle.fqid, handle.workdir, marker or "", handle=handle, state="lingering", exited=True)
-            job.exit_event = event_from_status(last, None)
-            with self._lock:
-                self._jobs[job.fqid] = job
-                self._lingering.append(job)
-            threading.Thread(target=self._end_leftovers, args=(job,),
-                             name="ganga_like-leftovers", daemon=True).start()
-            return base.DETAIL, None, "adopted: processes of its group still run", LINGERING_DETAIL, handle
-        kind, code, note = event_from_status(last, None)
-        if kind == base.LOST and (last is None or last.state != sf.LOST_ERROR):
-            sf.append_quietly(status_path, sf.LOST_ERROR, note)
-        return kind, code, note, "", handle
+    def _adopt_elsewhere(self, handle: Handle) -> tuple[str, int | None, str, str, Handle]:
+        found = outcome.find_again(handle)
+        now = dataclasses.replace(handle, pid=found.pid, create_time=found.create_time) if found.pid else handle
+        if found.alive and self._watch_foreign(now, found.marker):
+            return base.STARTED, None, "adopted: still running", "Running", now
+        if found.pid and procs.group_may_live(found.pid, found.create_time):
+            run = LocalRun(now.fqid, now.workdir, found.marker or "", now, exited=True,
+                           exit_event=outcome.outcome_of(found.last, None))
+            with self._cond:
+                self._runs.add(run)
+                self._runs.move(run, rs.LINGERING, "adopted: processes of its group still run")
+            self._end_leftovers_later(run)
+            return base.DETAIL, None, "adopted: processes of its group still run", LINGERING_DETAIL, now
+        kind, code, note = outcome.outcome_in(handle.workdir)
+        return kind, code, note, "", now
 
-    def _watch_foreign(self, handle: Handle, pid: int, created: float, marker: str | None) -> Handle | None:
+    def _watch_foreign(self, handle: Handle, marker: str | None) -> bool:
         try:
-            pidfd = os.pidfd_open(pid)
+            pidfd = os.pidfd_open(handle.pid)
         except ProcessLookupError:
-            return None
-        if not procs.is_alive(pid, created):  # the pid is pinned now: check it is still ours
+            return False
+        if not procs.is_alive(handle.pid, handle.create_time):  # pinned now: is it still ours?
             os.close(pidfd)
-            return None
-        adopted = dataclasses.replace(handle, pid=pid, create_time=created, host=handle.host or self._host)
-        job = _Job(handle.fqid, handle.workdir, marker or "", handle=adopted, state="running", pidfd=pidfd)
-        with self._lock:
-            job.slot = True  # adopted work occupies a slot like our own
-            self._active += 1
-            self._jobs[job.fqid] = job
-            self._watched[pidfd] = job
+            return False
+        run = LocalRun(handle.fqid, handle.workdir, marker or "", dataclasses.replace(
+            handle, host=handle.host or self._host), pidfd=pidfd)
+        with self._cond:
+            self._runs.add(run)
+            self._runs.move(run, rs.RUNNING, "adopted: its wrapper still runs")  # it takes a slot
+            self._watched[pidfd] = run
             self._epoll.register(pidfd, select.EPOLLIN)
-        return adopted
+        return True
 
-    # ------------------------------------------------------------------ helpers (lock held)
-
-    def _emit(
-        self,
-        fqid: str,
-        kind: str,
-        exit_code: int | None = None,
-        note: str = "",
-        detail: str = "",
-        handle: Handle | None = None,
-    ) -> None:
-        self._seq += 1
-        self._events.append(Event(self._seq, fqid, kind, time.time(), exit_code, note, detail, handle))
-
-    def _quiet(self) -> bool:
-        return not self._jobs  # every subjob this actor knew of has had its final event
-
-    def _release_slot(self, job: _Job) -> None:
-        if job.slot:
-            job.slot = False
-            self._active -= 1
-
-    def _finish(self, job: _Job) -> None:
-        job.state = "done"
-        self._release_slot(job)
-        if self._jobs.get(job.fqid) is job:
-            del self._jobs[job.fqid]
-        if job in self._lingering:
-            self._lingering.remove(job)
-
-
-# ---------------------------------------------------------------------- module helpers
+    def _ping_extra(self) -> dict[str, Any]:
+        return {"concurrency": self._runs.cap, "wrapper": self._wrapper}
 
 
 def _marked_alive(marker: str) -> bool:
     return bool(marker) and any(found == marker for _pid, _created, found in procs.find_by_marker(marker))
 
 
-def _reap(job: _Job) -> int | None:
+def _reap(run: LocalRun) -> int | None:
     """Reap our own ended wrapper: its return code (negative: killed by that signal)."""
-    if job.popen is not None:
-        return job.popen.poll()
-    if not job.child or job.handle is None:
-        return None  # adopted: init reaps it, its exit status is in the status file
+    if run.popen is not None:
+        return run.popen.poll()
+    if not run.child:
+        return None  # adopted: init reaps it; its exit status is in the status file
     try:
-        pid, wait_status = os.waitpid(job.handle.pid, os.WNOHANG)
+        pid, wait_status = os.waitpid(run.handle.pid, os.WNOHANG)
     except ChildProcessError:
         return None
     return os.waitstatus_to_exitcode(wait_status) if pid else None
-
-
-def _exit_event(job: _Job, wait_status: int | None) -> tuple[str, int | None, str]:
-    """(kind, exit_code, note) for a wrapper that has ended, from its status file."""
-    return event_from_status(sf.last_status(job.status_path), wait_status)
-
-
-def event_from_status(last: sf.StatusInfo | None, returncode: int | None) -> tuple[str, int | None, str]:
-    """The outcome of an ended wrapper. ``returncode``: its exit status when we are its
-    parent (None for adopted work). The status file is the payload's to damage (it can
-    write there); the exit status the kernel gave us is not, so it wins when they differ."""
-    if returncode is not None and returncode >= 0 and not (
-            last is not None and last.terminal and last.state != sf.LOST_ERROR
-            and (last.exit_code if last.exit_code is not None else returncode) == returncode):
-        seen = f"{last.state} {last.note}".strip()[:200] if last is not None else "no status line"
-        note = (f"exit={returncode} (the wrapper's exit status; its status file ends with "
-                f"something else: {seen})")
-        return base.FINISHED, returncode, note
-    if last is not None and last.terminal:
-        code = last.exit_code
-        if last.state == sf.LOST_ERROR:
-            return base.LOST, None, last.note
-        if last.state == sf.KILLED and code is None:
-            return base.KILLED, None, last.note
-        if code is None:
-            code = 0 if last.state == sf.RUN_DONE else 1
-        note = f"{last.state} {last.note}".strip()
-        if last.state == sf.KILLED:
-            note += " (signalled from outside ganga_like)"
-        return base.FINISHED, code, note
-    seen = f"last status {last.state}" if last is not None else "no status line"
-    if returncode is None:
-        reason = f"the wrapper ended before recording the exit status ({seen})"
-    elif returncode < 0:
-        reason = f"wrapper ended by signal {-returncode} before recording the exit status ({seen})"
-    else:
-        reason = f"wrapper exited with {returncode} without recording the exit status ({seen})"
-    return base.LOST, None, reason
-
-
-def _marker_from_history(history: list[sf.StatusInfo]) -> str | None:
-    for info in reversed(history):
-        if info.state == sf.RUNNING and "marker=" in info.note:
-            return info.note.split("marker=", 1)[1] or None
-    return None
-
-
-def marker_from_status(workdir: str) -> str | None:
-    if not workdir:
-        return None
-    return _marker_from_history(sf.StatusFile(os.path.join(workdir, "status")).history())
-
-
-def _wrapper_from_history(history: list[sf.StatusInfo], marker: str | None) -> tuple[int, float]:
-    """The wrapper named by the last RUNNING line, if that process still carries our marker."""
-    for info in reversed(history):
-        if info.state != sf.RUNNING:
-            continue
-        for word in info.note.split():
-            if word.startswith("wrapper="):
-                try:
-                    pid = int(word[len("wrapper=") :])
-                except ValueError:
-                    return 0, 0.0
-                if marker and procs.read_marker(pid) == marker:
-                    return pid, procs.create_time(pid) or 0.0
-                return 0, 0.0
-        return 0, 0.0
-    return 0, 0.0
-
-
-def _make_dirs(workdir: str) -> None:
-    """``<workdir>/output``: two mkdir calls in the common case (makedirs stats each level)."""
-    try:
-        os.mkdir(workdir)
-    except FileExistsError:
-        pass
-    except FileNotFoundError:
-        os.makedirs(workdir, exist_ok=True)
-    try:
-        os.mkdir(os.path.join(workdir, "output"))
-    except FileExistsError:
-        pass
-
 
 
 def _drain(fd: int) -> None:
@@ -758,32 +375,16 @@ def _drain(fd: int) -> None:
         pass
 
 
-# ---------------------------------------------------------------------- Ray
-
-
-def start_local_actor(
-    name: str | None = None,
-    max_concurrency_slots: int = 32,
-    *,
-    concurrency: int | None = None,
-    wrapper: str | None = None,
-    namespace: str | None = None,
-    lifetime: str | None = None,
-    get_if_exists: bool = False,
-    **actor_options: Any,
-):
+def start_local_actor(name: str | None = None, max_concurrency_slots: int = 32, *, concurrency: int | None = None,
+                      wrapper: str | None = None, namespace: str | None = None, lifetime: str | None = None,
+                      get_if_exists: bool = False, **actor_options: Any) -> Any:
     """Create a threaded Ray actor running :class:`LocalActor`; return its handle.
 
-    ``max_concurrency_slots`` is how many method calls run at once in the actor
-    (an ``events`` long poll must not block ``submit`` or ``kill``);
-    ``concurrency`` is how many subjobs run at once; ``wrapper`` a wrapper script
-    to run with bash instead of the native one (see :class:`LocalActor`). The actor asks for no CPU
-    (``num_cpus=0``): the subjobs it starts are not Ray tasks. Ray is imported
-    here, never at module import.
+    ``max_concurrency_slots``: method calls that run at once in the actor (a long
+    poll must not block ``submit`` or ``kill``); ``concurrency``: subjobs that run
+    at once. The actor asks for no CPU: its subjobs are not Ray tasks.
     """
     import ray
 
-    remote_cls = ray.remote(LocalActor)
-    options = base.actor_options(max_concurrency_slots, name, namespace, lifetime, get_if_exists,
-                                 **actor_options)
-    return remote_cls.options(**options).remote(concurrency=concurrency, wrapper=wrapper)
+    options = base.actor_options(max_concurrency_slots, name, namespace, lifetime, get_if_exists, **actor_options)
+    return ray.remote(LocalActor).options(**options).remote(concurrency=concurrency, wrapper=wrapper)

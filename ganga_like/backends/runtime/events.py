@@ -1,8 +1,12 @@
-"""The contract's ``events()`` long poll, shared by every backend actor.
+"""The event stream every backend actor owns: the contract's ``events()`` long poll.
 
-An actor keeps its events in ``self._events`` (a deque, oldest first, each with a
-rising ``seq``), the last sequence number in ``self._seq``, and signals new ones on
-``self._cond`` (a Condition). This mixin answers the long poll over them.
+One :class:`EventStream` per actor holds the events not yet acknowledged (oldest
+first, each with a rising ``seq``) and the one Condition the actor's records are
+guarded by: an actor changes its runs and emits their events under ``stream.cond``
+in one step, so a poll never sees a run's new state without its event.
+
+Sequence numbers start at the stream's creation time in microseconds: a restarted
+actor's numbers are above its predecessor's, so a monitor's ``since`` stays valid.
 """
 
 from __future__ import annotations
@@ -10,41 +14,65 @@ from __future__ import annotations
 import collections
 import threading
 import time
+from typing import Callable
 
-from .base import Event
+from ganga_like.backends.base import Event, Handle
 
 
-class LongPollEvents:
-    _cond: threading.Condition
-    _seq: int
-    _events: collections.deque
+class EventStream:
+    """Events with rising sequence numbers, and the long poll over them.
 
-    def events(self, since: int, timeout: float = 30.0, linger: float = 0.0) -> tuple[int, list[Event]]:
+    ``quiet``: called with ``cond`` held; True when no event can come without a
+    new request (nothing queued, running or watched). It ends a poll's linger early,
+    so the last events of a burst are not held back.
+    """
+
+    def __init__(self, quiet: Callable[[], bool] = lambda: False, start: int | None = None) -> None:
+        self.cond = threading.Condition(threading.Lock())
+        self.seq = time.time_ns() // 1000 if start is None else start
+        self._events: collections.deque[Event] = collections.deque()
+        self._quiet = quiet
+
+    def emit(self, fqid: str, kind: str, exit_code: int | None = None, note: str = "",
+             detail: str = "", handle: Handle | None = None) -> Event:
+        """Append one event (``cond`` held by the caller); pollers are woken by the
+        caller's ``cond.notify_all()`` once its whole change is made."""
+        self.seq += 1
+        event = Event(self.seq, fqid, kind, time.time(), exit_code, note, detail, handle)
+        self._events.append(event)
+        return event
+
+    def snapshot(self, fqid: str, kind: str, exit_code: int | None = None, note: str = "",
+                 detail: str = "", handle: Handle | None = None) -> Event:
+        """An event describing where a subjob is now, not part of the stream: its ``seq``
+        is the stream position it describes (``adopt()`` answers with these)."""
+        with self.cond:
+            return Event(self.seq, fqid, kind, time.time(), exit_code, note, detail, handle)
+
+    def pending(self) -> int:
+        """How many events are held (not yet acknowledged by a poll)."""
+        return len(self._events)
+
+    def poll(self, since: int, timeout: float = 30.0, linger: float = 0.0) -> tuple[int, list[Event]]:
         """Events with seq > ``since`` as soon as there is one, else [] after ``timeout``.
 
         ``linger``: once the first event is there, wait up to that long for more to
         gather, so a busy backend answers with one batch rather than a call per event.
         It applies only while the stream is busy, i.e. when events were already
         waiting as the call came in: an event that the poll had to wait for goes out
-        at once, so an idle backend adds no latency, and a busy one is answered in
-        batches. It ends early once the actor has nothing left in flight
-        (:meth:`_quiet`): the last events of a burst are not held back.
+        at once, so an idle backend adds no latency. It ends early once the actor is
+        quiet.
         """
         deadline = time.monotonic() + max(0.0, timeout)
-        with self._cond:
-            busy = self._seq > since
-            while self._seq <= since and (left := deadline - time.monotonic()) > 0:
-                self._cond.wait(left)
+        with self.cond:
+            busy = self.seq > since
+            while self.seq <= since and (left := deadline - time.monotonic()) > 0:
+                self.cond.wait(left)
             if linger > 0 and busy:
                 until = time.monotonic() + linger
                 while (left := until - time.monotonic()) > 0 and not self._quiet():
-                    self._cond.wait(left)
+                    self.cond.wait(left)
             while self._events and self._events[0].seq <= since:
                 self._events.popleft()  # acknowledged: the contract lets us forget them
             found = list(self._events)
         return (found[-1].seq if found else since), found
-
-    def _quiet(self) -> bool:
-        """With ``_cond`` held: True when no event can come without a new request
-        (nothing queued, running or being watched). Actors that can tell override it."""
-        return False

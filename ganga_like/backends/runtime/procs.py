@@ -1,4 +1,4 @@
-"""Process helpers for the Local backend: identity, liveness, whole-tree kills.
+"""Process helpers for every backend: identity, liveness, whole-tree kills, markers.
 
 A process is identified by ``(pid, create_time)``: the pid alone may be reused by
 an unrelated process, the pair may not. ``create_time`` is psutil's value (seconds
@@ -22,7 +22,6 @@ Zombies count as dead everywhere: they hold no resources but a pid, and psutil's
 from __future__ import annotations
 
 import dataclasses
-import errno
 import os
 import signal
 import time
@@ -209,6 +208,23 @@ def find_by_marker(prefix: str) -> list[tuple[int, float, str]]:
     return found
 
 
+def marked_tops(prefix: str) -> list[tuple[int, float, str]]:
+    """The top process of each live marked tree (a process whose parent does not carry a
+    marker too) for markers starting with ``prefix``: ``(pid, create_time, marker)``,
+    one per marker, sorted by marker."""
+    found = find_by_marker(prefix)
+    marked = {pid for pid, _created, _marker in found}
+    tops: dict[str, tuple[int, float, str]] = {}
+    for pid, created, marker in sorted(found):
+        try:
+            parent = psutil.Process(pid).ppid()
+        except psutil.Error:
+            continue
+        if parent not in marked:
+            tops.setdefault(marker, (pid, created, marker))
+    return [tops[marker] for marker in sorted(tops)]
+
+
 @dataclasses.dataclass(frozen=True)
 class Target:
     """A subjob's tree to find or kill: its wrapper's identity and marker."""
@@ -339,16 +355,3 @@ def _wait_dead(procs: Iterable[psutil.Process], timeout: float) -> None:
         time.sleep(delay)
         delay = min(delay * 2, 0.05)
         pending = [p for p in pending if not _dead(p)]
-
-
-def reap_if_child(pid: int) -> int | None:
-    """waitpid(WNOHANG) on our own child: its wait status, or None (running / not ours)."""
-    try:
-        done, status = os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        return None
-    except OSError as error:  # pragma: no cover - EINTR is retried by Python
-        if error.errno == errno.EINTR:
-            return None
-        raise
-    return status if done == pid else None

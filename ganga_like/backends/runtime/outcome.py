@@ -1,0 +1,156 @@
+"""A subjob's workdir and status file, as every backend reads and writes them.
+
+The wrapper's ``RUNNING`` line carries ``pid=<payload> wrapper=<wrapper pid>
+marker=<marker>`` (the marker last: it is the rest of the line); a terminal line
+carries ``exit=N``. Every backend reads them here, and only here: to find a run
+again after a restart (:func:`find_again`) and to tell how it ended
+(:func:`outcome_of`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+from ganga_like import status_file as sf
+from ganga_like.backends import base
+from ganga_like.backends.runtime import procs
+
+Outcome = tuple[str, "int | None", str]  # (event kind, exit code, note)
+
+
+@dataclasses.dataclass(frozen=True)
+class RunningNote:
+    """The note of a ``RUNNING`` line."""
+
+    payload: int = 0
+    wrapper: int = 0
+    marker: str = ""
+
+
+def parse_running(note: str) -> RunningNote:
+    head, _, marker = note.partition("marker=")
+    words = dict(word.split("=", 1) for word in head.split() if "=" in word)
+
+    def number(key: str) -> int:
+        try:
+            return int(words.get(key, "0"))
+        except ValueError:
+            return 0
+
+    return RunningNote(number("pid"), number("wrapper"), marker.strip())
+
+
+def history(workdir: str) -> list[sf.StatusInfo]:
+    return sf.StatusFile(os.path.join(workdir, "status")).history() if workdir else []
+
+
+def last_running(lines: list[sf.StatusInfo]) -> RunningNote | None:
+    for info in reversed(lines):
+        if info.state == sf.RUNNING:
+            return parse_running(info.note)
+    return None
+
+
+def marker_of(workdir: str) -> str | None:
+    """The marker the wrapper recorded in ``workdir``'s status file, if any."""
+    note = last_running(history(workdir))
+    return note.marker or None if note is not None else None
+
+
+@dataclasses.dataclass(frozen=True)
+class Found:
+    """Where a run from an earlier actor is now, as this machine sees it."""
+
+    pid: int
+    create_time: float
+    marker: str | None
+    last: sf.StatusInfo | None  # the status file's last line
+    alive: bool  # its wrapper (pid + create time) still runs
+
+
+def find_again(handle: base.Handle) -> Found:
+    """Find a handle's wrapper again: by its pid and start time, or (taken before it
+    started) by the wrapper named in the status file, if that process carries the
+    marker the file records."""
+    lines = history(handle.workdir)
+    note = last_running(lines)
+    marker = note.marker or None if note is not None else None
+    pid, created = handle.pid, handle.create_time
+    if not pid and note is not None and note.wrapper and marker and procs.read_marker(note.wrapper) == marker:
+        pid, created = note.wrapper, procs.create_time(note.wrapper) or 0.0
+    alive = bool(pid) and procs.is_alive(pid, created)
+    return Found(pid, created, marker, lines[-1] if lines else None, alive)
+
+
+def outcome_of(last: sf.StatusInfo | None, returncode: int | None) -> Outcome:
+    """How a run whose wrapper has ended turned out.
+
+    ``returncode``: the wrapper's exit status when we are its parent (None for adopted
+    work). The status file is the payload's to damage (it can write there); the exit
+    status the kernel gave us is not, so it wins when they differ.
+    """
+    if returncode is not None and returncode >= 0 and not (
+            last is not None and last.terminal and last.state != sf.LOST_ERROR
+            and (last.exit_code if last.exit_code is not None else returncode) == returncode):
+        seen = f"{last.state} {last.note}".strip()[:200] if last is not None else "no status line"
+        return base.FINISHED, returncode, (
+            f"exit={returncode} (the wrapper's exit status; its status file ends with something else: {seen})")
+    if last is not None and last.terminal:
+        code = last.exit_code
+        if last.state == sf.LOST_ERROR:
+            return base.LOST, None, last.note
+        if last.state == sf.KILLED and code is None:
+            return base.KILLED, None, last.note
+        if code is None:
+            code = 0 if last.state == sf.RUN_DONE else 1
+        note = f"{last.state} {last.note}".strip()
+        if last.state == sf.KILLED:
+            note += " (signalled from outside ganga_like)"  # our own kills never reach here
+        return base.FINISHED, code, note
+    seen = f"last status {last.state}" if last is not None else "no status line"
+    if returncode is None:
+        reason = f"the wrapper ended before recording the exit status ({seen})"
+    elif returncode < 0:
+        reason = f"wrapper ended by signal {-returncode} before recording the exit status ({seen})"
+    else:
+        reason = f"wrapper exited with {returncode} without recording the exit status ({seen})"
+    return base.LOST, None, reason
+
+
+def outcome_in(workdir: str, returncode: int | None = None) -> Outcome:
+    """:func:`outcome_of` the status file in ``workdir``; a LOST outcome is recorded
+    there (``LOST_ERROR``) unless the file already ends with a terminal line."""
+    path = os.path.join(workdir, "status")
+    last = sf.last_status(path)
+    outcome = outcome_of(last, returncode)
+    if outcome[0] == base.LOST and (last is None or not last.terminal):
+        lost_line(workdir, outcome[2])
+    return outcome
+
+
+def lost_line(workdir: str, note: str) -> None:
+    if workdir:
+        sf.append_quietly(os.path.join(workdir, "status"), sf.LOST_ERROR, note)
+
+
+def prepare(workdir: str, first_line: bytes) -> None:
+    """``<workdir>/output`` and the status file's first line; OSError if that fails.
+    Two mkdir calls in the common case (``makedirs`` would stat every level)."""
+    try:
+        os.mkdir(workdir)
+    except FileExistsError:
+        pass
+    except FileNotFoundError:
+        os.makedirs(workdir, exist_ok=True)
+    try:
+        os.mkdir(os.path.join(workdir, "output"))
+    except FileExistsError:
+        pass
+    sf.append_line(os.path.join(workdir, "status"), first_line)
+
+
+def killed_line(workdir: str, note: str) -> None:
+    """Record a kill we confirmed in the subjob's status file."""
+    if workdir:
+        sf.append_quietly(os.path.join(workdir, "status"), sf.KILLED, f"killed by ganga_like: {note}")

@@ -1,0 +1,116 @@
+"""A backend actor's record of one subjob (a *run*) and the one table of its states.
+
+Every backend actor keeps a :class:`Run` per subjob it queued, starts, runs or
+watches, from ``submit()`` (or ``adopt()``) until the subjob's final event; then
+the run is ``done`` and forgotten. Its state moves only through
+:meth:`RunTable.move <ganga_like.backends.runtime.table.RunTable.move>`, which checks
+:data:`RUN_MOVES` (edges as data, with what triggers each) and refuses anything else
+with :class:`RunStateError`, naming the moves allowed from there.
+
+What each state means, for every backend alike:
+
+==========  ===================================================================
+new         accepted by ``submit()``, not placed yet (being checked, prepared)
+queued      waiting in the actor: no free slot, or no host assigned yet
+starting    being handed over (a process spawned, a Ray task created, hosts
+            verified); settles in a moment: ``kill()`` waits for it
+pending     handed over, its wrapper not started yet (a Ray task waiting for a
+            worker, host tasks starting); can be cancelled
+running     its wrapper runs (or, adopted, was found running)
+lingering   its wrapper ended but processes it left behind are being ended or
+            awaited: the subjob still holds its resources
+done        its final event is out; nothing of it is held
+==========  ===================================================================
+
+Runs in :data:`SLOT_STATES` count against the actor's cap (``concurrency``,
+``max_in_flight``, ``max_running``); a lingering run no longer holds a slot (its
+payload has ended) but still holds its processes, so it is not ``done``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from ganga_like.backends.base import Handle, SubjobSpec
+from ganga_like.errors import GangaLikeError
+
+NEW, QUEUED, STARTING, PENDING, RUNNING, LINGERING, DONE = (
+    "new", "queued", "starting", "pending", "running", "lingering", "done")
+RUN_STATES = (NEW, QUEUED, STARTING, PENDING, RUNNING, LINGERING, DONE)
+
+# (from, to) -> what makes a run move so.
+RUN_MOVES: dict[tuple[str, str], str] = {
+    (NEW, QUEUED): "accepted; no free slot, or waiting for the scheduler",
+    (NEW, STARTING): "accepted with a free slot",
+    (NEW, RUNNING): "adopted: its wrapper still runs",
+    (NEW, LINGERING): "adopted: its wrapper ended, processes it left still run",
+    (NEW, DONE): "refused: it cannot be prepared",
+    (QUEUED, STARTING): "a slot freed, or the scheduler assigned its hosts",
+    (QUEUED, DONE): "killed while queued, or no host can ever run it",
+    (STARTING, QUEUED): "a host failed verify: back to the head of the queue",
+    (STARTING, PENDING): "handed over, waiting for its wrapper to start",
+    (STARTING, RUNNING): "its wrapper started",
+    (STARTING, DONE): "it could not be started",
+    (PENDING, RUNNING): "its wrapper started",
+    (PENDING, DONE): "cancelled, or lost before it started",
+    (RUNNING, LINGERING): "its wrapper ended; processes it left still run",
+    (RUNNING, DONE): "ended with every process gone, killed, or lost",
+    (LINGERING, DONE): "the processes it left are gone",
+}
+
+SETTLING_STATES = frozenset({NEW, STARTING})  # kill() waits until a run leaves them
+SLOT_STATES = frozenset({STARTING, PENDING, RUNNING})  # counted against the cap
+HELD_STATES = frozenset(RUN_STATES) - {DONE}  # a known run holds something until done
+
+
+class RunStateError(GangaLikeError):
+    """A run asked to move where the run-state table does not allow."""
+
+    def __init__(self, fqid: str, src: str, dst: str, cause: str) -> None:
+        allowed = sorted(to for (frm, to) in RUN_MOVES if frm == src)
+        super().__init__(
+            f"run {fqid} cannot move {src} -> {dst} ({cause}); "
+            f"from {src} it may move to: {', '.join(allowed) or 'nowhere (final)'}",
+            fqid=fqid, src=src, dst=dst, allowed=allowed)
+
+
+@dataclasses.dataclass(eq=False)
+class Run:
+    """One subjob in an actor. Drivers subclass it for what only they keep (a
+    process's pidfd, a Ray task's ref, a gang's hosts); the state is the table's.
+
+    ``killing``: ``kill()`` owns the run's final event; watchers leave it alone.
+    ``history``: the run's moves, ``(from, to, cause)``, newest last (for errors).
+    """
+
+    fqid: str
+    workdir: str
+    marker: str
+    handle: Handle
+    spec: SubjobSpec | None = None  # None for work adopted from an earlier actor
+    state: str = NEW
+    detail: tuple[str, str] = ("", "")  # the last DETAIL told: (backend status, reason)
+    killing: bool = False
+    history: list[tuple[str, str, str]] = dataclasses.field(default_factory=list)
+
+    @property
+    def status_path(self) -> str:
+        return f"{self.workdir}/status"
+
+    @property
+    def adopted(self) -> bool:
+        return self.spec is None
+
+
+def check_move(run: Run, dst: str, cause: str) -> None:
+    """Raise :class:`RunStateError` unless ``run`` may move to ``dst``."""
+    if (run.state, dst) not in RUN_MOVES:
+        raise RunStateError(run.fqid, run.state, dst, cause)
+
+
+def table_markdown() -> str:
+    """The run-state table as Markdown (docs/architecture.md quotes it)."""
+    rows = ["| from | to | when |", "|---|---|---|"]
+    rows += [f"| {src} | {dst} | {why} |" for (src, dst), why in RUN_MOVES.items()]
+    return "\n".join(rows)
+
