@@ -20,6 +20,15 @@ def _job_uuid(info: "JobInfo") -> str:
     return str(_uuid.uuid5(_NAMESPACE, "ganga_like:" + job.workdir))
 
 
+def _submit_counter(info: "JobInfo") -> int:
+    job = info._job
+    if job._counts is None:
+        return job.submit_counter
+    # A master does not run itself: count its own submissions, the derived entries of its
+    # history into 'submitting' (its first submit, each resubmit).
+    return sum(1 for entry in job.history if entry[2] == "submitting")
+
+
 class JobInfo:
     """Ganga's ``j.info``: ``submit_counter`` (how often the job was submitted or
     resubmitted), ``uuid`` (a stable, unique identifier of the job), and
@@ -38,7 +47,7 @@ class JobInfo:
     def _settable(self) -> list[str]:
         return []
 
-    submit_counter = ReadOnly(lambda self: self._job.submit_counter,
+    submit_counter = ReadOnly(_submit_counter,
                               "how many times the job was submitted or resubmitted")
     uuid = ReadOnly(_job_uuid, "a unique identifier, stable for the job's lifetime")
     monitoring_links = ReadOnly(lambda self: FrozenList(),
