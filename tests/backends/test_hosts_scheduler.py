@@ -203,22 +203,6 @@ def test_two_atomic_jobs_take_two_instances():
     assert {a.instance for a in result.assignments} == {"rack1", "rack2"}
 
 
-# ---------------------------------------------------------------------- host status table
-
-
-def test_host_status_table():
-    status = s.READY
-    for event, expected in [("assigned", s.VERIFYING), ("verified", s.RUNNING), ("job_done", s.CLEANING),
-                            ("cleaned", s.READY), ("held", s.PENDING), ("assigned", s.VERIFYING),
-                            ("verify_failed", s.REPAIRING), ("repair_failed", s.REPAIR_FAILED),
-                            ("scheduled", s.READY), ("died", s.REPAIR_FAILED)]:
-        status = s.host_transition(status, event)
-        assert status == expected
-    with pytest.raises(s.InvalidHostTransition, match="possible: .*scheduled"):
-        s.host_transition(s.REPAIR_FAILED, "verified")
-    assert all(a in s.HOST_STATUSES and b in s.HOST_STATUSES for (a, _), b in s.HOST_TRANSITIONS.items())
-
-
 # ---------------------------------------------------------------------- properties
 
 LABEL_NAMES = ["x86_64", "gpu", "rack1", "rack2", "i386"]

@@ -4,7 +4,9 @@ Words as an Autotest user knows them (see the seeds "Job and Host Statuses" and
 "Advanced Job Scheduling"):
 
 * a *host* has labels and a status (Ready, Pending, Verifying, Running,
-  Cleaning, Repairing, Repair Failed) and may be *locked* (never scheduled);
+  Cleaning, Repair Failed) and may be *locked* (never scheduled); the actor
+  derives a host's status from the run using it (there is no second state
+  machine to keep in step with the runs');
 * a *label* may be *only if needed*: its hosts are not eligible for metahost
   entries unless the job's dependency labels include that label or the
   metahost is that label; they stay usable when named explicitly;
@@ -44,49 +46,10 @@ PENDING = "Pending"
 VERIFYING = "Verifying"
 RUNNING = "Running"
 CLEANING = "Cleaning"
-REPAIRING = "Repairing"
 REPAIR_FAILED = "Repair Failed"
 
-HOST_STATUSES = (READY, PENDING, VERIFYING, RUNNING, CLEANING, REPAIRING, REPAIR_FAILED)
+HOST_STATUSES = (READY, PENDING, VERIFYING, RUNNING, CLEANING, REPAIR_FAILED)
 FREE_STATUSES = (READY, PENDING)  # a Pending host is only held for this round's decision
-
-# What happens to a host -> its next status, from each status where it may happen.
-HOST_TRANSITIONS: dict[tuple[str, str], str] = {
-    (READY, "held"): PENDING,  # a synchronous job waits for its other hosts
-    (PENDING, "released"): READY,  # the holding job went elsewhere or was killed
-    (READY, "assigned"): VERIFYING,  # a job was given the host: verify before running
-    (PENDING, "assigned"): VERIFYING,
-    (VERIFYING, "verified"): RUNNING,  # the job's process runs on it
-    (VERIFYING, "verify_failed"): REPAIRING,  # its job goes back to Queued
-    (VERIFYING, "released"): READY,  # the gang could not start together: try later
-    (RUNNING, "job_done"): CLEANING,  # post-job cleanup: every process of the job gone
-    (CLEANING, "cleaned"): READY,
-    (CLEANING, "cleanup_failed"): REPAIRING,
-    (REPAIRING, "repaired"): READY,
-    (REPAIRING, "repair_failed"): REPAIR_FAILED,
-    (REPAIR_FAILED, "scheduled"): READY,  # "scheduling a new job against it resets it"
-    (REPAIR_FAILED, "repaired"): READY,  # the machine came back
-}
-# A host can die in any status.
-for _status in HOST_STATUSES:
-    if _status != REPAIR_FAILED:
-        HOST_TRANSITIONS[(_status, "died")] = REPAIR_FAILED
-
-
-class InvalidHostTransition(ValueError):
-    """A host event that cannot happen in the host's current status."""
-
-
-def host_transition(status: str, event: str) -> str:
-    """The host's status after ``event``; raises :class:`InvalidHostTransition`."""
-    try:
-        return HOST_TRANSITIONS[(status, event)]
-    except KeyError:
-        allowed = sorted(e for (s, e) in HOST_TRANSITIONS if s == status)
-        raise InvalidHostTransition(
-            f"host event {event!r} cannot happen in status {status!r}; possible: {', '.join(allowed) or 'none'}"
-        ) from None
-
 
 # ---------------------------------------------------------------------- job statuses (backend detail)
 

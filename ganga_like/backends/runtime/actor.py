@@ -39,7 +39,7 @@ from ganga_like.backends.runtime.events import EventStream
 from ganga_like.backends.runtime.runs import Run
 from ganga_like.backends.runtime.table import DROPPED_NOTE, RunTable
 
-SETTLE_TIMEOUT = 10.0  # seconds kill() waits for runs being handed over to settle
+SETTLE_TIMEOUT = 15.0  # seconds kill() waits for runs being handed over to settle
 LOOP_ERROR_PAUSE = 0.2  # seconds a loop rests after a round failed (no busy spin)
 RUNNING_DETAIL = "Running"
 
@@ -193,11 +193,15 @@ class RuntimeActor:
             if run is not None:
                 if run.state == rs.DONE:
                     return
-                self._runs.finish(run, base.KILLED, note=note)
+                self._finish(run, base.KILLED, None, note)
             else:
                 self._stream.emit(handle.fqid, base.KILLED, note=note, handle=handle)
             self._cond.notify_all()
         outcome.killed_line(run.workdir if run is not None else handle.workdir, note)
+
+    def _finish(self, run: Run, kind: str, code: int | None = None, note: str = "") -> None:
+        """(cond held) The run's final event; drivers that hold more than a slot free it too."""
+        self._runs.finish(run, kind, code, note)
 
     def _quiet(self) -> bool:
         return not len(self._runs)  # every run this actor knew of has had its final event

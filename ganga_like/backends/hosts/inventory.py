@@ -1,0 +1,105 @@
+"""The Hosts backend's inventory: hosts, labels and atomic groups read from Ray's nodes.
+
+Pure: :func:`discover` reads what ``ray.nodes()`` returns and :func:`entry_for`
+turns a subjob's request into the scheduler's entry; nothing here talks to Ray.
+A node describes itself with custom resources (``ray start --resources`` or
+``Cluster.add_node(resources=...)``):
+
+==============================  ============================================================
+``host:<name>``                 the host's name (else the first 12 hex digits of its node id)
+``label:<name>``                the host has label ``<name>``
+``only_if_needed:<name>``       the host has label ``<name>`` and that label is "only if needed"
+                                (one node declaring it makes the label only-if-needed)
+``atomic:<group>:<instance>``   the host has label ``<instance>``, an instance of atomic group
+                                ``<group>``; the resource's amount is the group's max number
+                                of machines (the smallest amount any node gives; 0: no ceiling)
+==============================  ============================================================
+
+Explicit hosts are named by that name, by node id, or by ``node:<ip>`` (where the
+ip is unique in the cluster).
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from ganga_like.backends.base import SubjobSpec
+from ganga_like.backends.hosts import scheduler as sch
+
+HOST_PREFIX, LABEL_PREFIX, ONLY_IF_NEEDED_PREFIX, ATOMIC_PREFIX = "host:", "label:", "only_if_needed:", "atomic:"
+
+
+@dataclasses.dataclass(frozen=True)
+class NodeHost:
+    name: str
+    node_id: str
+    alive: bool
+    labels: frozenset[str]
+    ip: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class Inventory:
+    hosts: dict[str, NodeHost]
+    labels: dict[str, sch.Label]
+    groups: dict[str, sch.AtomicGroup]
+
+    def resolve(self, name: str) -> str:
+        """A host's name from its name, node id (or a prefix of 8+ hex digits) or ``node:<ip>``."""
+        if name in self.hosts:
+            return name
+        matches = [h.name for h in self.hosts.values()
+                   if (len(name) >= 8 and h.node_id.startswith(name)) or (name.startswith("node:") and h.ip == name[5:])]
+        return matches[0] if len(matches) == 1 else name
+
+
+def discover(nodes: Iterable[Mapping[str, Any]]) -> Inventory:
+    """Hosts, label definitions and atomic groups from ``ray.nodes()`` (see the module doc)."""
+    hosts: dict[str, NodeHost] = {}
+    only_if_needed: set[str] = set()
+    instance_of: dict[str, str] = {}
+    ceilings: dict[str, float] = {}
+    for node in nodes:
+        resources = node.get("Resources") or {}
+        node_id = node.get("NodeID", "")
+        name, labels = "", set()
+        for key, amount in resources.items():
+            if key.startswith(HOST_PREFIX):
+                name = key[len(HOST_PREFIX):]
+            elif key.startswith(LABEL_PREFIX):
+                labels.add(key[len(LABEL_PREFIX):])
+            elif key.startswith(ONLY_IF_NEEDED_PREFIX):
+                labels.add(key[len(ONLY_IF_NEEDED_PREFIX):])
+                only_if_needed.add(key[len(ONLY_IF_NEEDED_PREFIX):])
+            elif key.startswith(ATOMIC_PREFIX) and key.count(":") >= 2:
+                group, instance = key[len(ATOMIC_PREFIX):].split(":", 1)
+                labels.add(instance)
+                instance_of[instance] = group
+                ceilings[group] = min(ceilings.get(group, amount), amount)
+        host = NodeHost(name or node_id[:12], node_id, bool(node.get("Alive")), frozenset(labels),
+                        node.get("NodeManagerAddress", ""))
+        old = hosts.get(host.name)
+        if old is None or (host.alive and not old.alive):  # a restarted node replaces its dead self
+            hosts[host.name] = host
+    ips = collections.Counter(h.ip for h in hosts.values())
+    hosts = {n: h if ips[h.ip] == 1 else dataclasses.replace(h, ip="") for n, h in hosts.items()}
+    names = {l for h in hosts.values() for l in h.labels}
+    labels = {n: sch.Label(n, n in only_if_needed, instance_of.get(n)) for n in names}
+    groups = {g: sch.AtomicGroup(g, int(c) if c >= 1 else None) for g, c in ceilings.items()}
+    return Inventory(hosts, labels, groups)
+
+
+def entry_for(spec: SubjobSpec, inventory: Inventory) -> sch.Entry:
+    """The scheduler's entry for a subjob, from ``spec.options`` (``Hosts.request()``)."""
+    options = spec.options or {}
+    return sch.Entry(
+        key=spec.fqid,
+        hosts=tuple(inventory.resolve(h) for h in options.get("hosts") or ()),
+        metahost=options.get("label") or None,
+        dependencies=frozenset(options.get("dependencies") or ()),
+        atomic_group=options.get("atomic_group") or None,
+        synch_count=int(options.get("synch_count") or 1),
+    )
