@@ -1,24 +1,29 @@
 # The two commands of the README. Both create .venv if it is missing and install
 # the project (with its test extras) into it; nothing has to be installed by hand.
+# Every line they print is ours: pip runs quietly (its errors still show, and stop
+# make), without its version check and without setuptools' build-time notices.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+PIP := PYTHONWARNINGS=ignore PIP_DISABLE_PIP_VERSION_CHECK=1 $(BIN)/python -m pip -qq --no-input
 
 .PHONY: demo test lint soak bench install clean
 
 $(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	@echo "creating $(VENV) with $(PYTHON) ..."
+	@$(PYTHON) -m venv $(VENV)
+	@$(PIP) install --upgrade pip
 
 $(STAMP): $(BIN)/python pyproject.toml
-	$(BIN)/python -m pip install --quiet -e '.[test]'
-	touch $(STAMP)
+	@echo "installing ganga_like and its dependencies into $(VENV) (a minute or two) ..."
+	@$(PIP) install -e '.[test]'
+	@touch $(STAMP)
 
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/ganga-like demo
+	@$(BIN)/ganga-like demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest tests -q

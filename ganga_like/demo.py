@@ -11,7 +11,7 @@ from .backends.local.config import Local
 from .model.application import Executable
 from .model.job import Job
 from .model.splitters import ArgSplitter
-from .model.table import subjobs_table
+from .model.table import render, subjob_rows_for_display
 from .progress import wait_with_progress
 
 # A little real work per subjob: a sum of squares in the shell, a line of output.
@@ -19,7 +19,10 @@ SCRIPT = ('n=$1; i=0; s=0; while [ $i -lt $((1000 + n)) ]; do s=$((s + i * i)); 
           'echo "subjob $n: sum of i^2 for i < $((1000 + n)) = $s"')
 
 
-def run_demo(session: Any, subjobs: int = 200) -> Any:
+def run_demo(session: Any, subjobs: int = 200, quiet: bool = False) -> dict[str, Any]:
+    """Submit the demo job, wait for it, and say what happened (``quiet``: say nothing);
+    returns the summary ``ganga-like demo --json`` prints."""
+    say = (lambda *a, **k: None) if quiet else print
     job = Job(
         application=Executable(exe="/bin/sh", args=["-c", SCRIPT, "demo"]),
         backend=Local(),
@@ -27,21 +30,32 @@ def run_demo(session: Any, subjobs: int = 200) -> Any:
         name="demo",
         comment=f"{subjobs} subjobs of shell arithmetic",
     )
-    print(f"repository: {session.repository.location}")
-    print("starting the local backend (Ray) ...", flush=True)
+    say(f"repository: {session.repository.location}")
+    say("submitting (the service's first job starts Ray: a few seconds) ...", flush=True)
     started = time.monotonic()
     session.submit(job)
-    print(f"submitted job {job.id} with {subjobs} subjobs in {time.monotonic() - started:.2f} s",
-          flush=True)
-    status = wait_with_progress(session, [job], stream=sys.stdout)[0]
+    say(f"submitted job {job.id} with {subjobs} subjobs in {time.monotonic() - started:.2f} s",
+        flush=True)
+    status = wait_with_progress(session, [job], stream=sys.stdout if not quiet else _Quiet())[0]
     elapsed = time.monotonic() - started
     session.refresh()
-    print(subjobs_table(job, limit=10))
-    print(f"\njob {job.id}: {status.value} in {elapsed:.2f} s")
+    rows, counts = subjob_rows_for_display(job, limit=10)
+    say(render(rows, f"{counts} (all: ganga-like show {job.id} --all; "
+                     f"failures: ganga-like show {job.id} --status failed)"))
+    say(f"\njob {job.id}: {status.value} in {elapsed:.2f} s")
     first = job.subjobs[0]
-    print(f"outputs: {job.workspace}/<subjob>/output/ (stdout, stderr); "
-          f"status files: {job.workspace}/<subjob>/status")
-    print(f"e.g. {os.path.join(first.workdir, 'output', 'stdout')}: "
-          f"{session.peek(first).strip()}")
-    print(f"queue log: {session.config.queue_log}")
-    return status
+    say(f"outputs: {job.workspace}/<subjob>/output/ (stdout, stderr); "
+        f"status files: {job.workspace}/<subjob>/status")
+    say(f"e.g. {os.path.join(first.workdir, 'output', 'stdout')}: "
+        f"{session.peek(first).strip()}")
+    say(f"queue log: {session.config.queue_log}")
+    return {"job": job.id, "status": status.value, "subjobs": job.subjob_counts,
+            "elapsed_s": round(elapsed, 3), "repository": session.repository.location,
+            "workspace": job.workspace, "queue_log": session.config.queue_log}
+
+
+class _Quiet:
+    """A stream that is not a terminal: the wait draws no progress line."""
+
+    def isatty(self) -> bool:
+        return False

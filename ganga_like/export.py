@@ -67,6 +67,11 @@ def export(jobs_or_job: Any, path: str) -> int:
     return len(entries)
 
 
+def description(job: Job) -> dict[str, Any]:
+    """One job's entry of an export file: its description as plain values."""
+    return _job_entry(job)
+
+
 def _job_entry(job: Job) -> dict[str, Any]:
     if not isinstance(job, Job):
         raise InvalidValue("export", "jobs", job, "a Job or a list of Jobs")

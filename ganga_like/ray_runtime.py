@@ -57,6 +57,9 @@ _DEFAULT_ENV = {
 # --ray-open`) leaves Ray on the machine's interface, so that other machines can join.
 LOOPBACK_SWITCH = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 
+# Ray's documented switch of its token authentication (disabled | token).
+AUTH_MODE = "RAY_AUTH_MODE"
+
 
 def ray_is_opened(environ: Any = None) -> bool:
     env = os.environ if environ is None else environ
@@ -71,6 +74,12 @@ def ensure_ray(address: str | None = None) -> None:
     """
     for key, value in _DEFAULT_ENV.items():
         os.environ.setdefault(key, value)  # before `import ray`: some are read at import
+    if not address and not os.environ.get("GANGA_LIKE_RAY_ADDRESS"):
+        # A head of our own: token authentication, as Ray's default for a new local
+        # cluster, but asked for explicitly, so that Ray does not print its notice
+        # ("Token authentication is enabled ... Set RAY_AUTH_MODE=disabled to opt out").
+        # Joining an existing cluster keeps whatever that cluster's users set.
+        os.environ.setdefault(AUTH_MODE, "token")
     if ray_is_opened():
         os.environ[LOOPBACK_SWITCH] = "1"  # asked for explicitly: whatever was inherited
     elif not address and not os.environ.get("GANGA_LIKE_RAY_ADDRESS"):
@@ -91,7 +100,7 @@ def ensure_ray(address: str | None = None) -> None:
             # Registered before ray.init, so it runs after Ray's own exit hook (LIFO).
             atexit.register(shutil.rmtree, tmpdir, True)
         address = address or os.environ.get("GANGA_LIKE_RAY_ADDRESS", "local")
-        kwargs = dict(
+        kwargs: dict[str, Any] = dict(
             address=address,
             namespace=RAY_NAMESPACE,
             include_dashboard=False,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -177,13 +178,62 @@ def test_show_unknown_job_is_one_line_and_exit_1(tmp_path):
     assert result.stdout == ""
 
 
-@pytest.mark.parametrize("args", [["frobnicate"], ["wait"], ["jobs", "--limit", "many"],
-                                  ["show"]])
-def test_bad_usage_exits_2(tmp_path, args):
+@pytest.mark.parametrize("args,names", [
+    (["frobnicate"], ["jobs", "show", "service"]),
+    (["wait"], ["ID"]),
+    (["jobs", "--limit", "many"], ["--limit"]),
+    (["jobs", "--limit", "0"], ["1 or more"]),
+    (["jobs", "--status", "done"], ["completed", "failed", "killed"]),
+    (["jobs", "--all", "--limit", "3"], ["--all"]),
+    (["show"], ["id"]),
+    (["peek", "1", "--lines", "0"], ["1 or more"]),
+    (["wait", "1", "--timeout", "-1"], ["0 or more"]),
+    (["service"], ["start", "stop", "status", "log"]),
+    (["service", "restart"], ["start", "stop", "status", "log"]),
+    (["service", "stop", "--listen", "x"], ["service stop", "--json"]),
+    (["jobs", "--frob"], ["--status", "--limit", "--all", "--json"]),
+])
+def test_bad_usage_exits_2(tmp_path, args, names):
+    """What was wrong and the valid choices, in one line; nothing on stdout."""
     result = run_gl(tmp_path / "gl", *args)
     assert result.returncode == 2, (result.stdout, result.stderr)
     line = one_line(result.stderr)  # what was wrong, not the whole usage
     assert line.startswith("ganga-like") and "--help" in line
+    assert all(name in line for name in names), line
+    assert result.stdout == ""
+
+
+def _hints(text: str) -> list[tuple[str, str]]:
+    """(command words, --flag) for every `ganga-like WORDS ... --flag` in a text."""
+    found = []
+    for match in re.finditer(r"ganga-like((?: +[^\s`#|\"'();]+)+)", text):
+        words = match.group(1).split()
+        flags = [w.strip("[]").split("=")[0].rstrip(",.:") for w in words
+                 if w.strip("[").startswith("--")]
+        names = [w for w in words if re.fullmatch(r"[a-z]+", w)]
+        found += [(" ".join(names[:2]), flag) for flag in flags]
+    return found
+
+
+def test_every_flag_a_hint_or_page_names_exists():
+    from ganga_like.cli import build_parser
+    from ganga_like.cli.parser import subcommand_parsers
+
+    parser = build_parser()
+    commands = subcommand_parsers(parser)
+    texts = {str(p.relative_to(REPO)): p.read_text() for p in
+             [*(REPO / "ganga_like").rglob("*.py"), REPO / "README.md", *(REPO / "docs").glob("*.md")]}
+    wrong, checked = [], 0
+    for where, text in texts.items():
+        for words, flag in _hints(text):
+            target = commands.get(words) or commands.get(words.split(" ")[0]) if words else parser
+            if target is None:
+                continue  # prose: "ganga-like command", "ganga-like: ..."
+            options = {o for a in target._actions for o in a.option_strings}
+            checked += 1
+            if flag not in options:
+                wrong.append(f"{where}: ganga-like {words} {flag}")
+    assert checked > 20 and not wrong, wrong
 
 
 @pytest.mark.parametrize("verb", ["remove", "kill"])
@@ -238,6 +288,50 @@ def _show(root: Path, fqid: str) -> dict:
     return json.loads(result.stdout)
 
 
+def test_jobs_footer_counts_what_is_shown(prepared):
+    result = run_gl(prepared, "jobs", "--status", "failed,killed", check_clean=False)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    rows = [line for line in lines[2:-1]]
+    assert [r.split()[0] for r in rows] == ["1"]
+    assert lines[-1] == "1 of 4 jobs with status failed,killed"
+    newest = run_gl(prepared, "jobs", "--limit", "2", check_clean=False).stdout.splitlines()
+    assert [r.split()[0] for r in newest[2:-1]] == ["2", "3"]
+    assert newest[-1] == "the newest 2 of 4 jobs (--limit N or --all for more)"
+
+
+def test_show_a_master_once(prepared):
+    result = run_gl(prepared, "show", "1", check_clean=False)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert out.splitlines()[0] == "job 1 'mixed': failed"
+    assert out.count("fqid") == 1 and out.count("subjobs      2: ") == 1   # one table, one count
+    assert "1.1       failed      3" in out and "broken" in out               # its reason
+    data = _show(prepared, "1")
+    assert [s["fqid"] for s in data["subjob_list"]] == ["1.0", "1.1"]
+    assert data["subjob_list"][1]["exit_code"] == 3
+    assert data["description"]["application"]["exe"] == "/bin/sh"
+    failed = json.loads(run_gl(prepared, "show", "1", "--status", "failed", "--json",
+                               check_clean=False).stdout)
+    assert [s["fqid"] for s in failed["subjob_list"]] == ["1.1"]
+
+
+def test_peek_json_and_a_wrong_file(prepared):
+    result = run_gl(prepared, "peek", "1.1", "--file", "stderr", "--json", check_clean=False)
+    assert json.loads(result.stdout) == {"fqid": "1.1", "file": "stderr", "lines": 20,
+                                         "text": "broken\n"}
+    wrong = run_gl(prepared, "peek", "1.1", "--file", "nope", check_clean=False)
+    assert wrong.returncode == 2 and "stderr, stdout" in one_line(wrong.stderr)
+
+
+def test_wait_says_what_it_waited_for(prepared):
+    result = run_gl(prepared, "wait", "0", "1", check_clean=False)
+    assert result.returncode == 3, result.stderr
+    assert result.stdout.splitlines() == ["0: completed", "1: failed (subjobs failed:1 completed:1)"]
+    data = json.loads(run_gl(prepared, "wait", "0", "--json", check_clean=False).stdout)
+    assert data["jobs"][0]["status"] == "completed" and data["timed_out"] is False
+
+
 def test_jobs_lists_the_prepared_jobs(prepared):
     result = run_gl(prepared, "jobs", "--json", check_clean=False)
     assert result.returncode == 0, result.stderr
@@ -258,6 +352,7 @@ def test_wait_exit_4_on_timeout(prepared):
     assert result.returncode == 4, result.stderr
     line = one_line(result.stderr.replace("\r", "\n").splitlines()[-1])
     assert "timed out" in line and "2" in line
+    assert result.stdout == "2: running\n"  # where it was when the wait gave up
     assert time.monotonic() - started < 60
 
 
@@ -266,6 +361,8 @@ def test_kill_a_running_job(prepared):
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "2: killed"
     assert _show(prepared, "2")["status"] == "killed"
+    assert json.loads(run_gl(prepared, "show", "2", "--json", check_clean=False).stdout)[
+        "history"][-1]["to"] == "killed"
     # Killing it again is refused: nothing is running.
     again = run_gl(prepared, "kill", "2", check_clean=False)
     assert again.returncode == 1 and "nothing to kill" in one_line(again.stderr)
@@ -277,7 +374,7 @@ def test_resubmit_the_failed_subjobs(prepared):
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("1: ")
     after = _show(prepared, "1.1")
-    notes = [entry[3] for entry in after["history"]]
+    notes = [entry["note"] for entry in after["history"]]
     assert len(after["history"]) > len(before["history"]) and "resubmit()" in notes
     # The completed subjob was left alone.
     assert _show(prepared, "1.0")["status"] == "completed"
@@ -292,8 +389,8 @@ def test_remove_kills_a_running_job_first(prepared):
 
 
 def test_remove_a_finished_job(prepared):
-    result = run_gl(prepared, "remove", "0", check_clean=False)
-    assert result.returncode == 0 and result.stdout.strip() == "0: removed"
+    result = run_gl(prepared, "remove", "0", "--json", check_clean=False)
+    assert result.returncode == 0 and json.loads(result.stdout) == [{"fqid": "0", "removed": True}]
     assert "0" not in {row["fqid"] for row in json.loads(run_gl(prepared, "jobs", "--json", check_clean=False).stdout)}
 
 

@@ -35,9 +35,10 @@ def start(paths: ServicePaths, listen: str = "", ray_open: bool = False) -> dict
     raise ServiceUnavailable(paths.root, "it did not answer in time", log=paths.log)
 
 
-def stop(paths: ServicePaths, timeout: float = STOP_TIMEOUT) -> str:
+def stop(paths: ServicePaths, timeout: float = STOP_TIMEOUT) -> dict[str, Any]:
+    """Stop the root's service; ``{"root", "stopped": whether one ran, "pid"}``."""
     if not autostart.service_alive(paths):
-        return f"no service runs for {paths.root}"
+        return {"root": paths.root, "stopped": False, "pid": None}
     pid = paths.holder_pid()
     try:
         Link(paths.root, unix_path=paths.control_socket).call("stop")
@@ -50,7 +51,13 @@ def stop(paths: ServicePaths, timeout: float = STOP_TIMEOUT) -> str:
             raise ServiceUnavailable(paths.root, f"it did not stop within {timeout:g} s "
                                      f"(pid {pid}; `kill {pid}` ends it)", log=paths.log)
         time.sleep(0.05)
-    return f"stopped the service for {paths.root} (pid {pid})"
+    return {"root": paths.root, "stopped": True, "pid": pid}
+
+
+def describe_stop(result: dict[str, Any]) -> str:
+    if not result["stopped"]:
+        return f"no service runs for {result['root']}"
+    return f"stopped the service for {result['root']} (pid {result['pid']})"
 
 
 def status(paths: ServicePaths) -> dict[str, Any] | None:
@@ -89,15 +96,16 @@ def describe(info: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def log_tail(paths: ServicePaths, lines: int) -> str:
+def log_tail(paths: ServicePaths, lines: int) -> list[str] | None:
+    """The last ``lines`` lines of the service's log (None: there is no log yet)."""
     try:
         with open(paths.log, "rb") as handle:
             handle.seek(0, os.SEEK_END)
             handle.seek(max(0, handle.tell() - 200 * max(lines, 1)))
             text = handle.read().decode(errors="replace").splitlines()
     except FileNotFoundError:
-        return f"no service log yet at {paths.log}"
-    return "\n".join(text[-lines:])
+        return None
+    return text[-lines:]
 
 
 def run(args: Any) -> int:
@@ -110,14 +118,19 @@ def run(args: Any) -> int:
         print(json.dumps(info) if args.json else describe(info))
         return 0
     if args.action == "stop":
-        print(stop(paths))
+        result = stop(paths)
+        print(json.dumps(result) if args.json else describe_stop(result))
         return 0
     if args.action == "status":
-        info = status(paths)
-        if info is None:
+        running = status(paths)
+        if running is None:
             print(json.dumps(None) if args.json else f"no service runs for {paths.root}")
             return NOT_RUNNING
-        print(json.dumps(info) if args.json else describe(info))
+        print(json.dumps(running) if args.json else describe(running))
         return 0
-    print(log_tail(paths, args.lines))
+    tail = log_tail(paths, args.lines)
+    if args.json:
+        print(json.dumps({"path": paths.log, "lines": tail or []}))
+    else:
+        print("\n".join(tail) if tail is not None else f"no service log yet at {paths.log}")
     return 0

@@ -1,0 +1,189 @@
+"""The arguments of ``ganga-like``. Bad usage is one line on stderr (what was wrong,
+with the valid choices) and exit code 2, never the whole usage text."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from typing import Any
+
+from .. import __version__
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_SOME_FAILED, EXIT_TIMEOUT = 0, 1, 2, 3, 4
+
+
+class UsageError(Exception):
+    """Bad usage found after parsing (a relative id where an exact one is needed, ...)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"{self.prog}: {message} (`{self.prog} --help` for usage)\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number; give 1 or more") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: give 1 or more")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value >= 0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"{text!r}: give 0 or more seconds")
+    return value
+
+
+def status_names() -> list[str]:
+    from ..status import Status
+
+    return [s.value for s in Status]
+
+
+def _statuses(text: str) -> list[str]:
+    valid = status_names()
+    wanted = [part.strip() for part in text.split(",") if part.strip()]
+    unknown = [part for part in wanted if part not in valid]
+    if unknown or not wanted:
+        shown = repr(unknown[0]) if unknown else "nothing"
+        raise argparse.ArgumentTypeError(f"unknown status {shown}; give one or more of "
+                                         f"{', '.join(valid)} (comma separated)")
+    return wanted
+
+
+EXACT_ID = re.compile(r"^\d+(\.\d+)?$")
+
+
+def exact_ids(args: argparse.Namespace, verb: str) -> None:
+    """Commands that destroy name exactly what they destroy: no relative ids (-1)."""
+    for wanted in args.ids:
+        if not EXACT_ID.match(wanted):
+            raise UsageError(f"{wanted!r}: give a job id such as 3 or a subjob id such "
+                             f"as 3.14 (relative ids like -1 are refused by {verb})")
+
+
+def _json(p: argparse.ArgumentParser, what: str = "the same, as JSON") -> None:
+    p.add_argument("--json", action="store_true", help=what)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import commands as c
+
+    parser = _Parser(prog="ganga-like", description=(
+        "A job manager for many jobs. With no command: an IPython session with the GPI "
+        "loaded. Ids: 3 (a job), 3.14 (a subjob), -1 (the newest job)."))
+    parser.add_argument("--version", action="version", version=f"ganga_like {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def command(name: str, func: Any, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(func=func)
+        return p
+
+    p = command("jobs", c.cmd_jobs, "list jobs, newest last")
+    p.add_argument("--status", type=_statuses, metavar="S[,S...]",
+                   help="only jobs with these statuses, comma separated")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--limit", type=_positive_int, default=50, metavar="N",
+                       help="the newest N jobs (default 50)")
+    which.add_argument("--all", action="store_true", help="every job")
+    _json(p, "a JSON list, one object per job")
+
+    p = command("show", c.cmd_show, "one job or subjob: its settings, subjobs and history")
+    p.add_argument("id", help="3, 3.14 or -1")
+    p.add_argument("--status", type=_statuses, metavar="S[,S...]",
+                   help="a master: list only subjobs with these statuses")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--limit", type=_positive_int, default=20, metavar="N",
+                       help="a master: list the first N subjobs (default 20)")
+    which.add_argument("--all", action="store_true", help="a master: list every subjob")
+    p.add_argument("--history", type=_positive_int, default=10, metavar="N",
+                   help="the last N history entries (default 10)")
+    _json(p, "as JSON: every field, the whole history and (a master) every subjob")
+
+    p = command("peek", c.cmd_peek, "the end of a (sub)job's output file")
+    p.add_argument("id", help="3 or 3.14 (a subjob's output is its own)")
+    p.add_argument("--file", default="stdout",
+                   help="a file in the job's output directory (default stdout)")
+    p.add_argument("--lines", type=_positive_int, default=20, metavar="N",
+                   help="how many lines (default 20)")
+    _json(p)
+
+    p = command("wait", c.cmd_wait,
+                "wait until jobs are final (exit 3 if some failed or were killed, 4 on timeout)")
+    p.add_argument("ids", nargs="+", metavar="ID")
+    p.add_argument("--timeout", type=_seconds, metavar="SECONDS", help="give up after this long")
+    _json(p)
+
+    p = command("kill", c.cmd_kill, "kill jobs (confirmed in strict mode)")
+    p.add_argument("ids", nargs="+", metavar="ID")
+    _json(p)
+
+    p = command("resubmit", c.cmd_resubmit, "resubmit jobs, or a master's failed subjobs")
+    p.add_argument("ids", nargs="+", metavar="ID")
+    p.add_argument("--force", action="store_true", help="kill running ones first")
+    p.add_argument("--include-killed", action="store_true",
+                   help="a master: resubmit its killed subjobs too")
+    _json(p)
+
+    p = command("remove", c.cmd_remove, "kill, then remove jobs")
+    p.add_argument("ids", nargs="+", metavar="ID")
+    p.add_argument("--force", action="store_true",
+                   help="remove even if the kill cannot be confirmed (recorded as a leak)")
+    _json(p)
+
+    p = command("leaks", c.cmd_leaks,
+                "audit work still holding resources (exit 3: some found); --reap ends it")
+    p.add_argument("--reap", action="store_true", help="kill what is found")
+    _json(p)
+
+    p = command("run", c.cmd_run, "run a Ganga-style script with the GPI preloaded")
+    p.add_argument("script")
+    p.add_argument("script_args", nargs=argparse.REMAINDER, metavar="ARG")
+
+    p = command("demo", c.cmd_demo, "run a real job of 200 subjobs on this machine")
+    p.add_argument("--subjobs", type=_positive_int, default=200, metavar="N")
+    _json(p, "only a JSON summary at the end")
+
+    p = command("service", c.cmd_service, "the repository's service: start | stop | status | log")
+    actions = p.add_subparsers(dest="action", metavar="{start,stop,status,log}", required=True)
+    a = actions.add_parser("start", help="start it (it also starts by itself on first use)")
+    a.add_argument("--listen", metavar="HOST:PORT", default="",
+                   help="also serve clients of other machines over TLS (they present "
+                        "the root's service-secret.pem)")
+    a.add_argument("--ray-open", action="store_true",
+                   help="bind Ray to this machine's network interface (not loopback), "
+                        "so that other machines can join with `ray start --address=...`")
+    _json(a)
+    a = actions.add_parser("stop", help="stop it (running payloads go on; the next one adopts them)")
+    _json(a)
+    a = actions.add_parser("status", help="pid, clients, active jobs, Ray (exit 3: none runs)")
+    _json(a)
+    a = actions.add_parser("log", help="the end of the service's log")
+    a.add_argument("--lines", type=_positive_int, default=40, metavar="N",
+                   help="how many lines (default 40)")
+    _json(a)
+    return parser
+
+
+def subcommand_parsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    """{'jobs': ..., 'service start': ..., ...}: every (sub)command's parser, by its words."""
+    found: dict[str, argparse.ArgumentParser] = {}
+
+    def walk(p: argparse.ArgumentParser, words: str) -> None:
+        for action in p._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, child in action.choices.items():
+                    key = f"{words} {name}".strip()
+                    found[key] = child
+                    walk(child, key)
+
+    walk(parser, "")
+    return found

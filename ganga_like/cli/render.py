@@ -1,0 +1,156 @@
+"""What the commands print: jobs as text for a person and as JSON for a script.
+
+The JSON forms are built here once, so every command that shows a job shows the
+same fields under the same names (``jobs``, ``show``, ``wait``, ``kill``, ...).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from ..model.table import counts_summary
+
+HISTORY_TIME = "%Y-%m-%d %H:%M:%S"
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def iso_time(when: float | None) -> str | None:
+    if when is None:
+        return None
+    return datetime.fromtimestamp(when).astimezone().isoformat(timespec="seconds")
+
+
+def job_dict(job: Any) -> dict[str, Any]:
+    """A row of ``jobs --json``; every other command's job object starts with it."""
+    return {"fqid": job.fqid, "status": job.status.value, "name": job.name,
+            "subjobs": job.subjob_counts, "application": type(job.application).__name__,
+            "backend": type(job.backend).__name__, "comment": job.comment,
+            "reason": job.reason, "exit_code": job.exit_code}
+
+
+def outcome_dict(job: Any) -> dict[str, Any]:
+    """What ``wait``/``kill``/``resubmit`` report of a job: where it is now."""
+    return {"fqid": job.fqid, "status": job.status.value, "subjobs": job.subjob_counts,
+            "exit_code": job.exit_code, "reason": job.reason}
+
+
+def outcome_line(job: Any) -> str:
+    """``3: failed (subjobs completed:98 failed:2)`` / ``4: failed (exit 3)``."""
+    status = job.status.value
+    if job.subjob_counts:
+        return f"{job.fqid}: {status} (subjobs {counts_summary(job.subjob_counts)})"
+    if status == "failed" and job.exit_code is not None:
+        return f"{job.fqid}: {status} (exit {job.exit_code})"
+    return f"{job.fqid}: {status}"
+
+
+def history_dicts(job: Any) -> list[dict[str, Any]]:
+    return [{"time": iso_time(when), "from": src, "to": dst, "note": note, "source": source}
+            for when, src, dst, note, source in job.history]
+
+
+def history_line(entry: Sequence[Any]) -> str:
+    when, src, dst, note, source = entry
+    stamp = time.strftime(HISTORY_TIME, time.localtime(when))
+    return f"{stamp} {src} -> {dst} ({source})" + (f" {note}" if note else "")
+
+
+def subjobs_of(job: Any, statuses: Sequence[str] | None) -> list[Any]:
+    tree = job._subjobs
+    if tree is None:
+        return []
+    subs = list(tree.values())
+    if statuses:
+        subs = [s for s in subs if s.status.value in statuses]
+    return subs
+
+
+def subjob_dict(sub: Any) -> dict[str, Any]:
+    return {"fqid": sub.fqid, "status": sub.status.value, "exit_code": sub.exit_code,
+            "backend_detail": sub.backend_detail, "reason": sub.reason,
+            "args": list(getattr(sub.application, "args", ()) or ())}
+
+
+def show_dict(job: Any, statuses: Sequence[str] | None) -> dict[str, Any]:
+    from ..export import description
+
+    data = job_dict(job)
+    data.update({"master": job.master.fqid if job.master is not None else None,
+                 "backend_detail": job.backend_detail, "workdir": job.workdir,
+                 "description": description(job), "history": history_dicts(job)})
+    if job._subjobs is not None:
+        data["subjob_list"] = [subjob_dict(s) for s in subjobs_of(job, statuses)]
+    return data
+
+
+SUB_COLUMNS = ("fqid", "status", "exit", "detail", "reason")
+SUB_WIDTHS = (9, 11, 5, 10, 0)
+
+
+def _clip(text: str, width: int) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def subjob_table(subs: Sequence[Any]) -> list[str]:
+    header = " ".join(c.ljust(w) for c, w in zip(SUB_COLUMNS, SUB_WIDTHS)).rstrip()
+    lines = [header, "-" * 60]
+    for sub in subs:
+        cells = (sub.fqid, sub.status.value, "" if sub.exit_code is None else str(sub.exit_code),
+                 sub.backend_detail, _clip(sub.reason, 60))
+        lines.append(" ".join(str(v).ljust(w) for v, w in zip(cells, SUB_WIDTHS)).rstrip())
+    return lines
+
+
+def show_text(job: Any, statuses: Sequence[str] | None, limit: int | None,
+              history: int) -> str:
+    """``ganga-like show``: one heading, the job's fields, its subjobs, its history."""
+    kind = "subjob" if job.master is not None else "job"
+    title = f"{kind} {job.fqid}" + (f" {job.name!r}" if job.name else "")
+    lines = [f"{title}: {job.status.value}"]
+    fields: list[tuple[str, Any]] = [
+        ("application", repr(job.application)),
+        ("backend", repr(job.backend)),
+    ]
+    if job.master is None and job.splitter is not None:
+        fields.append(("splitter", _clip(repr(job.splitter), 120)))
+    if job.subjob_counts:
+        fields.append(("subjobs", f"{sum(job.subjob_counts.values())}: "
+                                  f"{counts_summary(job.subjob_counts)}"))
+    if job.exit_code is not None:
+        fields.append(("exit code", job.exit_code))
+    if job.backend_detail:
+        fields.append(("detail", job.backend_detail))
+    if job.reason:
+        fields.append(("reason", job.reason))
+    if job.comment:
+        fields.append(("comment", job.comment))
+    fields.append(("workdir", job.workdir))
+    lines += [f"  {name.ljust(13)}{value}" for name, value in fields]
+
+    if job._subjobs is not None and len(job._subjobs):
+        subs = subjobs_of(job, statuses)
+        shown = subs if limit is None else subs[:limit]
+        which = f" with status {','.join(statuses)}" if statuses else ""
+        if not subs:
+            lines += ["", f"no subjobs{which}"]
+        else:
+            count = (f"all {len(subs)}" if len(shown) == len(subs)
+                     else f"the first {len(shown)} of {len(subs)}")
+            lines += ["", f"subjobs{which} ({count}):", *subjob_table(shown)]
+            if len(shown) < len(subs):
+                lines.append(f"(--limit N or --all for more{'' if statuses else ', --status S to filter'})")
+
+    entries = job.history
+    if entries:
+        tail = entries[-history:]
+        count = f"all {len(entries)}" if len(tail) == len(entries) else \
+            f"the last {len(tail)} of {len(entries)}; --history N for more"
+        lines += ["", f"history ({count}):", *[f"  {history_line(e)}" for e in tail]]
+    return "\n".join(lines)
