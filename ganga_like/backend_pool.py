@@ -12,7 +12,21 @@ import threading
 from typing import Any
 
 from .backends.config import BackendConfig
+from .errors import BackendError
 from .ray_runtime import ensure_ray
+
+
+def backend_named(name: str) -> BackendConfig:
+    """A backend's config with its default settings, by class name: for records that
+    kept only the name (ledger entries written before their config was kept)."""
+    from .backends.hosts.config import Hosts
+    from .backends.local.config import Local
+    from .backends.raycluster.config import RayCluster
+
+    kinds: dict[str, type[BackendConfig]] = {kind.__name__: kind for kind in (Local, RayCluster, Hosts)}
+    if name not in kinds:
+        raise BackendError(f"no backend is named {name!r}; known: {', '.join(kinds)}")
+    return kinds[name]()
 
 
 class BackendPool:

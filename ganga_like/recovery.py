@@ -16,6 +16,7 @@ from . import status_file as sf
 from .backends import base
 from .errors import GangaLikeError
 from .model.lifecycle import set_status
+from .backend_pool import backend_named
 from .repository.ledger import Ledger
 from .operations.common import current_handle
 from .operations.resubmit import resubmit_leaves
@@ -39,6 +40,9 @@ def recover(session: "Session") -> int:
     finished_tops: list[int] = []
     requeued: list[tuple[Any, list[Any]]] = []
     prefix = session.repo_uuid + ":"
+    # What each backend with work here finds alive by marker: asked once per backend
+    # (pool key), and only when one of its jobs has a leaf without a started handle.
+    found_by: dict[tuple, dict[str, base.Handle]] = {}
     for top_id in list(active_ids):
         try:
             top = session.jobs.get(top_id)
@@ -66,7 +70,10 @@ def recover(session: "Session") -> int:
             # Not started as far as the database knows: alive by its marker, recorded as
             # started (or finished) in its status file since this attempt began, only
             # accepted (queued in the dead actor), or never sent at all.
-            found = {h.fqid: h for h in ray.get(actor.find.remote(prefix))}
+            key = top.backend.actor_key()
+            if key not in found_by:
+                found_by[key] = {h.fqid: h for h in ray.get(actor.find.remote(prefix))}
+            found = found_by[key]
             to_adopt = [dataclasses.replace(found[leaf.fqid], workdir=leaf.workdir,
                                             attempt=leaf.submit_counter)
                         for leaf in without if leaf.fqid in found]
@@ -98,7 +105,7 @@ def recover(session: "Session") -> int:
     if finished_tops:
         def work() -> None:
             for top_id in finished_tops:
-                root.active_ids.discard(top_id)
+                active_ids.discard(top_id)
 
         session.write(work, note="recovery: forget finished jobs")
     return adopted
@@ -144,50 +151,96 @@ def _roll_back(session: "Session", leaves: list[Any]) -> None:
 def audit_leaks(session: "Session", reap: bool = False) -> list[dict[str, Any]]:
     """List what still holds resources although the repository says it should not.
 
-    Looks at (1) the leak ledger's open entries and (2) every process the backend
-    can find with this repository's marker whose (sub)job is final, removed or
-    unknown. With ``reap=True`` kills them and marks ledger entries resolved.
+    Looks at (1) the leak ledger's open entries, each asked of the backend that made
+    its handle (the entry's backend config, through the pool), and (2) what every
+    backend with work here (those of active jobs and of open entries, the actors this
+    service has, and Local, which sees every marked process on this machine) finds with
+    this repository's marker whose (sub)job is final, removed or unknown. With
+    ``reap=True`` each is killed by that same backend, and ledger entries it confirms
+    are marked resolved. An entry whose backend cannot be asked stays open and is listed.
     """
-    import ray
-
-    from .backends.local.config import Local
-
     session.refresh()
-    actor = session.backends.actor(Local())
-    findings: list[dict[str, Any]] = []
     prefix = session.repo_uuid + ":"
-    ledger = Ledger(session.main)
-    entries = [e for e in ledger.open_entries() if e.handle]
-    held = ray.get(actor.held.remote([base.Handle.from_tuple(e.handle) for e in entries])) \
-        if entries else []
+    backends = _AuditBackends(session)
+    findings: list[dict[str, Any]] = []
+    finding_keys: list[tuple | None] = []  # per finding: the backend that reaps it (None: none can)
+    reap_by: dict[tuple, list[base.Handle]] = {}
     resolved: list[tuple[Any, str]] = []
-    reap_handles: list[base.Handle] = []
-    for entry, still in zip(entries, held):
-        if still:
-            findings.append({"fqid": entry.fqid, "source": "ledger", "reason": entry.reason,
-                             "handle": entry.handle})
-            reap_handles.append(base.Handle.from_tuple(entry.handle))
-        else:
-            resolved.append((entry, "gone"))
+
+    # (1) The ledger: each entry asked of its own backend.
+    entries = [e for e in Ledger(session.main).open_entries() if e.handle]
+    asked: dict[tuple, list[Any]] = {}
+    for entry in entries:
+        try:
+            key = backends.add(ledger_backend(entry))
+        except GangaLikeError as exc:  # a record naming no backend this version knows
+            key = backends.unusable((entry.backend_name() or "?", "unknown"), str(exc))
+        asked.setdefault(key, []).append(entry)
+    answers = backends.call_each(
+        {key: ("held", [base.Handle.from_tuple(e.handle) for e in group]) for key, group in asked.items()})
+    entry_key: dict[int, tuple] = {}
+    for key, group in asked.items():
+        held, error = answers[key]
+        for entry, still in zip(group, held if error is None else [None] * len(group)):
+            finding = {"fqid": entry.fqid, "source": "ledger", "reason": entry.reason,
+                       "handle": entry.handle, "backend": key[0]}
+            if error is not None:
+                finding["reason"] += f" (not checked: its backend {key[0]} cannot be asked: {error})"
+                findings.append(finding)
+                finding_keys.append(None)
+            elif still:
+                findings.append(finding)
+                finding_keys.append(key)
+                reap_by.setdefault(key, []).append(base.Handle.from_tuple(entry.handle))
+                entry_key[id(entry)] = key
+            else:
+                resolved.append((entry, "gone"))
     seen = {f["fqid"] for f in findings}
-    for handle in ray.get(actor.find.remote(prefix)):
-        if handle.fqid in seen:
+
+    # (2) Marked work whose job says it should hold nothing, as each backend finds it.
+    for top in _active_tops(session):
+        backends.add(top.backend)
+    backends.add(backend_named("Local"))
+    backends.add_pool()
+    found = backends.call_each({key: ("find", prefix) for key in backends.keys()})
+    by_fqid: dict[str, dict[tuple, base.Handle]] = {}
+    for key, (handles, error) in found.items():
+        if error is not None:
+            log.warning("leak audit: %s could not list its work: %s", key[0], error)
             continue
-        status = _status_of(session, handle.fqid)
-        if status is not None:
-            handle = dataclasses.replace(handle, workdir=session.jobs.get(handle.fqid).workdir)
-        if status is None or status in FINAL or status in (Status.UNKNOWN, Status.REMOVED):
-            findings.append({"fqid": handle.fqid, "source": "process",
-                             "reason": f"its job is {status.value if status else 'not in the repository'}",
-                             "handle": handle.to_tuple()})
-            reap_handles.append(handle)
-    if reap and reap_handles:
-        results = ray.get(actor.kill.remote(reap_handles, 3.0))
-        confirmed = {r.fqid for r in results if r.confirmed}
-        for finding in findings:
-            finding["reaped"] = finding["fqid"] in confirmed
+        for handle in handles:
+            by_fqid.setdefault(handle.fqid, {}).setdefault(key, handle)
+    for fqid, seen_by in sorted(by_fqid.items()):
+        if fqid in seen:
+            continue
+        job = _job_of(session, fqid)
+        status = job.status if job is not None else None
+        if status is not None and status not in FINAL and status not in (Status.UNKNOWN, Status.REMOVED):
+            continue
+        # Reaped by the backend that ran it when that one sees it, else by the first finder.
+        owner = backends.key_of((job.master or job).backend) if job is not None else None
+        key = owner if owner in seen_by else next(iter(seen_by))
+        handle = seen_by[key]
+        if job is not None:
+            handle = dataclasses.replace(handle, workdir=job.workdir)
+        findings.append({"fqid": fqid, "source": "process",
+                         "reason": f"its job is {status.value if status else 'not in the repository'}",
+                         "handle": handle.to_tuple(), "backend": key[0]})
+        finding_keys.append(key)
+        reap_by.setdefault(key, []).append(handle)
+
+    if reap and reap_by:
+        killed = backends.call_each({key: ("kill", handles, 3.0) for key, handles in reap_by.items()})
+        confirmed = {(key, r.fqid) for key, (results, error) in killed.items() if error is None
+                     for r in results if r.confirmed}
+        for key, (_, error) in killed.items():
+            if error is not None:
+                log.warning("leak audit: %s could not reap: %s", key[0], error)
+        for finding, reaper in zip(findings, finding_keys):
+            finding["reaped"] = reaper is not None and (reaper, finding["fqid"]) in confirmed
         for entry in entries:
-            if entry.fqid in confirmed:
+            by = entry_key.get(id(entry))
+            if by is not None and (by, entry.fqid) in confirmed:
                 resolved.append((entry, "reaped"))
     if resolved:
         def work() -> None:
@@ -199,8 +252,80 @@ def audit_leaks(session: "Session", reap: bool = False) -> list[dict[str, Any]]:
     return findings
 
 
-def _status_of(session: "Session", fqid: str) -> Status | None:
+def ledger_backend(entry: Any) -> Any:
+    """The backend config that made a ledger entry's handle: the copy the entry keeps, or
+    (a record written before it was kept) the default config of the backend the handle names."""
+    if entry.backend_config is not None:
+        return entry.backend_config
+    return backend_named(entry.backend_name())
+
+
+class _AuditBackends:
+    """The backends the audit asks, by pool key, with their actors (or why there is none)."""
+
+    def __init__(self, session: "Session") -> None:
+        self.session = session
+        self.actors: dict[tuple, Any] = {}
+        self.errors: dict[tuple, str] = {}
+
+    def key_of(self, config: Any) -> tuple | None:
+        try:
+            return config.actor_key()
+        except Exception:  # a damaged config: it has no actor to ask
+            return None
+
+    def add(self, config: Any) -> tuple:
+        key = self.key_of(config) or (type(config).__name__, "unusable config")
+        if key not in self.actors and key not in self.errors:
+            try:
+                self.actors[key] = self.session.backends.actor(config)
+            except Exception as exc:  # an unreachable cluster, a config this session cannot use
+                self.errors[key] = f"{type(exc).__name__}: {exc}"
+        return key
+
+    def unusable(self, key: tuple, error: str) -> tuple:
+        self.errors.setdefault(key, error)
+        return key
+
+    def add_pool(self) -> None:
+        """The actors this service already has (they may hold work of removed jobs)."""
+        for key, actor in self.session.backends.items():
+            self.actors.setdefault(key, actor)
+
+    def keys(self) -> list[tuple]:
+        return list(self.actors) + [k for k in self.errors if k not in self.actors]
+
+    def call_each(self, calls: dict[tuple, tuple]) -> dict[tuple, tuple[Any, str | None]]:
+        """Call ``method(*args)`` on each key's actor at once; per key: (answer, error)."""
+        import ray
+
+        pending = {}
+        answers: dict[tuple, tuple[Any, str | None]] = {}
+        for key, (method, *args) in calls.items():
+            if key in self.errors:
+                answers[key] = (None, self.errors[key])
+            else:
+                pending[key] = getattr(self.actors[key], method).remote(*args)
+        for key, ref in pending.items():
+            try:
+                answers[key] = (ray.get(ref), None)
+            except Exception as exc:  # the actor died meanwhile: its entries stay open
+                answers[key] = (None, f"{type(exc).__name__}: {exc}")
+        return answers
+
+
+def _active_tops(session: "Session") -> list[Any]:
+    tops = []
+    for top_id in list(getattr(session.main.root, "active_ids", None) or ()):
+        try:
+            tops.append(session.jobs.get(top_id))
+        except GangaLikeError:
+            continue
+    return [top for top in tops if top.backend is not None]
+
+
+def _job_of(session: "Session", fqid: str) -> Any:
     try:
-        return session.jobs.get(fqid).status
+        return session.jobs.get(fqid)
     except GangaLikeError:
         return None

@@ -49,6 +49,7 @@ def kill_leaves(session: "Session", top: Job, targets: list[Job], ledger_reason:
 
     def work() -> None:
         unconfirmed.clear()
+        ledger = Ledger(session.main)
         for target in targets:
             if target.status not in KILLABLE:
                 continue  # it finished meanwhile
@@ -60,7 +61,8 @@ def kill_leaves(session: "Session", top: Job, targets: list[Job], ledger_reason:
                 note = "kill not confirmed" + (f": {result.note}" if result else ": no handle")
                 set_status(target, Status.KILLED, note + " (relaxed mode)" if relaxed else note,
                            source="user", host=HOST)
-                Ledger(session.main).record(target, ledger_reason or "killed in relaxed mode")
+                ledger.record(target, ledger_reason or "killed in relaxed mode",
+                              handle_to_stop(target, type(backend).__name__).to_tuple())
             else:
                 unconfirmed.append(target.fqid)
 

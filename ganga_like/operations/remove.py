@@ -14,7 +14,7 @@ from ..model.job import Job
 from ..model.lifecycle import Change, set_status
 from ..repository.ledger import Ledger
 from ..status import ACTIVE, FROZEN, Status
-from .common import HOST, KILLABLE, active_set, leaves_of
+from .common import HOST, KILLABLE, active_set, handle_to_stop, leaves_of
 from .kill import kill_leaves
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -49,9 +49,12 @@ def remove(session: "Session", job: Job, force: bool = False) -> None:
 
 
 def record_leaks(session: "Session", job: Job, held: list[Job], reason: str) -> None:
+    name = type((job.master or job).backend).__name__
+
     def work() -> None:
+        ledger = Ledger(session.main)
         for leaf in held:
-            Ledger(session.main).record(leaf, reason)
+            ledger.record(leaf, reason, handle_to_stop(leaf, name).to_tuple())
 
     session.write(work, note=f"ledger {job.fqid}")
 

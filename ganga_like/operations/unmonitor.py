@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 from ..errors import OperationRefused
 from ..model.job import Job
 from ..repository.ledger import Ledger
-from ..status import ACTIVE, Status
-from .common import active_set, leaves_of
+from ..status import ACTIVE
+from .common import active_set, handle_to_stop, leaves_of
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..session import Session
@@ -31,21 +31,17 @@ def unmonitor(session: "Session", job: Job) -> None:
                                "strict mode keeps every job monitored until its resources are "
                                "free; kill() it, or set j.mode = 'relaxed' first")
     session.refresh()
-    held = [leaf for leaf in leaves_of(top, lambda s: s in ACTIVE) if leaf.handle]
+    # Leaves still in `submitting` too: their backend may have them queued already.
+    held = leaves_of(top, lambda s: s in ACTIVE)
+    name = type(top.backend).__name__
 
     def work() -> None:
         top.monitored = False
         ledger = Ledger(session.main)
         for leaf in held:
-            ledger.record(leaf, "taken out of the monitoring loop (relaxed mode)")
+            ledger.record(leaf, "taken out of the monitoring loop (relaxed mode)",
+                          handle_to_stop(leaf, name).to_tuple())
         active_set(session.main.root).discard(top.id)
 
     session.write(work, note=f"unmonitor {top.fqid}")
 
-
-def is_monitored(job: Job) -> bool:
-    top = job.master or job
-    return top.monitored
-
-
-__all__ = ["unmonitor", "is_monitored", "Status"]
