@@ -19,7 +19,8 @@ import pytest
 from ganga_like import status_file as sf
 from ganga_like.backends import base
 from ganga_like.backends.base import SubjobSpec
-from ganga_like.backends.raycluster.actor import start_raycluster_actor, task_options
+from ganga_like.backends.raycluster.actor import start_raycluster_actor
+from ganga_like.backends.raycluster.task import task_options
 from ganga_like.backends.raycluster.config import RayCluster
 from ganga_like.errors import InvalidValue
 

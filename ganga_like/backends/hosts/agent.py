@@ -18,9 +18,9 @@ import ray
 
 from ganga_like import status_file as sf
 from ganga_like.backends.base import SubjobSpec, payload_environment
+from ganga_like.backends.hosts.gang import Target
 from ganga_like.backends.runtime import native, procs
 
-Target = tuple[int, float, "str | None"]  # (pid, create_time, marker): picklable procs.Target
 
 
 def host_run(spec: SubjobSpec, workdir: str, extra_env: dict[str, str], host: str, reporter: Any,

@@ -103,3 +103,10 @@ def entry_for(spec: SubjobSpec, inventory: Inventory) -> sch.Entry:
         atomic_group=options.get("atomic_group") or None,
         synch_count=int(options.get("synch_count") or 1),
     )
+
+
+def impossible(entry: sch.Entry, inventory: Inventory) -> str:
+    """Why no host of the cluster, whatever its status, could run ``entry`` ('' if one could)."""
+    hosts = [sch.Host(h.name, h.labels) for h in inventory.hosts.values()]
+    wait = sch.schedule(hosts, inventory.labels, inventory.groups, [entry]).wait(entry.key)
+    return wait.reason if wait is not None and wait.impossible else ""

@@ -1,27 +1,20 @@
 """The Local backend's driver: subjobs as processes on this machine.
 
-``LocalActor`` is a plain class (usable in-process, as the benchmarks do) and
-becomes a threaded Ray actor through :func:`start_local_actor`; nothing here
-imports Ray at import time. The contract's mechanics (the event stream, the run
-table with its queue and cap, kill's protocol, adopt, held, find) are
-``backends/runtime``'s; this file only starts, watches and ends processes:
+``LocalActor`` is a plain class (the benchmarks use it in-process) and a threaded
+Ray actor through :func:`start_local_actor`. The contract's mechanics are
+``backends/runtime``'s; this file starts, watches and ends processes:
 
-* Each subjob runs under the wrapper (the native build of ``runtime/wrapper.c``,
-  else ``runtime/wrapper.sh``) in its own session, so it outlives the actor and
-  leads its own process group; the wrapper records RUNNING / RUN_DONE / ... in
-  ``<workdir>/status``.
-* At most ``concurrency`` wrappers run at once; the rest wait in the run table's
-  queue (QUEUED, detail ``Queued``); a queued subjob's handle has ``pid == 0``.
-* One watcher thread waits on a pidfd per wrapper with epoll: no timer polls the
-  jobs. When a wrapper ends its slot goes to the next queued subjob; the outcome
-  comes from the wrapper's exit status and status file (``runtime.outcome``).
-  Processes it left behind are ended (TERM, grace, KILL) while the subjob is
-  ``Lingering``; FINISHED comes once none is left (strict).
+* Each subjob runs under the wrapper (``runtime.native``) in its own session: it
+  outlives the actor and leads its own process group. At most ``concurrency`` run
+  at once; the rest wait in the run table's queue (``Queued``, handle pid 0).
+* One watcher thread waits on a pidfd per wrapper with epoll (no timer polls).
+  When a wrapper ends its slot goes to the next queued subjob; the outcome comes
+  from its exit status and status file (``runtime.outcome``). What it left behind
+  is ended (TERM, grace, KILL) while it is ``Lingering``: FINISHED only once
+  nothing is left (strict).
 
-Ray must not kill the actor's children when the actor ends: start Ray with
-``ray_runtime.RAY_SYSTEM_CONFIG`` (``kill_child_processes_on_worker_exit`` false),
+Ray must not kill the actor's children when it ends (``ray_runtime.RAY_SYSTEM_CONFIG``),
 else subjobs die with their actor and are reported LOST on adoption.
-Payload environment: ``base.payload_environment`` plus ``GANGA_LIKE_MARKER``.
 """
 
 from __future__ import annotations

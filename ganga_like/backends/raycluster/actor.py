@@ -1,32 +1,24 @@
 """The RayCluster backend's driver: each subjob is one Ray task, on any node of the cluster.
 
-``RayClusterActor`` is a threaded Ray actor (:func:`start_raycluster_actor`). The
-contract's mechanics are ``backends/runtime``'s; this file hands runs to Ray and
-learns how they end:
+The contract's mechanics are ``backends/runtime``'s; this file hands runs to Ray
+and learns how they end:
 
 * **A subjob = one Ray task** (``task.run_subjob``) with the spec's options
-  (``task.OPTION_KEYS``: ``num_cpus`` default 1, ``resources``, ``max_retries``
-  default 0, so a subjob whose node dies is LOST rather than silently re-run).
-* **Events.** At hand-off a DETAIL ``Pending`` (waiting in Ray for a worker);
-  ``max_in_flight`` (None: unlimited) caps the tasks handed to Ray, the rest wait
-  in the run table (QUEUED, ``Queued``). STARTED is reported by the task itself
-  (``report_started``, with node, pid and start time: no polling); should the
-  result come first (a very short payload) it carries the same facts. FINISHED
-  once the task returned, i.e. the wrapper and its whole group are gone
-  (``Lingering`` meanwhile); LOST when the task fails without an outcome, after
-  ending what of it this machine still sees. Completions come from
-  ``ObjectRef.future()`` callbacks, not a poll.
-* **Handles**: ``task_id`` the Ray task id; ``host`` ``<node ip>/<node id[:12]>``;
-  ``pid``/``create_time`` the wrapper's once started.
-* **kill** cancels tasks not started, ends started trees (TERM, grace, KILL: the
-  payload may clean up), waits for the tasks, force-cancels what has not ended,
-  and sweeps the markers once more (a task cancelled while starting may have left
-  a wrapper). Confirmed only when every task ended and no marked process lives.
-* **adopt**: task refs die with the actor that submitted them. A detached actor
-  under a ``ray start`` cluster survives its driver and answers from its records;
-  otherwise adopt works from the status file and psutil on this machine, and
-  watches what still runs (every :data:`ADOPT_RECHECK` s) until it is gone. Work on
-  another machine gives FINISHED if its status line is there, else LOST.
+  (``num_cpus`` default 1, ``resources``, ``max_retries`` default 0: a subjob whose
+  node dies is LOST, not silently re-run). ``max_in_flight`` caps the tasks handed
+  to Ray; the rest wait in the run table (``Queued``).
+* **Events**: DETAIL ``Pending`` at hand-off; STARTED reported by the task itself
+  (``report_started``: no polling; a very short payload's result carries the same
+  facts); FINISHED once the task returned (wrapper and group gone; ``Lingering``
+  meanwhile); LOST when the task fails, after ending what this machine still sees
+  of it. Completions come from ``ObjectRef.future()`` callbacks.
+* **Handles**: ``task_id``; ``host`` ``<node ip>/<node id[:12]>``; the wrapper's pid.
+* **kill** cancels tasks not started, ends started trees (TERM, grace, KILL), waits
+  for the tasks, force-cancels the rest and sweeps the markers; confirmed only when
+  every task ended and no marked process lives.
+* **adopt**: task refs die with their actor; a detached actor (``ray start``
+  cluster) answers from its records, else the status file and psutil on this
+  machine tell, and what still runs is watched until it is gone.
 """
 
 from __future__ import annotations
@@ -368,5 +360,3 @@ def start_raycluster_actor(name: str | None = None, max_concurrency_slots: int =
     options = base.actor_options(max_concurrency_slots, name, namespace, lifetime, get_if_exists, **actor_options)
     return ray.remote(RayClusterActor).options(**options).remote(max_in_flight=max_in_flight)
 
-
-__all__ = ["BACKEND", "RayClusterActor", "start_raycluster_actor", "task_options"]
