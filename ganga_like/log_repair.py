@@ -68,8 +68,9 @@ def missing_changes(session: "StoreSession") -> list[Change]:
             if when >= since:
                 recorded.append(Change(when, job.fqid, src, dst, note, ""))
 
+    jobs: Any = root.jobs
     for top_id in list(getattr(root, "active_ids", None) or ()):
-        top = root.jobs.get(top_id)
+        top = jobs.get(top_id)
         if top is None:
             continue
         look(top)

@@ -23,7 +23,6 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .backends import base
@@ -48,7 +47,6 @@ IDLE_WAIT = 1.0  # the monitor's longest sleep on its queue (anything put there 
 BATCH_INTERVAL = 0.03
 MAX_BATCH = 5000
 EVENT_LINGER = 0.03  # an actor gathers events this long after the first, per answer
-LOG_TAIL_BYTES = 600
 QUEUED_DETAIL = "Queued"  # what every backend's QUEUED event says, unless it says more
 
 
@@ -67,7 +65,8 @@ _WAKE = object()  # put on the queue to wake the monitor (stop); ignored otherwi
 class Monitor:
     def __init__(self, session: "Session") -> None:
         self.session = session
-        self._inbox: queue.SimpleQueue[Submission | Callable[[], None]] = queue.SimpleQueue()
+        # Submissions, calls, lists of events (adopted or polled) and _WAKE.
+        self._inbox: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._poller: threading.Thread | None = None

@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .config import Config
 from .log_repair import complete_queue_log
@@ -32,6 +32,9 @@ from .repository.storage import Repository
 from .status import ACTIVE, Status
 from .store_session import StoreSession
 
+if TYPE_CHECKING:  # pragma: no cover
+    from .backend_pool import BackendPool
+
 
 class Session(StoreSession):
     """The repository plus the backend actors and the monitor: the service's core.
@@ -46,7 +49,7 @@ class Session(StoreSession):
             repository = open_repository(config, read_only=read_only,
                                          fallback_read_only=fallback_read_only)
         super().__init__(config, repository)
-        self._backends = None
+        self._backends: BackendPool | None = None
         self.monitor = Monitor(self)
         self._changed = threading.Condition()
         self._recovered = False
@@ -145,7 +148,7 @@ class Session(StoreSession):
         if own and any(j.status in ACTIVE for j in jobs):
             self.ensure_monitor()
         deadline = None if timeout is None else time.monotonic() + timeout
-        tops = {(j.master or j).id for j in jobs}
+        tops = {top.id for top in (j.master or j for j in jobs) if top.id is not None}
         while True:
             if own and self.monitor.recovery_needed.is_set():
                 self.ensure_monitor()  # in-process: a dead actor's work is recovered here
@@ -155,7 +158,7 @@ class Session(StoreSession):
             if all(s not in ACTIVE for s in statuses) and not self.monitor.postprocessing(tops):
                 self.monitor.settle()  # the queue log holds the final lines too
                 return statuses
-            if deadline is not None and time.monotonic() >= deadline:
+            if timeout is not None and deadline is not None and time.monotonic() >= deadline:
                 from .errors import WaitTimeout
 
                 raise WaitTimeout(timeout, [j.fqid for j, s in zip(jobs, statuses) if s in ACTIVE])

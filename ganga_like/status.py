@@ -231,7 +231,7 @@ def master_status(counts: Mapping[Status | str, int]) -> Status:
 
 def master_status_of(statuses: Iterable[Status | str]) -> Status:
     """The master rule over a plain list of subjob statuses (for recounts and tests)."""
-    counts: dict[Status, int] = {}
+    counts: dict[Status | str, int] = {}
     for s in statuses:
         st = Status.parse(s)
         counts[st] = counts.get(st, 0) + 1

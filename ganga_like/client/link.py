@@ -34,9 +34,9 @@ class Link:
             if self.tcp is not None:
                 raw = socket.create_connection(self.tcp, timeout=10)
                 assert self.context is not None
-                sock = self.context.wrap_socket(raw)
-                sock.settimeout(None)
-                return sock
+                wrapped = self.context.wrap_socket(raw)
+                wrapped.settimeout(None)
+                return wrapped
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
                 sock.connect(self.unix_path)

@@ -156,11 +156,8 @@ class ClientSession(StoreSession):
                 statuses = self.call("wait", fqids=fqids, timeout=min(left, WAIT_SLICE))
                 return [Status(s) for s in statuses]
             except WaitTimeout as exc:
-                if deadline is not None and time.monotonic() >= deadline:
-                    raise WaitTimeout(timeout, list(exc.pending)) from None
-
-    def service_status(self) -> dict[str, Any]:
-        return self.call("status")
+                if timeout is not None and deadline is not None and time.monotonic() >= deadline:
+                    raise WaitTimeout(timeout, list(exc.fields.get("pending", ()))) from None
 
     def ensure_monitor(self) -> None:
         """The service's monitor always runs; nothing to start here."""

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import KillNotConfirmed, OperationRefused
 from ..model.job import MAX_AUTO_RESUBMITS, Job
 from ..monitor import Submission
-from ..status import FROZEN, Status
+from ..status import FROZEN, RESUBMITTABLE, Status
 from .common import KILLABLE, begin_attempt, failed_handle, leaves_of
 from .kill import kill_leaves
 from .submit import mark_active, send, specs_for
@@ -35,8 +35,7 @@ def resubmit(session: "Session", job: Job, force: bool = False, include_killed: 
         if status in (Status.SUBMITTED, Status.RUNNING, Status.COMPLETING) and not force:
             raise OperationRefused(job.fqid, "resubmit", status.value,
                                    "it is still active; resubmit(force=True) kills it first")
-        if status not in (Status.SUBMITTED, Status.RUNNING, Status.COMPLETING,
-                          Status.KILLED, Status.FAILED, Status.COMPLETED):
+        if status not in RESUBMITTABLE:
             raise OperationRefused(job.fqid, "resubmit", status.value,
                                    "only completed, failed or killed jobs can be resubmitted"
                                    + ("; unfreeze() it first" if status in FROZEN else ""))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ..backends import base
 from ..backends.local.config import Local
@@ -156,6 +156,7 @@ def specs_for(session: "Session", top: Job, targets: Sequence[Job]) -> list[base
     app = top.application
     values = app.field_values()
     workspace, uuid = top.workspace, session.repo_uuid
+    assert top.id is not None  # a submitted job is registered
     options = top.backend.spec_options()
     base_env = base_environment(top)  # one dict for every spec: serialised once per batch
     specs = []
@@ -177,6 +178,7 @@ def specs_for(session: "Session", top: Job, targets: Sequence[Job]) -> list[base
 def spec_for(session: "Session", job: Job) -> base.SubjobSpec:
     app = job.application
     top = job.master or job
+    assert top.id is not None  # a submitted job is registered
     return base.SubjobSpec(
         job_id=top.id,
         subjob_id=job.id if job.master is not None else None,
@@ -203,7 +205,8 @@ def split(job: Job) -> None:
 
     from ..model.component import Component
 
-    rows = job.splitter.split(job)
+    splitter: Any = job.splitter  # a Splitter, or any component with split(job)
+    rows = splitter.split(job)
     if not rows:
         raise InvalidValue(type(job.splitter).__name__, "split", job.splitter,
                            "at least one subjob (it produced none)")
@@ -212,7 +215,7 @@ def split(job: Job) -> None:
         clean = {}
         for path, value in row.items():
             root, _, leaf = path.partition(".")
-            base_component: Component = job.__dict__.get(root)
+            base_component = cast(Component, job.__dict__.get(root))
             fields = type(base_component).fields()
             if leaf not in fields:
                 raise InvalidValue(type(job.splitter).__name__, "attribute", path,

@@ -87,7 +87,9 @@ class _Registry:
     def add(self, job: Job) -> int:
         """Register ``job`` under a fresh id (inside the caller's transaction)."""
         root = self.connection.root
-        new_id = root.ids.take(self._id_kind)
+        ids = root.ids
+        assert ids is not None  # every root has one (RepositoryRoot.__init__)
+        new_id = ids.take(self._id_kind)
         job.id = new_id
         if job.created is None:
             import time

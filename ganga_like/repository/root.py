@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from BTrees.IOBTree import IOBTree
 from BTrees.Length import Length
@@ -41,10 +42,10 @@ class RepositoryRoot(Persistent):
     template_count: Length | None = None
     leaks: IOBTree | None = None  # the ledger: what forced removals may have left running
     ids: IdAllocator | None = None
-    active_ids = None  # IITreeSet of top-level jobs with active work (recovery looks here only)
+    active_ids: Any = None  # IITreeSet of top-level jobs with active work (recovery looks here only)
     # Tombstones of removed jobs, id -> (time, fqid, previous status, note), until the
     # queue log is known to hold their line (ganga_like.log_repair).
-    removals = None
+    removals: IOBTree | None = None
 
     def __init__(self) -> None:
         self.repo_uuid = uuid.uuid4().hex[:12]

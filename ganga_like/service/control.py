@@ -97,7 +97,8 @@ class ControlServer:
         self._servers.append(server)
         if self._threads_started:
             self._start(server)
-        return server.server_address[:2]
+        address = server.server_address
+        return str(address[0]), int(address[1])
 
     _threads_started = False
 

@@ -156,6 +156,7 @@ class Service:
         from ..channel import tls
 
         context = tls.server_context(self.paths)
+        assert self.control is not None  # started before the listeners
         self.tls_address = self.control.listen_tls(host, port, context)
         acceptor = Acceptor(self.zeo, (host, 0), context, False)
         self.zeo_tls_port = acceptor.addr[1]
@@ -260,10 +261,11 @@ class Service:
                 log.exception("recovering the work of a dead backend actor")
             if self.idle <= 0 or self.client_count():
                 continue
-            if time.monotonic() - self.control.last_activity < self.idle:
+            control = self.control
+            if control is None or time.monotonic() - control.last_activity < self.idle:
                 continue
             if self._has_active_work() or self.session.monitor.postprocessing(None):
-                self.control.touch()  # work counts as activity: the idle period restarts after it
+                control.touch()  # work counts as activity: the idle period restarts after it
                 continue
             self.request_stop(f"idle for {self.idle:g} s with no client and no active job")
 
