@@ -17,6 +17,7 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from .model.lifecycle import Change
+from .status import history_entries
 
 if TYPE_CHECKING:  # pragma: no cover
     from .store_session import StoreSession
@@ -64,9 +65,9 @@ def missing_changes(session: "StoreSession") -> list[Change]:
     recorded: list[Change] = []
 
     def look(job: Any) -> None:
-        for when, src, dst, note, _source in job.history:
-            if when >= since:
-                recorded.append(Change(when, job.fqid, src, dst, note, ""))
+        for entry in history_entries(job.history):
+            if entry.when >= since:
+                recorded.append(Change(entry.when, job.fqid, entry.src, entry.dst, entry.note, ""))
 
     jobs: Any = root.jobs
     for top_id in list(getattr(root, "active_ids", None) or ()):

@@ -20,7 +20,7 @@ from .backend_pool import backend_named
 from .repository.ledger import Ledger
 from .operations.common import current_handle
 from .operations.resubmit import resubmit_leaves
-from .status import ACTIVE, FINAL, Status
+from .status import ACTIVE, FINAL, Status, history_entries
 
 if TYPE_CHECKING:  # pragma: no cover
     from .session import Session
@@ -119,9 +119,9 @@ def _started(leaf: Any) -> bool:
 
 def attempt_started(leaf: Any) -> float:
     """When the leaf's current attempt began: its last move to ``submitting``."""
-    for entry in reversed(leaf.history):
-        if entry[2] == Status.SUBMITTING.value:
-            return float(entry[0])
+    for entry in reversed(history_entries(leaf.history)):
+        if entry.dst == Status.SUBMITTING.value:
+            return float(entry.when)
     return 0.0
 
 

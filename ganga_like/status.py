@@ -90,6 +90,22 @@ RESUBMITTABLE: frozenset[Status] = frozenset(
 """Statuses from which ``resubmit()`` may start (running ones only with force)."""
 
 
+class HistoryEntry(NamedTuple):
+    """One status change as a job's ``history`` records it. Stored as a plain tuple
+    (persistence: old records stay readable); read it through :func:`history_entries`."""
+
+    when: float
+    src: str
+    dst: str
+    note: str
+    source: str  # who changed it: "user", "monitor", "recovery", "derived", ...
+
+
+def history_entries(history: Iterable[tuple]) -> list[HistoryEntry]:
+    """A job's ``history`` (tuples, oldest first) as named entries."""
+    return [HistoryEntry._make(entry) for entry in history]
+
+
 class Edge(NamedTuple):
     source: Status
     target: Status

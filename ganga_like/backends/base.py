@@ -52,7 +52,16 @@ The contract, method by method (every backend passes ``tests/backends/contract.p
     handles' ``fqid`` is the part of the marker after the prefix.
 
 ``ping() -> dict``
-    Liveness and a little self-description (backend name, host, pid, counts).
+    Liveness and a little self-description (backend name, host, pid, counts,
+    ``loop_errors``: the last errors its threads survived).
+
+``close()``
+    Stop the actor's threads. The work it started keeps running (or, for Ray tasks,
+    stays with Ray while the actor lives) for a new actor to adopt; calling it again
+    does nothing.
+
+Every actor is a :class:`~ganga_like.backends.runtime.actor.RuntimeActor` (the event
+stream, the run table, the kill protocol, adopt, held, find) plus its driver.
 """
 
 from __future__ import annotations
@@ -167,6 +176,8 @@ class BackendActor(Protocol):
     def find(self, marker_prefix: str) -> list[Handle]: ...
 
     def ping(self) -> dict: ...
+
+    def close(self) -> None: ...
 
 
 def actor_options(

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from ..model.table import counts_summary
+from ..status import HistoryEntry, history_entries
 
 HISTORY_TIME = "%Y-%m-%d %H:%M:%S"
 
@@ -51,14 +52,13 @@ def outcome_line(job: Any) -> str:
 
 
 def history_dicts(job: Any) -> list[dict[str, Any]]:
-    return [{"time": iso_time(when), "from": src, "to": dst, "note": note, "source": source}
-            for when, src, dst, note, source in job.history]
+    return [{"time": iso_time(e.when), "from": e.src, "to": e.dst, "note": e.note, "source": e.source}
+            for e in history_entries(job.history)]
 
 
-def history_line(entry: Sequence[Any]) -> str:
-    when, src, dst, note, source = entry
-    stamp = time.strftime(HISTORY_TIME, time.localtime(when))
-    return f"{stamp} {src} -> {dst} ({source})" + (f" {note}" if note else "")
+def history_line(entry: HistoryEntry) -> str:
+    stamp = time.strftime(HISTORY_TIME, time.localtime(entry.when))
+    return f"{stamp} {entry.src} -> {entry.dst} ({entry.source})" + (f" {entry.note}" if entry.note else "")
 
 
 def subjobs_of(job: Any, statuses: Sequence[str] | None) -> list[Any]:
@@ -147,7 +147,7 @@ def show_text(job: Any, statuses: Sequence[str] | None, limit: int | None,
             if len(shown) < len(subs):
                 lines.append(f"(--limit N or --all for more{'' if statuses else ', --status S to filter'})")
 
-    entries = job.history
+    entries = history_entries(job.history)
     if entries:
         tail = entries[-history:]
         count = f"all {len(entries)}" if len(tail) == len(entries) else \

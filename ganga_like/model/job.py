@@ -21,6 +21,7 @@ from BTrees.IOBTree import IOBTree
 from persistent import Persistent
 
 from ..errors import InvalidValue, JobNotFound, ReadOnlyError, UnknownAttribute
+from ..config import MODES
 from ..status import ACTIVE, Status, master_status
 from . import binding
 from .application import Executable
@@ -32,7 +33,6 @@ from .slices import JobSlice, select_jobs
 EDITABLE_AFTER_SUBMIT = ("name", "comment", "do_auto_resubmit")
 CONFIG_ATTRIBUTES = ("application", "backend", "splitter", "postprocessors",
                      "inputfiles", "outputfiles", "mode", "env_from")
-MODES = ("strict", "relaxed")
 # Where a payload's environment comes from: the client that submitted the job (as
 # Slurm does by default), or the backend's own process (the service's, a node's).
 ENV_SOURCES = ("submitter", "backend")

@@ -6,6 +6,7 @@ import uuid as _uuid
 from typing import Any
 
 from ..errors import ReadOnlyAttribute
+from ..status import history_entries
 from .component import FrozenList, ReadOnly
 
 _NAMESPACE = _uuid.UUID("6a1b1c4e-3f1d-4d6e-9c1e-67616e67616c")  # fixed: uuids are stable
@@ -26,7 +27,7 @@ def _submit_counter(info: "JobInfo") -> int:
         return job.submit_counter
     # A master does not run itself: count its own submissions, the derived entries of its
     # history into 'submitting' (its first submit, each resubmit).
-    return sum(1 for entry in job.history if entry[2] == "submitting")
+    return sum(1 for entry in history_entries(job.history) if entry.dst == "submitting")
 
 
 class JobInfo:
@@ -34,6 +35,8 @@ class JobInfo:
     resubmitted), ``uuid`` (a stable, unique identifier of the job), and
     ``monitoring_links`` / ``monitor`` (always empty here: no external monitoring
     service is fed). Every attribute is read-only."""
+
+    _job: Any  # the job it describes (set once: every attribute is read-only)
 
     def __init__(self, job: Any) -> None:
         object.__setattr__(self, "_job", job)

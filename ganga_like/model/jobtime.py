@@ -15,7 +15,7 @@ import datetime
 from typing import Any
 
 from ..errors import InvalidValue, ReadOnlyAttribute
-from ..status import Status
+from ..status import Status, history_entries
 from .component import ReadOnly
 
 FINAL = ("completed", "failed", "killed")
@@ -32,14 +32,14 @@ def _stamps(job: Any) -> dict[str, float]:
     created = job.created if job.master is None else job.master.created
     if created is not None:
         stamps["new"] = created
-    for when, src, dst, _note, _source in job.history:
-        stamps[dst] = when
-        if dst in FINAL:
-            stamps["final"] = when
-        if dst == "running":
-            stamps["backend_running"] = when
-        elif src == "running" and dst in PAYLOAD_ENDED:
-            stamps["backend_final"] = when
+    for entry in history_entries(job.history):
+        stamps[entry.dst] = entry.when
+        if entry.dst in FINAL:
+            stamps["final"] = entry.when
+        if entry.dst == "running":
+            stamps["backend_running"] = entry.when
+        elif entry.src == "running" and entry.dst in PAYLOAD_ENDED:
+            stamps["backend_final"] = entry.when
     return dict(sorted(stamps.items(), key=lambda item: item[1]))
 
 

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, NamedTuple
 
 from ..errors import OperationRefused
-from ..status import Status, check_transition, master_status
+from ..status import Status, check_transition, history_entries, master_status
 
 if TYPE_CHECKING:  # pragma: no cover
     from .job import Job
@@ -76,7 +76,7 @@ def set_status(
         )
     dst = Status.parse(target)
     src = Status(job._status)
-    check_transition(job.fqid, src, dst, job.history[-HISTORY_SHOWN_IN_ERRORS:])
+    check_transition(job.fqid, src, dst, history_entries(job.history[-HISTORY_SHOWN_IN_ERRORS:]))
     when = _time.time() if now is None else now
     master = job.master
     if master is not None:

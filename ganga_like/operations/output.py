@@ -37,7 +37,7 @@ def master_peek_hint(job: Job, file: str) -> str:
     example = 0
     counts = job.subjob_counts
     if counts.get("failed"):
-        for sub in job._subjobs.values():  # stops at the first failed one
+        for sub in (job._subjobs or {}).values():  # stops at the first failed one
             if sub._status == "failed":
                 example = sub.id
                 break

@@ -166,6 +166,38 @@ class BackendContract:
         log2.until(log2.all_final([long_spec.fqid]), timeout=10)
         assert [e.kind for e in log2.finals()[long_spec.fqid]] == [base.KILLED]
 
+    def test_find_names_running_and_queued_work(self, make_actor, specs, marker_prefix):
+        client = make_actor(concurrency=1)
+        running, queued = specs([["/bin/sleep", "30"], ["/bin/sleep", "30"]])
+        handles = client.submit([running, queued])
+        log = EventLog(client)
+        log.until(lambda _: len([s for s in (running, queued) if log.of(s.fqid, base.STARTED)]) >= 1)
+        found = {h.fqid: h for h in client.find(marker_prefix + ":")}
+        assert set(found) == {running.fqid, queued.fqid}, found
+        started = next(s for s in (running, queued) if log.of(s.fqid, base.STARTED))
+        waiting = queued if started is running else running
+        assert found[started.fqid].pid == log.of(started.fqid, base.STARTED)[0].handle.pid
+        assert found[waiting.fqid].pid == 0 and all(h.backend == handles[0].backend for h in found.values())
+        assert client.find(marker_prefix + "-no-such:") == []
+        client.kill([log.of(started.fqid, base.STARTED)[0].handle, handles[[running, queued].index(waiting)]], 2.0)
+        assert client.find(marker_prefix + ":") == []
+
+    def test_close_stops_the_actor_and_leaves_its_work_to_adopt(self, make_actor, specs):
+        first = make_actor(concurrency=2)
+        (spec,) = specs([["/bin/sleep", "30"]])
+        first.submit([spec])
+        log = EventLog(first)
+        log.until(lambda _: bool(log.of(spec.fqid, base.STARTED)))
+        handle = log.of(spec.fqid, base.STARTED)[0].handle
+        first.close()
+        first.close()  # idempotent
+        assert first.ping()["loop_errors"] == []
+        second = make_actor(concurrency=2)
+        (now,) = second.adopt([handle])
+        assert now.kind == base.STARTED, now  # closing an actor does not end its work
+        (result,) = second.kill([now.handle], 2.0)
+        assert result.confirmed and second.held([now.handle]) == [False]
+
     def test_kill_running_confirms_and_releases(self, make_actor, specs):
         client = make_actor(concurrency=4)
         batch = specs([["/bin/sleep", "30"]] * 3)

@@ -94,5 +94,7 @@ def remote(name: str) -> Any:
     if not _REMOTE:
         for fn in (host_run, host_watch, host_held):
             _REMOTE[fn.__name__] = ray.remote(num_cpus=0, max_retries=0)(fn)
-        _REMOTE["HostAgent"] = ray.remote(num_cpus=0, max_concurrency=8, max_restarts=0)(HostAgent)
+        # Ray's stubs type the decorator's options for functions only.
+        _REMOTE["HostAgent"] = ray.remote(num_cpus=0, max_concurrency=8,  # type: ignore[call-overload]
+                                          max_restarts=0)(HostAgent)
     return _REMOTE[name]

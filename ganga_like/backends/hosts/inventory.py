@@ -65,21 +65,21 @@ def discover(nodes: Iterable[Mapping[str, Any]]) -> Inventory:
     for node in nodes:
         resources = node.get("Resources") or {}
         node_id = node.get("NodeID", "")
-        name, labels = "", set()
+        name, node_labels = "", set()
         for key, amount in resources.items():
             if key.startswith(HOST_PREFIX):
                 name = key[len(HOST_PREFIX):]
             elif key.startswith(LABEL_PREFIX):
-                labels.add(key[len(LABEL_PREFIX):])
+                node_labels.add(key[len(LABEL_PREFIX):])
             elif key.startswith(ONLY_IF_NEEDED_PREFIX):
-                labels.add(key[len(ONLY_IF_NEEDED_PREFIX):])
+                node_labels.add(key[len(ONLY_IF_NEEDED_PREFIX):])
                 only_if_needed.add(key[len(ONLY_IF_NEEDED_PREFIX):])
             elif key.startswith(ATOMIC_PREFIX) and key.count(":") >= 2:
                 group, instance = key[len(ATOMIC_PREFIX):].split(":", 1)
-                labels.add(instance)
+                node_labels.add(instance)
                 instance_of[instance] = group
                 ceilings[group] = min(ceilings.get(group, amount), amount)
-        host = NodeHost(name or node_id[:12], node_id, bool(node.get("Alive")), frozenset(labels),
+        host = NodeHost(name or node_id[:12], node_id, bool(node.get("Alive")), frozenset(node_labels),
                         node.get("NodeManagerAddress", ""))
         old = hosts.get(host.name)
         if old is None or (host.alive and not old.alive):  # a restarted node replaces its dead self

@@ -295,10 +295,11 @@ class LocalActor(RuntimeActor):
                     self._killed(None, handle, done.note)
                 continue
             assert isinstance(run, LocalRun)
+            own: LocalRun = run
             with self._cond:  # our own wrapper: the watcher sees it end in a moment
-                self._cond.wait_for(lambda run=run: run.exited, timeout=2.0)
-                if run.state != rs.DONE and done.killed == 0 and run.exit_event is not None:
-                    self._runs.finish(run, *run.exit_event)  # it had ended on its own
+                self._cond.wait_for(lambda: own.exited, timeout=2.0)
+                if own.state != rs.DONE and done.killed == 0 and own.exit_event is not None:
+                    self._runs.finish(own, *own.exit_event)  # it had ended on its own
                     self._cond.notify_all()
                     continue
             self._killed(run, handle, done.note)

@@ -242,7 +242,7 @@ def tree_members(target: Target, table: Sequence[ProcInfo]) -> list[ProcInfo]:
     # that process's, not ours (Linux does not reuse a pid still used as a group id).
     by_ids = target.pid > 0 and (leader is None or leader_ours)
     members: dict[int, ProcInfo] = {}
-    if leader_ours:
+    if leader is not None and leader_ours:
         members[leader.pid] = leader
     for proc in table:
         if by_ids and (proc.pgid == target.pid or proc.sid == target.pid):
