@@ -293,3 +293,12 @@ class RunTableMachine(RuleBasedStateMachine):
 
 TestRunTableMachine = RunTableMachine.TestCase
 TestRunTableMachine.settings = settings(max_examples=60, stateful_step_count=40, deadline=None)
+
+
+def test_the_architecture_page_shows_the_run_state_table_from_the_code():
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "architecture.md").read_text()
+    begin, end = "<!-- run-table:begin -->", "<!-- run-table:end -->"
+    shown = text[text.index(begin) + len(begin):text.index(end)].strip()
+    assert shown == rs.table_markdown(), "docs/architecture.md's run-state table is out of date"
