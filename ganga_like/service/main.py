@@ -41,7 +41,7 @@ from ..ray_runtime import ensure_ray, ray_is_opened
 from ..repository.storage import open_zeo
 from ..session import Session
 from ..status import ACTIVE
-from . import reaper, sharing
+from . import guardian, reaper, sharing
 from .control import ControlServer
 from .verbs import Verbs, dispatch
 
@@ -104,6 +104,8 @@ class Service:
         os.environ["RAY_TMPDIR"] = self.ray_dir
         self.paths.write_state({"pid": os.getpid(), "ray_dir": self.ray_dir,
                                 "started": self.started})
+        # Started before Ray: whenever this process ends, even by SIGKILL, its Ray goes too.
+        guardian.start(os.getpid(), self.ray_dir, self.paths.log)
         self._serve_database()
         repository = open_zeo(self.config, self.paths.zeo_socket, location=self.config.root)
         self.session = Session(self.config, repository=repository)

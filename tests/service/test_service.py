@@ -201,6 +201,11 @@ def test_kill_9_of_the_service_during_200_subjobs_loses_nothing(tmp_path):
         os.kill(old_pid, signal.SIGKILL)
         wait_for(lambda: not psutil.pid_exists(old_pid) or
                  psutil.Process(old_pid).status() == psutil.STATUS_ZOMBIE, what="the service to die")
+        # Its guardian ends the dead service's Ray at once, before any next start.
+        wait_for(lambda: not [p for p in psutil.process_iter(["cmdline"])
+                              if any(old_ray in c for c in (p.info["cmdline"] or ()))],
+                 timeout=15, what="the dead service's Ray processes to be ended by its guardian")
+        wait_for(lambda: not os.path.exists(old_ray), timeout=10, what="the guardian to remove its Ray directory")
         # The next client starts a new service, which recovers before it answers.
         result = client(root, """
             j = jobs(0)
