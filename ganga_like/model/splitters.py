@@ -1,9 +1,16 @@
 """Splitters: turn one job description into the subjobs' differences.
 
 A splitter returns, for each subjob, a dict of overrides keyed by dotted path
-(``'application.args'``, ``'backend.cpus'``). A subjob stores only its overrides;
+(``'application.args'``, ``'backend.num_cpus'``). A subjob stores only its overrides;
 its application and backend are the master's with those applied. That keeps a
 subjob's record small (10,000 subjobs commit in well under a second).
+
+Any application field can differ between subjobs. A backend field can where the
+backend carries it in each subjob's spec: RayCluster's ``num_cpus``, ``resources``
+and ``max_retries``, every field of Hosts. A field that chooses the backend's actor
+(Local's ``concurrency``, RayCluster's ``address``) is the whole job's, and
+``submit()`` refuses a splitter that sets it, in one line naming the fields that
+can differ (``operations.submit.backend_fields_per_subjob``).
 """
 
 from __future__ import annotations
@@ -71,7 +78,9 @@ class GenericSplitter(Splitter):
 
     ``GenericSplitter(attribute='application.args', values=[['1'], ['2']])`` or
     ``GenericSplitter(multi_attrs={'application.args': [['1'], ['2']],
-    'application.env': [{'X': '1'}, {'X': '2'}]})``.
+    'application.env': [{'X': '1'}, {'X': '2'}]})``. A backend field too, where each
+    subjob can have its own (``'backend.num_cpus'`` on RayCluster, ``'backend.label'``
+    on Hosts; see the module's docstring).
     """
 
     attribute = Field("", _check_attribute_path, "'application.<field>' or 'backend.<field>'",

@@ -1,11 +1,12 @@
 """What ``submit()`` refuses before anything is sent, as Ganga does: the job stays new.
 
-For jobs that run on this machine (``Local``), an executable that does not exist or
-cannot run is refused at ``submit()`` in one line, instead of a job that runs and
-fails with exit code 127. A name without ``/`` is looked up in the ``PATH`` the
-payload will have (the submitter's, unless the job uses the backend's own); a
-relative path is resolved from the payload's directory at run time, so it is left
-to the run. Other backends run elsewhere, where this machine cannot look.
+For jobs that run on this machine (``Local``, and ``Interactive``, which uses
+Local's actor), an executable that does not exist or cannot run is refused at
+``submit()`` in one line, instead of a job that runs and fails with exit code 127.
+A name without ``/`` is looked up in the ``PATH`` the payload will have (the
+submitter's, unless the job uses the backend's own); a relative path is resolved
+from the payload's directory at run time, so it is left to the run. Other backends
+run elsewhere, where this machine cannot look.
 """
 
 from __future__ import annotations
@@ -13,7 +14,14 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping
 
+from ..backends.local.config import Local
+from ..backends.local.interactive import Interactive
 from ..errors import ApplicationConfigurationError
+
+
+def runs_here(backend: object) -> bool:
+    """Whether ``backend``'s payloads run on this machine (Local's actor runs them)."""
+    return isinstance(backend, (Local, Interactive))
 
 
 def problem(exe: str, path_variable: str) -> str:

@@ -8,14 +8,13 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from ..backends import base
-from ..backends.local.config import Local
 from ..errors import BackendError, InvalidValue, OperationRefused
 from ..model.counts import StatusCounts
 from ..model.job import Job
 from ..monitor import Submission
 from ..status import Status
 from .common import SUBMIT_CHUNK, active_set, begin_attempt, failed_handle
-from .preflight import check_executables
+from .preflight import check_executables, runs_here
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..session import Session
@@ -50,7 +49,7 @@ def submit(session: "Session", job: Job, keep_going: bool = False,
             split(job)
         targets = ([sj for sj in job._subjobs.values() if sj._status == Status.NEW.value]
                    if job._subjobs is not None else [job])
-        if isinstance(job.backend, Local):  # runs here: refuse now what cannot run here
+        if runs_here(job.backend):  # refuse now what cannot run here
             env = environment if environment is not None and job.env_from == "submitter" \
                 else os.environ
             exes = {job.application.exe} | {
@@ -161,17 +160,23 @@ def specs_for(session: "Session", top: Job, targets: Sequence[Job]) -> list[base
     base_env = base_environment(top)  # one dict for every spec: serialised once per batch
     specs = []
     for sub in targets:
-        mine = dict(values)
+        mine, backend_values = dict(values), {}
         for path, value in sub._overrides.items():
             root, _, leaf = path.partition(".")
             if root == "application":
                 mine[leaf] = value
+            elif root == "backend":
+                backend_values[leaf] = value
+        # A subjob's own backend values (split() let through only those that reach
+        # the spec) give its options; the rest share the master's.
+        own = (top.backend.with_values(backend_values).spec_options() if backend_values
+               else options)
         fqid = f"{top.id}.{sub.id}"
         specs.append(base.SubjobSpec(
             job_id=top.id, subjob_id=sub.id, fqid=fqid, exe=mine["exe"],
             args=tuple(mine["args"]), env=dict(mine["env"]),
             workdir=os.path.join(workspace, str(sub.id)), marker=f"{uuid}:{fqid}",
-            options=dict(options), attempt=sub.submit_counter, base_env=base_env))
+            options=dict(own), attempt=sub.submit_counter, base_env=base_env))
     return specs
 
 
@@ -211,6 +216,7 @@ def split(job: Job) -> None:
         raise InvalidValue(type(job.splitter).__name__, "split", job.splitter,
                            "at least one subjob (it produced none)")
     checked: list[dict[str, Any]] = []
+    per_subjob: tuple[list[str], list[str]] | None = None
     for row in rows:
         clean = {}
         for path, value in row.items():
@@ -221,6 +227,11 @@ def split(job: Job) -> None:
                 raise InvalidValue(type(job.splitter).__name__, "attribute", path,
                                    f"a field of {type(base_component).__name__}: "
                                    + ", ".join(fields))
+            if root == "backend":
+                per_subjob = per_subjob or backend_fields_per_subjob(base_component)
+                if leaf not in per_subjob[0]:
+                    raise InvalidValue(type(job.splitter).__name__, _splitter_setting(splitter, path),
+                                       path, _per_subjob_expected(base_component, *per_subjob))
             clean[path] = fields[leaf].convert(type(base_component).__name__, value)
         checked.append(clean)
     tree = IOBTree()
@@ -234,3 +245,63 @@ def split(job: Job) -> None:
     job._subjobs = tree
     job._counts = StatusCounts({Status.NEW.value: len(checked)})
 
+
+
+def backend_fields_per_subjob(backend: Any) -> tuple[list[str], list[str]]:
+    """(fields a subjob may have its own value of, fields it may not) for ``backend``.
+
+    A subjob runs with its own values of the fields its backend puts in each spec
+    (``spec_options()``: RayCluster's ``num_cpus``, ``resources``, ``max_retries``;
+    every Hosts request field). A field that chooses the actor (``actor_key()``:
+    Local's ``concurrency``, RayCluster's ``address``) is the whole job's: every
+    subjob goes to the master's actor. Which fields each method reads is observed,
+    not declared, so a backend's list cannot drift from its code.
+    """
+    fields = list(type(backend).fields())
+    in_spec = _fields_read(backend, "spec_options")
+    choose_actor = _fields_read(backend, "actor_key")
+    can = [name for name in fields if name in in_spec and name not in choose_actor]
+    return can, [name for name in fields if name not in can]
+
+
+def _fields_read(backend: Any, method: str) -> set[str]:
+    """The fields of ``backend`` that ``backend.<method>()`` reads."""
+    cls, read = type(backend), set()
+    fields = cls.fields()
+
+    def __getattribute__(self: Any, name: str) -> Any:  # noqa: N807 (a method of Tracing)
+        if name in fields:
+            read.add(name)
+        return super(tracing, self).__getattribute__(name)
+
+    tracing = type(cls.__name__, (cls,), {"__getattribute__": __getattribute__})
+    probe = tracing.__new__(tracing)
+    probe.__dict__.update({name: getattr(backend, name) for name in fields})
+    getattr(probe, method)()
+    return read
+
+
+def _per_subjob_expected(backend: Any, can: list[str], cannot: list[str]) -> str:
+    name = type(backend).__name__
+    choose_actor = _fields_read(backend, "actor_key")
+    allowed = ", ".join(["application.<field>", *(f"backend.{f}" for f in can)])
+    why = []
+    fixed = [f for f in cannot if f in choose_actor]
+    if fixed:
+        why.append(f"{', '.join(fixed)} {'chooses' if len(fixed) == 1 else 'choose'} the one "
+                   "actor that runs every subjob of the job")
+    unused = [f for f in cannot if f not in choose_actor]
+    if unused:
+        why.append(f"{', '.join(unused)} {'is' if len(unused) == 1 else 'are'} not part of "
+                   "a subjob's run")
+    return (f"a field a subjob can have its own value of: {allowed} (on {name}, "
+            f"{'; '.join(why)})")
+
+
+def _splitter_setting(splitter: Any, path: str) -> str:
+    """Which setting of the splitter named ``path`` (for the error line)."""
+    if getattr(splitter, "attribute", None) == path:
+        return "attribute"
+    if path in (getattr(splitter, "multi_attrs", None) or {}):
+        return "multi_attrs"
+    return "split"

@@ -4,7 +4,8 @@ The work is done by Local's actor (the same processes, wrapper and monitoring);
 what differs is the verb: ``j.submit()`` returns only when every (sub)job has
 finished, and then prints their standard output, so a script can use the results
 on the next line. Subjobs run side by side, up to the machine's CPU count (Ganga's
-Interactive runs one process at a time).
+Interactive runs one process at a time). As for Local, an executable that cannot run
+here is refused at ``submit()`` (``operations.preflight``): the job stays new.
 """
 
 from __future__ import annotations

@@ -1,0 +1,120 @@
+"""A splitter's backend values per subjob, as Ganga's GenericSplitter sets them.
+
+A backend field that the backend carries in each subjob's spec (RayCluster's
+``num_cpus``, ``resources``, ``max_retries``; every Hosts request field) reaches
+that subjob's run. A field that chooses the backend's actor (Local's
+``concurrency``, RayCluster's ``address``) is the whole job's: ``submit()``
+refuses a splitter that sets it, in one line naming what can differ, and the job
+stays new. Also here: ``Interactive()`` refuses an executable that cannot run, as
+``Local`` does.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from ganga_like.backends import base
+from ganga_like.backends.hosts.config import Hosts
+from ganga_like.backends.local.config import Local
+from ganga_like.backends.local.interactive import Interactive
+from ganga_like.backends.raycluster.config import RayCluster
+from ganga_like.errors import ApplicationConfigurationError, InvalidValue, SplitterError
+from ganga_like.model.application import Executable
+from ganga_like.model.job import Job
+from ganga_like.model.splitters import GenericSplitter
+from ganga_like.operations.submit import backend_fields_per_subjob, specs_for, split
+from ganga_like.status import Status
+
+from .helpers import wait_for
+
+NOWHERE = {"gl_test_no_such_node": 1.0}  # no node of the test Ray has it: the task stays pending
+
+
+def _echo(backend, splitter) -> Job:
+    return Job(application=Executable(exe="/bin/sh", args=["-c", "echo ran"]),
+               backend=backend, splitter=splitter)
+
+
+def test_which_backend_fields_can_differ_between_subjobs():
+    assert backend_fields_per_subjob(Local()) == ([], ["concurrency"])
+    assert backend_fields_per_subjob(RayCluster()) == (
+        ["num_cpus", "resources", "max_retries"], ["address"])
+    assert backend_fields_per_subjob(Hosts()) == (
+        ["label", "hosts", "dependencies", "atomic_group", "synch_count"], [])
+    assert backend_fields_per_subjob(Interactive()) == ([], [])
+
+
+def test_a_raycluster_subjob_reserves_its_own_resources(session):
+    """Subjob 0 asks for nothing special and runs; subjob 1 asks for a resource no
+    node has, and waits Pending in Ray: its own value reached its task."""
+    job = _echo(RayCluster(num_cpus=0.5), GenericSplitter(multi_attrs={
+        "backend.resources": [{}, NOWHERE], "backend.max_retries": [0, 2]}))
+    session.submit(job)
+    first, second = job.subjobs[0], job.subjobs[1]
+    assert first.backend.resources == {} and second.backend.resources == NOWHERE
+    assert second.backend.max_retries == 2 and second.backend.num_cpus == 0.5
+
+    def settled() -> bool:
+        session.refresh()
+        return first.status is Status.COMPLETED and second.backend_detail == "Pending"
+
+    wait_for(settled, timeout=60)
+    time.sleep(2)  # with the master's resources it would have run by now, as the first did
+    session.refresh()
+    assert second.status is Status.SUBMITTED and second.backend_detail == "Pending"
+    assert session.peek(first).strip() == "ran"
+    [spec] = specs_for(session, job, [second])
+    assert spec.options == {"num_cpus": 0.5, "resources": NOWHERE, "max_retries": 2}
+
+    import ray
+
+    actor = session.backends.actor(job.backend)
+    assert ray.get(actor.held.remote([base.Handle.from_tuple(second.handle)])) == [True]
+    session.kill(job)
+    assert second.status is Status.KILLED and job.status is Status.KILLED
+
+
+def test_a_hosts_subjob_asks_for_its_own_label(session):
+    job = _echo(Hosts(label="x86_64", synch_count=1),
+                GenericSplitter(attribute="backend.label", values=["x86_64", "arm64"]))
+    session.register(job)
+    session.write(lambda: split(job))
+    specs = specs_for(session, job, list(job.subjobs))
+    assert [s.options["label"] for s in specs] == ["x86_64", "arm64"]
+    assert all(s.options["synch_count"] == 1 for s in specs)
+
+
+@pytest.mark.parametrize("backend, splitter, why", [
+    (Local(), GenericSplitter(attribute="backend.concurrency", values=[1, 2]),
+     "GenericSplitter.attribute = 'backend.concurrency' is not valid: expected a field a "
+     "subjob can have its own value of: application.<field> (on Local, concurrency "
+     "chooses the one actor that runs every subjob of the job)"),
+    (RayCluster(), GenericSplitter(multi_attrs={"application.args": [["1"], ["2"]],
+                                                "backend.address": ["auto", "10.0.0.1:6379"]}),
+     "GenericSplitter.multi_attrs = 'backend.address' is not valid: expected a field a "
+     "subjob can have its own value of: application.<field>, backend.num_cpus, "
+     "backend.resources, backend.max_retries (on RayCluster, address chooses the one "
+     "actor that runs every subjob of the job)"),
+])
+def test_a_backend_field_that_chooses_the_actor_is_refused_and_the_job_stays_new(
+        session, backend, splitter, why):
+    job = _echo(backend, splitter)
+    with pytest.raises(SplitterError) as info:
+        session.submit(job)
+    assert isinstance(info.value, InvalidValue)
+    assert str(info.value) == why
+    session.refresh()
+    assert job.status is Status.NEW and job.subjob_counts == {} and job.submit_counter == 0
+
+
+def test_interactive_refuses_a_missing_executable_at_submit_and_the_job_stays_new(session, capsys):
+    job = Job(application=Executable(exe="/no/such/program", args=[]), backend=Interactive())
+    with pytest.raises(ApplicationConfigurationError) as info:
+        job.submit()  # the GPI verb: Interactive would wait and print
+    message = str(info.value)
+    assert "/no/such/program does not exist" in message and "\n" not in message
+    session.refresh()
+    assert job.status is Status.NEW and job.submit_counter == 0 and job.handle is None
+    assert capsys.readouterr().out == ""  # nothing ran, nothing shown
