@@ -124,13 +124,6 @@ def html_table(rows: Sequence[Sequence[str]], footer: str = "") -> str:
     return f"<table>{foot}<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
-def job_rows_for_display(job: Any) -> tuple[list[tuple[str, ...]], str]:
-    footer = ""
-    if job.reason and job.status.value in ("failed", "new", "unknown", "killed"):
-        footer = f"reason: {job.reason}"
-    return [job_row(job)], footer
-
-
 def subjob_rows_for_display(job: Any, limit: int = SUBJOB_ROWS_SHOWN) -> tuple[list[tuple[str, ...]], str]:
     tree = job._subjobs
     n = len(job.subjobs)
