@@ -274,7 +274,7 @@ def _fields_read(backend: Any, method: str) -> set[str]:
             read.add(name)
         return super(tracing, self).__getattribute__(name)
 
-    tracing = type(cls.__name__, (cls,), {"__getattribute__": __getattribute__})
+    tracing: Any = type(cls.__name__, (cls,), {"__getattribute__": __getattribute__})
     probe = tracing.__new__(tracing)
     probe.__dict__.update({name: getattr(backend, name) for name in fields})
     getattr(probe, method)()
