@@ -97,6 +97,18 @@ class ReadOnly:
         raise ReadOnlyAttribute(type(obj).__name__, self.name, self.what, obj._settable())
 
 
+def refuse_if_read_only(obj: Any, name: str, value: Any) -> None:
+    """Refuse an assignment to a :class:`ReadOnly` attribute *before* ``persistent``
+    sees it: its ``__setattr__`` marks the object changed before it calls a descriptor,
+    and a refused edit must leave nothing to commit (or to conflict with later)."""
+    for klass in type(obj).__mro__:
+        if name in klass.__dict__:
+            declared = klass.__dict__[name]
+            if isinstance(declared, ReadOnly):
+                declared.__set__(obj, value)
+            return
+
+
 class Component(Persistent):
     """Base of user-configurable persistent objects (applications, backends, ...)."""
 
@@ -134,6 +146,7 @@ class Component(Persistent):
         # refuse names the class does not declare, as Ganga does.
         if not name.startswith("_") and not hasattr(type(self), name):
             raise UnknownAttribute(type(self).__name__, name, value, self._settable())
+        refuse_if_read_only(self, name, value)
         super().__setattr__(name, value)
 
     def _settable(self) -> list[str]:

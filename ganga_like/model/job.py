@@ -25,7 +25,7 @@ from ..config import MODES
 from ..status import ACTIVE, Status, master_status
 from . import binding
 from .application import Executable
-from .component import Component, ReadOnly
+from .component import Component, ReadOnly, refuse_if_read_only
 from .jobinfo import JobInfo
 from .jobtime import JobTime
 from .slices import JobSlice, select_jobs
@@ -171,6 +171,7 @@ class Job(Persistent):
         elif not name.startswith("_") and not hasattr(type(self), name):
             # A misspelt attribute (j.splitter = ... as j.spliter) would be stored and ignored.
             raise UnknownAttribute("Job", name, value, self._settable())
+        refuse_if_read_only(self, name, value)
         if name in USER_ATTRIBUTES:
             # A user's edit of a stored job is committed at once (as in Ganga), in its
             # own retrying transaction, so a conflict can never drop it silently.

@@ -71,6 +71,26 @@ def test_read_only_attributes_refuse_assignment_in_one_line(target, name):
     assert "\n" not in message and "read-only" in message and "can set are" in message
 
 
+def test_a_refused_assignment_leaves_nothing_to_commit():
+    """persistent marks an object changed before it calls a descriptor's setter: a
+    refused edit must be refused before that, or a script's next commit would write
+    (or conflict on) a job nobody changed."""
+    import transaction
+    import ZODB
+
+    db = ZODB.DB(None)
+    connection = db.open()
+    job = Job(backend=Local())
+    connection.root()["job"] = job
+    transaction.commit()
+    for obj, name in [(job, "fqid"), (job, "inputdir"), (job.backend, "id"), (job.backend, "exitcode")]:
+        with pytest.raises(ReadOnlyAttribute):
+            setattr(obj, name, 3)
+        assert not obj._p_changed, name
+    connection.close()
+    db.close()
+
+
 # --- run attributes, info, time ----------------------------------------------------------------
 
 def _ran(job: Job, pid: int = 4242, host: str = "node7", code: int = 0) -> Job:
