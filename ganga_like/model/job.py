@@ -286,10 +286,6 @@ class Job(Persistent):
         """A subjob's application: the master's with the splitter's overrides."""
         return self._effective("application")
 
-    @property
-    def effective_backend(self) -> Component | None:
-        return self._effective("backend")
-
     def _effective(self, root: str) -> Component | None:
         if self.master is None:
             return getattr(self, root)
