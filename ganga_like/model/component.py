@@ -97,6 +97,24 @@ class ReadOnly:
         raise ReadOnlyAttribute(type(obj).__name__, self.name, self.what, obj._settable())
 
 
+class ReadOnlyView:
+    """What a job reports about itself (``j.time``, ``j.info``): read-only attributes
+    computed from the job; any assignment is refused in one line saying what it is."""
+
+    _job: Any
+    WHAT = ""  # "j.time reports ...; nothing in it is set by hand"
+
+    def __init__(self, job: Any) -> None:
+        object.__setattr__(self, "_job", job)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        refuse_if_read_only(self, name, value)
+        raise ReadOnlyAttribute(type(self).__name__, name, self.WHAT, ())
+
+    def _settable(self) -> list[str]:
+        return []
+
+
 def refuse_if_read_only(obj: Any, name: str, value: Any) -> None:
     """Refuse an assignment to a :class:`ReadOnly` attribute *before* ``persistent``
     sees it: its ``__setattr__`` marks the object changed before it calls a descriptor,

@@ -5,9 +5,8 @@ from __future__ import annotations
 import uuid as _uuid
 from typing import Any
 
-from ..errors import ReadOnlyAttribute
 from ..status import history_entries
-from .component import FrozenList, ReadOnly
+from .component import FrozenList, ReadOnly, ReadOnlyView
 
 _NAMESPACE = _uuid.UUID("6a1b1c4e-3f1d-4d6e-9c1e-67616e67616c")  # fixed: uuids are stable
 
@@ -30,25 +29,13 @@ def _submit_counter(info: "JobInfo") -> int:
     return sum(1 for entry in history_entries(job.history) if entry.dst == "submitting")
 
 
-class JobInfo:
+class JobInfo(ReadOnlyView):
     """Ganga's ``j.info``: ``submit_counter`` (how often the job was submitted or
     resubmitted), ``uuid`` (a stable, unique identifier of the job), and
     ``monitoring_links`` / ``monitor`` (always empty here: no external monitoring
     service is fed). Every attribute is read-only."""
 
-    _job: Any  # the job it describes (set once: every attribute is read-only)
-
-    def __init__(self, job: Any) -> None:
-        object.__setattr__(self, "_job", job)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        declared = type(self).__dict__.get(name)
-        if isinstance(declared, ReadOnly):
-            declared.__set__(self, value)  # refuses, naming what it is
-        raise ReadOnlyAttribute("JobInfo", name, "j.info reports what ganga_like recorded; nothing in it is set by hand", ())
-
-    def _settable(self) -> list[str]:
-        return []
+    WHAT = "j.info reports what ganga_like recorded; nothing in it is set by hand"
 
     submit_counter = ReadOnly(_submit_counter,
                               "how many times the job was submitted or resubmitted")

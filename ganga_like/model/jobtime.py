@@ -14,9 +14,9 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
-from ..errors import InvalidValue, ReadOnlyAttribute
+from ..errors import InvalidValue
 from ..status import Status, history_entries
-from .component import ReadOnly
+from .component import ReadOnly, ReadOnlyView
 
 FINAL = ("completed", "failed", "killed")
 PAYLOAD_ENDED = ("completing", "completed", "failed")  # entered from running
@@ -43,7 +43,7 @@ def _stamps(job: Any) -> dict[str, float]:
     return dict(sorted(stamps.items(), key=lambda item: item[1]))
 
 
-class JobTime:
+class JobTime(ReadOnlyView):
     """When the job changed status (UTC ``datetime`` values, as in Ganga).
 
     ``j.time.new()``, ``submitting()``, ``submitted()``, ``running()``,
@@ -56,17 +56,7 @@ class JobTime:
     (``details(3)`` or ``details('all')`` on a master).
     """
 
-    def __init__(self, job: Any) -> None:
-        object.__setattr__(self, "_job", job)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        declared = type(self).__dict__.get(name)
-        if isinstance(declared, ReadOnly):
-            declared.__set__(self, value)  # refuses, naming what it is
-        raise ReadOnlyAttribute("JobTime", name, "j.time reports when the job changed status; nothing in it is set by hand", ())
-
-    def _settable(self) -> list[str]:
-        return []
+    WHAT = "j.time reports when the job changed status; nothing in it is set by hand"
 
     timestamps = ReadOnly(lambda self: {k: _utc(v) for k, v in _stamps(self._job).items()},
                           "when the job entered each status, from its history")

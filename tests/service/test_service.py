@@ -100,7 +100,7 @@ def test_two_shells_and_the_command_line_at_once(root):
         wait_for(lambda: ask(first, "j.status.value") == "'killed'", what="the first shell to see it")
         assert jobs_json(root)[job_id]["status"] == "killed"
         history = json.loads(run_gl(root, "show", job_id, "--json", check_clean=False).stdout)["history"]
-        assert history[-1][2] == "killed", history[-1]
+        assert history[-1]["to"] == "killed", history[-1]
         # Both shells are clients of the same service; the CLI too.
         status = run_gl(root, "service", "status", "--json", check_clean=False)
         info = json.loads(status.stdout)

@@ -88,23 +88,13 @@ class HostsActor(RuntimeActor):
             handle = Handle(BACKEND, spec.fqid, workdir=spec.workdir, attempt=spec.attempt)
             entry = entry_for(spec, inventory)
             run = HostsRun(spec.fqid, spec.workdir, spec.marker, handle, spec=spec, entry=entry)
-            problem = impossible(entry, inventory)
+            problem = impossible(entry, inventory) or self._accept(run, first)
             if not problem:
                 with self._cond:
-                    problem = self._runs.add(run)
-                if not problem:
-                    try:
-                        outcome.prepare(spec.workdir, first)
-                    except OSError as error:
-                        problem = f"cannot prepare {spec.workdir}: {error.strerror or error}"
-                    with self._cond:
-                        if problem:
-                            self._runs.move(run, rs.DONE, problem)
-                        else:
-                            self._runs.move(run, rs.QUEUED, "waiting for the scheduler")
-                            self._runs.tell(run, base.QUEUED, sch.QUEUED, "waiting for the scheduler")
-                        self._wake = True
-                        self._cond.notify_all()
+                    self._runs.move(run, rs.QUEUED, "waiting for the scheduler")
+                    self._runs.tell(run, base.QUEUED, sch.QUEUED, "waiting for the scheduler")
+                    self._wake = True
+                    self._cond.notify_all()
             handles.append(dataclasses.replace(handle, error=problem) if problem else handle)
         return handles
 

@@ -91,16 +91,7 @@ class RayClusterActor(RuntimeActor):
             except ValueError as error:
                 handles.append(dataclasses.replace(handle, error=str(error)))
                 continue
-            with self._cond:
-                refused = self._runs.add(run)  # before touching its files: they may be another run's
-            if not refused:
-                try:
-                    outcome.prepare(spec.workdir, line)
-                except OSError as error:
-                    refused = f"cannot prepare {spec.workdir}: {error.strerror or error}"
-                    with self._cond:
-                        self._runs.move(run, rs.DONE, refused)
-                        self._cond.notify_all()  # a kill() may wait for this run to settle
+            refused = self._accept(run, line)
             handles.append(dataclasses.replace(handle, error=refused) if refused else handle)
             if not refused:
                 accepted.append(run)

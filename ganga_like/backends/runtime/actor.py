@@ -180,6 +180,22 @@ class RuntimeActor:
         self._threads.append(thread)
         thread.start()
 
+    def _accept(self, run: Run, first_line: bytes) -> str:
+        """Take a new run and prepare its workdir (output/, the status file's first line);
+        the reason it is refused ('' if taken). The run stays ``new`` for the caller to place."""
+        with self._cond:
+            refused = self._runs.add(run)  # before touching its files: they may be another run's
+        if refused:
+            return refused
+        try:
+            outcome.prepare(run.workdir, first_line)
+        except OSError as error:
+            refused = f"cannot prepare {run.workdir}: {error.strerror or error}"
+            with self._cond:
+                self._runs.move(run, rs.DONE, refused)
+                self._cond.notify_all()  # a kill() may wait for this run to settle
+        return refused
+
     def _started(self, run: Run, handle: Handle, note: str = "") -> None:
         """(cond held) The run's wrapper started: STARTED with the full handle."""
         run.handle = handle
