@@ -30,6 +30,7 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check ganga_like tests bench examples
+	$(BIN)/python -m mypy
 
 soak: $(STAMP)
 	$(BIN)/python -m tests.faults.soak --rounds $(or $(ROUNDS),100)
