@@ -79,6 +79,10 @@ class RegistryView:
         """Remove every job (each is killed first; ``force`` as in ``j.remove``)."""
         self._all().remove(keep_going=keep_going, force=force)
 
+    def copy(self, keep_going: bool = False) -> JobSlice:
+        """Copy every job (Ganga's ``jobs.copy()``); the slice of the new copies."""
+        return self._all().copy(keep_going=keep_going)
+
     def rows(self, limit: int = ROWS_SHOWN) -> tuple[list[tuple[str, ...]], int]:
         registry = self._registry()
         return [job_row(j) for j in registry.last(limit)], len(registry)

@@ -20,7 +20,7 @@ from typing import Any
 from BTrees.IOBTree import IOBTree
 from persistent import Persistent
 
-from ..errors import InvalidValue, JobNotFound, ReadOnlyError, UnknownAttribute
+from ..errors import InvalidValue, JobNotFound, OperationRefused, ReadOnlyError, UnknownAttribute
 from ..config import MODES
 from ..status import ACTIVE, Status, master_status
 from . import binding
@@ -221,6 +221,8 @@ class Job(Persistent):
         return self._adopt(name, value, category)
 
     def _adopt(self, name: str, value: Any, category: str) -> Component:
+        if isinstance(value, str) and category != "files":
+            value = _plugin_by_name("Job", name, value, category)
         if not isinstance(value, Component) or value._category != category:
             raise InvalidValue("Job", name, value, f"one of the {category} (e.g. "
                                + {"applications": "Executable()", "backends": "Local()",
@@ -455,10 +457,53 @@ def _show_output(session: Any, job: Job) -> None:
     sys.stdout.flush()
 
 
+def _plugin_types(category: str) -> dict[str, type[Component]]:
+    """ganga_like's concrete component classes of one category (those imported: the
+    GPI imports every one it offers), by name."""
+    found: dict[str, type[Component]] = {}
+    pending = list(Component.__subclasses__())
+    while pending:
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        ours = cls.__module__.startswith("ganga_like.")
+        is_base = any(sub.__module__.startswith("ganga_like.") for sub in cls.__subclasses__())
+        if cls._category == category and ours and not is_base:
+            found.setdefault(cls.__name__, cls)
+    return found
+
+
+def _plugin_by_name(owner: str, name: str, value: str, category: str) -> Component:
+    """Ganga's ``j.splitter = 'ArgSplitter'``, ``j.backend = 'Local'``: a new default
+    object of the plugin of that name."""
+    types = _plugin_types(category)
+    if value not in types:
+        raise InvalidValue(owner, name, value, f"one of the {category}: "
+                           + ", ".join(sorted(types)) + " (a name, or an object such as "
+                           f"{sorted(types)[0]}())")
+    return types[value]()
+
+
 class JobTemplate(Job):
     """A reusable job description kept in the ``templates`` registry."""
 
     _status = Status.TEMPLATE.value
+
+    def _refuse(self, operation: str) -> OperationRefused:
+        return OperationRefused(f"template {self.id}", operation, Status.TEMPLATE.value,
+                                "a template is a description, not a job; make a job from "
+                                f"it and {operation} that: Job(templates({self.id})).submit()")
+
+    def submit(self, keep_going: bool = False) -> "Job":
+        raise self._refuse("submit")
+
+    def kill(self) -> None:
+        raise self._refuse("kill")
+
+    def resubmit(self, force: bool = False, include_killed: bool = False) -> None:
+        raise self._refuse("resubmit")
+
+    def force_status(self, status: str, force: bool = False) -> None:
+        raise self._refuse("force_status")
 
 
 class SubjobsView(Sequence):

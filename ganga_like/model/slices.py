@@ -5,8 +5,9 @@ A slice is a list of jobs that prints as one table and carries the verbs, applie
 each of its jobs in order: ``submit()``, ``kill()``, ``resubmit()``, ``remove()``,
 ``copy()``. As in Ganga, the first failure stops the others unless
 ``keep_going=True`` (then every job is tried and the failures are raised together,
-one line each); ``force`` is passed on to the verbs that take it. ``s[0]`` is the
-first job of the slice, ``s(3)`` the job with id 3; ``ids()``, ``len(s)``,
+one line each); ``force`` is passed on to the verbs that take it. As on ``jobs`` and
+in Ganga, ``s[3]`` and ``s(3)`` are the job with id 3, ``s[-1]`` the slice's last job,
+``s['name']`` its one job of that name; ``ids()``, ``len(s)``,
 ``select(...)`` and iteration work as on ``jobs``.
 """
 
@@ -16,16 +17,31 @@ import fnmatch
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from ..errors import GangaLikeError, JobNotFound
+from ..errors import GangaLikeError, JobNotFound, UnknownAttribute
 from ..status import Status
 from .table import job_row, render
 
 
+CRITERIA = ("status", "name", "id", "application", "backend")
+
+
+def _type_name(value: Any) -> str | None:
+    """``'Local'``, ``Local`` or ``Local()``: as in Ganga, only the type is compared."""
+    if value is None or isinstance(value, str):
+        return value
+    return value.__name__ if isinstance(value, type) else type(value).__name__
+
+
 def select_jobs(candidates: Iterable[Any], status: Any = None, name: str | None = None,
-                id: Any = None, application: str | None = None,  # noqa: A002 (Ganga's keyword)
-                backend: str | None = None) -> list[Any]:
+                id: Any = None, application: Any = None,  # noqa: A002 (Ganga's keyword)
+                backend: Any = None, **unknown: Any) -> list[Any]:
     """Filter jobs by status (one or several), name glob, id (one or several), and the
-    type names of their application and backend (``'Executable'``, ``'Local'``)."""
+    types of their application and backend (``'Executable'``, ``Executable`` or
+    ``Executable()``: only the type is compared, as in Ganga)."""
+    if unknown:
+        wrong = next(iter(unknown))
+        raise UnknownAttribute("select()", wrong, unknown[wrong], ("minid", "maxid") + CRITERIA)
+    application, backend = _type_name(application), _type_name(backend)
     wanted: set[str] | None = None
     if status is not None:
         statuses = [status] if isinstance(status, (str, Status)) else list(status)
@@ -66,7 +82,17 @@ class JobSlice:
     def __getitem__(self, index: Any) -> Any:
         if isinstance(index, slice):
             return JobSlice(self._jobs[index], self._what)
-        return self._jobs[index]
+        if isinstance(index, int) and not isinstance(index, bool) and index >= 0:
+            return self(index)  # as on jobs and in Ganga: s[3] is the job with id 3
+        if isinstance(index, str):
+            named = [job for job in self._jobs if job.name == index]
+            if len(named) == 1:
+                return named[0]
+            raise JobNotFound(index, f"{len(named)} jobs of this slice have that name")
+        try:
+            return self._jobs[index]  # s[-1]: the last job of the slice
+        except (IndexError, TypeError):
+            raise JobNotFound(index, f"this slice holds {self.ids()}") from None
 
     def __call__(self, job_id: int) -> Any:
         for job in self._jobs:

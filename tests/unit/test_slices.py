@@ -32,9 +32,14 @@ def test_select_by_id_status_name_application_and_backend(make_master):
     assert select_jobs(subs, backend="NoSuchBackend") == []
 
 
-def test_a_slice_indexes_by_position_and_calls_by_id():
+def test_a_slice_indexes_and_calls_by_id_as_ganga_and_negative_by_position():
     jobs = JobSlice([_Fake(4), _Fake(7), _Fake(9)])
-    assert jobs[0].id == 4 and jobs(9).id == 9 and jobs.ids() == [4, 7, 9] and len(jobs) == 3
+    assert jobs[7].id == 7 and jobs(9).id == 9 and jobs.ids() == [4, 7, 9] and len(jobs) == 3
+    assert jobs[-1].id == 9 and jobs[-3].id == 4
+    with pytest.raises(JobNotFound, match=r"\[4, 7, 9\]"):
+        jobs[0]
+    with pytest.raises(JobNotFound, match=r"\[4, 7, 9\]"):
+        jobs[-4]
     assert isinstance(jobs[1:], JobSlice) and jobs[1:].ids() == [7, 9]
     assert jobs.select(5, 8).ids() == [7]
     with pytest.raises(JobNotFound, match=r"\[4, 7, 9\]"):
