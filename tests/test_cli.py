@@ -22,6 +22,8 @@ from pathlib import Path
 import psutil
 import pytest
 
+from ganga_like.service.reaper import is_ray_process_of
+
 BIN = Path(sys.executable).parent
 GANGA_LIKE = [str(BIN / "ganga-like")] if (BIN / "ganga-like").exists() else \
     [sys.executable, "-m", "ganga_like.cli"]
@@ -72,7 +74,8 @@ def stray_processes(root: Path | None, ray_tmp: str) -> list[str]:
                 continue
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
-        if (ray_tmp and ray_tmp in cmd) or (root and cwd.startswith(str(root) + os.sep)) or \
+        if (ray_tmp and is_ray_process_of(proc.info["cmdline"] or (), proc.pid, ray_tmp)) or \
+                (root and cwd.startswith(str(root) + os.sep)) or \
                 (root and "ganga_like.service.main" in cmd and f"--root {root}" in cmd):
             found.append(f"{proc.info['pid']}: {cmd[:120]}")
     return found
@@ -84,7 +87,8 @@ def kill_strays(root: Path | None, ray_tmp: str = "") -> None:
         try:
             cmd = " ".join(proc.info["cmdline"] or ())
             cwd = proc.info["cwd"] or ""
-            if (ray_tmp and ray_tmp in cmd) or (root and cwd.startswith(str(root) + os.sep)) or \
+            if (ray_tmp and is_ray_process_of(proc.info["cmdline"] or (), proc.pid, ray_tmp)) or \
+                    (root and cwd.startswith(str(root) + os.sep)) or \
                     (root and "ganga_like.service.main" in cmd and f"--root {root}" in cmd):
                 proc.kill()
         except (psutil.NoSuchProcess, psutil.AccessDenied):

@@ -1,11 +1,13 @@
 """Ending what a dead service left of Ray.
 
 Each service runs Ray with its own directory (recorded in ``service.json``
-before Ray starts). Ray's helper processes (the dashboard and runtime-env
-agents, the raylet, the GCS) carry that directory on their command line and
-can outlive a service killed with SIGKILL; the next service, or the clean stop
-of this one, ends them. Payload processes never carry it: they outlive the
-service by design and the next one adopts them.
+before Ray starts). Ray's processes (the GCS, the raylet, the dashboard and
+runtime-env agents, the workers) either carry that directory on their command
+line or, once Ray renamed them (``ray::DashboardAgent``, ``ray::IDLE``), hold
+files open in it (their logs); they can outlive a service killed with SIGKILL.
+The service's guardian, the next service, or the clean stop of this one ends
+them. Payload processes are neither: they outlive the service by design and the
+next one adopts them.
 """
 
 from __future__ import annotations
@@ -19,6 +21,33 @@ import psutil
 GRACE = 2.0
 
 
+RAY_TITLE = "ray::"  # how Ray renames its agents and workers
+
+
+def holds_files_in(pid: int, directory: str) -> bool:
+    """Whether process ``pid`` has a file open under ``directory``."""
+    prefix = directory.rstrip("/") + "/"
+    try:
+        entries = list(os.scandir(f"/proc/{pid}/fd"))
+    except OSError:
+        return False
+    for entry in entries:
+        try:
+            if os.readlink(entry.path).startswith(prefix):
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def is_ray_process_of(cmdline: list[str] | tuple[str, ...], pid: int, ray_dir: str) -> bool:
+    """Whether a process belongs to the Ray that runs in ``ray_dir``: named on its command
+    line, or renamed by Ray and holding its files open there."""
+    if any(ray_dir in part for part in cmdline):
+        return True
+    return bool(cmdline) and cmdline[0].startswith(RAY_TITLE) and holds_files_in(pid, ray_dir)
+
+
 def processes_using(ray_dir: str) -> list[psutil.Process]:
     if not ray_dir:
         return []
@@ -28,7 +57,7 @@ def processes_using(ray_dir: str) -> list[psutil.Process]:
         try:
             if proc.pid == me:
                 continue
-            if any(ray_dir in part for part in proc.info["cmdline"] or ()):
+            if is_ray_process_of(proc.info["cmdline"] or (), proc.pid, ray_dir):
                 if proc.status() != psutil.STATUS_ZOMBIE:
                     found.append(proc)
         except (psutil.NoSuchProcess, psutil.AccessDenied):

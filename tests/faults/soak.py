@@ -34,6 +34,8 @@ from pathlib import Path
 
 import psutil
 
+from ganga_like.service import reaper
+
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 GANGA_LIKE = [str(BIN / "ganga-like")]
@@ -184,8 +186,7 @@ class Soak:
 
     def check_no_dead_ray(self, what: str) -> None:
         for ray_dir in filter(None, self.dead_ray_dirs):
-            alive = [p.pid for p in psutil.process_iter(["cmdline"])
-                     if any(ray_dir in c for c in (p.info["cmdline"] or ()))]
+            alive = [p.pid for p in reaper.processes_using(ray_dir)]
             assert not alive, f"{what}: processes of a dead service's Ray: {alive}"
 
     def check_modes(self, what: str) -> None:

@@ -21,6 +21,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from ganga_like.service import reaper
 from tests.test_cli import GANGA_LIKE, REPO, finish_root, gl_env, run_gl
 
 
@@ -202,8 +203,7 @@ def test_kill_9_of_the_service_during_200_subjobs_loses_nothing(tmp_path):
         wait_for(lambda: not psutil.pid_exists(old_pid) or
                  psutil.Process(old_pid).status() == psutil.STATUS_ZOMBIE, what="the service to die")
         # Its guardian ends the dead service's Ray at once, before any next start.
-        wait_for(lambda: not [p for p in psutil.process_iter(["cmdline"])
-                              if any(old_ray in c for c in (p.info["cmdline"] or ()))],
+        wait_for(lambda: not reaper.processes_using(old_ray),
                  timeout=15, what="the dead service's Ray processes to be ended by its guardian")
         wait_for(lambda: not os.path.exists(old_ray), timeout=10, what="the guardian to remove its Ray directory")
         # The next client starts a new service, which recovers before it answers.
@@ -215,9 +215,7 @@ def test_kill_9_of_the_service_during_200_subjobs_loses_nothing(tmp_path):
         assert result.stdout.split()[0] == "completed", result.stdout
         assert service_pid(root) != old_pid
         # Nothing of the dead service's Ray survives the new start.
-        leftovers = [p.pid for p in psutil.process_iter(["cmdline"])
-                     if any(old_ray in c for c in (p.info["cmdline"] or ()))]
-        assert leftovers == [], leftovers
+        assert reaper.processes_using(old_ray) == []
         outputs = sorted(int((root / "workspace" / "0" / str(i) / "output" / "stdout").read_text())
                          for i in range(200))
         assert outputs == list(range(200))
