@@ -270,7 +270,15 @@ JobError = OperationRefused
 PostProcessException = PostProcessError
 ReadOnlyObjectError = ProtectedAttributeError = ReadOnlyError
 GangaAttributeError = TypeMismatchError = SplitterError = InvalidValue
+GangaValueError = GangaTypeError = PluginError = SchemaError = GangaFileError = InvalidValue
+ApplicationPrepareError = ApplicationConfigurationError
+JobManagerError = OperationRefused
+IncompleteJobSubmissionError = BackendError
+IncompleteKillError = KillNotConfirmed
+GangaIOError = RepositoryError
 GANGA_NAMES = ("GangaException", "JobError", "ApplicationConfigurationError",
                "PostProcessException", "ReadOnlyObjectError", "ProtectedAttributeError",
                "GangaAttributeError", "TypeMismatchError", "SplitterError", "BackendError",
-               "RepositoryError")
+               "RepositoryError", "GangaValueError", "GangaTypeError", "PluginError", "SchemaError",
+               "GangaFileError", "ApplicationPrepareError", "JobManagerError",
+               "IncompleteJobSubmissionError", "IncompleteKillError", "GangaIOError")

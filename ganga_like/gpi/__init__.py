@@ -14,10 +14,8 @@ from ..backends.local.config import Local
 from ..backends.hosts.config import Hosts
 from ..backends.local.interactive import Interactive
 from ..backends.raycluster.config import RayCluster
-from ..errors import (
-    ApplicationConfigurationError, BackendError, GangaAttributeError, GangaException,
-    GangaLikeError, JobError, PostProcessException, ProtectedAttributeError, ReadOnlyObjectError,
-    NotAvailable, RepositoryError, SplitterError, TypeMismatchError)
+from .. import errors as _errors
+from ..errors import GANGA_NAMES, GangaLikeError, NotAvailable
 from ..model import job as _job
 from ..model.application import Executable
 from ..model.files import UNAVAILABLE_FILES, File, LocalFile
@@ -151,11 +149,10 @@ __all__ = [
     "Local", "Interactive", "RayCluster", "Hosts", "LocalFile", "File", "config", "TextMerger", "CustomMerger", "FileChecker", "CustomChecker",
     "Notifier", "help", "Status", "runMonitoring", "enableMonitoring", "disableMonitoring", "leaks",
     "export", "load", "session", "GangaLikeError",
-    # Ganga's exception names, as aliases in the one hierarchy (errors.GANGA_NAMES)
-    "GangaException", "JobError", "ApplicationConfigurationError", "PostProcessException",
-    "ReadOnlyObjectError", "ProtectedAttributeError", "GangaAttributeError", "TypeMismatchError",
-    "SplitterError", "BackendError", "RepositoryError", "NotAvailable",
+    # Ganga's exception names, as aliases in the one hierarchy
+    *GANGA_NAMES, "NotAvailable",
     # Ganga's remote file types: each raises NotAvailable (one line) when used
     *UNAVAILABLE_FILES,
 ]
 globals().update(UNAVAILABLE_FILES)
+globals().update({name: getattr(_errors, name) for name in GANGA_NAMES})

@@ -17,7 +17,7 @@ import fnmatch
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from ..errors import GangaLikeError, JobNotFound, UnknownAttribute
+from ..errors import GangaLikeError, InvalidValue, JobNotFound, UnknownAttribute
 from ..status import Status
 from .table import job_row, render
 
@@ -119,6 +119,10 @@ class JobSlice:
 
     # -- the verbs, job by job -------------------------------------------------------
     def _each(self, verb: str, keep_going: bool, **kwargs: Any) -> list[Any]:
+        if keep_going not in (True, False):  # jobs.remove(10) is not "remove job 10"
+            raise InvalidValue(f"{verb}()", "keep_going", keep_going,
+                               "True or False (a slice's verbs act on every job of it: "
+                               f"to {verb} one job, jobs(id).{verb}())")
         results, failures = [], []
         for job in list(self._jobs):
             try:

@@ -117,7 +117,15 @@ def send(session: "Session", top: Job, targets: Sequence[Job], keep_going: bool)
 
 def stage_inputs(session: "Session", top: Job, targets: Sequence[Job],
                   specs: Sequence[base.SubjobSpec]) -> dict[str, base.Handle]:
-    """Copy input files into each workdir; a failure sends that subjob back to new."""
+    """Copy input files into each workdir; a failure sends that subjob back to new.
+
+    The job's own ``inputdir`` exists from its submit on, inputs or not, as in Ganga
+    (scripts put files there); a subjob's is made when it has inputs to stage."""
+    if top.inputdir:
+        try:
+            os.makedirs(top.inputdir, exist_ok=True)
+        except OSError:
+            pass  # its workspace is not writable: each subjob's preparation says so
     if not top.inputfiles:
         return {}
     from ..errors import GangaLikeError

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from ganga_like.errors import JobError
-from ganga_like.gpi import Executable, Job, JobTemplate, Local, jobs
+from ganga_like.gpi import ArgSplitter, Executable, Job, JobTemplate, Local, jobs
 
 
 def test_jobs_copy_copies_every_job_and_select_takes_a_class(session):
@@ -30,3 +30,19 @@ def test_submitting_a_template_is_refused_and_submits_no_job(session):
         t.submit()
     assert j.status == "new" and t.status == "template"
     Job(t).submit()
+
+
+def test_a_submitted_job_has_its_inputdir_without_input_files(session):
+    # TestSavannah10064 / 13404: scripts put files in j.inputdir once it is submitted
+    import os
+
+    j = Job(application=Executable(exe="/bin/true"))
+    assert not os.path.exists(j.inputdir)
+    j.submit()
+    assert os.path.isdir(j.inputdir)
+    assert j.wait(timeout=60) == "completed"
+    split = Job(application=Executable(exe="/bin/echo"),
+                splitter=ArgSplitter(args=[["1"], ["2"]]))
+    split.submit()
+    assert os.path.isdir(split.inputdir) and not os.path.exists(split.subjobs[0].inputdir)
+    assert split.wait(timeout=60) == "completed"

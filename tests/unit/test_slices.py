@@ -67,3 +67,22 @@ def test_force_reaches_the_verb_and_the_table_has_one_footer(make_master):
     assert isinstance(chosen, JobSlice) and len(chosen) == 3
     table = repr(chosen)
     assert table.rstrip().endswith("3 subjobs") and table.count("subjobs\n") == 0
+
+
+def test_a_verb_of_a_slice_refuses_a_keep_going_that_is_not_a_boolean():
+    from ganga_like.errors import InvalidValue
+
+    subs = JobSlice([], "jobs")
+    with pytest.raises(InvalidValue) as error:
+        subs.remove(10)  # a Ganga user's "remove job 10" must not remove every job
+    assert "keep_going" in str(error.value) and "jobs(id).remove()" in str(error.value)
+    assert "\n" not in str(error.value)
+    assert subs.remove(1) is None and subs.kill(False) is None  # 1 and 0 are Python's booleans too
+
+
+def test_every_ganga_exception_name_is_one_of_ours():
+    import ganga_like.gpi as gpi
+    from ganga_like.errors import GANGA_NAMES, GangaLikeError
+
+    for name in GANGA_NAMES:
+        assert issubclass(getattr(gpi, name), GangaLikeError) and name in gpi.__all__, name
