@@ -7,11 +7,19 @@ command line print ``str(error)`` alone for these; anything else keeps its trace
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Sequence
+import functools
+import inspect
+from typing import Any, Callable, Iterable, Sequence
 
 
 class GangaLikeError(Exception):
-    """Base class of every error ganga_like raises deliberately."""
+    """Base class of every error ganga_like raises deliberately.
+
+    Each subclass builds its one line from structured fields; a script may also raise
+    any of them, under its Ganga name, with a message of its own, as Ganga scripts do
+    (``raise JobError("no input found")``): given fewer arguments than the fields it
+    needs, a subclass takes them as that message.
+    """
 
     def __init__(self, message: str, **fields: Any) -> None:
         super().__init__(message)
@@ -22,6 +30,27 @@ class GangaLikeError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is not None:
+            cls.__init__ = _or_a_message(init)  # type: ignore[method-assign]
+
+
+def _or_a_message(init: Callable[..., None]) -> Callable[..., None]:
+    parameters = list(inspect.signature(init).parameters.values())[1:]
+    required = sum(1 for p in parameters if p.default is p.empty
+                   and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD))
+
+    @functools.wraps(init)
+    def init_or_message(self: GangaLikeError, *args: Any, **fields: Any) -> None:
+        if len(args) < required and not fields:
+            GangaLikeError.__init__(self, " ".join(str(a) for a in args) or type(self).__name__)
+        else:
+            init(self, *args, **fields)
+
+    return init_or_message
 
 
 class InvalidTransition(GangaLikeError):

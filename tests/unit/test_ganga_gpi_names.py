@@ -83,3 +83,20 @@ def test_a_template_refuses_submit_as_in_ganga():
         assert "Job(templates(0)).submit()" in str(info.value)
     with pytest.raises(JobError):
         t.force_status("failed")
+
+
+def test_a_script_raises_gangas_exceptions_with_a_message_of_its_own():
+    # Ganga's GPI test_all_exceptions: err_type("My Test Error"); scripts do the same
+    import ganga_like.gpi as gpi
+    from ganga_like.errors import GANGA_NAMES, InvalidValue, OperationRefused
+
+    for name in GANGA_NAMES:
+        error = getattr(gpi, name)("My Test Error")
+        assert str(error) == "My Test Error", name
+    try:
+        raise gpi.JobError("no input found")
+    except OperationRefused as caught:  # and our own handlers still catch it
+        assert str(caught) == "no input found"
+    # Built with their fields, ours keep their one line and their fields.
+    error = InvalidValue("Job", "name", 3, "a string")
+    assert str(error) == "Job.name = 3 is not valid: expected a string" and error.attribute == "name"
