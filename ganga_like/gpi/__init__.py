@@ -2,6 +2,7 @@
 
 ``from ganga_like.gpi import *`` gives ``Job``, ``jobs``, ``templates``,
 ``Executable``, ``ArgSplitter``, ``GenericSplitter``, ``Local``, ``RayCluster``, ``Hosts``,
+``LocalFile``, ``File``, ``GangaDataset``,
 ``runMonitoring``, ... Importing has no side effects: the default session
 (repository, monitor, Ray) starts on first use.
 """
@@ -18,6 +19,7 @@ from .. import errors as _errors
 from ..errors import GANGA_NAMES, GangaLikeError, NotAvailable
 from ..model import job as _job
 from ..model.application import Executable
+from ..model.datasets import GangaDataset
 from ..model.files import UNAVAILABLE_FILES, File, LocalFile
 from ..model.postprocessors import CustomChecker, CustomMerger, FileChecker, Notifier, TextMerger
 from ..model.splitters import ArgSplitter, GenericSplitter
@@ -146,7 +148,7 @@ def session() -> Any:
 
 __all__ = [
     "Job", "JobTemplate", "jobs", "templates", "Executable", "ArgSplitter", "GenericSplitter",
-    "Local", "Interactive", "RayCluster", "Hosts", "LocalFile", "File", "config", "TextMerger", "CustomMerger", "FileChecker", "CustomChecker",
+    "Local", "Interactive", "RayCluster", "Hosts", "LocalFile", "File", "GangaDataset", "config", "TextMerger", "CustomMerger", "FileChecker", "CustomChecker",
     "Notifier", "help", "Status", "runMonitoring", "enableMonitoring", "disableMonitoring", "leaks",
     "export", "load", "session", "GangaLikeError",
     # Ganga's exception names, as aliases in the one hierarchy

@@ -188,7 +188,9 @@ UNAVAILABLE_FILES = {name: _NotAvailable(name, why) for name, why in NOT_AVAILAB
 
 
 def stage_inputs(job: Any, workdir: str) -> list[str]:
-    """Copy the input files of ``job`` (its master's, for a subjob) into ``workdir``.
+    """Copy the input files of ``job`` (its master's, for a subjob) into ``workdir``:
+    its ``inputfiles``, then its ``inputdata``'s files if that dataset says
+    ``treat_as_inputfiles=True``.
 
     To be called by the session for each (sub)job just before it is handed to the
     backend; raises ``InvalidValue`` (one line) when an input file does not exist.
@@ -196,11 +198,20 @@ def stage_inputs(job: Any, workdir: str) -> list[str]:
     """
     top = getattr(job, "master", None) or job
     staged: list[str] = []
-    for item in top.inputfiles:
+    for item in (*top.inputfiles, *dataset_inputs(top)):
         stage = getattr(item, "stage", None)
         if stage is not None:
             staged.extend(stage(workdir))
     return staged
+
+
+def dataset_inputs(job: Any) -> tuple:
+    """The files of ``job``'s ``inputdata`` that are staged as input files: those of a
+    dataset with ``treat_as_inputfiles=True`` (none otherwise)."""
+    dataset = getattr(job, "inputdata", None)
+    if dataset is None or not getattr(dataset, "treat_as_inputfiles", False):
+        return ()
+    return tuple(getattr(dataset, "files", ()))
 
 
 def collect_outputs(job: Any) -> dict[str, list[str]]:

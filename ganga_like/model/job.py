@@ -32,7 +32,7 @@ from .slices import JobSlice, select_jobs
 
 EDITABLE_AFTER_SUBMIT = ("name", "comment", "do_auto_resubmit")
 CONFIG_ATTRIBUTES = ("application", "backend", "splitter", "postprocessors",
-                     "inputfiles", "outputfiles", "mode", "env_from")
+                     "inputfiles", "outputfiles", "inputdata", "mode", "env_from")
 # Where a payload's environment comes from: the client that submitted the job (as
 # Slurm does by default), or the backend's own process (the service's, a node's).
 ENV_SOURCES = ("submitter", "backend")
@@ -83,6 +83,9 @@ class Job(Persistent):
       inputfiles      files copied into its directory before it runs (``LocalFile``,
                       ``File``)
       outputfiles     files kept after it ends (``LocalFile('*.txt', localDir=...)``)
+      inputdata       a dataset (None by default): ``GangaDataset(files=[...])``; with
+                      ``treat_as_inputfiles=True`` its files are staged like inputfiles,
+                      otherwise it is stored for scripts and splitters to read
       mode            'strict' or 'relaxed' (None: the session's mode)
       env_from        'submitter' (the environment you submit from) or 'backend'
 
@@ -101,7 +104,7 @@ class Job(Persistent):
 
     Verbs: ``submit()``, ``kill()``, ``resubmit()``, ``remove()``, ``copy()``,
     ``peek(file, lines)``, ``wait(timeout)``, ``force_status('failed')``,
-    ``freeze()``, ``unfreeze()``, ``unmonitor()``. ``print(j)`` shows the whole
+    ``freeze()``, ``unfreeze()``, ``unmonitor()`` (``resplit()`` is refused: see its help). ``print(j)`` shows the whole
     configuration; ``j == j.copy()`` compares configurations, as in Ganga.
     """
 
@@ -116,6 +119,7 @@ class Job(Persistent):
     postprocessors: tuple = ()
     inputfiles: tuple = ()
     outputfiles: tuple = ()
+    inputdata = _Inherited()  # a dataset or None; a subjob shows its master's
     mode: str | None = None  # None: the session's configured mode
     env_from: str = "submitter"  # see ENV_SOURCES
     # On top-level jobs: the submitting client's environment, as sorted (name, value)
@@ -214,10 +218,10 @@ class Job(Persistent):
             items = value if isinstance(value, (list, tuple)) else [value]
             category = "postprocessors" if name == "postprocessors" else "files"
             return tuple(self._adopt(name, item, category) for item in items)
-        if name == "splitter" and value is None:
+        if name in ("splitter", "inputdata") and value is None:
             return None
         category = {"application": "applications", "backend": "backends",
-                    "splitter": "splitters"}[name]
+                    "splitter": "splitters", "inputdata": "datasets"}[name]
         return self._adopt(name, value, category)
 
     def _adopt(self, name: str, value: Any, category: str) -> Component:
@@ -228,7 +232,10 @@ class Job(Persistent):
                                + {"applications": "Executable()", "backends": "Local()",
                                   "splitters": "ArgSplitter(args=[...])",
                                   "postprocessors": "TextMerger(files=['stdout'])",
-                                  "files": "LocalFile('*.txt')"}[category] + ")")
+                                  "files": "LocalFile('*.txt')",
+                                  "datasets": "GangaDataset(files=[LocalFile('x.txt')])",
+                                  }[category] + (", or None" if name == "inputdata" else "")
+                               + ")")
         usable_as = getattr(value, "_usable_as", None)
         if usable_as is not None:
             usable_as(name)  # e.g. File() is an input, never an output
@@ -245,6 +252,7 @@ class Job(Persistent):
             "postprocessors": tuple(p.copy() for p in self.postprocessors),
             "inputfiles": tuple(f.copy() for f in self.inputfiles),
             "outputfiles": tuple(f.copy() for f in self.outputfiles),
+            "inputdata": self.inputdata.copy() if self.inputdata is not None else None,
             "name": self.name,
             "comment": self.comment,
             "do_auto_resubmit": self.do_auto_resubmit,
@@ -376,6 +384,19 @@ class Job(Persistent):
         """Undo freeze()."""
         binding.session_for(self).unfreeze(self)
 
+    def resplit(self, new_splitter: Any = None) -> None:
+        """Not available: Ganga's ``sj.resplit(splitter)`` freezes a final subjob and adds
+        new subjobs to its submitted master; here a submitted job's subjobs are fixed.
+        Run the subjob's work as a new job instead: ``j2 = sj.copy();
+        j2.splitter = splitter; j2.submit()`` (and ``sj.freeze()``, if wanted)."""
+        where = (f"jobs({self.master.id}).subjobs[{self.id}]" if self.master is not None
+                 else f"jobs({self.id})" if self.id is not None else "j")
+        raise OperationRefused(
+            self.fqid, "resplit", self.status.value,
+            "a submitted job's subjobs are fixed here (Ganga adds new subjobs to the master); "
+            f"run it as a new job instead: j2 = {where}.copy(); j2.splitter = <splitter>; "
+            f"j2.submit() (and {where}.freeze() to leave it out of its master's status)")
+
     def peek(self, file: str = "stdout", lines: int = 20) -> str:
         """The last lines of one of the job's output files."""
         return binding.session_for(self).peek(self, file=file, lines=lines)
@@ -407,7 +428,7 @@ class Job(Persistent):
         top = self.master or self
         return (self.status.value, self.name, self.comment, self.application, self.backend,
                 self.splitter, tuple(self.postprocessors), tuple(top.inputfiles),
-                tuple(top.outputfiles), self.do_auto_resubmit, self.mode, self.env_from,
+                tuple(top.outputfiles), self.inputdata, self.do_auto_resubmit, self.mode, self.env_from,
                 self.submit_counter)
 
     # -- shown as Ganga shows a job ----------------------------------------------------------
@@ -437,7 +458,7 @@ class Job(Persistent):
             "backend_detail", "exit_code", "reason", "workdir", "workspace", "submit_counter",
             "outputdir", "inputdir", "info", "created",
             "submit", "kill", "resubmit", "remove", "force_status", "freeze", "unfreeze",
-            "peek", "wait", "copy", "is_master", "active", "unmonitor", "monitored"}
+            "peek", "wait", "copy", "resplit", "is_master", "active", "unmonitor", "monitored"}
         return sorted(names)
 
 
@@ -504,6 +525,9 @@ class JobTemplate(Job):
 
     def force_status(self, status: str, force: bool = False) -> None:
         raise self._refuse("force_status")
+
+    def resplit(self, new_splitter: Any = None) -> None:
+        raise self._refuse("resplit")
 
 
 class SubjobsView(Sequence):

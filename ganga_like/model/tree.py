@@ -82,6 +82,7 @@ def job_tree(job: Any) -> str:
         ("postprocessors", _value(job.postprocessors, depth)),
         ("inputfiles", _value(top.inputfiles, depth)),
         ("outputfiles", _value(top.outputfiles, depth)),
+        ("inputdata", _value(top.inputdata, depth)),
     ]
     if job.master is not None:
         items.append(("master", repr(job.master.id)))

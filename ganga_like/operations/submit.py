@@ -126,10 +126,11 @@ def stage_inputs(session: "Session", top: Job, targets: Sequence[Job],
             os.makedirs(top.inputdir, exist_ok=True)
         except OSError:
             pass  # its workspace is not writable: each subjob's preparation says so
-    if not top.inputfiles:
+    from ..model.files import dataset_inputs, stage_inputs
+
+    if not top.inputfiles and not dataset_inputs(top):
         return {}
     from ..errors import GangaLikeError
-    from ..model.files import stage_inputs
 
     failed: dict[str, base.Handle] = {}
     for target, spec in zip(targets, specs):
