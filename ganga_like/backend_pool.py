@@ -9,11 +9,14 @@ work the old one started.
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 from .backends.config import BackendConfig
 from .errors import BackendError
 from .ray_runtime import ensure_ray
+
+NAME_RACE_WAIT = 10.0  # seconds to wait out Ray's race on the name of a dying owner's actor
 
 
 def backend_named(name: str) -> BackendConfig:
@@ -21,12 +24,29 @@ def backend_named(name: str) -> BackendConfig:
     kept only the name (ledger entries written before their config was kept)."""
     from .backends.hosts.config import Hosts
     from .backends.local.config import Local
+    from .backends.local.interactive import Interactive
     from .backends.raycluster.config import RayCluster
 
-    kinds: dict[str, type[BackendConfig]] = {kind.__name__: kind for kind in (Local, RayCluster, Hosts)}
+    kinds: dict[str, type[BackendConfig]] = {
+        kind.__name__: kind for kind in (Local, Interactive, RayCluster, Hosts)}
     if name not in kinds:
         raise BackendError(f"no backend is named {name!r}; known: {', '.join(kinds)}")
     return kinds[name]()
+
+
+def _make_actor(config: BackendConfig, name: str) -> Any:
+    """``config.make_actor(name)``, waiting out a race inside Ray: when the session that
+    owned an actor of this name has just died, the name can still be registered while
+    the class is already gone from the GCS, and Ray's ``get_if_exists`` then fails with
+    an AssertionError of its own (seen once in CI). The name is released a moment later."""
+    deadline = time.monotonic() + NAME_RACE_WAIT
+    while True:
+        try:
+            return config.make_actor(name)
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
 
 
 class BackendPool:
@@ -42,7 +62,7 @@ class BackendPool:
             if actor is None:
                 ensure_ray(getattr(config, "address", "") or None)
                 name = ".".join([key[0], self.repo_uuid, *map(str, key[1:])])
-                actor = config.make_actor(name)
+                actor = _make_actor(config, name)
                 self._actors[key] = actor
             return actor
 
