@@ -33,7 +33,7 @@ from typing import Any
 
 from .backends.local.config import Local
 from .errors import GangaLikeError, InvalidValue
-from .model.component import Component
+from .model.component import Component, concrete_components
 from .model.job import Job
 
 COMPONENT_SLOTS = {"application": "applications", "backend": "backends", "splitter": "splitters"}
@@ -239,16 +239,6 @@ def component_types(category: str) -> dict[str, type[Component]]:
     # Imported here so that every built-in component class is defined.
     from .model import application, files, postprocessors, splitters  # noqa: F401
 
-    found: dict[str, type[Component]] = {}
-    pending = list(Component.__subclasses__())
-    while pending:
-        cls = pending.pop()
-        pending.extend(cls.__subclasses__())
-        # Only ganga_like's own, concrete classes (not bases such as Merger): a file
-        # must not name arbitrary code to build.
-        ours = cls.__module__.startswith("ganga_like.")
-        is_base = any(sub.__module__.startswith("ganga_like.") for sub in cls.__subclasses__())
-        if cls._category == category and ours and not is_base:
-            found.setdefault(cls.__name__, cls)
-    return found
+    # Only ganga_like's own, concrete classes: a file must not name arbitrary code to build.
+    return concrete_components(category)
 

@@ -115,6 +115,21 @@ class ReadOnlyView:
         return []
 
 
+def concrete_components(category: str) -> dict[str, type["Component"]]:
+    """ganga_like's own concrete component classes of one category (not bases such as
+    Merger, nothing from outside the package), by name, among those imported so far."""
+    found: dict[str, type[Component]] = {}
+    pending = list(Component.__subclasses__())
+    while pending:
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        ours = cls.__module__.startswith("ganga_like.")
+        is_base = any(sub.__module__.startswith("ganga_like.") for sub in cls.__subclasses__())
+        if cls._category == category and ours and not is_base:
+            found.setdefault(cls.__name__, cls)
+    return found
+
+
 def refuse_if_read_only(obj: Any, name: str, value: Any) -> None:
     """Refuse an assignment to a :class:`ReadOnly` attribute *before* ``persistent``
     sees it: its ``__setattr__`` marks the object changed before it calls a descriptor,

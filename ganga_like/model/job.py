@@ -25,7 +25,7 @@ from ..config import MODES
 from ..status import ACTIVE, Status, master_status
 from . import binding
 from .application import Executable
-from .component import Component, ReadOnly, refuse_if_read_only
+from .component import Component, ReadOnly, concrete_components, refuse_if_read_only
 from .jobinfo import JobInfo
 from .jobtime import JobTime
 from .slices import JobSlice, select_jobs
@@ -478,25 +478,10 @@ def _show_output(session: Any, job: Job) -> None:
     sys.stdout.flush()
 
 
-def _plugin_types(category: str) -> dict[str, type[Component]]:
-    """ganga_like's concrete component classes of one category (those imported: the
-    GPI imports every one it offers), by name."""
-    found: dict[str, type[Component]] = {}
-    pending = list(Component.__subclasses__())
-    while pending:
-        cls = pending.pop()
-        pending.extend(cls.__subclasses__())
-        ours = cls.__module__.startswith("ganga_like.")
-        is_base = any(sub.__module__.startswith("ganga_like.") for sub in cls.__subclasses__())
-        if cls._category == category and ours and not is_base:
-            found.setdefault(cls.__name__, cls)
-    return found
-
-
 def _plugin_by_name(owner: str, name: str, value: str, category: str) -> Component:
     """Ganga's ``j.splitter = 'ArgSplitter'``, ``j.backend = 'Local'``: a new default
     object of the plugin of that name."""
-    types = _plugin_types(category)
+    types = concrete_components(category)  # those imported: the GPI imports every one it offers
     if value not in types:
         raise InvalidValue(owner, name, value, f"one of the {category}: "
                            + ", ".join(sorted(types)) + " (a name, or an object such as "

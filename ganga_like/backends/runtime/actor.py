@@ -238,8 +238,9 @@ class RuntimeActor:
     def _held_elsewhere(self, handles: list[Handle]) -> list[bool]:
         """Whether work this actor does not know still holds a process: on this machine."""
         targets = [procs.Target(h.pid, h.create_time, outcome.marker_of(h.workdir)) for h in handles]
-        return [bool(t.pid or t.marker) and alive
-                for t, alive in zip(targets, procs.held(targets))]
+        findable = [t for t in targets if t.pid or t.marker]  # scan the process table only for these
+        alive = dict(zip(map(id, findable), procs.held(findable))) if findable else {}
+        return [alive.get(id(t), False) for t in targets]
 
     def _adopt_elsewhere(self, handle: Handle) -> tuple[str, int | None, str, str, Handle]:
         raise NotImplementedError
