@@ -49,17 +49,24 @@ class Field:
         return value
 
     def __set__(self, obj: Any, value: Any) -> None:
+        # Reached from Component.__setattr__ through assign_declared, not through
+        # persistent's __setattr__: every check comes before the object is marked changed.
         obj._check_writable(self.name)
         converted = self.convert(type(obj).__name__, value)
 
         def change() -> None:
             obj._p_activate()
             obj.__dict__[self.name] = converted
+            self.attach(obj, converted)
             obj._p_changed = True
 
         from . import binding
 
         binding.apply(obj, change)
+
+    def attach(self, obj: Any, value: Any) -> None:
+        """Called inside the change (the same transaction) with the accepted value: a
+        field holding components makes them its own here."""
 
     def convert(self, owner: str, value: Any) -> Any:
         if self.check is None:
@@ -108,7 +115,9 @@ class ReadOnlyView:
         object.__setattr__(self, "_job", job)
 
     def __setattr__(self, name: str, value: Any) -> None:
-        refuse_if_read_only(self, name, value)
+        declared = class_attribute(type(self), name)
+        if isinstance(declared, ReadOnly):
+            declared.__set__(self, value)  # raises, saying what the attribute is
         raise ReadOnlyAttribute(type(self).__name__, name, self.WHAT, ())
 
     def _settable(self) -> list[str]:
@@ -130,16 +139,57 @@ def concrete_components(category: str) -> dict[str, type["Component"]]:
     return found
 
 
-def refuse_if_read_only(obj: Any, name: str, value: Any) -> None:
-    """Refuse an assignment to a :class:`ReadOnly` attribute *before* ``persistent``
-    sees it: its ``__setattr__`` marks the object changed before it calls a descriptor,
-    and a refused edit must leave nothing to commit (or to conflict with later)."""
-    for klass in type(obj).__mro__:
+_MISSING = object()
+
+
+def class_attribute(cls: type, name: str) -> Any:
+    """What ``cls`` (or a base) declares under ``name``, or ``_MISSING``."""
+    for klass in cls.__mro__:
         if name in klass.__dict__:
-            declared = klass.__dict__[name]
-            if isinstance(declared, ReadOnly):
-                declared.__set__(obj, value)
-            return
+            return klass.__dict__[name]
+    return _MISSING
+
+
+def assign_declared(obj: Any, name: str, value: Any) -> bool:
+    """Carry out an assignment to a declared data descriptor of ``obj``'s class (a
+    :class:`Field`, a :class:`ReadOnly`, a property) by calling the descriptor itself,
+    not through ``persistent``'s ``__setattr__``; False if ``name`` is no such descriptor.
+
+    ``persistent``'s ``__setattr__`` marks the object changed (which registers it with
+    its connection's transaction) *before* it calls the descriptor. A descriptor that
+    then refuses the value (``j.status = 'completed'``, a field of a submitted job, a
+    bad value) would leave the unchanged object registered: the client's reads would
+    stop seeing other writers' commits (a session starts a new transaction only when
+    nothing is pending) and its next write would commit a stale copy and fail with
+    EditConflict. A
+    descriptor called directly checks first and marks the object changed itself, in
+    the transaction that commits the change, only once it has accepted it."""
+    declared = class_attribute(type(obj), name)
+    setter = getattr(type(declared), "__set__", None)
+    if setter is None:
+        return False
+    if isinstance(declared, property) and declared.fset is None:
+        what = (declared.__doc__ or "computed").strip().splitlines()[0].rstrip(".")
+        raise ReadOnlyAttribute(type(obj).__name__, name, what, obj._settable())
+    setter(declared, obj, value)
+    return True
+
+
+def refuse_stored_field(obj: Any, name: str) -> None:
+    """Refuse a user's assignment to a plain stored attribute that only ganga_like sets
+    (``j.reason``, ``j.exit_code``, ``j.history``, ...) or to a method name, on an
+    object stored in a repository, outside the session's write transactions (inside
+    them ganga_like's own code sets these). Left alone, the assignment would be kept
+    in the connection uncommitted, with the consequences :func:`assign_declared`
+    describes."""
+    from . import binding
+
+    if callable(class_attribute(type(obj), name)):
+        raise ReadOnlyAttribute(type(obj).__name__, name, "a method, not a setting",
+                                obj._settable())
+    if getattr(obj, "_p_jar", None) is not None and not binding.in_write():
+        raise ReadOnlyAttribute(type(obj).__name__, name, "recorded by ganga_like",
+                                obj._settable())
 
 
 class Component(Persistent):
@@ -177,10 +227,15 @@ class Component(Persistent):
     def __setattr__(self, name: str, value: Any) -> None:
         # A misspelt attribute (``j.backend.concurency = 4``) would be stored and ignored:
         # refuse names the class does not declare, as Ganga does.
-        if not name.startswith("_") and not hasattr(type(self), name):
+        if name.startswith("_"):
+            super().__setattr__(name, value)  # internal: persistent's own, _owner_job
+            return
+        if not hasattr(type(self), name):
             raise UnknownAttribute(type(self).__name__, name, value, self._settable())
-        refuse_if_read_only(self, name, value)
-        super().__setattr__(name, value)
+        if not assign_declared(self, name, value):
+            # Not a field: a method (j.backend.copy = ...), never a setting.
+            raise ReadOnlyAttribute(type(self).__name__, name, "a method, not a setting",
+                                    self._settable())
 
     def _settable(self) -> list[str]:
         return list(self.fields())

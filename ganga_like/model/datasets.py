@@ -46,10 +46,13 @@ class _FilesField(Field):
     """The files of a dataset: each one owned by the dataset, so edits of a file are
     checked against the job's read-only rule like edits of the dataset itself."""
 
-    def __set__(self, obj: Any, value: Any) -> None:
-        super().__set__(obj, value)
-        for item in obj.__dict__.get(self.name, ()):
-            Persistent.__setattr__(item, "_owner_job", obj)
+    def attach(self, obj: Any, value: Any) -> None:
+        # Inside the change's own transaction: set after its commit, the owner would
+        # mark the stored files changed in the user's connection with nothing to commit
+        # them (its next write would then conflict).
+        for item in value:
+            if item._owner_job is not obj:
+                Persistent.__setattr__(item, "_owner_job", obj)
 
 
 class Dataset(Component):

@@ -25,7 +25,8 @@ from ..config import MODES
 from ..status import ACTIVE, Status, master_status
 from . import binding
 from .application import Executable
-from .component import Component, ReadOnly, concrete_components, refuse_if_read_only
+from .component import (Component, ReadOnly, assign_declared, concrete_components,
+                        refuse_stored_field)
 from .jobinfo import JobInfo
 from .jobtime import JobTime
 from .slices import JobSlice, select_jobs
@@ -175,12 +176,18 @@ class Job(Persistent):
         elif not name.startswith("_") and not hasattr(type(self), name):
             # A misspelt attribute (j.splitter = ... as j.spliter) would be stored and ignored.
             raise UnknownAttribute("Job", name, value, self._settable())
-        refuse_if_read_only(self, name, value)
         if name in USER_ATTRIBUTES:
-            # A user's edit of a stored job is committed at once (as in Ganga), in its
-            # own retrying transaction, so a conflict can never drop it silently.
+            # Checked above, before anything is marked changed. A user's edit of a stored
+            # job is committed at once (as in Ganga), in its own retrying transaction, so
+            # a conflict can never drop it silently.
             binding.apply(self, lambda: Persistent.__setattr__(self, name, value))
-        else:
+        elif name.startswith("_"):
+            super().__setattr__(name, value)  # internal: persistent's own, _status, ...
+        elif not assign_declared(self, name, value):
+            # A plain stored field (id, history, reason, handle, ...): ganga_like's own
+            # code sets it inside its writes; a user's assignment is refused before
+            # persistent marks the job changed (component.assign_declared says why).
+            refuse_stored_field(self, name)
             super().__setattr__(name, value)
 
     def _settable(self) -> list[str]:
@@ -241,7 +248,11 @@ class Job(Persistent):
             usable_as(name)  # e.g. File() is an input, never an output
         if value._owner_job is not None and value._owner_job is not self:
             value = value.copy()  # one owner per component, as Ganga copies on assignment
-        Persistent.__setattr__(value, "_owner_job", self)
+        if value._owner_job is not self:
+            # (a stored component this job owns already is left untouched: marking it
+            # changed here, before the assignment is accepted, would leave it registered
+            # if a later item of the same assignment is refused)
+            Persistent.__setattr__(value, "_owner_job", self)
         return value
 
     def _config(self) -> dict[str, Any]:

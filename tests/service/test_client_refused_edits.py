@@ -1,0 +1,65 @@
+"""A refused assignment from a client leaves its connection as good as before (issue 16,
+point 6): a real GPI script against the real service it starts. The refusals are made
+while the service is changing the same jobs (so a job left registered in the client's
+transaction would hide the service's commits and conflict at the client's next write)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.service.test_service import client
+from tests.test_cli import finish_root
+
+
+@pytest.fixture
+def root(tmp_path):
+    root = tmp_path / "gl"
+    yield root
+    finish_root(root, what="the refused-edits service")
+
+
+SCRIPT = """
+    from ganga_like.errors import GangaLikeError
+
+    def refused(obj, name, value):
+        try:
+            setattr(obj, name, value)
+        except GangaLikeError as exc:
+            assert '\\n' not in str(exc), str(exc)
+        else:
+            raise AssertionError(f'{name} = {value!r} was accepted')
+        jar = j._p_jar
+        assert not jar._registered_objects, (name, jar._registered_objects)
+        assert not getattr(obj, '_p_changed', False), name
+
+    j = Job(application=Executable(exe='/bin/sleep', args=['2']), backend=Local())
+    refused(j, 'status', 'completed')          # the report's first line
+    j.submit()
+    refused(j, 'status', 'failed')             # while the service moves it
+    refused(j.backend, 'concurrency', 2)       # a backend field after submit
+    refused(j.application, 'args', ['9'])
+    refused(j, 'exit_code', 0)                 # recorded by ganga_like only
+    refused(j, 'fqid', '7')
+    m = Job(application=Executable(exe='/bin/sleep'), backend=Local(),
+            splitter=ArgSplitter(args=[['1'], ['2']]))
+    m.submit()
+    refused(m.subjobs[0], 'status', 'completed')
+    refused(m.subjobs[1].backend, 'concurrency', 1)
+    refused(m.subjobs[1].application, 'args', ['0'])
+    refused(m, 'splitter', None)
+    m.comment = 'edited while it runs'         # an accepted edit commits, no conflict
+    print('waited', j.wait(timeout=60).value, m.wait(timeout=60).value)
+    print('read', j.status.value, m.status.value, m.subjobs[0].status.value, j.backend.exitcode)
+    k = Job(application=Executable(exe='/bin/true'))
+    k.name = 'after'
+    print('new job', k.id, k.name, jobs(m.id).comment)
+"""
+
+
+def test_a_refused_assignment_leaves_the_client_usable(root):
+    result = client(root, SCRIPT, timeout=180)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "waited completed completed", result.stdout
+    assert lines[1] == "read completed completed completed 0", result.stdout
+    assert lines[2].startswith("new job 2 after edited while it runs"), result.stdout
