@@ -14,7 +14,7 @@ from typing import Any
 
 from .backends.config import BackendConfig
 from .errors import BackendError
-from .ray_runtime import ensure_ray
+from .ray_runtime import ensure_ray, import_ray
 
 NAME_RACE_WAIT = 10.0  # seconds to wait out Ray's race on the name of a dying owner's actor
 
@@ -76,8 +76,7 @@ class BackendPool:
             return list(self._actors.items())
 
     def shutdown(self) -> None:
-        import ray
-
+        ray = import_ray()
         with self._lock:
             actors, self._actors = list(self._actors.values()), {}
         if not ray.is_initialized():

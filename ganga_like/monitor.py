@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from .backends import base
 from .errors import GangaLikeError
 from .model.lifecycle import set_status
+from .ray_runtime import import_ray
 from .status import ACTIVE, FINAL, Status
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -190,8 +191,7 @@ class Monitor:
         if not actors and not self._inflight:
             self._stop.wait(POLL_WAKE)  # nothing to watch yet: Ray need not even be imported
             return []
-        import ray
-
+        ray = import_ray()
         if not ray.is_initialized():
             # Ray was shut down under us (at interpreter exit): nothing left to watch.
             self._inflight.clear()

@@ -20,6 +20,7 @@ from .backend_pool import backend_named
 from .repository.ledger import Ledger
 from .operations.common import current_handle
 from .operations.resubmit import resubmit_leaves
+from .ray_runtime import import_ray
 from .status import ACTIVE, FINAL, Status, history_entries
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -30,8 +31,7 @@ log = logging.getLogger(__name__)
 
 def recover(session: "Session") -> int:
     """Adopt the active work of every job marked active; returns how many leaves."""
-    import ray
-
+    ray = import_ray()
     root = session.main.root
     active_ids = getattr(root, "active_ids", None)
     if active_ids is None or not len(active_ids):
@@ -297,8 +297,7 @@ class _AuditBackends:
 
     def call_each(self, calls: dict[tuple, tuple]) -> dict[tuple, tuple[Any, str | None]]:
         """Call ``method(*args)`` on each key's actor at once; per key: (answer, error)."""
-        import ray
-
+        ray = import_ray()
         pending = {}
         answers: dict[tuple, tuple[Any, str | None]] = {}
         for key, (method, *args) in calls.items():

@@ -1,7 +1,9 @@
 """Fixtures shared by every test: an isolated root, one local Ray, a leak check.
 
-Nothing a test does may touch the user's ~/gangalike: GANGA_LIKE_DIR points into
-a temporary directory for the whole run. Ray starts once per test session.
+Nothing a test does may touch the user's ~/gangalike or ~/.ray: HOME and
+GANGA_LIKE_DIR point into a temporary directory for the whole run, and no Ray or
+ganga_like variable of the developer's shell reaches a test. Ray starts once per
+test session, as the product starts it.
 """
 
 from __future__ import annotations
@@ -13,9 +15,14 @@ import time
 import pytest
 
 _ROOT = tempfile.mkdtemp(prefix="gl-tests-")
+# Places, not behaviour: a new user's environment (a fresh HOME, no ~/.ray, no Ray or
+# ganga_like variables), with every repository under this run's directory. Ray runs as
+# it does for users (token authentication included): see ganga_like.ray_runtime.
+for _name in [n for n in os.environ if n.startswith(("RAY_", "GANGA_LIKE_")) and n != "RAY_TMPDIR"]:
+    del os.environ[_name]
+os.environ["HOME"] = os.path.join(_ROOT, "home")
+os.makedirs(os.environ["HOME"], mode=0o700)
 os.environ["GANGA_LIKE_DIR"] = os.path.join(_ROOT, "default")
-os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # tests only: real use keeps Ray's auth on
-os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
 try:
     from tests import ray_helpers

@@ -2,8 +2,9 @@
 
 Facts this follows (see FACTS.md): start Ray once per session (≈4 s); use
 ``address="local"`` (a stale cluster file makes ``"auto"`` hang); a short fresh
-``RAY_TMPDIR``; ``RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S=0`` (else stopping a head
-with a live actor takes 31 s); usage stats off; token auth off for tests only.
+``RAY_TMPDIR``. Everything else is the product's own environment
+(``ganga_like.ray_runtime``: Ray imported after its environment is settled, token
+authentication on, as a user has it).
 """
 
 from __future__ import annotations
@@ -13,18 +14,9 @@ import os
 import shutil
 import tempfile
 
+from ganga_like.ray_runtime import RAY_SYSTEM_CONFIG, import_ray
+
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-# Ray kills a worker's direct children when the worker exits; Local subjobs must
-# outlive their actor (they are adopted by the next one), so the cluster turns it off.
-# (Same value as ganga_like.backends.local.actor.RAY_SYSTEM_CONFIG.)
-SYSTEM_CONFIG = {"kill_child_processes_on_worker_exit": False}
-
-TEST_ENV = {
-    "RAY_USAGE_STATS_ENABLED": "0",
-    "RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S": "0",
-    "RAY_AUTH_MODE": "disabled",
-}
 
 
 @dataclasses.dataclass
@@ -38,12 +30,11 @@ class RaySession:
 
 def start_test_ray(num_cpus: int = 2) -> RaySession:
     """Start a local Ray for tests, or reuse the one already initialised in this process."""
-    import ray
-
+    ray = import_ray()
     if ray.is_initialized():
         return RaySession(started=False)
     tmpdir = tempfile.mkdtemp(prefix="glr-", dir="/tmp")  # short: Ray's socket paths are limited
-    wanted = dict(TEST_ENV, RAY_TMPDIR=tmpdir)
+    wanted = {"RAY_TMPDIR": tmpdir}
     # Workers must import ganga_like: they inherit the environment of the raylet.
     path = os.environ.get("PYTHONPATH", "")
     if REPO_ROOT not in path.split(os.pathsep):
@@ -52,7 +43,7 @@ def start_test_ray(num_cpus: int = 2) -> RaySession:
     os.environ.update(wanted)
     ray.init(
         address="local",
-        _system_config=dict(SYSTEM_CONFIG),
+        _system_config=dict(RAY_SYSTEM_CONFIG),
         num_cpus=num_cpus,
         include_dashboard=False,
         _temp_dir=tmpdir,
@@ -66,8 +57,7 @@ def stop_test_ray(session: RaySession) -> None:
     """Shut down the Ray this session started (never someone else's) and clean up."""
     if not session.started:
         return
-    import ray
-
+    ray = import_ray()
     ray.shutdown()
     for key, value in session.saved_env.items():
         if value is None:

@@ -29,7 +29,6 @@ GANGA_LIKE = [str(BIN / "ganga-like")] if (BIN / "ganga-like").exists() else \
     [sys.executable, "-m", "ganga_like.cli"]
 REPO = Path(__file__).resolve().parent.parent
 STRAY_GRACE = 15.0  # Ray's helper processes exit shortly after the service (slower under load)
-SAFETY_IDLE = "300"  # a service a failed test forgot stops by itself after this
 
 
 # -- helpers (also used by test_examples.py, test_docs.py and tests/service/) -------------
@@ -46,19 +45,15 @@ def ray_dir_for(root: Path) -> str:
 
 
 def gl_env(root: Path, ray_tmp: str | None = None) -> dict[str, str]:
-    env = dict(os.environ)
+    """A new user's environment (conftest's fresh HOME; no Ray or ganga_like variable,
+    not even those this test process's own Ray settled) with the root and a Ray
+    directory of the test's own: places only, no behaviour."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_", "GANGA_LIKE_"))}
     env.update({
         "GANGA_LIKE_DIR": str(root),
-        "GANGA_LIKE_IDLE": SAFETY_IDLE,
-        "RAY_AUTH_MODE": "disabled",
-        "RAY_USAGE_STATS_ENABLED": "0",
-        "RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S": "0",
         "RAY_TMPDIR": ray_dir_for(root) if ray_tmp is None else ray_tmp,
         "PYTHONUNBUFFERED": "1",
     })
-    for name in ("GANGA_LIKE_RAY_ADDRESS", "GANGA_LIKE_REPOSITORY", "GANGA_LIKE_SERVICE",
-                 "GANGA_LIKE_SECRET", "GANGA_LIKE_RAY_OPEN", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"):
-        env.pop(name, None)
     return env
 
 

@@ -70,6 +70,8 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any, Protocol, Sequence
 
+from ..ray_runtime import import_ray
+
 
 # Event kinds, as the monitor understands them.
 QUEUED = "queued"  # accepted, waiting for a slot (detail says why)
@@ -194,12 +196,10 @@ def actor_options(
     with the service that drives it: asking for no CPU, it could otherwise land on any
     node that joins, where Local would start "local" processes on another machine and a
     RayCluster or Hosts actor would die with a node its subjobs do not even use."""
-    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-    import ray
-
+    ray = import_ray()
     options: dict[str, Any] = {"num_cpus": 0, "max_concurrency": max_concurrency}
     if ray.is_initialized():
-        options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(
+        options["scheduling_strategy"] = ray.util.scheduling_strategies.NodeAffinitySchedulingStrategy(
             ray.get_runtime_context().get_node_id(), soft=False)
     if name is not None:
         options["name"] = name

@@ -42,6 +42,11 @@ class ServicePaths:
         return os.path.join(self.root, "service.json")
 
     @property
+    def ray_token(self) -> str:
+        """The token of the service's own Ray head (Ray's token authentication)."""
+        return os.path.join(self.root, "ray-auth-token")
+
+    @property
     def log(self) -> str:
         return os.path.join(self.root, "service.log")
 

@@ -82,7 +82,8 @@ def describe(info: dict[str, Any]) -> str:
         f"  clients: {info.get('clients', 0)}, active jobs: {info.get('active_jobs', 0)}",
         f"  database: {info.get('zeo')}",
         f"  Ray: {info.get('ray_address') or 'starting'}"
-        + (" (open: other machines join with `ray start --address=" + info["ray_address"] + "`)"
+        + (" (open: other machines join with `RAY_AUTH_TOKEN_PATH=<a copy of "
+           + info["ray_token"] + "> ray start --address=" + info["ray_address"] + "`)"
            if info.get("ray_open") and info.get("ray_address") else ""),
         f"  idle stop: {'never' if not idle else f'after {idle:g} s with no client and no active job'}",
     ]

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from ..errors import KillNotConfirmed, OperationRefused
 from ..model.job import Job
 from ..model.lifecycle import set_status
+from ..ray_runtime import import_ray
 from ..repository.ledger import Ledger
 from ..status import Status
 from .common import HOST, KILLABLE, KILL_GRACE, handle_to_stop, leaves_of
@@ -35,8 +36,7 @@ def kill(session: "Session", job: Job) -> None:
 def kill_leaves(session: "Session", top: Job, targets: list[Job], ledger_reason: str = "") -> list[str]:
     """Kill and record ``killed`` where confirmed; return the unconfirmed fqids."""
     session.ensure_monitor()
-    import ray
-
+    ray = import_ray()
     backend = (top.master or top).backend
     actor = session.backends.actor(backend)
     results = {}

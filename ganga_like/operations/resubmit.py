@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import KillNotConfirmed, OperationRefused
 from ..model.job import MAX_AUTO_RESUBMITS, Job
 from ..monitor import Submission
+from ..ray_runtime import import_ray
 from ..status import FROZEN, RESUBMITTABLE, Status
 from .common import KILLABLE, begin_attempt, failed_handle, leaves_of
 from .kill import kill_leaves
@@ -83,8 +84,7 @@ def auto_resubmit(session: "Session", conn: Any, fqids: list[str]) -> None:
                     begin_attempt(leaf, "auto-resubmit", source="monitor", auto=True)
 
         conn.write(work, on_commit=session.on_commit)
-        import ray
-
+        ray = import_ray()
         actor = session.backends.actor(top.backend)
         specs = specs_for(session, top, [leaf for leaf in failed if leaf.status is Status.SUBMITTING])
         try:

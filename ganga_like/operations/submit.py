@@ -12,6 +12,7 @@ from ..errors import BackendError, InvalidValue, OperationRefused
 from ..model.counts import StatusCounts
 from ..model.job import Job
 from ..monitor import Submission
+from ..ray_runtime import import_ray
 from ..status import Status
 from .common import SUBMIT_CHUNK, active_set, begin_attempt, failed_handle
 from .preflight import check_executables, runs_here
@@ -75,8 +76,7 @@ def send(session: "Session", top: Job, targets: Sequence[Job], keep_going: bool)
     specs = specs_for(session, top, targets)
     pairs: list[tuple[str, int, base.Handle]] = []
     failure: str = ""
-    import ray
-
+    ray = import_ray()
     staging_failed = stage_inputs(session, top, targets, specs)
     show = len(specs) > SUBMIT_CHUNK and sys.stderr.isatty()  # a live line, on a terminal only
     for start in range(0, len(specs), SUBMIT_CHUNK):

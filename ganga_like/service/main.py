@@ -5,7 +5,9 @@ with ``ganga-like service start``. What it does, in order:
 
 1. takes the root's service lock (one service per root; a second one says who
    runs it), with a umask that keeps every file private;
-2. ends what a service killed earlier left of Ray (``reaper``), then records
+2. settles Ray's environment before anything imports Ray (``ray_runtime``: token
+   authentication with the token in ``<root>/ray-auth-token``, loopback only);
+   ends what a service killed earlier left of Ray (``reaper``), then records
    the Ray directory it is about to use;
 3. serves the FileStorage through ZEO on ``<root>/zeo.sock`` and opens its own
    session (the core: operations, monitor, backend pool) through it;
@@ -37,8 +39,8 @@ from ..channel import protocol
 from ..channel.paths import ServicePaths
 from ..config import Config
 from ..errors import GangaLikeError, ServiceError, ServiceRunning
-from ..ray_runtime import ensure_ray, ray_is_opened
-from ..repository.storage import open_zeo
+from ..ray_runtime import TOKEN_PATH, ensure_ray, import_ray, ray_is_opened, settle_environment
+from ..repository.storage import SafeFileStorage, open_zeo
 from ..session import Session
 from ..status import ACTIVE
 from . import guardian, reaper, sharing
@@ -91,6 +93,8 @@ class Service:
         gid = sharing.output_group()
         self.paths.make_root()
         self._take_lock()
+        # Before anything can import Ray (recovery does, when there is active work).
+        settle_environment(token_path=self.paths.ray_token)
         sharing.apply(self.config.root, self.config.workspace,
                       os.path.dirname(self.config.filestorage_path), gid)
         previous = self.paths.read_state()
@@ -135,7 +139,6 @@ class Service:
 
     def _serve_database(self) -> None:
         from ZEO.StorageServer import StorageServer
-        from ZODB.FileStorage import FileStorage
 
         import ganga_like.model.counts  # noqa: F401  (conflicts of the counts resolve here)
 
@@ -143,7 +146,7 @@ class Service:
         os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
         if os.path.exists(self.paths.zeo_socket):
             os.unlink(self.paths.zeo_socket)  # a dead service's (we hold the lock)
-        storage = FileStorage(path)
+        storage = SafeFileStorage(path)  # a full disk cannot damage it
         self.zeo = StorageServer(self.paths.zeo_socket, {"1": storage})
         self.zeo.start_thread()
         deadline = time.monotonic() + 10
@@ -217,6 +220,7 @@ class Service:
             "listen": "%s:%d" % self.tls_address if self.tls_address else "",
             "zeo_tls_port": self.zeo_tls_port,
             "ray_address": _ray_address(), "ray_open": ray_is_opened(),
+            "ray_token": os.environ.get(TOKEN_PATH, ""),
             "active_jobs": self._active_count(),
             "stopping": self.stopping.is_set(),
         }
@@ -316,8 +320,7 @@ def _step(what: str, action: Any) -> None:
 
 def _stop_ray() -> None:
     if "ray" in sys.modules:
-        import ray
-
+        ray = import_ray()
         if ray.is_initialized():
             ray.shutdown()
 
@@ -325,8 +328,7 @@ def _stop_ray() -> None:
 def _ray_address() -> str:
     if "ray" not in sys.modules:
         return ""
-    import ray
-
+    ray = import_ray()
     try:
         if ray.is_initialized():
             return ray.get_runtime_context().gcs_address

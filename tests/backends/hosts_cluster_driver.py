@@ -32,6 +32,7 @@ from ganga_like import status_file as sf
 from ganga_like.backends import base
 from ganga_like.backends.base import SubjobSpec
 from ganga_like.backends.runtime import procs
+from ganga_like.ray_runtime import import_ray, settle_environment
 
 from .contract import BackendContract, EventLog, RayClient, actor_factory
 
@@ -51,10 +52,10 @@ NODES = {
 @pytest.fixture(scope="session")
 def cluster():
     """Head + 5 labelled nodes, connected; shut down (its own processes only) at the end."""
-    os.environ.update(RAY_USAGE_STATS_ENABLED="0", RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S="0",
-                      RAY_AUTH_MODE="disabled")
     os.environ.setdefault("RAY_TMPDIR", tempfile.mkdtemp(prefix="glh-", dir="/tmp"))
-    import ray
+    # The product's Ray environment (token authentication on), the token in the run's directory.
+    settle_environment(token_path=os.path.join(os.environ["RAY_TMPDIR"], "ray-auth-token"))
+    ray = import_ray()
     from ray.cluster_utils import Cluster
 
     # num_cpus is also how many idle workers Ray keeps per node: with 3, a subjob's task

@@ -20,12 +20,14 @@ import sys
 import tempfile
 import time
 
+from ganga_like.ray_runtime import import_ray, settle_environment
+
 
 def main(root: str, prefix: str) -> dict:
-    os.environ.update({"RAY_USAGE_STATS_ENABLED": "0", "RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S": "0",
-                       "RAY_AUTH_MODE": "disabled"})
     os.environ["RAY_TMPDIR"] = tmp = tempfile.mkdtemp(prefix="glmn-", dir="/tmp")
-    import ray
+    # The product's Ray environment (token authentication on), the token in the run's directory.
+    settle_environment(token_path=os.path.join(tmp, "ray-auth-token"))
+    ray = import_ray()
     from ray.cluster_utils import Cluster
 
     from ganga_like import status_file as sf

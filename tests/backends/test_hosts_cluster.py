@@ -72,9 +72,8 @@ def cluster_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("hosts-cluster")
     xml_path = str(out / "report.xml")
     ray_tmp = tempfile.mkdtemp(prefix="glh-", dir="/tmp")  # short: Ray's socket paths are limited
-    env = dict(os.environ, RAY_TMPDIR=ray_tmp, RAY_USAGE_STATS_ENABLED="0",
-               RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S="0", RAY_AUTH_MODE="disabled")
-    env.pop("RAY_ADDRESS", None)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}  # a new user's
+    env["RAY_TMPDIR"] = ray_tmp
     started = time.monotonic()
     proc = subprocess.Popen(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--junitxml", xml_path,

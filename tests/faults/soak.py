@@ -1,10 +1,14 @@
-"""Fault injection: SIGKILL the service or a client at random points of each verb.
+"""Fault injection: SIGKILL the service, a client, or everything at random points of each verb.
 
 ``python -m tests.faults.soak --rounds 100 [--seed N]`` (``make soak``); a few rounds
 run in ``make test`` (tests/faults/test_faults.py). Each round starts a client that
-does one verb (submit, kill, resubmit, remove) on one repository, kills the service
-(or the client) with SIGKILL after a random delay, then a fresh client (which starts
-a new service, which recovers) checks the promises of the README:
+does one verb (submit, kill, resubmit, remove) on one repository, then after a random
+delay SIGKILLs the service, or the client, or every process of the repository at once
+(a power cut: service, guardian, Ray, actors, wrappers, payloads), then a fresh client
+(which starts a new service, which recovers) checks the promises of the README.
+Everything runs as a new user would run it: a fresh HOME, no Ray or ganga_like
+variable but ``GANGA_LIKE_DIR`` (Ray's token authentication on, the default idle stop).
+The checks:
 
 * nothing stuck: no subjob stays ``submitting``; every kill, resubmit and remove still
   works afterwards; every job that was submitted reaches a final status;
@@ -40,15 +44,52 @@ REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 GANGA_LIKE = [str(BIN / "ganga-like")]
 VERBS = ("submit", "kill", "resubmit", "remove")
+# Who is killed in a round: the service alone (an OOM kill), the client alone (Ctrl-C,
+# a closed terminal), or every process of the repository at once (a power cut).
+VICTIMS = ("service", "client", "power cut")
+VICTIM_WEIGHTS = (0.55, 0.3, 0.15)
 
 
-def env_for(root: Path, ray_tmp: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("GANGA_LIKE_", "RAY_ENABLE_WINDOWS"))}
-    env.update({"GANGA_LIKE_DIR": str(root), "GANGA_LIKE_IDLE": "600", "RAY_TMPDIR": ray_tmp,
-                "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0",
-                "RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S": "0", "PYTHONUNBUFFERED": "1"})
+def env_for(root: Path, home: Path) -> dict[str, str]:
+    """A fresh user's environment: a new HOME, no Ray or ganga_like variable but the root."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GANGA_LIKE_", "RAY_"))}
+    home.mkdir(mode=0o700, exist_ok=True)
+    env.update({"HOME": str(home), "GANGA_LIKE_DIR": str(root), "PYTHONUNBUFFERED": "1"})
     return env
+
+
+def repository_processes(root: Path, ray_dirs: list[str]) -> list[psutil.Process]:
+    """Every process of the repository: its service and all it started (guardian, Ray,
+    the actors, wrappers), the Ray of its earlier services, and whatever works in its
+    workspace (payloads reparented after an earlier kill)."""
+    found: dict[int, psutil.Process] = {}
+    try:
+        service = psutil.Process(int((root / "service.lock").read_text()))
+        if "ganga_like.service.main" in " ".join(service.cmdline()):
+            found[service.pid] = service
+            found.update((p.pid, p) for p in service.children(recursive=True))
+    except (OSError, ValueError, psutil.Error):
+        pass
+    for ray_dir in filter(None, ray_dirs):
+        found.update((p.pid, p) for p in reaper.processes_using(ray_dir))
+    for proc in psutil.process_iter(["cwd"]):
+        if (proc.info["cwd"] or "").startswith(str(root) + os.sep):
+            found[proc.pid] = proc
+    found.pop(os.getpid(), None)
+    return list(found.values())
+
+
+def power_cut(root: Path, ray_dirs: list[str]) -> int:
+    """Every process of the repository gone at once, as in a power cut: all stopped
+    first (none sees another die), then all killed. Returns how many."""
+    victims = repository_processes(root, ray_dirs)
+    for sig in (signal.SIGSTOP, signal.SIGKILL):
+        for proc in victims:
+            try:
+                proc.send_signal(sig)
+            except psutil.Error:
+                pass
+    return len(victims)
 
 
 SCRIPTS = {
@@ -107,12 +148,12 @@ print('STATE', json.dumps({'ids': [j.id for j in jobs], 'leaks': leaks(),
 class Soak:
     def __init__(self, base: Path, seed: int) -> None:
         self.root = base / "gl"
-        self.ray_tmp = tempfile.mkdtemp(prefix="gls-soak-", dir="/tmp")
-        self.env = env_for(self.root, self.ray_tmp)
+        self.env = env_for(self.root, base / "home")
         self.random = random.Random(seed)
         self.created: set[int] = set()
         self.removed: set[int] = set()  # gone by a remove the soak asked for
         self.dead_ray_dirs: list[str] = []
+        self.ray_dirs: list[str] = []  # of every service the soak has seen
         self.log: list[str] = []
 
     def client(self, code: str, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -126,18 +167,23 @@ class Soak:
         except (OSError, ValueError):
             return None
 
-    def round(self, number: int) -> str:
+    def round(self, number: int, victim: str | None = None) -> str:
         verb = self.random.choice(VERBS)
-        victim = "service" if self.random.random() < 0.7 else "client"
+        chosen = self.random.choices(VICTIMS, weights=VICTIM_WEIGHTS)[0]
+        victim = victim or chosen
         delay = self.random.uniform(0.0, 1.5)
         proc = subprocess.Popen(
             [sys.executable, "-c", "from ganga_like.gpi import *\n" + textwrap.dedent(SCRIPTS[verb])],
             env=self.env, cwd=str(REPO), text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         time.sleep(delay)
         pid = self.service_pid()
-        if victim == "service" and pid and psutil.pid_exists(pid):
-            state = json.loads((self.root / "service.json").read_text() or "{}")
-            self.dead_ray_dirs.append(state.get("ray_dir", ""))
+        self.note_ray_dir()
+        if victim == "power cut":
+            self.dead_ray_dirs.append(self.ray_dirs[-1] if self.ray_dirs else "")
+            power_cut(self.root, self.ray_dirs)
+            proc.kill()
+        elif victim == "service" and pid and psutil.pid_exists(pid):
+            self.dead_ray_dirs.append(self.ray_dirs[-1] if self.ray_dirs else "")
             os.kill(pid, signal.SIGKILL)
         else:
             proc.kill()
@@ -151,7 +197,17 @@ class Soak:
                 target = int(words[1])
         what = f"round {number}: {verb}, SIGKILL of the {victim} after {delay:.2f} s"
         self.check(what, may_be_gone=target)
+        self.note_ray_dir()
         return what
+
+    def note_ray_dir(self) -> None:
+        """The running service's Ray directory, from its state file (for the leak checks)."""
+        try:
+            ray_dir = json.loads((self.root / "service.json").read_text()).get("ray_dir", "")
+        except (OSError, ValueError):
+            return
+        if ray_dir and ray_dir not in self.ray_dirs:
+            self.ray_dirs.append(ray_dir)
 
     def check(self, what: str, may_be_gone: int | None = None) -> None:
         result = self.client(CHECK)
@@ -207,27 +263,27 @@ class Soak:
                        capture_output=True, timeout=120)
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
-            strays = [p.pid for p in psutil.process_iter(["cmdline"])
-                      if any(self.ray_tmp in c or str(self.root) in c
-                             for c in (p.info["cmdline"] or ()))]
+            strays = repository_processes(self.root, self.ray_dirs)
             if not strays:
                 break
             time.sleep(0.2)
         else:
-            for pid in strays:
+            for proc in strays:
                 try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
+                    proc.kill()
+                except psutil.Error:
                     pass
-            raise AssertionError(f"left running after the soak: {strays}")
+            raise AssertionError(f"left running after the soak: {[p.pid for p in strays]}")
 
 
-def run(rounds: int, seed: int, base: Path, echo=print) -> list[str]:
+def run(rounds: int, seed: int, base: Path, echo=print, every_victim: bool = False) -> list[str]:
+    """``every_victim``: round n kills ``VICTIMS[n % 3]`` (a short run sees each kind)."""
     soak = Soak(base, seed)
     done = []
     try:
         for number in range(1, rounds + 1):
-            done.append(soak.round(number))
+            victim = VICTIMS[number % len(VICTIMS)] if every_victim else None
+            done.append(soak.round(number, victim))
             echo(done[-1] + ": ok")
     finally:
         soak.finish()

@@ -35,6 +35,7 @@ from ganga_like.backends.runtime import native, outcome, procs
 from ganga_like.backends.runtime import runs as rs
 from ganga_like.backends.runtime.actor import RuntimeActor
 from ganga_like.backends.runtime.runs import Run
+from ganga_like.ray_runtime import import_ray
 
 BACKEND = "Local"
 LINGER_RECHECK = 0.25  # seconds between checks of subjobs whose processes outlived the wrapper
@@ -378,7 +379,6 @@ def start_local_actor(name: str | None = None, max_concurrency_slots: int = 32, 
     poll must not block ``submit`` or ``kill``); ``concurrency``: subjobs that run
     at once. The actor asks for no CPU: its subjobs are not Ray tasks.
     """
-    import ray
-
+    ray = import_ray()
     options = base.actor_options(max_concurrency_slots, name, namespace, lifetime, get_if_exists, **actor_options)
     return ray.remote(LocalActor).options(**options).remote(concurrency=concurrency, wrapper=wrapper)

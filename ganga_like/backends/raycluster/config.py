@@ -15,6 +15,7 @@ from typing import Any
 
 from ...errors import BackendError
 from ...model.component import Field, FrozenDict
+from ...ray_runtime import import_ray
 from ..config import BackendConfig
 
 _ADDRESS_RE = re.compile(r"(auto|(ray://)?[A-Za-z0-9][A-Za-z0-9._-]*:\d{1,5})\Z")
@@ -98,8 +99,7 @@ class RayCluster(BackendConfig):
         """One process joins one Ray cluster: refuse a config naming another one."""
         if not self.address or self.address == "auto" or self.address.startswith("ray://"):
             return
-        import ray
-
+        ray = import_ray()
         gcs = ray.get_runtime_context().gcs_address or ""
         if _same_endpoint(gcs, self.address):
             return
