@@ -1,6 +1,6 @@
 """Where the repository lives and how the session behaves, from the environment.
 
-``GANGA_LIKE_DIR``        root directory (default ``~/gangalike``)
+``GANGA_LIKE_DIR``        root directory (default ``~/gangalike``, also when set but empty)
 ``GANGA_LIKE_REPOSITORY`` ``file`` (the embedded FileStorage, default) or ``zeo://host:port``
 ``GANGA_LIKE_MODE``       ``strict`` (default) or ``relaxed``
 ``GANGA_LIKE_READ_ONLY``  ``1`` to open the repository read-only
@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from .errors import ConfigurationError
 
 MODES = ("strict", "relaxed")
+DEFAULT_ROOT = "~/gangalike"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,7 +53,9 @@ class Config:
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> "Config":
         env = os.environ if environ is None else environ
         values: dict[str, object] = {
-            "root": os.path.abspath(os.path.expanduser(env.get("GANGA_LIKE_DIR", "~/gangalike"))),
+            # Set but empty means the default: never the current directory.
+            "root": os.path.abspath(os.path.expanduser(env.get("GANGA_LIKE_DIR", "").strip()
+                                                       or DEFAULT_ROOT)),
             "repository": env.get("GANGA_LIKE_REPOSITORY", "file"),
             "mode": env.get("GANGA_LIKE_MODE", "strict"),
             "read_only": env.get("GANGA_LIKE_READ_ONLY", "") not in ("", "0", "no", "false"),

@@ -9,9 +9,52 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import threading
 from typing import Any
 
 ROOT_MODE = 0o700
+SOCKET_PATH_MAX = 107  # bytes: a unix socket's path fills sun_path[108] with its NUL
+
+_directory_fds: dict[str, int] = {}
+_directory_fds_lock = threading.Lock()
+
+
+def connectable(path: str) -> str:
+    """The path to bind or connect the unix socket ``path`` by: itself when the kernel
+    takes it, else the same file reached through this process's descriptor of its
+    deepest existing directory (``/proc/self/fd/N/rest``), so that a repository works at
+    any depth (AFS and cluster home directories are long). The socket file stays where
+    ``path`` says. Called at each bind or connect: a directory made or replaced since
+    is found again."""
+    if len(os.fsencode(path)) <= SOCKET_PATH_MAX:
+        return path
+    directory = os.path.dirname(path)
+    while directory != os.path.dirname(directory):
+        fd = _directory_fd(directory)
+        if fd is not None:
+            short = f"/proc/self/fd/{fd}/{os.path.relpath(path, directory)}"
+            return short if len(os.fsencode(short)) <= SOCKET_PATH_MAX else path
+        directory = os.path.dirname(directory)
+    return path
+
+
+def _directory_fd(directory: str) -> int | None:
+    """An open descriptor of ``directory`` (None if it does not exist), kept for the
+    process's life; opened again when the directory was replaced (another inode)."""
+    with _directory_fds_lock:
+        try:
+            current = os.stat(directory)
+        except OSError:
+            return None
+        fd = _directory_fds.get(directory)
+        if fd is not None:
+            held = os.fstat(fd)
+            if (held.st_dev, held.st_ino) == (current.st_dev, current.st_ino):
+                return fd
+            os.close(fd)
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        _directory_fds[directory] = fd
+        return fd
 
 
 @dataclasses.dataclass(frozen=True)
@@ -20,10 +63,12 @@ class ServicePaths:
 
     @property
     def zeo_socket(self) -> str:
+        """The database's socket (bound and connected through :func:`connectable`)."""
         return os.path.join(self.root, "zeo.sock")
 
     @property
     def control_socket(self) -> str:
+        """The service's request socket (bound and connected through :func:`connectable`)."""
         return os.path.join(self.root, "service.sock")
 
     @property
@@ -59,12 +104,28 @@ class ServicePaths:
         """The file a remote client must present (TLS client key and certificates)."""
         return os.path.join(self.root, "service-secret.pem")
 
+    @property
+    def made_here(self) -> str:
+        """Present when ganga_like created the root: only then may it change the root's mode."""
+        return os.path.join(self.root, ".made-by-ganga-like")
+
+    def root_is_ours(self) -> bool:
+        return os.path.exists(self.made_here)
+
     def make_root(self) -> None:
-        """Create the root if needed and make it private (0700), unless it was opened
-        to an output group (then it is left as the service made it)."""
-        os.makedirs(self.root, mode=ROOT_MODE, exist_ok=True)
-        if os.stat(self.root).st_mode & 0o007:
-            os.chmod(self.root, ROOT_MODE)
+        """Create the root if needed, private (0700). A root ganga_like made is kept
+        private (unless it was opened to an output group: then it is left as the service
+        made it); a directory the user made and pointed GANGA_LIKE_DIR at keeps the mode
+        the user gave it (every file and directory ganga_like makes in it is private)."""
+        try:
+            os.makedirs(self.root, mode=ROOT_MODE)
+        except FileExistsError:
+            if self.root_is_ours() and os.stat(self.root).st_mode & 0o007:
+                os.chmod(self.root, ROOT_MODE)
+            return
+        fd = os.open(self.made_here, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write("This directory was made by ganga_like, which keeps it private (0700).\n")
 
     def read_state(self) -> dict[str, Any]:
         try:

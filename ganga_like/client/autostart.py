@@ -20,6 +20,7 @@ from ..channel.paths import ServicePaths
 from ..errors import ServiceError, ServiceLost, ServiceUnavailable
 from .link import Link, NoService
 
+SERVICE_PREFIX = "ganga-like service: "  # how the service's one-line reasons begin in its log
 START_TIMEOUT = 180.0  # a cold machine: import Ray, start it, recover a large repository
 POLL = 0.05
 
@@ -64,8 +65,7 @@ def connect(paths: ServicePaths, autostart: bool = True, quiet: bool = False) ->
             return info
         if not service_alive(paths):
             if started is not None and started.poll() is not None:
-                raise ServiceUnavailable(paths.root, f"it exited at start (code {started.returncode})"
-                                         + last_log_line(paths.log), log=paths.log)
+                raise could_not_start(paths, started.returncode)
             if not autostart:
                 raise ServiceUnavailable(paths.root, "no service runs")
             if started is None or started.poll() is not None:
@@ -118,6 +118,12 @@ def spawn(paths: ServicePaths, listen: str = "", ray_open: bool = False) -> subp
     return proc
 
 
+def could_not_start(paths: ServicePaths, returncode: int) -> ServiceUnavailable:
+    """The error for a service that exited while starting: its own one-line reason."""
+    return ServiceUnavailable(paths.root, f"it could not start (exit code {returncode})"
+                              + last_log_line(paths.log), log=paths.log)
+
+
 def last_log_line(path: str) -> str:
     """': <the log's last line>' to end a message with, or '' if there is none."""
     try:
@@ -125,6 +131,6 @@ def last_log_line(path: str) -> str:
             handle.seek(0, os.SEEK_END)
             handle.seek(max(0, handle.tell() - 2000))
             lines = [l for l in handle.read().decode(errors="replace").splitlines() if l.strip()]
-        return f": {lines[-1].strip()[:300]}" if lines else ""
+        return f": {lines[-1].strip().removeprefix(SERVICE_PREFIX)[:600]}" if lines else ""
     except OSError:
         return ""

@@ -9,11 +9,13 @@ starting one.
 
 from __future__ import annotations
 
+import os
 import socket
 import ssl
 from typing import Any
 
 from ..channel import protocol
+from ..channel.paths import connectable
 from ..errors import ServiceLost
 
 
@@ -37,9 +39,11 @@ class Link:
                 wrapped = self.context.wrap_socket(raw)
                 wrapped.settimeout(None)
                 return wrapped
+            if not os.path.exists(self.unix_path):  # (a root not yet made has no socket)
+                raise NoService(f"no socket at {self.unix_path}")
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
-                sock.connect(self.unix_path)
+                sock.connect(connectable(self.unix_path))
             except BaseException:
                 sock.close()
                 raise

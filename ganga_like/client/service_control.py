@@ -29,8 +29,7 @@ def start(paths: ServicePaths, listen: str = "", ray_open: bool = False) -> dict
         if info is not None:
             return info
         if proc.poll() is not None:
-            raise ServiceUnavailable(paths.root, f"it exited at start (code {proc.returncode})"
-                                     + autostart.last_log_line(paths.log), log=paths.log)
+            raise autostart.could_not_start(paths, proc.returncode)
         time.sleep(autostart.POLL)
     raise ServiceUnavailable(paths.root, "it did not answer in time", log=paths.log)
 
@@ -82,7 +81,7 @@ def describe(info: dict[str, Any]) -> str:
         f"  clients: {info.get('clients', 0)}, active jobs: {info.get('active_jobs', 0)}",
         f"  database: {info.get('zeo')}",
         f"  Ray: {info.get('ray_address') or 'starting'}"
-        + (" (open: other machines join with `RAY_AUTH_TOKEN_PATH=<a copy of "
+        + (" (open: other machines join with `RAY_AUTH_MODE=token RAY_AUTH_TOKEN_PATH=<a copy of "
            + info["ray_token"] + "> ray start --address=" + info["ray_address"] + "`)"
            if info.get("ray_open") and info.get("ray_address") else ""),
         f"  idle stop: {'never' if not idle else f'after {idle:g} s with no client and no active job'}",

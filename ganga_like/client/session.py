@@ -20,7 +20,7 @@ from typing import Any
 from ZEO.Exceptions import ClientDisconnected
 from ZODB.utils import p64, u64
 
-from ..channel.paths import ServicePaths
+from ..channel.paths import ServicePaths, connectable
 from ..config import Config
 from ..errors import ServiceUnavailable, WaitTimeout
 from ..model.job import Job
@@ -48,7 +48,7 @@ class ClientSession(StoreSession):
             paths = self.paths = ServicePaths(config.root)
             info = autostart.connect(paths, autostart=autostart_service, quiet=quiet)
             self.link = Link(config.root, unix_path=paths.control_socket)
-            repository = open_zeo(config, info["zeo"], location=config.root)
+            repository = open_zeo(config, connectable(paths.zeo_socket), location=config.root)
         self.service = info
         super().__init__(config, repository)
 

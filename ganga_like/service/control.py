@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..channel import protocol
+from ..channel.paths import connectable
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +87,7 @@ class ControlServer:
         self._servers: list[socketserver.BaseServer] = []
         if os.path.exists(path):
             os.unlink(path)  # left by a dead service (we hold the service lock)
-        unix = _Server(path, _Handler)
+        unix = _Server(connectable(path), _Handler)
         os.chmod(path, 0o600)
         unix.control = self
         self._servers.append(unix)

@@ -36,14 +36,14 @@ import time
 from typing import Any
 
 from ..channel import protocol
-from ..channel.paths import ServicePaths
+from ..channel.paths import ServicePaths, connectable
 from ..config import Config
 from ..errors import GangaLikeError, ServiceError, ServiceRunning
 from ..ray_runtime import TOKEN_PATH, ensure_ray, import_ray, ray_is_opened, settle_environment
 from ..repository.storage import SafeFileStorage, open_zeo
 from ..session import Session
 from ..status import ACTIVE
-from . import guardian, reaper, sharing
+from . import guardian, reaper, sharing, start_failure
 from .control import ControlServer
 from .verbs import Verbs, dispatch
 
@@ -82,6 +82,7 @@ class Service:
         self.started = time.time()
         self.tls_address: tuple[str, int] | None = None
         self.ray_dir = ""
+        self.root_identity: tuple[int, int] | None = None
         self._lock_fd: int | None = None
         self.session: Any = None
         self.zeo: Any = None
@@ -96,7 +97,9 @@ class Service:
         # Before anything can import Ray (recovery does, when there is active work).
         settle_environment(token_path=self.paths.ray_token)
         sharing.apply(self.config.root, self.config.workspace,
-                      os.path.dirname(self.config.filestorage_path), gid)
+                      os.path.dirname(self.config.filestorage_path), gid,
+                      root_is_ours=self.paths.root_is_ours())
+        self.root_identity = _identity(self.config.root)
         previous = self.paths.read_state()
         if previous.get("ray_dir"):
             ended = reaper.reap(previous["ray_dir"])
@@ -111,7 +114,7 @@ class Service:
         # Started before Ray: whenever this process ends, even by SIGKILL, its Ray goes too.
         guardian.start(os.getpid(), self.ray_dir, self.paths.log)
         self._serve_database()
-        repository = open_zeo(self.config, self.paths.zeo_socket, location=self.config.root)
+        repository = open_zeo(self.config, connectable(self.paths.zeo_socket), location=self.config.root)
         self.session = Session(self.config, repository=repository)
         self.repo_uuid = self.session.repo_uuid  # read once: the main connection is the verbs'
         self.verbs = Verbs(self.session, self.info, self.request_stop)
@@ -147,7 +150,7 @@ class Service:
         if os.path.exists(self.paths.zeo_socket):
             os.unlink(self.paths.zeo_socket)  # a dead service's (we hold the lock)
         storage = SafeFileStorage(path)  # a full disk cannot damage it
-        self.zeo = StorageServer(self.paths.zeo_socket, {"1": storage})
+        self.zeo = StorageServer(connectable(self.paths.zeo_socket), {"1": storage})
         self.zeo.start_thread()
         deadline = time.monotonic() + 10
         while not os.path.exists(self.paths.zeo_socket) and time.monotonic() < deadline:
@@ -259,6 +262,10 @@ class Service:
         idle (no client, no active job, nothing to postprocess for ``idle`` seconds)."""
         step = min(0.5, self.idle / 4) if self.idle > 0 else 0.5
         while not self.stopping.wait(step):
+            if _identity(self.config.root) != self.root_identity:
+                # Deleted (or replaced): no client can find this service any more.
+                self.request_stop(f"its root {self.config.root} was deleted or replaced")
+                continue
             if not self.ready.is_set():
                 continue
             try:
@@ -287,7 +294,10 @@ class Service:
 
     def shutdown(self) -> None:
         """Stop answering, stop the monitor and the actors, Ray, the database server;
-        end whatever of Ray is left; release the lock. Payloads keep running."""
+        end whatever of Ray is left; release the lock. Payloads keep running. Without
+        the lock (a start that failed to take it) there is nothing of ours to stop."""
+        if self._lock_fd is None:
+            return
         if self.control is not None:
             self.control.stop()
         if self.session is not None:
@@ -308,6 +318,15 @@ class Service:
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
+
+
+def _identity(path: str) -> tuple[int, int] | None:
+    """(device, inode) of ``path``, or None if it is gone."""
+    try:
+        found = os.stat(path)
+    except OSError:
+        return None
+    return found.st_dev, found.st_ino
 
 
 def _step(what: str, action: Any) -> None:
@@ -354,15 +373,22 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(name)s[%(process)d] %(levelname)s %(message)s")
     logging.getLogger("ZEO").setLevel(logging.WARNING)
     logging.getLogger("ZODB").setLevel(logging.WARNING)
+    config = Config.from_env(root=args.root)
+    service: Service | None = None
     try:
-        config = Config.from_env(root=args.root)
         service = Service(config, listen=parse_listen(args.listen) if args.listen else None,
                           idle=idle_seconds())
-        signal.signal(signal.SIGTERM, lambda *_: service.request_stop("SIGTERM"))
-        signal.signal(signal.SIGINT, lambda *_: service.request_stop("SIGINT"))
+        signal.signal(signal.SIGTERM, lambda *_: service.request_stop("SIGTERM") if service else None)
+        signal.signal(signal.SIGINT, lambda *_: service.request_stop("SIGINT") if service else None)
         service.start()
-    except GangaLikeError as exc:
-        print(f"ganga-like service: {exc}", file=sys.stderr, flush=True)
+    except Exception as exc:
+        if not isinstance(exc, GangaLikeError):
+            log.debug("start failed", exc_info=True)
+        if service is not None:
+            service.shutdown()  # what did start (the guardian, the database server) ends now
+        why = start_failure.explain(exc, ServicePaths(config.root), config.filestorage_path)
+        # The last line of the log: the client that started us shows it.
+        print(f"ganga-like service: {why}", file=sys.stderr, flush=True)
         return 1
     try:
         service.boot()

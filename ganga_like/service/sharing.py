@@ -39,17 +39,22 @@ def output_group(environ: dict | None = None) -> int | None:
     return gid
 
 
-def apply(root: str, workspace: str, repository_dir: str, gid: int | None) -> None:
-    """Set the umask and the modes of the root's directories for ``gid`` (None: private)."""
+def apply(root: str, workspace: str, repository_dir: str, gid: int | None,
+          root_is_ours: bool = True) -> None:
+    """Set the umask and the modes of the root's directories for ``gid`` (None: private).
+
+    ``root_is_ours``: ganga_like made the root. If not (GANGA_LIKE_DIR names a directory
+    the user made), the root's mode and group are the user's and left alone; what
+    ganga_like makes inside it is still private (or opened to ``gid``)."""
     os.umask(PRIVATE_UMASK if gid is None else SHARED_UMASK)
     os.makedirs(repository_dir, mode=0o700, exist_ok=True)
     os.chmod(repository_dir, 0o700)
+    owned = [root] if root_is_ours else []
     if gid is None:
-        os.chmod(root, 0o700)
-        if os.path.isdir(workspace):
-            os.chmod(workspace, 0o700)
+        for path in owned + ([workspace] if os.path.isdir(workspace) else []):
+            os.chmod(path, 0o700)
         return
     os.makedirs(workspace, exist_ok=True)
-    for path, mode in ((root, 0o750), (workspace, 0o2750)):
+    for path, mode in [(p, 0o750) for p in owned] + [(workspace, 0o2750)]:
         os.chown(path, -1, gid)
         os.chmod(path, mode)

@@ -42,7 +42,8 @@ def test_nodes_that_join_the_service_are_used_without_a_restart(tmp_path):
         ray_dir = json.loads((root / "service.json").read_text())["ray_dir"]
         env = gl_env(root)
         env["RAY_TMPDIR"] = ray_dir  # same machine: the nodes share the head's directory
-        env["RAY_AUTH_TOKEN_PATH"] = str(root / "ray-auth-token")  # as status tells a joining node
+        # As `service status` tells a joining machine: Ray's token authentication, the root's token.
+        env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(root / "ray-auth-token"))
         env.pop("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", None)  # Ray's loopback switch refuses joins
         for name in ("nodeB", "nodeC"):
             joined = subprocess.run(

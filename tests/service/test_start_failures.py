@@ -1,0 +1,137 @@
+"""A service that cannot start says why at once; nothing stale stops the next start.
+
+Driven as a new user meets it: the ``ganga-like`` command with a fresh HOME and no
+Ray or ganga_like variable but the root. A start that fails names what to do in one
+line, within seconds, and leaves no process of its own (its guardian included). A
+stale socket, a stale lock or state file, a dead service's Ray directory, a ``~/.ray``
+that is not what Ray expects, or a repository deep in the file tree never stop a
+start; a directory the user made keeps its mode; a service whose root is deleted
+notices and stops.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import stat
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from ganga_like.channel.paths import connectable
+from ganga_like.service import reaper
+from tests.service.test_service import client
+from tests.test_cli import finish_root, run_gl
+
+START_FAILURE_BOUND = 15.0  # seconds; measured ≈0.6 s here (the aim: within 5 s)
+
+
+def _lock_database(root: Path):
+    from ZODB.FileStorage import FileStorage
+
+    (root / "repository").mkdir(parents=True)
+    return FileStorage(str(root / "repository" / "jobs.fs"))  # holds jobs.fs.lock
+
+
+def _damage_database(root: Path):
+    (root / "repository").mkdir(parents=True)
+    (root / "repository" / "jobs.fs").write_bytes(b"garbage, not a FileStorage")
+
+
+def _block_a_socket(root: Path):
+    (root / "zeo.sock").mkdir(parents=True)
+
+
+def _service_processes(root: Path) -> list[str]:
+    """The root's service and any guardian (the guardian names its service's pid)."""
+    found = []
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        cmd = " ".join(proc.info["cmdline"] or ())
+        if f"ganga_like.service.main --root {root}" in cmd or "ganga_like.service.guardian" in cmd \
+                and str(root) in " ".join(_environ(proc)):
+            found.append(f"{proc.pid}: {cmd[:100]}")
+    return found
+
+
+def _environ(proc: psutil.Process) -> list[str]:
+    try:
+        return [f"{k}={v}" for k, v in proc.environ().items()]
+    except psutil.Error:
+        return []
+
+
+@pytest.mark.parametrize("setup, words", [
+    (_lock_database, ["is in use by another process (pid", "stop that program"]),
+    (_damage_database, ["is damaged (FileStorageFormatError)", "restore it from a backup",
+                        "python -m ZODB.fsrecover"]),
+    (_block_a_socket, ["zeo.sock is in the way", "move it out of"]),
+], ids=["database-locked", "database-damaged", "socket-path-taken"])
+def test_a_start_that_fails_says_why_in_one_line_and_leaves_nothing(tmp_path, setup, words):
+    root = tmp_path / "gl"
+    holder = setup(root)
+    try:
+        started = time.monotonic()
+        result = run_gl(root, "jobs", check_clean=False)
+        elapsed = time.monotonic() - started
+        assert result.returncode == 1, result.stdout + result.stderr
+        last = result.stderr.strip().splitlines()[-1]
+        assert "Traceback" not in result.stderr, result.stderr
+        assert "could not start" in last and all(w in last for w in words), last
+        assert elapsed < START_FAILURE_BOUND, f"said why after {elapsed:.1f} s"
+        deadline = time.monotonic() + 5
+        while _service_processes(root) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _service_processes(root), _service_processes(root)
+    finally:
+        if holder is not None:
+            holder.close()
+        finish_root(root)
+
+
+def test_nothing_stale_stops_a_start_at_any_depth_and_a_deleted_root_stops_its_service(tmp_path):
+    # A directory the user made (0755), deep enough that its sockets' paths are longer
+    # than the kernel takes, holding what a killed service left behind.
+    deep = tmp_path.joinpath(*["a-long-directory-name-" + str(i) for i in range(6)])
+    root = deep / "gl"
+    root.mkdir(parents=True)
+    root.chmod(0o755)
+    assert len(str(root / "service.sock")) > 108
+    stale = socket.socket(socket.AF_UNIX)
+    stale.bind(connectable(str(root / "service.sock")))  # a socket nobody listens on
+    stale.close()
+    (root / "service.lock").write_text("999999")
+    (root / "service.json").write_text(json.dumps({"pid": 999999, "ray_dir": "/tmp/gls-gone"}))
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".ray").write_text("not a directory")  # Ray's default token place is unusable
+    try:
+        done = client(root, """
+            j = Job(application=Executable(exe='/bin/echo', args=['deep']))
+            j.submit(); j.wait(timeout=60)
+            print(j.status, j.peek().strip())
+        """, env_extra={"HOME": str(home)})
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert done.stdout.split() == ["completed", "deep"]
+        assert stat.S_IMODE(root.stat().st_mode) == 0o755, "the user's directory changed mode"
+        for name in ("repository", "workspace", "service.log", "log", "ray-auth-token"):
+            assert stat.S_IMODE((root / name).stat().st_mode) & 0o077 == 0, name
+        assert (home / ".ray").read_text() == "not a directory"
+
+        state = json.loads((root / "service.json").read_text())
+        pid, ray_dir = state["pid"], state["ray_dir"]
+        for path in sorted(root.rglob("*"), reverse=True):
+            path.unlink() if not path.is_dir() or path.is_symlink() else path.rmdir()
+        root.rmdir()
+        deadline = time.monotonic() + 30
+        while psutil.pid_exists(pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not psutil.pid_exists(pid), "the service of a deleted root still runs"
+        deadline = time.monotonic() + 15
+        while reaper.processes_using(ray_dir) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not reaper.processes_using(ray_dir), "the deleted root's Ray still runs"
+    finally:
+        root.mkdir(parents=True, exist_ok=True)
+        finish_root(root)
