@@ -29,7 +29,7 @@ How the ganga_like side runs (the same for every scenario that submits):
   its figures: a session pays it once. The Local backend's actor, created on
   the first submit, is NOT excluded: its start-up is inside the first
   submit's time (a cold job), and (a) also reports a second, warm job.
-* ``RAY_AUTH_MODE=disabled`` (benchmark processes only) and ``RAY_TMPDIR``
+* Ray's environment as users have it (``ganga_like.ray_runtime``: token authentication on) and ``RAY_TMPDIR``
   under ``tmp_root``, so that every Ray process of the run is tied to the
   run's directory (the runner's leftover check sees them).
 * At the end: ``s.close()``, ``ray.shutdown()``, then the process table is
@@ -99,9 +99,6 @@ def _vmrss() -> int | None:
 
 
 def _prepare_env(tmp_root: str) -> None:
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # benchmark processes only
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    os.environ.setdefault("RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S", "0")
     # Ray's unix socket paths must stay short (≈107 bytes): use tmp_root only
     # when it is short, else ensure_ray's own /tmp/glray-* (removed at the end).
     if "RAY_TMPDIR" not in os.environ and len(tmp_root) <= 40:
@@ -888,8 +885,8 @@ _FOREIGN_VARS = ("GANGA_LIKE_MARKER", "GANGA_LIKE_SERVICE", "GANGA_LIKE_SECRET",
 def _service_env(tmp_root: str) -> dict[str, str]:
     """The environment of every client of a service scenario: the root in tmp_root/gl,
     RAY_TMPDIR tmp_root/r (short: the service adds gls-XXXXXXXX, Ray its session
-    directory, and the socket paths must stay under ≈107 bytes), Ray's benchmark
-    settings as in ``_prepare_env``, no idle stop (the function stops the
+    directory, and the socket paths must stay under ≈107 bytes), Ray's environment
+    as users have it, no idle stop (the function stops the
     service itself), and PYTHONPATH led by this tree, so that the clients, the
     service and its Ray workers import the ganga_like next to this bench/ (an
     exported tree measures that tree, not the editable install's)."""
@@ -897,8 +894,6 @@ def _service_env(tmp_root: str) -> dict[str, str]:
     os.makedirs(ray_dir, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if k not in _FOREIGN_VARS}
     env.update(GANGA_LIKE_DIR=os.path.join(tmp_root, "gl"), RAY_TMPDIR=ray_dir,
-               RAY_AUTH_MODE="disabled",  # benchmark processes only
-               RAY_USAGE_STATS_ENABLED="0", RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S="0",
                GANGA_LIKE_IDLE="0",
                PYTHONPATH=os.pathsep.join(x for x in (_PROJECT, os.environ.get("PYTHONPATH"))
                                           if x))
