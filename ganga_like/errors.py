@@ -188,6 +188,19 @@ class RepositoryLocked(RepositoryError):
         )
 
 
+class DiskFull(RepositoryError):
+    """A write the filesystem had no room for (ENOSPC, or the quota): ``what`` says what
+    became of it (nothing half-written is ever kept), ``then`` what happens once there
+    is space again."""
+
+    def __init__(self, filesystem: str, path: str, free: str, what: str, then: str) -> None:
+        super().__init__(
+            f"no space left on {filesystem} (which holds {path}; {free} free): {what}; "
+            f"free space there (remove finished jobs, or other files), then {then}",
+            filesystem=filesystem, path=path, free=free, what=what, then=then,
+        )
+
+
 class OperationRefused(GangaLikeError):
     """An operation that is not allowed for a job in its present state."""
 

@@ -2,20 +2,24 @@
 
 A FileStorage is held by one process at a time (a ``.lock`` file beside it). A
 second process gets either one clear line naming the holder, or, when it asked
-for ``read_only``, a read-only view (a snapshot: fine for listing).
+for ``read_only``, a read-only view (a snapshot: fine for listing). The
+FileStorage is ZODB's, made safe on a full disk (:class:`SafeFileStorage`).
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import time
 from typing import Any
 from urllib.parse import urlparse
 
 import ZODB
-from ZODB.FileStorage import FileStorage
+from ZODB.FileStorage.FileStorage import FileStorage, TempFormatter
 
 from ..config import Config
 from ..errors import RepositoryError, RepositoryLocked
+from . import diskspace
 from .registry import JobRegistry, TemplateRegistry
 from .root import ROOT_KEY, RepositoryRoot
 from .transactions import new_transaction_manager, write
@@ -41,6 +45,106 @@ def _holder_of(lock_path: str) -> str:
         return f"pid {pid}"
 
 
+class SafeFileStorage(FileStorage):
+    """ZODB's FileStorage, which a full disk cannot damage.
+
+    FileStorage writes through buffered files. A write that fails for want of room
+    leaves its bytes in the buffer, and the next flush, once there is room again,
+    writes that piece of the failed transaction after the last good one: junk that a
+    later open reads as a damaged record (seen: ``fstest`` "time-stamp reduction",
+    "truncated possibly because of damaged records"). Its temporary file then fails
+    every ``seek`` until space comes back, and so ``tpc_abort``, which the ZEO server
+    does not survive (that client's next commit is refused). Here a failed vote
+    drops what is left unwritten and cuts the file back to its last committed
+    transaction, and an abort always clears the temporary file: a commit that finds
+    the disk full leaves nothing of itself, and the next one works once there is room.
+    """
+
+    _file: Any  # ZODB's: the data file and the temporary file of a transaction
+    _tfile: Any
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The ZEO server logs each failed vote twice, with tracebacks.
+        _one_line_when_full(logging.getLogger("ZEO.StorageServer"),
+                            logging.getLogger("ZEO.asyncio.server"))
+
+    def tpc_vote(self, transaction: Any) -> Any:
+        try:
+            return super().tpc_vote(transaction)
+        except BaseException:
+            with self._lock:
+                self._drop_unwritten()
+            raise
+
+    def _abort(self) -> None:
+        try:
+            super()._abort()
+        except OSError:
+            self._nextpos = 0
+            self._drop_unwritten()
+            self._blob_tpc_abort()
+
+    def _clear_temp(self) -> None:
+        try:
+            super()._clear_temp()
+        except OSError:  # the buffer of a failed store could not be flushed
+            self._tindex.clear()
+            self._drop_temp()
+
+    def _drop_unwritten(self) -> None:
+        self._file = _reopened(self._file, "r+b")
+        os.ftruncate(self._file.fileno(), self._pos)  # no room needed to shrink a file
+        self._drop_temp()
+
+    def _drop_temp(self) -> None:
+        if self._tfile is not None:
+            self._tfile = _reopened(self._tfile, "r+b")
+            self._tfmt = TempFormatter(self._tfile)
+
+
+def _reopened(handle: Any, mode: str) -> Any:
+    """A fresh handle on ``handle``'s file; what ``handle`` holds unwritten is dropped
+    (its raw file is closed first, so closing the buffered one never flushes it)."""
+    fresh = open(handle.name, mode)
+    handle.raw.close()
+    return fresh
+
+
+class _OneLineWhenFull(logging.Filter):
+    """A commit that found the disk full is logged in one line, not a traceback, and
+    once a minute at most (the monitor tries again every second meanwhile)."""
+
+    REPEAT = 60.0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._last = -self.REPEAT
+        self._dropped = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if error is None or not diskspace.is_disk_full(error):
+            return True
+        now = time.monotonic()
+        if now - self._last < self.REPEAT:
+            self._dropped += 1
+            return False
+        said = f"; {self._dropped} more since the last such line" if self._dropped else ""
+        record.msg, record.args = "%s %s (nothing of that commit was kept%s)", (
+            record.getMessage(), (str(error).splitlines() or [""])[0], said)
+        record.exc_info = None
+        record.exc_text = None
+        self._last, self._dropped = now, 0
+        return True
+
+
+def _one_line_when_full(*loggers: logging.Logger) -> None:
+    for logger in loggers:
+        if not any(isinstance(f, _OneLineWhenFull) for f in logger.filters):
+            logger.addFilter(_OneLineWhenFull())
+
+
 def parse_zeo_uri(uri: str) -> tuple[str, int]:
     parsed = urlparse(uri)
     if parsed.scheme != "zeo" or not parsed.hostname or not parsed.port:
@@ -54,12 +158,15 @@ def parse_zeo_uri(uri: str) -> tuple[str, int]:
 class Repository:
     """An open database plus what sessions need from it."""
 
-    def __init__(self, db: ZODB.DB, config: Config, read_only: bool, location: str) -> None:
+    def __init__(self, db: ZODB.DB, config: Config, read_only: bool, location: str,
+                 path: str = "") -> None:
         self.db = db
         self.config = config
         self.read_only = read_only
         self.location = location
+        self.path = path  # the FileStorage's file here ("": served from another machine)
         self._closed = False
+        diskspace.remember(db, path, location)
 
     def connect(self) -> "Connection":
         """A new connection with its own transaction manager (one per thread)."""
@@ -143,16 +250,16 @@ def open_repository(config: Config, read_only: bool | None = None,
         raise RepositoryError(f"no repository at {path} yet (nothing has been stored)", path=path)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     try:
-        storage = FileStorage(path, read_only=read_only)
+        storage = SafeFileStorage(path, read_only=read_only)
     except Exception as exc:  # zc.lockfile.LockError, without importing its module path
         if type(exc).__name__ != "LockError":
             raise RepositoryError(f"cannot open the repository {path}: {exc}", path=path) from exc
         if not fallback_read_only:
             raise RepositoryLocked(path, _holder_of(path + ".lock")) from None
-        storage = FileStorage(path, read_only=True)
+        storage = SafeFileStorage(path, read_only=True)
         read_only = True
     db = ZODB.DB(storage, cache_size=CACHE_SIZE, pool_size=16)
-    return Repository(db, config, read_only, path)
+    return Repository(db, config, read_only, path, path=path)
 
 
 def _open_zeo(config: Config, read_only: bool) -> Repository:
@@ -174,4 +281,6 @@ def open_zeo(config: Config, address: Any, read_only: bool = False, ssl: Any = N
         raise RepositoryError(f"cannot reach the database server at {location}: {exc}",
                               uri=location) from None
     db = ZODB.DB(storage, cache_size=CACHE_SIZE, pool_size=16)
-    return Repository(db, config, read_only, location)
+    # Served through a unix socket: the service's FileStorage, on this machine.
+    path = config.filestorage_path if isinstance(address, str) else ""
+    return Repository(db, config, read_only, location, path=path)

@@ -5,7 +5,8 @@ runs a function, commits, retries the whole function on ``ConflictError`` (the
 function re-reads what it needs, so a retry sees the other writer's value), and
 after a successful commit hands the status changes made inside to
 ``on_commit`` (the queue log). A change made in an attempt that was rolled back
-is never reported.
+is never reported. A commit that finds the disk full is rolled back whole (the
+FileStorage keeps nothing of it) and raised as one ``DiskFull`` line.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from ZODB.POSException import ConflictError
 from ..errors import EditConflict
 from ..model import binding
 from ..model.lifecycle import Change, collect_changes
+from .diskspace import database_full, is_disk_full
 
 T = TypeVar("T")
 DEFAULT_ATTEMPTS = 8
@@ -41,12 +43,14 @@ def write(
         # this thread: those belong to this write and must not be thrown away.
         if attempt or not getattr(connection, "_registered_objects", None):
             manager.begin()
+        committing = False
         try:
             with binding.writing(), collect_changes() as changes:
                 result = work()
             txn = manager.get()
             if note:
                 txn.note(note)
+            committing = True
             manager.commit()
         except ConflictError as exc:
             manager.abort()
@@ -58,8 +62,11 @@ def write(
                 raise
             time.sleep(random.uniform(0, 0.002 * (2**attempt)))
             continue
-        except BaseException:
+        except BaseException as exc:
             manager.abort()
+            if committing and is_disk_full(exc):
+                what = f"nothing of '{note}' was written" if note else "nothing of it was written"
+                raise database_full(connection.db(), what, "run it again") from None
             raise
         if on_commit is not None and changes:
             on_commit(changes)
