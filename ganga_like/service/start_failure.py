@@ -41,8 +41,9 @@ def _explain_os_error(exc: OSError, paths: ServicePaths) -> str:
     if exc.errno == errno.ENOSPC:
         return f"the disk holding {where} is full; free some space, then run the command again"
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return (f"cannot write {where} ({exc.strerror}); make the repository writable by "
-                f"you, or choose another one with GANGA_LIKE_DIR")
+        inside = str(where).startswith(paths.root)
+        return (f"cannot write {where} ({exc.strerror}); make it writable by you"
+                + (", or choose another repository with GANGA_LIKE_DIR" if inside else ""))
     if exc.errno in (errno.EISDIR, errno.ENOTDIR, errno.EEXIST, errno.ENOTSOCK):
         return f"{where} is in the way ({exc.strerror}); move it out of {paths.root}"
     return f"{exc.strerror or exc} ({where}); see {paths.log}"
