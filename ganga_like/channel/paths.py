@@ -7,10 +7,13 @@ job definitions carry environments, outputs are the user's data.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
 import os
 import threading
 from typing import Any
+
+from ..errors import ConfigurationError
 
 ROOT_MODE = 0o700
 SOCKET_PATH_MAX = 107  # bytes: a unix socket's path fills sun_path[108] with its NUL
@@ -118,14 +121,22 @@ class ServicePaths:
         made it); a directory the user made and pointed GANGA_LIKE_DIR at keeps the mode
         the user gave it (every file and directory ganga_like makes in it is private)."""
         try:
-            os.makedirs(self.root, mode=ROOT_MODE)
-        except FileExistsError:
-            if self.root_is_ours() and os.stat(self.root).st_mode & 0o007:
-                os.chmod(self.root, ROOT_MODE)
-            return
-        fd = os.open(self.made_here, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write("This directory was made by ganga_like, which keeps it private (0700).\n")
+            try:
+                os.makedirs(self.root, mode=ROOT_MODE)
+            except FileExistsError:
+                if not os.path.isdir(self.root):
+                    raise NotADirectoryError(errno.ENOTDIR, "not a directory", self.root) from None
+                if self.root_is_ours() and os.stat(self.root).st_mode & 0o007:
+                    os.chmod(self.root, ROOT_MODE)
+                return
+            fd = os.open(self.made_here, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write("This directory was made by ganga_like, which keeps it private (0700).\n")
+        except OSError as exc:
+            raise ConfigurationError(
+                f"the repository {self.root} cannot be used ({exc.strerror}: {exc.filename}); "
+                f"set GANGA_LIKE_DIR to a directory you can write, or unset it for "
+                f"~/gangalike") from None
 
     def read_state(self) -> dict[str, Any]:
         try:

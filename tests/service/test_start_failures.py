@@ -135,3 +135,14 @@ def test_nothing_stale_stops_a_start_at_any_depth_and_a_deleted_root_stops_its_s
     finally:
         root.mkdir(parents=True, exist_ok=True)
         finish_root(root)
+
+
+def test_a_repository_that_cannot_be_a_directory_is_one_line(tmp_path):
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a directory")
+    for root in (a_file, a_file / "below"):
+        result = run_gl(root, "jobs", check_clean=False)
+        assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+        line = result.stderr.strip()
+        assert "\n" not in line and f"the repository {root} cannot be used" in line, line
+        assert "set GANGA_LIKE_DIR to a directory you can write" in line, line
