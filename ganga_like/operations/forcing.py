@@ -33,7 +33,10 @@ def force_status(session: "Session", job: Job, status: str, force: bool = False)
                                + ", ".join(sorted(s.value for s in sources)))
     active = [leaf for leaf in leaves if leaf.status in KILLABLE]
     if active:
-        unconfirmed = kill_leaves(session, job, active)
+        # Forced past an unconfirmed kill, what may still run goes to the leak ledger (as
+        # remove(force=True) does): the job is declared final, the work is not forgotten.
+        unconfirmed = kill_leaves(session, job, active, ledger_reason=(
+            f"force_status('{target.value}', force=True) with an unconfirmed kill" if force else ""))
         if unconfirmed and not force:
             raise KillNotConfirmed("not forced: the running work could not be stopped",
                                    job_id=job.fqid, status=job.status.value)

@@ -15,7 +15,7 @@ r1,r2  host:r*, atomic:rack:rack1 = 2                        atomic group rack, 
 =====  ====================================================  =========================
 
 It runs the backend contract (explicit hosts head, n1, n2, n3) and the Autotest scenarios;
-the node-death scenario runs last (it removes r2). Every node is on this machine, so
+the node-death scenario runs last (it removes r2, then adds it back). Every node is on this machine, so
 the leak checks of tests/backends/conftest.py see every process.
 """
 
@@ -288,21 +288,33 @@ def test_find_sees_every_host(make_actor, specs, marker_prefix):
 
 
 def test_zz_node_death_is_lost(make_actor, specs, cluster):
-    """Runs last: removes r2 while an atomic job runs on r1 and r2."""
+    """Runs last: removes r2 while an atomic job runs on r1 and r2, then brings r2 back.
+
+    r1's member is killed at once; r2's may still run on its machine, where nothing can
+    confirm that it ended while r2's node is gone: the subjob is held (not final), with
+    the reason as its detail, until a node with ``host:r2`` is back and its agent confirms."""
     client = make_actor(None)
     (spec,) = with_options(specs([["/bin/sleep", "30"]]), atomic_group="rack", synch_count=2)
     client.submit([spec])
     log = EventLog(client)
     log.until(lambda _: bool(log.of(spec.fqid, base.STARTED)))
+    handle = log.of(spec.fqid, base.STARTED)[0].handle
     cluster.remove_node(cluster.named_nodes["r2"])
-    log.until(log.all_final([spec.fqid]), timeout=30)
-    (final,) = log.finals()[spec.fqid]
-    assert final.kind == base.LOST and "r2" in final.note, final
+    log.until(lambda _: any(e.detail.startswith("Node lost: r2") for e in log.of(spec.fqid, base.DETAIL)),
+              timeout=30)
+    time.sleep(1.0)
+    log.poll(0.2)
+    assert spec.fqid not in log.finals() and client.held([handle]) == [True]
     deadline = time.monotonic() + 10
     while host_table(client).get("r2") != "Repair Failed" and time.monotonic() < deadline:
         time.sleep(0.2)
     assert host_table(client)["r2"] == "Repair Failed"
-    # Its payload ran on this machine: whatever a real dead machine would have taken with it,
-    # the leak check must not find here.
-    for pid, created, _marker in procs.find_by_marker(spec.marker):
-        procs.kill_tree(pid, created, grace=0.5)
+    # r2's machine is back (its Ray started again, with the same host:r2): confirmed, LOST.
+    cluster.named_nodes["r2"] = cluster.add_node(num_cpus=3, object_store_memory=80 * 1024 * 1024,
+                                                 resources=NODES["r2"])
+    cluster.wait_for_nodes()
+    log.until(log.all_final([spec.fqid]), timeout=60)
+    (final,) = log.finals()[spec.fqid]
+    assert final.kind == base.LOST and "r2" in final.note, final
+    assert client.held([handle]) == [False]
+    assert procs.find_by_marker(spec.marker) == []

@@ -15,7 +15,15 @@ mechanics are ``backends/runtime``'s; this file schedules, starts gangs, gathers
   every wrapper called back.
 * Every task returned (its group gone): ``Gathering``, then FINISHED with the first
   non-zero exit code of the hosts (``gang.HostsRun.gang_outcome``). A host that
-  dies makes it LOST, its gang's other members killed.
+  dies makes a gang LOST, its other members killed.
+* A host whose Ray node is gone may still run its payload (a raylet can die while its
+  machine and the payload live on): nothing can confirm there that the processes
+  ended, so the run is *stranded*, held and not final, with detail ``Node lost: <host>,
+  payload state unknown``. Once a node with the same ``host:<name>`` is back, that
+  host's agent looks: a lone subjob still running is watched again (it ends as it
+  ends), one that ended is reported from its status file; a gang's member (or a subjob
+  kill() asked for) is killed and confirmed first (LOST, or KILLED). ``kill()`` of a
+  stranded run is unconfirmed until then.
 
 Across a restart (``adopt``) the processes and status files survive (a handle's
 ``host`` lists its hosts); the queue and placement groups do not. Host statuses
@@ -50,6 +58,7 @@ from ganga_like.backends.runtime.runs import Run
 
 BACKEND = "Hosts"
 REFRESH = 1.0  # seconds between looks at the cluster's nodes when nothing else happens
+STRANDED_GRACE = 1.0  # seconds a stranded member's tree gets after TERM, once its host is back
 GANG_READY_TIMEOUT = 10.0  # seconds a gang's placement group may take to be reserved
 VERIFY_COOLDOWN = 30.0  # a host that failed verify is not tried again for this long
 HOST_OF_STATE = {rs.STARTING: sch.VERIFYING, rs.PENDING: sch.VERIFYING}  # else Running
@@ -75,6 +84,7 @@ class HostsActor(RuntimeActor):
         self._done_refs: queue.Queue = queue.Queue()  # (run, member) from future callbacks
         self._loop("hosts-scheduler", self._schedule_tick)
         self._loop("hosts-gatherer", self._gather_tick)
+        self._loop("hosts-stranded", self._stranded_tick)
 
     # ------------------------------------------------------------------ submitting
 
@@ -202,11 +212,13 @@ class HostsActor(RuntimeActor):
             self._cond.notify_all()
 
     def _notice_dead_nodes(self, inventory: Inventory) -> None:
-        """Adopted runs on a node that died end LOST (for our own, the task's failure tells)."""
+        """An adopted gang with a host whose node died is ended (its other hosts killed; the
+        dead host's member stays stranded until confirmed). For our own runs, and for a lone
+        adopted subjob, the failure of its task tells."""
         with self._cond:
             victims = {id(r): r for h, r in self._busy.items()
                        if h in inventory.hosts and not inventory.hosts[h].alive and r.state == rs.RUNNING
-                       and r.adopted and not r.killing}
+                       and r.adopted and not r.killing and len(r.members) > 1}
             for run in victims.values():
                 run.killing = True
         for run in victims.values():
@@ -234,8 +246,9 @@ class HostsActor(RuntimeActor):
         run, member = item
         try:
             member.result = ray.get(member.ref, timeout=5)
-        except Exception as error:  # the node died, the task was cancelled, ...
-            member.result = {"host": member.host, "error": reason_of(member.host, error)}
+        except Exception as error:  # the node died, the worker crashed, the task was cancelled, ...
+            # The task is gone, not necessarily its payload (in a session of its own).
+            member.result = {"host": member.host, "error": reason_of(member.host, error), "task_failed": True}
         member.done = True
         self._on_member_done(run, member)
 
@@ -249,16 +262,30 @@ class HostsActor(RuntimeActor):
             if result.get("pid") and not member.pid:  # the task ended before its callback arrived
                 member.pid, member.create_time = result["pid"], result.get("create_time", 0.0)
             self._maybe_started(run)
+            if lost and result.get("task_failed") and len(run.members) == 1:
+                # A lone subjob whose task died: its payload may live on. Nothing is reported
+                # until its host's agent has looked (_settle_stranded, within REFRESH s, or
+                # once its node is back).
+                member.stranded = True
+                self._tell_stranded(run)
+                self._cond.notify_all()
+                return
+            if not lost:
+                member.gone = True  # host_run and host_watch return once the tree is gone
             everyone = all(m.done for m in run.members)
             if not everyone and not lost:
                 self._cond.notify_all()
                 return  # the gang's other hosts still run
-            if everyone:
-                self._runs.tell(run, base.DETAIL, sch.GATHERING, "collecting the exit status")
+            # A gang member is lost: end the others, and confirm the lost one's processes
+            # gone too when only its task died (even if it was the last to end).
+            ending = bool(lost) and (not everyone or bool(result.get("task_failed")))
+            if ending:
+                run.killing = True
             else:
-                run.killing = True  # a gang member is gone: end the others
+                self._runs.tell(run, base.DETAIL, sch.GATHERING, "collecting the exit status")
             self._cond.notify_all()
-        if not everyone:
+        if ending:
+            self._nodes.refresh()  # a node that just died must not be asked (and waited for)
             self._kill_gang(run, 1.0, lost_reason=lost)
             return
         kind, code, note = run.gang_outcome()
@@ -282,24 +309,37 @@ class HostsActor(RuntimeActor):
     # ------------------------------------------------------------------ killing
 
     def _kill_work(self, work: list[tuple[Handle, Run | None]], grace: float) -> list[KillResult]:
+        self._nodes.refresh()  # a node that just died must not be asked (and waited for)
+        for _handle, run in work:
+            if isinstance(run, HostsRun):
+                run.kill_asked = True
         return [self._kill_gang(run, grace) if isinstance(run, HostsRun) else self._kill_foreign(handle, grace)
                 for handle, run in work]
 
     def _kill_gang(self, run: HostsRun, grace: float, lost_reason: str | None = None) -> KillResult:
-        """Cancel tasks that have not started a wrapper, kill every member's tree on its node, confirm."""
+        """Cancel tasks that have not started a wrapper, kill every member's tree on its host, confirm.
+
+        ``lost_reason``: a member's host or task was lost, so the gang is ended: LOST once
+        every member is confirmed gone. A member that cannot be confirmed gone (its host's
+        node is down, its agent does not answer, a tree survived SIGKILL) leaves the run
+        stranded: held, not final, until :meth:`_settle_stranded` confirms it."""
+        if lost_reason and not run.lost:
+            run.lost = lost_reason
+        inventory = self._nodes.inventory  # refreshed by the caller
         for member in run.members:
             if member.ref is not None and not member.pid and not member.done:
                 ray.cancel(member.ref, force=True)
         wait_members([m for m in run.members if not m.pid], 5.0)
         calls = []
         for member in run.members:
-            node = self._nodes.inventory.hosts.get(member.host)
+            node = inventory.hosts.get(member.host)
             try:
+                # The host's current node: a restarted node (a new id) runs on the same machine.
                 calls.append((member, None if node is None or not node.alive else self._nodes.call_async(
-                    member.node_id, "host_kill", [(member.pid, member.create_time, run.marker)], grace)))
+                    node.node_id, "host_kill", [member.target(run.marker)], grace)))
             except Exception as error:
                 calls.append((member, error))
-        confirmed, notes = True, []
+        notes = []
         for member, call in calls:
             if call is None:
                 ok, note = False, "its node is down, cannot confirm"
@@ -310,7 +350,11 @@ class HostsActor(RuntimeActor):
                     (ok, _killed, note), = ray.get(call, timeout=CONTROL_TIMEOUT)
                 except Exception as error:
                     ok, note = False, reason_of(member.host, error)
-            confirmed = confirmed and ok
+            with self._cond:
+                member.gone = member.gone or ok
+                member.stranded = not member.gone
+                if member.gone and self._busy.get(member.host) is run:
+                    del self._busy[member.host]  # nothing of the run is left there: the host is free
             notes.append(f"{member.host}: {note}")
         wait_members(run.members, 5.0)
         for member in run.members:
@@ -319,16 +363,95 @@ class HostsActor(RuntimeActor):
         wait_members(run.members, 5.0)
         settled = all(m.done or m.ref is None for m in run.members)
         note = "; ".join(notes) if len(run.members) > 1 else (notes[0].split(": ", 1)[1] if notes else "never started")
-        confirmed = confirmed and settled
-        if lost_reason:
+        confirmed = settled and all(m.gone for m in run.members)
+        if confirmed:
+            self._end_gang(run, note)
+        else:
             with self._cond:
-                self._finish(run, base.LOST, None, f"{lost_reason}; the other hosts were stopped ({note})")
+                if settled and run.pg is not None:  # no task of the gang is left: its reservation goes
+                    try:
+                        remove_placement_group(run.pg)
+                    except Exception:  # already gone with its node
+                        pass
+                    run.pg = None
+                self._tell_stranded(run)
                 self._cond.notify_all()
-        elif confirmed:
-            self._killed(run, run.handle, note)
-            for member in run.members[1:]:
-                outcome.killed_line(member.workdir, note)
         return KillResult(run.fqid, confirmed, note if settled else note + "; a host task did not end")
+
+    def _end_gang(self, run: HostsRun, note: str) -> None:
+        """Every member of a run being killed is confirmed gone: KILLED if kill() asked, else LOST."""
+        if run.lost and not run.kill_asked:
+            with self._cond:
+                self._finish(run, base.LOST, None, f"{run.lost}; the other hosts were stopped ({note})")
+                self._cond.notify_all()
+            return
+        self._killed(run, run.handle, note)
+        for member in run.members[1:]:
+            outcome.killed_line(member.workdir, note)
+
+    # ------------------------------------------------------------------ stranded runs
+
+    def _tell_stranded(self, run: HostsRun) -> None:
+        """(cond held) Say why a stranded run is held: its hosts whose node is down."""
+        hosts = self._nodes.inventory.hosts
+        down = [m.host for m in run.members if m.stranded and not (m.host in hosts and hosts[m.host].alive)]
+        if down and run.state != rs.DONE:
+            self._runs.tell(run, base.DETAIL, f"Node lost: {', '.join(down)}, payload state unknown",
+                            f"the Ray node of {', '.join(down)} is gone; its payload may still run there: held "
+                            "until that host's agent confirms it ended (once a node with its host name is back)")
+
+    def _stranded_tick(self) -> None:
+        with self._cond:
+            self._cond.wait_for(lambda: self._closed, timeout=REFRESH)
+            stranded = [r for r in self._runs if isinstance(r, HostsRun) and r.stranded and r.state != rs.DONE]
+        if stranded and not self._closed:
+            inventory = self._nodes.refresh()
+            for run in stranded:
+                self._settle_stranded(run, inventory)
+
+    def _settle_stranded(self, run: HostsRun, inventory: Inventory) -> None:
+        """Ask the agents of a stranded run's hosts that are up again. A run being ended
+        (a gang with a lost member, or kill() asked) is killed and confirmed; a lone subjob
+        still running is watched again, one that ended is reported from its status file."""
+        waiting = [m for m in run.members if m.stranded]
+        up = [m for m in waiting if m.host in inventory.hosts and inventory.hosts[m.host].alive]
+        with self._cond:
+            self._tell_stranded(run)
+            self._cond.notify_all()
+        if not up:
+            return  # still down: nothing can be confirmed
+        if run.killing:
+            self._kill_gang(run, STRANDED_GRACE)
+            return
+        for member in up:
+            node = inventory.hosts[member.host]
+            try:
+                (alive,) = self._nodes.call(node.node_id, "host_held", [member.target(run.marker)])
+            except Exception:
+                continue  # its agent is not ready yet: next round
+            with self._cond:
+                if run.state == rs.DONE or run.killing or not member.stranded:
+                    return
+                member.stranded, member.node_id = False, node.node_id
+                if alive:  # it ran on while its node was away: watch it again, from its new node
+                    member.done, member.result = False, None
+                    member.ref = remote("host_watch").options(
+                        scheduling_strategy=NodeAffinitySchedulingStrategy(node.node_id, soft=False)
+                    ).remote(member.host, *member.target(run.marker))
+                    member.ref.future().add_done_callback(lambda _f, r=run, m=member: self._done_refs.put((r, m)))
+                    self._runs.tell(run, base.DETAIL, sch.JOB_RUNNING,
+                                    f"host {member.host} is back; its payload still runs: watched again")
+                else:  # it ended while its node was away: its status file tells how
+                    member.done, member.gone = True, True
+                    member.result = {"host": member.host, "returncode": None}
+                self._cond.notify_all()
+        with self._cond:
+            ended = run.state != rs.DONE and not run.killing and all(m.gone for m in run.members)
+        if ended:
+            kind, code, note = run.gang_outcome()
+            with self._cond:
+                self._finish(run, kind, code, note)
+                self._cond.notify_all()
 
     def _kill_foreign(self, handle: Handle, grace: float) -> KillResult:
         members = members_of(handle, self._nodes.known())
@@ -359,11 +482,13 @@ class HostsActor(RuntimeActor):
     # ------------------------------------------------------------------ held, adopt, find
 
     def _held_elsewhere(self, handles: list[Handle]) -> list[bool]:
+        """A member on a host whose node is down (or unknown) counts as held: nothing can
+        confirm there that it ended (the leak audit keeps such an entry open)."""
         answer = []
         for handle in handles:
             members = members_of(handle, self._nodes.known())
-            answer.append(any(self._nodes.call(m.node_id, "host_held", [target_of(handle, m, i)])[0]
-                              for i, m in enumerate(members) if m.node_id))
+            answer.append(any(not m.node_id or self._nodes.call(m.node_id, "host_held", [target_of(handle, m, i)])[0]
+                              for i, m in enumerate(members)))
         return answer
 
     def _before_adopt(self) -> None:
@@ -389,27 +514,37 @@ class HostsActor(RuntimeActor):
         targets = [target_of(handle, m, i) for i, m in enumerate(members)]
         live = [(m, t) for m, t in zip(members, targets)
                 if m.node_id and self._nodes.call(m.node_id, "host_held", [t])[0]]
+        down = [m for m in members if not m.node_id]  # its node is gone: it may still run there
         run = HostsRun(handle.fqid, handle.workdir, outcome.marker_of(handle.workdir) or "", handle,
                        members=members)
-        if not live:
+        if not live and not down:
             if len(members) == 1 and last is not None and last.terminal:
                 return (*outcome.outcome_of(last, None), "", handle)
             return (*run.gang_outcome(), "", handle)
         with self._cond:
             self._runs.add(run)
-            self._runs.move(run, rs.RUNNING, "adopted: its wrappers still run")
-            for member in members:
+            self._runs.move(run, rs.RUNNING, "adopted: its wrappers still run" if live else
+                            "adopted: its hosts' nodes are down, its wrappers may still run")
+            for index, member in enumerate(members):
                 self._busy[member.host] = run
+                if member in down:
+                    member.stranded = True
+                    member.pid, member.create_time = targets[index][0], targets[index][1]
+                    continue
                 match = next((t for m, t in live if m is member), None)
                 if match is None:
-                    member.done, member.result = True, {"host": member.host, "returncode": None}
+                    member.done, member.gone = True, True
+                    member.result = {"host": member.host, "returncode": None}
                     continue
                 member.pid, member.create_time = match[0], match[1]
                 member.ref = remote("host_watch").options(
                     scheduling_strategy=NodeAffinitySchedulingStrategy(member.node_id, soft=False)
                 ).remote(member.host, *match)
                 member.ref.future().add_done_callback(lambda _f, r=run, m=member: self._done_refs.put((r, m)))
+            self._tell_stranded(run)
             self._cond.notify_all()
+            if down:
+                return base.STARTED, None, run.detail[1], run.detail[0], handle
         return base.STARTED, None, "adopted: still running", sch.JOB_RUNNING, handle
 
     def _find_live(self, marker_prefix: str) -> list[Handle]:

@@ -32,7 +32,15 @@ class Member:
     pid: int = 0
     create_time: float = 0.0
     result: dict[str, Any] | None = None  # what the task returned, or {"error": ...}
-    done: bool = False
+    done: bool = False  # its task (host_run or host_watch) has ended
+    gone: bool = False  # its processes are confirmed ended (its task returned, or a kill or a look confirmed it)
+    # Its processes may still run and cannot be confirmed ended now: its host's Ray node is
+    # gone (or its agent did not answer, or a kill could not confirm). The run is held, not
+    # final, until the host's agent confirms (HostsActor._settle_stranded).
+    stranded: bool = False
+
+    def target(self, marker: str) -> "Target":
+        return (self.pid, self.create_time, marker)
 
 
 @dataclasses.dataclass(eq=False)
@@ -40,10 +48,17 @@ class HostsRun(Run):
     entry: sch.Entry | None = None
     members: list[Member] = dataclasses.field(default_factory=list)
     pg: Any = None
+    lost: str = ""  # why the gang is being ended (a member's host or task was lost): its final LOST note
+    kill_asked: bool = False  # kill() asked for it: a confirmed end is KILLED
 
     @property
     def hosts(self) -> tuple[str, ...]:
         return tuple(m.host for m in self.members)
+
+    @property
+    def stranded(self) -> bool:
+        """A member's processes may still run where they cannot be checked now."""
+        return any(m.stranded for m in self.members)
 
     def gang_outcome(self) -> outcome.Outcome:
         """How the gang ended: LOST if a host's task failed or a wrapper vanished, else
