@@ -196,7 +196,8 @@ class DiskFull(RepositoryError):
     def __init__(self, filesystem: str, path: str, free: str, what: str, then: str) -> None:
         super().__init__(
             f"no space left on {filesystem} (which holds {path}; {free} free): {what}; "
-            f"free space there (remove finished jobs, or other files), then {then}",
+            f"free space there (delete large outputs of finished jobs, or other files), "
+            f"then {then}",
             filesystem=filesystem, path=path, free=free, what=what, then=then,
         )
 

@@ -14,6 +14,9 @@ For each batch of events, one transaction applies them through ``set_status``.
 committed first, outputs are collected and postprocessors run outside any
 transaction, then a second transaction moves each to ``completed`` or
 ``failed``. A ``ConflictError`` aborts the batch, which is re-read and re-applied.
+A batch whose commit finds the disk full is kept, whole and in order, and tried
+again every ``DISK_RETRY`` seconds until there is room: nothing the backends said
+is lost, and the thread goes on.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from .backends import base
-from .errors import GangaLikeError
+from .errors import DiskFull, GangaLikeError
 from .model.lifecycle import set_status
 from .ray_runtime import import_ray
 from .status import ACTIVE, FINAL, Status
@@ -49,6 +52,7 @@ BATCH_INTERVAL = 0.03
 MAX_BATCH = 5000
 EVENT_LINGER = 0.03  # an actor gathers events this long after the first, per answer
 QUEUED_DETAIL = "Queued"  # what every backend's QUEUED event says, unless it says more
+DISK_RETRY = 1.0  # a batch whose commit found the disk full is tried again this often
 
 
 @dataclasses.dataclass
@@ -76,6 +80,11 @@ class Monitor:
         self._buffer: list[base.Event] = []
         self._outcomes: dict[str, tuple[bool, str]] = {}
         self._last_apply = 0.0
+        # While the disk is full: no commit before this (monotonic), the submissions
+        # whose answers wait to be recorded, and when the spell began (wall clock).
+        self._retry_at = 0.0
+        self._held_submissions: list[Submission] = []
+        self._full_since = 0.0
         self._touched_masters: set[int] = set()  # top-level jobs whose postprocessing is due
         self._post_lock = threading.Lock()
         # Set when a backend actor died: the session recovers at its next turn.
@@ -129,6 +138,10 @@ class Monitor:
             while not self._stop.is_set():
                 try:
                     self._turn()
+                except DiskFull as exc:  # after its commit (auto-resubmission): one line
+                    log.warning("monitor: %s", exc)
+                    self.errors.append(str(exc))
+                    time.sleep(0.2)
                 except Exception as exc:  # the loop must never die (Ganga's did)
                     if self._stop.is_set():
                         break
@@ -155,17 +168,27 @@ class Monitor:
             if isinstance(item, list):
                 self._buffer.extend(item)
         calls = [i for i in inbox if callable(i) and not isinstance(i, (Submission, list))]
-        due = time.monotonic() - self._last_apply >= BATCH_INTERVAL
-        if submissions or ((self._buffer or self._outcomes) and
-                           (due or len(self._buffer) >= MAX_BATCH)):
+        now = time.monotonic()
+        due = now - self._last_apply >= BATCH_INTERVAL
+        held = now < self._retry_at  # the disk was full: a new submission still tries
+        if submissions or (not held and (self._held_submissions or (
+                (self._buffer or self._outcomes) and (due or len(self._buffer) >= MAX_BATCH)))):
             batch, self._buffer = self._buffer, []
+            submissions, self._held_submissions = self._held_submissions + submissions, []
             self._apply(batch, submissions)
+        if self.session.queue_log.held:
+            self.session.queue_log.flush()  # lines a full disk held back
         for fn in calls:
             fn()
 
     def _wait_time(self) -> float:
         """How long the monitor may sleep on its queue before it has something to do."""
-        if self._stop.is_set() or self._outcomes:
+        if self._stop.is_set():
+            return 0.0
+        if (self._buffer or self._outcomes or self._held_submissions) and \
+                self._retry_at > time.monotonic():
+            return min(IDLE_WAIT, self._retry_at - time.monotonic())  # the disk was full
+        if self._outcomes or self._held_submissions:
             return 0.0  # outcomes of postprocessing wait for no event
         if self._buffer:
             return max(0.0, BATCH_INTERVAL - (time.monotonic() - self._last_apply))
@@ -257,6 +280,9 @@ class Monitor:
         self._last_apply = time.monotonic()
         try:
             self.conn.write(work, on_commit=self.session.on_commit)
+        except DiskFull as exc:
+            self._hold(events, submissions, outcomes, exc)
+            return
         except BaseException as exc:
             self._outcomes.update(outcomes)
             for sub in submissions:
@@ -265,6 +291,10 @@ class Monitor:
             raise
         for sub in submissions:
             sub.done.set()
+        if self._full_since:
+            log.info("the disk has room again: recorded what was held back since %s",
+                     time.strftime("%H:%M:%S", time.localtime(self._full_since)))
+            self._full_since = 0.0
         self.batches += 1
         self.events_applied += len(events)
         if completing:
@@ -276,6 +306,31 @@ class Monitor:
         if failed_auto:
             self.session.auto_resubmit(self.conn, failed_auto)
         self.session.notify_changed()
+
+    def _hold(self, events: list[base.Event], submissions: list[Submission],
+              outcomes: dict[str, tuple[bool, str]], exc: DiskFull) -> None:
+        """The commit found the disk full: keep the batch, whole and in order, for the
+        next try; tell waiting submitters that their work runs but is not recorded yet."""
+        self._buffer[:0] = events
+        for fqid, outcome in outcomes.items():
+            self._outcomes.setdefault(fqid, outcome)
+        for sub in submissions:
+            if not sub.done.is_set():
+                tops = sorted({fqid.split(".")[0] for fqid, _, _ in sub.pairs}, key=int)
+                sub.error = DiskFull(
+                    exc.fields["filesystem"], exc.fields["path"], exc.fields["free"],
+                    f"job {', '.join(tops)} went to its backend, but that cannot be recorded "
+                    f"yet (it shows 'submitting' until then)",
+                    "it is recorded by itself: nothing is lost")
+                sub.done.set()
+        self._held_submissions = submissions
+        self._retry_at = time.monotonic() + DISK_RETRY
+        if not self._full_since:
+            self._full_since = time.time()
+            log.warning("monitor: no space left on %s (%s free) for the database; what the "
+                        "backends report is held and recorded once there is room (tried "
+                        "every %g s)", exc.fields["filesystem"], exc.fields["free"], DISK_RETRY)
+            self.errors.append(str(exc))
 
     def _record_submission(self, job: Any, handle: base.Handle) -> None:
         if handle.error:

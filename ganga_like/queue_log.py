@@ -4,18 +4,27 @@
 ``<root>/log`` after the transaction that made the changes has committed (a
 rolled-back change never appears). Lines are written in one ``write`` per
 batch on a file opened for appending.
+
+The commit has happened when its lines are appended, so a log that cannot be
+written (a full disk) must neither fail the caller nor lose them: they are kept in
+memory, in order, and written before the next batch's (or at the monitor's next
+turn), whole: a batch the disk had room for only part of is cut back out.
 """
 
 from __future__ import annotations
 
+import errno
+import logging
 import os
 import socket
+import threading
 import time
 from collections.abc import Iterable
 
 from .model.lifecycle import Change
 
 _HOST = socket.gethostname()
+log = logging.getLogger(__name__)
 
 
 def format_line(change: Change) -> str:
@@ -28,17 +37,59 @@ def format_line(change: Change) -> str:
 class QueueLog:
     def __init__(self, path: str) -> None:
         self.path = path
+        self._held: list[str] = []  # lines not written yet (the log could not be), in order
+        self._failing = False
+        self._lock = threading.Lock()
+
+    @property
+    def held(self) -> int:
+        """How many lines wait in memory for the log to be writable again."""
+        return sum(text.count("\n") for text in self._held)
 
     def append(self, changes: Iterable[Change]) -> None:
         text = "".join(format_line(c) for c in changes)
-        if not text:
-            return
-        os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        with self._lock:
+            if text:
+                self._held.append(text)
+            if self._held:
+                self._write_held()
+
+    def flush(self) -> bool:
+        """Write the lines held back, if any; whether none are left."""
+        with self._lock:
+            return not self._held or self._write_held()
+
+    def _write_held(self) -> bool:
+        data = "".join(self._held).encode()
         try:
-            os.write(fd, text.encode())
+            os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        except OSError as exc:
+            return self._not_written(exc)
+        try:
+            size = os.fstat(fd).st_size
+            written = os.write(fd, data)
+            if written < len(data):  # room for part of it: cut it out, write it whole later
+                if os.fstat(fd).st_size == size + written:
+                    os.ftruncate(fd, size)
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), self.path)
+        except OSError as exc:
+            return self._not_written(exc)
         finally:
             os.close(fd)
+        if self._failing:
+            self._failing = False
+            log.info("the queue log %s is written again, with the lines held back", self.path)
+        self._held.clear()
+        return True
+
+    def _not_written(self, exc: OSError) -> bool:
+        if not self._failing:  # said once per spell
+            self._failing = True
+            log.warning("cannot append to the queue log %s (%s); its lines are kept in memory "
+                        "and appended, in order, once it can be written", self.path,
+                        exc.strerror or exc)
+        return False
 
     def tail(self, lines: int = 20) -> list[str]:
         try:

@@ -13,6 +13,7 @@ from ..model.counts import StatusCounts
 from ..model.job import Job
 from ..monitor import Submission
 from ..ray_runtime import import_ray
+from ..repository.diskspace import disk_full, mentions_disk_full
 from ..status import Status
 from .common import SUBMIT_CHUNK, active_set, begin_attempt, failed_handle
 from .preflight import check_executables, runs_here
@@ -107,6 +108,9 @@ def send(session: "Session", top: Job, targets: Sequence[Job], keep_going: bool)
     if submission.error is not None:
         raise submission.error
     errors = [h for _, _, h in pairs if h.error]
+    if errors and not keep_going and mentions_disk_full(errors[0].error):
+        raise disk_full(top.workspace, f"{len(errors)} of {len(pairs)} (sub)jobs of job {top.fqid} "
+                        f"could not be prepared there and are 'new' again", "submit() again")
     if errors and not keep_going:
         raise BackendError(
             f"{len(errors)} of {len(pairs)} could not be submitted and are 'new' again "

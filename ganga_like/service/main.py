@@ -43,7 +43,7 @@ from ..ray_runtime import TOKEN_PATH, ensure_ray, import_ray, ray_is_opened, set
 from ..repository.storage import SafeFileStorage, open_zeo
 from ..session import Session
 from ..status import ACTIVE
-from . import guardian, reaper, sharing, start_failure
+from . import guardian, logfile, reaper, sharing, start_failure
 from .control import ControlServer
 from .verbs import Verbs, dispatch
 
@@ -369,7 +369,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", required=True)
     parser.add_argument("--listen", default="")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+    logging.basicConfig(level=logging.INFO, handlers=[logfile.LineHandler(sys.stderr)],
                         format="%(asctime)s %(name)s[%(process)d] %(levelname)s %(message)s")
     logging.getLogger("ZEO").setLevel(logging.WARNING)
     logging.getLogger("ZODB").setLevel(logging.WARNING)
