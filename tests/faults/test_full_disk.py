@@ -28,8 +28,11 @@ from pathlib import Path
 import psutil
 import pytest
 
+from ganga_like.backends.base import FINISHED, Event, Handle
 from ganga_like.config import Config
+from ganga_like.errors import DiskFull
 from ganga_like.model.lifecycle import Change
+from ganga_like.monitor import DISK_RETRY, Monitor, Submission
 from ganga_like.queue_log import QueueLog
 from ganga_like.repository import open_repository
 from ganga_like.repository.storage import SafeFileStorage
@@ -179,6 +182,60 @@ def test_the_service_log_drops_what_it_cannot_write_and_says_so_after(tmp_path):
         assert len(whole) + lost == len(lines), (len(whole), lost)
         # At most one line cut short by the full disk, ended by the next line written.
         assert len(text) - len(whole) - 3 <= 1, text
+
+
+class _FullThenRoom:
+    """A monitor's connection whose first commits find the disk full."""
+
+    def __init__(self, full_commits: int) -> None:
+        self.full_commits = full_commits
+        self.jobs = {}  # every event's job is unknown: its work reads and skips it
+
+    def write(self, work, on_commit=None):
+        if self.full_commits:
+            self.full_commits -= 1
+            raise DiskFull("/small", "/small/gl/repository/jobs.fs", "0 bytes",
+                           "nothing of it was written", "run it again")
+        return work()
+
+
+class _Session:
+    def __init__(self, log_path: str) -> None:
+        self.queue_log = QueueLog(log_path)
+
+    def on_commit(self, changes) -> None:
+        self.queue_log.append(changes)
+
+    def notify_changed(self) -> None:
+        pass
+
+
+def test_the_monitor_holds_a_batch_the_disk_has_no_room_for_and_tries_again(tmp_path):
+    monitor = Monitor(_Session(str(tmp_path / "log")))  # type: ignore[arg-type]
+    monitor.conn = _FullThenRoom(full_commits=2)
+    events = [Event(seq=i, fqid=f"0.{i}", kind=FINISHED, time=time.time(), exit_code=0)
+              for i in range(5)]
+    submission = Submission([("1.0", 1, Handle(backend="Local", fqid="1.0", attempt=1))])
+    monitor.inject(events)
+    monitor.submit_results(submission)
+    monitor._turn()
+    # The submitter is answered at once, in one line: its work runs, not recorded yet.
+    assert submission.done.is_set() and isinstance(submission.error, DiskFull)
+    assert "job 1 went to its backend, but that cannot be recorded yet" in str(submission.error)
+    assert "it is recorded by itself: nothing is lost" in str(submission.error)
+    # The batch is kept, in order; the monitor sleeps until the next try (no busy loop).
+    assert monitor._buffer == events and monitor.events_applied == 0
+    assert 0.5 < monitor._wait_time() <= DISK_RETRY
+    monitor._inbox.put(lambda: None)  # wakes it before the next try is due
+    monitor._turn()  # too early: nothing is tried
+    assert monitor.conn.full_commits == 1
+    monitor._retry_at = 0.0
+    monitor._turn()  # still full: kept again
+    assert monitor._buffer == events and monitor._held_submissions == [submission]
+    monitor._retry_at = 0.0
+    monitor._turn()  # room again: recorded, once
+    assert monitor._buffer == [] and monitor._held_submissions == []
+    assert monitor.events_applied == len(events) and monitor.batches == 1
 
 
 # -- the service on a disk that fills up -----------------------------------------------------
