@@ -65,7 +65,7 @@ class SafeFileStorage(FileStorage):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        # The ZEO server logs each failed vote twice, with tracebacks.
+        # The ZEO server logs each failed vote twice, with tracebacks: one line it is.
         _one_line_when_full(logging.getLogger("ZEO.StorageServer"),
                             logging.getLogger("ZEO.asyncio.server"))
 
@@ -130,7 +130,7 @@ class _OneLineWhenFull(logging.Filter):
         if now - self._last < self.REPEAT:
             self._dropped += 1
             return False
-        said = f"; {self._dropped} more since the last such line" if self._dropped else ""
+        said = f"; {self._dropped} such log lines left out since" if self._dropped else ""
         record.msg, record.args = "%s %s (nothing of that commit was kept%s)", (
             record.getMessage(), (str(error).splitlines() or [""])[0], said)
         record.exc_info = None
@@ -140,9 +140,12 @@ class _OneLineWhenFull(logging.Filter):
 
 
 def _one_line_when_full(*loggers: logging.Logger) -> None:
+    """One filter shared by ``loggers``: a failed commit they each log is one line."""
+    if any(isinstance(f, _OneLineWhenFull) for f in loggers[0].filters):
+        return
+    shared = _OneLineWhenFull()
     for logger in loggers:
-        if not any(isinstance(f, _OneLineWhenFull) for f in logger.filters):
-            logger.addFilter(_OneLineWhenFull())
+        logger.addFilter(shared)
 
 
 def parse_zeo_uri(uri: str) -> tuple[str, int]:
