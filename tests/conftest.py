@@ -14,6 +14,8 @@ import time
 
 import pytest
 
+from ganga_like.ray_runtime import settle_environment
+
 _ROOT = tempfile.mkdtemp(prefix="gl-tests-")
 # Places, not behaviour: a new user's environment (a fresh HOME, no ~/.ray, no Ray or
 # ganga_like variables), with every repository under this run's directory. Ray runs as
@@ -23,6 +25,9 @@ for _name in [n for n in os.environ if n.startswith(("RAY_", "GANGA_LIKE_")) and
 os.environ["HOME"] = os.path.join(_ROOT, "home")
 os.makedirs(os.environ["HOME"], mode=0o700)
 os.environ["GANGA_LIKE_DIR"] = os.path.join(_ROOT, "default")
+# This process starts Ray (and test modules import the actor drivers): settle Ray's
+# environment first, as the service does.
+settle_environment()
 
 try:
     from tests import ray_helpers
