@@ -32,8 +32,11 @@ lint: $(STAMP)
 	$(BIN)/ruff check ganga_like tests bench examples
 	$(BIN)/python -m mypy
 
+# SIGKILLs of the service, of clients and power cuts at random points of every verb, as a
+# new user runs them; then the power cut and the full disk, checked in detail.
 soak: $(STAMP)
 	$(BIN)/python -m tests.faults.soak --rounds $(or $(ROUNDS),100)
+	$(BIN)/python -m pytest -q tests/faults/test_power_cut.py tests/faults/test_full_disk.py
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
