@@ -53,7 +53,7 @@ def bench_big_job() -> dict:
     from ganga_like.model.lifecycle import set_status
     from ganga_like.model.splitters import ArgSplitter
     from ganga_like.repository import open_repository
-    from ganga_like.session import _split
+    from ganga_like.engine.core import _split
 
     with tempfile.TemporaryDirectory(prefix="bench-repo-") as tmp:
         config = Config(root=tmp)

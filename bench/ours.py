@@ -21,7 +21,7 @@ Rules for filling these in (so that the comparison with Ganga stays fair):
 
 How the ganga_like side runs (the same for every scenario that submits):
 
-* One ``Session`` per process, its repository (an embedded ZODB FileStorage)
+* One ``Engine`` per process, its repository (an embedded ZODB FileStorage)
   and workspace under ``<tmp_root>/gl``.
 * Ray is started once per session with ``ensure_ray()`` (≈4 s on this
   machine). That start-up is timed on its own (``ray_start_s``) and kept OUT
@@ -116,9 +116,9 @@ def _config(root: str):
 def _open_session(tmp_root: str):
     """A session on a fresh repository under tmp_root/gl."""
     _prepare_env(tmp_root)
-    from ganga_like.session import Session
+    from ganga_like.engine.core import Engine
 
-    return Session(_config(os.path.join(tmp_root, "gl")))
+    return Engine(_config(os.path.join(tmp_root, "gl")))
 
 
 def _start_ray() -> float:
@@ -361,9 +361,9 @@ def prepare_repository(n_jobs: int, repo_dir: str) -> dict:
     from ganga_like.model.application import Executable
     from ganga_like.model.job import Job
     from ganga_like.model.lifecycle import set_status
-    from ganga_like.session import Session
+    from ganga_like.engine.core import Engine
 
-    s = Session(_config(repo_dir))
+    s = Engine(_config(repo_dir))
     counts: dict[str, int] = {}
     t0 = _now()
     try:
@@ -412,12 +412,12 @@ def list_repository(n_jobs: int, repo_dir: str, tmp_root: str) -> dict:
     res: dict = {"scenario": "b", "n": n_jobs}
     t_imp = _now()
     from ganga_like.model.table import job_row, render
-    from ganga_like.session import Session
+    from ganga_like.engine.core import Engine
     res["import_s"] = _now() - t_imp
     res["module_import_to_call_s"] = t_imp - _T_IMPORT
 
     t_open = _now()
-    s = Session(_config(repo_dir), fallback_read_only=True)
+    s = Engine(_config(repo_dir), fallback_read_only=True)
     total = len(s.jobs)
     res["open_s"] = _now() - t_open
     res["startup_s"] = _since_process_start()  # fork -> session open (Ganga: fork -> script)
@@ -460,11 +460,11 @@ def select_by_status(n_jobs: int, repo_dir: str, tmp_root: str) -> dict:
     ``n_completed``. Ganga: c_select.py.
     """
     _prepare_env(tmp_root)
-    from ganga_like.session import Session
+    from ganga_like.engine.core import Engine
 
     res: dict = {"scenario": "c", "n": n_jobs}
     t_open = _now()
-    s = Session(_config(repo_dir))
+    s = Engine(_config(repo_dir))
     res["open_s"] = _now() - t_open
     res["startup_s"] = _since_process_start()
     try:

@@ -1,6 +1,6 @@
 """A session's view of the repository: its connection, registries, reads and writes.
 
-Two kinds of session build on it. :class:`ganga_like.session.Session` is the
+Two kinds of session build on it. :class:`ganga_like.engine.core.Session` is the
 core of the service: it also owns the backend actors and the monitor.
 :class:`ganga_like.client.session.ClientSession` is what every face uses: it
 reads and edits jobs through its own ZEO connection and asks the service for

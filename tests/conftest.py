@@ -66,9 +66,9 @@ def gl_config(tmp_path):
 @pytest.fixture
 def session(ray_session, gl_config):
     """A real session on a fresh FileStorage, with the shared local Ray."""
-    from ganga_like.session import Session, set_default_session
+    from ganga_like.engine.core import Engine, set_default_session
 
-    s = Session(gl_config)
+    s = Engine(gl_config)
     TEST_REPOSITORIES.add(s.repo_uuid)
     set_default_session(s)
     yield s

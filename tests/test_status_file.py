@@ -1,4 +1,4 @@
-"""Unit tests of the Pavilion-style status file (ganga_like.status_file)."""
+"""Unit tests of the Pavilion-style status file (ganga_like.backends.runtime.status_file)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ganga_like import status_file as sf
+from ganga_like.backends.runtime import status_file as sf
 from ganga_like.errors import InvalidValue
 
 WRAPPER = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "ganga_like", "backends", "runtime", "wrapper.sh")

@@ -24,8 +24,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..errors import GangaLikeError
-from .parser import (EXIT_ERROR, EXIT_OK, EXIT_SOME_FAILED, EXIT_TIMEOUT, EXIT_USAGE,
-                     UsageError, build_parser, subcommand_parsers)
+from .parser import build_parser, subcommand_parsers
+from .usage import EXIT_ERROR, EXIT_OK, EXIT_SOME_FAILED, EXIT_TIMEOUT, EXIT_USAGE, UsageError
 
 __all__ = ["main", "build_parser", "EXIT_OK", "EXIT_ERROR", "EXIT_USAGE",
            "EXIT_SOME_FAILED", "EXIT_TIMEOUT"]

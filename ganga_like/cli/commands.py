@@ -13,7 +13,7 @@ from typing import Any
 
 from ..errors import InvalidValue, WaitTimeout
 from . import render
-from .parser import (EXIT_OK, EXIT_SOME_FAILED, EXIT_TIMEOUT, UsageError, exact_ids)
+from .usage import EXIT_OK, EXIT_SOME_FAILED, EXIT_TIMEOUT, UsageError, exact_ids
 
 
 def _session() -> Any:
@@ -114,7 +114,7 @@ def cmd_peek(args: argparse.Namespace) -> int:
 
 
 def cmd_wait(args: argparse.Namespace) -> int:
-    from ..progress import wait_with_progress
+    from .progress import wait_with_progress
 
     session = _session()
     try:
@@ -215,7 +215,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from ..demo import run_demo
+    from .demo import run_demo
 
     session = _session()
     try:

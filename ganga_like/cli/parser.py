@@ -4,17 +4,10 @@ with the valid choices) and exit code 2, never the whole usage text."""
 from __future__ import annotations
 
 import argparse
-import re
 from typing import Any
 
 from .. import __version__
-
-EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_SOME_FAILED, EXIT_TIMEOUT = 0, 1, 2, 3, 4
-
-
-class UsageError(Exception):
-    """Bad usage found after parsing (a relative id where an exact one is needed, ...)."""
-
+from .usage import EXIT_USAGE
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
@@ -56,17 +49,6 @@ def _statuses(text: str) -> list[str]:
         raise argparse.ArgumentTypeError(f"unknown status {shown}; give one or more of "
                                          f"{', '.join(valid)} (comma separated)")
     return wanted
-
-
-EXACT_ID = re.compile(r"^\d+(\.\d+)?$")
-
-
-def exact_ids(args: argparse.Namespace, verb: str) -> None:
-    """Commands that destroy name exactly what they destroy: no relative ids (-1)."""
-    for wanted in args.ids:
-        if not EXACT_ID.match(wanted):
-            raise UsageError(f"{wanted!r}: give a job id such as 3 or a subjob id such "
-                             f"as 3.14 (relative ids like -1 are refused by {verb})")
 
 
 def _json(p: argparse.ArgumentParser, what: str = "the same, as JSON") -> None:

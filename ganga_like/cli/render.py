@@ -78,7 +78,7 @@ def subjob_dict(sub: Any) -> dict[str, Any]:
 
 
 def show_dict(job: Any, statuses: Sequence[str] | None) -> dict[str, Any]:
-    from ..export import description
+    from ..client.export import description
 
     data = job_dict(job)
     data.update({"master": job.master.fqid if job.master is not None else None,

@@ -126,14 +126,14 @@ def leaks(reap: bool = False) -> list[dict[str, Any]]:
 
 def export(jobs_or_job: Any, path: str) -> int:
     """Write jobs as readable, editable text (JSON); returns how many were written."""
-    from .. import export as _export
+    from ..client import export as _export
 
     return _export.export(jobs_or_job, path)
 
 
 def load(path: str) -> list[Any]:
     """Read jobs written by ``export`` (or by hand) back as NEW jobs, registered."""
-    from .. import export as _export
+    from ..client import export as _export
     from ..client.default import default_session
 
     return _export.load(path, session=default_session())

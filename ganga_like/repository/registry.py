@@ -9,15 +9,24 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from ..errors import InvalidValue, JobNotFound
 from ..model.job import Job, JobTemplate
 from ..model.slices import select_jobs
 from ..status import Status
+from .root import RepositoryRoot
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .storage import Connection
+
+
+class RegistryConnection(Protocol):
+    """What a registry reads through (``storage.Connection``): the root and the config."""
+
+    @property
+    def root(self) -> RepositoryRoot: ...
+
+    @property
+    def repository(self) -> Any: ...
 
 
 class _Registry:
@@ -26,7 +35,7 @@ class _Registry:
     _id_kind = "job"
     _what = "jobs"
 
-    def __init__(self, connection: "Connection") -> None:
+    def __init__(self, connection: RegistryConnection) -> None:
         self.connection = connection
 
     @property

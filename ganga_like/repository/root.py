@@ -44,7 +44,7 @@ class RepositoryRoot(Persistent):
     ids: IdAllocator | None = None
     active_ids: Any = None  # IITreeSet of top-level jobs with active work (recovery looks here only)
     # Tombstones of removed jobs, id -> (time, fqid, previous status, note), until the
-    # queue log is known to hold their line (ganga_like.log_repair).
+    # queue log is known to hold their line (ganga_like.engine.log_repair).
     removals: IOBTree | None = None
 
     def __init__(self) -> None:

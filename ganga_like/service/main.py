@@ -41,7 +41,7 @@ from ..config import Config
 from ..errors import GangaLikeError, ServiceError, ServiceRunning
 from ..ray_runtime import TOKEN_PATH, ensure_ray, import_ray, ray_is_opened, settle_environment
 from ..repository.storage import SafeFileStorage, open_zeo
-from ..session import Session
+from ..engine.core import Engine
 from ..status import ACTIVE
 from . import guardian, logfile, reaper, sharing, start_failure
 from .control import ControlServer
@@ -115,7 +115,7 @@ class Service:
         guardian.start(os.getpid(), self.ray_dir, self.paths.log)
         self._serve_database()
         repository = open_zeo(self.config, connectable(self.paths.zeo_socket), location=self.config.root)
-        self.session = Session(self.config, repository=repository)
+        self.session = Engine(self.config, repository=repository)
         self.repo_uuid = self.session.repo_uuid  # read once: the main connection is the verbs'
         self.verbs = Verbs(self.session, self.info, self.request_stop)
         self.control = ControlServer(self.paths.control_socket, self.answer)

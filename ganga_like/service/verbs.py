@@ -17,13 +17,13 @@ from typing import Any
 from ZODB.utils import p64, u64
 
 from ..errors import GangaLikeError
-from ..session import Session
+from ..engine.core import Engine
 
 TID_WAIT = 10.0  # longest wait for a client's commit to reach the service's view
 
 
 class Verbs:
-    def __init__(self, session: Session, info: Callable[[], dict[str, Any]],
+    def __init__(self, session: Engine, info: Callable[[], dict[str, Any]],
                  stop: Callable[[str], None]) -> None:
         self.session = session
         self._info = info
@@ -135,7 +135,7 @@ class Verbs:
 class _Reader:
     """A connection of its own for one reading verb, closed afterwards."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Engine) -> None:
         self.conn = session.repository.connect()
 
     def __enter__(self) -> Any:

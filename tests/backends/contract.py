@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 import pytest
 
-from ganga_like import status_file as sf
+from ganga_like.backends.runtime import status_file as sf
 from ganga_like.backends import base
 from ganga_like.backends.base import Event, Handle
 

@@ -28,7 +28,7 @@ import time
 
 import pytest
 
-from ganga_like import status_file as sf
+from ganga_like.backends.runtime import status_file as sf
 from ganga_like.backends import base
 from ganga_like.backends.base import SubjobSpec
 from ganga_like.backends.runtime import procs

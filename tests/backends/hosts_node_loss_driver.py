@@ -2,7 +2,7 @@
 
 Ray allows one ``ray.init`` per process and the test session has its own local Ray,
 so this script builds a ``ray.cluster_utils.Cluster`` (a head, and a node ``n1``
-with ``host:n1``), opens a real :class:`~ganga_like.session.Session` (the service's
+with ``host:n1``), opens a real :class:`~ganga_like.engine.core.Engine` (the service's
 core: repository, monitor, the Hosts actor and its node agents) on it, and prints
 one JSON object of facts as its last stdout line.
 Usage: ``python hosts_node_loss_driver.py <root>``.
@@ -57,7 +57,7 @@ def main(root: str) -> dict:
     from ganga_like.model.application import Executable
     from ganga_like.model.job import Job
     from ganga_like.model.splitters import ArgSplitter
-    from ganga_like.session import Session, set_default_session
+    from ganga_like.engine.core import Engine, set_default_session
     from ganga_like.status import FINAL, history_entries
 
     facts: dict = {"timings": {}}
@@ -68,7 +68,7 @@ def main(root: str) -> dict:
     ray.init(address=cluster.address, namespace=RAY_NAMESPACE, logging_level="WARNING", log_to_driver=False)
     cluster.wait_for_nodes()
     facts["timings"]["cluster"] = round(time.monotonic() - t0, 2)
-    session = Session(Config.from_env(root=root))
+    session = Engine(Config.from_env(root=root))
     set_default_session(session)
     prefix = session.repo_uuid + ":"
     alive_at: dict[str, list[tuple[float, bool]]] = {}

@@ -30,7 +30,7 @@ def main(root: str, prefix: str) -> dict:
     ray = import_ray()
     from ray.cluster_utils import Cluster
 
-    from ganga_like import status_file as sf
+    from ganga_like.backends.runtime import status_file as sf
     from ganga_like.backends import base
     from ganga_like.backends.base import SubjobSpec
     from ganga_like.backends.runtime import procs

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from ganga_like import status_file as sf
+from ganga_like.backends.runtime import status_file as sf
 from ganga_like.backends import base
 from ganga_like.backends.runtime import native, procs
 from ganga_like.backends.local.actor import start_local_actor

@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from ganga_like import status_file as sf
+from ganga_like.backends.runtime import status_file as sf
 from ganga_like.backends.runtime import native
 
 pytestmark = pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None,

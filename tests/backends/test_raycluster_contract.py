@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from ganga_like import status_file as sf
+from ganga_like.backends.runtime import status_file as sf
 from ganga_like.backends import base
 from ganga_like.backends.base import SubjobSpec
 from ganga_like.backends.raycluster.actor import start_raycluster_actor

@@ -32,7 +32,8 @@ from ganga_like.backends.base import FINISHED, Event, Handle
 from ganga_like.config import Config
 from ganga_like.errors import DiskFull
 from ganga_like.model.lifecycle import Change
-from ganga_like.monitor import DISK_RETRY, Monitor, Submission
+from ganga_like.engine.context import EngineContext, Submission
+from ganga_like.engine.monitor import DISK_RETRY, Monitor
 from ganga_like.queue_log import QueueLog
 from ganga_like.repository import open_repository
 from ganga_like.repository.storage import SafeFileStorage
@@ -199,19 +200,18 @@ class _FullThenRoom:
         return work()
 
 
-class _Session:
+class _Store:
     def __init__(self, log_path: str) -> None:
         self.queue_log = QueueLog(log_path)
 
     def on_commit(self, changes) -> None:
         self.queue_log.append(changes)
 
-    def notify_changed(self) -> None:
-        pass
-
 
 def test_the_monitor_holds_a_batch_the_disk_has_no_room_for_and_tries_again(tmp_path):
-    monitor = Monitor(_Session(str(tmp_path / "log")))  # type: ignore[arg-type]
+    context = EngineContext(store=_Store(str(tmp_path / "log")), backends=None,  # type: ignore[arg-type]
+                            notify_changed=lambda: None)
+    monitor = Monitor(context)
     monitor.conn = _FullThenRoom(full_commits=2)
     events = [Event(seq=i, fqid=f"0.{i}", kind=FINISHED, time=time.time(), exit_code=0)
               for i in range(5)]

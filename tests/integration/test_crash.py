@@ -33,7 +33,7 @@ from ganga_like.repository import open_repository
 from ganga_like.model.job import Job
 from ganga_like.model.lifecycle import set_status
 from ganga_like.model.splitters import ArgSplitter
-from ganga_like.session import _split
+from ganga_like.engine.core import _split
 
 N, BATCH, STEPS = {N_SUBJOBS}, {BATCH}, {STEPS!r}
 repo = open_repository(Config(root=os.environ["GL_ROOT"]))

@@ -14,7 +14,7 @@ from ganga_like.model.job import Job, JobTemplate
 from ganga_like.model.lifecycle import set_status
 from ganga_like.model.splitters import ArgSplitter
 from ganga_like.repository import open_repository
-from ganga_like.session import _split
+from ganga_like.engine.core import _split
 from ganga_like.status import Status
 
 # --- persistence in a fresh process ----------------------------------------------------------
@@ -27,7 +27,7 @@ from ganga_like.model.application import Executable
 from ganga_like.model.job import Job
 from ganga_like.model.lifecycle import set_status
 from ganga_like.model.splitters import ArgSplitter
-from ganga_like.session import _split
+from ganga_like.engine.core import _split
 
 repo = open_repository(Config(root=os.environ["GL_ROOT"]))
 conn = repo.connect()

@@ -23,7 +23,7 @@ from ganga_like.model.splitters import ArgSplitter
 from ganga_like.repository import open_repository
 from ganga_like.repository.root import ROOT_KEY
 from ganga_like.repository.storage import parse_zeo_uri
-from ganga_like.session import _split
+from ganga_like.engine.core import _split
 from ganga_like.status import Status
 
 pytestmark = pytest.mark.timeout(60)

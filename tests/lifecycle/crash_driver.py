@@ -6,13 +6,13 @@ import sys
 import time
 
 from ganga_like.config import Config
-from ganga_like.session import Session
+from ganga_like.engine.core import Engine
 
 from tests.lifecycle.helpers import sh_job
 
 
 def main(root: str, n: int, seconds: float, concurrency: int) -> None:
-    session = Session(Config.from_env(root=root))
+    session = Engine(Config.from_env(root=root))
     job = sh_job([f"sleep {seconds}"] * n, concurrency=concurrency)
     session.submit(job)
     while True:

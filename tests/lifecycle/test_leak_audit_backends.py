@@ -21,7 +21,7 @@ from ganga_like.backends.raycluster.config import RayCluster
 from ganga_like.model.application import Executable
 from ganga_like.model.job import Job
 from ganga_like.model.lifecycle import set_status
-from ganga_like.recovery import ledger_backend
+from ganga_like.engine.recovery import ledger_backend
 from ganga_like.repository.ledger import LeakRecord
 from ganga_like.status import Status
 

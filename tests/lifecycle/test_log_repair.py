@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ganga_like.log_repair import complete_queue_log, missing_changes
-from ganga_like.session import Session, set_default_session
+from ganga_like.engine.log_repair import complete_queue_log, missing_changes
+from ganga_like.engine.core import Engine, set_default_session
 
 from .helpers import sh_job
 
@@ -32,7 +32,7 @@ def test_lines_lost_after_commits_are_rebuilt_from_the_history(session, gl_confi
     session.close()
     set_default_session(None)
 
-    fresh = Session(gl_config)
+    fresh = Engine(gl_config)
     try:
         assert missing_changes(fresh)
         complete_queue_log(fresh)

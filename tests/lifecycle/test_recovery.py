@@ -11,7 +11,7 @@ import pytest
 
 from ganga_like.config import Config
 from ganga_like.model.lifecycle import set_status
-from ganga_like.session import Session, set_default_session
+from ganga_like.engine.core import Engine, set_default_session
 from ganga_like.status import Status
 
 from .. import conftest
@@ -52,7 +52,7 @@ def test_sigkilled_session_with_200_running_subjobs_is_recovered(tmp_path, share
     root = str(tmp_path / "gl")
     n = 200
     job_id = _run_and_kill_a_session(root, shared_ray_env, str(n), "4")
-    session = Session(Config.from_env(root=root))
+    session = Engine(Config.from_env(root=root))
     set_default_session(session)
     try:
         job = session.jobs.get(int(job_id))
@@ -69,7 +69,7 @@ def test_sigkilled_session_with_200_running_subjobs_is_recovered(tmp_path, share
 def test_subjobs_caught_in_submitting_go_back_to_new_with_a_note(session, gl_config):
     job = sh_job(["true"] * 3)
     session.register(job)
-    from ganga_like.session import _active_set, _split
+    from ganga_like.engine.core import _active_set, _split
 
     def crash_during_submit():
         _split(job)
@@ -81,7 +81,7 @@ def test_subjobs_caught_in_submitting_go_back_to_new_with_a_note(session, gl_con
     session.write(crash_during_submit)
     job_id = session.jobs.get(job.id).id
     session.close()
-    fresh = Session(gl_config)
+    fresh = Engine(gl_config)
     set_default_session(fresh)
     try:
         again = fresh.jobs.get(job_id)
@@ -101,7 +101,7 @@ def test_subjobs_queued_in_a_dead_actor_are_sent_again(tmp_path, shared_ray_env)
     the next session runs them, none is reported failed."""
     root = str(tmp_path / "gl")
     job_id = _run_and_kill_a_session(root, shared_ray_env, "16", "1", "2")
-    session = Session(Config.from_env(root=root))
+    session = Engine(Config.from_env(root=root))
     set_default_session(session)
     try:
         job = session.jobs.get(int(job_id))

@@ -24,7 +24,7 @@ from ganga_like.errors import ApplicationConfigurationError, InvalidValue, Split
 from ganga_like.model.application import Executable
 from ganga_like.model.job import Job
 from ganga_like.model.splitters import GenericSplitter
-from ganga_like.operations.submit import backend_fields_per_subjob, specs_for, split
+from ganga_like.engine.operations.submit import backend_fields_per_subjob, specs_for, split
 from ganga_like.status import Status
 
 from .helpers import wait_for
@@ -65,7 +65,7 @@ def test_a_raycluster_subjob_reserves_its_own_resources(session):
     session.refresh()
     assert second.status is Status.SUBMITTED and second.backend_detail == "Pending"
     assert session.peek(first).strip() == "ran"
-    [spec] = specs_for(session, job, [second])
+    [spec] = specs_for(session.context, job, [second])
     assert spec.options == {"num_cpus": 0.5, "resources": NOWHERE, "max_retries": 2}
 
     import ray
@@ -81,7 +81,7 @@ def test_a_hosts_subjob_asks_for_its_own_label(session):
                 GenericSplitter(attribute="backend.label", values=["x86_64", "arm64"]))
     session.register(job)
     session.write(lambda: split(job))
-    specs = specs_for(session, job, list(job.subjobs))
+    specs = specs_for(session.context, job, list(job.subjobs))
     assert [s.options["label"] for s in specs] == ["x86_64", "arm64"]
     assert all(s.options["synch_count"] == 1 for s in specs)
 

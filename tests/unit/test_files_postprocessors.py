@@ -16,10 +16,10 @@ from ganga_like.model.files import LocalFile, collect_outputs, stage_inputs
 from ganga_like.model.application import Executable
 from ganga_like.model.job import Job
 from ganga_like.model.splitters import ArgSplitter
-from ganga_like.session import _split
+from ganga_like.engine.core import _split
 from ganga_like.model.postprocessors import (CustomChecker, CustomMerger, FileChecker, Notifier,
                                              TextMerger)
-from ganga_like.postprocessing import run_for_master, run_for_subjob
+from ganga_like.engine.postprocessing import run_for_master, run_for_subjob
 
 
 def _one_line(exc: pytest.ExceptionInfo) -> str:

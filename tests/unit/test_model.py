@@ -11,7 +11,7 @@ from ganga_like.model.counts import StatusCounts
 from ganga_like.model.job import EDITABLE_AFTER_SUBMIT, Job, JobTemplate
 from ganga_like.model.lifecycle import set_status
 from ganga_like.model.splitters import ArgSplitter, GenericSplitter
-from ganga_like.session import _split
+from ganga_like.engine.core import _split
 from ganga_like.status import Status
 
 

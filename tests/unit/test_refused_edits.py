@@ -26,7 +26,7 @@ from ganga_like.model.datasets import GangaDataset
 from ganga_like.model.files import LocalFile
 from ganga_like.model.job import Job
 from ganga_like.model.splitters import ArgSplitter
-from ganga_like.session import _split
+from ganga_like.engine.core import _split
 
 
 def _stored(tmp_path):

@@ -10,7 +10,7 @@ import os
 import time
 from typing import Any
 
-from ganga_like import status_file as sf
+from ganga_like.backends.runtime import status_file as sf
 from ganga_like.backends import base
 from ganga_like.backends.base import Handle
 from ganga_like.backends.hosts import scheduler as sch

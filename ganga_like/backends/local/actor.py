@@ -28,7 +28,7 @@ import threading
 import time
 from typing import Any
 
-from ganga_like import status_file as sf
+from ganga_like.backends.runtime import status_file as sf
 from ganga_like.backends import base
 from ganga_like.backends.base import Handle, KillResult, SubjobSpec, payload_environment
 from ganga_like.backends.runtime import native, outcome, procs

@@ -30,7 +30,7 @@ import time
 import traceback
 from typing import Any, Callable
 
-from ganga_like import status_file as sf
+from ganga_like.backends.runtime import status_file as sf
 from ganga_like.backends import base
 from ganga_like.backends.base import Event, Handle, KillResult
 from ganga_like.backends.runtime import outcome, procs

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import os
 
-from ganga_like import status_file as sf
+from ganga_like.backends.runtime import status_file as sf
 from ganga_like.backends import base
 from ganga_like.backends.runtime import procs
 

@@ -5,40 +5,36 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
-from ..backends import base
-from ..errors import BackendError, InvalidValue, OperationRefused
-from ..model.counts import StatusCounts
-from ..model.job import Job
-from ..monitor import Submission
-from ..ray_runtime import import_ray
-from ..repository.diskspace import disk_full, mentions_disk_full
-from ..status import Status
+from ...backends import base
+from ...errors import BackendError, InvalidValue, OperationRefused
+from ...model.counts import StatusCounts
+from ...model.job import Job
+from ...ray_runtime import import_ray
+from ...repository.diskspace import disk_full, mentions_disk_full
+from ...status import Status
+from ..context import EngineContext, Submission
 from .common import SUBMIT_CHUNK, active_set, begin_attempt, failed_handle
 from .preflight import check_executables, runs_here
 
-if TYPE_CHECKING:  # pragma: no cover
-    from ..session import Session
 
-
-def submit(session: "Session", job: Job, keep_going: bool = False,
+def submit(ctx: EngineContext, job: Job, keep_going: bool = False,
            environment: Mapping[str, str] | None = None) -> Job:
     """Submit ``job``. Its payloads start with ``environment`` (the submitting
     client's; default: this process's) unless the job says ``env_from='backend'``."""
-    session.check_writable()
+    ctx.store.check_writable()
     if job.master is not None:
         raise OperationRefused(job.fqid, "submit", job.status.value,
                                "subjobs are submitted with their master; use resubmit()")
     if job.status is Status.TEMPLATE:
         raise OperationRefused(job.fqid, "submit", "template", "submit Job(template) instead")
-    session.register(job)
-    session.ensure_monitor()  # recovers earlier sessions' work before adding ours
+    ctx.store.register(job)
     if job.status is Status.NEW and job.backend is not None:
         # Start the backend's actor now (Ray creates it asynchronously): it boots while
         # the job is split and committed, instead of after; and a backend that cannot
         # be reached leaves the job `new`, untouched.
-        session.backends.actor(job.backend)
+        ctx.backends.actor(job.backend)
     prepared: list[Job] = []
 
     def prepare() -> None:
@@ -62,23 +58,22 @@ def submit(session: "Session", job: Job, keep_going: bool = False,
             os.environ if environment is None else environment)
         for target in targets:
             begin_attempt(target, "", source="user")
-        mark_active(session, job)
+        mark_active(ctx, job)
         prepared.extend(targets)
 
-    session.write(prepare, note=f"submit {job.fqid}")
-    send(session, job, prepared, keep_going=keep_going)
+    ctx.store.write(prepare, note=f"submit {job.fqid}")
+    send(ctx, job, prepared, keep_going=keep_going)
     return job
 
 
-def send(session: "Session", top: Job, targets: Sequence[Job], keep_going: bool) -> None:
+def send(ctx: EngineContext, top: Job, targets: Sequence[Job], keep_going: bool) -> None:
     """Hand subjobs to the backend; the monitor records the answers."""
-    session.ensure_monitor()
-    actor = session.backends.actor(top.backend)
-    specs = specs_for(session, top, targets)
+    actor = ctx.backends.actor(top.backend)
+    specs = specs_for(ctx, top, targets)
     pairs: list[tuple[str, int, base.Handle]] = []
     failure: str = ""
     ray = import_ray()
-    staging_failed = stage_inputs(session, top, targets, specs)
+    staging_failed = stage_inputs(ctx, top, targets, specs)
     show = len(specs) > SUBMIT_CHUNK and sys.stderr.isatty()  # a live line, on a terminal only
     for start in range(0, len(specs), SUBMIT_CHUNK):
         if show:
@@ -102,9 +97,9 @@ def send(session: "Session", top: Job, targets: Sequence[Job], keep_going: bool)
     if show:
         print(f"\rsubmitting {top.fqid}: {len(specs)}/{len(specs)}", file=sys.stderr, flush=True)
     submission = Submission(pairs)
-    session.monitor.submit_results(submission)
+    ctx.monitor.submit_results(submission)
     submission.done.wait()
-    session.refresh()
+    ctx.store.refresh()
     if submission.error is not None:
         raise submission.error
     errors = [h for _, _, h in pairs if h.error]
@@ -119,7 +114,7 @@ def send(session: "Session", top: Job, targets: Sequence[Job], keep_going: bool)
         )
 
 
-def stage_inputs(session: "Session", top: Job, targets: Sequence[Job],
+def stage_inputs(ctx: EngineContext, top: Job, targets: Sequence[Job],
                   specs: Sequence[base.SubjobSpec]) -> dict[str, base.Handle]:
     """Copy input files into each workdir; a failure sends that subjob back to new.
 
@@ -130,11 +125,11 @@ def stage_inputs(session: "Session", top: Job, targets: Sequence[Job],
             os.makedirs(top.inputdir, exist_ok=True)
         except OSError:
             pass  # its workspace is not writable: each subjob's preparation says so
-    from ..model.files import dataset_inputs, stage_inputs
+    from ...model.files import dataset_inputs, stage_inputs
 
     if not top.inputfiles and not dataset_inputs(top):
         return {}
-    from ..errors import GangaLikeError
+    from ...errors import GangaLikeError
 
     failed: dict[str, base.Handle] = {}
     for target, spec in zip(targets, specs):
@@ -148,7 +143,7 @@ def stage_inputs(session: "Session", top: Job, targets: Sequence[Job],
 def submitter_environment(environment: Mapping[str, str]) -> tuple:
     """What is kept of a submitter's environment: everything but Ray's settings and
     our own marker (a payload gets its own)."""
-    from ..backends.runtime.procs import MARKER_VAR
+    from ...backends.runtime.procs import MARKER_VAR
 
     return tuple(sorted((k, v) for k, v in environment.items()
                         if not k.startswith(base.RAY_VARIABLES) and k != MARKER_VAR))
@@ -161,13 +156,13 @@ def base_environment(top: Job) -> dict[str, str] | None:
     return dict(top.submit_environment)
 
 
-def specs_for(session: "Session", top: Job, targets: Sequence[Job]) -> list[base.SubjobSpec]:
+def specs_for(ctx: EngineContext, top: Job, targets: Sequence[Job]) -> list[base.SubjobSpec]:
     """Specs for many subjobs of one master: the master's values read once."""
     if top._subjobs is None:
-        return [spec_for(session, t) for t in targets]
+        return [spec_for(ctx, t) for t in targets]
     app = top.application
     values = app.field_values()
-    workspace, uuid = top.workspace, session.repo_uuid
+    workspace, uuid = top.workspace, ctx.store.repo_uuid
     assert top.id is not None  # a submitted job is registered
     options = top.backend.spec_options()
     base_env = base_environment(top)  # one dict for every spec: serialised once per batch
@@ -193,7 +188,7 @@ def specs_for(session: "Session", top: Job, targets: Sequence[Job]) -> list[base
     return specs
 
 
-def spec_for(session: "Session", job: Job) -> base.SubjobSpec:
+def spec_for(ctx: EngineContext, job: Job) -> base.SubjobSpec:
     app = job.application
     top = job.master or job
     assert top.id is not None  # a submitted job is registered
@@ -205,15 +200,15 @@ def spec_for(session: "Session", job: Job) -> base.SubjobSpec:
         args=tuple(app.args),
         env=dict(app.env),
         workdir=job.workdir,
-        marker=f"{session.repo_uuid}:{job.fqid}",
+        marker=f"{ctx.store.repo_uuid}:{job.fqid}",
         options=top.backend.spec_options(),
         attempt=job.submit_counter,
         base_env=base_environment(top),
     )
 
 
-def mark_active(session: "Session", top: Job) -> None:
-    root = session.main.root if top._p_jar is session.main.conn else top._p_jar.root()["ganga_like"]
+def mark_active(ctx: EngineContext, top: Job) -> None:
+    root = ctx.store.main.root if top._p_jar is ctx.store.main.conn else top._p_jar.root()["ganga_like"]
     active = active_set(root)
     active.insert(top.id)
 
@@ -221,7 +216,7 @@ def mark_active(session: "Session", top: Job) -> None:
 def split(job: Job) -> None:
     from BTrees.IOBTree import IOBTree
 
-    from ..model.component import Component
+    from ...model.component import Component
 
     splitter: Any = job.splitter  # a Splitter, or any component with split(job)
     rows = splitter.split(job)

@@ -5,61 +5,59 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from BTrees.IOBTree import IOBTree
 
-from ..errors import KillNotConfirmed, OperationRefused
-from ..model.job import Job
-from ..model.lifecycle import Change, set_status
-from ..repository.ledger import Ledger
-from ..status import ACTIVE, FROZEN, Status
+from ...errors import KillNotConfirmed, OperationRefused
+from ...model.job import Job
+from ...model.lifecycle import Change, set_status
+from ...repository.ledger import Ledger
+from ...status import ACTIVE, FROZEN, Status
+from ..context import EngineContext
 from .common import HOST, KILLABLE, active_set, handle_to_stop, leaves_of
 from .kill import kill_leaves
 
-if TYPE_CHECKING:  # pragma: no cover
-    from ..session import Session
 
-
-def remove(session: "Session", job: Job, force: bool = False) -> None:
-    session.check_writable()
+def remove(ctx: EngineContext, job: Job, force: bool = False) -> None:
+    ctx.store.check_writable()
     if job.master is not None:
         raise OperationRefused(job.fqid, "remove", job.status.value,
                                f"subjobs are not removable alone; remove the master "
                                f"jobs({job.master.id}) or kill this subjob")
-    session.refresh()
+    ctx.store.refresh()
     if job.status is Status.TEMPLATE:
-        delete(session, job, session.templates)
+        delete(ctx, job, ctx.store.templates)
         return
     active = leaves_of(job, lambda s: s in KILLABLE)
     if active:
-        relaxed = session.mode_of(job) == "relaxed"
+        relaxed = ctx.store.mode_of(job) == "relaxed"
         if relaxed and force:
-            record_leaks(session, job, active, "removed without a kill (relaxed, force)")
+            record_leaks(ctx, job, active, "removed without a kill (relaxed, force)")
         else:
             reason = "remove(force=True): kill not confirmed" if force else ""
-            unconfirmed = kill_leaves(session, job, active, ledger_reason=reason)
+            unconfirmed = kill_leaves(ctx, job, active, ledger_reason=reason)
             if unconfirmed:
                 raise KillNotConfirmed(
                     f"not removed: {len(unconfirmed)} subjob(s) could not be confirmed "
                     f"stopped ({', '.join(unconfirmed[:5])}); remove(force=True) removes "
                     f"anyway and records them in the leak ledger",
                     job_id=job.fqid, status=job.status.value)
-    delete(session, job, session.jobs)
+    delete(ctx, job, ctx.store.jobs)
 
 
-def record_leaks(session: "Session", job: Job, held: list[Job], reason: str) -> None:
+def record_leaks(ctx: EngineContext, job: Job, held: list[Job], reason: str) -> None:
     name = type((job.master or job).backend).__name__
 
     def work() -> None:
-        ledger = Ledger(session.main)
+        ledger = Ledger(ctx.store.main)
         for leaf in held:
             ledger.record(leaf, reason, handle_to_stop(leaf, name).to_tuple())
 
-    session.write(work, note=f"ledger {job.fqid}")
+    ctx.store.write(work, note=f"ledger {job.fqid}")
 
 
-def delete(session: "Session", job: Job, registry: Any) -> None:
+def delete(ctx: EngineContext, job: Job, registry: Any) -> None:
     previous = job.status
     workdir = job.workspace
     when = time.time()
@@ -73,7 +71,7 @@ def delete(session: "Session", job: Job, registry: Any) -> None:
                 set_status(job, Status.UNKNOWN, "removed while active (forced)", source="user")
             set_status(job, Status.REMOVED, "remove()", source="user", host=HOST)
         registry.discard(job)
-        root = session.main.root
+        root = ctx.store.main.root
         active_set(root).discard(job.id) if job.id is not None else None
         if job.id is not None and previous is not Status.TEMPLATE:
             if root.removals is None:
@@ -81,9 +79,9 @@ def delete(session: "Session", job: Job, registry: Any) -> None:
             # Until the queue log has the line: a crash before it is written is repaired.
             root.removals[job.id] = (when, job.fqid, previous.value, "remove()")
 
-    session.write(work, note=f"remove {job.fqid}")
+    ctx.store.write(work, note=f"remove {job.fqid}")
     if job._subjobs is not None:
-        session.on_commit([Change(when, job.fqid, previous.value, "removed", "remove()", HOST)])
+        ctx.store.on_commit([Change(when, job.fqid, previous.value, "removed", "remove()", HOST)])
     if workdir and os.path.isdir(workdir):
         shutil.rmtree(workdir, ignore_errors=True)
 

@@ -7,11 +7,11 @@ import sys
 import time
 from typing import Any
 
-from .backends.local.config import Local
-from .model.application import Executable
-from .model.job import Job
-from .model.splitters import ArgSplitter
-from .model.table import render, subjob_rows_for_display
+from ..backends.local.config import Local
+from ..model.application import Executable
+from ..model.job import Job
+from ..model.splitters import ArgSplitter
+from ..model.table import render, subjob_rows_for_display
 from .progress import wait_with_progress
 
 # A little real work per subjob: a sum of squares in the shell, a line of output.

@@ -5,10 +5,10 @@ from __future__ import annotations
 import socket
 from typing import Any
 
-from ..backends import base
-from ..model.job import Job
-from ..model.lifecycle import set_status
-from ..status import Status
+from ...backends import base
+from ...model.job import Job
+from ...model.lifecycle import set_status
+from ...status import Status
 
 # What a kill can stop: a completing job's process is already gone (it holds
 # nothing); it finishes on its own, and `completing -> killed` is not an edge.

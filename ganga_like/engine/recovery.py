@@ -10,42 +10,40 @@ import dataclasses
 import logging
 import os
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from . import status_file as sf
-from .backends import base
-from .errors import GangaLikeError
-from .model.lifecycle import set_status
+from ..backends import base
+from ..backends.runtime import status_file as sf
+from ..errors import GangaLikeError
+from ..model.lifecycle import set_status
+from ..ray_runtime import import_ray
+from ..repository.ledger import Ledger
+from ..status import ACTIVE, FINAL, Status, history_entries
 from .backend_pool import backend_named
-from .repository.ledger import Ledger
+from .context import EngineContext
 from .operations.common import current_handle
 from .operations.resubmit import resubmit_leaves
-from .ray_runtime import import_ray
-from .status import ACTIVE, FINAL, Status, history_entries
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .session import Session
 
 log = logging.getLogger(__name__)
 
 
-def recover(session: "Session") -> int:
+def recover(ctx: EngineContext) -> int:
     """Adopt the active work of every job marked active; returns how many leaves."""
     ray = import_ray()
-    root = session.main.root
+    root = ctx.store.main.root
     active_ids = getattr(root, "active_ids", None)
     if active_ids is None or not len(active_ids):
         return 0
     adopted = 0
     finished_tops: list[int] = []
     requeued: list[tuple[Any, list[Any]]] = []
-    prefix = session.repo_uuid + ":"
+    prefix = ctx.store.repo_uuid + ":"
     # What each backend with work here finds alive by marker: asked once per backend
     # (pool key), and only when one of its jobs has a leaf without a started handle.
     found_by: dict[tuple, dict[str, base.Handle]] = {}
     for top_id in list(active_ids):
         try:
-            top = session.jobs.get(top_id)
+            top = ctx.store.jobs.get(top_id)
         except GangaLikeError:
             finished_tops.append(top_id)
             continue
@@ -58,7 +56,7 @@ def recover(session: "Session") -> int:
         if not leaves:
             finished_tops.append(top_id)
             continue
-        actor = session.backends.actor(top.backend)
+        actor = ctx.backends.actor(top.backend)
         # A leaf's handle is its current run's only if it carries its attempt number: a
         # leaf caught in `submitting` by a resubmit still holds the previous run's.
         with_handle = [leaf for leaf in leaves if _started(leaf)]
@@ -92,22 +90,22 @@ def recover(session: "Session") -> int:
             if to_adopt:
                 events.extend(ray.get(actor.adopt.remote(to_adopt)))
             if never_sent:
-                _roll_back(session, never_sent)
+                _roll_back(ctx, never_sent)
             if queued:
                 requeued.append((top, queued))
         if events:
-            session.monitor.inject(events)
+            ctx.monitor.inject(events)
         adopted += len(leaves)
 
     for top, leaves in requeued:
-        resubmit_leaves(session, top, leaves, source="recovery",
+        resubmit_leaves(ctx, top, leaves, source="recovery",
                                  note="re-queued: the backend that queued it is gone")
     if finished_tops:
         def work() -> None:
             for top_id in finished_tops:
                 active_ids.discard(top_id)
 
-        session.write(work, note="recovery: forget finished jobs")
+        ctx.store.write(work, note="recovery: forget finished jobs")
     return adopted
 
 
@@ -137,7 +135,7 @@ def run_since(workdir: str, since: float) -> str:
     return "none"
 
 
-def _roll_back(session: "Session", leaves: list[Any]) -> None:
+def _roll_back(ctx: EngineContext, leaves: list[Any]) -> None:
     def work() -> None:
         for leaf in leaves:
             if leaf.status is Status.SUBMITTING:
@@ -145,10 +143,10 @@ def _roll_back(session: "Session", leaves: list[Any]) -> None:
                            "recovered: the session stopped during submission and the backend "
                            "has no trace of it; submit again", source="recovery")
 
-    session.write(work, note="recovery: roll back interrupted submissions")
+    ctx.store.write(work, note="recovery: roll back interrupted submissions")
 
 
-def audit_leaks(session: "Session", reap: bool = False) -> list[dict[str, Any]]:
+def audit_leaks(ctx: EngineContext, reap: bool = False) -> list[dict[str, Any]]:
     """List what still holds resources although the repository says it should not.
 
     Looks at (1) the leak ledger's open entries, each asked of the backend that made
@@ -159,16 +157,16 @@ def audit_leaks(session: "Session", reap: bool = False) -> list[dict[str, Any]]:
     ``reap=True`` each is killed by that same backend, and ledger entries it confirms
     are marked resolved. An entry whose backend cannot be asked stays open and is listed.
     """
-    session.refresh()
-    prefix = session.repo_uuid + ":"
-    backends = _AuditBackends(session)
+    ctx.store.refresh()
+    prefix = ctx.store.repo_uuid + ":"
+    backends = _AuditBackends(ctx)
     findings: list[dict[str, Any]] = []
     finding_keys: list[tuple | None] = []  # per finding: the backend that reaps it (None: none can)
     reap_by: dict[tuple, list[base.Handle]] = {}
     resolved: list[tuple[Any, str]] = []
 
     # (1) The ledger: each entry asked of its own backend.
-    entries = [e for e in Ledger(session.main).open_entries() if e.handle]
+    entries = [e for e in Ledger(ctx.store.main).open_entries() if e.handle]
     asked: dict[tuple, list[Any]] = {}
     for entry in entries:
         try:
@@ -198,7 +196,7 @@ def audit_leaks(session: "Session", reap: bool = False) -> list[dict[str, Any]]:
     seen = {f["fqid"] for f in findings}
 
     # (2) Marked work whose job says it should hold nothing, as each backend finds it.
-    for top in _active_tops(session):
+    for top in _active_tops(ctx):
         backends.add(top.backend)
     backends.add(backend_named("Local"))
     backends.add_pool()
@@ -213,7 +211,7 @@ def audit_leaks(session: "Session", reap: bool = False) -> list[dict[str, Any]]:
     for fqid, seen_by in sorted(by_fqid.items()):
         if fqid in seen:
             continue
-        job = _job_of(session, fqid)
+        job = _job_of(ctx, fqid)
         status = job.status if job is not None else None
         if status is not None and status not in FINAL and status not in (Status.UNKNOWN, Status.REMOVED):
             continue
@@ -248,7 +246,7 @@ def audit_leaks(session: "Session", reap: bool = False) -> list[dict[str, Any]]:
             for entry, why in resolved:
                 entry.resolved = f"{why} {stamp}"
 
-        session.write(work, note="leak audit")
+        ctx.store.write(work, note="leak audit")
     return findings
 
 
@@ -263,8 +261,8 @@ def ledger_backend(entry: Any) -> Any:
 class _AuditBackends:
     """The backends the audit asks, by pool key, with their actors (or why there is none)."""
 
-    def __init__(self, session: "Session") -> None:
-        self.session = session
+    def __init__(self, ctx: EngineContext) -> None:
+        self.ctx = ctx
         self.actors: dict[tuple, Any] = {}
         self.errors: dict[tuple, str] = {}
 
@@ -278,7 +276,7 @@ class _AuditBackends:
         key = self.key_of(config) or (type(config).__name__, "unusable config")
         if key not in self.actors and key not in self.errors:
             try:
-                self.actors[key] = self.session.backends.actor(config)
+                self.actors[key] = self.ctx.backends.actor(config)
             except Exception as exc:  # an unreachable cluster, a config this session cannot use
                 self.errors[key] = f"{type(exc).__name__}: {exc}"
         return key
@@ -289,7 +287,7 @@ class _AuditBackends:
 
     def add_pool(self) -> None:
         """The actors this service already has (they may hold work of removed jobs)."""
-        for key, actor in self.session.backends.items():
+        for key, actor in self.ctx.backends.items():
             self.actors.setdefault(key, actor)
 
     def keys(self) -> list[tuple]:
@@ -313,18 +311,18 @@ class _AuditBackends:
         return answers
 
 
-def _active_tops(session: "Session") -> list[Any]:
+def _active_tops(ctx: EngineContext) -> list[Any]:
     tops = []
-    for top_id in list(getattr(session.main.root, "active_ids", None) or ()):
+    for top_id in list(getattr(ctx.store.main.root, "active_ids", None) or ()):
         try:
-            tops.append(session.jobs.get(top_id))
+            tops.append(ctx.store.jobs.get(top_id))
         except GangaLikeError:
             continue
     return [top for top in tops if top.backend is not None]
 
 
-def _job_of(session: "Session", fqid: str) -> Any:
+def _job_of(ctx: EngineContext, fqid: str) -> Any:
     try:
-        return session.jobs.get(fqid)
+        return ctx.store.jobs.get(fqid)
     except GangaLikeError:
         return None

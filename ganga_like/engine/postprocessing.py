@@ -20,8 +20,8 @@ import os
 import time
 from typing import Any
 
-from .errors import GangaLikeError
-from .model.files import collect_outputs
+from ..errors import GangaLikeError
+from ..model.files import collect_outputs
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +105,7 @@ def _record(master: Any, notes: list[str]) -> None:
     if jar is None:
         work()
         return
-    from .repository.transactions import write
+    from ..repository.transactions import write
 
     try:
         write(jar, work, note=f"postprocessing notes of {master.fqid}")

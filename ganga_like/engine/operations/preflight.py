@@ -14,9 +14,9 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping
 
-from ..backends.local.config import Local
-from ..backends.local.interactive import Interactive
-from ..errors import ApplicationConfigurationError
+from ...backends.local.config import Local
+from ...backends.local.interactive import Interactive
+from ...errors import ApplicationConfigurationError
 
 
 def runs_here(backend: object) -> bool:

@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from ..errors import InvalidValue, KillNotConfirmed, OperationRefused
-from ..model.job import Job
-from ..model.lifecycle import set_status
-from ..status import Status
+from ...errors import InvalidValue, KillNotConfirmed, OperationRefused
+from ...model.job import Job
+from ...model.lifecycle import set_status
+from ...status import Status
+from ..context import EngineContext
 from .common import KILLABLE, leaves_of
 from .kill import kill_leaves
 
-if TYPE_CHECKING:  # pragma: no cover
-    from ..session import Session
 
-
-def force_status(session: "Session", job: Job, status: str, force: bool = False) -> None:
-    session.check_writable()
+def force_status(ctx: EngineContext, job: Job, status: str, force: bool = False) -> None:
+    ctx.store.check_writable()
     target = Status.parse(status)
     if target not in (Status.FAILED, Status.COMPLETED):
         raise InvalidValue("force_status", "status", status, "'failed' or 'completed'")
-    session.refresh()
+    ctx.store.refresh()
     if target is Status.FAILED:
         sources = {Status.SUBMITTED, Status.RUNNING, Status.KILLED, Status.COMPLETING,
                    Status.COMPLETED}
@@ -35,12 +31,12 @@ def force_status(session: "Session", job: Job, status: str, force: bool = False)
     if active:
         # Forced past an unconfirmed kill, what may still run goes to the leak ledger (as
         # remove(force=True) does): the job is declared final, the work is not forgotten.
-        unconfirmed = kill_leaves(session, job, active, ledger_reason=(
+        unconfirmed = kill_leaves(ctx, job, active, ledger_reason=(
             f"force_status('{target.value}', force=True) with an unconfirmed kill" if force else ""))
         if unconfirmed and not force:
             raise KillNotConfirmed("not forced: the running work could not be stopped",
                                    job_id=job.fqid, status=job.status.value)
-        session.refresh()
+        ctx.store.refresh()
 
     def work() -> None:
         for leaf in leaves:
@@ -48,23 +44,23 @@ def force_status(session: "Session", job: Job, status: str, force: bool = False)
                 if leaf.status is not target:
                     set_status(leaf, target, f"force_status('{target.value}')", source="user")
 
-    session.write(work, note=f"force_status {job.fqid}")
+    ctx.store.write(work, note=f"force_status {job.fqid}")
 
 
-def freeze(session: "Session", job: Job) -> None:
+def freeze(ctx: EngineContext, job: Job) -> None:
     mapping = {Status.COMPLETED: Status.COMPLETED_FROZEN, Status.FAILED: Status.FAILED_FROZEN,
                Status.KILLED: Status.FAILED_FROZEN}
-    refreeze(session, job, mapping, "freeze")
+    refreeze(ctx, job, mapping, "freeze")
 
 
-def unfreeze(session: "Session", job: Job) -> None:
+def unfreeze(ctx: EngineContext, job: Job) -> None:
     mapping = {Status.COMPLETED_FROZEN: Status.COMPLETED, Status.FAILED_FROZEN: Status.FAILED}
-    refreeze(session, job, mapping, "unfreeze")
+    refreeze(ctx, job, mapping, "unfreeze")
 
 
-def refreeze(session: "Session", job: Job, mapping: dict[Status, Status], verb: str) -> None:
-    session.check_writable()
-    session.refresh()
+def refreeze(ctx: EngineContext, job: Job, mapping: dict[Status, Status], verb: str) -> None:
+    ctx.store.check_writable()
+    ctx.store.refresh()
     leaves = leaves_of(job, lambda s: s in mapping)
     if not leaves:
         raise OperationRefused(job.fqid, verb, job.status.value,
@@ -75,5 +71,5 @@ def refreeze(session: "Session", job: Job, mapping: dict[Status, Status], verb: 
             if leaf.status in mapping:
                 set_status(leaf, mapping[leaf.status], f"{verb}()", source="user")
 
-    session.write(work, note=f"{verb} {job.fqid}")
+    ctx.store.write(work, note=f"{verb} {job.fqid}")
 

@@ -2,29 +2,25 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from ..errors import KillNotConfirmed, OperationRefused
-from ..model.job import Job
-from ..model.lifecycle import set_status
-from ..ray_runtime import import_ray
-from ..repository.ledger import Ledger
-from ..status import Status
-from .common import HOST, KILLABLE, KILL_GRACE, handle_to_stop, leaves_of
-
-if TYPE_CHECKING:  # pragma: no cover
-    from ..session import Session
+from ...errors import KillNotConfirmed, OperationRefused
+from ...model.job import Job
+from ...model.lifecycle import set_status
+from ...ray_runtime import import_ray
+from ...repository.ledger import Ledger
+from ...status import Status
+from ..context import EngineContext
+from .common import HOST, KILL_GRACE, KILLABLE, handle_to_stop, leaves_of
 
 
-def kill(session: "Session", job: Job) -> None:
-    session.check_writable()
-    session.refresh()
+def kill(ctx: EngineContext, job: Job) -> None:
+    ctx.store.check_writable()
+    ctx.store.refresh()
     targets = leaves_of(job, lambda s: s in KILLABLE)
     if not targets:
         raise OperationRefused(job.fqid, "kill", job.status.value,
                                "nothing to kill: it is not submitted or running")
-    unconfirmed = kill_leaves(session, job, targets)
-    if unconfirmed and session.mode_of(job) == "strict":
+    unconfirmed = kill_leaves(ctx, job, targets)
+    if unconfirmed and ctx.store.mode_of(job) == "strict":
         raise KillNotConfirmed(
             f"the backend could not confirm that {len(unconfirmed)} subjob(s) stopped "
             f"({', '.join(unconfirmed[:5])}); they stay in their status. Retry kill(), "
@@ -33,23 +29,22 @@ def kill(session: "Session", job: Job) -> None:
         )
 
 
-def kill_leaves(session: "Session", top: Job, targets: list[Job], ledger_reason: str = "") -> list[str]:
+def kill_leaves(ctx: EngineContext, top: Job, targets: list[Job], ledger_reason: str = "") -> list[str]:
     """Kill and record ``killed`` where confirmed; return the unconfirmed fqids."""
-    session.ensure_monitor()
     ray = import_ray()
     backend = (top.master or top).backend
-    actor = session.backends.actor(backend)
+    actor = ctx.backends.actor(backend)
     results = {}
     if targets:
         handles = [handle_to_stop(t, type(backend).__name__) for t in targets]
         for r in ray.get(actor.kill.remote(handles, KILL_GRACE)):
             results[r.fqid] = r
-    relaxed = session.mode_of(top) == "relaxed"
+    relaxed = ctx.store.mode_of(top) == "relaxed"
     unconfirmed: list[str] = []
 
     def work() -> None:
         unconfirmed.clear()
-        ledger = Ledger(session.main)
+        ledger = Ledger(ctx.store.main)
         for target in targets:
             if target.status not in KILLABLE:
                 continue  # it finished meanwhile
@@ -66,7 +61,7 @@ def kill_leaves(session: "Session", top: Job, targets: list[Job], ledger_reason:
             else:
                 unconfirmed.append(target.fqid)
 
-    session.write(work, note=f"kill {top.fqid}")
-    session.notify_changed()
+    ctx.store.write(work, note=f"kill {top.fqid}")
+    ctx.notify_changed()
     return unconfirmed
 

@@ -16,11 +16,11 @@ import time
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
-from .model.lifecycle import Change
-from .status import history_entries
+from ..model.lifecycle import Change
+from ..status import history_entries
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .store_session import StoreSession
+    from ..store_session import StoreSession
 
 TAIL_BYTES = 16 << 20  # the end of the log that is read
 # How far before the log's last line changes are compared: a batch's changes carry the

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
 
-from ..errors import InvalidValue, OperationRefused
-from ..model.job import Job
-
-if TYPE_CHECKING:  # pragma: no cover
-    from ..session import Session
+from ...errors import InvalidValue, OperationRefused
+from ...model.job import Job
+from ..context import EngineContext
 
 
-def peek(session: "Session", job: Job, file: str = "stdout", lines: int = 20) -> str:
+def peek(ctx: EngineContext, job: Job, file: str = "stdout", lines: int = 20) -> str:
     if job._subjobs is not None:
         raise OperationRefused(job.fqid, "peek", job.status.value, master_peek_hint(job, file))
     outputdir = os.path.realpath(os.path.join(job.workdir, "output"))
@@ -48,7 +45,7 @@ def master_peek_hint(job: Job, file: str) -> str:
             f"with jobs({job.id}).subjobs.select(status='failed')")
 
 
-def log_tail(session: "Session", job: Job, nbytes: int = 300) -> str:
+def log_tail(ctx: EngineContext, job: Job, nbytes: int = 300) -> str:
     path = os.path.join(job.workdir, "output", "stderr")
     try:
         with open(path, "rb") as handle:

@@ -31,10 +31,10 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from .backends.local.config import Local
-from .errors import GangaLikeError, InvalidValue
-from .model.component import Component, concrete_components
-from .model.job import Job
+from ..backends.local.config import Local
+from ..errors import GangaLikeError, InvalidValue
+from ..model.component import Component, concrete_components
+from ..model.job import Job
 
 COMPONENT_SLOTS = {"application": "applications", "backend": "backends", "splitter": "splitters"}
 LIST_SLOTS = {"postprocessors": "postprocessors", "inputfiles": "files", "outputfiles": "files"}
@@ -237,7 +237,7 @@ def _same(a: Any, b: Any) -> bool:
 def component_types(category: str) -> dict[str, type[Component]]:
     """The component classes of one category that ``load`` can create, by name."""
     # Imported here so that every built-in component class is defined.
-    from .model import application, files, postprocessors, splitters  # noqa: F401
+    from ..model import application, files, postprocessors, splitters  # noqa: F401
 
     # Only ganga_like's own, concrete classes: a file must not name arbitrary code to build.
     return concrete_components(category)

@@ -12,9 +12,9 @@ import threading
 import time
 from typing import Any
 
-from .backends.config import BackendConfig
-from .errors import BackendError
-from .ray_runtime import ensure_ray, import_ray
+from ..backends.config import BackendConfig
+from ..errors import BackendError
+from ..ray_runtime import ensure_ray, import_ray
 
 NAME_RACE_WAIT = 10.0  # seconds to wait out Ray's race on the name of a dying owner's actor
 
@@ -22,10 +22,10 @@ NAME_RACE_WAIT = 10.0  # seconds to wait out Ray's race on the name of a dying o
 def backend_named(name: str) -> BackendConfig:
     """A backend's config with its default settings, by class name: for records that
     kept only the name (ledger entries written before their config was kept)."""
-    from .backends.hosts.config import Hosts
-    from .backends.local.config import Local
-    from .backends.local.interactive import Interactive
-    from .backends.raycluster.config import RayCluster
+    from ..backends.hosts.config import Hosts
+    from ..backends.local.config import Local
+    from ..backends.local.interactive import Interactive
+    from ..backends.raycluster.config import RayCluster
 
     kinds: dict[str, type[BackendConfig]] = {
         kind.__name__: kind for kind in (Local, Interactive, RayCluster, Hosts)}

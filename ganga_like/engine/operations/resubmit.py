@@ -2,26 +2,23 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ..errors import KillNotConfirmed, OperationRefused
-from ..model.job import MAX_AUTO_RESUBMITS, Job
-from ..monitor import Submission
-from ..ray_runtime import import_ray
-from ..status import FROZEN, RESUBMITTABLE, Status
+from ...errors import KillNotConfirmed, OperationRefused
+from ...model.job import MAX_AUTO_RESUBMITS, Job
+from ...ray_runtime import import_ray
+from ...status import FROZEN, RESUBMITTABLE, Status
+from ..context import EngineContext, Submission
 from .common import KILLABLE, begin_attempt, failed_handle, leaves_of
 from .kill import kill_leaves
 from .submit import mark_active, send, specs_for
 
-if TYPE_CHECKING:  # pragma: no cover
-    from ..session import Session
-
 AUTO_RESUBMIT_STOP_FRACTION = 0.25
 
 
-def resubmit(session: "Session", job: Job, force: bool = False, include_killed: bool = False) -> None:
-    session.check_writable()
-    session.refresh()
+def resubmit(ctx: EngineContext, job: Job, force: bool = False, include_killed: bool = False) -> None:
+    ctx.store.check_writable()
+    ctx.store.refresh()
     wanted = {Status.FAILED} | ({Status.KILLED} if include_killed else set())
     if job.is_master:
         targets = leaves_of(job, lambda s: s in wanted)
@@ -41,28 +38,28 @@ def resubmit(session: "Session", job: Job, force: bool = False, include_killed: 
                                    "only completed, failed or killed jobs can be resubmitted"
                                    + ("; unfreeze() it first" if status in FROZEN else ""))
         if status in KILLABLE:
-            unconfirmed = kill_leaves(session, job, [job])
+            unconfirmed = kill_leaves(ctx, job, [job])
             if unconfirmed:
                 raise KillNotConfirmed("the running job could not be stopped; not resubmitted",
                                        job_id=job.fqid, status=job.status.value)
-            session.refresh()
+            ctx.store.refresh()
         targets = [job]
-    resubmit_leaves(session, job.master or job, targets, source="user")
+    resubmit_leaves(ctx, job.master or job, targets, source="user")
 
 
-def resubmit_leaves(session: "Session", top: Job, targets: list[Job], source: str,
+def resubmit_leaves(ctx: EngineContext, top: Job, targets: list[Job], source: str,
                      auto: bool = False, note: str = "") -> None:
     def work() -> None:
         for target in targets:
             begin_attempt(target, note or ("auto-resubmit" if auto else "resubmit()"),
                           source=source, auto=auto)
-        mark_active(session, top)
+        mark_active(ctx, top)
 
-    session.write(work, note=f"resubmit {top.fqid}")
-    send(session, top, targets, keep_going=True)
+    ctx.store.write(work, note=f"resubmit {top.fqid}")
+    send(ctx, top, targets, keep_going=True)
 
 
-def auto_resubmit(session: "Session", conn: Any, fqids: list[str]) -> None:
+def auto_resubmit(ctx: EngineContext, conn: Any, fqids: list[str]) -> None:
     """Called by the monitor after failures: resubmit where the job asked for it."""
     by_master: dict[int, list[Job]] = {}
     for fqid in fqids:
@@ -83,14 +80,14 @@ def auto_resubmit(session: "Session", conn: Any, fqids: list[str]) -> None:
                 if leaf.status is Status.FAILED:
                     begin_attempt(leaf, "auto-resubmit", source="monitor", auto=True)
 
-        conn.write(work, on_commit=session.on_commit)
+        conn.write(work, on_commit=ctx.store.on_commit)
         ray = import_ray()
-        actor = session.backends.actor(top.backend)
-        specs = specs_for(session, top, [leaf for leaf in failed if leaf.status is Status.SUBMITTING])
+        actor = ctx.backends.actor(top.backend)
+        specs = specs_for(ctx, top, [leaf for leaf in failed if leaf.status is Status.SUBMITTING])
         try:
             handles = ray.get(actor.submit.remote(specs)) if specs else []
         except Exception as exc:
             handles = [failed_handle(s, str(exc)) for s in specs]
-        session.monitor.submit_results(Submission(
+        ctx.monitor.submit_results(Submission(
             [(s.fqid, s.attempt, h) for s, h in zip(specs, handles)]))
 

@@ -8,40 +8,36 @@ to the leak ledger, so ``leaks()`` can find and reap it later.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from ..errors import OperationRefused
-from ..model.job import Job
-from ..repository.ledger import Ledger
-from ..status import ACTIVE
+from ...errors import OperationRefused
+from ...model.job import Job
+from ...repository.ledger import Ledger
+from ...status import ACTIVE
+from ..context import EngineContext
 from .common import active_set, handle_to_stop, leaves_of
 
-if TYPE_CHECKING:  # pragma: no cover
-    from ..session import Session
 
-
-def unmonitor(session: "Session", job: Job) -> None:
-    session.check_writable()
+def unmonitor(ctx: EngineContext, job: Job) -> None:
+    ctx.store.check_writable()
     top = job.master or job
     if job.master is not None:
         raise OperationRefused(job.fqid, "unmonitor", job.status.value,
                                f"only a whole job leaves the monitoring loop; use jobs({top.id})")
-    if session.mode_of(top) != "relaxed":
+    if ctx.store.mode_of(top) != "relaxed":
         raise OperationRefused(job.fqid, "unmonitor", job.status.value,
                                "strict mode keeps every job monitored until its resources are "
                                "free; kill() it, or set j.mode = 'relaxed' first")
-    session.refresh()
+    ctx.store.refresh()
     # Leaves still in `submitting` too: their backend may have them queued already.
     held = leaves_of(top, lambda s: s in ACTIVE)
     name = type(top.backend).__name__
 
     def work() -> None:
         top.monitored = False
-        ledger = Ledger(session.main)
+        ledger = Ledger(ctx.store.main)
         for leaf in held:
             ledger.record(leaf, "taken out of the monitoring loop (relaxed mode)",
                           handle_to_stop(leaf, name).to_tuple())
-        active_set(session.main.root).discard(top.id)
+        active_set(ctx.store.main.root).discard(top.id)
 
-    session.write(work, note=f"unmonitor {top.fqid}")
+    ctx.store.write(work, note=f"unmonitor {top.fqid}")
 

@@ -1,10 +1,11 @@
-"""A Session: the repository, the backend actors and the monitor, in one process.
+"""The engine's facade: the repository, the backend actors and the monitor, in one process.
 
-This is the service's core (``ganga_like.service``); every face a user touches
-is a client of the service (``ganga_like.client``). Tests and the benchmark may
-open their own in-process session (``Session(Config(...))``). Sessions write
-the database; actors never do. Ganga's verbs live in ``ganga_like/operations/``,
-one module per family; the methods here delegate to them.
+This is the service's core (``ganga_like.service`` drives it); every face a user
+touches is a client of the service (``ganga_like.client``). Tests and the benchmark
+may open their own in-process engine (``Engine(Config(...))``). Engines write the
+database; actors never do. Ganga's verbs live in ``engine/operations/``, one module
+per family; the methods here start the monitor and recover where a verb needs it,
+then delegate.
 """
 
 from __future__ import annotations
@@ -12,12 +13,20 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .config import Config
+from ..config import Config
+from ..errors import WaitTimeout
+from ..model import binding
+from ..model.job import Job
+from ..ray_runtime import before_ray_shutdown
+from ..repository import open_repository
+from ..repository.storage import Repository
+from ..status import ACTIVE, Status
+from ..store_session import StoreSession
+from .backend_pool import BackendPool
+from .context import EngineContext
 from .log_repair import complete_queue_log
-from .model import binding
-from .model.job import Job
 from .monitor import Monitor
 from .operations import forcing, output
 from .operations import kill as kill_op
@@ -27,20 +36,17 @@ from .operations import submit as submit_op
 from .operations import unmonitor as unmonitor_op
 from .operations.common import active_set as _active_set  # noqa: F401  (tests, recovery)
 from .operations.submit import split as _split  # noqa: F401  (tests)
-from .repository import open_repository
-from .repository.storage import Repository
-from .status import ACTIVE, Status
-from .store_session import StoreSession
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .backend_pool import BackendPool
+from .recovery import audit_leaks, recover
 
 
-class Session(StoreSession):
+class Engine(StoreSession):
     """The repository plus the backend actors and the monitor: the service's core.
 
     The service runs one; tests and the benchmark may open their own in-process
-    (``Session(Config(...))``), which then owns the FileStorage directly."""
+    (``Engine(Config(...))``), which then owns the FileStorage directly. The monitor,
+    the operations and recovery get the engine's context (``context.EngineContext``),
+    never the engine: a verb that touches running work starts the monitor and recovers
+    here, before it is delegated."""
 
     def __init__(self, config: Config | None = None, read_only: bool | None = None,
                  fallback_read_only: bool = False, repository: Repository | None = None) -> None:
@@ -49,28 +55,25 @@ class Session(StoreSession):
             repository = open_repository(config, read_only=read_only,
                                          fallback_read_only=fallback_read_only)
         super().__init__(config, repository)
-        self._backends: BackendPool | None = None
-        self.monitor = Monitor(self)
         self._changed = threading.Condition()
+        self.context = EngineContext(store=self, backends=BackendPool(self.repo_uuid),
+                                     notify_changed=self.notify_changed)
+        self.monitor = Monitor(self.context)
+        self.context.inbox = self.monitor
         self._recovered = False
 
     @property
-    def backends(self) -> Any:
-        if self._backends is None:
-            from .backend_pool import BackendPool
-
-            self._backends = BackendPool(self.repo_uuid)
-        return self._backends
+    def backends(self) -> BackendPool:
+        return self.context.backends
 
     def notify_changed(self) -> None:
         with self._changed:
             self._changed.notify_all()
 
     def ensure_monitor(self) -> None:
+        """Start the monitor, and recover what earlier sessions (or a dead actor) left."""
         if not self.monitor.running:
             self.monitor.start()
-            from .ray_runtime import before_ray_shutdown
-
             before_ray_shutdown(self.close)  # the whole session, while Ray still runs
         if not self._recovered:
             self._recovered = True
@@ -84,54 +87,46 @@ class Session(StoreSession):
         if self._closed:
             return
         self.monitor.stop()
-        if self._backends is not None:
-            self._backends.shutdown()
+        self.context.backends.shutdown()
         super().close()
 
-    def __enter__(self) -> "Session":
+    def __enter__(self) -> "Engine":
         return self
 
-    # -- Ganga's verbs (ganga_like/operations/) ------------------------------------------
+    # -- Ganga's verbs (engine/operations/) ----------------------------------------------
     def submit(self, job: Job, keep_going: bool = False,
                environment: dict[str, str] | None = None) -> Job:
         """Submit ``job``; its payloads get ``environment`` (default: this process's)."""
-        return submit_op.submit(self, job, keep_going=keep_going, environment=environment)
+        self.ensure_monitor()  # recovers earlier sessions' work before adding ours
+        return submit_op.submit(self.context, job, keep_going=keep_going, environment=environment)
 
     def kill(self, job: Job) -> None:
-        kill_op.kill(self, job)
+        self.ensure_monitor()
+        kill_op.kill(self.context, job)
 
     def resubmit(self, job: Job, force: bool = False, include_killed: bool = False) -> None:
-        resubmit_op.resubmit(self, job, force=force, include_killed=include_killed)
-
-    def auto_resubmit(self, conn: Any, fqids: list[str]) -> None:
-        resubmit_op.auto_resubmit(self, conn, fqids)
+        self.ensure_monitor()
+        resubmit_op.resubmit(self.context, job, force=force, include_killed=include_killed)
 
     def remove(self, job: Job, force: bool = False) -> None:
-        remove_op.remove(self, job, force=force)
+        self.ensure_monitor()
+        remove_op.remove(self.context, job, force=force)
 
     def force_status(self, job: Job, status: str, force: bool = False) -> None:
-        forcing.force_status(self, job, status, force=force)
+        self.ensure_monitor()
+        forcing.force_status(self.context, job, status, force=force)
 
     def freeze(self, job: Job) -> None:
-        forcing.freeze(self, job)
+        forcing.freeze(self.context, job)
 
     def unfreeze(self, job: Job) -> None:
-        forcing.unfreeze(self, job)
+        forcing.unfreeze(self.context, job)
 
     def unmonitor(self, job: Job) -> None:
-        unmonitor_op.unmonitor(self, job)
+        unmonitor_op.unmonitor(self.context, job)
 
     def peek(self, job: Job, file: str = "stdout", lines: int = 20) -> str:
-        return output.peek(self, job, file=file, lines=lines)
-
-    def log_tail(self, job: Job, nbytes: int = 300) -> str:
-        return output.log_tail(self, job, nbytes=nbytes)
-
-    def postprocess(self, job: Job) -> tuple[bool, str]:
-        """Collect outputs and run the master's postprocessors for one finished (sub)job."""
-        from .postprocessing import run_for_subjob
-
-        return run_for_subjob(job)
+        return output.peek(self.context, job, file=file, lines=lines)
 
     def wait(self, jobs: Iterable[Job], timeout: float | None = None,
              poll: float = 0.5, refresh: Any = None) -> list[Status]:
@@ -159,8 +154,6 @@ class Session(StoreSession):
                 self.monitor.settle()  # the queue log holds the final lines too
                 return statuses
             if timeout is not None and deadline is not None and time.monotonic() >= deadline:
-                from .errors import WaitTimeout
-
                 raise WaitTimeout(timeout, [j.fqid for j, s in zip(jobs, statuses) if s in ACTIVE])
             with self._changed:
                 self._changed.wait(poll if deadline is None else
@@ -168,14 +161,10 @@ class Session(StoreSession):
 
     # -- recovery and audit -----------------------------------------------------------------
     def recover(self) -> None:
-        from .recovery import recover
-
-        recover(self)
+        recover(self.context)
 
     def leaks(self, reap: bool = False) -> list[dict[str, Any]]:
-        from .recovery import audit_leaks
-
-        return audit_leaks(self, reap=reap)
+        return audit_leaks(self.context, reap=reap)
 
 
 def set_default_session(session: Any) -> None:
@@ -183,4 +172,4 @@ def set_default_session(session: Any) -> None:
     binding.set_default(session)
 
 
-__all__ = ["Session", "set_default_session"]
+__all__ = ["Engine", "set_default_session"]

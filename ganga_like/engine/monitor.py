@@ -21,21 +21,21 @@ is lost, and the thread goes on.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import queue
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .backends import base
-from .errors import DiskFull, GangaLikeError
-from .model.lifecycle import set_status
-from .ray_runtime import import_ray
-from .status import ACTIVE, FINAL, Status
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .session import Session
+from ..backends import base
+from ..errors import DiskFull, GangaLikeError
+from ..model.lifecycle import set_status
+from ..ray_runtime import import_ray
+from ..status import ACTIVE, FINAL, Status
+from .context import EngineContext, Submission
+from .operations import output
+from .operations import resubmit as resubmit_op
+from .postprocessing import run_for_subjob
 
 log = logging.getLogger(__name__)
 
@@ -55,21 +55,12 @@ QUEUED_DETAIL = "Queued"  # what every backend's QUEUED event says, unless it sa
 DISK_RETRY = 1.0  # a batch whose commit found the disk full is tried again this often
 
 
-@dataclasses.dataclass
-class Submission:
-    """The backend's answer to a submit, for the monitor to record."""
-
-    pairs: list[tuple[str, int, base.Handle]]  # (fqid, attempt, handle)
-    done: threading.Event = dataclasses.field(default_factory=threading.Event)
-    error: BaseException | None = None
-
-
 _WAKE = object()  # put on the queue to wake the monitor (stop); ignored otherwise
 
 
 class Monitor:
-    def __init__(self, session: "Session") -> None:
-        self.session = session
+    def __init__(self, ctx: EngineContext) -> None:
+        self.ctx = ctx
         # Submissions, calls, lists of events (adopted or polled) and _WAKE.
         self._inbox: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._stop = threading.Event()
@@ -133,7 +124,7 @@ class Monitor:
 
     # -- the loop -----------------------------------------------------------------
     def _run(self) -> None:
-        self.conn = self.session.repository.connect()
+        self.conn = self.ctx.store.repository.connect()
         try:
             while not self._stop.is_set():
                 try:
@@ -176,8 +167,8 @@ class Monitor:
             batch, self._buffer = self._buffer, []
             submissions, self._held_submissions = self._held_submissions + submissions, []
             self._apply(batch, submissions)
-        if self.session.queue_log.held:
-            self.session.queue_log.flush()  # lines a full disk held back
+        if self.ctx.store.queue_log.held:
+            self.ctx.store.queue_log.flush()  # lines a full disk held back
         for fn in calls:
             fn()
 
@@ -198,7 +189,7 @@ class Monitor:
         """The poller thread: answers of the actors' long polls go to the monitor's queue."""
         while not self._stop.is_set():
             try:
-                events = self._poll(self.session.backends.items())
+                events = self._poll(self.ctx.backends.items())
             except Exception as exc:  # never die: a dead poller would leave jobs unwatched
                 if self._stop.is_set():
                     break
@@ -239,7 +230,7 @@ class Monitor:
                     # new actor adopts it from the handles and status files).
                     log.warning("backend actor %s died: %s", key[0], str(exc).splitlines()[0])
                     self.errors.append(f"{key[0]} actor died: {str(exc).splitlines()[0]}")
-                    self.session.backends.forget(key)
+                    self.ctx.backends.forget(key)
                     self._since.pop(key, None)
                     self.recovery_needed.set()
                     continue
@@ -279,7 +270,7 @@ class Monitor:
 
         self._last_apply = time.monotonic()
         try:
-            self.conn.write(work, on_commit=self.session.on_commit)
+            self.conn.write(work, on_commit=self.ctx.store.on_commit)
         except DiskFull as exc:
             self._hold(events, submissions, outcomes, exc)
             return
@@ -304,8 +295,8 @@ class Monitor:
         if self._touched_masters:
             self._finish_masters()
         if failed_auto:
-            self.session.auto_resubmit(self.conn, failed_auto)
-        self.session.notify_changed()
+            resubmit_op.auto_resubmit(self.ctx, self.conn, failed_auto)
+        self.ctx.notify_changed()
 
     def _hold(self, events: list[base.Event], submissions: list[Submission],
               outcomes: dict[str, tuple[bool, str]], exc: DiskFull) -> None:
@@ -391,7 +382,7 @@ class Monitor:
                 completing.append(job.fqid)
             else:
                 note = event.note or f"exit code {event.exit_code}"
-                tail = self.session.log_tail(job)
+                tail = output.log_tail(self.ctx, job)
                 set_status(job, Status.FAILED, note + (f" | stderr: {tail}" if tail else ""),
                            source="backend", now=event.time, host=host)
                 failed_auto.append(job.fqid)
@@ -415,7 +406,7 @@ class Monitor:
             if job is None:
                 continue
             try:
-                ok, note = self.session.postprocess(job)
+                ok, note = run_for_subjob(job)
             except GangaLikeError as exc:
                 ok, note = False, str(exc)
             except Exception as exc:  # a user's checker must not stop the monitor

@@ -7,9 +7,9 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from .errors import WaitTimeout
-from .model.table import counts_summary
-from .status import ACTIVE
+from ..errors import WaitTimeout
+from ..model.table import counts_summary
+from ..status import ACTIVE
 
 BAR_WIDTH = 30
 

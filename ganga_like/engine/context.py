@@ -1,0 +1,51 @@
+"""What the engine's parts share, and nothing more: the database session, the backend
+pool, the monitor's inbox and the news that something changed.
+
+The facade (``engine.core.Engine``) builds one context and hands it to the monitor,
+the operations and recovery. None of them holds the facade, so none can call up into
+it: the facade starts the monitor and runs recovery before it delegates a verb, and
+the monitor calls resubmission and postprocessing directly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
+
+from ..backends import base
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..store_session import StoreSession
+    from .backend_pool import BackendPool
+
+
+@dataclasses.dataclass
+class Submission:
+    """The backend's answer to a submit, for the monitor to record."""
+
+    pairs: list[tuple[str, int, base.Handle]]  # (fqid, attempt, handle)
+    done: threading.Event = dataclasses.field(default_factory=threading.Event)
+    error: BaseException | None = None
+
+
+class Inbox(Protocol):
+    """What operations and recovery hand to the monitor (it applies them in order)."""
+
+    def submit_results(self, submission: Submission) -> None: ...
+
+    def inject(self, events: list[base.Event]) -> None: ...
+
+
+@dataclasses.dataclass(eq=False)
+class EngineContext:
+    store: StoreSession  # the connection, the registries, writes with retry, the queue log
+    backends: BackendPool
+    notify_changed: Callable[[], None]  # wakes the waiters of wait()
+    inbox: Inbox | None = None  # the monitor's, once it exists
+
+    @property
+    def monitor(self) -> Inbox:
+        assert self.inbox is not None, "the engine sets the monitor's inbox at its start"
+        return self.inbox
