@@ -48,12 +48,12 @@ def _fs_bytes(path: str) -> int:
 
 def bench_big_job() -> dict:
     from ganga_like.config import Config
+    from ganga_like.engine.core import _split
     from ganga_like.model.application import Executable
     from ganga_like.model.job import Job
     from ganga_like.model.lifecycle import set_status
     from ganga_like.model.splitters import ArgSplitter
     from ganga_like.repository import open_repository
-    from ganga_like.engine.core import _split
 
     with tempfile.TemporaryDirectory(prefix="bench-repo-") as tmp:
         config = Config(root=tmp)

@@ -358,10 +358,10 @@ def prepare_repository(n_jobs: int, repo_dir: str) -> dict:
     running -> completed|failed). No Ray, nothing runs.
     """
     from ganga_like.backends.local.config import Local
+    from ganga_like.engine.core import Engine
     from ganga_like.model.application import Executable
     from ganga_like.model.job import Job
     from ganga_like.model.lifecycle import set_status
-    from ganga_like.engine.core import Engine
 
     s = Engine(_config(repo_dir))
     counts: dict[str, int] = {}
@@ -411,8 +411,8 @@ def list_repository(n_jobs: int, repo_dir: str, tmp_root: str) -> dict:
     _prepare_env(tmp_root)
     res: dict = {"scenario": "b", "n": n_jobs}
     t_imp = _now()
-    from ganga_like.model.table import job_row, render
     from ganga_like.engine.core import Engine
+    from ganga_like.model.table import job_row, render
     res["import_s"] = _now() - t_imp
     res["module_import_to_call_s"] = t_imp - _T_IMPORT
 

@@ -4,9 +4,9 @@ Run it with ``ganga-like run examples/hello.py`` (the GPI names are preloaded, a
 with ``ganga hello.py``) or with ``python examples/hello.py`` (the import below
 provides them; under ``ganga-like run`` it is harmless).
 """
-from ganga_like.gpi import *  # noqa: F401,F403  (not needed under `ganga-like run`)
-
 import time
+
+from ganga_like.gpi import *  # noqa: F401,F403  (not needed under `ganga-like run`)
 
 j = Job()
 j.name = 'hello'

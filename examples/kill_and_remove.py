@@ -1,7 +1,7 @@
 """Kill a running job, look at why it stopped, then remove jobs."""
-from ganga_like.gpi import *  # noqa: F401,F403  (not needed under `ganga-like run`)
-
 import time
+
+from ganga_like.gpi import *  # noqa: F401,F403  (not needed under `ganga-like run`)
 
 j = Job(name='sleeper', application=Executable(exe='/bin/sleep', args=['600']))
 j.submit()

@@ -4,10 +4,10 @@ Subjob 2 fails on its first run (it exits 3) and succeeds on its second: the
 kind of transient failure that ``j.subjobs.select(status='failed')`` and
 ``resubmit()`` are for.
 """
-from ganga_like.gpi import *  # noqa: F401,F403  (not needed under `ganga-like run`)
-
 import os
 import tempfile
+
+from ganga_like.gpi import *  # noqa: F401,F403  (not needed under `ganga-like run`)
 
 marker = os.path.join(tempfile.mkdtemp(prefix='gl-example-'), 'second-try')
 script = 'if [ "$1" = flaky ] && [ ! -e "$2" ]; then : > "$2"; echo "first try" >&2; exit 3; fi; echo "done $1"'

@@ -50,7 +50,7 @@ class Config:
         return os.path.join(self.root, "log")
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> "Config":
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Config:
         env = os.environ if environ is None else environ
         values: dict[str, object] = {
             # Set but empty means the default: never the current directory.

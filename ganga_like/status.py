@@ -57,7 +57,7 @@ class Status(str, enum.Enum):
         return repr(self.value)
 
     @classmethod
-    def parse(cls, value: object) -> "Status":
+    def parse(cls, value: object) -> Status:
         """The Status for ``value`` (a Status or its name), or a clear UnknownStatus."""
         if isinstance(value, Status):
             return value

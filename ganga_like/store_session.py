@@ -110,7 +110,7 @@ class StoreSession:
             binding.unbind(self.repository.db)
             self.repository.close()
 
-    def __enter__(self) -> "StoreSession":
+    def __enter__(self) -> StoreSession:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -88,8 +88,9 @@ def session(ray_session, gl_config):
 
 
 def _our_processes(repo_uuid: str) -> list:
-    from ganga_like.backends.runtime import procs
     import psutil
+
+    from ganga_like.backends.runtime import procs
 
     found = []
     for pid, _created, _marker in procs.find_by_marker(repo_uuid + ":"):

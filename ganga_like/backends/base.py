@@ -67,11 +67,10 @@ stream, the run table, the kill protocol, adopt, held, find) plus its driver.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
-from typing import Any, Protocol, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
 from ..ray_runtime import import_ray
-
 
 # Event kinds, as the monitor understands them.
 QUEUED = "queued"  # accepted, waiting for a slot (detail says why)
@@ -137,7 +136,7 @@ class Handle:
                 self.workdir, self.error, self.attempt)
 
     @classmethod
-    def from_tuple(cls, data: Sequence[Any]) -> "Handle":
+    def from_tuple(cls, data: Sequence[Any]) -> Handle:
         return cls(*data)
 
 

@@ -52,7 +52,7 @@ def _exactly(sock: socket.socket, size: int) -> bytes:
 def _plain(value: Any) -> Any:
     if isinstance(value, (set, frozenset, tuple)):
         return list(value)
-    if hasattr(value, "value") and isinstance(getattr(value, "value"), str):
+    if hasattr(value, "value") and isinstance(value.value, str):
         return value.value  # str enums (Status)
     return repr(value)
 

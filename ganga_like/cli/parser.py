@@ -9,6 +9,7 @@ from typing import Any
 from .. import __version__
 from .usage import EXIT_USAGE
 
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(EXIT_USAGE, f"{self.prog}: {message} (`{self.prog} --help` for usage)\n")

@@ -90,7 +90,7 @@ class Engine(StoreSession):
         self.context.backends.shutdown()
         super().close()
 
-    def __enter__(self) -> "Engine":
+    def __enter__(self) -> Engine:
         return self
 
     # -- Ganga's verbs (engine/operations/) ----------------------------------------------

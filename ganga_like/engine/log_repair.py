@@ -59,7 +59,7 @@ def log_window(path: str) -> tuple[float, Counter]:
                           if when >= since)
 
 
-def missing_changes(session: "StoreSession") -> list[Change]:
+def missing_changes(session: StoreSession) -> list[Change]:
     since, logged = log_window(session.config.queue_log)
     root = session.main.root
     recorded: list[Change] = []
@@ -92,7 +92,7 @@ def missing_changes(session: "StoreSession") -> list[Change]:
     return missing
 
 
-def complete_queue_log(session: "StoreSession") -> int:
+def complete_queue_log(session: StoreSession) -> int:
     """Append what the log lacks; drop tombstones it holds. Returns the lines added."""
     changes = missing_changes(session)
     if changes:

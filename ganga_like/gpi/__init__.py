@@ -11,19 +11,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..backends.local.config import Local
+from .. import errors as _errors
 from ..backends.hosts.config import Hosts
+from ..backends.local.config import Local
 from ..backends.local.interactive import Interactive
 from ..backends.raycluster.config import RayCluster
-from .. import errors as _errors
 from ..errors import GANGA_NAMES, GangaLikeError, NotAvailable
 from ..model import job as _job
 from ..model.application import Executable
 from ..model.datasets import GangaDataset
 from ..model.files import UNAVAILABLE_FILES, File, LocalFile
 from ..model.postprocessors import CustomChecker, CustomMerger, FileChecker, Notifier, TextMerger
-from ..model.splitters import ArgSplitter, GenericSplitter
 from ..model.slices import JobSlice
+from ..model.splitters import ArgSplitter, GenericSplitter
 from ..status import Status
 from .gangaconfig import config
 from .registry import JobsView, TemplatesView

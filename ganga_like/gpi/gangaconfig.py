@@ -8,7 +8,8 @@ An unknown section or option, or an assignment, is one line naming the choices.
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from ..config import GANGA_OPTION_SOURCES, Config, ganga_sections
 from ..errors import ConfigurationError

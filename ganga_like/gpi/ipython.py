@@ -32,8 +32,8 @@ def start_shell(session: Any) -> None:
     import IPython
     from traitlets.config import Config
 
-    from . import __all__ as names
     from .. import gpi
+    from . import __all__ as names
 
     namespace = {name: getattr(gpi, name) for name in names}
     config = Config()

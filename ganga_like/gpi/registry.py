@@ -7,7 +7,8 @@ Showing ``jobs`` reads only the rows it shows (the newest ``ROWS_SHOWN``).
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from ..model.job import Job
 from ..model.slices import JobSlice

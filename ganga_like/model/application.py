@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .component import Component, FrozenDict, FrozenList, Field, check_env, check_nonempty_str, check_str_list
+from .component import Component, Field, FrozenDict, FrozenList, check_env, check_nonempty_str, check_str_list
 
 
 def _check_exe(value: Any) -> str:

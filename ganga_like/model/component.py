@@ -124,7 +124,7 @@ class ReadOnlyView:
         return []
 
 
-def concrete_components(category: str) -> dict[str, type["Component"]]:
+def concrete_components(category: str) -> dict[str, type[Component]]:
     """ganga_like's own concrete component classes of one category (not bases such as
     Merger, nothing from outside the package), by name, among those imported so far."""
     found: dict[str, type[Component]] = {}
@@ -249,14 +249,14 @@ class Component(Persistent):
         if owner is not None:
             owner._check_component_writable(self, name)
 
-    def copy(self) -> "Component":
+    def copy(self) -> Component:
         """A detached, editable copy (not attached to any job)."""
         fresh = type(self).__new__(type(self))
         for name, value in self.field_values().items():
             fresh.__dict__[name] = _copy.deepcopy(value)
         return fresh
 
-    def with_values(self, overrides: Mapping[str, Any]) -> "Component":
+    def with_values(self, overrides: Mapping[str, Any]) -> Component:
         """A detached copy with some fields replaced (used to build subjob views)."""
         fresh = self.copy()
         fields = self.fields()
@@ -305,7 +305,7 @@ class FrozenDict(dict):
     def __reduce__(self) -> Any:
         return (FrozenDict, (dict(self),))
 
-    def __deepcopy__(self, memo: Any) -> "FrozenDict":
+    def __deepcopy__(self, memo: Any) -> FrozenDict:
         return FrozenDict(_copy.deepcopy(dict(self), memo))
 
 
@@ -385,7 +385,7 @@ def check_str_list(value: Any) -> tuple[str, ...]:
     return FrozenList(out)
 
 
-def check_env(value: Any) -> "FrozenDict":
+def check_env(value: Any) -> FrozenDict:
     if not isinstance(value, Mapping):
         raise TypeError(f"got {type(value).__name__}")
     out = {}

@@ -81,7 +81,7 @@ class GangaDataset(Dataset):
     def _check_component_writable(self, component: Component, name: str) -> None:
         self._check_writable(f"files.{name}")
 
-    def copy(self) -> "GangaDataset":
+    def copy(self) -> GangaDataset:
         """A detached, editable copy (its files copied too)."""
         fresh = GangaDataset.__new__(type(self))
         fresh.__dict__["treat_as_inputfiles"] = self.treat_as_inputfiles

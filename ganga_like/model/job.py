@@ -20,13 +20,12 @@ from typing import Any
 from BTrees.IOBTree import IOBTree
 from persistent import Persistent
 
-from ..errors import InvalidValue, JobNotFound, OperationRefused, ReadOnlyError, UnknownAttribute
 from ..config import MODES
+from ..errors import InvalidValue, JobNotFound, OperationRefused, ReadOnlyError, UnknownAttribute
 from ..status import ACTIVE, Status, master_status
 from . import binding
 from .application import Executable
-from .component import (Component, ReadOnly, assign_declared, concrete_components,
-                        refuse_stored_field)
+from .component import Component, ReadOnly, assign_declared, concrete_components, refuse_stored_field
 from .jobinfo import JobInfo
 from .jobtime import JobTime
 from .slices import JobSlice, select_jobs
@@ -127,7 +126,7 @@ class Job(Persistent):
     # pairs, kept for resubmissions and for work re-queued after a crash.
     submit_environment: tuple | None = None
     do_auto_resubmit: bool = False
-    master: "Job | None" = None
+    master: Job | None = None
     _subjobs: IOBTree | None = None
     _counts: Any = None  # StatusCounts, on masters only
     _overrides: Mapping[str, Any] = {}  # a subjob's differences from its master
@@ -142,7 +141,7 @@ class Job(Persistent):
     monitored: bool = True  # relaxed mode may take a job out of the monitoring loop
     created: float | None = None  # when it was stored (the 'new' time of j.time)
 
-    def __init__(self, template: "Job | None" = None, **attributes: Any) -> None:
+    def __init__(self, template: Job | None = None, **attributes: Any) -> None:
         if template is not None:
             if not isinstance(template, Job):
                 raise InvalidValue("Job", "template", template, "a Job or JobTemplate")
@@ -339,7 +338,7 @@ class Job(Persistent):
     active = ReadOnly(lambda self: self.status in ACTIVE, "whether it is submitting, "
                       "submitted, running, completing or unknown")
 
-    def copy(self) -> "Job":
+    def copy(self) -> Job:
         """An editable copy in status new (for a subjob: a standalone job), registered
         in the same repository when this job is stored."""
         config = self._config()
@@ -355,7 +354,7 @@ class Job(Persistent):
         return fresh
 
     # -- verbs: carried out by the session that owns this job ------------------------
-    def submit(self, keep_going: bool = False) -> "Job":
+    def submit(self, keep_going: bool = False) -> Job:
         """Submit a new job: split it, hand its subjobs to the backend. With a
         foreground backend (``Interactive()``) it returns when the job has finished,
         after printing its standard output."""
@@ -412,7 +411,7 @@ class Job(Persistent):
         """The last lines of one of the job's output files."""
         return binding.session_for(self).peek(self, file=file, lines=lines)
 
-    def wait(self, timeout: float | None = None) -> "Status":
+    def wait(self, timeout: float | None = None) -> Status:
         """Block until the job is final (or timeout seconds pass); returns the status."""
         return binding.session_for(self).wait([self], timeout=timeout)[0]
 
@@ -510,7 +509,7 @@ class JobTemplate(Job):
                                 "a template is a description, not a job; make a job from "
                                 f"it and {operation} that: Job(templates({self.id})).submit()")
 
-    def submit(self, keep_going: bool = False) -> "Job":
+    def submit(self, keep_going: bool = False) -> Job:
         raise self._refuse("submit")
 
     def kill(self) -> None:

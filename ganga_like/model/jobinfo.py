@@ -11,7 +11,7 @@ from .component import FrozenList, ReadOnly, ReadOnlyView
 _NAMESPACE = _uuid.UUID("6a1b1c4e-3f1d-4d6e-9c1e-67616e67616c")  # fixed: uuids are stable
 
 
-def _job_uuid(info: "JobInfo") -> str:
+def _job_uuid(info: JobInfo) -> str:
     job = info._job
     if job.id is None or not job.workdir:
         return ""
@@ -20,7 +20,7 @@ def _job_uuid(info: "JobInfo") -> str:
     return str(_uuid.uuid5(_NAMESPACE, "ganga_like:" + job.workdir))
 
 
-def _submit_counter(info: "JobInfo") -> int:
+def _submit_counter(info: JobInfo) -> int:
     job = info._job
     if job._counts is None:
         return job.submit_counter

@@ -24,7 +24,7 @@ STATUS_NAMES = tuple(s.value for s in Status)
 
 
 def _utc(stamp: float) -> datetime.datetime:
-    return datetime.datetime.fromtimestamp(stamp, datetime.timezone.utc).replace(tzinfo=None)
+    return datetime.datetime.fromtimestamp(stamp, datetime.UTC).replace(tzinfo=None)
 
 
 def _stamps(job: Any) -> dict[str, float]:

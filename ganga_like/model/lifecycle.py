@@ -57,7 +57,7 @@ def _report(change: Change) -> None:
 
 
 def set_status(
-    job: "Job",
+    job: Job,
     target: Status | str,
     note: str = "",
     source: str = "system",

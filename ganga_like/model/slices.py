@@ -21,7 +21,6 @@ from ..errors import GangaLikeError, InvalidValue, JobNotFound, UnknownAttribute
 from ..status import Status
 from .table import job_row, render
 
-
 CRITERIA = ("status", "name", "id", "application", "backend")
 
 
@@ -112,7 +111,7 @@ class JobSlice:
     def ids(self) -> list[int]:
         return [job.id for job in self._jobs]
 
-    def select(self, minid: int | None = None, maxid: int | None = None, **criteria: Any) -> "JobSlice":
+    def select(self, minid: int | None = None, maxid: int | None = None, **criteria: Any) -> JobSlice:
         chosen = [j for j in self._jobs if (minid is None or j.id >= minid)
                   and (maxid is None or j.id <= maxid)]
         return JobSlice(select_jobs(chosen, **criteria), self._what)
@@ -136,7 +135,7 @@ class JobSlice:
                               f"{self._what}: " + " | ".join(failures), failures=failures)
         return results
 
-    def submit(self, keep_going: bool = False) -> "JobSlice":
+    def submit(self, keep_going: bool = False) -> JobSlice:
         self._each("submit", keep_going)
         return self
 
@@ -149,7 +148,7 @@ class JobSlice:
     def remove(self, keep_going: bool = False, force: bool = False) -> None:
         self._each("remove", keep_going, force=force)
 
-    def copy(self, keep_going: bool = False) -> "JobSlice":
+    def copy(self, keep_going: bool = False) -> JobSlice:
         return JobSlice(self._each("copy", keep_going), self._what)
 
     # -- shown as one table -------------------------------------------------------------

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import html
 import sys
-from collections.abc import Sequence
-from typing import Any, Iterable
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from ..status import MASTER_PRIORITY, Status
 

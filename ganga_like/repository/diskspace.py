@@ -20,7 +20,7 @@ FULL = (errno.ENOSPC, errno.EDQUOT)
 FULL_TEXTS = tuple(os.strerror(code) for code in FULL)  # as an error reads in a note
 
 # What each open database is, for the error line: (file path or "", where it is served).
-_DATABASES: "weakref.WeakKeyDictionary[Any, tuple[str, str]]" = weakref.WeakKeyDictionary()
+_DATABASES: weakref.WeakKeyDictionary[Any, tuple[str, str]] = weakref.WeakKeyDictionary()
 
 
 def is_disk_full(exc: BaseException | None) -> bool:

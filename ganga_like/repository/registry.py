@@ -18,7 +18,6 @@ from ..status import Status
 from .root import RepositoryRoot
 
 
-
 class RegistryConnection(Protocol):
     """What a registry reads through (``storage.Connection``): the root and the config."""
 

@@ -171,7 +171,7 @@ class Repository:
         self._closed = False
         diskspace.remember(db, path, location)
 
-    def connect(self) -> "Connection":
+    def connect(self) -> Connection:
         """A new connection with its own transaction manager (one per thread)."""
         conn = self.db.open(transaction_manager=new_transaction_manager())
         return Connection(self, conn)
@@ -181,7 +181,7 @@ class Repository:
             self._closed = True
             self.db.close()
 
-    def __enter__(self) -> "Repository":
+    def __enter__(self) -> Repository:
         return self
 
     def __exit__(self, *exc: object) -> None:

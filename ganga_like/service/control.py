@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 
 class _Handler(socketserver.BaseRequestHandler):
-    server: "_Server"
+    server: _Server
 
     def handle(self) -> None:
         control = self.server.control
@@ -52,13 +52,13 @@ class _Handler(socketserver.BaseRequestHandler):
 
 class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
-    control: "ControlServer"
+    control: ControlServer
 
 
 class _TLSServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
     daemon_threads = True
     allow_reuse_address = True
-    control: "ControlServer"
+    control: ControlServer
 
     def __init__(self, address: tuple[str, int], context: ssl.SSLContext) -> None:
         self.context = context

@@ -38,10 +38,10 @@ from typing import Any
 from ..channel import protocol
 from ..channel.paths import ServicePaths, connectable
 from ..config import Config
+from ..engine.core import Engine
 from ..errors import GangaLikeError, ServiceError, ServiceRunning
 from ..ray_runtime import TOKEN_PATH, ensure_ray, import_ray, ray_is_opened, settle_environment
 from ..repository.storage import SafeFileStorage, open_zeo
-from ..engine.core import Engine
 from ..status import ACTIVE
 from . import guardian, logfile, reaper, sharing, start_failure
 from .control import ControlServer

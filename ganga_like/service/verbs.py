@@ -16,8 +16,8 @@ from typing import Any
 
 from ZODB.utils import p64, u64
 
-from ..errors import GangaLikeError
 from ..engine.core import Engine
+from ..errors import GangaLikeError
 
 TID_WAIT = 10.0  # longest wait for a client's commit to reach the service's view
 
@@ -128,7 +128,7 @@ class Verbs:
             statuses = self.session.wait(jobs, timeout=timeout, poll=0.5, refresh=conn.refresh)
             return [s.value for s in statuses]
 
-    def _reader(self) -> "_Reader":
+    def _reader(self) -> _Reader:
         return _Reader(self.session)
 
 

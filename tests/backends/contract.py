@@ -15,13 +15,14 @@ from __future__ import annotations
 import os
 import re
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
-from ganga_like.backends.runtime import status_file as sf
 from ganga_like.backends import base
 from ganga_like.backends.base import Event, Handle
+from ganga_like.backends.runtime import status_file as sf
 
 STATUS_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}[+-]\d{4} [A-Z][A-Z0-9_]{0,14}( .*)?$")
 

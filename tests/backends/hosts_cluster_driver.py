@@ -28,10 +28,10 @@ import time
 
 import pytest
 
-from ganga_like.backends.runtime import status_file as sf
 from ganga_like.backends import base
 from ganga_like.backends.base import SubjobSpec
 from ganga_like.backends.runtime import procs
+from ganga_like.backends.runtime import status_file as sf
 from ganga_like.ray_runtime import import_ray, settle_environment
 
 from .contract import BackendContract, EventLog, RayClient, actor_factory

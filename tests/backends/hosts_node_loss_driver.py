@@ -53,11 +53,11 @@ def main(root: str) -> dict:
     from ganga_like.backends.hosts.config import Hosts
     from ganga_like.backends.runtime import procs
     from ganga_like.config import Config
+    from ganga_like.engine.core import Engine, set_default_session
     from ganga_like.errors import KillNotConfirmed
     from ganga_like.model.application import Executable
     from ganga_like.model.job import Job
     from ganga_like.model.splitters import ArgSplitter
-    from ganga_like.engine.core import Engine, set_default_session
     from ganga_like.status import FINAL, history_entries
 
     facts: dict = {"timings": {}}

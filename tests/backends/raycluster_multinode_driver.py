@@ -30,11 +30,11 @@ def main(root: str, prefix: str) -> dict:
     ray = import_ray()
     from ray.cluster_utils import Cluster
 
-    from ganga_like.backends.runtime import status_file as sf
     from ganga_like.backends import base
     from ganga_like.backends.base import SubjobSpec
-    from ganga_like.backends.runtime import procs
     from ganga_like.backends.raycluster.actor import start_raycluster_actor
+    from ganga_like.backends.runtime import procs
+    from ganga_like.backends.runtime import status_file as sf
 
     facts: dict = {"timings": {}}
     t0 = time.monotonic()

@@ -9,10 +9,10 @@ import time
 
 import pytest
 
-from ganga_like.backends.runtime import status_file as sf
 from ganga_like.backends import base
-from ganga_like.backends.runtime import native, procs
 from ganga_like.backends.local.actor import start_local_actor
+from ganga_like.backends.runtime import native, procs
+from ganga_like.backends.runtime import status_file as sf
 
 from .contract import BackendContract, EventLog, RayClient, actor_factory
 

@@ -9,8 +9,8 @@ import subprocess
 
 import pytest
 
-from ganga_like.backends.runtime import status_file as sf
 from ganga_like.backends.runtime import native
+from ganga_like.backends.runtime import status_file as sf
 
 pytestmark = pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None,
                                 reason="no C compiler on this machine")

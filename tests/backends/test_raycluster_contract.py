@@ -16,12 +16,12 @@ from typing import Any
 
 import pytest
 
-from ganga_like.backends.runtime import status_file as sf
 from ganga_like.backends import base
 from ganga_like.backends.base import SubjobSpec
 from ganga_like.backends.raycluster.actor import start_raycluster_actor
-from ganga_like.backends.raycluster.task import task_options
 from ganga_like.backends.raycluster.config import RayCluster
+from ganga_like.backends.raycluster.task import task_options
+from ganga_like.backends.runtime import status_file as sf
 from ganga_like.errors import InvalidValue
 
 from .contract import BackendContract, EventLog, RayClient, actor_factory

@@ -30,10 +30,10 @@ import pytest
 
 from ganga_like.backends.base import FINISHED, Event, Handle
 from ganga_like.config import Config
-from ganga_like.errors import DiskFull
-from ganga_like.model.lifecycle import Change
 from ganga_like.engine.context import EngineContext, Submission
 from ganga_like.engine.monitor import DISK_RETRY, Monitor
+from ganga_like.errors import DiskFull
+from ganga_like.model.lifecycle import Change
 from ganga_like.queue_log import QueueLog
 from ganga_like.repository import open_repository
 from ganga_like.repository.storage import SafeFileStorage

@@ -14,6 +14,7 @@ from ganga_like.config import Config
 from ganga_like.repository import open_repository
 from ganga_like.repository.storage import Connection, Repository
 
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: starts processes or commits thousands of records")
 

@@ -8,13 +8,13 @@ import os
 import pytest
 
 from ganga_like.config import Config
+from ganga_like.engine.core import _split
 from ganga_like.errors import InvalidValue, JobNotFound, RepositoryError, RepositoryLocked
 from ganga_like.model.application import Executable
 from ganga_like.model.job import Job, JobTemplate
 from ganga_like.model.lifecycle import set_status
 from ganga_like.model.splitters import ArgSplitter
 from ganga_like.repository import open_repository
-from ganga_like.engine.core import _split
 from ganga_like.status import Status
 
 # --- persistence in a fresh process ----------------------------------------------------------

@@ -16,6 +16,7 @@ import pytest
 import ZEO
 
 from ganga_like.config import Config
+from ganga_like.engine.core import _split
 from ganga_like.errors import RepositoryError
 from ganga_like.model.job import Job
 from ganga_like.model.lifecycle import set_status
@@ -23,7 +24,6 @@ from ganga_like.model.splitters import ArgSplitter
 from ganga_like.repository import open_repository
 from ganga_like.repository.root import ROOT_KEY
 from ganga_like.repository.storage import parse_zeo_uri
-from ganga_like.engine.core import _split
 from ganga_like.status import Status
 
 pytestmark = pytest.mark.timeout(60)

@@ -7,7 +7,6 @@ import time
 
 from ganga_like.config import Config
 from ganga_like.engine.core import Engine
-
 from tests.lifecycle.helpers import sh_job
 
 

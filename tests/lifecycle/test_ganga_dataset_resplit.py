@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from ganga_like.errors import JobError, ReadOnlyError
-from ganga_like.gpi import (ArgSplitter, Executable, GangaDataset, Job, LocalFile, jobs)
+from ganga_like.gpi import ArgSplitter, Executable, GangaDataset, Job, LocalFile, jobs
 
 
 def test_a_dataset_treated_as_inputfiles_reaches_every_subjob(session, tmp_path):

@@ -10,8 +10,7 @@ import socket
 import pytest
 
 from ganga_like.errors import OperationRefused, ProtectedAttributeError
-from ganga_like.gpi import (ArgSplitter, Executable, File, Interactive, Job, Local, config,
-                            runMonitoring)
+from ganga_like.gpi import ArgSplitter, Executable, File, Interactive, Job, Local, config, runMonitoring
 
 
 def test_a_split_job_shows_each_subjobs_run_as_ganga_does(session):

@@ -10,18 +10,18 @@ from __future__ import annotations
 
 import time
 
+import transaction
 from ZODB import DB
 from ZODB.FileStorage import FileStorage
-import transaction
 
 from ganga_like.backends import base
 from ganga_like.backends.hosts.config import Hosts
 from ganga_like.backends.local.config import Local
 from ganga_like.backends.raycluster.config import RayCluster
+from ganga_like.engine.recovery import ledger_backend
 from ganga_like.model.application import Executable
 from ganga_like.model.job import Job
 from ganga_like.model.lifecycle import set_status
-from ganga_like.engine.recovery import ledger_backend
 from ganga_like.repository.ledger import LeakRecord
 from ganga_like.status import Status
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ganga_like.engine.log_repair import complete_queue_log, missing_changes
 from ganga_like.engine.core import Engine, set_default_session
+from ganga_like.engine.log_repair import complete_queue_log, missing_changes
 
 from .helpers import sh_job
 

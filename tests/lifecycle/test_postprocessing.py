@@ -5,8 +5,7 @@ from __future__ import annotations
 import os
 
 from ganga_like.model.files import LocalFile
-from ganga_like.model.postprocessors import (CustomChecker, CustomMerger, FileChecker, Notifier,
-                                             TextMerger)
+from ganga_like.model.postprocessors import CustomChecker, CustomMerger, FileChecker, Notifier, TextMerger
 from ganga_like.status import Status
 
 from .helpers import sh_job, statuses, wait_for

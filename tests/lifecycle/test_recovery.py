@@ -10,8 +10,8 @@ import sys
 import pytest
 
 from ganga_like.config import Config
-from ganga_like.model.lifecycle import set_status
 from ganga_like.engine.core import Engine, set_default_session
+from ganga_like.model.lifecycle import set_status
 from ganga_like.status import Status
 
 from .. import conftest

@@ -20,11 +20,11 @@ from ganga_like.backends.hosts.config import Hosts
 from ganga_like.backends.local.config import Local
 from ganga_like.backends.local.interactive import Interactive
 from ganga_like.backends.raycluster.config import RayCluster
+from ganga_like.engine.operations.submit import backend_fields_per_subjob, specs_for, split
 from ganga_like.errors import ApplicationConfigurationError, InvalidValue, SplitterError
 from ganga_like.model.application import Executable
 from ganga_like.model.job import Job
 from ganga_like.model.splitters import GenericSplitter
-from ganga_like.engine.operations.submit import backend_fields_per_subjob, specs_for, split
 from ganga_like.status import Status
 
 from .helpers import wait_for

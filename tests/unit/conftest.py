@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from ganga_like.engine.core import _split
 from ganga_like.model.application import Executable
 from ganga_like.model.job import Job
 from ganga_like.model.splitters import ArgSplitter
-from ganga_like.engine.core import _split
 
 
 def build_master(n_subjobs: int, job_id: int = 7) -> Job:

@@ -8,12 +8,12 @@ import pytest
 
 from ganga_like.backends.local.config import Local
 from ganga_like.client.export import ExportFileError, export, load
+from ganga_like.engine.core import _split
 from ganga_like.model.application import Executable
 from ganga_like.model.files import LocalFile
 from ganga_like.model.job import Job
 from ganga_like.model.postprocessors import FileChecker, TextMerger
 from ganga_like.model.splitters import ArgSplitter, GenericSplitter
-from ganga_like.engine.core import _split
 from ganga_like.status import Status
 
 

@@ -4,22 +4,21 @@ one's behaviour on jobs whose output directories are written by the test."""
 from __future__ import annotations
 
 import gzip
-from collections import Counter
 import os
 import sys
+from collections import Counter
 
 import pytest
 
+from ganga_like.engine.core import _split
+from ganga_like.engine.postprocessing import run_for_master, run_for_subjob
 from ganga_like.errors import InvalidValue
+from ganga_like.model.application import Executable
 from ganga_like.model.counts import StatusCounts
 from ganga_like.model.files import LocalFile, collect_outputs, stage_inputs
-from ganga_like.model.application import Executable
 from ganga_like.model.job import Job
+from ganga_like.model.postprocessors import CustomChecker, CustomMerger, FileChecker, Notifier, TextMerger
 from ganga_like.model.splitters import ArgSplitter
-from ganga_like.engine.core import _split
-from ganga_like.model.postprocessors import (CustomChecker, CustomMerger, FileChecker, Notifier,
-                                             TextMerger)
-from ganga_like.engine.postprocessing import run_for_master, run_for_subjob
 
 
 def _one_line(exc: pytest.ExceptionInfo) -> str:

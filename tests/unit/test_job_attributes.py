@@ -8,15 +8,13 @@ import datetime
 import pytest
 
 from ganga_like.backends.local.config import Local
-from ganga_like.errors import (NotAvailable, ProtectedAttributeError, ReadOnlyAttribute,
-                               UnknownAttribute)
+from ganga_like.errors import NotAvailable, ProtectedAttributeError, ReadOnlyAttribute, UnknownAttribute
 from ganga_like.model.application import Executable
 from ganga_like.model.counts import StatusCounts
 from ganga_like.model.files import UNAVAILABLE_FILES, File, LocalFile
 from ganga_like.model.job import Job
 from ganga_like.model.lifecycle import set_status
 from ganga_like.model.splitters import ArgSplitter, GenericSplitter
-
 
 # --- list-valued fields ------------------------------------------------------------------
 

@@ -23,12 +23,12 @@ from hypothesis.stateful import (
     rule,
 )
 
+from ganga_like.engine.core import _split
 from ganga_like.errors import InvalidTransition
 from ganga_like.model.application import Executable
 from ganga_like.model.job import Job
 from ganga_like.model.lifecycle import set_status
 from ganga_like.model.splitters import ArgSplitter
-from ganga_like.engine.core import _split
 from ganga_like.status import Status, allowed_targets, master_status, master_status_of
 
 ALL = list(Status)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 from ZODB.POSException import ConflictError
 
+from ganga_like.engine.core import _split
 from ganga_like.errors import InvalidValue, JobNotFound, ReadOnlyError
 from ganga_like.model.application import Executable
 from ganga_like.model.counts import StatusCounts
 from ganga_like.model.job import EDITABLE_AFTER_SUBMIT, Job, JobTemplate
 from ganga_like.model.lifecycle import set_status
 from ganga_like.model.splitters import ArgSplitter, GenericSplitter
-from ganga_like.engine.core import _split
 from ganga_like.status import Status
 
 

@@ -20,13 +20,13 @@ from ZODB import DB
 from ZODB.FileStorage import FileStorage
 
 from ganga_like.backends.local.config import Local
+from ganga_like.engine.core import _split
 from ganga_like.errors import GangaLikeError
 from ganga_like.model.application import Executable
 from ganga_like.model.datasets import GangaDataset
 from ganga_like.model.files import LocalFile
 from ganga_like.model.job import Job
 from ganga_like.model.splitters import ArgSplitter
-from ganga_like.engine.core import _split
 
 
 def _stored(tmp_path):

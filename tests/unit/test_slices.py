@@ -8,7 +8,6 @@ from ganga_like.errors import GangaLikeError, JobError, JobNotFound
 from ganga_like.model.slices import JobSlice, SliceErrors, select_jobs
 
 
-
 class _Fake:
     """A job stand-in that records the verbs it is asked for."""
 

@@ -42,17 +42,25 @@ import ray
 from ray.util.placement_group import placement_group, remove_placement_group
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy, PlacementGroupSchedulingStrategy
 
-from ganga_like.backends.runtime import status_file as sf
 from ganga_like.backends import base
 from ganga_like.backends.base import Handle, KillResult, SubjobSpec
 from ganga_like.backends.hosts import scheduler as sch
 from ganga_like.backends.hosts.agent import remote
-from ganga_like.backends.hosts.gang import (HostsRun, Member, member_workdir, members_of, reason_of, target_of,
-                                            task_id_of, wait_members)
+from ganga_like.backends.hosts.gang import (
+    HostsRun,
+    Member,
+    member_workdir,
+    members_of,
+    reason_of,
+    target_of,
+    task_id_of,
+    wait_members,
+)
 from ganga_like.backends.hosts.inventory import HOST_PREFIX, Inventory, NodeHost, entry_for, impossible
 from ganga_like.backends.hosts.nodes import CONTROL_TIMEOUT, Nodes
 from ganga_like.backends.runtime import outcome
 from ganga_like.backends.runtime import runs as rs
+from ganga_like.backends.runtime import status_file as sf
 from ganga_like.backends.runtime.actor import RuntimeActor
 from ganga_like.backends.runtime.runs import Run
 

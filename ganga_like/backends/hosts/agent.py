@@ -16,11 +16,10 @@ from typing import Any
 
 import ray
 
-from ganga_like.backends.runtime import status_file as sf
 from ganga_like.backends.base import SubjobSpec, payload_environment
 from ganga_like.backends.hosts.gang import Target
 from ganga_like.backends.runtime import native, procs
-
+from ganga_like.backends.runtime import status_file as sf
 
 
 def host_run(spec: SubjobSpec, workdir: str, extra_env: dict[str, str], host: str, reporter: Any,

@@ -10,12 +10,12 @@ import os
 import time
 from typing import Any
 
-from ganga_like.backends.runtime import status_file as sf
 from ganga_like.backends import base
 from ganga_like.backends.base import Handle
 from ganga_like.backends.hosts import scheduler as sch
 from ganga_like.backends.hosts.inventory import Inventory
 from ganga_like.backends.runtime import outcome
+from ganga_like.backends.runtime import status_file as sf
 from ganga_like.backends.runtime.runs import Run
 
 Target = tuple[int, float, "str | None"]  # (pid, create_time, marker): a picklable procs.Target
@@ -39,7 +39,7 @@ class Member:
     # final, until the host's agent confirms (HostsActor._settle_stranded).
     stranded: bool = False
 
-    def target(self, marker: str) -> "Target":
+    def target(self, marker: str) -> Target:
         return (self.pid, self.create_time, marker)
 
 

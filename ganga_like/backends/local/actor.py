@@ -28,11 +28,11 @@ import threading
 import time
 from typing import Any
 
-from ganga_like.backends.runtime import status_file as sf
 from ganga_like.backends import base
 from ganga_like.backends.base import Handle, KillResult, SubjobSpec, payload_environment
 from ganga_like.backends.runtime import native, outcome, procs
 from ganga_like.backends.runtime import runs as rs
+from ganga_like.backends.runtime import status_file as sf
 from ganga_like.backends.runtime.actor import RuntimeActor
 from ganga_like.backends.runtime.runs import Run
 from ganga_like.ray_runtime import import_ray

@@ -30,12 +30,12 @@ from typing import Any
 
 import ray
 
-from ganga_like.backends.runtime import status_file as sf
 from ganga_like.backends import base
 from ganga_like.backends.base import Handle, KillResult, SubjobSpec
 from ganga_like.backends.raycluster.task import node_host, remote_task, task_options
 from ganga_like.backends.runtime import outcome, procs
 from ganga_like.backends.runtime import runs as rs
+from ganga_like.backends.runtime import status_file as sf
 from ganga_like.backends.runtime.actor import RuntimeActor
 from ganga_like.backends.runtime.runs import Run
 

@@ -16,10 +16,10 @@ from typing import Any
 
 import ray
 
-from ganga_like.backends.runtime import status_file as sf
 from ganga_like.backends import base
 from ganga_like.backends.base import SubjobSpec, payload_environment
 from ganga_like.backends.runtime import native, outcome, procs
+from ganga_like.backends.runtime import status_file as sf
 
 OPTION_KEYS = ("num_cpus", "resources", "max_retries")  # what SubjobSpec.options may hold
 DEFAULT_OPTIONS: dict[str, Any] = {"num_cpus": 1.0, "resources": {}, "max_retries": 0}

@@ -28,13 +28,14 @@ import socket
 import threading
 import time
 import traceback
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
-from ganga_like.backends.runtime import status_file as sf
 from ganga_like.backends import base
 from ganga_like.backends.base import Event, Handle, KillResult
 from ganga_like.backends.runtime import outcome, procs
 from ganga_like.backends.runtime import runs as rs
+from ganga_like.backends.runtime import status_file as sf
 from ganga_like.backends.runtime.events import EventStream
 from ganga_like.backends.runtime.runs import Run
 from ganga_like.backends.runtime.table import DROPPED_NOTE, RunTable

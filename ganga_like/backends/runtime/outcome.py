@@ -12,9 +12,9 @@ from __future__ import annotations
 import dataclasses
 import os
 
-from ganga_like.backends.runtime import status_file as sf
 from ganga_like.backends import base
 from ganga_like.backends.runtime import procs
+from ganga_like.backends.runtime import status_file as sf
 
 Outcome = tuple[str, "int | None", str]  # (event kind, exit code, note)
 

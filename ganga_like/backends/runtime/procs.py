@@ -25,7 +25,7 @@ import dataclasses
 import os
 import signal
 import time
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import psutil
 
