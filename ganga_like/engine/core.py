@@ -36,7 +36,8 @@ from .operations import submit as submit_op
 from .operations import unmonitor as unmonitor_op
 from .operations.common import active_set as _active_set  # noqa: F401  (tests, recovery)
 from .operations.submit import split as _split  # noqa: F401  (tests)
-from .recovery import audit_leaks, recover
+from .audit import audit_leaks
+from .recovery import recover
 
 
 class Engine(StoreSession):

@@ -1,4 +1,4 @@
-"""After a restart: adopt what an earlier session left running; audit leaks.
+"""After a restart: adopt what an earlier session left running (the leak audit is audit.py).
 
 Only jobs in the repository's ``active_ids`` set are looked at, so starting a
 session costs nothing for finished jobs, however many are stored.
@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import time
 from typing import Any
 
 from ..backends import base
@@ -17,9 +16,7 @@ from ..backends.runtime import status_file as sf
 from ..errors import GangaLikeError
 from ..model.lifecycle import set_status
 from ..ray_runtime import import_ray
-from ..repository.ledger import Ledger
-from ..status import ACTIVE, FINAL, Status, history_entries
-from .backend_pool import backend_named
+from ..status import ACTIVE, Status, history_entries
 from .context import EngineContext
 from .operations.common import current_handle
 from .operations.resubmit import resubmit_leaves
@@ -144,185 +141,3 @@ def _roll_back(ctx: EngineContext, leaves: list[Any]) -> None:
                            "has no trace of it; submit again", source="recovery")
 
     ctx.store.write(work, note="recovery: roll back interrupted submissions")
-
-
-def audit_leaks(ctx: EngineContext, reap: bool = False) -> list[dict[str, Any]]:
-    """List what still holds resources although the repository says it should not.
-
-    Looks at (1) the leak ledger's open entries, each asked of the backend that made
-    its handle (the entry's backend config, through the pool), and (2) what every
-    backend with work here (those of active jobs and of open entries, the actors this
-    service has, and Local, which sees every marked process on this machine) finds with
-    this repository's marker whose (sub)job is final, removed or unknown. With
-    ``reap=True`` each is killed by that same backend, and ledger entries it confirms
-    are marked resolved. An entry whose backend cannot be asked stays open and is listed.
-    """
-    ctx.store.refresh()
-    prefix = ctx.store.repo_uuid + ":"
-    backends = _AuditBackends(ctx)
-    findings: list[dict[str, Any]] = []
-    finding_keys: list[tuple | None] = []  # per finding: the backend that reaps it (None: none can)
-    reap_by: dict[tuple, list[base.Handle]] = {}
-    resolved: list[tuple[Any, str]] = []
-
-    # (1) The ledger: each entry asked of its own backend.
-    entries = [e for e in Ledger(ctx.store.main).open_entries() if e.handle]
-    asked: dict[tuple, list[Any]] = {}
-    for entry in entries:
-        try:
-            key = backends.add(ledger_backend(entry))
-        except GangaLikeError as exc:  # a record naming no backend this version knows
-            key = backends.unusable((entry.backend_name() or "?", "unknown"), str(exc))
-        asked.setdefault(key, []).append(entry)
-    answers = backends.call_each(
-        {key: ("held", [base.Handle.from_tuple(e.handle) for e in group]) for key, group in asked.items()})
-    entry_key: dict[int, tuple] = {}
-    for key, group in asked.items():
-        held, error = answers[key]
-        for entry, still in zip(group, held if error is None else [None] * len(group)):
-            finding = {"fqid": entry.fqid, "source": "ledger", "reason": entry.reason,
-                       "handle": entry.handle, "backend": key[0]}
-            if error is not None:
-                finding["reason"] += f" (not checked: its backend {key[0]} cannot be asked: {error})"
-                findings.append(finding)
-                finding_keys.append(None)
-            elif still:
-                findings.append(finding)
-                finding_keys.append(key)
-                reap_by.setdefault(key, []).append(base.Handle.from_tuple(entry.handle))
-                entry_key[id(entry)] = key
-            else:
-                resolved.append((entry, "gone"))
-    seen = {f["fqid"] for f in findings}
-
-    # (2) Marked work whose job says it should hold nothing, as each backend finds it.
-    for top in _active_tops(ctx):
-        backends.add(top.backend)
-    backends.add(backend_named("Local"))
-    backends.add_pool()
-    found = backends.call_each({key: ("find", prefix) for key in backends.keys()})
-    by_fqid: dict[str, dict[tuple, base.Handle]] = {}
-    for key, (handles, error) in found.items():
-        if error is not None:
-            log.warning("leak audit: %s could not list its work: %s", key[0], error)
-            continue
-        for handle in handles:
-            by_fqid.setdefault(handle.fqid, {}).setdefault(key, handle)
-    for fqid, seen_by in sorted(by_fqid.items()):
-        if fqid in seen:
-            continue
-        job = _job_of(ctx, fqid)
-        status = job.status if job is not None else None
-        if status is not None and status not in FINAL and status not in (Status.UNKNOWN, Status.REMOVED):
-            continue
-        # Reaped by the backend that ran it when that one sees it, else by the first finder.
-        owner = backends.key_of((job.master or job).backend) if job is not None else None
-        key = owner if owner in seen_by else next(iter(seen_by))
-        handle = seen_by[key]
-        if job is not None:
-            handle = dataclasses.replace(handle, workdir=job.workdir)
-        findings.append({"fqid": fqid, "source": "process",
-                         "reason": f"its job is {status.value if status else 'not in the repository'}",
-                         "handle": handle.to_tuple(), "backend": key[0]})
-        finding_keys.append(key)
-        reap_by.setdefault(key, []).append(handle)
-
-    if reap and reap_by:
-        killed = backends.call_each({key: ("kill", handles, 3.0) for key, handles in reap_by.items()})
-        confirmed = {(key, r.fqid) for key, (results, error) in killed.items() if error is None
-                     for r in results if r.confirmed}
-        for key, (_, error) in killed.items():
-            if error is not None:
-                log.warning("leak audit: %s could not reap: %s", key[0], error)
-        for finding, reaper in zip(findings, finding_keys):
-            finding["reaped"] = reaper is not None and (reaper, finding["fqid"]) in confirmed
-        for entry in entries:
-            by = entry_key.get(id(entry))
-            if by is not None and (by, entry.fqid) in confirmed:
-                resolved.append((entry, "reaped"))
-    if resolved:
-        def work() -> None:
-            stamp = time.strftime("%Y-%m-%d %H:%M:%S")
-            for entry, why in resolved:
-                entry.resolved = f"{why} {stamp}"
-
-        ctx.store.write(work, note="leak audit")
-    return findings
-
-
-def ledger_backend(entry: Any) -> Any:
-    """The backend config that made a ledger entry's handle: the copy the entry keeps, or
-    (a record written before it was kept) the default config of the backend the handle names."""
-    if entry.backend_config is not None:
-        return entry.backend_config
-    return backend_named(entry.backend_name())
-
-
-class _AuditBackends:
-    """The backends the audit asks, by pool key, with their actors (or why there is none)."""
-
-    def __init__(self, ctx: EngineContext) -> None:
-        self.ctx = ctx
-        self.actors: dict[tuple, Any] = {}
-        self.errors: dict[tuple, str] = {}
-
-    def key_of(self, config: Any) -> tuple | None:
-        try:
-            return config.actor_key()
-        except Exception:  # a damaged config: it has no actor to ask
-            return None
-
-    def add(self, config: Any) -> tuple:
-        key = self.key_of(config) or (type(config).__name__, "unusable config")
-        if key not in self.actors and key not in self.errors:
-            try:
-                self.actors[key] = self.ctx.backends.actor(config)
-            except Exception as exc:  # an unreachable cluster, a config this session cannot use
-                self.errors[key] = f"{type(exc).__name__}: {exc}"
-        return key
-
-    def unusable(self, key: tuple, error: str) -> tuple:
-        self.errors.setdefault(key, error)
-        return key
-
-    def add_pool(self) -> None:
-        """The actors this service already has (they may hold work of removed jobs)."""
-        for key, actor in self.ctx.backends.items():
-            self.actors.setdefault(key, actor)
-
-    def keys(self) -> list[tuple]:
-        return list(self.actors) + [k for k in self.errors if k not in self.actors]
-
-    def call_each(self, calls: dict[tuple, tuple]) -> dict[tuple, tuple[Any, str | None]]:
-        """Call ``method(*args)`` on each key's actor at once; per key: (answer, error)."""
-        ray = import_ray()
-        pending = {}
-        answers: dict[tuple, tuple[Any, str | None]] = {}
-        for key, (method, *args) in calls.items():
-            if key in self.errors:
-                answers[key] = (None, self.errors[key])
-            else:
-                pending[key] = getattr(self.actors[key], method).remote(*args)
-        for key, ref in pending.items():
-            try:
-                answers[key] = (ray.get(ref), None)
-            except Exception as exc:  # the actor died meanwhile: its entries stay open
-                answers[key] = (None, f"{type(exc).__name__}: {exc}")
-        return answers
-
-
-def _active_tops(ctx: EngineContext) -> list[Any]:
-    tops = []
-    for top_id in list(getattr(ctx.store.main.root, "active_ids", None) or ()):
-        try:
-            tops.append(ctx.store.jobs.get(top_id))
-        except GangaLikeError:
-            continue
-    return [top for top in tops if top.backend is not None]
-
-
-def _job_of(ctx: EngineContext, fqid: str) -> Any:
-    try:
-        return ctx.store.jobs.get(fqid)
-    except GangaLikeError:
-        return None

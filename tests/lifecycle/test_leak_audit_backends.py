@@ -18,7 +18,7 @@ from ganga_like.backends import base
 from ganga_like.backends.hosts.config import Hosts
 from ganga_like.backends.local.config import Local
 from ganga_like.backends.raycluster.config import RayCluster
-from ganga_like.engine.recovery import ledger_backend
+from ganga_like.engine.audit import ledger_backend
 from ganga_like.model.application import Executable
 from ganga_like.model.job import Job
 from ganga_like.model.lifecycle import set_status
