@@ -8,6 +8,7 @@ test session, as the product starts it.
 
 from __future__ import annotations
 
+import ast
 import os
 import tempfile
 import time
@@ -35,14 +36,39 @@ except ImportError:  # pragma: no cover - depends on how pytest set sys.path
     import ray_helpers  # type: ignore[no-redef]
 
 
-PURE = ("unit", "test_status_file.py")  # the pure core: no Ray, no service, no process
+# What makes a test need Ray or the service (marked ``ray``; ``-m 'not ray'`` runs the
+# rest, the pure core, in seconds): importing one of these, requesting the test Ray
+# (``ray_session``, also through ``session``), or running a Ray driver script.
+NEEDS_RAY_IMPORTS = ("ray", "ganga_like.ray_runtime", "ganga_like.gpi", "ganga_like.client",
+                     "tests.test_cli", "tests.service", "tests.faults", "tests.ray_helpers",
+                     "tests.backends.contract")
+NEEDS_RAY_FIXTURES = ("ray_session",)
+_NEEDS_RAY: dict[str, bool] = {}
+
+
+def _module_needs_ray(path) -> bool:
+    key = str(path)
+    if key not in _NEEDS_RAY:
+        source = path.read_text()
+        names = set()
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.Import):
+                names.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                base = node.module if not node.level else f"{path.parent.name}.{node.module}"
+                names.update([base] + [f"{base}.{alias.name}" for alias in node.names])
+        own = ".".join(path.relative_to(path.parents[len(path.parts) - 1 - path.parts.index("tests")])
+                       .with_suffix("").parts)
+        _NEEDS_RAY[key] = "_driver.py" in source or any(
+            name == wanted or name.startswith(wanted + ".")
+            for name in names | {own} for wanted in NEEDS_RAY_IMPORTS)
+    return _NEEDS_RAY[key]
 
 
 def pytest_collection_modifyitems(items) -> None:
-    """Everything outside the pure core is marked ``ray`` (``-m 'not ray'`` skips it)."""
+    """A test is marked ``ray`` by what it imports and requests, not by its folder."""
     for item in items:
-        parts = item.path.relative_to(item.config.rootpath / "tests").parts
-        if parts[0] not in PURE:
+        if _module_needs_ray(item.path) or set(NEEDS_RAY_FIXTURES) & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.ray)
 
 

@@ -125,7 +125,7 @@ def test_lines_written_by_the_bash_wrapper_parse(tmp_path):
 def test_concurrent_appends_do_not_interleave(tmp_path):
     path = tmp_path / "status"
     code = (
-        "import sys; from ganga_like import status_file as sf\n"
+        "import sys; from ganga_like.backends.runtime import status_file as sf\n"
         "s = sf.StatusFile(sys.argv[1])\n"
         "for i in range(300): s.set('RUNNING', sys.argv[2] * 3000)\n"
     )

@@ -9,7 +9,7 @@
 #     (truncated); the wrapper's own diagnostics are appended to that stderr too.
 #   * <exe> and the args are passed as an argv vector: never parsed by a shell. An <exe>
 #     without '/' is searched in $PATH for an executable FILE (never a shell builtin).
-#   * Status lines (see ganga_like/status_file.py), each one atomic O_APPEND write:
+#   * Status lines (see ganga_like/backends/runtime/status_file.py), each one atomic O_APPEND write:
 #       RUNNING      pid=<payload pid> wrapper=<this pid> marker=<$GANGA_LIKE_MARKER>
 #       RUN_DONE     exit=0
 #       RUN_FAILED   exit=N [signal=NAME]   (a payload ended by signal N shows as 128+N)
