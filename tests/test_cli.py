@@ -163,6 +163,22 @@ def test_jobs_on_an_empty_repository(tmp_path):
                                               for line in result.stderr.splitlines())
 
 
+def test_the_demo_runs_a_real_job_and_stops_the_service_it_started(tmp_path):
+    root = tmp_path / "gl"
+    result = run_gl(root, "demo", "--subjobs", "20", check_clean=False)
+    try:
+        assert result.returncode == 0, result.stderr
+        lines = result.stdout.splitlines()
+        assert any(re.fullmatch(r"job 0: completed in [0-9.]+ s", line) for line in lines), result.stdout
+        assert "subjob 0: sum of i^2 for i < 1000 = 332833500" in result.stdout
+        assert lines[-1] == "stopped the service the demo started (the next command starts it again)"
+        assert not (root / "service.json").exists()  # the service it started is gone
+        again = run_gl(root, "jobs", "--json", check_clean=False)
+        assert json.loads(again.stdout)[0]["subjobs"] == {"completed": 20}
+    finally:
+        finish_root(root)
+
+
 def test_jobs_json_parses(tmp_path):
     result = run_gl(tmp_path / "gl", "jobs", "--json")
     assert result.returncode == 0, result.stderr

@@ -215,8 +215,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from ..channel.paths import ServicePaths
+    from ..client import autostart, remote, service_control
+    from ..config import Config
     from .demo import run_demo
 
+    # A service the demo starts, the demo stops: it leaves nothing running behind it.
+    paths = ServicePaths(Config.from_env().root)
+    started_here = remote.target_from_env() is None and not autostart.service_alive(paths)
     session = _session()
     try:
         outcome = run_demo(session, args.subjobs, quiet=args.json)
@@ -225,6 +231,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return _exit_for([outcome["status"]])
     finally:
         session.close()
+        if started_here:
+            service_control.stop(paths)
+            if not args.json:
+                print("stopped the service the demo started (the next command starts it again)")
 
 
 def cmd_service(args: argparse.Namespace) -> int:
