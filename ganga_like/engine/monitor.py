@@ -10,6 +10,8 @@ thread and the monitor rarely conflict: the user's thread moves jobs to
 ``submitting`` and hands the backend's answer here (``submit_results``).
 
 For each batch of events, one transaction applies them through ``set_status``.
+What an event does to a job is not decided here: the monitor looks up its rule in
+``ganga_like.event_rules`` (a table, beside the status table) and applies it.
 ``running -> completing -> completed`` is a critical section: ``completing`` is
 committed first, outputs are collected and postprocessors run outside any
 transaction, then a second transaction moves each to ``completed`` or
@@ -27,11 +29,14 @@ import threading
 import time
 from typing import Any
 
+from .. import event_rules
 from ..backends import base
+from ..backends.runtime.runs import QUEUED_DETAIL
 from ..errors import DiskFull, GangaLikeError
+from ..model.job import Job
 from ..model.lifecycle import set_status
 from ..ray_runtime import import_ray
-from ..status import ACTIVE, FINAL, Status
+from ..status import FINAL, Status
 from .context import EngineContext, Submission
 from .operations import output
 from .operations import resubmit as resubmit_op
@@ -51,7 +56,6 @@ IDLE_WAIT = 1.0  # the monitor's longest sleep on its queue (anything put there 
 BATCH_INTERVAL = 0.03
 MAX_BATCH = 5000
 EVENT_LINGER = 0.03  # an actor gathers events this long after the first, per answer
-QUEUED_DETAIL = "Queued"  # what every backend's QUEUED event says, unless it says more
 DISK_RETRY = 1.0  # a batch whose commit found the disk full is tried again this often
 
 
@@ -260,13 +264,8 @@ class Monitor:
                     self._record_submission(job, handle)
             for event in events:
                 job = _lookup(jobs, event.fqid)
-                if job is None or not (job.master or job).monitored:
-                    continue  # removed, or taken out of the monitoring loop (relaxed)
-                if event.handle is not None and event.handle.attempt != job.submit_counter:
-                    continue  # an earlier run's news: that run was killed and replaced
-                self._apply_event(job, event, completing, failed_auto)
-                if event.kind in (base.FINISHED, base.LOST, base.KILLED):
-                    self._touch(job)
+                if job is not None:  # else removed
+                    self._apply_event(job, event, completing, failed_auto)
 
         self._last_apply = time.monotonic()
         try:
@@ -324,15 +323,12 @@ class Monitor:
             self.errors.append(str(exc))
 
     def _record_submission(self, job: Any, handle: base.Handle) -> None:
-        if handle.error:
-            if job.status is Status.SUBMITTING:
-                set_status(job, Status.NEW, note=f"submission failed: {handle.error}",
-                           source="backend", host=handle.host)
-            elif job.status is Status.SUBMITTED:
-                # Accepted and queued, then found impossible to start: the backend
-                # failed it (submitted -> new is not an edge); resubmit() re-runs it.
-                set_status(job, Status.FAILED, note=f"the backend could not start it: {handle.error}",
-                           source="backend", host=handle.host)
+        if handle.error:  # the backend could not start it at all
+            refused = event_rules.REFUSED.get(job.status)
+            if refused is not None:
+                target, note = refused
+                set_status(job, target, note.format(error=handle.error), source="backend",
+                           host=handle.host)
             return
         if job.status is Status.SUBMITTING or handle.pid or handle.task_id or job.handle is None:
             # A handle without a pid must not replace one a STARTED event already
@@ -346,55 +342,43 @@ class Monitor:
                 job.backend_detail = QUEUED_DETAIL
             set_status(job, Status.SUBMITTED, source="backend", host=handle.host)
 
-    def _apply_event(self, job: Any, event: base.Event, completing: list[str],
+    def _apply_event(self, job: Job, event: base.Event, completing: list[str],
                      failed_auto: list[str]) -> None:
-        status = job.status
-        host = event.handle.host if event.handle is not None else ""
-        kind = event.kind
-        if event.handle is not None and event.handle.error:
-            # The backend could not start it at all: a submission failure, which
-            # rolls back to new (editable, submittable again), never a run failure.
-            self._record_submission(job, event.handle)
-            return
-        if event.handle is not None and event.handle.pid and kind in (base.STARTED, base.QUEUED):
-            job.handle = event.handle.to_tuple()
-        if kind == base.DETAIL or kind == base.QUEUED:
-            if event.detail and job.backend_detail != event.detail:
-                job.backend_detail = event.detail
-            if kind == base.QUEUED and status is Status.SUBMITTING:
-                set_status(job, Status.SUBMITTED, "queued", source="backend", now=event.time, host=host)
-            return
-        if status not in ACTIVE:
-            return  # already final (e.g. killed by the user): nothing more to say
-        if status is Status.SUBMITTING:
-            set_status(job, Status.SUBMITTED, source="backend", now=event.time, host=host)
-            status = Status.SUBMITTED
-        if kind == base.STARTED:
-            job.backend_detail = event.detail or "Running"
-            if status is Status.SUBMITTED:
-                set_status(job, Status.RUNNING, event.note, source="backend", now=event.time, host=host)
-        elif kind == base.FINISHED:
+        """Apply the event's rule (``ganga_like.event_rules``) to ``job``."""
+        handle = event.handle
+        rule = event_rules.rule_for(event_rules.Situation(
+            event.kind, job.status, event_rules.exit_class(event.exit_code),
+            handle is not None and bool(handle.error), (job.master or job).monitored,
+            handle is None or handle.attempt == job.submit_counter))
+        if rule.record_handle and handle is not None and handle.pid:
+            job.handle = handle.to_tuple()
+        detail = rule.detail_for(event.detail)
+        if detail and job.backend_detail != detail:
+            job.backend_detail = detail
+        if rule.record_exit_code:
             job.exit_code = event.exit_code
-            job.backend_detail = event.detail or "Done"
-            if event.exit_code == 0:
-                if status is not Status.COMPLETING:
-                    set_status(job, Status.COMPLETING, source="backend", now=event.time, host=host)
-                completing.append(job.fqid)
-            else:
-                note = event.note or f"exit code {event.exit_code}"
-                tail = output.log_tail(self.ctx, job)
-                set_status(job, Status.FAILED, note + (f" | stderr: {tail}" if tail else ""),
-                           source="backend", now=event.time, host=host)
-                failed_auto.append(job.fqid)
-        elif kind == base.LOST:
-            job.backend_detail = event.detail or "Lost"
-            set_status(job, Status.FAILED, event.note or "the backend lost it without an exit status",
-                       source="backend", now=event.time, host=host)
+        if rule.moves:
+            self._move(job, event, rule)
+        if rule.collect:
+            completing.append(job.fqid)
+        if rule.auto_resubmit:
             failed_auto.append(job.fqid)
-        elif kind == base.KILLED:
-            job.backend_detail = "Killed"
-            set_status(job, Status.KILLED, event.note or "killed", source="backend",
-                       now=event.time, host=host)
+        if rule.touch:
+            self._touch(job)
+
+    def _move(self, job: Job, event: base.Event, rule: event_rules.Rule) -> None:
+        """Move ``job`` through the rule's statuses; the last move carries its note."""
+        handle = event.handle
+        note = rule.note_for(event.note, event.exit_code, handle.error if handle is not None else "")
+        tail = output.log_tail(self.ctx, job) if rule.stderr_tail else ""
+        if tail:
+            note += f" | stderr: {tail}"
+        now = event.time if rule.at_event_time else None
+        host = handle.host if handle is not None else ""
+        *through, target = rule.moves
+        for status in through:
+            set_status(job, status, source="backend", now=now, host=host)
+        set_status(job, target, note, source="backend", now=now, host=host)
 
     def _complete(self, fqids: list[str]) -> None:
         """Outputs and postprocessors, outside any transaction, after ``completing`` has

@@ -25,6 +25,7 @@ LAYERS = [
     ["client", "service"],
     ["engine"],
     ["store_session"],
+    ["event_rules"],  # pure, beside status: reads the backends' event kinds and detail words
     ["backends.hosts", "backends.raycluster", "backends.local"],
     ["backends.runtime"],
     ["backends"],

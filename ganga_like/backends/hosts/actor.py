@@ -404,7 +404,7 @@ class HostsActor(RuntimeActor):
         hosts = self._nodes.inventory.hosts
         down = [m.host for m in run.members if m.stranded and not (m.host in hosts and hosts[m.host].alive)]
         if down and run.state != rs.DONE:
-            self._runs.tell(run, base.DETAIL, f"Node lost: {', '.join(down)}, payload state unknown",
+            self._runs.tell(run, base.DETAIL, rs.node_lost_detail(down),
                             f"the Ray node of {', '.join(down)} is gone; its payload may still run there: held "
                             "until that host's agent confirms it ended (once a node with its host name is back)")
 

@@ -39,6 +39,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 
+from ganga_like.backends.runtime import runs as rs
+
 # ---------------------------------------------------------------------- host statuses
 
 READY = "Ready"
@@ -52,13 +54,15 @@ HOST_STATUSES = (READY, PENDING, VERIFYING, RUNNING, CLEANING, REPAIR_FAILED)
 FREE_STATUSES = (READY, PENDING)  # a Pending host is only held for this round's decision
 
 # ---------------------------------------------------------------------- job statuses (backend detail)
+# Autotest's job statuses are a subjob's backend detail: the words of the one table
+# of them (``ganga_like.backends.runtime.runs.DETAILS``), by Autotest's names.
 
-QUEUED = "Queued"  # waiting for hosts to become ready, or not yet picked up
-JOB_PENDING = "Pending"  # has some of its hosts, waits for the others (synchronous job)
-JOB_VERIFYING = "Verifying"  # hosts chosen, being checked / reserved together
-STARTING = "Starting"  # about to start
-JOB_RUNNING = "Running"
-GATHERING = "Gathering"  # the payload ended; collecting results, checking the hosts are clean
+QUEUED = rs.QUEUED_DETAIL  # waiting for hosts to become ready, or not yet picked up
+JOB_PENDING = rs.PENDING_DETAIL  # has some of its hosts, waits for the others (synchronous job)
+JOB_VERIFYING = rs.VERIFYING_DETAIL  # hosts chosen, being checked / reserved together
+STARTING = rs.STARTING_DETAIL  # about to start
+JOB_RUNNING = rs.RUNNING_DETAIL
+GATHERING = rs.GATHERING_DETAIL  # the payload ended; collecting results, checking the hosts are clean
 
 # ---------------------------------------------------------------------- inputs
 

@@ -34,14 +34,13 @@ from ganga_like.backends.runtime import native, outcome, procs
 from ganga_like.backends.runtime import runs as rs
 from ganga_like.backends.runtime import status_file as sf
 from ganga_like.backends.runtime.actor import RuntimeActor
-from ganga_like.backends.runtime.runs import Run
+from ganga_like.backends.runtime.runs import LINGERING_DETAIL, RUNNING_DETAIL, Run
 from ganga_like.ray_runtime import import_ray
 
 BACKEND = "Local"
 LINGER_RECHECK = 0.25  # seconds between checks of subjobs whose processes outlived the wrapper
 LEFTOVER_GRACE = 2.0  # TERM to KILL, for what a payload left behind when its wrapper ended
 SUBMIT_CHUNK = 64  # specs prepared on disk per step of submit()
-LINGERING_DETAIL = "Lingering"
 
 
 @dataclasses.dataclass(eq=False)
@@ -312,7 +311,7 @@ class LocalActor(RuntimeActor):
         found = outcome.find_again(handle)
         now = dataclasses.replace(handle, pid=found.pid, create_time=found.create_time) if found.pid else handle
         if found.alive and self._watch_foreign(now, found.marker):
-            return base.STARTED, None, "adopted: still running", "Running", now
+            return base.STARTED, None, "adopted: still running", RUNNING_DETAIL, now
         if found.pid and procs.group_may_live(found.pid, found.create_time):
             run = LocalRun(now.fqid, now.workdir, found.marker or "", now, exited=True,
                            exit_event=outcome.outcome_of(found.last, None))

@@ -37,11 +37,9 @@ from ganga_like.backends.runtime import outcome, procs
 from ganga_like.backends.runtime import runs as rs
 from ganga_like.backends.runtime import status_file as sf
 from ganga_like.backends.runtime.actor import RuntimeActor
-from ganga_like.backends.runtime.runs import Run
+from ganga_like.backends.runtime.runs import LINGERING_DETAIL, PENDING_DETAIL, RUNNING_DETAIL, Run
 
 BACKEND = "RayCluster"
-PENDING_DETAIL = "Pending"  # handed to Ray, waiting for a worker with the resources
-LINGERING_DETAIL = "Lingering"
 ADOPT_RECHECK = 0.25  # seconds between liveness checks of adopted (Ray-less) subjobs
 TASK_END_WAIT = 5.0  # seconds kill() waits for a task to end before force-cancelling it
 
@@ -174,7 +172,7 @@ class RayClusterActor(RuntimeActor):
         note = f"re-run by Ray on {host}" if rerun else f"on {host}"
         if rerun:
             run.handle = handle
-            self._stream.emit(run.fqid, base.STARTED, note=note, detail="Running", handle=handle)
+            self._stream.emit(run.fqid, base.STARTED, note=note, detail=RUNNING_DETAIL, handle=handle)
         else:
             self._started(run, handle, note)
         return stale
@@ -287,7 +285,7 @@ class RayClusterActor(RuntimeActor):
                 self._runs.add(run)
                 self._runs.move(run, rs.RUNNING, "adopted: its wrapper still runs")
                 self._cond.notify_all()
-            return base.STARTED, None, "adopted: still running", "Running", now
+            return base.STARTED, None, "adopted: still running", RUNNING_DETAIL, now
         kind, code, note = outcome.outcome_of(found.last, None)
         if kind == base.LOST and (found.last is None or not found.last.terminal):
             seen = f"last status {found.last.state}" if found.last is not None else "no status line"

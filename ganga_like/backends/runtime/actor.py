@@ -37,12 +37,11 @@ from ganga_like.backends.runtime import outcome, procs
 from ganga_like.backends.runtime import runs as rs
 from ganga_like.backends.runtime import status_file as sf
 from ganga_like.backends.runtime.events import EventStream
-from ganga_like.backends.runtime.runs import Run
+from ganga_like.backends.runtime.runs import QUEUED_DETAIL, RUNNING_DETAIL, Run
 from ganga_like.backends.runtime.table import DROPPED_NOTE, RunTable
 
 SETTLE_TIMEOUT = 15.0  # seconds kill() waits for runs being handed over to settle
 LOOP_ERROR_PAUSE = 0.2  # seconds a loop rests after a round failed (no busy spin)
-RUNNING_DETAIL = "Running"
 
 
 class RuntimeActor:
@@ -227,7 +226,7 @@ class RuntimeActor:
         """(cond held) The adopt() answer for a run this actor already has."""
         if run.state in (rs.RUNNING, rs.LINGERING):
             return base.STARTED, None, "already watched by this actor", run.detail[0] or RUNNING_DETAIL
-        return base.QUEUED, None, "already queued in this actor", run.detail[0] or "Queued"
+        return base.QUEUED, None, "already queued in this actor", run.detail[0] or QUEUED_DETAIL
 
     # ------------------------------------------------------------------ driver hooks
 

@@ -25,11 +25,17 @@ done        its final event is out; nothing of it is held
 Runs in :data:`SLOT_STATES` count against the actor's cap (``concurrency``,
 ``max_in_flight``, ``max_running``); a lingering run no longer holds a slot (its
 payload has ended) but still holds its processes, so it is not ``done``.
+
+Beside the run states, the words a subjob's *backend detail* (``j.backend_detail``,
+a backend's minor status) may say, in :data:`DETAILS`: every actor and the monitor
+take them from there (docs/architecture.md shows the table, checked by
+``tests/unit/test_event_rules.py``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+from typing import NamedTuple
 
 from ganga_like.backends.base import Handle, SubjobSpec
 from ganga_like.errors import GangaLikeError
@@ -57,6 +63,63 @@ RUN_MOVES: dict[tuple[str, str], str] = {
     (RUNNING, DONE): "ended with every process gone, killed, or lost",
     (LINGERING, DONE): "the processes it left are gone",
 }
+
+# The backend detail: the words a subjob's ``backend_detail`` says, the one table
+# of them. Actors send them with their events (``Event.detail``); the monitor writes
+# Done, Lost and Killed itself when an event names none (``ganga_like.event_rules``).
+QUEUED_DETAIL = "Queued"
+PENDING_DETAIL = "Pending"
+VERIFYING_DETAIL = "Verifying"
+STARTING_DETAIL = "Starting"
+RUNNING_DETAIL = "Running"
+LINGERING_DETAIL = "Lingering"
+GATHERING_DETAIL = "Gathering"
+NODE_LOST_DETAIL = "Node lost"
+DONE_DETAIL = "Done"
+LOST_DETAIL = "Lost"
+KILLED_DETAIL = "Killed"
+
+
+class Detail(NamedTuple):
+    states: tuple[str, ...]  # the run states a run may be in while its subjob says it
+    who: str  # which backends (or the monitor) say it
+    meaning: str
+
+
+DETAILS: dict[str, Detail] = {
+    QUEUED_DETAIL: Detail((QUEUED,), "every backend",
+                          "accepted, waiting in the actor for a free slot or for the scheduler "
+                          "(the reason says which)"),
+    PENDING_DETAIL: Detail((QUEUED, PENDING), "RayCluster, Hosts",
+                           "RayCluster: handed to Ray, waiting for a worker with the resources; "
+                           "Hosts: a synchronous subjob holding some of its hosts, waiting for the others"),
+    VERIFYING_DETAIL: Detail((STARTING,), "Hosts", "hosts chosen, being checked and reserved together"),
+    STARTING_DETAIL: Detail((PENDING,), "Hosts", "its host tasks were launched, its wrappers not started yet"),
+    RUNNING_DETAIL: Detail((RUNNING, LINGERING), "every backend",
+                           "its wrapper runs (or, adopted, was found running)"),
+    LINGERING_DETAIL: Detail((LINGERING,), "Local, RayCluster",
+                             "its wrapper ended; processes it left are being ended or awaited"),
+    GATHERING_DETAIL: Detail((RUNNING,), "Hosts", "the payload ended on every host; collecting the exit status"),
+    NODE_LOST_DETAIL: Detail((PENDING, RUNNING), "Hosts",
+                             "`Node lost: <hosts>, payload state unknown`: held until the host's agent "
+                             "confirms the payload ended"),
+    DONE_DETAIL: Detail((DONE,), "the monitor", "it finished (the backend named no detail)"),
+    LOST_DETAIL: Detail((DONE,), "the monitor", "the backend lost it without an exit status"),
+    KILLED_DETAIL: Detail((DONE,), "the monitor", "killed, the backend confirmed it"),
+}
+
+
+def node_lost_detail(hosts: list[str]) -> str:
+    """The detail of a run held because the Ray node of these hosts is gone."""
+    return f"{NODE_LOST_DETAIL}: {', '.join(hosts)}, payload state unknown"
+
+
+def details_markdown() -> str:
+    """The backend-detail table as Markdown (docs/architecture.md quotes it)."""
+    rows = ["| detail | run states | said by | meaning |", "|---|---|---|---|"]
+    rows += [f"| {word} | {', '.join(d.states)} | {d.who} | {d.meaning} |" for word, d in DETAILS.items()]
+    return "\n".join(rows)
+
 
 SETTLING_STATES = frozenset({NEW, STARTING})  # kill() waits until a run leaves them
 SLOT_STATES = frozenset({STARTING, PENDING, RUNNING})  # counted against the cap

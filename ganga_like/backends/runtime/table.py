@@ -18,9 +18,8 @@ from collections.abc import Iterable
 from ganga_like.backends import base
 from ganga_like.backends.runtime import runs as rs
 from ganga_like.backends.runtime.events import EventStream
-from ganga_like.backends.runtime.runs import Run
+from ganga_like.backends.runtime.runs import QUEUED_DETAIL, Run
 
-QUEUED_DETAIL = "Queued"
 DROPPED_NOTE = "dropped from the queue before it started"
 
 
