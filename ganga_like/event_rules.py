@@ -242,15 +242,22 @@ def situations() -> Iterable[Situation]:
         yield Situation(kind, status, exit_, error, monitored, current)
 
 
-def _resolve(situation: Situation) -> Rule:
-    found = [row for row in ROWS if row.matches(situation)]
-    if len(found) != 1:
-        raise LookupError(f"{len(found)} event rules match {situation}; exactly one must")
-    rule = found[0].rule
-    return rule._replace(touch=not rule.skip and situation.kind in ENDING_KINDS)
+def _expand(rows: tuple[Row, ...]) -> dict[Situation, Rule]:
+    """Every situation -> its rule; raise unless each situation matches exactly one row."""
+    rules: dict[Situation, Rule] = {}
+    for row in rows:
+        for s in itertools.starmap(Situation, itertools.product(
+                row.kinds, row.statuses, row.exits, row.handle_error, row.monitored, row.current)):
+            if s in rules:
+                raise LookupError(f"two event rules match {s}; exactly one must")
+            rules[s] = row.rule._replace(touch=not row.rule.skip and s.kind in ENDING_KINDS)
+    missing = [s for s in situations() if s not in rules]
+    if missing:
+        raise LookupError(f"no event rule matches {missing[0]} (and {len(missing) - 1} more)")
+    return rules
 
 
-_RULES: dict[Situation, Rule] = {s: _resolve(s) for s in situations()}
+_RULES: dict[Situation, Rule] = _expand(ROWS)
 _IGNORE = Rule(why="an event kind the backend contract does not know")
 
 
