@@ -26,77 +26,26 @@ log = logging.getLogger(__name__)
 
 def recover(ctx: EngineContext) -> int:
     """Adopt the active work of every job marked active; returns how many leaves."""
-    ray = import_ray()
-    root = ctx.store.main.root
-    active_ids = getattr(root, "active_ids", None)
+    active_ids = getattr(ctx.store.main.root, "active_ids", None)
     if active_ids is None or not len(active_ids):
         return 0
-    adopted = 0
+    finder = _Finder(ctx.store.repo_uuid + ":")
     finished_tops: list[int] = []
     requeued: list[tuple[Any, list[Any]]] = []
-    prefix = ctx.store.repo_uuid + ":"
-    # What each backend with work here finds alive by marker: asked once per backend
-    # (pool key), and only when one of its jobs has a leaf without a started handle.
-    found_by: dict[tuple, dict[str, base.Handle]] = {}
+    adopted = 0
     for top_id in list(active_ids):
-        try:
-            top = ctx.store.jobs.get(top_id)
-        except GangaLikeError:
-            finished_tops.append(top_id)
-            continue
-        if not top.monitored:
-            finished_tops.append(top_id)
-            continue
-        leaves = ([sj for sj in top._subjobs.values() if Status(sj._status) in ACTIVE]
-                  if top._subjobs is not None else
-                  ([top] if top.status in ACTIVE else []))
+        top = _top_to_recover(ctx, top_id)
+        leaves = _active_leaves(top) if top is not None else []
         if not leaves:
             finished_tops.append(top_id)
             continue
-        actor = ctx.backends.actor(top.backend)
-        # A leaf's handle is its current run's only if it carries its attempt number: a
-        # leaf caught in `submitting` by a resubmit still holds the previous run's.
-        with_handle = [leaf for leaf in leaves if _started(leaf)]
-        without = [leaf for leaf in leaves if leaf not in with_handle]
-        events: list[base.Event] = []
-        if with_handle:
-            events.extend(ray.get(actor.adopt.remote([current_handle(leaf) for leaf in with_handle])))
-        if without:
-            # Not started as far as the database knows: alive by its marker, recorded as
-            # started (or finished) in its status file since this attempt began, only
-            # accepted (queued in the dead actor), or never sent at all.
-            key = top.backend.actor_key()
-            if key not in found_by:
-                found_by[key] = {h.fqid: h for h in ray.get(actor.find.remote(prefix))}
-            found = found_by[key]
-            to_adopt = [dataclasses.replace(found[leaf.fqid], workdir=leaf.workdir,
-                                            attempt=leaf.submit_counter)
-                        for leaf in without if leaf.fqid in found]
-            never_sent, queued = [], []
-            for leaf in without:
-                if leaf.fqid in found:
-                    continue
-                trace = run_since(leaf.workdir, attempt_started(leaf))
-                if trace == "started":
-                    to_adopt.append(base.Handle(top.backend.__class__.__name__, leaf.fqid,
-                                                workdir=leaf.workdir, attempt=leaf.submit_counter))
-                elif trace == "accepted" or leaf.status is Status.SUBMITTED:
-                    queued.append(leaf)
-                else:
-                    never_sent.append(leaf)
-            if to_adopt:
-                events.extend(ray.get(actor.adopt.remote(to_adopt)))
-            if never_sent:
-                _roll_back(ctx, never_sent)
-            if queued:
-                requeued.append((top, queued))
-        if events:
-            ctx.monitor.inject(events)
+        queued = _recover_top(ctx, finder, top, leaves)
+        if queued:
+            requeued.append((top, queued))
         adopted += len(leaves)
-
     for top, leaves in requeued:
         resubmit_leaves(ctx, top, leaves, source="recovery",
-                                 note="re-queued: the backend that queued it is gone")
+                        note="re-queued: the backend that queued it is gone")
     if finished_tops:
         def work() -> None:
             for top_id in finished_tops:
@@ -104,6 +53,88 @@ def recover(ctx: EngineContext) -> int:
 
         ctx.store.write(work, note="recovery: forget finished jobs")
     return adopted
+
+
+@dataclasses.dataclass
+class _Unstarted:
+    """Leaves with no started process on record, sorted by what is known of them."""
+
+    to_adopt: list[base.Handle] = dataclasses.field(default_factory=list)  # alive, or it ran
+    queued: list[Any] = dataclasses.field(default_factory=list)  # only queued in the dead actor
+    never_sent: list[Any] = dataclasses.field(default_factory=list)  # no trace anywhere
+
+
+class _Finder:
+    """What each backend with work here finds alive by marker: asked once per backend
+    (pool key), and only when one of its jobs has a leaf without a started handle."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.found_by: dict[tuple, dict[str, base.Handle]] = {}
+
+    def found(self, top: Any, actor: Any) -> dict[str, base.Handle]:
+        key = top.backend.actor_key()
+        if key not in self.found_by:
+            handles = import_ray().get(actor.find.remote(self.prefix))
+            self.found_by[key] = {h.fqid: h for h in handles}
+        return self.found_by[key]
+
+
+def _top_to_recover(ctx: EngineContext, top_id: int) -> Any:
+    """The top job, or None when it is gone or out of the monitoring loop."""
+    try:
+        top = ctx.store.jobs.get(top_id)
+    except GangaLikeError:
+        return None
+    return top if top.monitored else None
+
+
+def _active_leaves(top: Any) -> list[Any]:
+    if top._subjobs is not None:
+        return [sj for sj in top._subjobs.values() if Status(sj._status) in ACTIVE]
+    return [top] if top.status in ACTIVE else []
+
+
+def _recover_top(ctx: EngineContext, finder: _Finder, top: Any, leaves: list[Any]) -> list[Any]:
+    """Adopt one top job's leaves, roll back those never sent; return those to queue again."""
+    ray = import_ray()
+    actor = ctx.backends.actor(top.backend)
+    # A leaf's handle is its current run's only if it carries its attempt number: a
+    # leaf caught in `submitting` by a resubmit still holds the previous run's.
+    with_handle = [leaf for leaf in leaves if _started(leaf)]
+    without = [leaf for leaf in leaves if leaf not in with_handle]
+    events: list[base.Event] = []
+    if with_handle:
+        events.extend(ray.get(actor.adopt.remote([current_handle(leaf) for leaf in with_handle])))
+    unstarted = _sort_unstarted(top, without, finder.found(top, actor)) if without else _Unstarted()
+    if unstarted.to_adopt:
+        events.extend(ray.get(actor.adopt.remote(unstarted.to_adopt)))
+    if unstarted.never_sent:
+        _roll_back(ctx, unstarted.never_sent)
+    if events:
+        ctx.monitor.inject(events)
+    return unstarted.queued
+
+
+def _sort_unstarted(top: Any, without: list[Any], found: dict[str, base.Handle]) -> _Unstarted:
+    """Not started as far as the database knows: alive by its marker, recorded as
+    started (or finished) in its status file since this attempt began, only accepted
+    (queued in the dead actor), or never sent at all."""
+    unstarted = _Unstarted()
+    for leaf in without:
+        if leaf.fqid in found:
+            unstarted.to_adopt.append(dataclasses.replace(
+                found[leaf.fqid], workdir=leaf.workdir, attempt=leaf.submit_counter))
+            continue
+        trace = run_since(leaf.workdir, attempt_started(leaf))
+        if trace == "started":
+            unstarted.to_adopt.append(base.Handle(top.backend.__class__.__name__, leaf.fqid,
+                                                  workdir=leaf.workdir, attempt=leaf.submit_counter))
+        elif trace == "accepted" or leaf.status is Status.SUBMITTED:
+            unstarted.queued.append(leaf)
+        else:
+            unstarted.never_sent.append(leaf)
+    return unstarted
 
 
 def _started(leaf: Any) -> bool:
