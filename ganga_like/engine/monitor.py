@@ -256,12 +256,7 @@ class Monitor:
             failed_auto.clear()
             jobs = self.conn.jobs
             self._finish_completing(jobs, outcomes)
-            for sub in submissions:
-                for fqid, attempt, handle in sub.pairs:
-                    job = _lookup(jobs, fqid)
-                    if job is None or job.submit_counter != attempt:
-                        continue
-                    self._record_submission(job, handle)
+            self._record_submissions(jobs, submissions)
             for event in events:
                 job = _lookup(jobs, event.fqid)
                 if job is not None:  # else removed
@@ -275,16 +270,10 @@ class Monitor:
             return
         except BaseException as exc:
             self._outcomes.update(outcomes)
-            for sub in submissions:
-                sub.error = exc
-                sub.done.set()
+            _answer(submissions, exc)
             raise
-        for sub in submissions:
-            sub.done.set()
-        if self._full_since:
-            log.info("the disk has room again: recorded what was held back since %s",
-                     time.strftime("%H:%M:%S", time.localtime(self._full_since)))
-            self._full_since = 0.0
+        _answer(submissions)
+        self._room_again()
         self.batches += 1
         self.events_applied += len(events)
         if completing:
@@ -296,6 +285,21 @@ class Monitor:
         if failed_auto:
             resubmit_op.auto_resubmit(self.ctx, self.conn, failed_auto)
         self.ctx.notify_changed()
+
+    def _record_submissions(self, jobs: Any, submissions: list[Submission]) -> None:
+        """The backends' handles of submitted work, for jobs still on that attempt."""
+        for sub in submissions:
+            for fqid, attempt, handle in sub.pairs:
+                job = _lookup(jobs, fqid)
+                if job is not None and job.submit_counter == attempt:
+                    self._record_submission(job, handle)
+
+    def _room_again(self) -> None:
+        """After a commit: if the disk had been full, say that what it held is recorded."""
+        if self._full_since:
+            log.info("the disk has room again: recorded what was held back since %s",
+                     time.strftime("%H:%M:%S", time.localtime(self._full_since)))
+            self._full_since = 0.0
 
     def _hold(self, events: list[base.Event], submissions: list[Submission],
               outcomes: dict[str, tuple[bool, str]], exc: DiskFull) -> None:
@@ -439,6 +443,14 @@ class Monitor:
                     self.errors.append(f"job {master_id}: postprocessing raised {exc}")
             with self._post_lock:
                 self._touched_masters.discard(master_id)
+
+
+def _answer(submissions: list[Submission], error: BaseException | None = None) -> None:
+    """Wake the submitters waiting on these submissions (with the error, if the batch failed)."""
+    for sub in submissions:
+        if error is not None:
+            sub.error = error
+        sub.done.set()
 
 
 def _lookup(jobs: Any, fqid: str) -> Any:

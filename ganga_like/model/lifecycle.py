@@ -2,21 +2,20 @@
 
 ``set_status`` checks the transition table (``ganga_like.status``), stamps the
 time, appends ``(time, from, to, note, source)`` to the job's history, keeps the
-master's per-status counts in step, and reports the change to whoever collects
-changes in this thread (the repository's write helper, which appends them to the
-queue log once the transaction has committed). Nothing else assigns a status.
+master's per-status counts in step, and reports the change to the write under way
+in this thread (``binding.current_write()``: the repository's write helper hands
+them to the queue log once the transaction has committed). Nothing else assigns a
+status.
 """
 
 from __future__ import annotations
 
-import contextlib
-import threading
 import time as _time
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, NamedTuple
 
 from ..errors import OperationRefused
 from ..status import Status, check_transition, history_entries, master_status
+from . import binding
 
 if TYPE_CHECKING:  # pragma: no cover
     from .job import Job
@@ -35,25 +34,10 @@ class Change(NamedTuple):
     host: str
 
 
-_local = threading.local()
-
-
-@contextlib.contextmanager
-def collect_changes() -> Iterator[list[Change]]:
-    """Collect the status changes made in this thread inside the block."""
-    previous = getattr(_local, "changes", None)
-    changes: list[Change] = []
-    _local.changes = changes
-    try:
-        yield changes
-    finally:
-        _local.changes = previous
-
-
 def _report(change: Change) -> None:
-    changes = getattr(_local, "changes", None)
-    if changes is not None:
-        changes.append(change)
+    write = binding.current_write()
+    if write is not None:
+        write.changes.append(change)
 
 
 def set_status(

@@ -22,7 +22,7 @@ from ..errors import RepositoryError, RepositoryLocked
 from . import diskspace
 from .registry import JobRegistry, TemplateRegistry
 from .root import ROOT_KEY, RepositoryRoot
-from .transactions import new_transaction_manager, write
+from .transactions import Database, new_transaction_manager, pending, write
 
 CACHE_SIZE = 50_000  # objects per connection: a second pass over 10,000 subjobs stays in memory
 
@@ -198,22 +198,27 @@ class Connection:
 
     @property
     def root(self) -> RepositoryRoot:
-        if self._root is None:
-            zroot = self.conn.root()
-            if ROOT_KEY not in zroot:
-                if self.repository.read_only:
-                    raise RepositoryError(
-                        f"the repository at {self.repository.location} is empty and read-only",
-                        location=self.repository.location,
-                    )
+        if self._root is not None:
+            return self._root
+        zroot = self.conn.root()
+        if ROOT_KEY not in zroot:
+            if self.repository.read_only:
+                raise RepositoryError(
+                    f"the repository at {self.repository.location} is empty and read-only",
+                    location=self.repository.location,
+                )
 
-                def create() -> None:
-                    if ROOT_KEY not in zroot:
-                        zroot[ROOT_KEY] = RepositoryRoot()
+            def create() -> None:
+                if ROOT_KEY not in zroot:
+                    zroot[ROOT_KEY] = RepositoryRoot()
 
-                write(self.conn, create, note="create the ganga_like registries")
-            self._root = zroot[ROOT_KEY]
-        return self._root
+            write(self.conn, create, note="create the ganga_like registries")
+        root: RepositoryRoot = zroot[ROOT_KEY]
+        # Inside a write through this connection the creation joined it, and may yet be
+        # rolled back with it: the root is kept only once nothing is pending.
+        if not pending(self.conn):
+            self._root = root
+        return root
 
     @property
     def jobs(self) -> JobRegistry:
@@ -227,8 +232,9 @@ class Connection:
         return write(self.conn, work, **kwargs)
 
     def refresh(self) -> None:
-        """See other writers' commits (a new transaction), if nothing is pending here."""
-        if not getattr(self.conn, "_registered_objects", None):
+        """See other writers' commits (a new transaction), if nothing is pending here:
+        no change made and not committed yet, no write under way through this connection."""
+        if not pending(self.conn):
             self.conn.transaction_manager.begin()
 
     def close(self) -> None:
@@ -261,7 +267,7 @@ def open_repository(config: Config, read_only: bool | None = None,
             raise RepositoryLocked(path, _holder_of(path + ".lock")) from None
         storage = SafeFileStorage(path, read_only=True)
         read_only = True
-    db = ZODB.DB(storage, cache_size=CACHE_SIZE, pool_size=16)
+    db = Database(storage, cache_size=CACHE_SIZE, pool_size=16)
     return Repository(db, config, read_only, path, path=path)
 
 
@@ -283,7 +289,7 @@ def open_zeo(config: Config, address: Any, read_only: bool = False, ssl: Any = N
     except Exception as exc:
         raise RepositoryError(f"cannot reach the database server at {location}: {exc}",
                               uri=location) from None
-    db = ZODB.DB(storage, cache_size=CACHE_SIZE, pool_size=16)
+    db = Database(storage, cache_size=CACHE_SIZE, pool_size=16)
     # Served through a unix socket: the service's FileStorage, on this machine.
     path = config.filestorage_path if isinstance(address, str) else ""
     return Repository(db, config, read_only, location, path=path)

@@ -16,7 +16,6 @@ import os
 import pytest
 import transaction
 from persistent import Persistent
-from ZODB import DB
 from ZODB.FileStorage import FileStorage
 
 from ganga_like.backends.local.config import Local
@@ -27,13 +26,14 @@ from ganga_like.model.datasets import GangaDataset
 from ganga_like.model.files import LocalFile
 from ganga_like.model.job import Job
 from ganga_like.model.splitters import ArgSplitter
+from ganga_like.repository.transactions import Database, has_changes
 
 
 def _stored(tmp_path):
     """A FileStorage holding a new job, a running job and a split master, and two
     connections (each with its own transaction manager): the user's and another writer's."""
     path = str(tmp_path / "jobs.fs")
-    db = DB(FileStorage(path))
+    db = Database(FileStorage(path))
     setup = transaction.TransactionManager()
     conn = db.open(setup)
     new = Job(application=Executable(exe="/bin/echo", args=["a"]), backend=Local(),
@@ -91,7 +91,9 @@ def test_every_refused_assignment_leaves_the_connection_clean(tmp_path):
             with pytest.raises(GangaLikeError) as info:
                 setattr(obj, name, value)
             assert "\n" not in str(info.value), (name, str(info.value))
+            # ZODB's own list (read here only, as the ground truth) and the public answer.
             assert not conn._registered_objects, (type(obj).__name__, name)
+            assert not has_changes(conn), (type(obj).__name__, name)
             assert not getattr(obj, "_p_changed", False), (type(obj).__name__, name)
         mine.commit()  # nothing to write, nothing to conflict on
         assert (os.path.getsize(path), db.lastTransaction()) == (size, last)
@@ -99,7 +101,7 @@ def test_every_refused_assignment_leaves_the_connection_clean(tmp_path):
         assert jobs["running"].backend_detail == "Running on node7"
         # An accepted edit still registers and commits (the check above can see one).
         jobs["new"].backend.concurrency = 2
-        assert conn._registered_objects
+        assert conn._registered_objects and has_changes(conn)
         mine.commit()
         assert db.lastTransaction() > last
     finally:
@@ -126,11 +128,11 @@ def test_a_refused_edit_inside_a_write_does_not_doom_it(tmp_path):
                 jobs["running"].status = "completed"
             with pytest.raises(GangaLikeError):
                 jobs["running"].backend.concurrency = 3
-            assert not conn._registered_objects
+            assert not conn._registered_objects and not has_changes(conn)
             jobs["new"].comment = "edited"
 
         write(conn, work)
-        assert [o._p_oid for o in conn._registered_objects] == []
+        assert [o._p_oid for o in conn._registered_objects] == [] and not has_changes(conn)
         assert jobs["new"].comment == "edited" and jobs["running"].backend.concurrency is None
     finally:
         manager.abort()

@@ -7,7 +7,8 @@ import itertools
 import pytest
 
 from ganga_like.errors import InvalidTransition, OperationRefused, UnknownStatus
-from ganga_like.model.lifecycle import HISTORY_SHOWN_IN_ERRORS, collect_changes, set_status
+from ganga_like.model.binding import writing
+from ganga_like.model.lifecycle import HISTORY_SHOWN_IN_ERRORS, set_status
 from ganga_like.status import (
     ACTIVE,
     FINAL,
@@ -128,8 +129,9 @@ def test_every_legal_edge_passes_set_status_and_is_recorded(edge, make_job_in):
     src, dst = edge
     job = make_job_in(src.value)
     job.history = ((1.0, "x", src.value, "setup", "test"),)
-    with collect_changes() as changes:
+    with writing() as write:
         previous = set_status(job, dst, note="because", source="user", now=1234.5)
+    changes = write.changes
     assert previous is src
     assert job.status is dst
     # Exactly one entry appended: (time, from, to, note, source).
@@ -179,8 +181,9 @@ def test_every_illegal_pair_is_refused_by_set_status_and_changes_nothing(edge, m
     job = make_job_in(src.value)
     history = tuple((float(i), "a", "b", f"n{i}", "s") for i in range(5))
     job.history = history
-    with collect_changes() as changes, pytest.raises(InvalidTransition) as info:
+    with writing() as write, pytest.raises(InvalidTransition) as info:
         set_status(job, dst)
+    changes = write.changes
     assert job._status == src.value
     assert job.history == history
     assert changes == []
