@@ -291,28 +291,36 @@ def kill_trees(targets: Sequence[Target], grace: float = 3.0) -> list[KillOutcom
     follows for anything still alive. ``confirmed`` is True only when a final
     scan finds no process of the tree alive (zombies count as dead).
     """
-    with_markers = any(t.marker for t in targets)
-    signalled: list[set[int]] = [set() for _ in targets]
-    procs: dict[tuple[int, float], psutil.Process] = {}
+    killer = _TreeKiller(targets)
+    _wait_dead(killer.send(killer.collect(), signal.SIGTERM), grace)
+    for _round in range(3):
+        remaining = killer.collect()
+        if not any(remaining):
+            break
+        _wait_dead(killer.send(remaining, signal.SIGKILL), 2.0)
+    return killer.outcomes(killer.collect())
 
-    def collect() -> list[list[ProcInfo]]:
-        table = scan(with_markers)
-        return [tree_members(t, table) for t in targets]
 
-    def send(members_per_target: list[list[ProcInfo]], sig: int) -> list[psutil.Process]:
+class _TreeKiller:
+    """The trees of several targets: who is in each, and whom each signal reached."""
+
+    def __init__(self, targets: Sequence[Target]) -> None:
+        self.targets = targets
+        self.with_markers = any(t.marker for t in targets)
+        self.signalled: list[set[int]] = [set() for _ in targets]
+        self.procs: dict[tuple[int, float], psutil.Process] = {}
+
+    def collect(self) -> list[list[ProcInfo]]:
+        table = scan(self.with_markers)
+        return [tree_members(t, table) for t in self.targets]
+
+    def send(self, members_per_target: list[list[ProcInfo]], sig: int) -> list[psutil.Process]:
         sent = []
         for index, members in enumerate(members_per_target):
             for info in members:
-                key = (info.pid, info.create_time)
-                proc = procs.get(key)
+                proc = self._process(info)
                 if proc is None:
-                    try:
-                        proc = psutil.Process(info.pid)
-                    except psutil.NoSuchProcess:
-                        continue
-                    if not same_process(proc, info.create_time):
-                        continue
-                    procs[key] = proc
+                    continue
                 try:
                     # psutil checks (pid, create_time) before signalling: reuse-safe.
                     proc.send_signal(sig)
@@ -320,30 +328,35 @@ def kill_trees(targets: Sequence[Target], grace: float = 3.0) -> list[KillOutcom
                     continue
                 except psutil.AccessDenied:
                     pass
-                signalled[index].add(info.pid)
+                self.signalled[index].add(info.pid)
                 sent.append(proc)
         return sent
 
-    sent = send(collect(), signal.SIGTERM)
-    _wait_dead(sent, grace)
-    for _round in range(3):
-        remaining = collect()
-        if not any(remaining):
-            break
-        _wait_dead(send(remaining, signal.SIGKILL), 2.0)
-    final = collect()
-    outcomes = []
-    for index, members in enumerate(final):
-        count = len(signalled[index])
-        if members:
-            pids = tuple(sorted(p.pid for p in members))
-            outcomes.append(
-                KillOutcome(False, count, pids, f"{len(pids)} process(es) still alive after SIGKILL: {pids}")
-            )
-        else:
-            note = f"{count} process(es) ended" if count else "nothing was running"
-            outcomes.append(KillOutcome(True, count, (), note))
-    return outcomes
+    def _process(self, info: ProcInfo) -> psutil.Process | None:
+        key = (info.pid, info.create_time)
+        proc = self.procs.get(key)
+        if proc is None:
+            try:
+                proc = psutil.Process(info.pid)
+            except psutil.NoSuchProcess:
+                return None
+            if not same_process(proc, info.create_time):
+                return None
+            self.procs[key] = proc
+        return proc
+
+    def outcomes(self, final: list[list[ProcInfo]]) -> list[KillOutcome]:
+        outcomes = []
+        for index, members in enumerate(final):
+            count = len(self.signalled[index])
+            if members:
+                pids = tuple(sorted(p.pid for p in members))
+                note = f"{len(pids)} process(es) still alive after SIGKILL: {pids}"
+                outcomes.append(KillOutcome(False, count, pids, note))
+            else:
+                note = f"{count} process(es) ended" if count else "nothing was running"
+                outcomes.append(KillOutcome(True, count, (), note))
+        return outcomes
 
 
 def _wait_dead(procs: Iterable[psutil.Process], timeout: float) -> None:
