@@ -18,7 +18,7 @@ from .config import Config
 from .errors import OperationRefused
 from .model import binding
 from .model.job import Job
-from .model.lifecycle import Change
+from .model.writes import Change
 from .queue_log import QueueLog
 from .repository.storage import Repository
 from .status import Status

@@ -182,12 +182,12 @@ def refuse_stored_field(obj: Any, name: str) -> None:
     them ganga_like's own code sets these). Left alone, the assignment would be kept
     in the connection uncommitted, with the consequences :func:`assign_declared`
     describes."""
-    from . import binding
+    from .writes import in_write
 
     if callable(class_attribute(type(obj), name)):
         raise ReadOnlyAttribute(type(obj).__name__, name, "a method, not a setting",
                                 obj._settable())
-    if getattr(obj, "_p_jar", None) is not None and not binding.in_write():
+    if getattr(obj, "_p_jar", None) is not None and not in_write():
         raise ReadOnlyAttribute(type(obj).__name__, name, "recorded by ganga_like",
                                 obj._settable())
 

@@ -3,7 +3,7 @@
 ``set_status`` checks the transition table (``ganga_like.status``), stamps the
 time, appends ``(time, from, to, note, source)`` to the job's history, keeps the
 master's per-status counts in step, and reports the change to the write under way
-in this thread (``binding.current_write()``: the repository's write helper hands
+in this thread (``writes.current_write()``: the repository's write helper hands
 them to the queue log once the transaction has committed). Nothing else assigns a
 status.
 """
@@ -11,11 +11,11 @@ status.
 from __future__ import annotations
 
 import time as _time
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
 from ..errors import OperationRefused
 from ..status import Status, check_transition, history_entries, master_status
-from . import binding
+from .writes import Change, current_write
 
 if TYPE_CHECKING:  # pragma: no cover
     from .job import Job
@@ -23,19 +23,8 @@ if TYPE_CHECKING:  # pragma: no cover
 HISTORY_SHOWN_IN_ERRORS = 3
 
 
-class Change(NamedTuple):
-    """A status change, as reported to the queue log."""
-
-    time: float
-    fqid: str
-    source: str
-    target: str
-    note: str
-    host: str
-
-
 def _report(change: Change) -> None:
-    write = binding.current_write()
+    write = current_write()
     if write is not None:
         write.changes.append(change)
 

@@ -2,7 +2,7 @@
 status changes.
 
 Only sessions write the database. Every write goes through :func:`write`: it
-runs a function inside a write (``binding.writing``, the one answer to "am I
+runs a function inside a write (``model.writes.writing``, the one answer to "am I
 inside a write"), commits, retries the whole function on ``ConflictError`` in a
 new transaction (the function re-reads what it needs, so a retry sees the other
 writer's value), and after a successful commit hands the status changes made
@@ -29,7 +29,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import transaction as _transaction
 from ZODB.Connection import Connection as _ZODBConnection
@@ -37,8 +37,8 @@ from ZODB.DB import DB as _ZODBDB
 from ZODB.POSException import ConflictError
 
 from ..errors import EditConflict
-from ..model import binding
-from ..model.lifecycle import Change
+from ..model import writes
+from ..model.writes import OnCommit
 from .diskspace import database_full, is_disk_full
 
 T = TypeVar("T")
@@ -50,11 +50,11 @@ class TrackedConnection(_ZODBConnection):
     own becomes changed (ZODB calls ``register``; ``add`` stores a new object), so that
     :func:`has_changes` can answer without reading ZODB's private list."""
 
-    def register(self, obj: Any) -> None:
+    def register(self, obj: object) -> None:
         super().register(obj)
         self.transaction_manager.get().set_data(self, True)
 
-    def add(self, obj: Any) -> None:
+    def add(self, obj: object) -> None:
         super().add(obj)
         self.transaction_manager.get().set_data(self, True)
 
@@ -66,7 +66,7 @@ class Database(_ZODBDB):
     klass = TrackedConnection
 
 
-def has_changes(connection: Any) -> bool:
+def has_changes(connection: _ZODBConnection) -> bool:
     """Whether ``connection`` (a ZODB connection) has changed an object in its current
     transaction: the note :class:`TrackedConnection` leaves on it, gone with the
     transaction once it commits or aborts. A plain ZODB connection is taken as clean."""
@@ -76,17 +76,17 @@ def has_changes(connection: Any) -> bool:
         return False
 
 
-def pending(connection: Any) -> bool:
+def pending(connection: _ZODBConnection) -> bool:
     """Whether ``connection``'s current transaction holds work of its own: changes not
     committed yet, or a write under way through it. A new transaction would drop it."""
-    return binding.in_write(connection.transaction_manager) or has_changes(connection)
+    return writes.in_write(connection.transaction_manager) or has_changes(connection)
 
 
 def write(
-    connection: Any,
+    connection: _ZODBConnection,
     work: Callable[[], T],
     attempts: int = DEFAULT_ATTEMPTS,
-    on_commit: Callable[[list[Change]], None] | None = None,
+    on_commit: OnCommit | None = None,
     note: str = "",
 ) -> T:
     """Run ``work()`` in a transaction on ``connection`` and commit, retrying conflicts.
@@ -97,7 +97,7 @@ def write(
     outer's, reported once that transaction commits (to the outer's ``on_commit``, or
     to this one's if the outer has none)."""
     manager = connection.transaction_manager
-    outer = binding.current_write()
+    outer = writes.current_write()
     joined = outer.through(manager) if outer is not None else None
     if joined is not None:
         return _join(joined, manager, work, on_commit, note)
@@ -113,7 +113,7 @@ def write(
             txn.note(note)
         committing = False
         try:
-            with binding.writing(manager, on_commit) as unit:
+            with writes.writing(manager, on_commit) as unit:
                 result = work()
             txn = manager.get()
             txn.addAfterCommitHook(_committed, (unit,))
@@ -140,10 +140,10 @@ def write(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _join(outer: binding.Write, manager: Any, work: Callable[[], T],
-          on_commit: Callable[[list[Change]], None] | None, note: str) -> T:
+def _join(outer: writes.Write, manager: _transaction.TransactionManager, work: Callable[[], T],
+          on_commit: OnCommit | None, note: str) -> T:
     """A write inside a write through the same connection: part of the outer one."""
-    with binding.writing(manager, on_commit) as unit:
+    with writes.writing(manager, on_commit) as unit:
         result = work()
     outer.changes.extend(unit.changes)
     if outer.on_commit is None:
@@ -153,7 +153,7 @@ def _join(outer: binding.Write, manager: Any, work: Callable[[], T],
     return result
 
 
-def _committed(status: bool, unit: binding.Write) -> None:
+def _committed(status: bool, unit: writes.Write) -> None:
     """The after-commit hook of a write's transaction: ``status`` is whether it committed.
     What ``on_commit`` raises is raised by ``write`` once the commit is over
     (``transaction`` would only log it)."""

@@ -7,8 +7,8 @@ import itertools
 import pytest
 
 from ganga_like.errors import InvalidTransition, OperationRefused, UnknownStatus
-from ganga_like.model.binding import writing
 from ganga_like.model.lifecycle import HISTORY_SHOWN_IN_ERRORS, set_status
+from ganga_like.model.writes import writing
 from ganga_like.status import (
     ACTIVE,
     FINAL,

@@ -1,7 +1,7 @@
 """The unit of work (``repository.transactions.write``) on a real FileStorage (issue 17,
 point 6): conflicts retried with the work re-run, status changes told only after a
 commit (an after-commit hook), a write inside a write through the same connection
-joining it, one answer to "am I inside a write" (``binding.in_write``), "changes
+joining it, one answer to "am I inside a write" (``writes.in_write``), "changes
 pending" asked of the connection's transaction, and no private attribute of ZODB or
 ``transaction`` read anywhere in the package."""
 
@@ -20,7 +20,7 @@ from ZODB.POSException import ConflictError
 
 from ganga_like.backends.local.config import Local
 from ganga_like.errors import DiskFull, EditConflict, ReadOnlyAttribute
-from ganga_like.model import binding
+from ganga_like.model import writes
 from ganga_like.model.application import Executable
 from ganga_like.model.job import Job
 from ganga_like.model.lifecycle import set_status
@@ -248,7 +248,7 @@ def test_a_write_inside_a_write_through_the_same_connection_joins_it(db, two):
         mine.root()["box"]["count"] += 1
         assert write(mine, inner, on_commit=told.append, note="inner") == "inner's result"
         assert db.lastTransaction() == last  # the inner write committed nothing
-        assert binding.in_write(mine.transaction_manager)  # still the outer's write
+        assert writes.in_write(mine.transaction_manager)  # still the outer's write
         if len(runs) == 1:
             _bump_elsewhere(theirs)  # the outer is retried, the inner with it
 
@@ -273,8 +273,8 @@ def test_a_write_inside_a_write_through_another_connection_commits_on_its_own(db
     def outer() -> None:
         mine.root()["box"]["mine"] = True
         write(theirs, inner)
-        assert binding.in_write(theirs.transaction_manager) is False
-        assert binding.in_write(mine.transaction_manager)
+        assert writes.in_write(theirs.transaction_manager) is False
+        assert writes.in_write(mine.transaction_manager)
         reader = db.open(transaction.TransactionManager())
         try:
             assert reader.root()["box"].get("theirs") is True  # committed already
@@ -291,20 +291,20 @@ def test_a_write_inside_a_write_through_another_connection_commits_on_its_own(db
 
 def test_one_answer_to_am_i_inside_a_write(db, two):
     mine, theirs = two
-    assert not binding.in_write() and binding.current_write() is None
+    assert not writes.in_write() and writes.current_write() is None
     answers = []
 
     def work() -> None:
-        answers.append((binding.in_write(), binding.in_write(mine.transaction_manager),
-                        binding.in_write(theirs.transaction_manager)))
+        answers.append((writes.in_write(), writes.in_write(mine.transaction_manager),
+                        writes.in_write(theirs.transaction_manager)))
         job = mine.root()["job"]
         job.reason = "set by ganga_like inside its write"  # refused outside a write
         _move(mine, "submitting")
-        answers.append([c.target for c in binding.current_write().changes])
+        answers.append([c.target for c in writes.current_write().changes])
 
     write(mine, work)
     assert answers == [(True, True, False), ["submitting"]]
-    assert not binding.in_write() and binding.current_write() is None
+    assert not writes.in_write() and writes.current_write() is None
     with pytest.raises(ReadOnlyAttribute):
         mine.root()["job"].reason = "a user's assignment"
     assert not has_changes(mine)
@@ -314,20 +314,20 @@ def test_one_answer_to_am_i_inside_a_write(db, two):
 
     with pytest.raises(KeyError):
         write(mine, failing)
-    assert not binding.in_write()  # left behind by no failure
+    assert not writes.in_write()  # left behind by no failure
 
 
 def test_a_status_change_is_told_to_the_innermost_write_only():
     job = Job(application=Executable(exe="/bin/echo"), backend=Local())  # not stored
     job.id = 7
-    with binding.writing() as outer:
-        with binding.writing() as inner:
+    with writes.writing() as outer:
+        with writes.writing() as inner:
             set_status(job, "submitting", now=1.0)
         set_status(job, "submitted", now=2.0)
     assert [c.target for c in inner.changes] == ["submitting"]
     assert [c.target for c in outer.changes] == ["submitted"]
     set_status(job, "running", now=3.0)  # in no write: told to no one, and no error
-    assert job.status.value == "running" and binding.current_write() is None
+    assert job.status.value == "running" and writes.current_write() is None
 
 
 # --- pending changes and refresh --------------------------------------------------------
@@ -396,7 +396,8 @@ def test_the_package_reads_no_private_attribute_of_zodb_or_transaction():
 
 
 def _unit_of_work_code():
-    for module in ("repository/transactions.py", "model/binding.py", "store_session.py"):
+    for module in ("repository/transactions.py", "model/writes.py", "model/binding.py",
+                   "store_session.py"):
         yield module, ast.parse((PACKAGE / module).read_text())
     storage = ast.parse((PACKAGE / "repository/storage.py").read_text())
     yield "repository/storage.py: Connection", next(
