@@ -153,7 +153,8 @@ class HostsActor(RuntimeActor):
                 run = waiting[assignment.key]
                 assert isinstance(run, HostsRun)
                 if self._runs.free_slots() <= 0:
-                    self._runs.tell(run, base.DETAIL, sch.QUEUED, f"site limit: {self._runs.cap} subjobs run at once")
+                    self._runs.tell(run, base.DETAIL, sch.QUEUED,
+                                    f"site limit: {self._runs.cap} subjobs run at once")
                     continue
                 self._runs.move(run, rs.STARTING, "the scheduler assigned its hosts")
                 run.members = [Member(h, inventory.hosts[h].node_id, member_workdir(run.workdir, i, h))
@@ -196,7 +197,7 @@ class HostsActor(RuntimeActor):
             strategies = [NodeAffinitySchedulingStrategy(m.node_id, soft=False) for m in run.members]
         hosts = ",".join(run.hosts)
         with self._cond:
-            for index, (member, strategy) in enumerate(zip(run.members, strategies)):
+            for index, (member, strategy) in enumerate(zip(run.members, strategies, strict=True)):
                 extra = {"GANGA_LIKE_HOSTS": hosts, "GANGA_LIKE_HOST": member.host,
                          "GANGA_LIKE_HOST_INDEX": str(index)}
                 member.ref = remote("host_run").options(scheduling_strategy=strategy).remote(
@@ -321,7 +322,8 @@ class HostsActor(RuntimeActor):
         for _handle, run in work:
             if isinstance(run, HostsRun):
                 run.kill_asked = True
-        return [self._kill_gang(run, grace) if isinstance(run, HostsRun) else self._kill_foreign(handle, grace)
+        return [self._kill_gang(run, grace) if isinstance(run, HostsRun)
+                else self._kill_foreign(handle, grace)
                 for handle, run in work]
 
     def _kill_gang(self, run: HostsRun, grace: float, lost_reason: str | None = None) -> KillResult:
@@ -370,7 +372,10 @@ class HostsActor(RuntimeActor):
                 ray.cancel(member.ref, force=True)
         wait_members(run.members, 5.0)
         settled = all(m.done or m.ref is None for m in run.members)
-        note = "; ".join(notes) if len(run.members) > 1 else (notes[0].split(": ", 1)[1] if notes else "never started")
+        if len(run.members) > 1:
+            note = "; ".join(notes)
+        else:
+            note = notes[0].split(": ", 1)[1] if notes else "never started"
         confirmed = settled and all(m.gone for m in run.members)
         if confirmed:
             self._end_gang(run, note)
@@ -405,13 +410,15 @@ class HostsActor(RuntimeActor):
         down = [m.host for m in run.members if m.stranded and not (m.host in hosts and hosts[m.host].alive)]
         if down and run.state != rs.DONE:
             self._runs.tell(run, base.DETAIL, rs.node_lost_detail(down),
-                            f"the Ray node of {', '.join(down)} is gone; its payload may still run there: held "
-                            "until that host's agent confirms it ended (once a node with its host name is back)")
+                            f"the Ray node of {', '.join(down)} is gone; its payload may still run there: "
+                            "held until that host's agent confirms it ended (once a node with its host "
+                            "name is back)")
 
     def _stranded_tick(self) -> None:
         with self._cond:
             self._cond.wait_for(lambda: self._closed, timeout=REFRESH)
-            stranded = [r for r in self._runs if isinstance(r, HostsRun) and r.stranded and r.state != rs.DONE]
+            stranded = [r for r in self._runs
+                        if isinstance(r, HostsRun) and r.stranded and r.state != rs.DONE]
         if stranded and not self._closed:
             inventory = self._nodes.refresh()
             for run in stranded:
@@ -446,7 +453,8 @@ class HostsActor(RuntimeActor):
                     member.ref = remote("host_watch").options(
                         scheduling_strategy=NodeAffinitySchedulingStrategy(node.node_id, soft=False)
                     ).remote(member.host, *member.target(run.marker))
-                    member.ref.future().add_done_callback(lambda _f, r=run, m=member: self._done_refs.put((r, m)))
+                    member.ref.future().add_done_callback(
+                        lambda _f, r=run, m=member: self._done_refs.put((r, m)))
                     self._runs.tell(run, base.DETAIL, sch.JOB_RUNNING,
                                     f"host {member.host} is back; its payload still runs: watched again")
                 else:  # it ended while its node was away: its status file tells how
@@ -471,8 +479,8 @@ class HostsActor(RuntimeActor):
                 confirmed = False
                 notes.append(f"{member.host}: its node is down, cannot confirm")
                 continue
-            (ok, killed, note), = self._nodes.call(member.node_id, "host_kill", [target_of(handle, member, index)],
-                                                grace)
+            (ok, killed, note), = self._nodes.call(member.node_id, "host_kill",
+                                                [target_of(handle, member, index)], grace)
             confirmed, killed_any = confirmed and ok, killed_any or killed > 0
             notes.append(note)
         note = "; ".join(notes)
@@ -495,8 +503,9 @@ class HostsActor(RuntimeActor):
         answer = []
         for handle in handles:
             members = members_of(handle, self._nodes.known())
-            answer.append(any(not m.node_id or self._nodes.call(m.node_id, "host_held", [target_of(handle, m, i)])[0]
-                              for i, m in enumerate(members)))
+            answer.append(any(
+                not m.node_id or self._nodes.call(m.node_id, "host_held", [target_of(handle, m, i)])[0]
+                for i, m in enumerate(members)))
         return answer
 
     def _before_adopt(self) -> None:
@@ -520,7 +529,7 @@ class HostsActor(RuntimeActor):
             return (base.LOST, None, "it was still queued when its actor ended; the queue does not survive a "
                     "restart", "", handle)
         targets = [target_of(handle, m, i) for i, m in enumerate(members)]
-        live = [(m, t) for m, t in zip(members, targets)
+        live = [(m, t) for m, t in zip(members, targets, strict=True)
                 if m.node_id and self._nodes.call(m.node_id, "host_held", [t])[0]]
         down = [m for m in members if not m.node_id]  # its node is gone: it may still run there
         run = HostsRun(handle.fqid, handle.workdir, outcome.marker_of(handle.workdir) or "", handle,
@@ -565,8 +574,9 @@ class HostsActor(RuntimeActor):
             except Exception:
                 continue
             for pid, created, marker in found:
-                seen.setdefault((pid, round(created, 2)), Handle(BACKEND, marker[len(marker_prefix):],
-                                                                   host=host.name, pid=pid, create_time=created))
+                seen.setdefault((pid, round(created, 2)),
+                                Handle(BACKEND, marker[len(marker_prefix):], host=host.name, pid=pid,
+                                       create_time=created))
         return sorted(seen.values(), key=lambda h: h.fqid)
 
     # ------------------------------------------------------------------ hosts
@@ -592,8 +602,10 @@ class HostsActor(RuntimeActor):
         inventory = self._nodes.inventory
         return {
             "hosts": [{"name": h.name, "labels": sorted(h.labels), "node_id": h.node_id,
-                       "status": sch.PENDING if self._scheduler_status(h) == sch.READY and h.name in self._held
-                       else self._scheduler_status(h)} for h in inventory.hosts.values()],
+                       "status": (sch.PENDING
+                                  if self._scheduler_status(h) == sch.READY and h.name in self._held
+                                  else self._scheduler_status(h))}
+                      for h in inventory.hosts.values()],
             "labels": {n: {"only_if_needed": label.only_if_needed, "atomic_group": label.atomic_group}
                        for n, label in sorted(inventory.labels.items())},
             "atomic_groups": {g.name: g.max_machines for g in inventory.groups.values()},
@@ -604,8 +616,9 @@ class HostsActor(RuntimeActor):
         return super().ping()
 
 
-def start_hosts_actor(name: str | None = None, max_concurrency_slots: int = 32, *, max_running: int | None = None,
-                      namespace: str | None = None, get_if_exists: bool = False, **actor_options: Any) -> Any:
+def start_hosts_actor(name: str | None = None, max_concurrency_slots: int = 32, *,
+                      max_running: int | None = None, namespace: str | None = None,
+                      get_if_exists: bool = False, **actor_options: Any) -> Any:
     """Create a threaded Ray actor running :class:`HostsActor` (``num_cpus=0``), pinned to the
     caller's node (``base.actor_options``): it must never die with a host it schedules onto."""
     options = base.actor_options(max_concurrency_slots, name, namespace, None, get_if_exists, **actor_options)

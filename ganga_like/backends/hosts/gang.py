@@ -33,7 +33,8 @@ class Member:
     create_time: float = 0.0
     result: dict[str, Any] | None = None  # what the task returned, or {"error": ...}
     done: bool = False  # its task (host_run or host_watch) has ended
-    gone: bool = False  # its processes are confirmed ended (its task returned, or a kill or a look confirmed it)
+    # Its processes are confirmed ended (its task returned, or a kill or a look confirmed it).
+    gone: bool = False
     # Its processes may still run and cannot be confirmed ended now: its host's Ray node is
     # gone (or its agent did not answer, or a kill could not confirm). The run is held, not
     # final, until the host's agent confirms (HostsActor._settle_stranded).

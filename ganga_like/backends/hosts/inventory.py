@@ -29,7 +29,10 @@ from typing import Any
 from ganga_like.backends.base import SubjobSpec
 from ganga_like.backends.hosts import scheduler as sch
 
-HOST_PREFIX, LABEL_PREFIX, ONLY_IF_NEEDED_PREFIX, ATOMIC_PREFIX = "host:", "label:", "only_if_needed:", "atomic:"
+HOST_PREFIX = "host:"
+LABEL_PREFIX = "label:"
+ONLY_IF_NEEDED_PREFIX = "only_if_needed:"
+ATOMIC_PREFIX = "atomic:"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,7 +55,8 @@ class Inventory:
         if name in self.hosts:
             return name
         matches = [h.name for h in self.hosts.values()
-                   if (len(name) >= 8 and h.node_id.startswith(name)) or (name.startswith("node:") and h.ip == name[5:])]
+                   if (len(name) >= 8 and h.node_id.startswith(name))
+                   or (name.startswith("node:") and h.ip == name[5:])]
         return matches[0] if len(matches) == 1 else name
 
 

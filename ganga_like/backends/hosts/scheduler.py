@@ -197,7 +197,8 @@ def eligible_for_metahost(inv_labels: Mapping[str, Label], host: Host, entry: En
     """The "only if needed" rule for one host and one metahost (or label-less) entry."""
     for name in host.labels:
         label = inv_labels.get(name)
-        if label is not None and label.only_if_needed and name not in entry.dependencies and name != entry.metahost:
+        if (label is not None and label.only_if_needed
+                and name not in entry.dependencies and name != entry.metahost):
             return False
     return True
 

@@ -66,7 +66,8 @@ class LocalActor(RuntimeActor):
 
     BACKEND = BACKEND
 
-    def __init__(self, concurrency: int | None = None, wrapper: str | None = None, bash: str | None = None) -> None:
+    def __init__(self, concurrency: int | None = None, wrapper: str | None = None,
+                 bash: str | None = None) -> None:
         super().__init__(cap=max(1, int(concurrency or os.cpu_count() or 1)))
         self._bash = bash or shutil.which("bash") or "/bin/bash"
         self._command = [self._bash, wrapper] if wrapper is not None else native.wrapper_command(self._bash)
@@ -94,7 +95,8 @@ class LocalActor(RuntimeActor):
         runs: list[LocalRun | None] = []
         with self._cond:
             for spec in specs:
-                handle = Handle(BACKEND, spec.fqid, host=self._host, workdir=spec.workdir, attempt=spec.attempt)
+                handle = Handle(BACKEND, spec.fqid, host=self._host, workdir=spec.workdir,
+                                attempt=spec.attempt)
                 run = LocalRun(spec.fqid, spec.workdir, spec.marker, handle, spec=spec)
                 refused = self._runs.add(run)
                 handles.append(dataclasses.replace(handle, error=refused) if refused else handle)
@@ -108,7 +110,8 @@ class LocalActor(RuntimeActor):
                 self._start(run)
             self._fill_slots()  # slots freed meanwhile go to the queue now
         with self._cond:
-            return [run.handle if run is not None else handle for run, handle in zip(runs, handles)]
+            return [run.handle if run is not None else handle
+                    for run, handle in zip(runs, handles, strict=True)]
 
     def _fill_slots(self) -> None:
         while True:
@@ -220,7 +223,8 @@ class LocalActor(RuntimeActor):
         self._fill_slots()
 
     def _end_leftovers_later(self, run: LocalRun) -> None:
-        threading.Thread(target=self._end_leftovers, args=(run,), name="ganga_like-leftovers", daemon=True).start()
+        threading.Thread(target=self._end_leftovers, args=(run,), name="ganga_like-leftovers",
+                         daemon=True).start()
 
     def _end_leftovers(self, run: LocalRun) -> None:
         try:
@@ -283,7 +287,7 @@ class LocalActor(RuntimeActor):
             else:
                 results[index] = KillResult(handle.fqid, False, f"still {run.state} after the wait")
         ended = procs.kill_trees([t for _, t in targets], grace) if targets else []
-        for (index, _target), done in zip(targets, ended):
+        for (index, _target), done in zip(targets, ended, strict=True):
             handle, run = work[index]
             results[index] = KillResult(handle.fqid, done.confirmed, done.note)
             if not done.confirmed:
@@ -296,20 +300,26 @@ class LocalActor(RuntimeActor):
                 continue
             assert isinstance(run, LocalRun)
             own: LocalRun = run
+
+            def exited(own: LocalRun = own) -> bool:  # bound now (it is waited for at once)
+                return own.exited
+
             with self._cond:  # our own wrapper: the watcher sees it end in a moment
-                self._cond.wait_for(lambda: own.exited, timeout=2.0)
+                self._cond.wait_for(exited, timeout=2.0)
                 if own.state != rs.DONE and done.killed == 0 and own.exit_event is not None:
                     self._runs.finish(own, *own.exit_event)  # it had ended on its own
                     self._cond.notify_all()
                     continue
             self._killed(run, handle, done.note)
-        return [r if r is not None else KillResult(h.fqid, False, "not handled") for r, (h, _) in zip(results, work)]
+        return [r if r is not None else KillResult(h.fqid, False, "not handled")
+                for r, (h, _) in zip(results, work, strict=True)]
 
     # ------------------------------------------------------------------ adopting
 
     def _adopt_elsewhere(self, handle: Handle) -> tuple[str, int | None, str, str, Handle]:
         found = outcome.find_again(handle)
-        now = dataclasses.replace(handle, pid=found.pid, create_time=found.create_time) if found.pid else handle
+        now = (dataclasses.replace(handle, pid=found.pid, create_time=found.create_time) if found.pid
+               else handle)
         if found.alive and self._watch_foreign(now, found.marker):
             return base.STARTED, None, "adopted: still running", RUNNING_DETAIL, now
         if found.pid and procs.group_may_live(found.pid, found.create_time):
@@ -369,8 +379,9 @@ def _drain(fd: int) -> None:
         pass
 
 
-def start_local_actor(name: str | None = None, max_concurrency_slots: int = 32, *, concurrency: int | None = None,
-                      wrapper: str | None = None, namespace: str | None = None, lifetime: str | None = None,
+def start_local_actor(name: str | None = None, max_concurrency_slots: int = 32, *,
+                      concurrency: int | None = None, wrapper: str | None = None,
+                      namespace: str | None = None, lifetime: str | None = None,
                       get_if_exists: bool = False, **actor_options: Any) -> Any:
     """Create a threaded Ray actor running :class:`LocalActor`; return its handle.
 
@@ -379,5 +390,6 @@ def start_local_actor(name: str | None = None, max_concurrency_slots: int = 32, 
     at once. The actor asks for no CPU: its subjobs are not Ray tasks.
     """
     ray = import_ray()
-    options = base.actor_options(max_concurrency_slots, name, namespace, lifetime, get_if_exists, **actor_options)
+    options = base.actor_options(max_concurrency_slots, name, namespace, lifetime, get_if_exists,
+                                 **actor_options)
     return ray.remote(LocalActor).options(**options).remote(concurrency=concurrency, wrapper=wrapper)

@@ -118,7 +118,8 @@ class RayClusterActor(RuntimeActor):
             run.ref = ref
             run.handle = dataclasses.replace(run.handle, task_id=task_id)
             self._runs.move(run, rs.PENDING, "handed to Ray")
-            self._runs.tell(run, base.DETAIL, PENDING_DETAIL, "waiting in Ray for a worker with the resources")
+            self._runs.tell(run, base.DETAIL, PENDING_DETAIL,
+                            "waiting in Ray for a worker with the resources")
             if run.early_report is not None:
                 self._task_started(run, *run.early_report)
             self._cond.notify_all()
@@ -158,13 +159,15 @@ class RayClusterActor(RuntimeActor):
             run = self._runs.get(fqid)
             if run is None or run.handle.task_id != task_id or run.killing:
                 return
-            self._runs.tell(run, base.DETAIL, LINGERING_DETAIL, "the wrapper ended but processes of its group still run")
+            self._runs.tell(run, base.DETAIL, LINGERING_DETAIL,
+                            "the wrapper ended but processes of its group still run")
             self._cond.notify_all()
 
     def _task_started(self, run: RayRun, task_id: str, pid: int, create_time: float,
                       host: str) -> procs.Target | None:
         """(cond held) STARTED for the run; the earlier wrapper if Ray re-ran the task."""
-        if task_id != run.handle.task_id or run.killing or (run.state == rs.RUNNING and run.handle.pid == pid):
+        if (task_id != run.handle.task_id or run.killing
+                or (run.state == rs.RUNNING and run.handle.pid == pid)):
             return None
         rerun = run.state == rs.RUNNING and run.handle.pid
         stale = procs.Target(run.handle.pid, run.handle.create_time) if rerun else None
@@ -213,7 +216,8 @@ class RayClusterActor(RuntimeActor):
             if run.state == rs.DONE or run.killing:
                 return
             if run.state != rs.RUNNING and result.get("pid"):
-                self._task_started(run, run.handle.task_id, result["pid"], result["create_time"], result["host"])
+                self._task_started(run, run.handle.task_id, result["pid"], result["create_time"],
+                                   result["host"])
             self._runs.finish(run, result["kind"], result["exit_code"], result["note"])
             self._cond.notify_all()
 
@@ -231,23 +235,27 @@ class RayClusterActor(RuntimeActor):
                     _cancel(run.ref)  # not started yet: make sure it never does
                 targets[index] = procs.Target(run.handle.pid, run.handle.create_time, run.marker)
             elif handle.pid or handle.workdir:
-                targets[index] = procs.Target(handle.pid, handle.create_time, outcome.marker_of(handle.workdir))
+                targets[index] = procs.Target(handle.pid, handle.create_time,
+                                              outcome.marker_of(handle.workdir))
             else:
                 results[index] = KillResult(handle.fqid, True, "nothing to kill: unknown here, never started")
         marked = {i: t for i, t in targets.items() if t.pid or t.marker}
-        ended = dict(zip(marked, procs.kill_trees(list(marked.values()), grace))) if marked else {}
+        ended = (dict(zip(marked, procs.kill_trees(list(marked.values()), grace), strict=True))
+                 if marked else {})
         pending = [run.ref for _, run in work if isinstance(run, RayRun) and run.ref is not None]
         if pending:
             _, pending = ray.wait(pending, num_returns=len(pending), timeout=TASK_END_WAIT, fetch_local=False)
             for ref in pending:  # a task that outlived its processes (or a stuck worker)
                 _cancel(ref)
             if pending:
-                _, pending = ray.wait(pending, num_returns=len(pending), timeout=TASK_END_WAIT, fetch_local=False)
+                _, pending = ray.wait(pending, num_returns=len(pending), timeout=TASK_END_WAIT,
+                                      fetch_local=False)
         open_tasks = {ref.hex() for ref in pending}
         # A task cancelled while starting may have started a wrapper: end anything marked.
-        alive = dict(zip(marked, procs.held(list(marked.values())))) if marked else {}
+        alive = dict(zip(marked, procs.held(list(marked.values())), strict=True)) if marked else {}
         again = [i for i, live in alive.items() if live]
-        for index, swept in zip(again, procs.kill_trees([marked[i] for i in again], 0.5) if again else []):
+        swept_all = procs.kill_trees([marked[i] for i in again], 0.5) if again else []
+        for index, swept in zip(again, swept_all, strict=True):
             alive[index], ended[index] = not swept.confirmed, swept
         for index, (handle, run) in enumerate(work):
             if results[index] is not None:
@@ -266,7 +274,8 @@ class RayClusterActor(RuntimeActor):
             results[index] = KillResult(handle.fqid, True, f"killed: {note}")
             if run is not None or (index in ended and ended[index].killed):
                 self._killed(run, handle, f"killed: {note}")
-        return [r if r is not None else KillResult(h.fqid, False, "not handled") for r, (h, _) in zip(results, work)]
+        return [r if r is not None else KillResult(h.fqid, False, "not handled")
+                for r, (h, _) in zip(results, work, strict=True)]
 
     # ------------------------------------------------------------------ adopting
 
@@ -302,7 +311,7 @@ class RayClusterActor(RuntimeActor):
                 self._cond.wait(1.0)
                 return
         targets = [procs.Target(r.handle.pid, r.handle.create_time, r.marker or None) for r in watched]
-        gone = [run for run, alive in zip(watched, procs.held(targets)) if not alive]
+        gone = [run for run, alive in zip(watched, procs.held(targets), strict=True) if not alive]
         finals = [(run, outcome.outcome_in(run.workdir)) for run in gone]
         with self._cond:
             for run, (kind, code, note) in finals:
@@ -339,13 +348,15 @@ def _first_line(error: BaseException, room: int = 240) -> str:
 
 def start_raycluster_actor(name: str | None = None, max_concurrency_slots: int = 32, *,
                            max_in_flight: int | None = None, namespace: str | None = None,
-                           lifetime: str | None = None, get_if_exists: bool = False, **actor_options: Any) -> Any:
+                           lifetime: str | None = None, get_if_exists: bool = False,
+                           **actor_options: Any) -> Any:
     """Create (or with ``get_if_exists`` re-attach to) a threaded :class:`RayClusterActor`.
 
     ``max_concurrency_slots``: method calls that run at once in the actor (long polls,
     task reports and kills must not wait for each other). ``lifetime="detached"``
     under a ``ray start`` cluster lets it (and its task refs) outlive the driver.
     """
-    options = base.actor_options(max_concurrency_slots, name, namespace, lifetime, get_if_exists, **actor_options)
+    options = base.actor_options(max_concurrency_slots, name, namespace, lifetime, get_if_exists,
+                                 **actor_options)
     return ray.remote(RayClusterActor).options(**options).remote(max_in_flight=max_in_flight)
 

@@ -103,7 +103,8 @@ class RayCluster(BackendConfig):
         gcs = ray.get_runtime_context().gcs_address or ""
         if _same_endpoint(gcs, self.address):
             return
-        raise BackendError(f"RayCluster(address={self.address!r}) but this session's Ray is {gcs or 'unknown'}; "
+        raise BackendError(f"RayCluster(address={self.address!r}) but this session's Ray is "
+                           f"{gcs or 'unknown'}; "
                            f"set GANGA_LIKE_RAY_ADDRESS={self.address} before the session starts Ray")
 
 

@@ -41,9 +41,9 @@ def run_subjob(spec: SubjobSpec, reporter: Any) -> dict[str, Any]:
         env = payload_environment(spec, os.environ)
         env[procs.MARKER_VAR] = spec.marker
         with open(os.devnull, "r+b") as devnull:
-            wrapper = subprocess.Popen([*native.wrapper_command(), spec.workdir, spec.exe, *spec.args], env=env,
-                                       cwd=spec.workdir, stdin=devnull, stdout=devnull, stderr=devnull,
-                                       close_fds=True, start_new_session=True)
+            wrapper = subprocess.Popen([*native.wrapper_command(), spec.workdir, spec.exe, *spec.args],
+                                       env=env, cwd=spec.workdir, stdin=devnull, stdout=devnull,
+                                       stderr=devnull, close_fds=True, start_new_session=True)
     except OSError as error:
         reason = f"cannot start the wrapper on {host}: {error}"
         sf.append_quietly(os.path.join(spec.workdir, "status"), sf.WRAPPER_ERROR, f"exit=126 {reason}")

@@ -84,10 +84,11 @@ class RuntimeActor:
             sf.append_quietly(run.status_path, sf.KILLED, DROPPED_NOTE)
         if work:
             done = self._kill_work([(handles[i], run) for i, run in work], grace)
-            for (index, _run), result in zip(work, done):
+            for (index, _run), result in zip(work, done, strict=True):
                 results[index] = result
         self._after_kill()
-        return [r if r is not None else KillResult(h.fqid, False, "not handled") for r, h in zip(results, handles)]
+        return [r if r is not None else KillResult(h.fqid, False, "not handled")
+                for r, h in zip(results, handles, strict=True)]
 
     def held(self, handles: list[Handle]) -> list[bool]:
         answer: list[bool] = [False] * len(handles)
@@ -99,7 +100,8 @@ class RuntimeActor:
                 else:
                     elsewhere.append(index)
         if elsewhere:
-            for index, alive in zip(elsewhere, self._held_elsewhere([handles[i] for i in elsewhere])):
+            for index, alive in zip(elsewhere, self._held_elsewhere([handles[i] for i in elsewhere]),
+                                    strict=True):
                 answer[index] = alive
         return answer
 
@@ -239,7 +241,7 @@ class RuntimeActor:
         """Whether work this actor does not know still holds a process: on this machine."""
         targets = [procs.Target(h.pid, h.create_time, outcome.marker_of(h.workdir)) for h in handles]
         findable = [t for t in targets if t.pid or t.marker]  # scan the process table only for these
-        alive = dict(zip(map(id, findable), procs.held(findable))) if findable else {}
+        alive = dict(zip(map(id, findable), procs.held(findable), strict=True)) if findable else {}
         return [alive.get(id(t), False) for t in targets]
 
     def _adopt_elsewhere(self, handle: Handle) -> tuple[str, int | None, str, str, Handle]:

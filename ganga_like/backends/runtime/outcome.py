@@ -95,7 +95,8 @@ def outcome_of(last: sf.StatusInfo | None, returncode: int | None) -> Outcome:
             and (last.exit_code if last.exit_code is not None else returncode) == returncode):
         seen = f"{last.state} {last.note}".strip()[:200] if last is not None else "no status line"
         return base.FINISHED, returncode, (
-            f"exit={returncode} (the wrapper's exit status; its status file ends with something else: {seen})")
+            f"exit={returncode} (the wrapper's exit status; its status file ends with something else: "
+            f"{seen})")
     if last is not None and last.terminal:
         code = last.exit_code
         if last.state == sf.LOST_ERROR:

@@ -94,12 +94,14 @@ DETAILS: dict[str, Detail] = {
                            "RayCluster: handed to Ray, waiting for a worker with the resources; "
                            "Hosts: a synchronous subjob holding some of its hosts, waiting for the others"),
     VERIFYING_DETAIL: Detail((STARTING,), "Hosts", "hosts chosen, being checked and reserved together"),
-    STARTING_DETAIL: Detail((PENDING,), "Hosts", "its host tasks were launched, its wrappers not started yet"),
+    STARTING_DETAIL: Detail((PENDING,), "Hosts",
+                            "its host tasks were launched, its wrappers not started yet"),
     RUNNING_DETAIL: Detail((RUNNING, LINGERING), "every backend",
                            "its wrapper runs (or, adopted, was found running)"),
     LINGERING_DETAIL: Detail((LINGERING,), "Local, RayCluster",
                              "its wrapper ended; processes it left are being ended or awaited"),
-    GATHERING_DETAIL: Detail((RUNNING,), "Hosts", "the payload ended on every host; collecting the exit status"),
+    GATHERING_DETAIL: Detail((RUNNING,), "Hosts",
+                             "the payload ended on every host; collecting the exit status"),
     NODE_LOST_DETAIL: Detail((PENDING, RUNNING), "Hosts",
                              "`Node lost: <hosts>, payload state unknown`: held until the host's agent "
                              "confirms the payload ended"),
