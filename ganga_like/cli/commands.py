@@ -100,7 +100,8 @@ def cmd_peek(args: argparse.Namespace) -> int:
         except InvalidValue as exc:
             if getattr(exc, "attribute", "") != "file":
                 raise
-            raise UsageError(f"--file {args.file!r} is not valid: expected {exc.fields.get('expected')}") from None
+            raise UsageError(f"--file {args.file!r} is not valid: "
+                             f"expected {exc.fields.get('expected')}") from None
         if args.json:
             _print_json({"fqid": job.fqid, "file": args.file, "lines": args.lines, "text": text})
         else:

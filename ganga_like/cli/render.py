@@ -99,12 +99,12 @@ def _clip(text: str, width: int) -> str:
 
 
 def subjob_table(subs: Sequence[Any]) -> list[str]:
-    header = " ".join(c.ljust(w) for c, w in zip(SUB_COLUMNS, SUB_WIDTHS)).rstrip()
+    header = " ".join(c.ljust(w) for c, w in zip(SUB_COLUMNS, SUB_WIDTHS, strict=True)).rstrip()
     lines = [header, "-" * 60]
     for sub in subs:
         cells = (sub.fqid, sub.status.value, "" if sub.exit_code is None else str(sub.exit_code),
                  sub.backend_detail, _clip(sub.reason, 60))
-        lines.append(" ".join(str(v).ljust(w) for v, w in zip(cells, SUB_WIDTHS)).rstrip())
+        lines.append(" ".join(str(v).ljust(w) for v, w in zip(cells, SUB_WIDTHS, strict=True)).rstrip())
     return lines
 
 

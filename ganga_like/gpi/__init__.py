@@ -148,7 +148,8 @@ def session() -> Any:
 
 __all__ = [
     "Job", "JobTemplate", "jobs", "templates", "Executable", "ArgSplitter", "GenericSplitter",
-    "Local", "Interactive", "RayCluster", "Hosts", "LocalFile", "File", "GangaDataset", "config", "TextMerger", "CustomMerger", "FileChecker", "CustomChecker",
+    "Local", "Interactive", "RayCluster", "Hosts", "LocalFile", "File", "GangaDataset", "config",
+    "TextMerger", "CustomMerger", "FileChecker", "CustomChecker",
     "Notifier", "help", "Status", "runMonitoring", "enableMonitoring", "disableMonitoring", "leaks",
     "export", "load", "session", "GangaLikeError",
     # Ganga's exception names, as aliases in the one hierarchy

@@ -98,8 +98,8 @@ class GenericSplitter(Splitter):
                                "either attribute/values or multi_attrs, not both")
         if self.multi_attrs:
             keys = list(self.multi_attrs)
-            rows = zip(*(self.multi_attrs[k] for k in keys))
-            return [dict(zip(keys, row)) for row in rows]
+            rows = zip(*(self.multi_attrs[k] for k in keys), strict=True)  # equal lengths: checked on set
+            return [dict(zip(keys, row, strict=True)) for row in rows]
         if not self.attribute:
             return []
         return [{self.attribute: value} for value in self.values]

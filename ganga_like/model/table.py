@@ -49,10 +49,10 @@ def job_row(job: Any) -> tuple[str, ...]:
 
 
 def render(rows: Iterable[tuple[str, ...]], footer: str = "") -> str:
-    header = " ".join(c.ljust(w) for c, w in zip(COLUMNS, WIDTHS)).rstrip()
+    header = " ".join(c.ljust(w) for c, w in zip(COLUMNS, WIDTHS, strict=True)).rstrip()
     lines = [header, "-" * len(header)]
     for row in rows:
-        lines.append(" ".join(_clip(v, w).ljust(w) for v, w in zip(row, WIDTHS)).rstrip())
+        lines.append(" ".join(_clip(v, w).ljust(w) for v, w in zip(row, WIDTHS, strict=True)).rstrip())
     if footer:
         lines.append(footer)
     return "\n".join(lines)
@@ -93,10 +93,10 @@ def _use_colour() -> bool:
 
 def pretty_table(rows: Sequence[Sequence[str]], footer: str = "") -> str:
     colour = _use_colour()
-    header = " ".join(c.ljust(w) for c, w in zip(COLUMNS, WIDTHS)).rstrip()
+    header = " ".join(c.ljust(w) for c, w in zip(COLUMNS, WIDTHS, strict=True)).rstrip()
     lines = [header, "-" * len(header)]
     for row in rows:
-        cells = [_clip(v, w).ljust(w) for v, w in zip(row, WIDTHS)]
+        cells = [_clip(v, w).ljust(w) for v, w in zip(row, WIDTHS, strict=True)]
         code = COLOURS.get(row[1], "") if colour else ""
         if code:
             cells[1] = code + cells[1] + RESET

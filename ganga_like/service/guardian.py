@@ -48,7 +48,8 @@ def watch(service_pid: int, ray_dir: str) -> int:
 def main(argv: list[str]) -> int:
     ray_dir = os.environ.get(RAY_DIR_VARIABLE, "")
     if len(argv) != 1 or not argv[0].isdigit() or not ray_dir:
-        print(f"usage: {RAY_DIR_VARIABLE}=DIR python -m ganga_like.service.guardian SERVICE_PID", file=sys.stderr)
+        print(f"usage: {RAY_DIR_VARIABLE}=DIR python -m ganga_like.service.guardian SERVICE_PID",
+              file=sys.stderr)
         return 2
     ended = watch(int(argv[0]), ray_dir)
     if ended:

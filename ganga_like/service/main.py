@@ -220,7 +220,7 @@ class Service:
             "zeo": self.paths.zeo_socket, "repo_uuid": self.repo_uuid,
             "ready": self.ready.is_set() and not self.boot_error, "boot_error": self.boot_error,
             "clients": self.client_count(), "idle_stop": self.idle,
-            "listen": "%s:%d" % self.tls_address if self.tls_address else "",
+            "listen": f"{self.tls_address[0]}:{self.tls_address[1]}" if self.tls_address else "",
             "zeo_tls_port": self.zeo_tls_port,
             "ray_address": _ray_address(), "ray_open": ray_is_opened(),
             "ray_token": os.environ.get(TOKEN_PATH, ""),

@@ -89,5 +89,5 @@ def auto_resubmit(ctx: EngineContext, conn: Any, fqids: list[str]) -> None:
         except Exception as exc:
             handles = [failed_handle(s, str(exc)) for s in specs]
         ctx.monitor.submit_results(Submission(
-            [(s.fqid, s.attempt, h) for s, h in zip(specs, handles)]))
+            [(s.fqid, s.attempt, h) for s, h in zip(specs, handles, strict=True)]))
 

@@ -93,7 +93,7 @@ def send(ctx: EngineContext, top: Job, targets: Sequence[Job], keep_going: bool)
             except Exception as exc:
                 failure = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
                 handles = [failed_handle(s, failure) for s in chunk]
-        pairs.extend((s.fqid, s.attempt, h) for s, h in zip(chunk, handles))
+        pairs.extend((s.fqid, s.attempt, h) for s, h in zip(chunk, handles, strict=True))
     if show:
         print(f"\rsubmitting {top.fqid}: {len(specs)}/{len(specs)}", file=sys.stderr, flush=True)
     submission = Submission(pairs)
@@ -132,7 +132,7 @@ def stage_inputs(ctx: EngineContext, top: Job, targets: Sequence[Job],
     from ...errors import GangaLikeError
 
     failed: dict[str, base.Handle] = {}
-    for target, spec in zip(targets, specs):
+    for target, spec in zip(targets, specs, strict=True):
         try:
             stage_inputs(target, spec.workdir)
         except (GangaLikeError, OSError) as exc:
