@@ -406,7 +406,8 @@ def test_remove_kills_a_running_job_first(prepared):
 def test_remove_a_finished_job(prepared):
     result = run_gl(prepared, "remove", "0", "--json", check_clean=False)
     assert result.returncode == 0 and json.loads(result.stdout) == [{"fqid": "0", "removed": True}]
-    assert "0" not in {row["fqid"] for row in json.loads(run_gl(prepared, "jobs", "--json", check_clean=False).stdout)}
+    listed = json.loads(run_gl(prepared, "jobs", "--json", check_clean=False).stdout)
+    assert "0" not in {row["fqid"] for row in listed}
 
 
 def test_leaks_json_after_everything(prepared):

@@ -77,7 +77,7 @@ def fenced_blocks(text: str) -> list[dict]:
                        "line": text.count("\n", 0, match.start(2)) + 1,
                        "start": match.start(), "end": match.end(),
                        "runnable": before.strip() == TEST_MARK, "output": None})
-    for block, following in zip(blocks, blocks[1:]):
+    for block, following in zip(blocks, blocks[1:], strict=False):  # each with the next: the last has none
         between = text[block["end"]: following["start"]]
         if following["lang"] == "text" and between.strip() == "" and \
                 block["lang"] in ("python", "console"):
@@ -342,7 +342,7 @@ def test_runnable_block(block_results, page, line, lang):
     else:
         expected = _console_expectations(block["code"])
         assert [c for c, _, _ in expected] == [c for c, _, _ in result["commands"]]
-        for (cmd, want, status), (_, got, code) in zip(expected, result["commands"]):
+        for (cmd, want, status), (_, got, code) in zip(expected, result["commands"], strict=True):
             got = _norm(got, block_results)
             if not matches(want, got):
                 problems.append(f"$ {cmd}: shows\n{want}\n--- but printed\n{got}")

@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from ganga_like.backends.runtime import status_file as sf
 from ganga_like.errors import InvalidValue
 
-WRAPPER = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "ganga_like", "backends", "runtime", "wrapper.sh")
+WRAPPER = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                       "ganga_like", "backends", "runtime", "wrapper.sh")
 
 
 def test_set_current_history_round_trip(tmp_path):
@@ -151,5 +152,6 @@ def test_any_note_round_trips_as_one_line(tmp_path_factory, note, state):
     (read,) = sf.StatusFile(path).history()
     assert read.state == state
     cleaned = note.replace("\r", " ").replace("\n", " ")
-    assert cleaned.startswith(read.note) or cleaned.encode("utf-8", "replace").decode("utf-8", "replace").startswith(read.note)
+    assert (cleaned.startswith(read.note)
+            or cleaned.encode("utf-8", "replace").decode("utf-8", "replace").startswith(read.note))
     assert abs(read.when - written.when) < 1e-5

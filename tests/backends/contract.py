@@ -28,7 +28,8 @@ STATUS_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}[+-]\d{4} [A-Z]
 
 
 class RayClient:
-    """Blocking calls to a backend Ray actor: ``client.submit(specs)`` == ``ray.get(actor.submit.remote(specs))``."""
+    """Blocking calls to a backend Ray actor:
+    ``client.submit(specs)`` == ``ray.get(actor.submit.remote(specs))``."""
 
     def __init__(self, actor: Any) -> None:
         self.actor = actor
@@ -83,7 +84,8 @@ class EventLog:
         while not done(self.events):
             left = deadline - time.monotonic()
             if left <= 0:
-                raise AssertionError(f"timed out; events so far: {[(e.fqid, e.kind, e.note) for e in self.events]}")
+                seen = [(e.fqid, e.kind, e.note) for e in self.events]
+                raise AssertionError(f"timed out; events so far: {seen}")
             self.poll(min(left, 2.0))
         return self.events
 
@@ -180,7 +182,8 @@ class BackendContract:
         assert found[started.fqid].pid == log.of(started.fqid, base.STARTED)[0].handle.pid
         assert found[waiting.fqid].pid == 0 and all(h.backend == handles[0].backend for h in found.values())
         assert client.find(marker_prefix + "-no-such:") == []
-        client.kill([log.of(started.fqid, base.STARTED)[0].handle, handles[[running, queued].index(waiting)]], 2.0)
+        client.kill([log.of(started.fqid, base.STARTED)[0].handle,
+                     handles[[running, queued].index(waiting)]], 2.0)
         assert client.find(marker_prefix + ":") == []
 
     def test_close_stops_the_actor_and_leaves_its_work_to_adopt(self, make_actor, specs):
@@ -288,13 +291,15 @@ class BackendContract:
         log = EventLog(client)
         log.until(log.all_final([s.fqid for s in batch]))
         finals = {fqid: events[0] for fqid, events in log.finals().items()}
-        for spec, code, words in zip(batch, (127, 127, 126, 0), ("not found", "not found", "not executable", "")):
+        for spec, code, words in zip(batch, (127, 127, 126, 0),
+                                     ("not found", "not found", "not executable", ""), strict=True):
             event = finals[spec.fqid]
             assert event.kind == base.FINISHED and event.exit_code == code, event
             assert words in event.note, event
 
     def test_arguments_arrive_verbatim(self, make_actor, specs):
-        args = ["a b", "'single'", '"double"', "$HOME", "; echo injected", "*", "", "back\\slash", "`id`", "$(id)"]
+        args = ["a b", "'single'", '"double"', "$HOME", "; echo injected", "*", "", "back\\slash",
+                "`id`", "$(id)"]
         client = make_actor(concurrency=2)
         (spec,) = specs([["/usr/bin/printf", "%s\\0", *args]])
         client.submit([spec])
@@ -380,4 +385,5 @@ class BackendContract:
         client.submit(batch)
         log = EventLog(client)
         log.until(log.all_final([s.fqid for s in batch]), timeout=30)
-        assert sum(1 for f in log.finals().values() for e in f if e.kind == base.FINISHED and e.exit_code == 0) == count
+        assert sum(1 for f in log.finals().values() for e in f
+                   if e.kind == base.FINISHED and e.exit_code == 0) == count

@@ -72,7 +72,8 @@ def cluster():
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     warm = ray.remote(num_cpus=0)(lambda: os.getpid())
-    ray.get([warm.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)).remote()
+    ray.get([warm.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False))
+             .remote()
              for n in ray.nodes() if n["Alive"]])
     print(f"cluster ready in {time.monotonic() - started:.1f} s")
     c.named_nodes = nodes  # type: ignore[attr-defined]
@@ -194,8 +195,8 @@ def test_atomic_group_job_is_gang_scheduled(make_actor, specs):
     from ray.util.placement_group import placement_group_table
 
     client = make_actor(None)
-    (spec,) = with_options(specs([["/bin/bash", "-c", "echo $GANGA_LIKE_HOST $GANGA_LIKE_HOST_INDEX $GANGA_LIKE_HOSTS; sleep 1"]]),
-                           atomic_group="rack", synch_count=2)
+    command = "echo $GANGA_LIKE_HOST $GANGA_LIKE_HOST_INDEX $GANGA_LIKE_HOSTS; sleep 1"
+    (spec,) = with_options(specs([["/bin/bash", "-c", command]]), atomic_group="rack", synch_count=2)
     client.submit([spec])
     log = EventLog(client)
     log.until(lambda _: bool(log.of(spec.fqid, base.STARTED)))

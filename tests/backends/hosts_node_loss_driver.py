@@ -140,7 +140,8 @@ def main(root: str) -> dict:
         entries = history_entries(sub.history)
         final = next((e for e in reversed(entries) if e.dst in {s.value for s in FINAL}), None)
         series = alive_at.get(sub.fqid, [])
-        return {"fqid": sub.fqid, "status": sub.status.value, "master": job.status.value, "exit_code": sub.exit_code,
+        return {"fqid": sub.fqid, "status": sub.status.value, "master": job.status.value,
+                "exit_code": sub.exit_code,
                 "detail": sub.backend_detail, "final_note": final.note if final else None,
                 "alive_after_final": [t for t, alive in series if final and alive and t > final.when],
                 "last_alive": max((t for t, alive in series if alive), default=None),

@@ -53,8 +53,8 @@ def main(root: str, prefix: str) -> dict:
         def spec(sub: int, command: list[str], resource: str, retries: int = 0) -> SubjobSpec:
             workdir = os.path.join(root, "workspace", "9", str(sub))
             os.makedirs(workdir, exist_ok=True)
-            return SubjobSpec(job_id=9, subjob_id=sub, fqid=f"9.{sub}", exe=command[0], args=tuple(command[1:]),
-                              env={}, workdir=workdir, marker=f"{prefix}:9.{sub}",
+            return SubjobSpec(job_id=9, subjob_id=sub, fqid=f"9.{sub}", exe=command[0],
+                              args=tuple(command[1:]), env={}, workdir=workdir, marker=f"{prefix}:9.{sub}",
                               options={"num_cpus": 1, "resources": {resource: 1}, "max_retries": retries})
 
         since, events = 0, []
@@ -114,7 +114,8 @@ def main(root: str, prefix: str) -> dict:
         facts["retry"] = {"starts": [(e.handle.host, e.handle.pid, e.note) for e in starts()],
                           "finals": [(e.kind, e.exit_code, e.note) for e in finals(retried.fqid)],
                           "removed": doomed.node_id}
-        facts["retry"]["states"] = [i.state for i in sf.StatusFile(os.path.join(retried.workdir, "status")).history()]
+        retry_status = sf.StatusFile(os.path.join(retried.workdir, "status"))
+        facts["retry"]["states"] = [i.state for i in retry_status.history()]
         facts["marked_end"] = [m for _, _, m in procs.find_by_marker(prefix + ":")]
         facts["timings"]["retry"] = round(time.monotonic() - t3, 2)
         ray.kill(actor, no_restart=True)

@@ -31,7 +31,8 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 TIMEOUT = 420  # seconds: ≈60 s on a quiet machine, several times that under heavy load
 
 INNER = sorted(
-    [f"TestHostsContract::{name}" for name, _ in inspect.getmembers(BackendContract) if name.startswith("test_")]
+    [f"TestHostsContract::{name}" for name, _ in inspect.getmembers(BackendContract)
+     if name.startswith("test_")]
     + [name for name, fn in vars(driver).items() if name.startswith("test_") and inspect.isfunction(fn)]
 )
 
@@ -59,7 +60,8 @@ def _leftovers(tmpdir: str) -> list[psutil.Process]:
     found = []
     for proc in psutil.process_iter(["cmdline", "environ"]):
         try:
-            text = " ".join(proc.info["cmdline"] or []) + " " + (proc.info["environ"] or {}).get("RAY_TMPDIR", "")
+            ray_tmpdir = (proc.info["environ"] or {}).get("RAY_TMPDIR", "")
+            text = " ".join(proc.info["cmdline"] or []) + " " + ray_tmpdir
         except (psutil.Error, TypeError):
             continue
         if tmpdir in text and proc.pid != os.getpid():
@@ -78,7 +80,8 @@ def cluster_run(tmp_path_factory):
     proc = subprocess.Popen(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--junitxml", xml_path,
          "--basetemp", str(out / "tmp"), os.path.join(HERE, "hosts_cluster_driver.py")],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True,
     )
     try:
         output, _ = proc.communicate(timeout=TIMEOUT)
@@ -113,4 +116,5 @@ def test_in_cluster(cluster_run, name):
 
 def test_cluster_left_nothing_running(cluster_run):
     assert cluster_run["results"], cluster_run["output"][-5000:]
-    assert not cluster_run["leftovers"], f"processes of the test cluster still running: {cluster_run['leftovers']}"
+    assert not cluster_run["leftovers"], (
+        f"processes of the test cluster still running: {cluster_run['leftovers']}")

@@ -37,7 +37,8 @@ def _cluster_processes(ray_tmp: str) -> list[psutil.Process]:
     found = []
     for proc in psutil.process_iter(["cmdline", "environ"]):
         try:
-            text = " ".join(proc.info["cmdline"] or []) + " " + (proc.info["environ"] or {}).get("RAY_TMPDIR", "")
+            ray_tmpdir = (proc.info["environ"] or {}).get("RAY_TMPDIR", "")
+            text = " ".join(proc.info["cmdline"] or []) + " " + ray_tmpdir
         except (psutil.Error, TypeError):
             continue
         if ray_tmp in text and proc.pid != os.getpid():

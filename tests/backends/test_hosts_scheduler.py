@@ -220,8 +220,8 @@ hosts_st = st.lists(
 entry_st = st.one_of(
     st.builds(lambda m, d, k: ("meta", m, d, k), st.sampled_from([None, *LABEL_NAMES]),
               st.sets(st.sampled_from(LABEL_NAMES), max_size=2), st.integers(1, 3)),
-    st.builds(lambda h, k: ("explicit", h, k), st.lists(st.integers(0, 11), min_size=1, max_size=3, unique=True),
-              st.integers(1, 3)),
+    st.builds(lambda h, k: ("explicit", h, k),
+              st.lists(st.integers(0, 11), min_size=1, max_size=3, unique=True), st.integers(1, 3)),
     st.builds(lambda i, k: ("atomic", i, k), st.sampled_from([None, "rack1", "rack2"]), st.integers(1, 4)),
 )
 
@@ -240,7 +240,8 @@ def build_entries(raw):
 
 
 @settings(max_examples=300, deadline=None)
-@given(hosts=hosts_st, raw=st.lists(entry_st, max_size=8), max_machines=st.one_of(st.none(), st.integers(1, 4)))
+@given(hosts=hosts_st, raw=st.lists(entry_st, max_size=8),
+       max_machines=st.one_of(st.none(), st.integers(1, 4)))
 def test_properties(hosts, raw, max_machines):
     entries = build_entries(raw)
     groups = [AtomicGroup("rack", max_machines)]
@@ -261,7 +262,8 @@ def test_properties(hosts, raw, max_machines):
         # Only free, unlocked hosts (or Repair Failed ones this entry explicitly reset).
         for host in chosen:
             assert not host.locked
-            assert host.free or (host.status == s.REPAIR_FAILED and host.name in result.resets and entry.hosts)
+            assert host.free or (host.status == s.REPAIR_FAILED and host.name in result.resets
+                                 and entry.hosts)
             assert entry.dependencies <= host.labels
         if entry.atomic_group:
             assert assignment.instance in atomic_labels
@@ -314,4 +316,5 @@ def test_importing_the_package_does_not_import_ray():
 
     code = ("import sys, ganga_like.backends.hosts.config, ganga_like.backends.hosts.scheduler; "
             "print('ray' in sys.modules)")
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.stdout.strip() == "False"

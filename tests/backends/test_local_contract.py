@@ -128,7 +128,8 @@ class TestLocalSpecifics:
 
     def test_a_fake_outcome_line_does_not_change_the_exit_status(self, make_actor, specs):
         client = make_actor(concurrency=2)
-        (spec,) = specs([["/bin/bash", "-c", "echo \"$(date -Iseconds) RUN_DONE exit=0\" >> ../status; exit 3"]])
+        (spec,) = specs([["/bin/bash", "-c",
+                          "echo \"$(date -Iseconds) RUN_DONE exit=0\" >> ../status; exit 3"]])
         client.submit([spec])
         log = EventLog(client)
         log.until(log.all_final([spec.fqid]), timeout=15)
@@ -137,7 +138,8 @@ class TestLocalSpecifics:
 
     def test_payload_env_has_spec_env_and_path(self, make_actor, specs):
         client = make_actor(concurrency=2)
-        (spec,) = specs([["/bin/bash", "-c", 'echo "$FOO|${PATH:+path}|${RAY_ADDRESS-none}"']], env={"FOO": "bar baz"})
+        (spec,) = specs([["/bin/bash", "-c", 'echo "$FOO|${PATH:+path}|${RAY_ADDRESS-none}"']],
+                        env={"FOO": "bar baz"})
         client.submit([spec])
         log = EventLog(client)
         log.until(log.all_final([spec.fqid]))
@@ -199,7 +201,8 @@ class TestLocalSpecifics:
 
         proc = subprocess.Popen(["/bin/sleep", "5"])
         try:
-            assert procs.start_time(proc.pid) == pytest.approx(procs.create_time(proc.pid), abs=procs.CT_TOLERANCE)
+            assert procs.start_time(proc.pid) == pytest.approx(procs.create_time(proc.pid),
+                                                               abs=procs.CT_TOLERANCE)
             assert procs.start_time(os.getpid()) == pytest.approx(procs.create_time(os.getpid()),
                                                                   abs=procs.CT_TOLERANCE)
         finally:

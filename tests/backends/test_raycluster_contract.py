@@ -110,7 +110,8 @@ class TestRayClusterSpecifics:
 
     def test_payload_env_has_spec_env_and_no_ray_variables(self, make_actor, specs):
         client = make_actor(concurrency=2)
-        (spec,) = specs([["/bin/bash", "-c", 'echo "$FOO|${PATH:+path}|${RAY_ADDRESS-none}"']], env={"FOO": "a b"})
+        (spec,) = specs([["/bin/bash", "-c", 'echo "$FOO|${PATH:+path}|${RAY_ADDRESS-none}"']],
+                        env={"FOO": "a b"})
         client.submit([spec])
         log = EventLog(client)
         log.until(log.all_final([spec.fqid]))
@@ -121,7 +122,8 @@ class TestRayClusterSpecifics:
 class TestRayClusterConfig:
     def test_defaults_and_spec_options(self):
         config = RayCluster()
-        assert (config.address, config.num_cpus, dict(config.resources), config.max_retries) == ("", 1.0, {}, 0)
+        assert (config.address, config.num_cpus, dict(config.resources), config.max_retries) == (
+            "", 1.0, {}, 0)
         assert config.spec_options() == {"num_cpus": 1.0, "resources": {}, "max_retries": 0}
         assert task_options(config.spec_options())["num_cpus"] == 1.0
         assert config.actor_key() == ("RayCluster",)

@@ -29,7 +29,8 @@ def scenario(tmp_path_factory) -> dict:
     from .conftest import SESSION_PREFIX
 
     prefix = f"{SESSION_PREFIX}-multinode"
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (REPO_ROOT, os.environ.get("PYTHONPATH")) if p))
+    python_path = os.pathsep.join(p for p in (REPO_ROOT, os.environ.get("PYTHONPATH")) if p)
+    env = dict(os.environ, PYTHONPATH=python_path)
     for key in [k for k in env if k.startswith("RAY_ADDRESS")]:
         del env[key]  # the driver builds its own cluster
     done = subprocess.run([sys.executable, DRIVER, str(root), prefix], env=env, capture_output=True,
@@ -65,7 +66,8 @@ def test_node_removed_while_running_is_lost_and_nothing_is_left(scenario):
 def test_retried_subjob_reruns_on_another_node_and_the_old_copy_is_ended(scenario):
     retry = scenario["retry"]
     (first, second) = retry["starts"]
-    assert first[0].endswith("/" + retry["removed"][:12]) and not second[0].endswith("/" + retry["removed"][:12])
+    removed_node = "/" + retry["removed"][:12]
+    assert first[0].endswith(removed_node) and not second[0].endswith(removed_node)
     assert first[1] != second[1] and "re-run by Ray" in second[2]
     assert retry["finals"] == [[base.FINISHED, 0, "RUN_DONE exit=0"]]
     # Two runs in one status file. The copy left on the removed node (this machine) got TERM

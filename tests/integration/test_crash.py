@@ -146,7 +146,7 @@ def test_sigkill_while_committing_leaves_every_transaction_whole_or_absent(
     try:
         _check_whole_or_absent(config, printed)
     except AssertionError as exc:
-        raise AssertionError(f"seed {seed}, killed {delay:.3f}s after batch {commits}: {exc}")
+        raise AssertionError(f"seed {seed}, killed {delay:.3f}s after batch {commits}: {exc}") from exc
 
 
 def test_a_stale_lock_file_from_a_killed_holder_does_not_prevent_reopening(

@@ -42,10 +42,10 @@ def clients(zeo_uri, tmp_path):
     config = Config(root=str(tmp_path / "gl"), repository=zeo_uri)
     repos = [open_repository(config) for _ in range(2)]
     conns = [repo.connect() for repo in repos]
-    conns[0].root  # create the registries once, before the clients race
+    _ = conns[0].root  # create the registries once, before the clients race
     _see(conns[1], lambda: ROOT_KEY in conns[1].conn.root())
     yield conns
-    for conn, repo in zip(conns, repos):
+    for conn, repo in zip(conns, repos, strict=True):
         conn.close()
         repo.close()
 
@@ -120,7 +120,7 @@ def test_both_clients_change_one_job_and_the_conflict_is_retried_losing_nothing(
     # Exactly one of them got a ConflictError inside write() and ran its work again.
     assert sorted(attempts.values()) == [1, 2]
     for conn in clients:
-        _see(conn, lambda: "from-first" in conn.jobs.get(0).comment
+        _see(conn, lambda conn=conn: "from-first" in conn.jobs.get(0).comment
              and "from-second" in conn.jobs.get(0).comment)
         comment = conn.jobs.get(0).comment
         assert comment.startswith("start ")
@@ -139,7 +139,7 @@ def test_concurrent_job_creation_from_two_clients_gives_unique_ids(clients):
         def run():
             barrier.wait(timeout=10)
             for i in range(per_client):
-                def work():
+                def work(i=i):  # called at once, by conn.write below
                     attempts[index] += 1
                     return conn.jobs.add(Job(name=f"c{index}-{i}"))
 
@@ -153,7 +153,7 @@ def test_concurrent_job_creation_from_two_clients_gives_unique_ids(clients):
     assert len(set(every_id)) == 2 * per_client
     assert sorted(every_id) == list(range(2 * per_client))  # none skipped: losers retried
     for conn in clients:
-        _see(conn, lambda: len(conn.jobs) == 2 * per_client)
+        _see(conn, lambda conn=conn: len(conn.jobs) == 2 * per_client)
         assert conn.jobs.ids() == list(range(2 * per_client))
         names = {conn.jobs.get(job_id).name for job_id in every_id}
         assert len(names) == 2 * per_client  # each id holds the job that took it
@@ -204,7 +204,7 @@ def test_two_clients_moving_different_subjobs_merge_counts_without_a_retry(clien
     assert attempts == {0: 1, 1: 1}
     expected = {"running": 2 * n_each, "submitting": 1}
     for conn in clients:
-        _see(conn, lambda: conn.jobs.get(0).subjob_counts == expected)
+        _see(conn, lambda conn=conn: conn.jobs.get(0).subjob_counts == expected)
         master = conn.jobs.get(0)
         assert master.subjob_counts == expected
         assert dict(Counter(s._status for s in master.subjobs)) == expected
@@ -240,7 +240,7 @@ def test_concurrent_moves_that_change_the_masters_status_record_it_once(clients)
 
     assert sorted(attempts.values()) == [1, 2]  # the master's record really conflicted
     for conn in clients:
-        _see(conn, lambda: conn.jobs.get(0).subjob_counts == {"submitting": 2, "submitted": 1})
+        _see(conn, lambda conn=conn: conn.jobs.get(0).subjob_counts == {"submitting": 2, "submitted": 1})
         master = conn.jobs.get(0)
         derived = [h[1:3] for h in master.history]
         assert derived[-1] == ("submitted", "submitting")

@@ -112,7 +112,8 @@ def test_work_only_raycluster_can_see_is_found_by_the_audit(session):
     session.write(lost_track)
     try:
         found = session.leaks()
-        assert [(f["fqid"], f["source"], f["backend"]) for f in found] == [(job.fqid, "process", "RayCluster")]
+        assert [(f["fqid"], f["source"], f["backend"]) for f in found] == [
+            (job.fqid, "process", "RayCluster")]
         assert "its job is failed" in found[0]["reason"]
         reaped = session.leaks(reap=True)
         assert reaped and reaped[0]["reaped"]
@@ -156,7 +157,8 @@ def test_ledger_records_keep_their_backend_config_across_a_reopen(tmp_path):
     db = DB(FileStorage(path))
     try:
         records = list(db.open().root()["ganga_like"].leaks.values())
-        assert [ledger_backend(r) for r in records] == [Hosts(label="gpu", synch_count=2), RayCluster(), Local()]
+        assert [ledger_backend(r) for r in records] == [
+            Hosts(label="gpu", synch_count=2), RayCluster(), Local()]
         assert records[0].backend_config._p_oid is not None  # stored with the record
         assert records[0].backend_name() == "Hosts"
         assert records[1].backend_name() == "RayCluster"

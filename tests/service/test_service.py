@@ -205,7 +205,8 @@ def test_kill_9_of_the_service_during_200_subjobs_loses_nothing(tmp_path):
         # Its guardian ends the dead service's Ray at once, before any next start.
         wait_for(lambda: not reaper.processes_using(old_ray),
                  timeout=15, what="the dead service's Ray processes to be ended by its guardian")
-        wait_for(lambda: not os.path.exists(old_ray), timeout=10, what="the guardian to remove its Ray directory")
+        wait_for(lambda: not os.path.exists(old_ray), timeout=10,
+                 what="the guardian to remove its Ray directory")
         # The next client starts a new service, which recovers before it answers.
         result = client(root, """
             j = jobs(0)

@@ -81,7 +81,8 @@ def test_a_single_object_written_by_hand_loads(tmp_path):
     path = tmp_path / "one.json"
     path.write_text('{"name": "hand", "application": {"type": "Executable", "exe": "/bin/date"}}')
     (job,) = load(str(path))
-    assert job.name == "hand" and job.application.exe == "/bin/date" and job.application.args == ("Hello World",)
+    assert (job.name == "hand" and job.application.exe == "/bin/date"
+            and job.application.args == ("Hello World",))
     assert type(job.backend).__name__ == "Local"
 
 
@@ -97,7 +98,8 @@ def test_a_single_object_written_by_hand_loads(tmp_path):
     ('[{"postprocessors": [{"type": "TextMerger"}, {"type": "FileChecker", "failIfFound": "no"}]}]',
      "job 1 field 'postprocessors' item 2: FileChecker.failIfFound = 'no' is not valid"),
     ('[{"postprocessors": {"type": "TextMerger"}}]', "field 'postprocessors': expected a list"),
-    ('[{"outputfiles": [{"type": "TextMerger"}]}]', "unknown type 'TextMerger'; the known files are File, LocalFile"),
+    ('[{"outputfiles": [{"type": "TextMerger"}]}]',
+     "unknown type 'TextMerger'; the known files are File, LocalFile"),
     ('[{"mode": "lenient"}]', "job 1 field 'mode': Job.mode = 'lenient' is not valid"),
     ('[{"name": 5}]', "job 1 field 'name': Job.name = 5 is not valid: expected a string"),
     ('[{"postprocessors": [{"type": "Merger"}]}]', "unknown type 'Merger'"),

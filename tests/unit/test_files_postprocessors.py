@@ -37,7 +37,8 @@ def _one_line(exc: pytest.ExceptionInfo) -> str:
     (lambda: TextMerger(files="stdout"), "a non-empty list of file names"),
     (lambda: TextMerger(files=[]), "the list is empty"),
     (lambda: TextMerger(files=["../etc/passwd"]), "not a name inside the output directory"),
-    (lambda: TextMerger(ignorefailed="yes"), "TextMerger.ignorefailed = 'yes' is not valid: expected True or False"),
+    (lambda: TextMerger(ignorefailed="yes"),
+     "TextMerger.ignorefailed = 'yes' is not valid: expected True or False"),
     (lambda: TextMerger(compress=1), "True or False"),
     (lambda: TextMerger(nosuch=1), "one of the attributes files, ignorefailed, overwrite, compress"),
     (lambda: FileChecker(searchStrings=[""]), "an empty string matches every line"),
@@ -97,7 +98,7 @@ def _build(n: int, workspace: str, **config) -> Job:
 
 def _master(tmp_path, outputs: list[dict[str, str]], statuses: list[str], **config) -> Job:
     master = _build(len(outputs), str(tmp_path / "ws"), **config)
-    for sub, files, status in zip(master.subjobs, outputs, statuses):
+    for sub, files, status in zip(master.subjobs, outputs, statuses, strict=True):
         out = os.path.join(sub.workdir, "output")
         os.makedirs(out, exist_ok=True)
         for name, text in files.items():

@@ -95,8 +95,9 @@ def imports(type_only_too: bool = False) -> list[tuple[str, str, str]]:
             else:
                 continue
             for target in targets:
-                if target.startswith("ganga_like.") and (PACKAGE.parent / (target.replace(".", "/") + ".py")).exists() \
-                        or (PACKAGE.parent / target.replace(".", "/")).is_dir():
+                module_file = PACKAGE.parent / (target.replace(".", "/") + ".py")
+                package_dir = PACKAGE.parent / target.replace(".", "/")
+                if (target.startswith("ganga_like.") and module_file.exists()) or package_dir.is_dir():
                     found.append((module, target, f"{path.relative_to(PACKAGE.parent)}:{node.lineno}"))
     return found
 

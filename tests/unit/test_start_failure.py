@@ -27,7 +27,8 @@ DATABASE = "/home/me/gl/repository/jobs.fs"
      ["cannot write /tmp/ray (Read-only file system); make it writable by you"]),
     (ConfigurationError("GANGA_LIKE_OUTPUT_GROUP='x' is not one of your groups"),
      ["GANGA_LIKE_OUTPUT_GROUP='x' is not one of your groups"]),
-    (RuntimeError("something new\nwith a second line"), ["RuntimeError: something new", "see /home/me/gl/service.log"]),
+    (RuntimeError("something new\nwith a second line"),
+     ["RuntimeError: something new", "see /home/me/gl/service.log"]),
 ])
 def test_each_cause_is_one_line_with_the_way_out(exc, words):
     line = explain(exc, PATHS, DATABASE)
