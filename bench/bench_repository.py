@@ -59,7 +59,7 @@ def bench_big_job() -> dict:
         config = Config(root=tmp)
         repo = open_repository(config)
         conn = repo.connect()
-        conn.root  # create the registries outside the timing
+        _ = conn.root  # create the registries outside the timing
         fs_before = _fs_bytes(config.filestorage_path)
         job = Job(application=Executable(exe="/bin/echo"),
                   splitter=ArgSplitter(args=[[str(i)] for i in range(N_SUBJOBS)]))
@@ -107,7 +107,7 @@ def build_cache() -> dict:
     conn = repo.connect()
     statuses = ("completed", "failed", "new", "running")
     for first in range(0, N_JOBS, BUILD_BATCH):
-        def work() -> None:
+        def work(first: int = first) -> None:  # called at once, by conn.write below
             for i in range(first, first + BUILD_BATCH):
                 job = Job(name=f"job-{i}")
                 conn.jobs.add(job)

@@ -488,7 +488,8 @@ def kill_running(n: int, tmp_root: str, immediately: bool = False,
                  after_s: float | None = None) -> dict:
     """(d) Submit n subjobs of `/bin/sleep 60`, wait until all are running
     (or, with immediately=True, kill right after submit returns; with
-    after_s, kill that many seconds after submit returns), kill the job, and watch the process table until every payload and helper process
+    after_s, kill that many seconds after submit returns), kill the job,
+    and watch the process table until every payload and helper process
     is gone.
 
     Headline key: ``all_gone_s`` (kill called -> no process left).

@@ -10,7 +10,8 @@ import tempfile
 from ganga_like.gpi import *  # noqa: F401,F403  (not needed under `ganga-like run`)
 
 marker = os.path.join(tempfile.mkdtemp(prefix='gl-example-'), 'second-try')
-script = 'if [ "$1" = flaky ] && [ ! -e "$2" ]; then : > "$2"; echo "first try" >&2; exit 3; fi; echo "done $1"'
+script = ('if [ "$1" = flaky ] && [ ! -e "$2" ]; then : > "$2"; echo "first try" >&2; exit 3; fi; '
+          'echo "done $1"')
 
 j = Job(name='split-args')
 j.application = Executable(exe='/bin/sh')
