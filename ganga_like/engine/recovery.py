@@ -14,6 +14,7 @@ from typing import Any
 from ..backends import base
 from ..backends.runtime import status_file as sf
 from ..errors import GangaLikeError
+from ..model.job import Job
 from ..model.lifecycle import set_status
 from ..ray_runtime import import_ray
 from ..status import ACTIVE, Status, history_entries
@@ -31,12 +32,12 @@ def recover(ctx: EngineContext) -> int:
         return 0
     finder = _Finder(ctx.store.repo_uuid + ":")
     finished_tops: list[int] = []
-    requeued: list[tuple[Any, list[Any]]] = []
+    requeued: list[tuple[Job, list[Job]]] = []
     adopted = 0
     for top_id in list(active_ids):
         top = _top_to_recover(ctx, top_id)
         leaves = _active_leaves(top) if top is not None else []
-        if not leaves:
+        if top is None or not leaves:
             finished_tops.append(top_id)
             continue
         queued = _recover_top(ctx, finder, top, leaves)
@@ -60,8 +61,8 @@ class _Unstarted:
     """Leaves with no started process on record, sorted by what is known of them."""
 
     to_adopt: list[base.Handle] = dataclasses.field(default_factory=list)  # alive, or it ran
-    queued: list[Any] = dataclasses.field(default_factory=list)  # only queued in the dead actor
-    never_sent: list[Any] = dataclasses.field(default_factory=list)  # no trace anywhere
+    queued: list[Job] = dataclasses.field(default_factory=list)  # only queued in the dead actor
+    never_sent: list[Job] = dataclasses.field(default_factory=list)  # no trace anywhere
 
 
 class _Finder:
@@ -72,7 +73,7 @@ class _Finder:
         self.prefix = prefix
         self.found_by: dict[tuple, dict[str, base.Handle]] = {}
 
-    def found(self, top: Any, actor: Any) -> dict[str, base.Handle]:
+    def found(self, top: Job, actor: Any) -> dict[str, base.Handle]:
         key = top.backend.actor_key()
         if key not in self.found_by:
             handles = import_ray().get(actor.find.remote(self.prefix))
@@ -80,7 +81,7 @@ class _Finder:
         return self.found_by[key]
 
 
-def _top_to_recover(ctx: EngineContext, top_id: int) -> Any:
+def _top_to_recover(ctx: EngineContext, top_id: int) -> Job | None:
     """The top job, or None when it is gone or out of the monitoring loop."""
     try:
         top = ctx.store.jobs.get(top_id)
@@ -89,13 +90,13 @@ def _top_to_recover(ctx: EngineContext, top_id: int) -> Any:
     return top if top.monitored else None
 
 
-def _active_leaves(top: Any) -> list[Any]:
+def _active_leaves(top: Job) -> list[Job]:
     if top._subjobs is not None:
         return [sj for sj in top._subjobs.values() if Status(sj._status) in ACTIVE]
     return [top] if top.status in ACTIVE else []
 
 
-def _recover_top(ctx: EngineContext, finder: _Finder, top: Any, leaves: list[Any]) -> list[Any]:
+def _recover_top(ctx: EngineContext, finder: _Finder, top: Job, leaves: list[Job]) -> list[Job]:
     """Adopt one top job's leaves, roll back those never sent; return those to queue again."""
     ray = import_ray()
     actor = ctx.backends.actor(top.backend)
@@ -116,7 +117,7 @@ def _recover_top(ctx: EngineContext, finder: _Finder, top: Any, leaves: list[Any
     return unstarted.queued
 
 
-def _sort_unstarted(top: Any, without: list[Any], found: dict[str, base.Handle]) -> _Unstarted:
+def _sort_unstarted(top: Job, without: list[Job], found: dict[str, base.Handle]) -> _Unstarted:
     """Not started as far as the database knows: alive by its marker, recorded as
     started (or finished) in its status file since this attempt began, only accepted
     (queued in the dead actor), or never sent at all."""
@@ -137,13 +138,13 @@ def _sort_unstarted(top: Any, without: list[Any], found: dict[str, base.Handle])
     return unstarted
 
 
-def _started(leaf: Any) -> bool:
+def _started(leaf: Job) -> bool:
     """Whether the leaf's current attempt has a started process on record."""
     handle = current_handle(leaf)
     return handle is not None and bool(handle.pid)
 
 
-def attempt_started(leaf: Any) -> float:
+def attempt_started(leaf: Job) -> float:
     """When the leaf's current attempt began: its last move to ``submitting``."""
     for entry in reversed(history_entries(leaf.history)):
         if entry.dst == Status.SUBMITTING.value:
@@ -163,7 +164,7 @@ def run_since(workdir: str, since: float) -> str:
     return "none"
 
 
-def _roll_back(ctx: EngineContext, leaves: list[Any]) -> None:
+def _roll_back(ctx: EngineContext, leaves: list[Job]) -> None:
     def work() -> None:
         for leaf in leaves:
             if leaf.status is Status.SUBMITTING:
