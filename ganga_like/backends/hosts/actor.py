@@ -335,37 +335,11 @@ class HostsActor(RuntimeActor):
         stranded: held, not final, until :meth:`_settle_stranded` confirms it."""
         if lost_reason and not run.lost:
             run.lost = lost_reason
-        inventory = self._nodes.inventory  # refreshed by the caller
         for member in run.members:
             if member.ref is not None and not member.pid and not member.done:
                 ray.cancel(member.ref, force=True)
         wait_members([m for m in run.members if not m.pid], 5.0)
-        calls = []
-        for member in run.members:
-            node = inventory.hosts.get(member.host)
-            try:
-                # The host's current node: a restarted node (a new id) runs on the same machine.
-                calls.append((member, None if node is None or not node.alive else self._nodes.call_async(
-                    node.node_id, "host_kill", [member.target(run.marker)], grace)))
-            except Exception as error:
-                calls.append((member, error))
-        notes = []
-        for member, call in calls:
-            if call is None:
-                ok, note = False, "its node is down, cannot confirm"
-            elif isinstance(call, Exception):
-                ok, note = False, reason_of(member.host, call)
-            else:
-                try:
-                    (ok, _killed, note), = ray.get(call, timeout=CONTROL_TIMEOUT)
-                except Exception as error:
-                    ok, note = False, reason_of(member.host, error)
-            with self._cond:
-                member.gone = member.gone or ok
-                member.stranded = not member.gone
-                if member.gone and self._busy.get(member.host) is run:
-                    del self._busy[member.host]  # nothing of the run is left there: the host is free
-            notes.append(f"{member.host}: {note}")
+        notes = [f"{member.host}: {note}" for member, note in self._kill_on_hosts(run, grace)]
         wait_members(run.members, 5.0)
         for member in run.members:
             if not member.done and member.ref is not None:
@@ -380,16 +354,56 @@ class HostsActor(RuntimeActor):
         if confirmed:
             self._end_gang(run, note)
         else:
-            with self._cond:
-                if settled and run.pg is not None:  # no task of the gang is left: its reservation goes
-                    try:
-                        remove_placement_group(run.pg)
-                    except Exception:  # already gone with its node
-                        pass
-                    run.pg = None
-                self._tell_stranded(run)
-                self._cond.notify_all()
+            self._strand(run, settled)
         return KillResult(run.fqid, confirmed, note if settled else note + "; a host task did not end")
+
+    def _kill_on_hosts(self, run: HostsRun, grace: float) -> list[tuple[Member, str]]:
+        """Ask each member's host (its agent, on the host's current node) to kill the
+        member's tree; mark each confirmed gone, free its host; (member, note) each."""
+        inventory = self._nodes.inventory  # refreshed by the caller
+        calls = []
+        for member in run.members:
+            node = inventory.hosts.get(member.host)
+            try:
+                # The host's current node: a restarted node (a new id) runs on the same machine.
+                calls.append((member, None if node is None or not node.alive else self._nodes.call_async(
+                    node.node_id, "host_kill", [member.target(run.marker)], grace)))
+            except Exception as error:
+                calls.append((member, error))
+        answers = []
+        for member, call in calls:
+            ok, note = self._kill_answer(member, call)
+            with self._cond:
+                member.gone = member.gone or ok
+                member.stranded = not member.gone
+                if member.gone and self._busy.get(member.host) is run:
+                    del self._busy[member.host]  # nothing of the run is left there: the host is free
+            answers.append((member, note))
+        return answers
+
+    def _kill_answer(self, member: Member, call: Any) -> tuple[bool, str]:
+        """(confirmed gone, note) from a host's answer to ``host_kill`` (or why there is none)."""
+        if call is None:
+            return False, "its node is down, cannot confirm"
+        if isinstance(call, Exception):
+            return False, reason_of(member.host, call)
+        try:
+            (ok, _killed, note), = ray.get(call, timeout=CONTROL_TIMEOUT)
+        except Exception as error:
+            return False, reason_of(member.host, error)
+        return ok, note
+
+    def _strand(self, run: HostsRun, settled: bool) -> None:
+        """A run some member of which is not confirmed gone: held, not final (see _settle_stranded)."""
+        with self._cond:
+            if settled and run.pg is not None:  # no task of the gang is left: its reservation goes
+                try:
+                    remove_placement_group(run.pg)
+                except Exception:  # already gone with its node
+                    pass
+                run.pg = None
+            self._tell_stranded(run)
+            self._cond.notify_all()
 
     def _end_gang(self, run: HostsRun, note: str) -> None:
         """Every member of a run being killed is confirmed gone: KILLED if kill() asked, else LOST."""
