@@ -108,36 +108,43 @@ def write(
     for attempt in range(attempts):
         if attempt:
             time.sleep(random.uniform(0, 0.002 * (2 ** (attempt - 1))))
-        txn = manager.begin() if attempt or not kept else manager.get()
-        if note:
-            txn.note(note)
-        committing = False
         try:
-            with writes.writing(manager, on_commit) as unit:
-                result = work()
-            txn = manager.get()
-            txn.addAfterCommitHook(_committed, (unit,))
-            committing = True
-            txn.commit()
+            return _attempt(connection, work, on_commit, note, fresh=bool(attempt) or not kept)
         except ConflictError as exc:
-            manager.abort()
             if kept and attempt == 0:
                 # Edits made before this write cannot be replayed: say so, never drop
                 # them silently. (Through the GPI edits are committed as they are made.)
                 raise EditConflict(str(exc)) from None
             if attempt + 1 >= attempts:
                 raise
-            continue
-        except BaseException as exc:
-            manager.abort()
-            if committing and is_disk_full(exc):
-                what = f"nothing of '{note}' was written" if note else "nothing of it was written"
-                raise database_full(connection.db(), what, "run it again") from None
-            raise
-        if unit.error is not None:
-            raise unit.error  # on_commit failed; the transaction is committed
-        return result
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _attempt(connection: _ZODBConnection, work: Callable[[], T], on_commit: OnCommit | None,
+             note: str, fresh: bool) -> T:
+    """One try: ``work()`` and the commit, in a new transaction (``fresh``) or in the one
+    holding the connection's pending edits; aborted on any error (a full disk as one line)."""
+    manager = connection.transaction_manager
+    txn = manager.begin() if fresh else manager.get()
+    if note:
+        txn.note(note)
+    committing = False
+    try:
+        with writes.writing(manager, on_commit) as unit:
+            result = work()
+        txn = manager.get()
+        txn.addAfterCommitHook(_committed, (unit,))
+        committing = True
+        txn.commit()
+    except BaseException as exc:
+        manager.abort()
+        if committing and is_disk_full(exc):
+            what = f"nothing of '{note}' was written" if note else "nothing of it was written"
+            raise database_full(connection.db(), what, "run it again") from None
+        raise
+    if unit.error is not None:
+        raise unit.error  # on_commit failed; the transaction is committed
+    return result
 
 
 def _join(outer: writes.Write, manager: _transaction.TransactionManager, work: Callable[[], T],
