@@ -1,41 +1,41 @@
 """ClientSession: a face's session. Reads and edits go through its own ZEO
 connection to the service; verbs go to the service on its control socket.
 
-Reads never import Ray. Every verb that touches running work (submit, kill,
-resubmit, remove, force_status, freeze, unmonitor, leaks) is carried out by the
-service, with the same strict-mode rules whoever asks; ``wait`` and ``peek`` are
-answered there too (the service knows when postprocessing is done, and a remote
-client cannot see the workspace). Each request carries the last transaction the
-client has seen, and the client waits for the service's answer's transaction
-before it returns, so a client always reads its own verbs' results.
+Reads never import Ray. Every verb of the table (``model.session.JobSession``:
+submit, kill, resubmit, remove, force_status, freeze, unfreeze, unmonitor, leaks) is
+carried out by the service, with the same strict-mode rules whoever asks; ``wait``
+and ``peek`` are answered there too (the service knows when postprocessing is done,
+and a remote client cannot see the workspace). The session inherits the verbs; each
+goes through :meth:`ClientSession.run_verb`, the one generic call. Each request
+carries the last transaction the client has seen, and the client waits for the
+service's answer's transaction before it returns, so a client always reads its own
+verbs' results (``channel.verbs``).
 """
 
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import Iterable
+from collections.abc import Mapping
 from typing import Any
 
 from ZEO.Exceptions import ClientDisconnected
-from ZODB.utils import p64, u64
 
 from ..channel.paths import ServicePaths, connectable
+from ..channel.verbs import VERBS, catch_up, request_args, returned, seen_tid
 from ..config import Config
 from ..errors import ServiceUnavailable, WaitTimeout
 from ..model.job import Job
+from ..model.session import JobSession
 from ..repository.storage import open_zeo
-from ..status import Status
 from ..store_session import StoreSession
 from . import autostart, remote
 from .link import Link, NoService
 
-WAIT_SLICE = 30.0  # a wait is asked in slices, so an interrupted client leaves no long waiter
-CATCH_UP = 10.0
+WAIT_SLICE = 30.0  # a long verb (wait) is asked in slices: an interrupted client leaves no long waiter
 RECONNECT = 30.0  # ZEO retries its connection every few seconds at most
 
 
-class ClientSession(StoreSession):
+class ClientSession(StoreSession, JobSession[Job]):
     def __init__(self, config: Config | None = None, autostart_service: bool = True,
                  quiet: bool = False) -> None:
         config = config or Config.from_env()
@@ -84,22 +84,36 @@ class ClientSession(StoreSession):
             self._ensure_connected()
         super().refresh()
 
-    # -- the request and its consistency ------------------------------------------
-    def _seen_tid(self) -> str:
-        return "%016x" % u64(self.repository.db.lastTransaction())
+    # -- the one generic call ------------------------------------------------------------
+    def run_verb(self, name: str, /, **args: object) -> Any:
+        """Ask the service for one verb of the table and return its result as the table
+        says (the engine's own ``run_verb`` returns the same shapes in-process)."""
+        verb = VERBS[name]
+        job = args.get("job")
+        if verb.stores_job and isinstance(job, Job):
+            self.register(job)  # a new job needs its id before the wire can name it
+        wire = request_args(verb, args)
+        value = self._asked_in_slices(name, wire) if verb.long else self.request(name, wire)
+        return returned(verb, value, args)
 
-    def _catch_up(self, tid: str) -> None:
-        if tid:
-            wanted = p64(int(tid, 16))
-            storage = self.repository.db.storage
-            deadline = time.monotonic() + CATCH_UP
-            while storage.lastTransaction() < wanted and time.monotonic() < deadline:
-                time.sleep(0.0005)
-        self.refresh()
+    def _asked_in_slices(self, name: str, wire: Mapping[str, object]) -> object:
+        """A long verb: its ``timeout`` is the caller's whole wait, asked WAIT_SLICE s at a time."""
+        timeout = wire.get("timeout")
+        assert timeout is None or isinstance(timeout, (int, float)), timeout
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = WAIT_SLICE if deadline is None else max(0.0, deadline - time.monotonic())
+            try:
+                return self.request(name, {**wire, "timeout": min(left, WAIT_SLICE)})
+            except WaitTimeout as exc:
+                if timeout is not None and deadline is not None and time.monotonic() >= deadline:
+                    raise WaitTimeout(timeout, list(exc.fields.get("pending", ()))) from None
 
-    def call(self, verb: str, **args: Any) -> Any:
+    def request(self, name: str, wire: Mapping[str, object]) -> object:
+        """One request, read-your-writes: it carries the last transaction seen here, and
+        returns once this client's view has the answer's."""
         try:
-            value, tid = self.link.call(verb, self._seen_tid(), **args)
+            value, tid = self.link.call(name, seen_tid(self.repository.db), **wire)
         except NoService:
             # The service stopped (idle, `service stop`, a crash) while this client stayed
             # open: start the next one, as a first use would; the ZEO connection follows.
@@ -107,57 +121,10 @@ class ClientSession(StoreSession):
                 raise ServiceUnavailable(self.link.root, "it does not answer") from None
             autostart.connect(self.paths)
             self._ensure_connected()
-            value, tid = self.link.call(verb, self._seen_tid(), **args)
-        self._catch_up(tid)
+            value, tid = self.link.call(name, seen_tid(self.repository.db), **wire)
+        catch_up(self.repository.db, tid)
+        self.refresh()
         return value
-
-    # -- verbs: carried out by the service ------------------------------------------
-    def submit(self, job: Job, keep_going: bool = False) -> Job:
-        self.register(job)
-        self.call("submit", fqid=job.fqid, keep_going=keep_going, environment=dict(os.environ))
-        return job
-
-    def kill(self, job: Job) -> None:
-        self.call("kill", fqid=job.fqid)
-
-    def resubmit(self, job: Job, force: bool = False, include_killed: bool = False) -> None:
-        self.call("resubmit", fqid=job.fqid, force=force, include_killed=include_killed)
-
-    def remove(self, job: Job, force: bool = False) -> None:
-        self.call("remove", fqid=job.fqid, force=force)
-
-    def force_status(self, job: Job, status: str, force: bool = False) -> None:
-        self.call("force_status", fqid=job.fqid, status=str(getattr(status, "value", status)),
-                  force=force)
-
-    def freeze(self, job: Job) -> None:
-        self.call("freeze", fqid=job.fqid)
-
-    def unfreeze(self, job: Job) -> None:
-        self.call("unfreeze", fqid=job.fqid)
-
-    def unmonitor(self, job: Job) -> None:
-        self.call("unmonitor", fqid=job.fqid)
-
-    def leaks(self, reap: bool = False) -> list[dict[str, Any]]:
-        return self.call("leaks", reap=reap)
-
-    def peek(self, job: Job, file: str = "stdout", lines: int = 20) -> str:
-        return self.call("peek", fqid=job.fqid, file=file, lines=lines)
-
-    def wait(self, jobs: Iterable[Job], timeout: float | None = None,
-             poll: float | None = None) -> list[Status]:
-        """Block until every job is final (and its postprocessing done)."""
-        fqids = [j.fqid for j in jobs]
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            left = WAIT_SLICE if deadline is None else max(0.0, deadline - time.monotonic())
-            try:
-                statuses = self.call("wait", fqids=fqids, timeout=min(left, WAIT_SLICE))
-                return [Status(s) for s in statuses]
-            except WaitTimeout as exc:
-                if timeout is not None and deadline is not None and time.monotonic() >= deadline:
-                    raise WaitTimeout(timeout, list(exc.fields.get("pending", ()))) from None
 
     def ensure_monitor(self) -> None:
         """The service's monitor always runs; nothing to start here."""

@@ -3,22 +3,25 @@
 This is the service's core (``ganga_like.service`` drives it); every face a user
 touches is a client of the service (``ganga_like.client``). Tests and the benchmark
 may open their own in-process engine (``Engine(Config(...))``). Engines write the
-database; actors never do. Ganga's verbs live in ``engine/operations/``, one module
-per family; the methods here start the monitor and recover where a verb needs it,
-then delegate.
+database; actors never do. Ganga's verbs are declared once, in
+``model.session.JobSession`` (the engine inherits them); each names its operation
+(``engine/operations/``, one module per family): ``run_verb`` starts the monitor and
+recovers where the verb says so, then runs it.
 """
 
 from __future__ import annotations
 
+import importlib
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from ..config import Config
 from ..errors import WaitTimeout
 from ..model import binding
 from ..model.job import Job
+from ..model.session import JOB_VERBS, JobSession, Verb
 from ..ray_runtime import before_ray_shutdown
 from ..repository import open_repository
 from ..repository.storage import Repository
@@ -28,19 +31,25 @@ from .backend_pool import BackendPool
 from .context import EngineContext
 from .log_repair import complete_queue_log
 from .monitor import Monitor
-from .operations import forcing, output
-from .operations import kill as kill_op
-from .operations import remove as remove_op
-from .operations import resubmit as resubmit_op
-from .operations import submit as submit_op
-from .operations import unmonitor as unmonitor_op
 from .operations.common import active_set as _active_set  # noqa: F401  (tests, recovery)
 from .operations.submit import split as _split  # noqa: F401  (tests)
-from .audit import audit_leaks
 from .recovery import recover
 
+FACADE = "engine.core:Engine."  # an operation of the facade itself (wait), not of the context
+WAIT_POLL = 0.5  # the longest a wait sleeps between looks, unless a change wakes it first
 
-class Engine(StoreSession):
+
+def operation_of(verb: Verb) -> Callable[..., object]:
+    """The function a verb of the table names (``module:qualname`` under ganga_like)."""
+    module, _, qualname = verb.operation.partition(":")
+    found: object = importlib.import_module(f"ganga_like.{module}")
+    for part in qualname.split("."):
+        found = getattr(found, part)
+    assert callable(found), verb.operation
+    return found
+
+
+class Engine(StoreSession, JobSession[Job]):
     """The repository plus the backend actors and the monitor: the service's core.
 
     The service runs one; tests and the benchmark may open their own in-process
@@ -94,48 +103,25 @@ class Engine(StoreSession):
     def __enter__(self) -> Engine:
         return self
 
-    # -- Ganga's verbs (engine/operations/) ----------------------------------------------
-    def submit(self, job: Job, keep_going: bool = False,
-               environment: dict[str, str] | None = None) -> Job:
-        """Submit ``job``; its payloads get ``environment`` (default: this process's)."""
-        self.ensure_monitor()  # recovers earlier sessions' work before adding ours
-        return submit_op.submit(self.context, job, keep_going=keep_going, environment=environment)
-
-    def kill(self, job: Job) -> None:
-        self.ensure_monitor()
-        kill_op.kill(self.context, job)
-
-    def resubmit(self, job: Job, force: bool = False, include_killed: bool = False) -> None:
-        self.ensure_monitor()
-        resubmit_op.resubmit(self.context, job, force=force, include_killed=include_killed)
-
-    def remove(self, job: Job, force: bool = False) -> None:
-        self.ensure_monitor()
-        remove_op.remove(self.context, job, force=force)
-
-    def force_status(self, job: Job, status: str, force: bool = False) -> None:
-        self.ensure_monitor()
-        forcing.force_status(self.context, job, status, force=force)
-
-    def freeze(self, job: Job) -> None:
-        forcing.freeze(self.context, job)
-
-    def unfreeze(self, job: Job) -> None:
-        forcing.unfreeze(self.context, job)
-
-    def unmonitor(self, job: Job) -> None:
-        unmonitor_op.unmonitor(self.context, job)
-
-    def peek(self, job: Job, file: str = "stdout", lines: int = 20) -> str:
-        return output.peek(self.context, job, file=file, lines=lines)
+    # -- Ganga's verbs: declared in model.session.JobSession, run here ---------------------
+    def run_verb(self, name: str, /, **args: object) -> Any:
+        """Run one verb of the table: start the monitor (and recover what earlier
+        sessions left) where the verb touches running work, then its operation, on the
+        engine's context (the facade's own ``wait`` on the facade)."""
+        verb = JOB_VERBS[name]
+        if verb.monitor:
+            self.ensure_monitor()  # recovers earlier sessions' work before adding ours
+        on = self if verb.operation.startswith(FACADE) else self.context
+        return _OPERATIONS[name](on, **args)
 
     def wait(self, jobs: Iterable[Job], timeout: float | None = None,
-             poll: float = 0.5, refresh: Any = None) -> list[Status]:
+             poll: float | None = None, refresh: Callable[[], None] | None = None) -> list[Status]:
         """Block until every job is final (or new again); return their statuses.
 
         ``refresh``: how to see new commits when the jobs were read through another
         connection than this session's own (the service waits for many clients at once)."""
         jobs = list(jobs)
+        poll = WAIT_POLL if poll is None else poll
         # Jobs read through this session's own connection: the caller is its user, who
         # may start the monitor and recover. Through another (the service's readers):
         # the service's own threads do that, under its verb lock.
@@ -155,20 +141,23 @@ class Engine(StoreSession):
                 self.monitor.settle()  # the queue log holds the final lines too
                 return statuses
             if timeout is not None and deadline is not None and time.monotonic() >= deadline:
-                raise WaitTimeout(timeout, [j.fqid for j, s in zip(jobs, statuses) if s in ACTIVE])
+                pending = [j.fqid for j, s in zip(jobs, statuses, strict=True) if s in ACTIVE]
+                raise WaitTimeout(timeout, pending)
             with self._changed:
                 self._changed.wait(poll if deadline is None else
                                    max(0.0, min(poll, deadline - time.monotonic())))
 
-    # -- recovery and audit -----------------------------------------------------------------
+    # -- recovery ---------------------------------------------------------------------------
     def recover(self) -> None:
         recover(self.context)
 
-    def leaks(self, reap: bool = False) -> list[dict[str, Any]]:
-        return audit_leaks(self.context, reap=reap)
+
+# Every verb's operation, resolved once (a name the table gets wrong fails at import).
+_OPERATIONS: dict[str, Callable[..., object]] = {name: operation_of(verb)
+                                                 for name, verb in JOB_VERBS.items()}
 
 
-def set_default_session(session: Any) -> None:
+def set_default_session(session: JobSession[Job] | None) -> None:
     """Make ``session`` the one that jobs not yet stored use (tests, tools)."""
     binding.set_default(session)
 

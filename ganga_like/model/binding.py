@@ -11,16 +11,20 @@ inside a write (``writes.in_write``: the one answer), which it then joins.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from ..errors import GangaLikeError
+from .session import JobSession
 from .writes import in_write
 
-_sessions_by_db: dict[int, Any] = {}
-_default: Any = None
+J = TypeVar("J")
+_sessions_by_db: dict[int, JobSession[Any]] = {}
+_default: JobSession[Any] | None = None
 
 
-def bind(db: Any, session: Any) -> None:
+def bind(db: Any, session: object) -> None:
+    if not isinstance(session, JobSession):  # (StoreSession binds itself: its subclasses are)
+        raise TypeError(f"{type(session).__name__} does not implement JobSession")
     _sessions_by_db[id(db)] = session
 
 
@@ -28,19 +32,19 @@ def unbind(db: Any) -> None:
     _sessions_by_db.pop(id(db), None)
 
 
-def set_default(session: Any) -> None:
+def set_default(session: JobSession[Any] | None) -> None:
     global _default
     _default = session
 
 
-def get_default() -> Any:
+def get_default() -> JobSession[Any] | None:
     """The installed default session, or None (none yet, or it was closed)."""
     if _default is not None and getattr(_default, "closed", False):
         return None
     return _default
 
 
-def session_for(job: Any) -> Any:
+def session_for(job: J) -> JobSession[J]:
     jar = getattr(job, "_p_jar", None)
     if jar is not None:
         session = _sessions_by_db.get(id(jar.db()))

@@ -28,6 +28,7 @@ from .application import Executable
 from .component import Component, ReadOnly, assign_declared, concrete_components, refuse_stored_field
 from .jobinfo import JobInfo
 from .jobtime import JobTime
+from .session import JobSession
 from .slices import JobSlice, select_jobs
 
 EDITABLE_AFTER_SUBMIT = ("name", "comment", "do_auto_resubmit")
@@ -104,8 +105,9 @@ class Job(Persistent):
 
     Verbs: ``submit()``, ``kill()``, ``resubmit()``, ``remove()``, ``copy()``,
     ``peek(file, lines)``, ``wait(timeout)``, ``force_status('failed')``,
-    ``freeze()``, ``unfreeze()``, ``unmonitor()`` (``resplit()`` is refused: see its help). ``print(j)`` shows the whole
-    configuration; ``j == j.copy()`` compares configurations, as in Ganga.
+    ``freeze()``, ``unfreeze()``, ``unmonitor()`` (``resplit()`` is refused: see its
+    help). ``print(j)`` shows the whole configuration; ``j == j.copy()`` compares
+    configurations, as in Ganga.
     """
 
     # -- stored fields, with class defaults ---------------------------------------
@@ -472,7 +474,7 @@ class Job(Persistent):
         return sorted(names)
 
 
-def _show_output(session: Any, job: Job) -> None:
+def _show_output(session: JobSession[Job], job: Job) -> None:
     """Print the standard output of each (sub)job that ran (a foreground backend's)."""
     import sys
 
@@ -558,7 +560,8 @@ class SubjobsView(Sequence):
     def select(self, minid: int | None = None, maxid: int | None = None,
                **criteria: Any) -> JobSlice:
         """A slice of the subjobs (status=, name=, id=, ...), with the verbs."""
-        return JobSlice(select_jobs(self._tree().values(minid, maxid), **criteria), "subjobs")
+        chosen: list[Job] = select_jobs(self._tree().values(minid, maxid), **criteria)
+        return JobSlice(chosen, "subjobs")
 
     def __repr__(self) -> str:
         from .table import subjobs_table

@@ -14,12 +14,14 @@ in Ganga, ``s[3]`` and ``s(3)`` are the job with id 3, ``s[-1]`` the slice's las
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Iterable, Iterator
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, Protocol, TypeVar
 
 from ..errors import GangaLikeError, InvalidValue, JobNotFound, UnknownAttribute
 from ..status import Status
 from .table import job_row, render
+
+R = TypeVar("R")
 
 CRITERIA = ("status", "name", "id", "application", "backend")
 
@@ -64,6 +66,26 @@ def select_jobs(candidates: Iterable[Any], status: Any = None, name: str | None 
 
 class SliceErrors(GangaLikeError):
     """Some jobs of a slice refused a verb (``keep_going=True``): one line each."""
+
+
+class SliceMember(Protocol):
+    """What a slice asks of each of its jobs (``model.job.Job``, which is checked against
+    it; job.py imports this module, so it is named by a protocol). A slice's verbs are
+    each job's own (a template refuses them, a foreground backend's submit waits),
+    which call the job's session as ``model.session.JobSession`` declares."""
+
+    @property
+    def fqid(self) -> str: ...
+
+    def submit(self, keep_going: bool = False) -> object: ...
+
+    def kill(self) -> None: ...
+
+    def resubmit(self, force: bool = False, include_killed: bool = False) -> None: ...
+
+    def remove(self, force: bool = False) -> None: ...
+
+    def copy(self) -> object: ...
 
 
 class JobSlice:
@@ -117,15 +139,17 @@ class JobSlice:
         return JobSlice(select_jobs(chosen, **criteria), self._what)
 
     # -- the verbs, job by job -------------------------------------------------------
-    def _each(self, verb: str, keep_going: bool, **kwargs: Any) -> list[Any]:
+    def _each(self, verb: str, keep_going: bool, call: Callable[[SliceMember], R]) -> list[R]:
         if keep_going not in (True, False):  # jobs.remove(10) is not "remove job 10"
             raise InvalidValue(f"{verb}()", "keep_going", keep_going,
                                "True or False (a slice's verbs act on every job of it: "
                                f"to {verb} one job, jobs(id).{verb}())")
-        results, failures = [], []
-        for job in list(self._jobs):
+        results: list[R] = []
+        failures: list[str] = []
+        members: list[SliceMember] = list(self._jobs)
+        for job in members:
             try:
-                results.append(getattr(job, verb)(**kwargs))
+                results.append(call(job))
             except GangaLikeError as exc:
                 if not keep_going:
                     raise
@@ -136,20 +160,20 @@ class JobSlice:
         return results
 
     def submit(self, keep_going: bool = False) -> JobSlice:
-        self._each("submit", keep_going)
+        self._each("submit", keep_going, lambda job: job.submit())
         return self
 
     def kill(self, keep_going: bool = False) -> None:
-        self._each("kill", keep_going)
+        self._each("kill", keep_going, lambda job: job.kill())
 
     def resubmit(self, keep_going: bool = False, force: bool = False) -> None:
-        self._each("resubmit", keep_going, force=force)
+        self._each("resubmit", keep_going, lambda job: job.resubmit(force=force))
 
     def remove(self, keep_going: bool = False, force: bool = False) -> None:
-        self._each("remove", keep_going, force=force)
+        self._each("remove", keep_going, lambda job: job.remove(force=force))
 
     def copy(self, keep_going: bool = False) -> JobSlice:
-        return JobSlice(self._each("copy", keep_going), self._what)
+        return JobSlice(self._each("copy", keep_going, lambda job: job.copy()), self._what)
 
     # -- shown as one table -------------------------------------------------------------
     def __repr__(self) -> str:
