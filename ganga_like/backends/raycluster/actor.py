@@ -230,52 +230,39 @@ class RayClusterActor(RuntimeActor):
         results: list[KillResult | None] = [None] * len(work)
         targets: dict[int, procs.Target] = {}
         for index, (handle, run) in enumerate(work):
-            if isinstance(run, RayRun):
-                if run.ref is not None and not run.handle.pid:
-                    _cancel(run.ref)  # not started yet: make sure it never does
-                targets[index] = procs.Target(run.handle.pid, run.handle.create_time, run.marker)
-            elif handle.pid or handle.workdir:
-                targets[index] = procs.Target(handle.pid, handle.create_time,
-                                              outcome.marker_of(handle.workdir))
-            else:
+            target = _kill_target(handle, run)
+            if target is None:
                 results[index] = KillResult(handle.fqid, True, "nothing to kill: unknown here, never started")
+            else:
+                targets[index] = target
         marked = {i: t for i, t in targets.items() if t.pid or t.marker}
         ended = (dict(zip(marked, procs.kill_trees(list(marked.values()), grace), strict=True))
                  if marked else {})
-        pending = [run.ref for _, run in work if isinstance(run, RayRun) and run.ref is not None]
-        if pending:
-            _, pending = ray.wait(pending, num_returns=len(pending), timeout=TASK_END_WAIT, fetch_local=False)
-            for ref in pending:  # a task that outlived its processes (or a stuck worker)
-                _cancel(ref)
-            if pending:
-                _, pending = ray.wait(pending, num_returns=len(pending), timeout=TASK_END_WAIT,
-                                      fetch_local=False)
-        open_tasks = {ref.hex() for ref in pending}
-        # A task cancelled while starting may have started a wrapper: end anything marked.
-        alive = dict(zip(marked, procs.held(list(marked.values())), strict=True)) if marked else {}
-        again = [i for i, live in alive.items() if live]
-        swept_all = procs.kill_trees([marked[i] for i in again], 0.5) if again else []
-        for index, swept in zip(again, swept_all, strict=True):
-            alive[index], ended[index] = not swept.confirmed, swept
+        open_tasks = _wait_tasks_end(work)
+        alive = _sweep_again(marked, ended)
         for index, (handle, run) in enumerate(work):
-            if results[index] is not None:
-                continue
-            note = ended[index].note if index in ended else "the Ray task was cancelled before it started"
-            task_open = isinstance(run, RayRun) and run.ref is not None and run.ref.hex() in open_tasks
-            if task_open or alive.get(index, False):
-                why = "the Ray task has not ended" if task_open else "processes still alive"
-                results[index] = KillResult(handle.fqid, False, f"{why}: {note}")
-                if isinstance(run, RayRun):
-                    with self._cond:
-                        run.killing = False  # keep watching it: the reaper reports its end
-                    if run.ref is not None and not task_open:
-                        self._done.put(run)
-                continue
-            results[index] = KillResult(handle.fqid, True, f"killed: {note}")
-            if run is not None or (index in ended and ended[index].killed):
-                self._killed(run, handle, f"killed: {note}")
+            if results[index] is None:
+                task_open = isinstance(run, RayRun) and run.ref is not None and run.ref.hex() in open_tasks
+                results[index] = self._kill_result(handle, run, ended.get(index), task_open,
+                                                   alive.get(index, False))
         return [r if r is not None else KillResult(h.fqid, False, "not handled")
                 for r, (h, _) in zip(results, work, strict=True)]
+
+    def _kill_result(self, handle: Handle, run: Run | None, ended: procs.KillOutcome | None,
+                     task_open: bool, alive: bool) -> KillResult:
+        """One subjob's kill: confirmed (and recorded) or not, with why."""
+        note = ended.note if ended is not None else "the Ray task was cancelled before it started"
+        if task_open or alive:
+            why = "the Ray task has not ended" if task_open else "processes still alive"
+            if isinstance(run, RayRun):
+                with self._cond:
+                    run.killing = False  # keep watching it: the reaper reports its end
+                if run.ref is not None and not task_open:
+                    self._done.put(run)
+            return KillResult(handle.fqid, False, f"{why}: {note}")
+        if run is not None or (ended is not None and ended.killed):
+            self._killed(run, handle, f"killed: {note}")
+        return KillResult(handle.fqid, True, f"killed: {note}")
 
     # ------------------------------------------------------------------ adopting
 
@@ -360,3 +347,40 @@ def start_raycluster_actor(name: str | None = None, max_concurrency_slots: int =
                                  **actor_options)
     return ray.remote(RayClusterActor).options(**options).remote(max_in_flight=max_in_flight)
 
+
+def _kill_target(handle: Handle, run: Run | None) -> procs.Target | None:
+    """What to kill for one handle (None: nothing is known of it here); a task not
+    started yet is cancelled, so that it never does."""
+    if isinstance(run, RayRun):
+        if run.ref is not None and not run.handle.pid:
+            _cancel(run.ref)
+        return procs.Target(run.handle.pid, run.handle.create_time, run.marker)
+    if handle.pid or handle.workdir:
+        return procs.Target(handle.pid, handle.create_time, outcome.marker_of(handle.workdir))
+    return None
+
+
+def _wait_tasks_end(work: list[tuple[Handle, Run | None]]) -> set[str]:
+    """Wait for the killed runs' Ray tasks to end (cancelling those that outlive their
+    processes, or a stuck worker); the hex ids of the tasks still open."""
+    pending = [run.ref for _, run in work if isinstance(run, RayRun) and run.ref is not None]
+    if pending:
+        _, pending = ray.wait(pending, num_returns=len(pending), timeout=TASK_END_WAIT, fetch_local=False)
+        for ref in pending:
+            _cancel(ref)
+        if pending:
+            _, pending = ray.wait(pending, num_returns=len(pending), timeout=TASK_END_WAIT,
+                                  fetch_local=False)
+    return {ref.hex() for ref in pending}
+
+
+def _sweep_again(marked: dict[int, procs.Target],
+                 ended: dict[int, procs.KillOutcome]) -> dict[int, bool]:
+    """A task cancelled while starting may have started a wrapper: end anything marked
+    still alive (``ended`` is updated); which targets are alive after that."""
+    alive = dict(zip(marked, procs.held(list(marked.values())), strict=True)) if marked else {}
+    again = [i for i, live in alive.items() if live]
+    swept_all = procs.kill_trees([marked[i] for i in again], 0.5) if again else []
+    for index, swept in zip(again, swept_all, strict=True):
+        alive[index], ended[index] = not swept.confirmed, swept
+    return alive
