@@ -182,21 +182,9 @@ def _build_job(path: str, index: int, entry: Any) -> Job:
                               "unknown; the fields of a job are " + ", ".join(JOB_KEYS))
     attributes: dict[str, Any] = {}
     for key, value in entry.items():
-        where = f"{label} field {key!r}"
-        if key in COMPONENT_SLOTS:
-            if value is None:
-                if key != "splitter":
-                    continue  # the Job's default (Executable(), Local())
-                attributes[key] = None
-            else:
-                attributes[key] = _build_component(path, where, value, COMPONENT_SLOTS[key])
-        elif key in LIST_SLOTS:
-            if not isinstance(value, list):
-                raise ExportFileError(path, where, "expected a list [{...}, ...]")
-            attributes[key] = [_build_component(path, f"{where} item {n + 1}", item, LIST_SLOTS[key])
-                               for n, item in enumerate(value)]
-        else:
-            attributes[key] = value
+        if key in COMPONENT_SLOTS and value is None and key != "splitter":
+            continue  # the Job's default (Executable(), Local())
+        attributes[key] = _build_value(path, f"{label} field {key!r}", key, value)
     job = Job()
     if "backend" not in attributes:
         attributes["backend"] = Local()  # Ganga's default backend
@@ -206,6 +194,18 @@ def _build_job(path: str, index: int, entry: Any) -> Job:
         except GangaLikeError as exc:
             raise ExportFileError(path, f"{label} field {key!r}", str(exc)) from None
     return job
+
+
+def _build_value(path: str, where: str, key: str, value: Any) -> Any:
+    """One field of an exported job: a component, a list of components, or a plain value."""
+    if key in COMPONENT_SLOTS:
+        return None if value is None else _build_component(path, where, value, COMPONENT_SLOTS[key])
+    if key in LIST_SLOTS:
+        if not isinstance(value, list):
+            raise ExportFileError(path, where, "expected a list [{...}, ...]")
+        return [_build_component(path, f"{where} item {n + 1}", item, LIST_SLOTS[key])
+                for n, item in enumerate(value)]
+    return value
 
 
 def _build_component(path: str, where: str, entry: Any, category: str) -> Component:
