@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import collections
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from ganga_like.backends import base
 from ganga_like.backends.runtime import runs as rs
@@ -45,7 +45,7 @@ class RunTable:
     def __len__(self) -> int:
         return len(self._runs)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Run]:
         return iter(list(self._runs.values()))
 
     def count(self, *states: str) -> int:
