@@ -238,7 +238,7 @@ class LocalActor(RuntimeActor):
 
     def _check_lingering(self) -> None:
         with self._cond:
-            lingering = [r for r in self._runs if r.state == rs.LINGERING]
+            lingering = [r for r in self._runs if isinstance(r, LocalRun) and r.state == rs.LINGERING]
         # Done once what it left behind was ended (or, under a kill, once its group is
         # empty): not merely when its group empties, as a leftover may have left it.
         gone = [r for r in lingering if (r.leftovers if not r.killing else r.kill_gave_up and
