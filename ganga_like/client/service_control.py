@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -9,7 +10,7 @@ import time
 from typing import Any
 
 from ..channel.paths import ServicePaths
-from ..errors import ServiceRunning, ServiceUnavailable
+from ..errors import ServiceLost, ServiceRunning, ServiceUnavailable
 from . import autostart
 from .link import Link, NoService
 
@@ -41,9 +42,10 @@ def stop(paths: ServicePaths, timeout: float = STOP_TIMEOUT) -> dict[str, Any]:
     pid = paths.holder_pid()
     try:
         Link(paths.root, unix_path=paths.control_socket).call("stop")
-    except (NoService, ServiceUnavailable, OSError):
-        if pid:  # starting, or not answering: the signal does the same
-            os.kill(pid, signal.SIGTERM)
+    except (NoService, ServiceUnavailable, ServiceLost, OSError):
+        if pid:  # starting, stopping, or not answering: the signal does the same
+            with contextlib.suppress(ProcessLookupError):  # it ended meanwhile
+                os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while autostart.service_alive(paths):
         if time.monotonic() > deadline:
