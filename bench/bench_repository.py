@@ -72,7 +72,7 @@ def bench_big_job() -> dict:
             phases["split_s"] = time.perf_counter() - t
             t = time.perf_counter()
             for sub in job._subjobs.values():
-                set_status(sub, "submitting", source="bench")
+                set_status(sub, "submitting", source="system")
             phases["set_status_s"] = time.perf_counter() - t
 
         start = time.perf_counter()

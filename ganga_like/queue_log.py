@@ -1,6 +1,8 @@
 """The BEX-style queue log: one line per status change, for people and ``grep``.
 
-``YYYY-MM-DD HH:MM:SS <host> <job-id> <status> [<msg>]``, appended to
+``YYYY-MM-DD HH:MM:SS <host> <job-id> <status> [<msg>]``, the message ending with
+the change's cause in brackets (``... killed killed, confirmed (kill #lz3k9q1a.41)``;
+the cause alone when there is no note), appended to
 ``<root>/log`` after the transaction that made the changes has committed (a
 rolled-back change never appears). Lines are written in one ``write`` per
 batch on a file opened for appending.
@@ -30,6 +32,8 @@ log = logging.getLogger(__name__)
 def format_line(change: Change) -> str:
     stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(change.time))
     note = " ".join(change.note.split())  # one line per event, whatever the note holds
+    if change.cause is not None:
+        note = f"{note} ({change.cause})" if note else f"({change.cause})"
     line = f"{stamp} {change.host or _HOST} {change.fqid} {change.target}"
     return f"{line} {note}\n" if note else line + "\n"
 

@@ -90,20 +90,89 @@ RESUBMITTABLE: frozenset[Status] = frozenset(
 """Statuses from which ``resubmit()`` may start (running ones only with force)."""
 
 
+class Source(str, enum.Enum):
+    """Who changed a status, as a history entry records it (stored as the value: a plain
+    string, so records stay readable without this class)."""
+
+    USER = "user"
+    """A verb a person (or a script) sent: submit, kill, resubmit, force_status, ..."""
+    BACKEND = "backend"
+    """An event a backend reported, applied by the monitor."""
+    MONITOR = "monitor"
+    """The monitor's own conclusion: outputs collected, auto-resubmission."""
+    RECOVERY = "recovery"
+    """A new session adopting, or rolling back, what an earlier one left."""
+    DERIVED = "derived"
+    """A master's status, moved by the master rule after one of its subjobs moved."""
+    SYSTEM = "system"
+    """Anything else (set_status's default; also any source an old record spelled
+    otherwise)."""
+
+    def __str__(self) -> str:
+        return self.value
+
+    @classmethod
+    def parse(cls, value: object) -> Source:
+        """The Source for ``value`` (a Source or its stored string); an unknown string, as
+        an old record may hold, is SYSTEM."""
+        if isinstance(value, Source):
+            return value
+        member = cls._value2member_map_.get(value) if isinstance(value, str) else None
+        return member if member is not None else cls.SYSTEM  # type: ignore[return-value]
+
+
+class Cause(NamedTuple):
+    """Why a status changed: the verb, monitor batch, recovery, ... that did it.
+
+    ``kind`` is the verb's name ("kill", "submit", ...), "monitor batch", "recovery",
+    "auto-resubmit" or "derived" (a master moved by its subjob's change); ``id`` is unique
+    within the repository (``model.writes.new_cause``); ``after`` is the cause this one
+    followed from: the batch that saw the failure an auto-resubmit answers, the subjob
+    change's cause for a derived master move. Stored as a plain tuple (``stored``)."""
+
+    kind: str
+    id: str
+    after: Cause | None = None
+
+    def stored(self) -> tuple:
+        """As a history entry keeps it: nested plain tuples, no class reference."""
+        return (self.kind, self.id, None if self.after is None else self.after.stored())
+
+    @classmethod
+    def load(cls, value: object) -> Cause | None:
+        """A stored cause back (None for none, or one this version cannot read)."""
+        if not isinstance(value, tuple) or len(value) < 2:
+            return None
+        after = cls.load(value[2]) if len(value) > 2 else None
+        return cls(str(value[0]), str(value[1]), after)
+
+    def __str__(self) -> str:
+        """``kill #lz3k9q1a.41``; ``auto-resubmit #lz3k9q1a.43 after monitor batch #...``."""
+        if self.kind == "derived" and self.after is not None:
+            return f"derived from {self.after}"
+        text = f"{self.kind} #{self.id}"
+        return f"{text} after {self.after.kind} #{self.after.id}" if self.after is not None else text
+
+
 class HistoryEntry(NamedTuple):
     """One status change as a job's ``history`` records it. Stored as a plain tuple
-    (persistence: old records stay readable); read it through :func:`history_entries`."""
+    ``(when, from, to, note, source, cause)`` (persistence: old records stay readable;
+    those written before causes are 5-tuples); read it through :func:`history_entries`."""
 
     when: float
     src: str
     dst: str
     note: str
-    source: str  # who changed it: "user", "monitor", "recovery", "derived", ...
+    source: Source  # who changed it
+    cause: Cause | None = None  # which verb, batch, recovery, ...; None in old records
 
 
 def history_entries(history: Iterable[tuple]) -> list[HistoryEntry]:
-    """A job's ``history`` (tuples, oldest first) as named entries."""
-    return [HistoryEntry._make(entry) for entry in history]
+    """A job's ``history`` (tuples, oldest first) as named entries: the source as a
+    :class:`Source`, the cause as a :class:`Cause` (None where the record has none)."""
+    return [HistoryEntry(entry[0], entry[1], entry[2], entry[3], Source.parse(entry[4]),
+                         Cause.load(entry[5]) if len(entry) > 5 else None)
+            for entry in history]
 
 
 class Edge(NamedTuple):

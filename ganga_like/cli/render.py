@@ -52,13 +52,20 @@ def outcome_line(job: Any) -> str:
 
 
 def history_dicts(job: Any) -> list[dict[str, Any]]:
-    return [{"time": iso_time(e.when), "from": e.src, "to": e.dst, "note": e.note, "source": e.source}
+    return [{"time": iso_time(e.when), "from": e.src, "to": e.dst, "note": e.note,
+             "source": e.source.value, "cause": None if e.cause is None else str(e.cause)}
             for e in history_entries(job.history)]
 
 
 def history_line(entry: HistoryEntry) -> str:
+    """``<time> running -> killed by kill #<id> (user) killed, confirmed``: the change, its
+    cause (when the record has one: a master's ``derived from monitor batch #<id>``), its
+    source and its note."""
     stamp = time.strftime(HISTORY_TIME, time.localtime(entry.when))
-    return f"{stamp} {entry.src} -> {entry.dst} ({entry.source})" + (f" {entry.note}" if entry.note else "")
+    cause = entry.cause
+    by = "" if cause is None else f" {cause}" if cause.kind == "derived" else f" by {cause}"
+    return f"{stamp} {entry.src} -> {entry.dst}{by} ({entry.source.value})" + \
+        (f" {entry.note}" if entry.note else "")
 
 
 def subjobs_of(job: Any, statuses: Sequence[str] | None) -> list[Any]:

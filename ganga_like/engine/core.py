@@ -22,6 +22,7 @@ from ..errors import WaitTimeout
 from ..model import binding
 from ..model.job import Job
 from ..model.session import JOB_VERBS, JobSession, Verb
+from ..model.writes import acting_as, new_cause
 from ..ray_runtime import before_ray_shutdown
 from ..repository import open_repository
 from ..repository.storage import Repository
@@ -112,7 +113,8 @@ class Engine(StoreSession, JobSession[Job]):
         if verb.monitor:
             self.ensure_monitor()  # recovers earlier sessions' work before adding ours
         on = self if verb.operation.startswith(FACADE) else self.context
-        return _OPERATIONS[name](on, **args)
+        with acting_as(new_cause(name)):  # what it changes names "<verb> #<id>"
+            return _OPERATIONS[name](on, **args)
 
     def wait(self, jobs: Iterable[Job], timeout: float | None = None,
              poll: float | None = None, refresh: Callable[[], None] | None = None) -> list[Status]:

@@ -67,7 +67,8 @@ def missing_changes(session: StoreSession) -> list[Change]:
     def look(job: Any) -> None:
         for entry in history_entries(job.history):
             if entry.when >= since:
-                recorded.append(Change(entry.when, job.fqid, entry.src, entry.dst, entry.note, ""))
+                recorded.append(Change(entry.when, job.fqid, entry.src, entry.dst, entry.note, "",
+                                       entry.cause))
 
     jobs: Any = root.jobs
     for top_id in list(getattr(root, "active_ids", None) or ()):

@@ -35,8 +35,9 @@ from ..backends.runtime.runs import QUEUED_DETAIL
 from ..errors import DiskFull, GangaLikeError
 from ..model.job import Job
 from ..model.lifecycle import set_status
+from ..model.writes import acting_as, new_cause
 from ..ray_runtime import import_ray
-from ..status import FINAL, Status
+from ..status import FINAL, Source, Status
 from .context import EngineContext, Submission
 from .operations import output
 from .operations import resubmit as resubmit_op
@@ -263,8 +264,10 @@ class Monitor:
                     self._apply_event(job, event, completing, failed_auto)
 
         self._last_apply = time.monotonic()
+        batch = new_cause("monitor batch")  # every change it makes names it
         try:
-            self.conn.write(work, on_commit=self.ctx.store.on_commit)
+            with acting_as(batch):
+                self.conn.write(work, on_commit=self.ctx.store.on_commit)
         except DiskFull as exc:
             self._hold(events, submissions, outcomes, exc)
             return
@@ -283,7 +286,7 @@ class Monitor:
         if self._touched_masters:
             self._finish_masters()
         if failed_auto:
-            resubmit_op.auto_resubmit(self.ctx, self.conn, failed_auto)
+            resubmit_op.auto_resubmit(self.ctx, self.conn, failed_auto, after=batch)
         self.ctx.notify_changed()
 
     def _record_submissions(self, jobs: Any, submissions: list[Submission]) -> None:
@@ -331,7 +334,7 @@ class Monitor:
             refused = event_rules.REFUSED.get(job.status)
             if refused is not None:
                 target, note = refused
-                set_status(job, target, note.format(error=handle.error), source="backend",
+                set_status(job, target, note.format(error=handle.error), source=Source.BACKEND,
                            host=handle.host)
             return
         if job.status is Status.SUBMITTING or handle.pid or handle.task_id or job.handle is None:
@@ -344,7 +347,7 @@ class Monitor:
                 # that the backend's QUEUED event finds nothing left to change (one
                 # write of the subjob fewer).
                 job.backend_detail = QUEUED_DETAIL
-            set_status(job, Status.SUBMITTED, source="backend", host=handle.host)
+            set_status(job, Status.SUBMITTED, source=Source.BACKEND, host=handle.host)
 
     def _apply_event(self, job: Job, event: base.Event, completing: list[str],
                      failed_auto: list[str]) -> None:
@@ -381,8 +384,8 @@ class Monitor:
         host = handle.host if handle is not None else ""
         *through, target = rule.moves
         for status in through:
-            set_status(job, status, source="backend", now=now, host=host)
-        set_status(job, target, note, source="backend", now=now, host=host)
+            set_status(job, status, source=Source.BACKEND, now=now, host=host)
+        set_status(job, target, note, source=Source.BACKEND, now=now, host=host)
 
     def _complete(self, fqids: list[str]) -> None:
         """Outputs and postprocessors, outside any transaction, after ``completing`` has
@@ -406,7 +409,7 @@ class Monitor:
             job = _lookup(jobs, fqid)
             if job is None or job.status is not Status.COMPLETING:
                 continue
-            set_status(job, Status.COMPLETED if ok else Status.FAILED, note, source="monitor")
+            set_status(job, Status.COMPLETED if ok else Status.FAILED, note, source=Source.MONITOR)
             self._touch(job)
 
     def _touch(self, job: Any) -> None:

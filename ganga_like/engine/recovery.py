@@ -16,8 +16,9 @@ from ..backends.runtime import status_file as sf
 from ..errors import GangaLikeError
 from ..model.job import Job
 from ..model.lifecycle import set_status
+from ..model.writes import acting_as, new_cause
 from ..ray_runtime import import_ray
-from ..status import ACTIVE, Status, history_entries
+from ..status import ACTIVE, Source, Status, history_entries
 from .context import EngineContext
 from .operations.common import current_handle
 from .operations.resubmit import resubmit_leaves
@@ -26,7 +27,13 @@ log = logging.getLogger(__name__)
 
 
 def recover(ctx: EngineContext) -> int:
-    """Adopt the active work of every job marked active; returns how many leaves."""
+    """Adopt the active work of every job marked active; returns how many leaves. What it
+    changes names one "recovery #<id>" cause (an auto-resubmit it starts: "after" it)."""
+    with acting_as(new_cause("recovery")):
+        return _recover(ctx)
+
+
+def _recover(ctx: EngineContext) -> int:
     active_ids = getattr(ctx.store.main.root, "active_ids", None)
     if active_ids is None or not len(active_ids):
         return 0
@@ -45,7 +52,7 @@ def recover(ctx: EngineContext) -> int:
             requeued.append((top, queued))
         adopted += len(leaves)
     for top, leaves in requeued:
-        resubmit_leaves(ctx, top, leaves, source="recovery",
+        resubmit_leaves(ctx, top, leaves, source=Source.RECOVERY,
                         note="re-queued: the backend that queued it is gone")
     if finished_tops:
         def work() -> None:
@@ -170,6 +177,6 @@ def _roll_back(ctx: EngineContext, leaves: list[Job]) -> None:
             if leaf.status is Status.SUBMITTING:
                 set_status(leaf, Status.NEW,
                            "recovered: the session stopped during submission and the backend "
-                           "has no trace of it; submit again", source="recovery")
+                           "has no trace of it; submit again", source=Source.RECOVERY)
 
     ctx.store.write(work, note="recovery: roll back interrupted submissions")

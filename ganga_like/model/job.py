@@ -132,7 +132,7 @@ class Job(Persistent):
     _subjobs: IOBTree | None = None
     _counts: Any = None  # StatusCounts, on masters only
     _overrides: Mapping[str, Any] = {}  # a subjob's differences from its master
-    history: tuple = ()  # ((time, from, to, note, source), ...)
+    history: tuple = ()  # ((time, from, to, note, source, cause), ...): status.history_entries
     submit_counter: int = 0
     auto_resubmit_count: int = 0
     backend_detail: str = ""  # the backend's minor status: Queued, Running, NOPING, ...

@@ -1,7 +1,8 @@
 """The one function that changes a status.
 
 ``set_status`` checks the transition table (``ganga_like.status``), stamps the
-time, appends ``(time, from, to, note, source)`` to the job's history, keeps the
+time, appends ``(time, from, to, note, source, cause)`` to the job's history (the
+cause: the one the write under way carries, ``writes.current_cause()``), keeps the
 master's per-status counts in step, and reports the change to the write under way
 in this thread (``writes.current_write()``: the repository's write helper hands
 them to the queue log once the transaction has committed). Nothing else assigns a
@@ -14,8 +15,8 @@ import time as _time
 from typing import TYPE_CHECKING
 
 from ..errors import OperationRefused
-from ..status import Status, check_transition, history_entries, master_status
-from .writes import Change, current_write
+from ..status import Cause, Source, Status, check_transition, history_entries, master_status
+from .writes import Change, current_cause, current_write
 
 if TYPE_CHECKING:  # pragma: no cover
     from .job import Job
@@ -33,7 +34,7 @@ def set_status(
     job: Job,
     target: Status | str,
     note: str = "",
-    source: str = "system",
+    source: Source | str = Source.SYSTEM,
     now: float | None = None,
     host: str = "",
 ) -> Status:
@@ -51,19 +52,27 @@ def set_status(
     src = Status(job._status)
     check_transition(job.fqid, src, dst, history_entries(job.history[-HISTORY_SHOWN_IN_ERRORS:]))
     when = _time.time() if now is None else now
+    # Stored as the plain string; a string that names no Source is an error.
+    who = source.value if isinstance(source, Source) else Source(source).value
+    cause = current_cause()
+    stored = None if cause is None else cause.stored()
     master = job.master
     if master is not None:
         before = master_status(master._counts.counts)
         master._counts.move(src.value, dst.value)  # first: it is the step that can refuse
     job._status = dst.value
-    job.history = job.history + ((when, src.value, dst.value, note, source),)
+    job.history = job.history + ((when, src.value, dst.value, note, who, stored),)
     if note and dst in (Status.FAILED, Status.NEW, Status.UNKNOWN, Status.KILLED):
         job.reason = note
-    _report(Change(when, job.fqid, src.value, dst.value, note, host))
+    _report(Change(when, job.fqid, src.value, dst.value, note, host, cause))
     if master is not None:
         after = master_status(master._counts.counts)
         if after is not before:
             why = f"subjob {job.id}: {src.value}->{dst.value}"
-            master.history = master.history + ((when, before.value, after.value, why, "derived"),)
-            _report(Change(when, master.fqid, before.value, after.value, why, host))
+            # The master's move names its subjob's change's cause.
+            derived = None if cause is None else Cause("derived", cause.id, cause)
+            master.history = master.history + ((when, before.value, after.value, why,
+                                                Source.DERIVED.value,
+                                                None if derived is None else derived.stored()),)
+            _report(Change(when, master.fqid, before.value, after.value, why, host, derived))
     return src

@@ -6,14 +6,24 @@ an edit of a stored object (made plainly inside a write, committed on its own
 outside: ``binding.apply``), a refused stored field (``component``), a status read
 (which refreshes only outside), and ``lifecycle.set_status``, which reports each
 :class:`Change` to the innermost write, to be told once its transaction commits.
+
+A write also carries the current :class:`~ganga_like.status.Cause` (the verb, monitor
+batch, recovery, ... it is part of): ``acting_as(cause)`` names it for what this thread
+does meanwhile, a write opened inside takes it (a nested write, its outer write's), and
+``set_status`` stamps it on each history entry and queue-log line without its callers
+passing it. ``new_cause`` allocates the ids (see docs/architecture.md, "Cause ids").
 """
 
 from __future__ import annotations
 
+import itertools
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import NamedTuple
+
+from ..status import Cause
 
 
 class Change(NamedTuple):
@@ -25,6 +35,7 @@ class Change(NamedTuple):
     target: str
     note: str
     host: str
+    cause: Cause | None = None
 
 
 OnCommit = Callable[[list[Change]], None]
@@ -36,10 +47,11 @@ class Write:
     status changes once they are committed, and the changes made so far."""
 
     def __init__(self, manager: object | None, on_commit: OnCommit | None,
-                 parent: Write | None) -> None:
+                 parent: Write | None, cause: Cause | None = None) -> None:
         self.manager = manager
         self.on_commit = on_commit
         self.parent = parent
+        self.cause = cause  # what it is part of
         self.changes: list[Change] = []
         self.error: BaseException | None = None  # what on_commit raised after the commit
 
@@ -55,16 +67,19 @@ _current = threading.local()  # .write: the innermost write of this thread
 
 
 @contextmanager
-def writing(manager: object | None = None, on_commit: OnCommit | None = None) -> Iterator[Write]:
+def writing(manager: object | None = None, on_commit: OnCommit | None = None,
+            cause: Cause | None = None) -> Iterator[Write]:
     """Marks this thread as inside a write through ``manager``'s connection: edits made
     meanwhile join that write's transaction instead of committing, and status changes
-    are collected in it."""
-    write = Write(manager, on_commit, current_write())
+    are collected in it, stamped with ``cause`` (by default the enclosing one's)."""
+    # Named for it, else what the thread acts as (inside a write: that write's cause).
+    write = Write(manager, on_commit, current_write(), cause or _acting())
     _current.write = write
-    try:
-        yield write
-    finally:
-        _current.write = write.parent
+    with acting_as(write.cause):
+        try:
+            yield write
+        finally:
+            _current.write = write.parent
 
 
 def current_write() -> Write | None:
@@ -79,3 +94,53 @@ def in_write(manager: object | None = None) -> bool:
     if write is None or manager is None:
         return write is not None
     return write.through(manager) is not None
+
+
+# -- causes ------------------------------------------------------------------------------
+
+def _epoch() -> str:
+    """This process's stamp: its first cause's time in milliseconds, base 36."""
+    value, digits = int(time.time() * 1000), ""
+    while value:
+        value, rest = divmod(value, 36)
+        digits = "0123456789abcdefghijklmnopqrstuvwxyz"[rest] + digits
+    return digits or "0"
+
+
+_ids = itertools.count(1)
+_id_lock = threading.Lock()
+_epoch_stamp: list[str] = []
+
+
+def new_cause(kind: str, after: Cause | None = None) -> Cause:
+    """A cause with a new id, ``<stamp>.<n>``: this process's start stamp (milliseconds,
+    base 36) and a counter. Unique within a repository across restarts: one process
+    writes a repository at a time (the service, or the session holding its lock) and a
+    later one starts at a later millisecond; nothing is written to allocate it."""
+    with _id_lock:
+        if not _epoch_stamp:
+            _epoch_stamp.append(_epoch())
+        return Cause(kind, f"{_epoch_stamp[0]}.{next(_ids)}", after)
+
+
+def _acting() -> Cause | None:
+    cause: Cause | None = getattr(_current, "cause", None)
+    return cause
+
+
+@contextmanager
+def acting_as(cause: Cause | None) -> Iterator[Cause | None]:
+    """What this thread does meanwhile is part of ``cause`` (None: keeps the current one):
+    the writes it opens, and the status changes they make, carry it."""
+    before = _acting()
+    _current.cause = cause or before
+    try:
+        yield _current.cause
+    finally:
+        _current.cause = before
+
+
+def current_cause() -> Cause | None:
+    """The cause this thread acts as: its innermost write's, or the one ``acting_as``
+    named outside any write."""
+    return _acting()

@@ -138,7 +138,7 @@ for j in list(jobs):      # every job submitted reaches a final status
 history = []
 for j in jobs:
     for job in ([j] + list(j.subjobs) if j.subjob_counts else [j]):
-        history += [(when, job.fqid, entry_to) for when, _f, entry_to, _n, _s in job.history]
+        history += [(when, job.fqid, entry_to) for when, _f, entry_to, *_ in job.history]
 print('STATE', json.dumps({'ids': [j.id for j in jobs], 'leaks': leaks(),
                            'statuses': {j.id: j.status.value for j in jobs},
                            'history': history}))

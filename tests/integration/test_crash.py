@@ -52,7 +52,7 @@ for step in STEPS:
     for start in range(0, N, BATCH):
         def work():
             for sub in master._subjobs.values(start, start + BATCH - 1):
-                set_status(sub, step, source="crash-test")
+                set_status(sub, step, source="system")
         conn.write(work, note=f"{{step}} {{start}}")
         done += 1
         print("COMMIT", done, flush=True)

@@ -4,15 +4,17 @@ as it was written."""
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
 import ZODB
 from ZODB.FileStorage import FileStorage
 
+from ganga_like.cli.render import show_text
 from ganga_like.config import Config
 from ganga_like.engine.core import Engine
-from ganga_like.status import history_entries
+from ganga_like.status import Source, history_entries
 
 OLD = Path(__file__).resolve().parents[1] / "data" / "repository-before-engine" / "jobs.fs"
 
@@ -52,6 +54,17 @@ def test_an_old_repository_reads_as_it_was_written(tmp_path):
         assert split.subjobs[1].info.submit_counter == 2  # resubmitted once
         steps = [entry.dst for entry in history_entries(split.subjobs[1].history)]
         assert steps[-1] == "failed" and steps.count("submitted") == 2, steps
+        # Written before causes (five-tuples, free-string sources): no cause, the sources
+        # read as the enumeration, and `show` renders them as before.
+        for job in [split, *split.subjobs, *engine.jobs]:
+            assert all(len(entry) == 5 for entry in job.history), job.fqid
+            for entry in history_entries(job.history):
+                assert entry.cause is None and isinstance(entry.source, Source)
+        sources = [e.source for e in history_entries(split.subjobs[1].history)]
+        assert sources[0] is Source.USER and Source.BACKEND in sources, sources
+        assert {e.source for e in history_entries(split.history)} == {Source.DERIVED}
+        shown = show_text(split.subjobs[1], None, None, 3).splitlines()[-1]
+        assert re.fullmatch(r"  \S+ \S+ running -> failed \(backend\) .*", shown), shown
         single = engine.jobs.get(1)
         assert single.comment == "kept" and single.do_auto_resubmit and single.backend.concurrency == 2
         assert [t.name for t in engine.templates] == ["a template"]

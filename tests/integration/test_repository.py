@@ -101,18 +101,19 @@ def test_a_job_with_100_subjobs_survives_a_fresh_process(run_python, tmp_path):
     out = json.loads(run_python(READ_BACK, GL_ROOT=root).stdout.strip().splitlines()[-1])
 
     assert out["len"] == 2
-    assert out["plain"] == ["plain", "submitted", [[1.0, "new", "submitting", "", "user"],
-                                                    [2.0, "submitting", "submitted", "", "monitor"]]]
+    # (time, from, to, note, source, cause): no cause outside a verb, batch or recovery.
+    assert out["plain"] == ["plain", "submitted", [[1.0, "new", "submitting", "", "user", None],
+                                                    [2.0, "submitting", "submitted", "", "monitor", None]]]
     counts = {"completed": 50, "failed": 30, "submitting": 20}
     assert out["master"] == ["big", "submitting", True, counts]
     assert out["recount"] == counts
     assert out["fqids"] == [f"1.{i}" for i in range(100)]
     assert out["statuses"] == ["completed"] * 50 + ["failed"] * 30 + ["submitting"] * 20
     assert out["history_0"] == [
-        [10.0, "new", "submitting", "", "user"],
-        [11.0, "submitting", "submitted", "submitted 0", "monitor"],
-        [12.0, "submitted", "running", "running 0", "monitor"],
-        [13.0, "running", "completed", "completed 0", "monitor"],
+        [10.0, "new", "submitting", "", "user", None],
+        [11.0, "submitting", "submitted", "submitted 0", "monitor", None],
+        [12.0, "submitted", "running", "running 0", "monitor", None],
+        [13.0, "running", "completed", "completed 0", "monitor", None],
     ]
     assert [h[1:3] for h in out["history_60"]] == [
         ["new", "submitting"], ["submitting", "submitted"], ["submitted", "failed"]]

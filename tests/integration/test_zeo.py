@@ -193,7 +193,7 @@ def test_two_clients_moving_different_subjobs_merge_counts_without_a_retry(clien
             attempts[index] += 1
             master = conn.jobs.get(0)
             for sub in master._subjobs.values(index * n_each, (index + 1) * n_each - 1):
-                set_status(sub, "running", source=f"client {index}")
+                set_status(sub, "running", source="user")
             barrier.wait(timeout=10)  # both have changed the counts from the same state
 
         return lambda: conn.write(work)
@@ -230,7 +230,7 @@ def test_concurrent_moves_that_change_the_masters_status_record_it_once(clients)
 
         def work():
             attempts[index] += 1
-            set_status(conn.jobs.get(0).subjobs[index], "submitting", source=f"client {index}")
+            set_status(conn.jobs.get(0).subjobs[index], "submitting", source="user")
             if attempts[index] == 1:
                 barrier.wait(timeout=10)
 

@@ -365,3 +365,55 @@ def test_gpi_slices_carry_the_verbs(session):
     assert isinstance(failed, JobSlice) and failed.ids() == [1]
     gpi.jobs.select(name="sl*").remove()
     assert gpi.jobs.select(name="sl*").ids() == []
+
+
+def test_each_change_names_its_cause_and_show_tells_the_story(session, tmp_path, monkeypatch):
+    """Issue 17 (5): a verb, a monitor batch and an auto-resubmit each leave history
+    entries naming their cause; a master's derived moves name the subjob change's;
+    ``show --history`` renders them (recovery: tests/lifecycle/test_recovery.py)."""
+    from ganga_like.cli.render import show_text
+    from ganga_like.status import Source, history_entries
+
+    counter = tmp_path / "count"
+    flaky = f"echo x >> {counter}; test $(wc -l < {counter}) -ge 2"
+    job = sh_job(["true"] * 4 + [flaky], do_auto_resubmit=True)  # 1 of 5 fails: retried
+    session.submit(job)
+
+    def settled():
+        session.refresh()
+        return job.subjobs[4].status is Status.COMPLETED and job.status is Status.COMPLETED
+
+    wait_for(settled, timeout=60)
+    entries = history_entries(job.subjobs[4].history)
+    submit, *_ = [e for e in entries if e.dst == "submitting"]
+    assert submit.cause is not None and submit.cause.kind == "submit" and submit.source is Source.USER
+    by_backend = [e for e in entries if e.source is Source.BACKEND]
+    assert by_backend and all(e.cause is not None and e.cause.kind == "monitor batch" for e in by_backend)
+    failed = next(e for e in entries if e.dst == "failed")
+    retry = next(e for e in entries if e.note == "auto-resubmit")
+    assert retry.cause is not None and retry.cause.kind == "auto-resubmit"
+    assert retry.cause.after == failed.cause  # the batch that saw the failure
+    assert len({e.cause.id for e in entries if e.cause is not None}) >= 4  # ids differ
+    for entry in history_entries(job.history):  # the master's moves name their subjob's cause
+        assert entry.source is Source.DERIVED and entry.cause is not None
+        assert entry.cause.kind == "derived" and entry.cause.after is not None
+    text = show_text(job.subjobs[4], None, None, 20)
+    assert f"failed -> submitting by auto-resubmit #{retry.cause.id} after monitor batch " \
+           f"#{failed.cause.id} (monitor) auto-resubmit" in text
+    log_text = open(session.config.queue_log).read()
+    assert f"{job.subjobs[4].fqid} submitting auto-resubmit ({retry.cause})" in log_text
+
+    sleeper = sh_job(["sleep 30"])
+    session.submit(sleeper)
+    wait_for(_all_running(session, sleeper, 1))
+    # The backend's own "killed" event may reach the monitor before the kill verb records
+    # its confirmation (then the monitor batch is the cause): hold the sleeper's events.
+    apply_event = session.monitor._apply_event
+    monkeypatch.setattr(session.monitor, "_apply_event", lambda job, *rest: None
+                        if job.fqid.startswith(f"{sleeper.id}.") else apply_event(job, *rest))
+    session.kill(sleeper)
+    killed = history_entries(sleeper.subjobs[0].history)[-1]
+    assert killed.dst == "killed" and killed.source is Source.USER
+    assert killed.cause is not None and killed.cause.kind == "kill" and killed.cause.after is None
+    assert f"running -> killed by kill #{killed.cause.id} (user)" in show_text(sleeper.subjobs[0], None,
+                                                                             None, 5)

@@ -12,7 +12,7 @@ import pytest
 from ganga_like.config import Config
 from ganga_like.engine.core import Engine, set_default_session
 from ganga_like.model.lifecycle import set_status
-from ganga_like.status import Status
+from ganga_like.status import Source, Status, history_entries
 
 from .. import conftest
 from .helpers import sh_job
@@ -90,6 +90,15 @@ def test_subjobs_caught_in_submitting_go_back_to_new_with_a_note(session, gl_con
         assert [sj.status for sj in again.subjobs] == [Status.NEW] * 3
         assert "submit again" in again.subjobs[0].reason
         assert again.status is Status.NEW
+        # Issue 17 (5): the rollback names one recovery cause; the crashed write had none.
+        rolled = [history_entries(sj.history)[-1] for sj in again.subjobs]
+        assert {(e.dst, e.source) for e in rolled} == {("new", Source.RECOVERY)}
+        assert len({e.cause for e in rolled}) == 1 and rolled[0].cause.kind == "recovery"
+        assert all(history_entries(sj.history)[0].cause is None for sj in again.subjobs)
+        derived = history_entries(again.history)[-1]
+        assert derived.source is Source.DERIVED and derived.cause.after == rolled[-1].cause
+        log_text = open(gl_config.queue_log).read()
+        assert f"{again.subjobs[0].fqid} new " in log_text and f"({rolled[0].cause})" in log_text
         fresh.submit(again)
         assert fresh.wait([again], timeout=30) == [Status.COMPLETED]
     finally:

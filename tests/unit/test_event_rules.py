@@ -241,12 +241,12 @@ def test_the_monitor_applies_every_situations_rule_and_every_move_is_accepted(ap
             rule = rule_for(s)
             job, completing, failed_auto, touched = apply(s, note, detail, pid)
             # Each move starts where the previous one ended; no moves: no pair (the lone start is dropped).
-            assert [(src, dst) for _, src, dst, _, _ in job.history] == list(zip(
+            assert [(src, dst) for _, src, dst, *_ in job.history] == list(zip(
                 [s.status.value] + [m.value for m in rule.moves[:-1]], [m.value for m in rule.moves],
                 strict=False)), s
             assert job.status is (rule.moves[-1] if rule.moves else s.status), s
             if rule.moves:
-                when, _, _, last_note, source = job.history[-1]
+                when, _, _, last_note, source, *_ = job.history[-1]
                 assert source == "backend" and (when == 1234.5) == rule.at_event_time, s
                 want = rule.note_for(note, EXIT_CODES[s.exit], "no such file" if s.handle_error else "")
                 assert last_note == want + (" | stderr: Traceback: boom" if rule.stderr_tail else ""), s

@@ -72,10 +72,10 @@ class MasterMachine(RuleBasedStateMachine):
         master_history_before = len(self.master.history)
         now = self._tick()
 
-        assert set_status(sub, target, note="machine", source="test", now=now) is before
+        assert set_status(sub, target, note="machine", source="system", now=now) is before
 
         self.legal_changes += 1
-        assert sub.history[-1] == (now, before.value, target, "machine", "test")
+        assert sub.history[-1] == (now, before.value, target, "machine", "system", None)
         # The master records a 'derived' entry only when its own status changes.
         if self.master.status is master_before:
             assert len(self.master.history) == master_history_before

@@ -19,6 +19,7 @@ from ganga_like.status import (
     Status,
     allowed_targets,
     check_transition,
+    history_entries,
     is_allowed,
     master_status,
     master_status_of,
@@ -134,8 +135,8 @@ def test_every_legal_edge_passes_set_status_and_is_recorded(edge, make_job_in):
     changes = write.changes
     assert previous is src
     assert job.status is dst
-    # Exactly one entry appended: (time, from, to, note, source).
-    assert job.history[-1] == (1234.5, src.value, dst.value, "because", "user")
+    # Exactly one entry appended: (time, from, to, note, source, cause): no cause outside one.
+    assert job.history[-1] == (1234.5, src.value, dst.value, "because", "user", None)
     assert len(job.history) == 2
     assert [(c.fqid, c.source, c.target) for c in changes] == [("1", src.value, dst.value)]
 
@@ -179,7 +180,7 @@ def test_every_illegal_pair_raises_invalid_transition_with_structured_fields(edg
 def test_every_illegal_pair_is_refused_by_set_status_and_changes_nothing(edge, make_job_in):
     src, dst = edge
     job = make_job_in(src.value)
-    history = tuple((float(i), "a", "b", f"n{i}", "s") for i in range(5))
+    history = tuple((float(i), "a", "b", f"n{i}", "user") for i in range(5))
     job.history = history
     with writing() as write, pytest.raises(InvalidTransition) as info:
         set_status(job, dst)
@@ -188,7 +189,7 @@ def test_every_illegal_pair_is_refused_by_set_status_and_changes_nothing(edge, m
     assert job.history == history
     assert changes == []
     # The error shows the last few history entries, so the user sees how it got here.
-    assert info.value.recent_history == history[-HISTORY_SHOWN_IN_ERRORS:]
+    assert info.value.recent_history == tuple(history_entries(history[-HISTORY_SHOWN_IN_ERRORS:]))
 
 
 def test_illegal_message_names_the_allowed_targets_and_recent_history():

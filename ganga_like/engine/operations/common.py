@@ -8,7 +8,7 @@ from typing import Any
 from ...backends import base
 from ...model.job import Job
 from ...model.lifecycle import set_status
-from ...status import Status
+from ...status import Source, Status
 
 # What a kill can stop: a completing job's process is already gone (it holds
 # nothing); it finishes on its own, and `completing -> killed` is not an edge.
@@ -38,7 +38,7 @@ def active_set(root: Any) -> Any:
 
 
 
-def begin_attempt(target: Job, note: str, source: str, auto: bool = False) -> None:
+def begin_attempt(target: Job, note: str, source: Source, auto: bool = False) -> None:
     """Move a leaf to ``submitting`` for a new run: a new attempt number (events of
     earlier runs are then ignored) and none of the last run's outcome left behind."""
     target.submit_counter += 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ...errors import InvalidValue, KillNotConfirmed, OperationRefused
 from ...model.job import Job
 from ...model.lifecycle import set_status
-from ...status import Status
+from ...status import Source, Status
 from ..context import EngineContext
 from .common import KILLABLE, leaves_of
 from .kill import kill_leaves
@@ -42,7 +42,7 @@ def force_status(ctx: EngineContext, job: Job, status: str, force: bool = False)
         for leaf in leaves:
             if leaf.status in sources or leaf.status is Status.KILLED:
                 if leaf.status is not target:
-                    set_status(leaf, target, f"force_status('{target.value}')", source="user")
+                    set_status(leaf, target, f"force_status('{target.value}')", source=Source.USER)
 
     ctx.store.write(work, note=f"force_status {job.fqid}")
 
@@ -69,7 +69,7 @@ def refreeze(ctx: EngineContext, job: Job, mapping: dict[Status, Status], verb: 
     def work() -> None:
         for leaf in leaves:
             if leaf.status in mapping:
-                set_status(leaf, mapping[leaf.status], f"{verb}()", source="user")
+                set_status(leaf, mapping[leaf.status], f"{verb}()", source=Source.USER)
 
     ctx.store.write(work, note=f"{verb} {job.fqid}")
 

@@ -7,7 +7,7 @@ from ...model.job import Job
 from ...model.lifecycle import set_status
 from ...ray_runtime import import_ray
 from ...repository.ledger import Ledger
-from ...status import Status
+from ...status import Source, Status
 from ..context import EngineContext
 from .common import HOST, KILL_GRACE, KILLABLE, handle_to_stop, leaves_of
 
@@ -51,11 +51,11 @@ def kill_leaves(ctx: EngineContext, top: Job, targets: list[Job], ledger_reason:
             result = results.get(target.fqid)
             if result is not None and result.confirmed:
                 set_status(target, Status.KILLED, result.note or "killed, confirmed",
-                           source="user", host=HOST)
+                           source=Source.USER, host=HOST)
             elif relaxed or ledger_reason:
                 note = "kill not confirmed" + (f": {result.note}" if result else ": no handle")
                 set_status(target, Status.KILLED, note + " (relaxed mode)" if relaxed else note,
-                           source="user", host=HOST)
+                           source=Source.USER, host=HOST)
                 ledger.record(target, ledger_reason or "killed in relaxed mode",
                               handle_to_stop(target, type(backend).__name__).to_tuple())
             else:

@@ -12,8 +12,9 @@ from BTrees.IOBTree import IOBTree
 from ...errors import KillNotConfirmed, OperationRefused
 from ...model.job import Job
 from ...model.lifecycle import Change, set_status
+from ...model.writes import current_cause
 from ...repository.ledger import Ledger
-from ...status import ACTIVE, FROZEN, Status
+from ...status import ACTIVE, FROZEN, Source, Status
 from ..context import EngineContext
 from .common import HOST, KILLABLE, active_set, handle_to_stop, leaves_of
 from .kill import kill_leaves
@@ -66,10 +67,10 @@ def delete(ctx: EngineContext, job: Job, registry: Any) -> None:
         if job._subjobs is None and job.status is not Status.TEMPLATE:
             if job.status in FROZEN:
                 set_status(job, Status.COMPLETED if job.status is Status.COMPLETED_FROZEN
-                           else Status.FAILED, "unfrozen to be removed", source="user")
+                           else Status.FAILED, "unfrozen to be removed", source=Source.USER)
             if job.status in ACTIVE:
-                set_status(job, Status.UNKNOWN, "removed while active (forced)", source="user")
-            set_status(job, Status.REMOVED, "remove()", source="user", host=HOST)
+                set_status(job, Status.UNKNOWN, "removed while active (forced)", source=Source.USER)
+            set_status(job, Status.REMOVED, "remove()", source=Source.USER, host=HOST)
         registry.discard(job)
         root = ctx.store.main.root
         active_set(root).discard(job.id) if job.id is not None else None
@@ -81,7 +82,8 @@ def delete(ctx: EngineContext, job: Job, registry: Any) -> None:
 
     ctx.store.write(work, note=f"remove {job.fqid}")
     if job._subjobs is not None:
-        ctx.store.on_commit([Change(when, job.fqid, previous.value, "removed", "remove()", HOST)])
+        ctx.store.on_commit([Change(when, job.fqid, previous.value, "removed", "remove()", HOST,
+                                    current_cause())])
     if workdir and os.path.isdir(workdir):
         shutil.rmtree(workdir, ignore_errors=True)
 

@@ -6,8 +6,9 @@ from typing import Any
 
 from ...errors import KillNotConfirmed, OperationRefused
 from ...model.job import MAX_AUTO_RESUBMITS, Job
+from ...model.writes import acting_as, new_cause
 from ...ray_runtime import import_ray
-from ...status import FROZEN, RESUBMITTABLE, Status
+from ...status import FROZEN, RESUBMITTABLE, Cause, Source, Status
 from ..context import EngineContext, Submission
 from .common import KILLABLE, begin_attempt, failed_handle, leaves_of
 from .kill import kill_leaves
@@ -44,10 +45,10 @@ def resubmit(ctx: EngineContext, job: Job, force: bool = False, include_killed: 
                                        job_id=job.fqid, status=job.status.value)
             ctx.store.refresh()
         targets = [job]
-    resubmit_leaves(ctx, job.master or job, targets, source="user")
+    resubmit_leaves(ctx, job.master or job, targets, source=Source.USER)
 
 
-def resubmit_leaves(ctx: EngineContext, top: Job, targets: list[Job], source: str,
+def resubmit_leaves(ctx: EngineContext, top: Job, targets: list[Job], source: Source,
                      auto: bool = False, note: str = "") -> None:
     def work() -> None:
         for target in targets:
@@ -59,8 +60,14 @@ def resubmit_leaves(ctx: EngineContext, top: Job, targets: list[Job], source: st
     send(ctx, top, targets, keep_going=True)
 
 
-def auto_resubmit(ctx: EngineContext, conn: Any, fqids: list[str]) -> None:
-    """Called by the monitor after failures: resubmit where the job asked for it."""
+def auto_resubmit(ctx: EngineContext, conn: Any, fqids: list[str], after: Cause | None = None) -> None:
+    """Called by the monitor after failures: resubmit where the job asked for it. Its
+    changes name one "auto-resubmit" cause, after ``after`` (the batch that saw them)."""
+    with acting_as(new_cause("auto-resubmit", after)):
+        _auto_resubmit(ctx, conn, fqids)
+
+
+def _auto_resubmit(ctx: EngineContext, conn: Any, fqids: list[str]) -> None:
     by_master: dict[int, list[Job]] = {}
     for fqid in fqids:
         job = conn.jobs.get(fqid)
@@ -78,7 +85,7 @@ def auto_resubmit(ctx: EngineContext, conn: Any, fqids: list[str]) -> None:
         def work(failed: list[Job] = failed) -> None:
             for leaf in failed:
                 if leaf.status is Status.FAILED:
-                    begin_attempt(leaf, "auto-resubmit", source="monitor", auto=True)
+                    begin_attempt(leaf, "auto-resubmit", source=Source.MONITOR, auto=True)
 
         conn.write(work, on_commit=ctx.store.on_commit)
         ray = import_ray()

@@ -13,7 +13,7 @@ from ...model.counts import StatusCounts
 from ...model.job import Job
 from ...ray_runtime import import_ray
 from ...repository.diskspace import disk_full, mentions_disk_full
-from ...status import Status
+from ...status import Source, Status
 from ..context import EngineContext, Submission
 from .common import SUBMIT_CHUNK, active_set, begin_attempt, failed_handle
 from .preflight import check_executables, runs_here
@@ -57,7 +57,7 @@ def submit(ctx: EngineContext, job: Job, keep_going: bool = False,
         job.submit_environment = submitter_environment(
             os.environ if environment is None else environment)
         for target in targets:
-            begin_attempt(target, "", source="user")
+            begin_attempt(target, "", source=Source.USER)
         mark_active(ctx, job)
         prepared.extend(targets)
 
