@@ -8,7 +8,7 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "ganga_like"
-BUDGET = 403  # counted at the engine move (issue 17); may only go down
+BUDGET = 382  # 403 at the engine move (issue 17); may only go down
 
 
 def count_any() -> dict[str, int]:

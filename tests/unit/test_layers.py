@@ -47,6 +47,7 @@ FORBIDDEN = [
     (FACES, ("engine", "service"), "a face (the CLI, the GPI, a client) talks to the service, "
                                    "never to the engine or the service's process"),
     (FACES, ACTOR_MODULES, "a face never imports a backend's actor (it would import Ray)"),
+    (FACES, ("ray_runtime",), "a face never starts or imports Ray: only the service side does"),
     (("engine",), FACES, "the engine never imports a face"),
     (("backends", "backends.runtime", "backends.local", "backends.raycluster", "backends.hosts"),
      ("engine", "service") + FACES, "backends never import the engine, the service or a face"),
