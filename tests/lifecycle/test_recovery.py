@@ -148,3 +148,26 @@ def test_a_dead_backend_actor_is_replaced_and_its_work_recovered(session, backen
     assert session.wait([job], timeout=30) == [Status.COMPLETED], job.subjob_counts
     assert time.monotonic() - killed < 15
     assert [session.peek(sj).strip() for sj in job.subjobs] == ["done"] * 3
+
+
+def test_a_first_verb_after_a_restart_is_not_undone_by_the_recovery_it_starts(session, gl_config):
+    """An engine recovers before it runs its first verb: a resubmit that was the first
+    verb of a new engine used to mark its leaves `submitting`, then start recovery,
+    which took them for a dead service's interrupted submission and rolled them back
+    to `new` (seen once in CI through the service)."""
+    job = sh_job(["test -f ran && exit 0; touch ran; exit 1"] * 3)
+    session.submit(job)
+    assert session.wait([job], timeout=60) == [Status.FAILED]
+    session.close()
+    fresh = Engine(gl_config)
+    set_default_session(fresh)
+    try:
+        again = fresh.jobs.get(job.id)
+        fresh.resubmit(again)
+        assert fresh.wait([again], timeout=60) == [Status.COMPLETED]
+        notes = [e.note for sj in again.subjobs for e in history_entries(sj.history)]
+        assert not any("stopped during submission" in note for note in notes), notes
+        assert [sj.info.submit_counter for sj in again.subjobs] == [2, 2, 2]
+    finally:
+        fresh.close()
+        set_default_session(session)
