@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 import pytest
 
@@ -29,7 +30,9 @@ def test_split_job_runs_to_completed_with_outputs_status_files_and_log(session):
         lines = open(os.path.join(sub.workdir, "status")).read().splitlines()
         assert lines and all(len(line.split(" ", 2)[1]) <= 15 for line in lines)
     log = open(session.config.queue_log).read().splitlines()
-    assert any(line.endswith(f"{job.id}.3 completed") for line in log)
+    # BEX's line: date time host job-id status [message]; the message names the cause.
+    assert any(line.split(" ", 5)[3:5] == [f"{job.id}.3", "completed"] and
+               re.search(r"\(monitor batch #[\w.]+\)$", line) for line in log), log[-5:]
     fields = log[0].split(" ")
     assert len(fields[0]) == 10 and len(fields[1]) == 8 and fields[4] == "submitting"
 
