@@ -23,6 +23,8 @@ import xml.etree.ElementTree as ET
 import psutil
 import pytest
 
+from tests.backends.cluster_processes import processes_of
+
 from . import hosts_cluster_driver as driver
 from .contract import BackendContract
 
@@ -56,19 +58,6 @@ def _results(xml_path: str) -> dict[str, dict]:
     return results
 
 
-def _leftovers(tmpdir: str) -> list[psutil.Process]:
-    found = []
-    for proc in psutil.process_iter(["cmdline", "environ"]):
-        try:
-            ray_tmpdir = (proc.info["environ"] or {}).get("RAY_TMPDIR", "")
-            text = " ".join(proc.info["cmdline"] or []) + " " + ray_tmpdir
-        except (psutil.Error, TypeError):
-            continue
-        if tmpdir in text and proc.pid != os.getpid():
-            found.append(proc)
-    return found
-
-
 @pytest.fixture(scope="module")
 def cluster_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("hosts-cluster")
@@ -91,7 +80,7 @@ def cluster_run(tmp_path_factory):
         output += f"\n(driver killed after {TIMEOUT} s)"
     elapsed = time.monotonic() - started
     deadline = time.monotonic() + 10
-    while (left := _leftovers(ray_tmp)) and time.monotonic() < deadline:
+    while (left := processes_of(ray_tmp)) and time.monotonic() < deadline:
         time.sleep(0.2)
     for leftover in left:
         try:

@@ -26,24 +26,13 @@ import time
 import psutil
 import pytest
 
+from tests.backends.cluster_processes import processes_of
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 DRIVER = os.path.join(HERE, "hosts_node_loss_driver.py")
 REPO = os.path.dirname(os.path.dirname(HERE))
 TIMEOUT = 420  # seconds: ≈60 s on a quiet machine, several times that under load
 HELD = "Node lost: n1, payload state unknown"
-
-
-def _cluster_processes(ray_tmp: str) -> list[psutil.Process]:
-    found = []
-    for proc in psutil.process_iter(["cmdline", "environ"]):
-        try:
-            ray_tmpdir = (proc.info["environ"] or {}).get("RAY_TMPDIR", "")
-            text = " ".join(proc.info["cmdline"] or []) + " " + ray_tmpdir
-        except (psutil.Error, TypeError):
-            continue
-        if ray_tmp in text and proc.pid != os.getpid():
-            found.append(proc)
-    return found
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +46,7 @@ def facts(tmp_path_factory) -> dict:
         done = subprocess.run([sys.executable, DRIVER, str(root)], env=env, cwd=REPO, capture_output=True,
                               text=True, timeout=TIMEOUT)
         deadline = time.monotonic() + 15
-        while (left := _cluster_processes(ray_tmp)) and time.monotonic() < deadline:
+        while (left := processes_of(ray_tmp)) and time.monotonic() < deadline:
             time.sleep(0.2)
         for proc in left:
             try:
