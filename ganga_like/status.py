@@ -125,18 +125,22 @@ class Cause(NamedTuple):
     """Why a status changed: the verb, monitor batch, recovery, ... that did it.
 
     ``kind`` is the verb's name ("kill", "submit", ...), "monitor batch", "recovery",
-    "auto-resubmit" or "derived" (a master moved by its subjob's change); ``id`` is unique
-    within the repository (``model.writes.new_cause``); ``after`` is the cause this one
-    followed from: the batch that saw the failure an auto-resubmit answers, the subjob
-    change's cause for a derived master move. Stored as a plain tuple (``stored``)."""
+    "auto-resubmit" or "derived" (a master moved by its subjob's change); ``id`` is a short
+    number unique within the repository (``repository.causes``; records written before
+    those hold a longer id, and read the same); ``after`` is the cause this one followed
+    from: the batch that saw the failure an auto-resubmit answers, the subjob change's
+    cause for a derived master move; ``origin`` is who asked for a verb ("the ganga-like
+    command (kill), pid 4242": ``channel.origin``). Stored as a plain tuple (``stored``)."""
 
     kind: str
     id: str
     after: Cause | None = None
+    origin: str = ""
 
     def stored(self) -> tuple:
         """As a history entry keeps it: nested plain tuples, no class reference."""
-        return (self.kind, self.id, None if self.after is None else self.after.stored())
+        return (self.kind, self.id, None if self.after is None else self.after.stored(),
+                self.origin)
 
     @classmethod
     def load(cls, value: object) -> Cause | None:
@@ -144,14 +148,20 @@ class Cause(NamedTuple):
         if not isinstance(value, tuple) or len(value) < 2:
             return None
         after = cls.load(value[2]) if len(value) > 2 else None
-        return cls(str(value[0]), str(value[1]), after)
+        origin = str(value[3]) if len(value) > 3 and value[3] else ""
+        return cls(str(value[0]), str(value[1]), after, origin)
 
     def __str__(self) -> str:
-        """``kill #lz3k9q1a.41``; ``auto-resubmit #lz3k9q1a.43 after monitor batch #...``."""
+        """``kill #41 from ganga-like kill, pid 4242``; ``auto-resubmit #43
+        after monitor batch #40``; a master's ``derived from monitor batch #40``."""
         if self.kind == "derived" and self.after is not None:
             return f"derived from {self.after}"
-        text = f"{self.kind} #{self.id}"
-        return f"{text} after {self.after.kind} #{self.after.id}" if self.after is not None else text
+        text = f"{self.kind} #{self.id}" if self.id else self.kind
+        if self.origin:
+            text += f" from {self.origin}"
+        if self.after is not None:
+            text += f" after {self.after.kind} #{self.after.id}"
+        return text
 
 
 class HistoryEntry(NamedTuple):

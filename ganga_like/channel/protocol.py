@@ -1,6 +1,7 @@
 """The control channel's wire format: length-prefixed JSON, one request, one answer.
 
-A request is ``{"verb": str, "args": {...}, "tid": hex}``; ``tid`` is the last
+A request is ``{"verb": str, "args": {...}, "tid": hex, "from": str}``; ``from`` says
+who asks (``channel.origin``: the causes of what the verb changes name it); ``tid`` is the last
 transaction the client has committed or seen, and the service reads the
 database at least that new before it acts (a client's own writes are always
 visible to the verb it asks for). An answer is ``{"ok": true, "value": ...,

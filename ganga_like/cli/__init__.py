@@ -23,6 +23,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from ..channel.origin import name_this_process
 from ..errors import GangaLikeError
 from .parser import build_parser, subcommand_parsers
 from .usage import EXIT_ERROR, EXIT_OK, EXIT_SOME_FAILED, EXIT_TIMEOUT, EXIT_USAGE, UsageError
@@ -51,6 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .commands import cmd_shell
 
         args.func = cmd_shell
+    name_this_process(f"ganga-like {args.command or 'shell'}")
     try:
         return args.func(args)
     except UsageError as exc:

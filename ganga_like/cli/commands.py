@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
 from typing import Any
 
+from ..channel.origin import name_this_process
 from ..errors import InvalidValue, WaitTimeout
 from . import render
 from .usage import EXIT_OK, EXIT_SOME_FAILED, EXIT_TIMEOUT, UsageError, exact_ids
@@ -206,6 +208,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     session = _session()
     try:
         sys.argv = [args.script, *args.script_args]
+        name_this_process(f"ganga-like run {os.path.basename(args.script)}")
         from .. import gpi
 
         namespace = {name: getattr(gpi, name) for name in gpi.__all__}

@@ -15,6 +15,7 @@ import ssl
 from typing import Any
 
 from ..channel import protocol
+from ..channel.origin import this_process
 from ..channel.paths import connectable
 from ..errors import ServiceLost
 
@@ -57,7 +58,8 @@ class Link:
         """Send one request; return (value, the service's last transaction id)."""
         with self._connect() as sock:
             try:
-                protocol.send(sock, {"verb": verb, "args": args, "tid": tid})
+                protocol.send(sock, {"verb": verb, "args": args, "tid": tid,
+                                     "from": this_process(remote=self.tcp is not None)})
                 answer = protocol.receive(sock)
             except (protocol.ChannelClosed, ConnectionResetError, BrokenPipeError):
                 raise ServiceLost(self.root, verb) from None

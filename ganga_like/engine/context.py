@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 from ..backends import base
+from ..status import Cause
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..store_session import StoreSession
@@ -44,6 +45,13 @@ class EngineContext:
     backends: BackendPool
     notify_changed: Callable[[], None]  # wakes the waiters of wait()
     inbox: Inbox | None = None  # the monitor's, once it exists
+
+    def new_cause(self, kind: str, after: Cause | None = None, origin: str = "") -> Cause:
+        """A cause numbered in the repository (``kill #41``: ``repository.causes``); on a
+        read-only one, where nothing changes, without a number."""
+        repository = self.store.repository
+        number = "" if repository.read_only else str(repository.causes.take())
+        return Cause(kind, number, after, origin)
 
     @property
     def monitor(self) -> Inbox:

@@ -17,12 +17,13 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from ..channel.origin import this_process
 from ..config import Config
 from ..errors import WaitTimeout
 from ..model import binding
 from ..model.job import Job
-from ..model.session import JOB_VERBS, JobSession, Verb
-from ..model.writes import acting_as, new_cause
+from ..model.session import JOB_VERBS, JobSession, Lock, Verb
+from ..model.writes import acting_as
 from ..ray_runtime import before_ray_shutdown
 from ..repository import open_repository
 from ..repository.storage import Repository
@@ -106,14 +107,21 @@ class Engine(StoreSession, JobSession[Job]):
 
     # -- Ganga's verbs: declared in model.session.JobSession, run here ---------------------
     def run_verb(self, name: str, /, **args: object) -> Any:
-        """Run one verb of the table: start the monitor (and recover what earlier
-        sessions left) where the verb touches running work, then its operation, on the
-        engine's context (the facade's own ``wait`` on the facade)."""
+        """Run one verb of the table, asked for by this process (see ``run_verb_from``)."""
+        return self.run_verb_from(this_process(), name, **args)
+
+    def run_verb_from(self, origin: str, name: str, /, **args: object) -> object:
+        """Run one verb of the table for ``origin`` (who asked: ``channel.origin``): start
+        the monitor (and recover what earlier sessions left) where the verb touches running
+        work, then its operation, on the engine's context (the facade's own ``wait`` on the
+        facade). A verb that writes names one cause, "<verb> #<id> from <origin>", which
+        every status change it makes carries."""
         verb = JOB_VERBS[name]
         if verb.monitor:
             self.ensure_monitor()  # recovers earlier sessions' work before adding ours
         on = self if verb.operation.startswith(FACADE) else self.context
-        with acting_as(new_cause(name)):  # what it changes names "<verb> #<id>"
+        cause = self.context.new_cause(name, origin=origin) if verb.lock is Lock.WRITE else None
+        with acting_as(cause):
             return _OPERATIONS[name](on, **args)
 
     def wait(self, jobs: Iterable[Job], timeout: float | None = None,

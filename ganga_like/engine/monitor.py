@@ -35,7 +35,7 @@ from ..backends.runtime.runs import QUEUED_DETAIL
 from ..errors import DiskFull, GangaLikeError
 from ..model.job import Job
 from ..model.lifecycle import set_status
-from ..model.writes import acting_as, new_cause
+from ..model.writes import acting_as
 from ..ray_runtime import import_ray
 from ..status import FINAL, Source, Status
 from .context import EngineContext, Submission
@@ -264,7 +264,7 @@ class Monitor:
                     self._apply_event(job, event, completing, failed_auto)
 
         self._last_apply = time.monotonic()
-        batch = new_cause("monitor batch")  # every change it makes names it
+        batch = self.ctx.new_cause("monitor batch")  # every change it makes names it
         try:
             with acting_as(batch):
                 self.conn.write(work, on_commit=self.ctx.store.on_commit)

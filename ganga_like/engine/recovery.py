@@ -16,7 +16,7 @@ from ..backends.runtime import status_file as sf
 from ..errors import GangaLikeError
 from ..model.job import Job
 from ..model.lifecycle import set_status
-from ..model.writes import acting_as, new_cause
+from ..model.writes import acting_as
 from ..ray_runtime import import_ray
 from ..status import ACTIVE, Source, Status, history_entries
 from .context import EngineContext
@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 def recover(ctx: EngineContext) -> int:
     """Adopt the active work of every job marked active; returns how many leaves. What it
     changes names one "recovery #<id>" cause (an auto-resubmit it starts: "after" it)."""
-    with acting_as(new_cause("recovery")):
+    with acting_as(ctx.new_cause("recovery")):
         return _recover(ctx)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..channel.origin import name_this_process
 from ..errors import GangaLikeError
 
 
@@ -16,6 +17,7 @@ def _one_line(shell: Any, etype: type, value: BaseException, tb: Any, tb_offset:
 
 def load_ipython_extension(shell: Any) -> None:
     shell.set_custom_exc((GangaLikeError,), _one_line)
+    name_this_process("an IPython session")  # what the causes of its verbs say
 
 
 def banner(session: Any) -> str:

@@ -11,14 +11,13 @@ A write also carries the current :class:`~ganga_like.status.Cause` (the verb, mo
 batch, recovery, ... it is part of): ``acting_as(cause)`` names it for what this thread
 does meanwhile, a write opened inside takes it (a nested write, its outer write's), and
 ``set_status`` stamps it on each history entry and queue-log line without its callers
-passing it. ``new_cause`` allocates the ids (see docs/architecture.md, "Cause ids").
+passing it. The engine names causes (``EngineContext.new_cause``: numbered in the
+repository, see docs/architecture.md, "Cause ids").
 """
 
 from __future__ import annotations
 
-import itertools
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import NamedTuple
@@ -97,31 +96,6 @@ def in_write(manager: object | None = None) -> bool:
 
 
 # -- causes ------------------------------------------------------------------------------
-
-def _epoch() -> str:
-    """This process's stamp: its first cause's time in milliseconds, base 36."""
-    value, digits = int(time.time() * 1000), ""
-    while value:
-        value, rest = divmod(value, 36)
-        digits = "0123456789abcdefghijklmnopqrstuvwxyz"[rest] + digits
-    return digits or "0"
-
-
-_ids = itertools.count(1)
-_id_lock = threading.Lock()
-_epoch_stamp: list[str] = []
-
-
-def new_cause(kind: str, after: Cause | None = None) -> Cause:
-    """A cause with a new id, ``<stamp>.<n>``: this process's start stamp (milliseconds,
-    base 36) and a counter. Unique within a repository across restarts: one process
-    writes a repository at a time (the service, or the session holding its lock) and a
-    later one starts at a later millisecond; nothing is written to allocate it."""
-    with _id_lock:
-        if not _epoch_stamp:
-            _epoch_stamp.append(_epoch())
-        return Cause(kind, f"{_epoch_stamp[0]}.{next(_ids)}", after)
-
 
 def _acting() -> Cause | None:
     cause: Cause | None = getattr(_current, "cause", None)

@@ -23,11 +23,16 @@ class IdAllocator(Persistent):
     next_job: int = 0
     next_template: int = 0
     next_leak: int = 0
+    next_cause: int = 1  # causes are numbered from 1 (repository.causes), in blocks
 
     def take(self, kind: str) -> int:
+        return self.take_block(kind, 1)
+
+    def take_block(self, kind: str, size: int) -> int:
+        """The first of ``size`` ids of ``kind`` given out together."""
         attr = "next_" + kind
-        value = getattr(self, attr)
-        setattr(self, attr, value + 1)
+        value: int = getattr(self, attr)
+        setattr(self, attr, value + size)
         return value
 
 

@@ -20,10 +20,12 @@ from ZODB.FileStorage.FileStorage import FileStorage, TempFormatter
 from ..config import Config
 from ..errors import RepositoryError, RepositoryLocked
 from . import diskspace
+from .causes import CauseNumbers
 from .registry import JobRegistry, TemplateRegistry
 from .root import ROOT_KEY, RepositoryRoot
 from .transactions import Database, new_transaction_manager, pending, write
 
+log = logging.getLogger(__name__)
 CACHE_SIZE = 50_000  # objects per connection: a second pass over 10,000 subjobs stays in memory
 
 
@@ -169,6 +171,7 @@ class Repository:
         self.location = location
         self.path = path  # the FileStorage's file here ("": served from another machine)
         self._closed = False
+        self.causes = CauseNumbers(db)  # numbers for the causes this process names
         diskspace.remember(db, path, location)
 
     def connect(self) -> Connection:
@@ -179,6 +182,11 @@ class Repository:
     def close(self) -> None:
         if not self._closed:
             self._closed = True
+            if not self.read_only:
+                try:
+                    self.causes.give_back()
+                except Exception:  # noqa: BLE001 - a gap in the numbers, nothing lost
+                    log.debug("could not give back unused cause numbers", exc_info=True)
             self.db.close()
 
     def __enter__(self) -> Repository:

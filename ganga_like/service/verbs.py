@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import TypeVar
 
+from ..channel.origin import cleaned
 from ..channel.verbs import VERBS, answer, call_args, catch_up, seen_tid
 from ..engine.core import Engine
 from ..errors import GangaLikeError
@@ -50,8 +51,9 @@ class Verbs:
             self.locked(self.session.ensure_monitor)
 
     # -- a verb of the table --------------------------------------------------------
-    def run(self, verb: Verb, wire: Mapping[str, object]) -> object:
-        """Carry out ``verb`` as the table says, with a request's arguments."""
+    def run(self, verb: Verb, wire: Mapping[str, object], origin: str = "a client") -> object:
+        """Carry out ``verb`` as the table says, with a request's arguments, for ``origin``
+        (who asked, as the request said: the causes of what it changes name it)."""
         if verb.lock is Lock.NONE:
             call_args(verb, wire, str)  # a request with arguments does not fit
             own: Callable[[], object] = getattr(self, verb.name)
@@ -59,7 +61,7 @@ class Verbs:
         if verb.lock is Lock.WRITE:
             def work() -> object:
                 args = call_args(verb, wire, self.session.jobs.get)
-                value = self.session.run_verb(verb.name, **args)
+                value = self.session.run_verb_from(origin, verb.name, **args)
                 if verb.result.reports_job_status:
                     self.session.refresh()
                 return answer(verb, value, args)
@@ -69,7 +71,7 @@ class Verbs:
             args = call_args(verb, wire, conn.jobs.get)
             if verb.long:
                 args["refresh"] = conn.refresh  # the jobs are read there: look again there
-            return answer(verb, self.session.run_verb(verb.name, **args), args)
+            return answer(verb, self.session.run_verb_from(origin, verb.name, **args), args)
         finally:
             conn.close()
 
@@ -94,7 +96,7 @@ def dispatch(verbs: Verbs, request: Mapping[str, object]) -> object:
     verbs.catch_up(str(request.get("tid") or ""))
     wire = request.get("args") or {}
     assert isinstance(wire, Mapping), wire
-    return verbs.run(verb, wire)
+    return verbs.run(verb, wire, cleaned(request.get("from")))
 
 
 __all__ = ["Verbs", "dispatch"]

@@ -11,6 +11,7 @@ import psutil
 import pytest
 
 from ganga_like.backends import base
+from ganga_like.channel.origin import this_process
 from ganga_like.errors import InvalidValue, JobNotFound, OperationRefused
 from ganga_like.status import Status
 
@@ -415,5 +416,7 @@ def test_each_change_names_its_cause_and_show_tells_the_story(session, tmp_path,
     killed = history_entries(sleeper.subjobs[0].history)[-1]
     assert killed.dst == "killed" and killed.source is Source.USER
     assert killed.cause is not None and killed.cause.kind == "kill" and killed.cause.after is None
-    assert f"running -> killed by kill #{killed.cause.id} (user)" in show_text(sleeper.subjobs[0], None,
-                                                                             None, 5)
+    # Numbered in the repository, and naming who asked (here: this process, in-process).
+    assert killed.cause.id.isdigit() and killed.cause.origin == this_process()
+    assert f"running -> killed by kill #{killed.cause.id} from {this_process()} (user)" \
+        in show_text(sleeper.subjobs[0], None, None, 5)

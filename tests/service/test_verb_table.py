@@ -7,6 +7,7 @@ statuses; the client's one generic call also carries the service's own verbs.
 from __future__ import annotations
 
 import json
+import re
 
 import psutil
 
@@ -18,6 +19,7 @@ from tests.test_cli import finish_root
 
 CLIENT_SCRIPT = """
 import json
+import re
 from ganga_like.client.default import default_session
 from ganga_like.channel.verbs import SERVICE_VERBS
 from tests.service.verb_scenario import describe, every_verb
@@ -47,6 +49,12 @@ def test_every_verb_gives_the_same_shape_through_the_engine_and_a_client(session
     finally:
         finish_root(root, what="the verb table's service")
     assert set(remote) == set(VERBS) and set(engine) == set(JOB_VERBS)
+    # Who asked is named in the cause: this process in-process, the client's through the
+    # service (a script run by `python -c`); the number is the repository's.
+    assert re.fullmatch(r"force_status #\d+ from the Python script pytest, pid \d+",
+                        engine["force_status"].pop("cause"))
+    assert re.fullmatch(r"force_status #\d+ from a Python process, pid \d+",
+                        remote["force_status"].pop("cause"))
     for name, seen in engine.items():
         assert seen["declared"], (name, seen)
         assert remote[name] == seen, (name, remote[name], seen)

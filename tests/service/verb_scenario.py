@@ -12,7 +12,7 @@ from typing import Any
 from ganga_like.model.application import Executable
 from ganga_like.model.job import Job
 from ganga_like.model.session import JOB_VERBS
-from ganga_like.status import Status
+from ganga_like.status import Status, history_entries
 
 
 def describe(value: Any) -> str:
@@ -28,6 +28,13 @@ def describe(value: Any) -> str:
     if isinstance(value, list):
         return "list[" + "|".join(sorted({describe(item) for item in value})) + "]"
     return type(value).__name__
+
+
+def cause_of(job: Job, status: str) -> str:
+    """How the history of ``job`` (or of its first subjob) tells why it last became ``status``."""
+    leaf = job.subjobs[0] if len(job.subjobs) else job
+    entry = [e for e in history_entries(leaf.history) if e.dst == status][-1]
+    return str(entry.cause)
 
 
 def every_verb(session: Any, sleep: str = "300") -> dict[str, dict[str, Any]]:
@@ -57,6 +64,7 @@ def every_verb(session: Any, sleep: str = "300") -> dict[str, dict[str, Any]]:
     text = note("peek", session.peek(echo), echo)
     assert text == "hello\n", text
     note("force_status", session.force_status(echo, "failed"), echo)
+    seen["force_status"]["cause"] = cause_of(echo, "failed")
     note("resubmit", session.resubmit(echo), echo, timed=True)
     session.wait([echo], timeout=120)
     note("freeze", session.freeze(echo), echo)

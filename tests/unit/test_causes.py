@@ -5,13 +5,15 @@ subjob's; old records (5-tuples, free-string sources) still read."""
 from __future__ import annotations
 
 import re
+import socket
 import threading
 
 import pytest
 
+from ganga_like.channel import origin
 from ganga_like.model.job import Job
 from ganga_like.model.lifecycle import set_status
-from ganga_like.model.writes import Change, acting_as, current_cause, new_cause, writing
+from ganga_like.model.writes import Change, acting_as, current_cause, writing
 from ganga_like.queue_log import format_line
 from ganga_like.status import Cause, HistoryEntry, Source, history_entries
 
@@ -21,7 +23,7 @@ def test_a_write_with_a_cause_stamps_each_entry_and_change(make_job_in):
     kill = Cause("kill", "x.41")
     with writing(cause=kill) as write:
         set_status(job, "submitting", "why", source=Source.USER, now=5.0)
-    assert job.history[-1] == (5.0, "new", "submitting", "why", "user", ("kill", "x.41", None))
+    assert job.history[-1] == (5.0, "new", "submitting", "why", "user", ("kill", "x.41", None, ""))
     assert history_entries(job.history)[-1] == HistoryEntry(5.0, "new", "submitting", "why",
                                                             Source.USER, kill)
     assert [c.cause for c in write.changes] == [kill]
@@ -42,7 +44,7 @@ def test_nested_writes_take_the_outer_cause_unless_named_their_own(make_job_in):
 
 def test_acting_as_names_the_cause_of_the_writes_opened_meanwhile(make_job_in):
     job = make_job_in("new")
-    verb = new_cause("submit")
+    verb = Cause("submit", "7")
     with acting_as(verb):
         assert current_cause() == verb
         with acting_as(None):  # None keeps the current one
@@ -55,7 +57,7 @@ def test_acting_as_names_the_cause_of_the_writes_opened_meanwhile(make_job_in):
 
 def test_the_cause_is_the_threads_own(make_job_in):
     seen: list[object] = []
-    with acting_as(new_cause("kill")):
+    with acting_as(Cause("kill", "8")):
         other = threading.Thread(target=lambda: seen.append(current_cause()))
         other.start()
         other.join()
@@ -83,16 +85,18 @@ def test_no_cause_outside_any(make_job_in):
     assert job.history[-1][5] is None and write.changes[0].cause is None
 
 
-def test_new_causes_have_unique_ids_and_name_what_they_follow():
-    ids = [new_cause("kill").id for _ in range(100)]
-    assert len(set(ids)) == 100
-    assert all(re.fullmatch(r"[0-9a-z]+\.\d+", i) for i in ids)
-    assert len({i.split(".")[0] for i in ids}) == 1  # this process's stamp
-    batch = new_cause("monitor batch")
-    auto = new_cause("auto-resubmit", batch)
-    assert auto.after == batch
-    assert str(auto) == f"auto-resubmit #{auto.id} after monitor batch #{batch.id}"
-    assert Cause.load(auto.stored()) == auto
+def test_a_cause_says_its_number_origin_and_what_it_follows():
+    batch = Cause("monitor batch", "40")
+    auto = Cause("auto-resubmit", "43", batch)
+    kill = Cause("kill", "41", origin="ganga-like kill, pid 4242")
+    assert str(kill) == "kill #41 from ganga-like kill, pid 4242"
+    assert str(auto) == "auto-resubmit #43 after monitor batch #40"
+    assert str(Cause("derived", "41", kill)) == f"derived from {kill}"
+    assert str(Cause("kill", "")) == "kill"  # a read-only repository numbers nothing
+    for cause in (batch, auto, kill, Cause("derived", "41", kill)):
+        assert Cause.load(cause.stored()) == cause
+    # Stored before origins (three-tuples) and before numbers (a longer id): read the same.
+    assert Cause.load(("kill", "lz3k9q1a.41", None)) == Cause("kill", "lz3k9q1a.41")
 
 
 def test_the_source_is_an_enumeration_of_todays_values():
@@ -125,3 +129,19 @@ def test_the_queue_log_line_ends_with_the_cause_and_stays_parseable():
     bare = format_line(Change(0.0, "3", "running", "killed", "", "h", kill))
     assert bare.split(" ", 5)[4:] == ["killed", "(kill #x.41)\n"]
     assert format_line(Change(0.0, "3", "running", "killed", "", "h")).split(" ")[4] == "killed\n"
+
+
+def test_a_client_names_itself_and_the_service_keeps_one_short_line(monkeypatch):
+    monkeypatch.setattr(origin, "_face", [])
+    monkeypatch.setattr("sys.argv", ["/home/u/analysis.py", "--x"])
+    assert re.fullmatch(r"the Python script analysis\.py, pid \d+", origin.this_process())
+    monkeypatch.setattr("sys.argv", ["/venv/lib/python3.11/site-packages/pytest/__main__.py"])
+    assert origin.this_process().startswith("the Python script pytest, pid ")  # python -m pytest
+    monkeypatch.setattr("sys.argv", ["-c"])
+    assert origin.this_process().startswith("a Python process, pid ")
+    origin.name_this_process("ganga-like kill")
+    assert origin.this_process().startswith("ganga-like kill, pid ")
+    assert origin.this_process(remote=True).endswith(f" on {socket.gethostname()}")
+    assert origin.cleaned("x\n1.0 3 killed\x1b[2J") == "x?1.0 3 killed?[2J"  # one line
+    assert len(origin.cleaned("y" * 500)) == origin.MAX_LENGTH
+    assert origin.cleaned(None) == origin.cleaned({"a": 1}) == origin.cleaned("  ") == "a client"

@@ -258,6 +258,7 @@ class FakeEngine:
         self.repository = self
         self.db = FakeDB()
         self.verbs: Verbs | None = None
+        self.origins: list[str] = []
 
     def connect(self) -> FakeConnection:
         self.readers.append(FakeConnection({"3": FakeJob("3", Status.COMPLETED)}))
@@ -266,9 +267,10 @@ class FakeEngine:
     def refresh(self) -> None:
         pass
 
-    def run_verb(self, name, /, **args):
+    def run_verb_from(self, origin, name, /, **args):
         assert self.verbs is not None
         self.calls.append((name, args, self.verbs._lock.locked()))
+        self.origins.append(origin)
         if name == "kill":
             args["job"].status = Status.KILLED
         return {"wait": [Status.COMPLETED], "peek": "out\n", "leaks": []}.get(name)
@@ -285,10 +287,13 @@ def fake_service():
 def test_the_dispatch_runs_each_kind_of_verb_as_the_table_says():
     engine, verbs, stopped = fake_service()
     # A writing verb: under the lock, on the service's own connection, the status after it.
-    assert dispatch(verbs, {"verb": "kill", "args": {"fqid": "3"}, "tid": ""}) == "killed"
+    assert dispatch(verbs, {"verb": "kill", "args": {"fqid": "3"}, "tid": "",
+                            "from": "ganga-like kill,\npid 9"}) == "killed"
     assert engine.calls[-1] == ("kill", {"job": engine.job}, True)
+    assert engine.origins[-1] == "ganga-like kill,?pid 9"  # who asked, as one line
     assert dispatch(verbs, {"verb": "remove", "args": {"fqid": "3"}}) == "removed"
     assert engine.calls[-1] == ("remove", {"job": engine.job, "force": False}, True)
+    assert engine.origins[-1] == "a client"  # a request that did not say
     # A reading verb: not under the lock, on a connection of its own, closed afterwards;
     # a long one (wait) is given that connection's refresh.
     assert dispatch(verbs, {"verb": "wait", "args": {"fqids": ["3"], "timeout": 1}}) == ["completed"]

@@ -6,7 +6,7 @@ from typing import Any
 
 from ...errors import KillNotConfirmed, OperationRefused
 from ...model.job import MAX_AUTO_RESUBMITS, Job
-from ...model.writes import acting_as, new_cause
+from ...model.writes import acting_as
 from ...ray_runtime import import_ray
 from ...status import FROZEN, RESUBMITTABLE, Cause, Source, Status
 from ..context import EngineContext, Submission
@@ -63,7 +63,7 @@ def resubmit_leaves(ctx: EngineContext, top: Job, targets: list[Job], source: So
 def auto_resubmit(ctx: EngineContext, conn: Any, fqids: list[str], after: Cause | None = None) -> None:
     """Called by the monitor after failures: resubmit where the job asked for it. Its
     changes name one "auto-resubmit" cause, after ``after`` (the batch that saw them)."""
-    with acting_as(new_cause("auto-resubmit", after)):
+    with acting_as(ctx.new_cause("auto-resubmit", after)):
         _auto_resubmit(ctx, conn, fqids)
 
 
