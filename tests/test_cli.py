@@ -391,6 +391,9 @@ def test_resubmit_the_failed_subjobs(prepared):
     after = _show(prepared, "1.1")
     notes = [entry["note"] for entry in after["history"]]
     assert len(after["history"]) > len(before["history"]) and "resubmit()" in notes
+    # The history names the verb's cause: numbered in the repository, and who asked.
+    cause = next(e["cause"] for e in after["history"] if e["note"] == "resubmit()")
+    assert re.fullmatch(r"resubmit #\d+ from ganga-like resubmit, pid \d+", cause), cause
     # The completed subjob was left alone.
     assert _show(prepared, "1.0")["status"] == "completed"
 
