@@ -30,9 +30,9 @@ from ..status import Status
 SERVICE_VERBS = (
     Verb("hello", (), Lock.NONE, "service.verbs:Verbs.hello", Result.INFO,
          doc="The service's information (a client's first request: waits until it is ready)."),
-    Verb("status", (), Lock.NONE, "service.verbs:Verbs.status", Result.INFO,
+    Verb("status", (), Lock.NONE, "service.verbs:Verbs.status", Result.INFO, any_time=True,
          doc="The service's information, answered even while it starts or stops."),
-    Verb("stop", (), Lock.NONE, "service.verbs:Verbs.stop", Result.TEXT,
+    Verb("stop", (), Lock.NONE, "service.verbs:Verbs.stop", Result.TEXT, any_time=True,
          doc="Stop the service ('stopping'); a new one starts on the next use."),
 )
 

@@ -99,6 +99,7 @@ class Verb:
     #                     connection the service refreshes
     local: tuple[str, ...] = ()  # arguments that stay with the caller (never sent)
     from_caller: tuple[tuple[str, Callable[[], object]], ...] = ()  # None: the caller's own
+    any_time: bool = False  # the service answers it while it starts or stops, too
 
 
 _DECLARED: list[Verb] = []

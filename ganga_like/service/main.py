@@ -37,6 +37,7 @@ from typing import Any
 
 from ..channel import protocol
 from ..channel.paths import ServicePaths, connectable
+from ..channel.verbs import VERBS
 from ..config import Config
 from ..engine.core import Engine
 from ..errors import GangaLikeError, ServiceError, ServiceRunning
@@ -50,7 +51,6 @@ from .verbs import Verbs, dispatch
 log = logging.getLogger("ganga_like.service")
 
 DEFAULT_IDLE = 900.0
-READY_VERBS_EXEMPT = ("status", "stop")
 
 
 def idle_seconds(environ: Any = None) -> float:
@@ -198,11 +198,12 @@ class Service:
     # -- answering ----------------------------------------------------------------
     def answer(self, request: dict[str, Any]) -> dict[str, Any]:
         verb = str(request.get("verb"))
+        any_time = verb in VERBS and VERBS[verb].any_time  # (an unknown one: dispatch says so)
         try:
-            if self.stopping.is_set() and verb not in READY_VERBS_EXEMPT:
+            if self.stopping.is_set() and not any_time:
                 raise ServiceError(f"the service for {self.config.root} is stopping "
                                    f"({self.stop_reason}); a new one starts on the next use")
-            if verb not in READY_VERBS_EXEMPT:
+            if not any_time:
                 self.ready.wait()
                 if self.boot_error:
                     raise ServiceError(f"the service for {self.config.root} could not start: "
