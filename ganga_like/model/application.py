@@ -28,7 +28,7 @@ class Executable(Component):
     exe = Field("echo", _check_exe, "a program path or name, e.g. '/bin/echo', or File('run.sh')",
                 "the program to run")
     args = Field(FrozenList(("Hello World",)), check_str_list, "a list of strings, e.g. ['-n', '5']",
-                 "its arguments (assign a new list to change them)")
+                 "its arguments (edited in place or assigned: checked either way)")
     env = Field(FrozenDict(), check_env, "a dict of variable names to strings, e.g. {'SEED': '7'}",
                 "variables added to the job's environment")
 

@@ -20,6 +20,7 @@ from typing import Any
 from persistent import Persistent
 
 from ..errors import InvalidValue, ReadOnlyAttribute, UnknownAttribute
+from .bound import BoundDict, BoundList, ComparesAsList
 
 Check = Callable[[Any], Any]
 
@@ -43,10 +44,13 @@ class Field:
         # __dict__ does not unghostify a persistent object: activate it first.
         obj._p_activate()
         value = obj.__dict__.get(self.name, self.default)
-        if type(value) is tuple:
-            # Stored by an older version as a plain tuple: shown and compared as a list.
-            value = FrozenList(value)
-        return value
+        # A list (stored as a tuple) or dict attribute: read as one whose in-place edits
+        # are assignments to this field, checked and saved as one (model.bound).
+        bound = BoundList if isinstance(value, tuple) else BoundDict if isinstance(value, dict) else None
+        if bound is None:
+            return value
+        return bound(value, lambda new: setattr(obj, self.name, new),
+                     lambda: obj.__dict__.get(self.name, self.default))
 
     def __set__(self, obj: Any, value: Any) -> None:
         # Reached from Component.__setattr__ through assign_declared, not through
@@ -330,8 +334,11 @@ def _refuse_nul(text: str, what: str = "it") -> None:
         raise ValueError(f"{what} contains a NUL character")
 
 
-class FrozenList(tuple):
-    """A stored list of strings: reads like a list, refuses in-place changes with a hint."""
+class FrozenList(ComparesAsList, tuple):
+    """A stored list: what a record keeps (the class is in stored records: it stays here).
+    Read through a field it is a ``bound.BoundList``, whose edits are assignments; nested
+    in another value (an ArgSplitter's argument lists) it refuses in-place changes with a
+    hint, since no assignment could follow them."""
 
     def _refuse(self, *args: Any, **kwargs: Any) -> None:
         raise TypeError("this list cannot be changed in place; assign a new one, "
@@ -343,17 +350,6 @@ class FrozenList(tuple):
     def __reduce__(self) -> Any:
         return (FrozenList, (tuple(self),))
 
-    # Equal to a list (or tuple) with equal items, nested lists included, as Ganga's
-    # GangaList is: Executable(args=['a']).args == ['a'].
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, (list, tuple)):
-            return _plain(self) == _plain(other)
-        return NotImplemented
-
-    def __ne__(self, other: object) -> bool:
-        equal = self.__eq__(other)
-        return equal if equal is NotImplemented else not equal
-
     __hash__ = tuple.__hash__
 
     def __add__(self, other: Any) -> list:  # type: ignore[override]
@@ -364,12 +360,6 @@ class FrozenList(tuple):
 
     def __repr__(self) -> str:
         return repr(list(self))
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, (list, tuple)):
-        return [_plain(item) for item in value]
-    return value
 
 
 def check_str_list(value: Any) -> tuple[str, ...]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, overload
 
 from BTrees.IOBTree import IOBTree
 from persistent import Persistent
@@ -25,6 +25,7 @@ from ..errors import InvalidValue, JobNotFound, OperationRefused, ReadOnlyError,
 from ..status import ACTIVE, Status, master_status
 from . import binding
 from .application import Executable
+from .bound import BoundList
 from .component import Component, ReadOnly, assign_declared, concrete_components, refuse_stored_field
 from .jobinfo import JobInfo
 from .jobtime import JobTime
@@ -63,6 +64,37 @@ class _Inherited:
     def __set__(self, job: Any, value: Any) -> None:
         job._p_activate()
         job.__dict__[self.name] = value
+        job._p_changed = True
+
+
+class _ListAttribute:
+    """A job's list attribute (inputfiles, outputfiles, postprocessors): stored as a
+    tuple, read as a list whose in-place edits (``j.inputfiles += [...]``,
+    ``.append``, ``[i] = ...``) are assignments, checked and saved as one."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def _stored(self, job: Job) -> tuple[Component, ...]:
+        job._p_activate()  # __dict__ does not unghostify a persistent object
+        value: tuple[Component, ...] = job.__dict__.get(self.name, ())
+        return value
+
+    @overload
+    def __get__(self, job: None, owner: type | None = None) -> _ListAttribute: ...
+
+    @overload
+    def __get__(self, job: Job, owner: type | None = None) -> BoundList[Component]: ...
+
+    def __get__(self, job: Job | None, owner: type | None = None) -> _ListAttribute | BoundList[Component]:
+        if job is None:
+            return self
+        return BoundList(self._stored(job), lambda new: setattr(job, self.name, new),
+                         lambda: self._stored(job))
+
+    def __set__(self, job: Job, value: tuple[Component, ...]) -> None:
+        job._p_activate()
+        job.__dict__[self.name] = value  # (Job.__setattr__ has checked it)
         job._p_changed = True
 
 
@@ -118,9 +150,9 @@ class Job(Persistent):
     application = _Inherited()  # a subjob shows its master's, with its overrides
     backend = _Inherited()
     splitter: Component | None = None
-    postprocessors: tuple = ()
-    inputfiles: tuple = ()
-    outputfiles: tuple = ()
+    postprocessors = _ListAttribute()
+    inputfiles = _ListAttribute()
+    outputfiles = _ListAttribute()
     inputdata = _Inherited()  # a dataset or None; a subjob shows its master's
     mode: str | None = None  # None: the session's configured mode
     env_from: str = "submitter"  # see ENV_SOURCES
