@@ -79,6 +79,31 @@ GANGA_OPTION_SOURCES = {
 }
 
 
+# Ganga options a script may set in its own session (``config['Configuration'][...] =``):
+# {(section, option): (default, what it is)}. Each is the process's own, as in Ganga: a
+# verb that uses one carries the caller's value (``model.session``'s fillers).
+SESSION_OPTIONS: dict[tuple[str, str], tuple[bool, str]] = {
+    ("Configuration", "resubmitOnlyFailedSubjobs"): (
+        True, "True (Ganga's default): resubmit() of a master takes its failed subjobs "
+              "(none: nothing to do); False: every finished subjob"),
+}
+_session_values: dict[tuple[str, str], bool] = {}
+
+
+def session_option(section: str, option: str) -> bool:
+    """The value this process set for a session option, else its default."""
+    return _session_values.get((section, option), SESSION_OPTIONS[(section, option)][0])
+
+
+def set_session_option(section: str, option: str, value: object) -> None:
+    """Set a session option for this process (True or False; else one line saying so)."""
+    if not isinstance(value, bool):
+        raise ConfigurationError(
+            f"config['{section}']['{option}'] takes True or False, not {value!r}",
+            value=value, valid=(True, False))
+    _session_values[(section, option)] = value
+
+
 def ganga_sections(config: Config) -> dict[str, dict[str, tuple[object, str]]]:
     """Ganga's configuration sections as far as they mean something here:
     ``{section: {option: (value, what it is)}}``. Values are this session's."""
@@ -90,6 +115,9 @@ def ganga_sections(config: Config) -> dict[str, dict[str, tuple[object, str]]]:
             "user": (getpass.getuser(), "the user the jobs run as"),
             "repositorytype": (config.repository, "'file' (a ZODB FileStorage) or zeo://host:port"),
             "workspacetype": ("LocalFilesystem", "outputs are files under gangadir/workspace"),
+            **{option: (session_option(section, option), what)
+               for (section, option), (_, what) in SESSION_OPTIONS.items()
+               if section == "Configuration"},
         },
         "Local": {
             "location": (config.workspace, "where each (sub)job's directory is made"),

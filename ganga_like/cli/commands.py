@@ -151,7 +151,7 @@ def _verb(args: argparse.Namespace, verb: str, **kwargs: Any) -> int:
         for wanted in args.ids:
             job = session.jobs.get(wanted)
             fqid = job.fqid
-            getattr(session, verb)(job, **kwargs)
+            getattr(job, verb)(**kwargs)  # as the GPI does it (resubmit's notice included)
             if verb == "remove":
                 done.append({"fqid": fqid, "removed": True})
                 line = f"{fqid}: removed"

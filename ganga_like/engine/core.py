@@ -107,7 +107,12 @@ class Engine(StoreSession, JobSession[Job]):
 
     # -- Ganga's verbs: declared in model.session.JobSession, run here ---------------------
     def run_verb(self, name: str, /, **args: object) -> Any:
-        """Run one verb of the table, asked for by this process (see ``run_verb_from``)."""
+        """Run one verb of the table, asked for by this process (see ``run_verb_from``):
+        what the verb takes from its caller when not given (``from_caller``: the
+        environment, Ganga's session options) is this process's, as a client sends its own."""
+        for param, filler in JOB_VERBS[name].from_caller:
+            if args.get(param) is None:
+                args[param] = filler()
         return self.run_verb_from(this_process(), name, **args)
 
     def run_verb_from(self, origin: str, name: str, /, **args: object) -> object:

@@ -1,5 +1,7 @@
 """Ganga's ``config`` object: ``config['Configuration']['gangadir']``,
-``config.Local.location``, ``config['Logging']``, ... read-only.
+``config.Local.location``, ``config['Logging']``, ... read-only, but for the options a
+Ganga script sets in its own session (``config.SESSION_OPTIONS``:
+``config['Configuration']['resubmitOnlyFailedSubjobs'] = False``).
 
 The values come from this session's settings (``ganga_like.config``: environment
 variables), mapped to Ganga's section and option names where they mean something.
@@ -11,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from ..config import GANGA_OPTION_SOURCES, Config, ganga_sections
+from ..config import GANGA_OPTION_SOURCES, SESSION_OPTIONS, Config, ganga_sections, set_session_option
 from ..errors import ConfigurationError
 
 
@@ -44,6 +46,10 @@ class ConfigSection:
 
     def __setitem__(self, option: str, value: Any) -> None:
         self[option]  # an unknown option is named as such first
+        if (self._name, option) in SESSION_OPTIONS:
+            set_session_option(self._name, option, value)
+            self._options[option] = (value, self._options[option][1])
+            return
         source = GANGA_OPTION_SOURCES.get((self._name, option), "")
         how = (f"set {source} in the environment before the session starts" if source
                else "it is fixed here")

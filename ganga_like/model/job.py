@@ -14,13 +14,14 @@ every change is an assignment; the class lives at this import path for good.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, overload
 
 from BTrees.IOBTree import IOBTree
 from persistent import Persistent
 
-from ..config import MODES
+from ..config import MODES, session_option
 from ..errors import InvalidValue, JobNotFound, OperationRefused, ReadOnlyError, UnknownAttribute
 from ..status import ACTIVE, Status, master_status
 from . import binding
@@ -404,8 +405,28 @@ class Job(Persistent):
         binding.session_for(self).kill(self)
 
     def resubmit(self, force: bool = False, include_killed: bool = False) -> None:
-        """Resubmit: a master's failed subjobs (and killed ones with include_killed), or this one."""
+        """Resubmit, as Ganga does: a master's failed subjobs (killed ones too with
+        include_killed; every finished one with Ganga's option
+        ``config['Configuration']['resubmitOnlyFailedSubjobs'] = False``), or this job.
+        A master with none of them: nothing to do, and a line on stderr saying so."""
+        why = self.nothing_to_resubmit(include_killed)
+        if why:
+            print(f"job {self.fqid}: nothing to resubmit: {why}", file=sys.stderr)
+            return
         binding.session_for(self).resubmit(self, force=force, include_killed=include_killed)
+
+    def nothing_to_resubmit(self, include_killed: bool = False) -> str:
+        """Why resubmit() of this master would take no subjob ('' if it would take some)."""
+        counts = self._counts.counts if self.is_master and self._counts is not None else None
+        if counts is None or not session_option("Configuration", "resubmitOnlyFailedSubjobs"):
+            return ""
+        wanted = ("failed", "killed") if include_killed else ("failed",)
+        if any(counts.get(status, 0) for status in wanted):
+            return ""
+        return ("none of its subjobs failed" + ("" if include_killed else
+                " (include_killed=True takes killed ones)")
+                + "; config['Configuration']['resubmitOnlyFailedSubjobs'] = False takes "
+                "every finished one, j.subjobs[i].resubmit() one of them")
 
     def remove(self, force: bool = False) -> None:
         """Kill, then remove from the repository. ``force=True`` removes even if the kill
@@ -594,6 +615,13 @@ class SubjobsView(Sequence):
         """A slice of the subjobs (status=, name=, id=, ...), with the verbs."""
         chosen: list[Job] = select_jobs(self._tree().values(minid, maxid), **criteria)
         return JobSlice(chosen, "subjobs")
+
+    # Ganga's j.subjobs.kill(), j.subjobs.resubmit(): the slice's verbs, on every subjob.
+    def kill(self, keep_going: bool = False) -> None:
+        self.select().kill(keep_going)
+
+    def resubmit(self, keep_going: bool = False, force: bool = False) -> None:
+        self.select().resubmit(keep_going, force)
 
     def __repr__(self) -> str:
         from .table import subjobs_table

@@ -29,6 +29,7 @@ import os
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
+from ..config import session_option
 from ..status import Status
 
 J = TypeVar("J")  # the job type: model.job.Job
@@ -123,6 +124,11 @@ def verb(*, lock: Lock, operation: str, result: Result, monitor: bool = False,
     return declare
 
 
+def caller_resubmits_only_failed() -> bool:
+    """The calling process's Ganga option ``resubmitOnlyFailedSubjobs`` (default True)."""
+    return session_option("Configuration", "resubmitOnlyFailedSubjobs")
+
+
 def caller_environment() -> dict[str, str]:
     """The calling process's environment (what ``submit`` gives payloads by default)."""
     return dict(os.environ)
@@ -166,10 +172,15 @@ class JobSession(Protocol[J]):
         return self.run_verb("kill", job=job)
 
     @verb(lock=Lock.WRITE, operation="engine.operations.resubmit:resubmit",
-          result=Result.NOTHING, monitor=True)
-    def resubmit(self, job: J, force: bool = False, include_killed: bool = False) -> None:
-        """Resubmit a master's failed subjobs (killed ones too with include_killed), or this one."""
-        return self.run_verb("resubmit", job=job, force=force, include_killed=include_killed)
+          result=Result.NOTHING, monitor=True,
+          from_caller={"only_failed": caller_resubmits_only_failed})
+    def resubmit(self, job: J, force: bool = False, include_killed: bool = False,
+                 only_failed: bool | None = None) -> None:
+        """Resubmit a master's failed subjobs (killed ones too with include_killed; every
+        finished one if not ``only_failed``: None, the caller's Ganga option
+        resubmitOnlyFailedSubjobs), or this one."""
+        return self.run_verb("resubmit", job=job, force=force, include_killed=include_killed,
+                             only_failed=only_failed)
 
     @verb(lock=Lock.WRITE, operation="engine.operations.remove:remove", result=Result.REMOVED,
           monitor=True)

@@ -27,3 +27,61 @@ def test_lists_edited_in_place_are_saved_and_used_by_the_run(session, tmp_path):
     j.submit()
     assert j.wait(timeout=60) == "completed"
     assert j.peek("stdout") == "first b last\n"
+
+
+def _finished(job, timeout=60):
+    assert job.wait(timeout=timeout) in ("completed", "failed", "killed")
+    return [s.status for s in job.subjobs]
+
+
+def test_resubmit_of_a_master_as_ganga_does_it(session, capsys):
+    from ganga_like.gpi import ArgSplitter, config
+
+    j = Job(application=Executable(exe="/bin/sh"),
+            splitter=ArgSplitter(args=[["-c", "exit 0"], ["-c", "exit 0"]]))
+    j.submit()
+    assert _finished(j) == ["completed", "completed"]
+    # Ganga's default (resubmitOnlyFailedSubjobs = True): no failed subjob, nothing to do,
+    # no error; the line says so and what would take them.
+    j.resubmit()
+    assert [s.info.submit_counter for s in j.subjobs] == [1, 1]
+    line = capsys.readouterr().err.strip()
+    assert line.startswith(f"job {j.id}: nothing to resubmit: none of its subjobs failed")
+    assert "resubmitOnlyFailedSubjobs" in line and "\n" not in line
+    # Ganga's own test (test_statetime_local) sets the option: every finished subjob goes.
+    config["Configuration"]["resubmitOnlyFailedSubjobs"] = False
+    try:
+        assert config["Configuration"]["resubmitOnlyFailedSubjobs"] is False
+        j.resubmit()
+        assert _finished(j) == ["completed", "completed"]
+        assert [s.info.submit_counter for s in j.subjobs] == [2, 2]
+    finally:
+        config["Configuration"]["resubmitOnlyFailedSubjobs"] = True
+
+
+def test_a_killed_master_resubmits_every_subjob_with_the_option_off(session):
+    from ganga_like.gpi import ArgSplitter, config
+
+    j = Job(application=Executable(exe="/bin/sleep"), splitter=ArgSplitter(args=[["30"], ["30"]]))
+    j.submit()
+    j.subjobs.kill()  # Ganga's slice verb on the subjobs
+    assert j.status == "killed" and [s.status for s in j.subjobs] == ["killed", "killed"]
+    config["Configuration"]["resubmitOnlyFailedSubjobs"] = False
+    try:
+        j.resubmit()
+        assert {s.status for s in j.subjobs} <= {"submitting", "submitted", "running"}
+        j.kill()
+    finally:
+        config["Configuration"]["resubmitOnlyFailedSubjobs"] = True
+
+
+def test_a_session_option_takes_only_true_or_false_in_one_line():
+    import pytest
+
+    from ganga_like.errors import ConfigurationError
+    from ganga_like.gpi import config
+
+    with pytest.raises(ConfigurationError, match=r"takes True or False, not 'no'$"):
+        config["Configuration"]["resubmitOnlyFailedSubjobs"] = "no"
+    with pytest.raises(ConfigurationError, match="cannot be changed in a running session"):
+        config["Configuration"]["gangadir"] = "/tmp"

@@ -110,12 +110,13 @@ def test_resubmit_master_takes_failed_subjobs_only(session, tmp_path):
     assert [sj.submit_counter for sj in job.subjobs] == [1, 2, 1]
 
 
-def test_resubmit_master_with_nothing_failed_is_refused(session):
+def test_resubmit_master_with_nothing_failed_does_nothing_as_in_ganga(session):
     job = sh_job(["true"])
     session.submit(job)
     session.wait([job], timeout=30)
-    with pytest.raises(OperationRefused, match="no failed subjobs"):
-        session.resubmit(job)
+    session.resubmit(job)  # Ganga: "nothing to do for resubmit", no error
+    session.refresh()
+    assert job.status is Status.COMPLETED and job.subjobs[0].submit_counter == 1
 
 
 def test_resubmit_killed_subjobs_by_option(session):
@@ -123,9 +124,10 @@ def test_resubmit_killed_subjobs_by_option(session):
     session.submit(job)
     wait_for(lambda: (session.refresh(), job.subjob_counts.get("running", 0) >= 1)[1])
     session.kill(job)
-    with pytest.raises(OperationRefused):
-        session.resubmit(job)  # killed ones need include_killed=True
-    job.subjobs[0]  # still readable
+    counters = [sj.submit_counter for sj in job.subjobs]
+    session.resubmit(job)  # killed ones need include_killed=True: nothing to do
+    session.refresh()
+    assert [sj.submit_counter for sj in job.subjobs] == counters
     session.resubmit(job, include_killed=True)
     session.refresh()
     assert job.status in (Status.SUBMITTED, Status.RUNNING)

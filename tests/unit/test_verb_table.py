@@ -41,7 +41,7 @@ def sample_args(verb) -> dict:
     values = {"job": FakeJob("3"), "jobs": [FakeJob("3"), FakeJob("4.1")], "keep_going": True,
               "environment": {"A": "1"}, "force": True, "include_killed": True,
               "status": Status.FAILED, "reap": True, "file": "stderr", "lines": 5,
-              "timeout": 2.5, "poll": 0.1}
+              "timeout": 2.5, "poll": 0.1, "only_failed": False}
     return {p.name: values[p.name] for p in verb.params}
 
 
@@ -58,7 +58,7 @@ def test_the_table_holds_every_verb_once():
     resubmit = JOB_VERBS["resubmit"]
     assert [(p.name, p.annotation, p.default) for p in resubmit.params] == [
         ("job", "J", inspect.Parameter.empty), ("force", "bool", False),
-        ("include_killed", "bool", False)]
+        ("include_killed", "bool", False), ("only_failed", "bool | None", None)]
     assert JOB_VERBS["unfreeze"].operation == "engine.operations.forcing:unfreeze"
 
 

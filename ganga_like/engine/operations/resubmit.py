@@ -17,18 +17,20 @@ from .submit import mark_active, send, specs_for
 AUTO_RESUBMIT_STOP_FRACTION = 0.25
 
 
-def resubmit(ctx: EngineContext, job: Job, force: bool = False, include_killed: bool = False) -> None:
+def resubmit(ctx: EngineContext, job: Job, force: bool = False, include_killed: bool = False,
+             only_failed: bool | None = None) -> None:
+    """As Ganga: a master's failed subjobs (killed ones too with ``include_killed``; every
+    finished one if ``only_failed`` is False; None: Ganga's default, True), and none of
+    them: nothing to do; a single job that is final (active: with ``force``, killed
+    first)."""
     ctx.store.check_writable()
     ctx.store.refresh()
-    wanted = {Status.FAILED} | ({Status.KILLED} if include_killed else set())
     if job.is_master:
+        wanted = ({Status.FAILED} | ({Status.KILLED} if include_killed else set())
+                  if only_failed is not False else set(RESUBMITTABLE))
         targets = leaves_of(job, lambda s: s in wanted)
         if not targets:
-            raise OperationRefused(
-                job.fqid, "resubmit", job.status.value,
-                "no failed subjobs" + (" or killed" if include_killed else
-                                       " (include_killed=True also takes killed ones)")
-                + "; resubmit a single subjob with j.subjobs[i].resubmit()")
+            return  # (Ganga: "nothing to do for resubmit"; the GPI says so first)
     else:
         status = job.status
         if status in (Status.SUBMITTED, Status.RUNNING, Status.COMPLETING) and not force:
