@@ -1,8 +1,9 @@
-"""Per-status subjob counts kept on a master, merged on concurrent writes."""
+"""Per-status subjob counts kept on a master, and when its subjobs first and last
+reached each of ``j.time``'s stamps; merged on concurrent writes."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from persistent import Persistent
 from ZODB.POSException import ConflictError
@@ -19,11 +20,19 @@ class StatusCounts(Persistent):
     """
 
     counts: Mapping[str, int] = {}
+    # {stamp name: the earliest / the latest time a subjob reached it} (model.jobtime's
+    # names: a master's j.time shows them as Ganga does). Empty in records made before.
+    firsts: Mapping[str, float] = {}
+    lasts: Mapping[str, float] = {}
 
     def __init__(self, initial: Mapping[str, int] | None = None) -> None:
         self.counts = {k: v for k, v in (initial or {}).items() if v}
 
-    def move(self, source: str, target: str, n: int = 1) -> None:
+    def move(self, source: str, target: str, n: int = 1, when: float | None = None,
+             stamps: Iterable[str] = ()) -> None:
+        """Move ``n`` subjobs from ``source`` to ``target``; at ``when`` they reached ``stamps``."""
+        if when is not None:
+            self._reached(when, stamps)
         counts = dict(self.counts)
         left = counts.get(source, 0) - n
         if left < 0:
@@ -43,6 +52,16 @@ class StatusCounts(Persistent):
     def total(self) -> int:
         return sum(self.counts.values())
 
+    def _reached(self, when: float, stamps: Iterable[str]) -> None:
+        firsts, lasts = dict(self.firsts), dict(self.lasts)
+        for name in stamps:
+            firsts[name] = min(firsts.get(name, when), when)
+            lasts[name] = max(lasts.get(name, when), when)
+        if firsts != self.firsts:
+            self.firsts = firsts
+        if lasts != self.lasts:
+            self.lasts = lasts
+
     def _p_resolveConflict(self, old: dict | None, committed: dict, new: dict) -> dict:
         base = (old or {}).get("counts", {})
         ours, theirs = new.get("counts", {}), committed.get("counts", {})
@@ -55,4 +74,9 @@ class StatusCounts(Persistent):
                 merged[key] = value
         resolved = dict(committed)
         resolved["counts"] = merged
+        for name, pick in (("firsts", min), ("lasts", max)):
+            mine, other = new.get(name, {}), committed.get(name, {})
+            if mine or other:
+                resolved[name] = {k: pick(v for v in (mine.get(k), other.get(k)) if v is not None)
+                                  for k in set(mine) | set(other)}
         return resolved

@@ -4,7 +4,9 @@ Everything is derived from the job's history (nothing is stored twice). As in
 Ganga, times are ``datetime`` objects in UTC without a time zone, and the keys
 are the statuses a job went through plus Ganga's summaries: ``final`` (the last
 entry into completed, failed or killed), ``backend_running`` (the payload
-started) and ``backend_final`` (the payload ended). A master's own history holds
+started), ``backend_final`` (the payload ended) and ``resubmitted`` (the last
+submission after the first). ``new`` is when the job was made (a subjob: when its
+master was split), strictly after every job made before it (``new_stamps``). A master's own history holds
 its derived changes, so its times are read without loading its subjobs
 (``runtime()`` and ``waittime()`` of a master do read them, as in Ganga).
 """
@@ -12,6 +14,8 @@ its derived changes, so its times are read without loading its subjobs
 from __future__ import annotations
 
 import datetime
+import threading
+import time
 from typing import Any
 
 from ..errors import InvalidValue
@@ -21,25 +25,58 @@ from .component import ReadOnly, ReadOnlyView
 FINAL = ("completed", "failed", "killed")
 PAYLOAD_ENDED = ("completing", "completed", "failed")  # entered from running
 STATUS_NAMES = tuple(s.value for s in Status)
+MASTER_OWN = ("new", "submitting", "killed")  # a master's own stamps (Ganga's ganga_master)
+LATEST = ("backend_final", "final")  # a master shows its subjobs' latest of these
+
+
+_last_new_us = [0]  # the last 'new' time this process gave, in microseconds
+_new_lock = threading.Lock()
+
+
+def new_stamps(count: int, after: float | None = None) -> list[float]:
+    """``count`` 'new' times for jobs made now, in the order they are made: strictly
+    increasing by whole microseconds (what a ``datetime`` shows), each later than
+    ``after`` (a master's, for its subjobs) and than any this process gave before, so
+    two jobs made within one clock tick still read in the order Ganga gives them."""
+    with _new_lock:
+        first = max(time.time_ns() // 1000, _last_new_us[0] + 1,
+                    0 if after is None else round(after * 1e6) + 1)
+        _last_new_us[0] = first + count - 1
+    return [(first + i) / 1e6 for i in range(count)]
 
 
 def _utc(stamp: float) -> datetime.datetime:
     return datetime.datetime.fromtimestamp(stamp, datetime.UTC).replace(tzinfo=None)
 
 
+def stamp_names(src: str, dst: str, resubmission: bool) -> tuple[str, ...]:
+    """The stamps a (sub)job reaches by moving from ``src`` to ``dst``: the status, and
+    Ganga's summaries (``resubmission``: a submitting after the first)."""
+    return ((dst,) + (("final",) if dst in FINAL else ())
+            + (("backend_running",) if dst == "running" else ())
+            + (("backend_final",) if src == "running" and dst in PAYLOAD_ENDED else ())
+            + (("resubmitted",) if dst == "submitting" and resubmission else ()))
+
+
 def _stamps(job: Any) -> dict[str, float]:
     stamps: dict[str, float] = {}
-    created = job.created if job.master is None else job.master.created
+    # A subjob made before subjobs had their own 'new' shows its master's.
+    created = job.created if job.created is not None or job.master is None else job.master.created
     if created is not None:
         stamps["new"] = created
+    submissions = 0
     for entry in history_entries(job.history):
-        stamps[entry.dst] = entry.when
-        if entry.dst in FINAL:
-            stamps["final"] = entry.when
-        if entry.dst == "running":
-            stamps["backend_running"] = entry.when
-        elif entry.src == "running" and entry.dst in PAYLOAD_ENDED:
-            stamps["backend_final"] = entry.when
+        submissions += entry.dst == "submitting"
+        for name in stamp_names(entry.src, entry.dst, submissions > 1):
+            stamps[name] = entry.when
+    counts = job._counts
+    if job._subjobs is not None and counts is not None and counts.firsts:
+        # A master, as Ganga shows it: 'new', 'submitting' and 'killed' are its own; every
+        # other stamp is its subjobs' earliest, 'backend_final' and 'final' their latest.
+        stamps = {k: v for k, v in stamps.items() if k in MASTER_OWN}
+        for name, first in counts.firsts.items():
+            if name not in MASTER_OWN:
+                stamps[name] = counts.lasts[name] if name in LATEST else first
     return dict(sorted(stamps.items(), key=lambda item: item[1]))
 
 

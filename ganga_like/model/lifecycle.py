@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import OperationRefused
 from ..status import Cause, Source, Status, check_transition, history_entries, master_status
+from .jobtime import stamp_names
 from .writes import Change, current_cause, current_write
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -59,7 +60,8 @@ def set_status(
     master = job.master
     if master is not None:
         before = master_status(master._counts.counts)
-        master._counts.move(src.value, dst.value)  # first: it is the step that can refuse
+        master._counts.move(src.value, dst.value, when=when,  # first: the step that can refuse
+                            stamps=stamp_names(src.value, dst.value, job.submit_counter > 1))
     job._status = dst.value
     job.history = job.history + ((when, src.value, dst.value, note, who, stored),)
     if note and dst in (Status.FAILED, Status.NEW, Status.UNKNOWN, Status.KILLED):

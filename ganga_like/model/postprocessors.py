@@ -55,9 +55,16 @@ def _check_bool(value: Any) -> bool:
 
 def _check_file_names(value: Any) -> tuple[str, ...]:
     """A non-empty list of names (or glob patterns) inside a job's output directory."""
-    names = check_str_list(value)
+    names = _check_file_list(value)
     if not names:
         raise ValueError("the list is empty")
+    return names
+
+
+def _check_file_list(value: Any) -> tuple[str, ...]:
+    """A list of names (or glob patterns) inside a job's output directory, maybe empty: a
+    checker is often built first and given its files later, as Ganga allows."""
+    names = check_str_list(value)
     for name in names:
         if not name or os.path.isabs(name) or ".." in name.split("/"):
             raise ValueError(f"{name!r} is not a name inside the output directory")
@@ -308,9 +315,9 @@ class FileChecker(Checker):
     patterns. ``filesMustExist`` fails a (sub)job in which a file is missing.
     """
 
-    files = Field(("stdout",), _check_file_names,
-                  "a non-empty list of file names in the output directory, e.g. ['stdout']",
-                  "which output files to search")
+    files = Field(("stdout",), _check_file_list,
+                  "a list of file names in the output directory, e.g. ['stdout']",
+                  "which output files to search (required by the time it checks, as in Ganga)")
     searchStrings = Field((), _check_search_strings,  # noqa: N815 (Ganga's name)
                           "a list of non-empty strings, e.g. ['ERROR', 'Traceback']",
                           "the strings to look for (required by the time it checks, as in Ganga)")
@@ -320,6 +327,9 @@ class FileChecker(Checker):
                            "fail if a file is missing")
 
     def check(self, job: Any) -> Result:
+        if not self.files:
+            raise PostProcessError("FileChecker has no files, so it would check nothing; "
+                                   "give some, e.g. FileChecker(files=['stdout'], ...)")
         if not self.searchStrings:
             raise PostProcessError("FileChecker has no searchStrings, so it would check nothing; "
                                    "give some, e.g. FileChecker(searchStrings=['ERROR'])")

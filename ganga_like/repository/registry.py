@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from ..errors import InvalidValue, JobNotFound
 from ..model.job import Job, JobTemplate
+from ..model.jobtime import new_stamps
 from ..model.slices import select_jobs
 from ..status import Status
 from .root import RepositoryRoot
@@ -100,9 +101,7 @@ class _Registry:
         new_id = ids.take(self._id_kind)
         job.id = new_id
         if job.created is None:
-            import time
-
-            job.created = time.time()
+            job.created = new_stamps(1)[0]
         self._tree[new_id] = job
         self._count.change(1)
         return new_id

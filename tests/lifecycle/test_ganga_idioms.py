@@ -85,3 +85,18 @@ def test_a_session_option_takes_only_true_or_false_in_one_line():
         config["Configuration"]["resubmitOnlyFailedSubjobs"] = "no"
     with pytest.raises(ConfigurationError, match="cannot be changed in a running session"):
         config["Configuration"]["gangadir"] = "/tmp"
+
+
+def test_a_file_checker_built_empty_is_filled_later_or_fails_the_job(session):
+    from ganga_like.gpi import FileChecker
+
+    empty = FileChecker(files=[], searchStrings=["ERROR"])  # accepted, as in Ganga
+    j = Job(application=Executable(exe="/bin/echo", args=["fine"]), postprocessors=[empty])
+    j.submit()
+    assert j.wait(timeout=60) == "failed"
+    assert "FileChecker has no files" in j.reason
+    filled = FileChecker(files=[], searchStrings=["ERROR"])
+    filled.files.append("stdout")  # a checker built first and filled later
+    k = Job(application=Executable(exe="/bin/echo", args=["fine"]), postprocessors=[filled])
+    k.submit()
+    assert k.wait(timeout=60) == "completed"
