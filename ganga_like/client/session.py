@@ -25,7 +25,7 @@ from ..channel.verbs import VERBS, catch_up, request_args, returned, seen_tid
 from ..config import Config
 from ..errors import ServiceUnavailable, WaitTimeout
 from ..model.job import Job
-from ..model.session import JobSession
+from ..model.session import JobSession, check_args
 from ..repository.storage import open_zeo
 from ..store_session import StoreSession
 from . import autostart, remote
@@ -89,6 +89,7 @@ class ClientSession(StoreSession, JobSession[Job]):
         """Ask the service for one verb of the table and return its result as the table
         says (the engine's own ``run_verb`` returns the same shapes in-process)."""
         verb = VERBS[name]
+        check_args(verb, args)  # one line here, before anything is sent
         job = args.get("job")
         if verb.stores_job and isinstance(job, Job):
             self.register(job)  # a new job needs its id before the wire can name it

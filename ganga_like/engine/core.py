@@ -22,7 +22,7 @@ from ..config import Config
 from ..errors import WaitTimeout
 from ..model import binding
 from ..model.job import Job
-from ..model.session import JOB_VERBS, JobSession, Lock, Verb
+from ..model.session import JOB_VERBS, JobSession, Lock, Verb, check_args
 from ..model.writes import acting_as
 from ..ray_runtime import before_ray_shutdown
 from ..repository import open_repository
@@ -122,6 +122,7 @@ class Engine(StoreSession, JobSession[Job]):
         facade). A verb that writes names one cause, "<verb> #<id> from <origin>", which
         every status change it makes carries."""
         verb = JOB_VERBS[name]
+        check_args(verb, args)
         if verb.monitor:
             self.ensure_monitor()  # recovers earlier sessions' work before adding ours
         on = self if verb.operation.startswith(FACADE) else self.context
@@ -129,9 +130,10 @@ class Engine(StoreSession, JobSession[Job]):
         with acting_as(cause):
             return _OPERATIONS[name](on, **args)
 
-    def wait(self, jobs: Iterable[Job], timeout: float | None = None,
-             poll: float | None = None, refresh: Callable[[], None] | None = None) -> list[Status]:
-        """Block until every job is final (or new again); return their statuses.
+    def wait_until_final(self, jobs: Iterable[Job], timeout: float | None = None, poll: float | None = None,
+                         refresh: Callable[[], None] | None = None) -> list[Status]:
+        """The ``wait`` verb's operation (``wait`` itself is the table's, as every verb's):
+        block until every job is final (or new again); return their statuses.
 
         ``refresh``: how to see new commits when the jobs were read through another
         connection than this session's own (the service waits for many clients at once)."""

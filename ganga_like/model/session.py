@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from ..config import session_option
+from ..errors import InvalidValue
 from ..status import Status
 
 J = TypeVar("J")  # the job type: model.job.Job
@@ -122,6 +123,31 @@ def verb(*, lock: Lock, operation: str, result: Result, monitor: bool = False,
         return method
 
     return declare
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
+
+
+# What an argument of each declared type must be, and how the refusal names it.
+_KINDS: dict[str, tuple[Callable[[object], bool], str]] = {
+    "bool": (lambda v: v in (True, False), "True or False"),
+    "bool | None": (lambda v: v is None or v in (True, False), "True, False or None"),
+    "int": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
+            "a whole number, 0 or more"),
+    "float | None": (lambda v: v is None or (_number(v) and v >= 0),  # type: ignore[operator]
+                     "a number of seconds, 0 or more, or None"),
+    "str": (lambda v: isinstance(v, str), "a string"),
+}
+
+
+def check_args(verb: Verb, args: Mapping[str, object]) -> None:
+    """Refuse, in one line, an argument that is not of its declared kind
+    (``j.wait(timeout='soon')``), before anything is sent or done."""
+    for param in verb.params:
+        kind = _KINDS.get(param.annotation)
+        if kind is not None and param.name in args and not kind[0](args[param.name]):
+            raise InvalidValue(f"{verb.name}()", param.name, args[param.name], kind[1])
 
 
 def caller_resubmits_only_failed() -> bool:
@@ -221,7 +247,7 @@ class JobSession(Protocol[J]):
         """The last lines of one of the job's output files."""
         return self.run_verb("peek", job=job, file=file, lines=lines)
 
-    @verb(lock=Lock.READ, operation="engine.core:Engine.wait", result=Result.STATUSES,
+    @verb(lock=Lock.READ, operation="engine.core:Engine.wait_until_final", result=Result.STATUSES,
           long=True, local=("poll",))
     def wait(self, jobs: Iterable[J], timeout: float | None = None,
              poll: float | None = None) -> list[Status]:

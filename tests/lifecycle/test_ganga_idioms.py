@@ -100,3 +100,15 @@ def test_a_file_checker_built_empty_is_filled_later_or_fails_the_job(session):
     k = Job(application=Executable(exe="/bin/echo", args=["fine"]), postprocessors=[filled])
     k.submit()
     assert k.wait(timeout=60) == "completed"
+
+
+def test_a_verb_given_a_wrong_kind_says_so_in_one_line_and_the_session_goes_on(session):
+    import pytest
+
+    from ganga_like.errors import InvalidValue
+
+    j = Job(application=Executable(exe="/bin/echo", args=["x"]))
+    j.submit()
+    with pytest.raises(InvalidValue, match=r"^wait\(\)\.timeout = 'soon' is not valid"):
+        j.wait(timeout="soon")
+    assert j.wait(timeout=60) == "completed" and j.peek(lines=1) == "x\n"
