@@ -91,17 +91,24 @@ def _job_entry(job: Job) -> dict[str, Any]:
 
 
 def _component_entry(component: Component, job: Job, where: str) -> dict[str, Any]:
-    entry: dict[str, Any] = {"type": type(component).__name__}
+    return _fields_entry(component, f"job {job.fqid} {where}")
+
+
+def _fields_entry(component: Component, where: str) -> dict[str, object]:
+    entry: dict[str, object] = {"type": type(component).__name__}
     # Fields read one by one, not with values(): GenericSplitter has a field by that name.
     for name in component.fields():
-        entry[name] = _plain(getattr(component, name), f"job {job.fqid} {where}.{name}")
+        entry[name] = _plain(getattr(component, name), f"{where}.{name}")
     return entry
 
 
 def _plain(value: Any, where: str) -> Any:
-    """The JSON form of a field value (tuples as lists, FrozenDicts as objects)."""
+    """The JSON form of a field value (tuples as lists, FrozenDicts as objects, a
+    component held in a field, ``Executable(exe=File('run.sh'))``'s, as an object)."""
     if value is None or isinstance(value, (str, bool, int, float)):
         return value
+    if isinstance(value, Component):
+        return _fields_entry(value, where)
     if isinstance(value, (list, tuple)):
         return [_plain(item, where) for item in value]
     if isinstance(value, Mapping):
@@ -221,12 +228,25 @@ def _build_component(path: str, where: str, entry: Any, category: str) -> Compon
     fields = cls.fields()
     # A field left at its default is not set: some defaults (GenericSplitter's empty
     # attribute) mean "unset" and are not values one could assign.
-    values = {key: value for key, value in entry.items() if key != "type" and not (
-        key in fields and _same(value, _plain(fields[key].default, key)))}
+    values = {key: _held(path, f"{where} {kind}.{key}", value)
+              if key in fields and not isinstance(fields[key].default, Mapping) else value
+              for key, value in entry.items() if key != "type" and not (
+                  key in fields and _same(value, _plain(fields[key].default, key)))}
     try:
         return cls(**values)
     except GangaLikeError as exc:
         raise ExportFileError(path, where, str(exc)) from None
+
+
+def _held(path: str, where: str, value: object) -> object:
+    """A field's value with the file objects it holds (``{"type": "File", ...}``, alone
+    or in a list) built: ``Executable``'s ``exe`` and ``args``. A dict field's value
+    (``env``) is left alone: its keys are the user's."""
+    if isinstance(value, list):
+        return [_held(path, f"{where} item {n + 1}", item) for n, item in enumerate(value)]
+    if isinstance(value, Mapping) and value.get("type") in component_types("files"):
+        return _build_component(path, where, value, "files")
+    return value
 
 
 def _same(a: Any, b: Any) -> bool:

@@ -1,7 +1,8 @@
 """File objects for ``j.inputfiles`` and ``j.outputfiles`` (category 'files').
 
 ``LocalFile('*.txt')`` follows Ganga's LocalFile (``File('x.sh')``, Ganga's plain
-file, is an input file or an ``Executable``'s program; Ganga's remote file types,
+file, is an input file, an ``Executable``'s program or one of its arguments, sent with
+the job; Ganga's remote file types,
 ``MassStorageFile``, ``DiracFile``, ..., raise ``NotAvailable`` when used):
 
 * as an output file, after the payload exits with 0 the files matching
@@ -19,7 +20,9 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-from typing import Any
+import stat
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 from ..errors import InvalidValue, NotAvailable
 from .component import Component, Field
@@ -121,10 +124,10 @@ class LocalFile(Component):
 
 
 class File(Component):
-    """A file on this machine, Ganga's ``File('script.sh')``: as
-    ``Executable(exe=File('run.sh'))`` the program to run (by its absolute path, where
-    it is: it is not copied first, as Ganga does); in ``j.inputfiles`` it is copied
-    into the job's ``input/`` and working directory (``subdir`` below it) first."""
+    """A file on this machine, Ganga's ``File('script.sh')``, sent with the job: in
+    ``j.inputfiles``, as ``Executable(exe=File('run.sh'))`` (the program to run) or
+    among ``Executable(args=[...])``, it is copied into the job's ``input/`` and working
+    directory (``subdir`` below it) at submit; the job uses that copy."""
 
     _category = "files"
 
@@ -145,18 +148,48 @@ class File(Component):
             raise InvalidValue("Job", "outputfiles", self, "LocalFile('pattern') for the "
                                "files a job makes; File() names an input")
 
-    def stage(self, workdir: str) -> list[str]:
-        """Copy the file into ``workdir/input`` and ``workdir/output/<subdir>``."""
-        if not self.name or not os.path.isfile(self.name):
+    def problem(self) -> str:
+        """Why the file cannot be sent with a job ('' if it can), Ganga's words."""
+        if not self.name or not os.path.exists(self.name):
+            return "file not found"
+        if not os.path.isfile(self.name):
+            return "not a file"
+        return ""
+
+    def staged_name(self) -> str:
+        """Where its copy is, relative to the working directory: ``subdir/base name``."""
+        return os.path.normpath(os.path.join(self.subdir, os.path.basename(self.name)))
+
+    def stage(self, workdir: str, executable: bool = False) -> list[str]:
+        """Copy the file into ``workdir/input`` and ``workdir/output/<subdir>``; with
+        ``executable``, the copies are made executable by their owner (u+x)."""
+        if self.problem():
             raise InvalidValue("File", "name", self.name, "an existing file")
         base = os.path.basename(self.name)
         copied = []
         for target_dir in (os.path.join(workdir, INPUT_DIR),
                            os.path.normpath(os.path.join(workdir, OUTPUT_DIR, self.subdir))):
             os.makedirs(target_dir, exist_ok=True)
-            shutil.copy2(self.name, os.path.join(target_dir, base))
+            target = os.path.join(target_dir, base)
+            if os.path.lexists(target):  # a resubmission's: replaced even if read-only
+                os.unlink(target)
+            shutil.copy2(self.name, target)
+            if executable:
+                os.chmod(target, os.stat(target).st_mode | stat.S_IXUSR)
         copied.append(os.path.join(workdir, INPUT_DIR, base))
         return copied
+
+
+def files_among(*values: object) -> list[File]:
+    """The ``File`` objects among ``values`` (each a File, a list holding some, or
+    anything else), in order."""
+    found: list[File] = []
+    for value in values:
+        if isinstance(value, File):
+            found.append(value)
+        elif isinstance(value, (list, tuple)):
+            found.extend(files_among(*value))
+    return found
 
 
 class _NotAvailable:
@@ -187,22 +220,65 @@ NOT_AVAILABLE = {
 UNAVAILABLE_FILES = {name: _NotAvailable(name, why) for name, why in NOT_AVAILABLE.items()}
 
 
-def stage_inputs(job: Any, workdir: str) -> list[str]:
+class Staged(Protocol):
+    """What staging reads of a (sub)job (a ``model.job.Job``)."""
+
+    @property
+    def master(self) -> Staged | None: ...
+
+    @property
+    def application(self) -> object: ...
+
+    @property
+    def inputfiles(self) -> Sequence[object]: ...
+
+
+def stage_inputs(job: Staged, workdir: str) -> list[str]:
     """Copy the input files of ``job`` (its master's, for a subjob) into ``workdir``:
     its ``inputfiles``, then its ``inputdata``'s files if that dataset says
-    ``treat_as_inputfiles=True``.
+    ``treat_as_inputfiles=True``, then the Files of its application (a subjob's: the
+    master's with the splitter's values): its arguments', and its ``exe``'s, made
+    executable.
 
     To be called by the session for each (sub)job just before it is handed to the
     backend; raises ``InvalidValue`` (one line) when an input file does not exist.
     Returns the staged paths in ``workdir/input``.
     """
-    top = getattr(job, "master", None) or job
+    inputs, exe = _sent_with(job)
     staged: list[str] = []
-    for item in (*top.inputfiles, *dataset_inputs(top)):
+    for item in inputs:
         stage = getattr(item, "stage", None)
         if stage is not None:
             staged.extend(stage(workdir))
+    if exe is not None:
+        staged.extend(exe.stage(workdir, executable=True))
     return staged
+
+
+def working_names(job: Staged) -> set[str]:
+    """The paths, relative to the working directory, that the files staged for ``job``
+    (:func:`stage_inputs`) will have there, as far as they can be told before (a
+    LocalFile pattern that matches nothing yet gives none)."""
+    inputs, exe = _sent_with(job)
+    names: set[str] = set()
+    for item in (*inputs, *files_among(exe)):
+        if isinstance(item, File):
+            names.add(item.staged_name())
+        elif isinstance(item, LocalFile):
+            try:
+                names.update(os.path.basename(path) for path in item.sources())
+            except InvalidValue:
+                pass  # staging says so
+    return names
+
+
+def _sent_with(job: Staged) -> tuple[tuple[object, ...], File | None]:
+    """(what is staged for ``job`` but its program, in order; its program's File)."""
+    top = job.master or job
+    app = job.application
+    exe = getattr(app, "exe", None)
+    inputs = (*top.inputfiles, *dataset_inputs(top), *files_among(getattr(app, "args", ())))
+    return inputs, exe if isinstance(exe, File) else None
 
 
 def dataset_inputs(job: Any) -> tuple:

@@ -47,13 +47,16 @@ def test_failed_payload_is_failed_with_exit_code_and_stderr_tail(session):
     assert "exit" in bad.reason and "broken" in bad.reason
 
 
-def test_a_program_missing_when_it_runs_fails_that_subjob_with_the_reason(session):
-    # An absolute path or a name in PATH is checked at submit (test_operations); a path
-    # relative to the payload's directory can only be found missing when it runs.
+def test_a_program_missing_when_it_runs_fails_that_subjob_with_the_reason(session, tmp_path):
+    # What can be told is checked at submit (test_operations, test_ganga_files); a
+    # program whose interpreter is missing can only be found out when it runs.
     from ganga_like.model.application import Executable
     from ganga_like.model.job import Job
 
-    job = Job(application=Executable(exe="./no-such-program", args=[]))
+    script = tmp_path / "script"
+    script.write_text("#!/no-such-program\n")
+    script.chmod(0o755)
+    job = Job(application=Executable(exe=str(script), args=[]))
     session.submit(job)
     session.wait([job], timeout=30)
     assert job.status is Status.FAILED

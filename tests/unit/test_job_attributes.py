@@ -232,7 +232,7 @@ def test_help_of_job_names_every_user_field_and_verb_and_no_storage_internals():
 def test_file_is_an_executable_or_an_input_and_never_an_output(tmp_path):
     script = tmp_path / "run.sh"
     script.write_text("#!/bin/sh\necho hi\n")
-    assert Executable(exe=File(str(script))).exe == str(script)
+    assert Executable(exe=File(str(script))).exe == File(str(script))  # kept a File: sent with the job
     job = Job(inputfiles=[File(str(script), subdir="sub")])
     copied = job.inputfiles[0].stage(str(tmp_path / "w"))
     assert copied == [str(tmp_path / "w" / "input" / "run.sh")]

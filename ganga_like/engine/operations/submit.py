@@ -9,14 +9,16 @@ from typing import Any, cast
 
 from ...backends import base
 from ...errors import BackendError, InvalidValue, OperationRefused
+from ...model.application import payload_command
 from ...model.counts import StatusCounts
 from ...model.job import Job
+from ...model.jobtime import new_stamps
 from ...ray_runtime import import_ray
 from ...repository.diskspace import disk_full, mentions_disk_full
 from ...status import Source, Status
 from ..context import EngineContext, Submission
 from .common import SUBMIT_CHUNK, active_set, begin_attempt, failed_handle
-from .preflight import check_executables, runs_here
+from .preflight import check_application, runs_here
 
 
 def submit(ctx: EngineContext, job: Job, keep_going: bool = False,
@@ -47,13 +49,11 @@ def submit(ctx: EngineContext, job: Job, keep_going: bool = False,
             split(job)
         targets = ([sj for sj in job._subjobs.values() if sj._status == Status.NEW.value]
                    if job._subjobs is not None else [job])
-        if runs_here(job.backend):  # refuse now what cannot run here
+        env = None  # refuse now what cannot run (here: all that can be told here)
+        if runs_here(job.backend):
             env = environment if environment is not None and job.env_from == "submitter" \
                 else os.environ
-            exes = {job.application.exe} | {
-                t._overrides["application.exe"] for t in targets
-                if "application.exe" in t._overrides}
-            check_executables(job.fqid, exes, env)
+        check_application(job, targets, env)
         job.submit_environment = submitter_environment(
             os.environ if environment is None else environment)
         for target in targets:
@@ -125,9 +125,12 @@ def stage_inputs(ctx: EngineContext, top: Job, targets: Sequence[Job],
             os.makedirs(top.inputdir, exist_ok=True)
         except OSError:
             pass  # its workspace is not writable: each subjob's preparation says so
-    from ...model.files import dataset_inputs, stage_inputs
+    from ...model.files import dataset_inputs, files_among, stage_inputs
 
-    if not top.inputfiles and not dataset_inputs(top):
+    if not top.inputfiles and not dataset_inputs(top) and not files_among(
+            top.application.exe, top.application.args,
+            *(t._overrides.get("application.exe") for t in targets),
+            *(t._overrides.get("application.args") for t in targets)):
         return {}
     from ...errors import GangaLikeError
 
@@ -180,9 +183,10 @@ def specs_for(ctx: EngineContext, top: Job, targets: Sequence[Job]) -> list[base
         own = (top.backend.with_values(backend_values).spec_options() if backend_values
                else options)
         fqid = f"{top.id}.{sub.id}"
+        exe, args = payload_command(mine["exe"], mine["args"])
         specs.append(base.SubjobSpec(
-            job_id=top.id, subjob_id=sub.id, fqid=fqid, exe=mine["exe"],
-            args=tuple(mine["args"]), env=dict(mine["env"]),
+            job_id=top.id, subjob_id=sub.id, fqid=fqid, exe=exe,
+            args=args, env=dict(mine["env"]),
             workdir=os.path.join(workspace, str(sub.id)), marker=f"{uuid}:{fqid}",
             options=dict(own), attempt=sub.submit_counter, base_env=base_env))
     return specs
@@ -192,12 +196,13 @@ def spec_for(ctx: EngineContext, job: Job) -> base.SubjobSpec:
     app = job.application
     top = job.master or job
     assert top.id is not None  # a submitted job is registered
+    exe, args = payload_command(app.exe, app.args)
     return base.SubjobSpec(
         job_id=top.id,
         subjob_id=job.id if job.master is not None else None,
         fqid=job.fqid,
-        exe=app.exe,
-        args=tuple(app.args),
+        exe=exe,
+        args=args,
         env=dict(app.env),
         workdir=job.workdir,
         marker=f"{ctx.store.repo_uuid}:{job.fqid}",
@@ -243,10 +248,12 @@ def split(job: Job) -> None:
             clean[path] = fields[leaf].convert(type(base_component).__name__, value)
         checked.append(clean)
     tree = IOBTree()
+    made = new_stamps(len(checked), after=job.created)  # each after its master, in id order
     for index, overrides in enumerate(checked):
         sub = Job.__new__(Job)
         state = sub.__dict__
         state["id"] = index
+        state["created"] = made[index]
         state["master"] = job
         state["_overrides"] = overrides
         tree[index] = sub
