@@ -1,4 +1,5 @@
-"""Ganga's ``export(jobs, path)`` and ``load(path)``: job descriptions as editable text.
+"""Ganga's ``export(jobs, path, mode)`` and ``load(path)``: job descriptions as editable
+text, in a file named by a path or by ``LocalFile('jobs.txt')``.
 
 The file is JSON, indented, one object per job in a list; every component is an
 object naming its type and all of its fields, so a person can see each option and
@@ -34,6 +35,7 @@ from typing import Any
 from ..backends.local.config import Local
 from ..errors import GangaLikeError, InvalidValue
 from ..model.component import Component, concrete_components
+from ..model.files import File, LocalFile
 from ..model.job import Job
 
 COMPONENT_SLOTS = {"application": "applications", "backend": "backends", "splitter": "splitters"}
@@ -51,19 +53,48 @@ class ExportFileError(GangaLikeError):
 # --- writing ------------------------------------------------------------------------------
 
 
-def export(jobs_or_job: Any, path: str) -> int:
-    """Write the description of one job or several to ``path``; returns how many.
+EXPORT_MODES = {"w": "write a new file", "a": "append to the jobs already in it"}
+
+
+def file_path(target: object, what: str) -> str:
+    """The file ``target`` names: a path (``str`` or ``os.PathLike``, ``~`` and variables
+    expanded as Ganga does) or Ganga's file object (``LocalFile('jobs.txt')``, relative
+    to its ``localDir`` or the current directory; ``File('jobs.txt')``)."""
+    if isinstance(target, LocalFile):
+        pattern = os.path.expanduser(target.namePattern)
+        return os.path.abspath(os.path.join(target.localDir or os.getcwd(), pattern))
+    if isinstance(target, File):
+        return target.name
+    if isinstance(target, (str, os.PathLike)) and os.fspath(target):
+        return os.path.abspath(os.path.expandvars(os.path.expanduser(os.fspath(target))))
+    raise InvalidValue(what, "filename", target,
+                       "a file name, e.g. 'jobs.txt', or LocalFile('jobs.txt')")
+
+
+def export(jobs_or_job: Any, path: object, mode: str = "w") -> int:
+    """Write the description of one job or several to ``path`` (see :func:`file_path`);
+    returns how many. ``mode='a'`` adds them to the jobs a file already holds.
 
     A subjob is written as the standalone job it would be as ``copy()``.
     """
-    jobs = [jobs_or_job] if isinstance(jobs_or_job, Job) else list(jobs_or_job)
+    target = file_path(path, "export()")
+    if mode not in EXPORT_MODES:
+        raise InvalidValue("export()", "mode", mode, " or ".join(
+            f"'{key}' ({what})" for key, what in EXPORT_MODES.items()))
+    if isinstance(jobs_or_job, Job):
+        jobs = [jobs_or_job]
+    elif isinstance(jobs_or_job, (str, bytes, Mapping)) or not hasattr(jobs_or_job, "__iter__"):
+        raise InvalidValue("export()", "item", jobs_or_job, "a Job, a list of Jobs or jobs")
+    else:
+        jobs = list(jobs_or_job)
     entries = [_job_entry(job) for job in jobs]
-    text = json.dumps(entries, indent=2, ensure_ascii=False)
+    kept = _entries_in(target) if mode == "a" and os.path.exists(target) else []
+    text = json.dumps(kept + entries, indent=2, ensure_ascii=False)
     text = _inline_components(text)
-    partial = path + ".partial"
+    partial = target + ".partial"
     with open(partial, "w", encoding="utf-8") as handle:
         handle.write(text + "\n")
-    os.replace(partial, path)  # a crash never leaves half an export behind
+    os.replace(partial, target)  # a crash never leaves half an export behind
     return len(entries)
 
 
@@ -148,14 +179,25 @@ def _inline_components(text: str) -> str:
 # --- reading ------------------------------------------------------------------------------
 
 
-def load(path: str, session: Any = None) -> list[Job]:
-    """Create new jobs (status new) from a file written by :func:`export` (and edited).
+def load(path: object, session: Any = None) -> list[Job]:
+    """Create new jobs (status new) from a file written by :func:`export` (and edited);
+    ``path`` as :func:`export` takes it.
 
     With ``session``, each job is also stored in that session's repository (it gets
     an id), as Ganga's ``load`` does; without, they are stored when submitted.
     Raises ``ExportFileError`` naming the line, or the job and field, of the first
     problem, and creates no job at all in that case.
     """
+    target = file_path(path, "load()")
+    jobs = [_build_job(target, index, entry) for index, entry in enumerate(_entries_in(target))]
+    if session is not None:
+        for job in jobs:
+            session.register(job)
+    return jobs
+
+
+def _entries_in(path: str) -> list[Any]:
+    """The job objects of an export file (one written by hand as a single object too)."""
     try:
         with open(path, encoding="utf-8") as handle:
             text = handle.read()
@@ -170,11 +212,7 @@ def load(path: str, session: Any = None) -> list[Job]:
         data = [data]  # one job written by hand as a single object
     if not isinstance(data, list):
         raise ExportFileError(path, "top level", "expected a list of job objects [{...}, ...]")
-    jobs = [_build_job(path, index, entry) for index, entry in enumerate(data)]
-    if session is not None:
-        for job in jobs:
-            session.register(job)
-    return jobs
+    return data
 
 
 def _build_job(path: str, index: int, entry: Any) -> Job:

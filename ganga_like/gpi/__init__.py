@@ -124,19 +124,22 @@ def leaks(reap: bool = False) -> list[dict[str, Any]]:
     return default_session().leaks(reap=reap)
 
 
-def export(jobs_or_job: Any, path: str) -> int:
-    """Write jobs as readable, editable text (JSON); returns how many were written."""
+def export(jobs_or_job: Any, path: Any, mode: str = "w") -> int:
+    """Write jobs as readable, editable text (JSON) to ``path`` (a file name or
+    ``LocalFile('jobs.txt')``); ``mode='a'`` appends; returns how many were written."""
     from ..client import export as _export
 
-    return _export.export(jobs_or_job, path)
+    return _export.export(jobs_or_job, path, mode)
 
 
-def load(path: str) -> list[Any]:
-    """Read jobs written by ``export`` (or by hand) back as NEW jobs, registered."""
+def load(path: Any, returnList: bool = True) -> list[Any] | None:  # noqa: N803 (Ganga's name)
+    """Read jobs written by ``export`` (or by hand) back as NEW jobs, registered; returns
+    them (``returnList=False``: None, as Ganga)."""
     from ..client import export as _export
     from ..client.default import default_session
 
-    return _export.load(path, session=default_session())
+    loaded = _export.load(path, session=default_session())
+    return loaded if returnList else None
 
 
 def session() -> Any:

@@ -112,3 +112,28 @@ def test_a_verb_given_a_wrong_kind_says_so_in_one_line_and_the_session_goes_on(s
     with pytest.raises(InvalidValue, match=r"^wait\(\)\.timeout = 'soon' is not valid"):
         j.wait(timeout="soon")
     assert j.wait(timeout=60) == "completed" and j.peek(lines=1) == "x\n"
+
+
+def test_export_and_load_take_a_file_object_and_ganga_s_modes(session, tmp_path, monkeypatch):
+    import pytest
+
+    from ganga_like.errors import InvalidValue
+    from ganga_like.gpi import export, jobs, load
+
+    monkeypatch.chdir(tmp_path)
+    j = Job(application=Executable(exe="/bin/echo", args=["one"]), name="first")
+    k = Job(application=Executable(exe="/bin/echo", args=["two"]), name="second")
+    assert export(j, LocalFile("jobs.txt")) == 1  # relative to the current directory
+    assert export([k], LocalFile("jobs.txt", localDir=str(tmp_path)), "a") == 1  # appended
+    before = len(jobs)
+    loaded = load(LocalFile("jobs.txt"))
+    assert [x.name for x in loaded] == ["first", "second"] and len(jobs) == before + 2
+    assert loaded[1].application.args == ["two"] and loaded[1].status == "new"
+    assert load(str(tmp_path / "jobs.txt"), returnList=False) is None  # stored all the same
+    assert len(jobs) == before + 4
+    with pytest.raises(InvalidValue, match=r"^export\(\)\.mode = 'x' is not valid"):
+        export(j, "other.txt", "x")
+    with pytest.raises(InvalidValue, match=r"^export\(\)\.filename = 3 is not valid"):
+        export(j, 3)
+    with pytest.raises(InvalidValue, match=r"^export\(\)\.item = "):
+        export(LocalFile("jobs.txt"), "other.txt")  # the arguments the wrong way round
