@@ -50,6 +50,26 @@ SCRIPT = """
     refused(m.subjobs[1].application, 'args', ['0'])
     refused(m, 'splitter', None)
     m.comment = 'edited while it runs'         # an accepted edit commits, no conflict
+    # Refused verbs and in-place edits (issue 19): each one line, and the very next call
+    # of the same client is answered (it once got ServiceError: ClientDisconnected).
+    def refused_call(call):
+        try:
+            call()
+        except GangaLikeError as exc:
+            assert '\\n' not in str(exc), str(exc)
+            assert type(exc).__name__ != 'ServiceError', str(exc)
+        else:
+            raise AssertionError('accepted')
+        assert jobs(m.id).status.value in ('submitting', 'submitted', 'running', 'completed')
+    refused_call(lambda: j.application.args.append('9'))   # in place, after submit
+    refused_call(lambda: m.inputfiles.append(LocalFile('x')))
+    refused_call(lambda: j.wait(timeout='soon'))
+    refused_call(lambda: j.peek('../../etc/passwd'))
+    refused_call(lambda: j.force_status('bogus'))
+    refused_call(lambda: jobs(99999).kill())
+    refused_call(lambda: Job(application=Executable(exe='sleep 6')).submit())
+    refused_call(lambda: m.subjobs[0].remove())
+    refused_call(lambda: jobs.remove(10))
     print('waited', j.wait(timeout=60).value, m.wait(timeout=60).value)
     print('read', j.status.value, m.status.value, m.subjobs[0].status.value, j.backend.exitcode)
     k = Job(application=Executable(exe='/bin/true'))
@@ -64,4 +84,4 @@ def test_a_refused_assignment_leaves_the_client_usable(root):
     lines = result.stdout.splitlines()
     assert lines[0] == "waited completed completed", result.stdout
     assert lines[1] == "read completed completed completed 0", result.stdout
-    assert lines[2].startswith("new job 2 after edited while it runs"), result.stdout
+    assert lines[2].startswith("new job 3 after edited while it runs"), result.stdout
