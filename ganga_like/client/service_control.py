@@ -19,8 +19,11 @@ NOT_RUNNING = 3  # exit code of `status` when no service runs
 
 
 def start(paths: ServicePaths, listen: str = "", ray_open: bool = False) -> dict[str, Any]:
+    """Start the root's service and return its status; one that runs already is the
+    answer, as ``systemctl start`` has it (``already_running``), unless it cannot do
+    what this start asks (a TCP listener, an open Ray): then one line says so."""
     if autostart.service_alive(paths):
-        raise ServiceRunning(paths.root, f"pid {paths.holder_pid()}")
+        return _running_as_asked(paths, listen, ray_open)
     paths.make_root()
     proc = autostart.spawn(paths, listen=listen, ray_open=ray_open)
     deadline = time.monotonic() + autostart.START_TIMEOUT
@@ -33,6 +36,16 @@ def start(paths: ServicePaths, listen: str = "", ray_open: bool = False) -> dict
             raise autostart.could_not_start(paths, proc.returncode)
         time.sleep(autostart.POLL)
     raise ServiceUnavailable(paths.root, "it did not answer in time", log=paths.log)
+
+
+def _running_as_asked(paths: ServicePaths, listen: str, ray_open: bool) -> dict[str, Any]:
+    info = status(paths) or {"root": paths.root, "pid": paths.holder_pid()}
+    missing = [what for what, asked, has in (
+        (f"--listen {listen}", listen, info.get("listen")),
+        ("--ray-open", ray_open, info.get("ray_open"))) if asked and not has]
+    if missing:
+        raise ServiceRunning(paths.root, f"pid {info.get('pid')}, without {' and '.join(missing)}")
+    return {**info, "already_running": True}
 
 
 def stop(paths: ServicePaths, timeout: float = STOP_TIMEOUT) -> dict[str, Any]:
@@ -117,7 +130,8 @@ def run(args: Any) -> int:
     paths = ServicePaths(Config.from_env().root)
     if args.action == "start":
         info = start(paths, listen=args.listen, ray_open=args.ray_open)
-        print(json.dumps(info) if args.json else describe(info))
+        already = "already running: " if info.get("already_running") else ""
+        print(json.dumps(info) if args.json else already + describe(info))
         return 0
     if args.action == "stop":
         result = stop(paths)

@@ -169,12 +169,18 @@ def test_bad_env_from_is_one_line(root):
     assert "env_from" in result.stderr.splitlines()[-1] and "'submitter' or 'backend'" in result.stderr
 
 
-def test_a_second_start_says_who_runs_it(root):
+def test_a_second_start_succeeds_saying_it_runs_already(root):
+    # As `systemctl start`: the service asked for runs, so the start succeeded.
     run_gl(root, "jobs", check_clean=False)  # the service runs
     again = run_gl(root, "service", "start", check_clean=False)
-    assert again.returncode == 1
-    line = again.stderr.strip()
-    assert len(line.splitlines()) == 1 and f"pid {service_pid(root)}" in line, line
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.startswith(f"already running: service for {root}: ready "
+                                   f"(pid {service_pid(root)}, "), again.stdout
+    # One it cannot be: asked for what the running one does not do, one line saying who.
+    wider = run_gl(root, "service", "start", "--ray-open", check_clean=False)
+    assert wider.returncode == 1
+    line = wider.stderr.strip()
+    assert len(line.splitlines()) == 1 and f"pid {service_pid(root)}, without --ray-open" in line, line
 
 
 def test_files_and_sockets_are_private(root):
