@@ -7,6 +7,7 @@ command line print ``str(error)`` alone for these; anything else keeps its trace
 
 from __future__ import annotations
 
+import difflib
 import functools
 import inspect
 from collections.abc import Callable, Iterable, Sequence
@@ -155,6 +156,18 @@ class UnknownAttribute(InvalidValue):
             owner=owner, attribute=attribute, value=value, expected=", ".join(known),
             known=known,
         )
+
+
+class NoSuchAttribute(GangaLikeError, AttributeError):
+    """Reading an attribute the object does not have (``j.stauts``): one line with the
+    nearest names. An AttributeError too, so ``hasattr`` and ``getattr(o, n, d)`` work."""
+
+    def __init__(self, owner: str, attribute: str, known: Iterable[str]) -> None:
+        close = difflib.get_close_matches(attribute, list(known), n=3, cutoff=0.6)
+        hint = f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
+        GangaLikeError.__init__(
+            self, f"{owner} has no attribute '{attribute}'; {hint}dir() lists them all",
+            owner=owner, attribute=attribute, suggestions=tuple(close))
 
 
 class NotAvailable(GangaLikeError):

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import copy as _copy
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from persistent import Persistent
 
-from ..errors import InvalidValue, ReadOnlyAttribute, UnknownAttribute
+from ..errors import InvalidValue, NoSuchAttribute, ReadOnlyAttribute, UnknownAttribute
 from .bound import BoundDict, BoundList, ComparesAsList
 
 Check = Callable[[Any], Any]
@@ -227,6 +227,14 @@ class Component(Persistent):
                 if isinstance(value, Field):
                     found[name] = value
         return found
+
+    if not TYPE_CHECKING:  # (hidden from mypy, which would then accept any name)
+        def __getattr__(self, name: str) -> NoReturn:
+            # Reached only when nothing has the name: a typo (app.exee) names the nearest.
+            if name.startswith("_"):
+                raise AttributeError(name)
+            raise NoSuchAttribute(type(self).__name__, name,
+                                  [n for n in dir(type(self)) if not n.startswith("_")])
 
     def __setattr__(self, name: str, value: Any) -> None:
         # A misspelt attribute (``j.backend.concurency = 4``) would be stored and ignored:

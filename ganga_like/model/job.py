@@ -16,13 +16,20 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, overload
+from typing import TYPE_CHECKING, Any, NoReturn, overload
 
 from BTrees.IOBTree import IOBTree
 from persistent import Persistent
 
 from ..config import MODES, session_option
-from ..errors import InvalidValue, JobNotFound, OperationRefused, ReadOnlyError, UnknownAttribute
+from ..errors import (
+    InvalidValue,
+    JobNotFound,
+    NoSuchAttribute,
+    OperationRefused,
+    ReadOnlyError,
+    UnknownAttribute,
+)
 from ..status import ACTIVE, Status, master_status
 from . import binding
 from .application import Executable
@@ -195,7 +202,14 @@ class Job(Persistent):
         # No backend given: the session gives it the default (Local) when it stores
         # the job; the model knows no backend (it sits below them).
 
-    # -- guarded attribute setting -------------------------------------------------
+    # -- guarded attribute access -------------------------------------------------
+    if not TYPE_CHECKING:  # (hidden from mypy, which would then accept any name)
+        def __getattr__(self, name: str) -> NoReturn:
+            # Reached only when nothing has the name: a typo (j.stauts) names the nearest.
+            if name.startswith("_"):
+                raise AttributeError(name)
+            raise NoSuchAttribute("Job", name, self.__dir__())
+
     def __setattr__(self, name: str, value: Any) -> None:
         if name in CONFIG_ATTRIBUTES:
             self._check_writable(name)

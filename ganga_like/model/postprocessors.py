@@ -61,7 +61,7 @@ def _check_file_names(value: Any) -> tuple[str, ...]:
     return names
 
 
-def _check_file_list(value: Any) -> tuple[str, ...]:
+def _check_file_list(value: object) -> tuple[str, ...]:
     """A list of names (or glob patterns) inside a job's output directory, maybe empty: a
     checker is often built first and given its files later, as Ganga allows."""
     names = check_str_list(value)

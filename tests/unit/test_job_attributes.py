@@ -264,3 +264,15 @@ def test_config_reads_gangas_sections_and_refuses_unknown_ones_in_one_line(monke
         config.Local["nope"]
     with pytest.raises(ConfigurationError, match="GANGA_LIKE_DIR"):
         config["Configuration"]["gangadir"] = "/elsewhere"
+
+
+def test_reading_a_misspelt_attribute_is_one_line_naming_the_nearest():
+    from ganga_like.errors import NoSuchAttribute
+
+    j = Job()
+    with pytest.raises(NoSuchAttribute, match=r"^Job has no attribute 'stauts'; did you mean 'status'\?"):
+        j.stauts  # noqa: B018
+    with pytest.raises(AttributeError, match="did you mean 'exe'"):  # an AttributeError too
+        j.application.exee  # noqa: B018
+    assert not hasattr(j, "nothing_like_it") and getattr(j.backend, "nope", 7) == 7
+    assert "\n" not in str(NoSuchAttribute("Job", "x", ["status"]))
