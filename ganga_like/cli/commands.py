@@ -97,6 +97,13 @@ def cmd_peek(args: argparse.Namespace) -> int:
     session = _session()
     try:
         job = session.jobs.get(args.id)
+        counts = job.subjob_counts
+        if counts:  # the engine's hint is Python's; a command's user gets commands
+            n = sum(counts.values())
+            failed = " --status failed" if counts.get("failed") else ""
+            raise UsageError(f"job {job.fqid} is a master: its output is its {n} subjobs'; "
+                             f"peek one, e.g. `ganga-like peek {job.fqid}.0` "
+                             f"(`ganga-like show {job.fqid}{failed}` lists them)")
         try:
             text = session.peek(job, file=args.file, lines=args.lines)
         except InvalidValue as exc:

@@ -23,6 +23,7 @@ from .link import Link, NoService
 SERVICE_PREFIX = "ganga-like service: "  # how the service's one-line reasons begin in its log
 START_TIMEOUT = 180.0  # a cold machine: import Ray, start it, recover a large repository
 POLL = 0.05
+ANNOUNCE_AFTER = 1.0  # a start that answers sooner needs no line (one already starting, say)
 
 
 def service_alive(paths: ServicePaths) -> bool:
@@ -59,6 +60,7 @@ def connect(paths: ServicePaths, autostart: bool = True, quiet: bool = False) ->
     deadline = time.monotonic() + START_TIMEOUT
     started: subprocess.Popen | None = None
     announced = False
+    begun = time.monotonic()
     while True:
         info = hello(link)
         if info is not None:
@@ -70,7 +72,7 @@ def connect(paths: ServicePaths, autostart: bool = True, quiet: bool = False) ->
                 raise ServiceUnavailable(paths.root, "no service runs")
             if started is None or started.poll() is not None:
                 started = _start_once(paths)
-        if not announced and not quiet:
+        if not announced and not quiet and time.monotonic() - begun >= ANNOUNCE_AFTER:
             print(f"ganga-like: starting the service for {paths.root} (a few seconds) ...",
                   file=sys.stderr, flush=True)
             announced = True

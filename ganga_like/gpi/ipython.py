@@ -40,5 +40,6 @@ def start_shell(session: Any) -> None:
     namespace = {name: getattr(gpi, name) for name in names}
     config = Config()
     config.TerminalInteractiveShell.banner1 = banner(session)
+    config.TerminalInteractiveShell.enable_tip = False  # IPython's random tip line: noise here
     config.InteractiveShellApp.extensions = ["ganga_like.gpi.ipython"]
     IPython.start_ipython(argv=[], user_ns=namespace, config=config)
