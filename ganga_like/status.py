@@ -83,6 +83,9 @@ FINAL: frozenset[Status] = frozenset(
 FROZEN: frozenset[Status] = frozenset({S.COMPLETED_FROZEN, S.FAILED_FROZEN})
 """Final and left alone: no auto-resubmission, not counted by the master rule."""
 TRANSIENT: frozenset[Status] = frozenset({S.INCOMPLETE, S.UNKNOWN, S.REMOVED})
+# The statuses a master is given, not derived from its subjobs: its removal (unknown
+# first when removed while active). Stored on the master, they are its status.
+MASTER_REMOVAL: tuple[Status, ...] = (S.UNKNOWN, S.REMOVED)
 """Never a resting status of a stored job: something is still to be done about it."""
 RESUBMITTABLE: frozenset[Status] = frozenset(
     {S.RUNNING, S.KILLED, S.COMPLETED, S.COMPLETING, S.FAILED, S.SUBMITTED}

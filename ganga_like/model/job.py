@@ -30,7 +30,7 @@ from ..errors import (
     ReadOnlyError,
     UnknownAttribute,
 )
-from ..status import ACTIVE, Status, master_status
+from ..status import ACTIVE, MASTER_REMOVAL, Status, master_status
 from . import binding
 from .application import Executable
 from .bound import BoundList
@@ -330,9 +330,9 @@ class Job(Persistent):
         """new, submitting, submitted, running, completing, completed, failed, killed, ...
         (a master's is derived from its subjobs'); changed only by the verbs."""
         binding.before_read(self)
-        if self._counts is not None:
+        if self._counts is not None and Status(self._status) not in MASTER_REMOVAL:
             return master_status(self._counts.counts)
-        return Status(self._status)
+        return Status(self._status)  # (a removed master's too: its own, not derived)
 
     @status.setter
     def status(self, value: Any) -> None:

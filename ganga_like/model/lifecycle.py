@@ -15,7 +15,15 @@ import time as _time
 from typing import TYPE_CHECKING
 
 from ..errors import OperationRefused
-from ..status import Cause, Source, Status, check_transition, history_entries, master_status
+from ..status import (
+    MASTER_REMOVAL,
+    Cause,
+    Source,
+    Status,
+    check_transition,
+    history_entries,
+    master_status,
+)
 from .jobtime import stamp_names
 from .writes import Change, current_cause, current_write
 
@@ -23,6 +31,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .job import Job
 
 HISTORY_SHOWN_IN_ERRORS = 3
+REMOVED_MASTER = tuple(s.value for s in MASTER_REMOVAL)
 
 
 def _report(change: Change) -> None:
@@ -41,16 +50,17 @@ def set_status(
 ) -> Status:
     """Move ``job`` to ``target``; raise InvalidTransition if the table forbids it.
 
-    A master's status is derived from its subjobs and is never set here.
-    Returns the previous status.
+    A master's status is derived from its subjobs and is never set here, but for its
+    removal (``MASTER_REMOVAL``: unknown, when removed while active, then removed),
+    which is its own. Returns the previous status.
     """
-    if job.is_master:
+    dst = Status.parse(target)
+    if job.is_master and dst not in MASTER_REMOVAL:
         raise OperationRefused(
             job.fqid, "set the status", job.status.value,
             "a master's status is derived from its subjobs; change theirs",
         )
-    dst = Status.parse(target)
-    src = Status(job._status)
+    src = job.status if job.is_master else Status(job._status)
     check_transition(job.fqid, src, dst, history_entries(job.history[-HISTORY_SHOWN_IN_ERRORS:]))
     when = _time.time() if now is None else now
     # Stored as the plain string; a string that names no Source is an error.
@@ -67,9 +77,9 @@ def set_status(
     if note and dst in (Status.FAILED, Status.NEW, Status.UNKNOWN, Status.KILLED):
         job.reason = note
     _report(Change(when, job.fqid, src.value, dst.value, note, host, cause))
-    if master is not None:
+    if master is not None and master._status not in REMOVED_MASTER:
         after = master_status(master._counts.counts)
-        if after is not before:
+        if after is not before:  # (a removed master's status is its own: not derived)
             why = f"subjob {job.id}: {src.value}->{dst.value}"
             # The master's move names its subjob's change's cause.
             derived = None if cause is None else Cause("derived", cause.id, cause)

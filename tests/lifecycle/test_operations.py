@@ -13,7 +13,7 @@ import pytest
 from ganga_like.backends import base
 from ganga_like.channel.origin import this_process
 from ganga_like.errors import InvalidValue, JobNotFound, OperationRefused
-from ganga_like.status import Status
+from ganga_like.status import Status, history_entries
 
 from .helpers import sh_job, statuses, wait_for
 
@@ -176,6 +176,21 @@ def test_remove_kills_first_and_deletes_workspace(session):
         session.jobs.get(job_id)
     log = open(session.config.queue_log).read()
     assert f" {job_id} removed" in log
+    # Read through the old reference, the master is removed, as a single job is (its
+    # subjobs were killed: it once read 'killed'), and its history tells so once.
+    assert job.status is Status.REMOVED
+    entries = [e for e in history_entries(job.history) if e.dst == "removed"]
+    assert len(entries) == 1 and entries[0].note == "remove()" and entries[0].src == "killed"
+    assert log.count(f" {job_id} removed") == 1
+
+
+def test_a_master_removed_while_active_reads_removed_and_its_runs_do_not_move_it(session):
+    job = sh_job(["sleep 30", "sleep 30"], concurrency=2)
+    session.submit(job)
+    wait_for(_all_running(session, job, 2))
+    session.remove(job, force=True)  # strict: killed first all the same
+    assert job.status is Status.REMOVED
+    assert [e.dst for e in history_entries(job.history)][-1] == "removed"
 
 
 def test_subjobs_are_not_removable_alone(session):

@@ -11,8 +11,7 @@ from BTrees.IOBTree import IOBTree
 
 from ...errors import KillNotConfirmed, OperationRefused
 from ...model.job import Job
-from ...model.lifecycle import Change, set_status
-from ...model.writes import current_cause
+from ...model.lifecycle import set_status
 from ...repository.ledger import Ledger
 from ...status import ACTIVE, FROZEN, Source, Status
 from ..context import EngineContext
@@ -64,7 +63,7 @@ def delete(ctx: EngineContext, job: Job, registry: Any) -> None:
     when = time.time()
 
     def work() -> None:
-        if job._subjobs is None and job.status is not Status.TEMPLATE:
+        if job.status is not Status.TEMPLATE:  # a single job or a master alike
             if job.status in FROZEN:
                 set_status(job, Status.COMPLETED if job.status is Status.COMPLETED_FROZEN
                            else Status.FAILED, "unfrozen to be removed", source=Source.USER)
@@ -81,9 +80,6 @@ def delete(ctx: EngineContext, job: Job, registry: Any) -> None:
             root.removals[job.id] = (when, job.fqid, previous.value, "remove()")
 
     ctx.store.write(work, note=f"remove {job.fqid}")
-    if job._subjobs is not None:
-        ctx.store.on_commit([Change(when, job.fqid, previous.value, "removed", "remove()", HOST,
-                                    current_cause())])
     if workdir and os.path.isdir(workdir):
         shutil.rmtree(workdir, ignore_errors=True)
 
