@@ -146,7 +146,10 @@ class TestRayClusterConfig:
         message = str(caught.value)
         assert "\n" not in message and words in message and f"RayCluster.{field}" in message
 
-    def test_resources_cannot_change_in_place(self):
+    def test_resources_edited_in_place_are_checked_as_an_assignment(self):
         config = RayCluster(resources={"a": 1})
-        with pytest.raises(TypeError):
-            config.resources["b"] = 2
+        config.resources["b"] = 2  # as Ganga's dicts take it
+        assert config.resources == {"a": 1.0, "b": 2.0}
+        with pytest.raises(InvalidValue, match="not a custom resource"):
+            config.resources["CPU"] = 1
+        assert config.resources == {"a": 1.0, "b": 2.0}
