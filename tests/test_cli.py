@@ -153,14 +153,43 @@ def test_version():
     assert result.stdout.startswith("ganga_like ")
 
 
-def test_jobs_on_an_empty_repository(tmp_path):
-    result = run_gl(tmp_path / "gl", "jobs")
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines()[0].split()[:2] == ["fqid", "status"]
-    assert result.stdout.rstrip().endswith("0 jobs")
-    # The first use starts the service: one line says so while it waits, nothing else.
-    assert result.stderr.splitlines() and all(line.startswith(STARTING)
-                                              for line in result.stderr.splitlines())
+@pytest.fixture(scope="class")
+def empty_root(tmp_path_factory):
+    """For TestAnEmptyRepository: a root and the result of its first command (``jobs``,
+    which starts its service)."""
+    root = tmp_path_factory.mktemp("empty") / "gl"
+    try:
+        yield root, run_gl(root, "jobs", check_clean=False)
+    finally:
+        finish_root(root, what="the empty repository's service")
+
+
+class TestAnEmptyRepository:
+    """Questions to a repository nobody adds anything to, on ONE root and its one service
+    (the first command, ``jobs``, starts it; the others find it running). None of these
+    commands writes, so no test can see what another did; the service is stopped, and
+    nothing of it may be left, after the last of them."""
+
+    def test_jobs_on_an_empty_repository(self, empty_root):
+        _root, result = empty_root
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.splitlines()[0].split()[:2] == ["fqid", "status"]
+        assert result.stdout.rstrip().endswith("0 jobs")
+        # The first use starts the service: one line says so while it waits, nothing else.
+        assert result.stderr.splitlines() and all(line.startswith(STARTING)
+                                                  for line in result.stderr.splitlines())
+
+    def test_jobs_json_parses(self, empty_root):
+        result = run_gl(empty_root[0], "jobs", "--json", check_clean=False)
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout) == []
+
+    def test_show_unknown_job_is_one_line_and_exit_1(self, empty_root):
+        result = run_gl(empty_root[0], "show", "99", check_clean=False)
+        assert result.returncode == 1
+        line = one_line(result.stderr)
+        assert line.startswith("ganga-like: ") and "99" in line
+        assert result.stdout == ""
 
 
 def test_the_demo_runs_a_real_job_and_stops_the_service_it_started(tmp_path):
@@ -177,20 +206,6 @@ def test_the_demo_runs_a_real_job_and_stops_the_service_it_started(tmp_path):
         assert json.loads(again.stdout)[0]["subjobs"] == {"completed": 20}
     finally:
         finish_root(root)
-
-
-def test_jobs_json_parses(tmp_path):
-    result = run_gl(tmp_path / "gl", "jobs", "--json")
-    assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout) == []
-
-
-def test_show_unknown_job_is_one_line_and_exit_1(tmp_path):
-    result = run_gl(tmp_path / "gl", "show", "99")
-    assert result.returncode == 1
-    line = one_line(result.stderr)
-    assert line.startswith("ganga-like: ") and "99" in line
-    assert result.stdout == ""
 
 
 @pytest.mark.parametrize("args,names", [
