@@ -202,6 +202,15 @@ class RepositoryLocked(RepositoryError):
         )
 
 
+class ReadOnlySession(RepositoryError):
+    """A change asked of a session that has the repository read-only."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(
+            f"this session is read-only: it reads every job and changes none, so {what} is "
+            f"refused; a session without GANGA_LIKE_READ_ONLY=1 can", what=what)
+
+
 class DiskFull(RepositoryError):
     """A write the filesystem had no room for (ENOSPC, or the quota): ``what`` says what
     became of it (nothing half-written is ever kept), ``then`` what happens once there

@@ -15,9 +15,10 @@ from typing import Any
 
 from .backends.local.config import Local
 from .config import Config
-from .errors import OperationRefused
+from .errors import ReadOnlySession
 from .model import binding
 from .model.job import Job
+from .model.session import Lock, Verb
 from .model.writes import Change
 from .queue_log import QueueLog
 from .repository.storage import Repository
@@ -77,10 +78,15 @@ class StoreSession:
         if jar is self.main.conn and time.monotonic() - self._last_refresh > READ_REFRESH_INTERVAL:
             self.refresh()
 
-    def check_writable(self) -> None:
+    def check_writable(self, what: str = "a change") -> None:
+        """Refuse, in one line, ``what`` a read-only session was asked to change."""
         if self.read_only:
-            raise OperationRefused("-", "change the repository", "read-only",
-                                   "this session opened it read-only")
+            raise ReadOnlySession(what)
+
+    def check_verb(self, verb: Verb) -> None:
+        """Before a verb: one that changes jobs (``Lock.WRITE``) is refused read-only."""
+        if verb.lock is Lock.WRITE:
+            self.check_writable(f"{verb.name}()")
 
     def mode_of(self, job: Job) -> str:
         top = job.master or job
@@ -90,6 +96,7 @@ class StoreSession:
         """Store a new job (or template) under a fresh id."""
         if job.id is not None and job._p_jar is not None:
             return job
+        self.check_writable(f"storing a new {type(job).__name__}")
         if job.master is None and job.backend is None:
             job.backend = Local()  # Ganga's default backend
         registry = self.templates if job.status is Status.TEMPLATE else self.jobs

@@ -104,6 +104,8 @@ def describe(info: dict[str, Any]) -> str:
     if info.get("listen"):
         lines.append(f"  TLS listener: {info['listen']} (clients: GANGA_LIKE_SERVICE={info['listen']}, "
                      f"GANGA_LIKE_SECRET=<a copy of {info['root']}/service-secret.pem>)")
+    if info.get("this_client"):
+        lines.append(f"  this client: {info['this_client']}")
     if info.get("stopping"):
         lines.append("  stopping")
     if info.get("boot_error"):
@@ -142,6 +144,8 @@ def run(args: Any) -> int:
         if running is None:
             print(json.dumps(None) if args.json else f"no service runs for {paths.root}")
             return NOT_RUNNING
+        if Config.from_env().read_only:  # what this client may do, beside what the service is
+            running = {**running, "this_client": "read-only (GANGA_LIKE_READ_ONLY=1)"}
         print(json.dumps(running) if args.json else describe(running))
         return 0
     tail = log_tail(paths, args.lines)

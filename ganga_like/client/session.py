@@ -43,12 +43,14 @@ class ClientSession(StoreSession, JobSession[Job]):
         self.paths: ServicePaths | None = None
         if target is not None:
             self.link, info, address, context = remote.connect(config, target)
-            repository = open_zeo(config, address, ssl=context, location=f"{target[0]}:{target[1]}")
+            repository = open_zeo(config, address, ssl=context, location=f"{target[0]}:{target[1]}",
+                                  read_only=config.read_only)
         else:
             paths = self.paths = ServicePaths(config.root)
             info = autostart.connect(paths, autostart=autostart_service, quiet=quiet)
             self.link = Link(config.root, unix_path=paths.control_socket)
-            repository = open_zeo(config, connectable(paths.zeo_socket), location=config.root)
+            repository = open_zeo(config, connectable(paths.zeo_socket), location=config.root,
+                                  read_only=config.read_only)
         self.service = info
         super().__init__(config, repository)
 
@@ -90,6 +92,7 @@ class ClientSession(StoreSession, JobSession[Job]):
         says (the engine's own ``run_verb`` returns the same shapes in-process)."""
         verb = VERBS[name]
         check_args(verb, args)  # one line here, before anything is sent
+        self.check_verb(verb)
         job = args.get("job")
         if verb.stores_job and isinstance(job, Job):
             self.register(job)  # a new job needs its id before the wire can name it

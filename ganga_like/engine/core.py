@@ -123,6 +123,7 @@ class Engine(StoreSession, JobSession[Job]):
         every status change it makes carries."""
         verb = JOB_VERBS[name]
         check_args(verb, args)
+        self.check_verb(verb)  # read-only: refused before anything is done
         if verb.monitor:
             self.ensure_monitor()  # recovers earlier sessions' work before adding ours
         on = self if verb.operation.startswith(FACADE) else self.context

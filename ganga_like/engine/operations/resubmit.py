@@ -23,7 +23,6 @@ def resubmit(ctx: EngineContext, job: Job, force: bool = False, include_killed: 
     finished one if ``only_failed`` is False; None: Ganga's default, True), and none of
     them: nothing to do; a single job that is final (active: with ``force``, killed
     first)."""
-    ctx.store.check_writable()
     ctx.store.refresh()
     if job.is_master:
         wanted = ({Status.FAILED} | ({Status.KILLED} if include_killed else set())
