@@ -38,11 +38,12 @@ except ImportError:  # pragma: no cover - depends on how pytest set sys.path
 
 # What makes a test need Ray or the service (marked ``ray``; ``-m 'not ray'`` runs the
 # rest, the pure core, in seconds): importing one of these, requesting the test Ray
-# (``ray_session``, also through ``session``), or running a Ray driver script.
+# (``ray_session``, also through ``session``; ``hosts_cluster_run``, the Hosts cluster
+# driver's run), or running a Ray driver script.
 NEEDS_RAY_IMPORTS = ("ray", "ganga_like.ray_runtime", "ganga_like.gpi", "ganga_like.client",
                      "tests.test_cli", "tests.service", "tests.faults", "tests.ray_helpers",
                      "tests.backends.contract")
-NEEDS_RAY_FIXTURES = ("ray_session",)
+NEEDS_RAY_FIXTURES = ("ray_session", "hosts_cluster_run")
 _NEEDS_RAY: dict[str, bool] = {}
 
 

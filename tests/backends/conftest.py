@@ -1,4 +1,5 @@
-"""Fixtures for backend tests: one local Ray per session, spec builders, a leak check.
+"""Fixtures for backend tests: one local Ray per session, spec builders, a leak check,
+and the one run of the Hosts cluster driver.
 
 Every process a test starts carries ``GANGA_LIKE_MARKER=<session prefix>...``;
 after the session no such process may be alive.
@@ -7,10 +8,18 @@ after the session no such process may be alive.
 from __future__ import annotations
 
 import itertools
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
 import time
 import uuid
+import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Sequence
 
+import psutil
 import pytest
 
 try:  # tests/ may or may not be a package; work either way
@@ -20,6 +29,7 @@ except ImportError:  # pragma: no cover - depends on how pytest set sys.path
 
 from ganga_like.backends.base import SubjobSpec
 from ganga_like.backends.runtime import procs
+from tests.backends.cluster_processes import processes_of
 
 SESSION_PREFIX = f"gltest-{uuid.uuid4().hex[:12]}"
 
@@ -90,3 +100,75 @@ def leftover_check(marker_prefix):
     for pid, created, _marker in leaked:
         procs.kill_tree(pid, created, grace=0.5)
     assert not leaked, f"test left processes running: {leaked}"
+
+
+# -- the Hosts cluster driver: run once, read by test_hosts_cluster.py and test_hosts_node_loss.py
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+HOSTS_DRIVER_TIMEOUT = 420  # seconds: ≈100 s on a quiet machine, several times that under heavy load
+
+
+def _junit_results(xml_path: str) -> dict[str, dict]:
+    """``{"TestClass::name" or "name": {outcome, message, time}}`` of a JUnit report."""
+    results: dict[str, dict] = {}
+    for case in ET.parse(xml_path).getroot().iter("testcase"):
+        cls = case.get("classname", "").rsplit(".", 1)[-1]
+        name = case.get("name", "").split("[", 1)[0]
+        key = f"{cls}::{name}" if cls.startswith("Test") else name
+        outcome, message = "passed", ""
+        for child in case:
+            if child.tag in ("failure", "error"):
+                outcome = "failed" if outcome == "passed" else outcome
+                message += f"[{child.tag}] {child.get('message', '')}\n{(child.text or '')[-3000:]}\n"
+            elif child.tag == "skipped":
+                outcome, message = "skipped", child.get("message", "")
+        previous = results.get(key)
+        if previous is None or previous["outcome"] == "passed":
+            results[key] = {"outcome": outcome, "message": message, "time": float(case.get("time", 0))}
+    return results
+
+
+@pytest.fixture(scope="session")
+def hosts_cluster_run(tmp_path_factory):
+    """hosts_cluster_driver.py, run ONCE in its own pytest process (Ray allows one cluster
+    connection per process, and this session has its local Ray): a 6-node
+    ``ray.cluster_utils.Cluster`` for the backend contract, the Autotest scenarios and,
+    last, the node-loss phase. Shared by test_hosts_cluster.py (one test per inner test)
+    and test_hosts_node_loss.py (the phase's facts): both only read what the run left
+    (its JUnit report, the phase's facts file, the cluster's leftover processes), so
+    neither can disturb the other. Afterwards no process of that cluster may be left
+    (they are found by the driver's RAY_TMPDIR)."""
+    out = tmp_path_factory.mktemp("hosts-cluster")
+    xml_path, basetemp = str(out / "report.xml"), out / "tmp"
+    ray_tmp = tempfile.mkdtemp(prefix="glh-", dir="/tmp")  # short: Ray's socket paths are limited
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}  # a new user's
+    env["RAY_TMPDIR"] = ray_tmp
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--junitxml", xml_path,
+         "--basetemp", str(basetemp), os.path.join(HERE, "hosts_cluster_driver.py")],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True,
+    )
+    try:
+        output, _ = proc.communicate(timeout=HOSTS_DRIVER_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, 9)
+        output, _ = proc.communicate()
+        output += f"\n(driver killed after {HOSTS_DRIVER_TIMEOUT} s)"
+    elapsed = time.monotonic() - started
+    deadline = time.monotonic() + 15
+    while (left := processes_of(ray_tmp)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    for leftover in left:
+        try:
+            leftover.kill()
+        except psutil.Error:
+            pass
+    results = _junit_results(xml_path) if os.path.exists(xml_path) else {}
+    print(json.dumps({"elapsed": round(elapsed, 1), "results": {k: v["outcome"] for k, v in results.items()}},
+                     indent=1))
+    yield {"results": results, "output": output, "leftovers": [p.pid for p in left], "elapsed": elapsed,
+           "basetemp": basetemp}
+    shutil.rmtree(ray_tmp, ignore_errors=True)

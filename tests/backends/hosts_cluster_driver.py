@@ -15,13 +15,17 @@ r1,r2  host:r*, atomic:rack:rack1 = 2                        atomic group rack, 
 =====  ====================================================  =========================
 
 It runs the backend contract (explicit hosts head, n1, n2, n3) and the Autotest scenarios;
-the node-death scenario runs last (it removes r2, then adds it back). Every node is on this machine, so
-the leak checks of tests/backends/conftest.py see every process.
+the node-death scenario runs after them (it removes r2, then adds it back), and last the
+node-loss phase of a real Engine (hosts_node_loss_phase.py: n1 leaves and comes back four
+times; test_hosts_node_loss.py asserts its facts), in this same cluster rather than a
+second one. Every node is on this machine, so the leak checks of
+tests/backends/conftest.py see every process.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import tempfile
 import time
@@ -47,6 +51,9 @@ NODES = {
     "r1": {"host:r1": 1, "atomic:rack:rack1": 2},
     "r2": {"host:r2": 1, "atomic:rack:rack1": 2},
 }
+# num_cpus is also how many idle workers Ray keeps per node: with 3, a subjob's task
+# reuses a warm worker instead of waiting 1-2 s for a new one (subjobs ask for no CPU).
+SMALL = dict(num_cpus=3, object_store_memory=80 * 1024 * 1024)
 
 
 @pytest.fixture(scope="session")
@@ -58,14 +65,11 @@ def cluster():
     ray = import_ray()
     from ray.cluster_utils import Cluster
 
-    # num_cpus is also how many idle workers Ray keeps per node: with 3, a subjob's task
-    # reuses a warm worker instead of waiting 1-2 s for a new one (subjobs ask for no CPU).
-    small = dict(num_cpus=3, object_store_memory=80 * 1024 * 1024)
     started = time.monotonic()
     c = Cluster(initialize_head=True, head_node_args=dict(
-        small, resources={"host:head": 1, "label:x86_64": 1}, include_dashboard=False,
+        SMALL, resources={"host:head": 1, "label:x86_64": 1}, include_dashboard=False,
         _system_config={"kill_child_processes_on_worker_exit": False}))
-    nodes = {name: c.add_node(**small, resources=res) for name, res in NODES.items()}
+    nodes = {name: c.add_node(**SMALL, resources=res) for name, res in NODES.items()}
     ray.init(address=c.address, namespace=NAMESPACE, log_to_driver=False, logging_level="WARNING")
     c.wait_for_nodes()
     # A first task on a node waits for Ray to start a worker there (1-2 s): do it now, not in a test.
@@ -311,11 +315,27 @@ def test_zz_node_death_is_lost(make_actor, specs, cluster):
         time.sleep(0.2)
     assert host_table(client)["r2"] == "Repair Failed"
     # r2's machine is back (its Ray started again, with the same host:r2): confirmed, LOST.
-    cluster.named_nodes["r2"] = cluster.add_node(num_cpus=3, object_store_memory=80 * 1024 * 1024,
-                                                 resources=NODES["r2"])
-    cluster.wait_for_nodes()
+    _add_back(cluster, "r2")
     log.until(log.all_final([spec.fqid]), timeout=60)
     (final,) = log.finals()[spec.fqid]
     assert final.kind == base.LOST and "r2" in final.note, final
     assert client.held([handle]) == [False]
     assert procs.find_by_marker(spec.marker) == []
+
+
+def _add_back(cluster, name: str) -> None:
+    """That host's machine is back: its Ray started again, with the same resources."""
+    cluster.named_nodes[name] = cluster.add_node(**SMALL, resources=NODES[name])
+    cluster.wait_for_nodes()
+
+
+def test_zzz_node_loss_phase(cluster, tmp_path_factory):
+    """Runs last: a real Engine's Hosts jobs on n1 while n1 leaves and comes back (see
+    hosts_node_loss_phase.py). Its facts go to a file in this run's base temp, where
+    test_hosts_node_loss.py reads and asserts them."""
+    from . import hosts_node_loss_phase as phase
+
+    root = tmp_path_factory.mktemp("node-loss") / "gl"
+    facts = phase.run(str(root), lose_node=lambda: cluster.remove_node(cluster.named_nodes.pop("n1")),
+                      node_back=lambda: _add_back(cluster, "n1"))
+    (tmp_path_factory.getbasetemp() / phase.FACTS_FILE).write_text(json.dumps(facts, default=repr))

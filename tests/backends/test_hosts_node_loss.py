@@ -1,63 +1,39 @@
 """Strict mode on the backend that spans nodes (issue 16, point 6): a Hosts subjob whose
 Ray node leaves the cluster is never reported final while its payload may still run.
 
-``hosts_node_loss_driver.py`` builds a ``ray.cluster_utils.Cluster`` in a process of
-its own (Ray allows one cluster per process), runs a real Session on it and removes
-the subjob's node while ``sleep`` runs there (the raylet dies, the payload lives on:
-every node is this machine). The subjob stays ``running`` with detail ``Node lost:
-n1, payload state unknown``; kill() is not confirmed; once the node is back its
-agent confirms the kill, or finds the payload ended (reported from its status
-file), or watches it again. Its final status is never recorded while one of its
-processes was seen alive (sampled every 20 ms), leaks() is empty throughout, and
-nothing is left running. A subjob the user forces to ``failed`` meanwhile is in the
-leak ledger, listed until its node is back and the kill is confirmed there.
+The node-loss phase (hosts_node_loss_phase.py) runs last in the Hosts cluster driver's
+own ``ray.cluster_utils.Cluster`` (hosts_cluster_driver.py, run once for this module and
+test_hosts_cluster.py by the ``hosts_cluster_run`` fixture of tests/backends/conftest.py):
+a real Session on that cluster, whose node n1 is removed while ``sleep`` runs there
+(the raylet dies, the payload lives on: every node is this machine). The subjob stays
+``running`` with detail ``Node lost: n1, payload state unknown``; kill() is not
+confirmed; once the node is back its agent confirms the kill, or finds the payload
+ended (reported from its status file), or watches it again. Its final status is never
+recorded while one of its processes was seen alive (sampled every 20 ms), leaks() is
+empty throughout, and nothing is left running. A subjob the user forces to ``failed``
+meanwhile is in the leak ledger, listed until its node is back and the kill is
+confirmed there.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
-import tempfile
-import time
 
-import psutil
 import pytest
 
-from tests.backends.cluster_processes import processes_of
+from .hosts_node_loss_phase import FACTS_FILE
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-DRIVER = os.path.join(HERE, "hosts_node_loss_driver.py")
-REPO = os.path.dirname(os.path.dirname(HERE))
-TIMEOUT = 420  # seconds: ≈60 s on a quiet machine, several times that under load
+PHASE = "test_zzz_node_loss_phase"  # the driver's test that runs the phase
 HELD = "Node lost: n1, payload state unknown"
 
 
 @pytest.fixture(scope="module")
-def facts(tmp_path_factory) -> dict:
-    root = tmp_path_factory.mktemp("node-loss") / "gl"
-    ray_tmp = tempfile.mkdtemp(prefix="glnl-", dir="/tmp")  # short: Ray's socket paths are limited
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}  # a new user's
-    env.update(RAY_TMPDIR=ray_tmp, PYTHONPATH=os.pathsep.join(
-        p for p in (REPO, os.environ.get("PYTHONPATH")) if p))
-    try:
-        done = subprocess.run([sys.executable, DRIVER, str(root)], env=env, cwd=REPO, capture_output=True,
-                              text=True, timeout=TIMEOUT)
-        deadline = time.monotonic() + 15
-        while (left := processes_of(ray_tmp)) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        for proc in left:
-            try:
-                proc.kill()
-            except psutil.Error:
-                pass
-    finally:
-        shutil.rmtree(ray_tmp, ignore_errors=True)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
-    result = json.loads(done.stdout.strip().splitlines()[-1])
-    result["cluster_left"] = [p.pid for p in left]
+def facts(hosts_cluster_run) -> dict:
+    phase = hosts_cluster_run["results"].get(PHASE)
+    assert phase is not None, f"the node-loss phase did not run:\n{hosts_cluster_run['output'][-5000:]}"
+    assert phase["outcome"] == "passed", phase["message"]
+    result = json.loads((hosts_cluster_run["basetemp"] / FACTS_FILE).read_text())
+    result["cluster_left"] = hosts_cluster_run["leftovers"]
     print(json.dumps(result["timings"]))
     return result
 
