@@ -269,7 +269,7 @@ class WaitTimeout(GangaLikeError):
 
     def __init__(self, timeout: float, pending: list[str]) -> None:
         shown = ", ".join(pending[:10]) + (" ..." if len(pending) > 10 else "")
-        super().__init__(f"timed out after {timeout} s; {len(pending)} still active: {shown}",
+        super().__init__(f"timed out after {timeout:g} s; {len(pending)} still active: {shown}",
                          timeout=timeout, pending=pending)
 
 

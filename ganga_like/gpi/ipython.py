@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from ..channel.origin import name_this_process
 from ..errors import GangaLikeError
 
+INTERRUPTED = ("interrupted here only: the service carries on with what it was asked, "
+               "and the jobs go on")
+
 
 def _one_line(shell: Any, etype: type, value: BaseException, tb: Any, tb_offset: Any = None) -> None:
-    import sys
-
     red, reset = ("\033[1;31m", "\033[0m") if sys.stdout.isatty() else ("", "")
-    print(f"{red}{etype.__name__}:{reset} {value}")
+    text = INTERRUPTED if isinstance(value, KeyboardInterrupt) else str(value)
+    print(f"{red}{etype.__name__}:{reset} {text}")
 
 
 def load_ipython_extension(shell: Any) -> None:
-    shell.set_custom_exc((GangaLikeError,), _one_line)
+    # Ours, and Ctrl-C (in j.wait(), say): one line each, not a traceback through the
+    # socket code; the session and its connection stay good (each request has its own).
+    shell.set_custom_exc((GangaLikeError, KeyboardInterrupt), _one_line)
     name_this_process("an IPython session")  # what the causes of its verbs say
 
 
