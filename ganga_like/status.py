@@ -298,8 +298,8 @@ def check_transition(
 
 MASTER_PRIORITY: tuple[Status, ...] = (
     S.SUBMITTING,
-    S.SUBMITTED,
     S.RUNNING,
+    S.SUBMITTED,
     S.COMPLETING,
     S.UNKNOWN,
     S.FAILED,
@@ -309,10 +309,15 @@ MASTER_PRIORITY: tuple[Status, ...] = (
 )
 """The master rule: the master's status is the first of these that any subjob has.
 
-Ganga's rule plus ``new`` (which Ganga ignores: its bug #862) and ``unknown`` (a
-subjob we lost track of may still hold a resource, so it ranks with the active
-ones). Frozen subjobs are left out; a master whose subjobs are all frozen, or that
-has no subjobs counted, is ``completed``.
+Ganga's rule with ``running`` before ``submitted``, plus ``new`` (which Ganga ignores:
+its bug #862) and ``unknown`` (a subjob we lost track of may still hold a resource, so
+it ranks with the active ones). Ganga ranks ``submitted`` first: a master of 1,000
+subjobs run 10 at a time then reads ``submitted`` until the last one starts, while
+its work runs; a user reads "running" as "its work is under way", so a master runs
+while any subjob runs, and is ``submitted`` when the rest only wait in a queue (a
+script waiting for ``'running'`` sees it sooner, never later). Frozen subjobs are
+left out; a master whose subjobs are all frozen, or that has no subjobs counted, is
+``completed``.
 """
 
 
