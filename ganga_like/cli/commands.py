@@ -158,6 +158,7 @@ def _verb(args: argparse.Namespace, verb: str, **kwargs: Any) -> int:
         for wanted in args.ids:
             job = session.jobs.get(wanted)
             fqid = job.fqid
+            active = render.active_count(job)
             getattr(job, verb)(**kwargs)  # as the GPI does it (resubmit's notice included)
             if verb == "remove":
                 done.append({"fqid": fqid, "removed": True})
@@ -166,6 +167,8 @@ def _verb(args: argparse.Namespace, verb: str, **kwargs: Any) -> int:
                 session.refresh()
                 done.append(render.outcome_dict(job))
                 line = render.outcome_line(job)
+                if verb == "kill" and job.subjob_counts:  # what the kill did, then the status
+                    line = f"{fqid}: killed {active} active subjob(s); now {line.split(': ', 1)[1]}"
             if not args.json:
                 print(line, flush=True)
         return EXIT_OK

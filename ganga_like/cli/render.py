@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from ..model.table import counts_summary
-from ..status import HistoryEntry, history_entries
+from ..status import ACTIVE, HistoryEntry, Status, history_entries
 
 HISTORY_TIME = "%Y-%m-%d %H:%M:%S"
 
@@ -39,6 +39,12 @@ def outcome_dict(job: Any) -> dict[str, Any]:
     """What ``wait``/``kill``/``resubmit`` report of a job: where it is now."""
     return {"fqid": job.fqid, "status": job.status.value, "subjobs": job.subjob_counts,
             "exit_code": job.exit_code, "reason": job.reason}
+
+
+def active_count(job: Any) -> int:
+    """How many of the job's leaves (itself, or its subjobs) are active."""
+    counts = job.subjob_counts or {job.status.value: 1}
+    return sum(n for status, n in counts.items() if Status.parse(status) in ACTIVE)
 
 
 def outcome_line(job: Any) -> str:

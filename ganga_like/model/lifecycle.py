@@ -80,7 +80,8 @@ def set_status(
     if master is not None and master._status not in REMOVED_MASTER:
         after = master_status(master._counts.counts)
         if after is not before:  # (a removed master's status is its own: not derived)
-            why = f"subjob {job.id}: {src.value}->{dst.value}"
+            # Why the master moved, as a user reads it: which subjob, and what it became.
+            why = f"since subjob {job.fqid} became {dst.value} (was {src.value})"
             # The master's move names its subjob's change's cause.
             derived = None if cause is None else Cause("derived", cause.id, cause)
             master.history = master.history + ((when, before.value, after.value, why,

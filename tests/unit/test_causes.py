@@ -74,6 +74,8 @@ def test_a_derived_master_move_names_the_subjob_changes_cause(make_master):
     assert sub_entry.cause == batch
     assert master_entry.source is Source.DERIVED
     assert master_entry.cause == Cause("derived", "x.40", batch)
+    # The note says why, as a user reads it: which subjob, and what it became.
+    assert master_entry.note == f"since subjob {master.subjobs[0].fqid} became submitting (was new)"
     assert str(master_entry.cause) == "derived from monitor batch #x.40"
     assert [c.cause for c in write.changes] == [batch, master_entry.cause]
 
