@@ -14,7 +14,7 @@ from typing import Any
 
 from ..channel.origin import name_this_process
 from ..errors import InvalidValue, WaitTimeout
-from . import render
+from . import quick, render
 from .usage import EXIT_OK, EXIT_SOME_FAILED, EXIT_TIMEOUT, UsageError, exact_ids
 
 
@@ -104,6 +104,8 @@ def cmd_peek(args: argparse.Namespace) -> int:
             raise UsageError(f"job {job.fqid} is a master: its output is its {n} subjobs'; "
                              f"peek one, e.g. `ganga-like peek {job.fqid}.0` "
                              f"(`ganga-like show {job.fqid}{failed}` lists them)")
+        if args.follow:
+            return quick.follow(session, job, args.file, args.lines)
         try:
             text = session.peek(job, file=args.file, lines=args.lines)
         except InvalidValue as exc:
@@ -181,6 +183,27 @@ def _verb(args: argparse.Namespace, verb: str, **kwargs: Any) -> int:
 def cmd_kill(args: argparse.Namespace) -> int:
     exact_ids(args, "kill")
     return _verb(args, "kill")
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    job = quick.build_job(args)  # a bad --split file or command: one line, nothing stored
+    session = _session()
+    try:
+        session.register(job)
+        job.submit()
+        session.refresh()
+        if args.wait:
+            from .progress import wait_with_progress
+
+            wait_with_progress(session, [job])
+            session.refresh()
+        if args.json:
+            _print_json(render.outcome_dict(job))
+        else:
+            print(render.outcome_line(job))
+        return _exit_for([job.status]) if args.wait else EXIT_OK
+    finally:
+        session.close()
 
 
 def cmd_resubmit(args: argparse.Namespace) -> int:

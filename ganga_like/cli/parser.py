@@ -97,7 +97,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a file in the job's output directory (default stdout)")
     p.add_argument("--lines", type=_positive_int, default=20, metavar="N",
                    help="how many lines (default 20)")
+    p.add_argument("--follow", "-f", action="store_true",
+                   help="then print what is added until the job is final (as tail -f)")
     _json(p)
+
+    p = command("submit", c.cmd_submit,
+                "submit a command as a job: ganga-like submit [options] -- PROGRAM [ARGS...]")
+    p.add_argument("--name", default="", help="the job's name")
+    p.add_argument("--split", metavar="FILE",
+                   help="one subjob per line of FILE, its words added after ARGS")
+    p.add_argument("--wait", action="store_true",
+                   help="then wait until it is final (exit 3 if it failed or was killed)")
+    _json(p, "the job's outcome as JSON")
+    p.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- PROGRAM [ARGS...]")
 
     p = command("wait", c.cmd_wait,
                 "wait until jobs are final (exit 3 if some failed or were killed, 4 on timeout)")

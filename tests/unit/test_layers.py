@@ -29,7 +29,7 @@ LAYERS = [
     ["backends.hosts", "backends.raycluster", "backends.local"],
     ["backends.runtime"],
     ["backends"],
-    ["channel", "ray_runtime", "repository", "queue_log"],
+    ["channel", "ray_runtime", "repository", "queue_log", "textfile"],
     ["model"],
     ["config", "status"],
     ["errors"],

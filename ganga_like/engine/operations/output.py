@@ -6,6 +6,7 @@ import os
 
 from ...errors import InvalidValue, OperationRefused
 from ...model.job import Job
+from ...textfile import tail
 from ..context import EngineContext
 
 
@@ -24,7 +25,7 @@ def peek(ctx: EngineContext, job: Job, file: str = "stdout", lines: int = 20) ->
         raise InvalidValue("peek", "file", file,
                            "one of: " + (", ".join(present) if present else
                                          "(no output yet)"))
-    return "".join(tail_lines(path, lines))
+    return tail(path, lines)[0]
 
 
 def master_peek_hint(job: Job, file: str) -> str:
@@ -57,11 +58,4 @@ def log_tail(ctx: EngineContext, job: Job, nbytes: int = 300) -> str:
         return ""
 
 
-def tail_lines(path: str, lines: int) -> list[str]:
-    with open(path, "rb") as handle:
-        handle.seek(0, os.SEEK_END)
-        size = handle.tell()
-        handle.seek(max(0, size - 64 * 1024))
-        data = handle.read().decode(errors="replace")
-    return data.splitlines(keepends=True)[-lines:]
 
