@@ -78,10 +78,37 @@ def jobs_json(root: Path) -> dict:
     return {row["fqid"]: row for row in json.loads(result.stdout)}
 
 
-# -- one shared root for the tests that leave the service up ------------------------------
+def nothing_runs_for(root: Path, job_id: str, grace: float = 5.0) -> None:
+    """No process works in that job's workspace any more (what stopping the root and
+    finding nothing there checks, for one job of a root whose service runs on)."""
+    workspace = str(root / "workspace" / job_id)
+
+    def payloads() -> list[str]:
+        found = []
+        for proc in psutil.process_iter(["pid", "cwd", "cmdline"]):
+            cwd = proc.info["cwd"] or ""
+            if cwd == workspace or cwd.startswith(workspace + os.sep):
+                found.append(f"{proc.info['pid']}: {' '.join(proc.info['cmdline'] or ())[:120]}")
+        return found
+
+    deadline = time.monotonic() + grace
+    while payloads() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert payloads() == [], f"job {job_id} left processes running: {payloads()}"
+
+
+# -- one shared root: the tests that leave the service up, and the faults that kill it --------
 
 @pytest.fixture(scope="module")
 def root(tmp_path_factory):
+    """ONE root (and whichever service runs for it) for the tests of this module that do
+    not need a service of their own: each makes its own jobs and reads only those (by the
+    id it was given, never by position), and leaves none of them active, so what one left
+    cannot change what another sees. The SIGKILL tests here kill the service at a point of
+    their own job's verb; the next client starts a new one, which recovers, as on a root of
+    their own. A test that ends its own job checks that nothing of it runs any more
+    (nothing_runs_for); at the end the service is stopped and nothing of the root, its
+    services' Ray included, may be left."""
     root = tmp_path_factory.mktemp("svc") / "gl"
     yield root
     finish_root(root, what="the shared root's service")
@@ -191,127 +218,62 @@ def test_files_and_sockets_are_private(root):
         assert mode & 0o077 == 0, f"{name} is {oct(mode)}"
 
 
-# -- faults: each on its own root ---------------------------------------------------------
+# -- faults on the shared root: SIGKILL of the service or a client during a verb of a job of its own
 
-def test_kill_9_of_the_service_during_200_subjobs_loses_nothing(tmp_path):
-    root = tmp_path / "gl"
-    try:
-        submitted = client(root, """
-            j = Job(application=Executable(exe='/bin/sh'),
-                    splitter=ArgSplitter(args=[['-c', f'sleep 0.0{i % 5}; echo {i}'] for i in range(200)]))
-            j.submit()
-            print(j.id)
-        """)
-        assert submitted.returncode == 0, submitted.stderr
-        old_pid = service_pid(root)
-        old_ray = json.loads((root / "service.json").read_text())["ray_dir"]
-        os.kill(old_pid, signal.SIGKILL)
-        wait_for(lambda: not psutil.pid_exists(old_pid) or
-                 psutil.Process(old_pid).status() == psutil.STATUS_ZOMBIE, what="the service to die")
-        # Its guardian ends the dead service's Ray at once, before any next start.
-        wait_for(lambda: not reaper.processes_using(old_ray),
-                 timeout=15, what="the dead service's Ray processes to be ended by its guardian")
-        wait_for(lambda: not os.path.exists(old_ray), timeout=10,
-                 what="the guardian to remove its Ray directory")
-        # The next client starts a new service, which recovers before it answers.
-        result = client(root, """
-            j = jobs(0)
-            print(j.wait(timeout=120).value, j.subjob_counts)
-        """)
-        assert result.returncode == 0, result.stderr
-        assert result.stdout.split()[0] == "completed", result.stdout
-        assert service_pid(root) != old_pid
-        # Nothing of the dead service's Ray survives the new start.
-        assert reaper.processes_using(old_ray) == []
-        outputs = sorted(int((root / "workspace" / "0" / str(i) / "output" / "stdout").read_text())
-                         for i in range(200))
-        assert outputs == list(range(200))
-    finally:
-        finish_root(root, what="the recovered service")
-
-
-def test_a_client_whose_service_dies_mid_call_gets_one_line(tmp_path):
-    root = tmp_path / "gl"
-    try:
-        script = tmp_path / "wait.py"
-        script.write_text("j = Job(application=Executable(exe='/bin/sleep', args=['60']))\n"
-                          "j.submit()\nprint('waiting', flush=True)\nj.wait()\n")
-        waiting = subprocess.Popen(
-            [*GANGA_LIKE, "run", str(script)], env=gl_env(root), cwd=str(REPO), text=True,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        assert waiting.stdout.readline().strip() == "waiting", waiting.stderr.read()
-        time.sleep(0.5)
-        os.kill(service_pid(root), signal.SIGKILL)
-        _, err = waiting.communicate(timeout=30)
-        assert waiting.returncode == 1, err
-        lines = [l for l in err.splitlines() if l.strip() and "starting the service" not in l]
-        assert len(lines) == 1 and "stopped during 'wait'" in lines[0], err
-        # The job was not lost: the next service adopts it, and a kill ends it.
-        assert run_gl(root, "kill", "0", check_clean=False).returncode == 0
-        assert jobs_json(root)["0"]["status"] == "killed"
-    finally:
-        finish_root(root, what="the restarted service")
-
-
-def test_idle_service_stops_and_leaves_nothing(tmp_path):
-    root = tmp_path / "gl"
-    result = client(root, """
-        j = Job(application=Executable(exe='/bin/echo', args=['idle']))
-        j.submit(); j.wait()
-    """, env_extra={"GANGA_LIKE_IDLE": "2"})
+def test_kill_9_of_the_service_during_200_subjobs_loses_nothing(root):
+    submitted = client(root, """
+        j = Job(application=Executable(exe='/bin/sh'),
+                splitter=ArgSplitter(args=[['-c', f'sleep 0.0{i % 5}; echo {i}'] for i in range(200)]))
+        j.submit()
+        print(j.id)
+    """)
+    assert submitted.returncode == 0, submitted.stderr
+    job_id = submitted.stdout.strip()
+    old_pid = service_pid(root)
+    old_ray = json.loads((root / "service.json").read_text())["ray_dir"]
+    os.kill(old_pid, signal.SIGKILL)
+    wait_for(lambda: not psutil.pid_exists(old_pid) or
+             psutil.Process(old_pid).status() == psutil.STATUS_ZOMBIE, what="the service to die")
+    # Its guardian ends the dead service's Ray at once, before any next start.
+    wait_for(lambda: not reaper.processes_using(old_ray),
+             timeout=15, what="the dead service's Ray processes to be ended by its guardian")
+    wait_for(lambda: not os.path.exists(old_ray), timeout=10,
+             what="the guardian to remove its Ray directory")
+    # The next client starts a new service, which recovers before it answers.
+    result = client(root, f"""
+        j = jobs({job_id})
+        print(j.wait(timeout=120).value, j.subjob_counts)
+    """)
     assert result.returncode == 0, result.stderr
-    pid = service_pid(root)
-    wait_for(lambda: not psutil.pid_exists(pid) or
-             psutil.Process(pid).status() == psutil.STATUS_ZOMBIE, timeout=60,
-             what="the idle service to stop")
-    status = run_gl(root, "service", "status", check_clean=False)
-    assert status.returncode == 3 and "no service runs" in status.stdout
-    finish_root(root, what="the idle-stopped service")  # asserts nothing of it is left
+    assert result.stdout.split()[0] == "completed", result.stdout
+    assert service_pid(root) != old_pid
+    # Nothing of the dead service's Ray survives the new start.
+    assert reaper.processes_using(old_ray) == []
+    outputs = sorted(int((root / "workspace" / job_id / str(i) / "output" / "stdout").read_text())
+                     for i in range(200))
+    assert outputs == list(range(200))
+    nothing_runs_for(root, job_id)
 
 
-def test_remote_listener_requires_the_secret(tmp_path):
-    root = tmp_path / "gl"
-    other = tmp_path / "other"
-    try:
-        started = run_gl(root, "service", "start", "--listen", "127.0.0.1:0", "--json",
-                         check_clean=False)
-        assert started.returncode == 0, started.stderr
-        listen = json.loads(started.stdout)["listen"]
-        host, port = listen.rsplit(":", 1)
-        secret = root / "service-secret.pem"
-        assert stat.S_IMODE(os.stat(secret).st_mode) == 0o600
-        remote = {"GANGA_LIKE_SERVICE": listen, "GANGA_LIKE_SECRET": str(secret),
-                  "GANGA_LIKE_DIR": str(tmp_path / "elsewhere")}
-        ok = client(root, """
-            j = Job(application=Executable(exe='/bin/echo', args=['remote']))
-            j.submit(); print(j.wait().value, j.peek().strip())
-        """, env_extra=remote)
-        assert ok.returncode == 0, ok.stderr
-        assert ok.stdout.split() == ["completed", "remote"]
-        # Another root's secret is refused, in one line.
-        run_gl(other, "service", "start", "--listen", "127.0.0.1:0", check_clean=False)
-        wrong = client(root, "print(len(jobs))", env_extra=dict(
-            remote, GANGA_LIKE_SECRET=str(other / "service-secret.pem")))
-        assert wrong.returncode == 1
-        assert "refused this client's secret" in wrong.stderr.splitlines()[-1], wrong.stderr
-        # No secret at all: one line that says what to set.
-        bare = client(root, "print(len(jobs))", env_extra={"GANGA_LIKE_SERVICE": listen})
-        assert bare.returncode == 1 and "GANGA_LIKE_SECRET" in bare.stderr.splitlines()[-1]
-        # A plain TCP connection gets no answer (TLS with a client certificate first).
-        import socket
-
-        with socket.create_connection((host, int(port)), timeout=5) as sock:
-            sock.sendall(b"\x00\x00\x00\x0f" + b'{"verb":"stop"}')
-            sock.settimeout(5)
-            try:
-                data = sock.recv(100)
-            except (ConnectionResetError, TimeoutError, OSError):
-                data = b""
-        assert b"stopping" not in data
-        assert run_gl(root, "service", "status", check_clean=False).returncode == 0
-    finally:
-        finish_root(other, what="the other root's service")
-        finish_root(root, what="the listening service")
+def test_a_client_whose_service_dies_mid_call_gets_one_line(root, tmp_path):
+    script = tmp_path / "wait.py"
+    script.write_text("j = Job(application=Executable(exe='/bin/sleep', args=['60']))\n"
+                      "j.submit()\nprint('waiting', j.id, flush=True)\nj.wait()\n")
+    waiting = subprocess.Popen(
+        [*GANGA_LIKE, "run", str(script)], env=gl_env(root), cwd=str(REPO), text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    said, job_id = (waiting.stdout.readline().split() + ["", ""])[:2]
+    assert said == "waiting" and job_id.isdigit(), waiting.stderr.read()
+    time.sleep(0.5)
+    os.kill(service_pid(root), signal.SIGKILL)
+    _, err = waiting.communicate(timeout=30)
+    assert waiting.returncode == 1, err
+    lines = [l for l in err.splitlines() if l.strip() and "starting the service" not in l]
+    assert len(lines) == 1 and "stopped during 'wait'" in lines[0], err
+    # The job was not lost: the next service adopts it, and a kill ends it.
+    assert run_gl(root, "kill", job_id, check_clean=False).returncode == 0
+    assert jobs_json(root)[job_id]["status"] == "killed"
+    nothing_runs_for(root, job_id)
 
 
 @pytest.mark.parametrize("delay", [0.0, 0.3, 1.0])
@@ -353,10 +315,9 @@ def test_kill_9_of_a_client_during_submit_loses_nothing(root, delay):
     assert status in ("new", "completed"), result.stdout
 
 
-def test_an_open_shell_outlives_its_service(tmp_path):
+def test_an_open_shell_outlives_its_service(root):
     """The service stops (or dies) while a shell stays open: the shell's next verb starts
     a new service and goes on, as a first use would."""
-    root = tmp_path / "gl"
     sh = shell(root)
     try:
         ask(sh, "!a = Job(application=Executable(exe='/bin/echo', args=['one']))")
@@ -365,7 +326,7 @@ def test_an_open_shell_outlives_its_service(tmp_path):
         assert run_gl(root, "service", "stop", check_clean=False).returncode == 0
         # At once, before the shell's database connection has noticed the stop:
         assert ask(sh, "!b = Job(application=Executable(exe='/bin/echo', args=['two']))") == "None"
-        assert ask(sh, "b.submit().id") == "1"
+        assert ask(sh, "b.submit().id") == str(int(ask(sh, "a.id")) + 1)  # the next id
         assert ask(sh, "b.wait(timeout=60).value") == "'completed'"
         assert ask(sh, "b.peek().strip()") == "'two'"
         assert service_pid(root) != first
@@ -373,97 +334,158 @@ def test_an_open_shell_outlives_its_service(tmp_path):
     finally:
         sh.stdin.close()
         sh.wait(timeout=30)
-        finish_root(root, what="the restarted service")
 
 
 @pytest.mark.parametrize("delay", [0.05, 1.2])  # more points: make soak
-def test_kill_9_of_the_service_during_a_submit(tmp_path, delay):
+def test_kill_9_of_the_service_during_a_submit(root, tmp_path, delay):
     """SIGKILL the service at a point of a client's submit of 200 subjobs: the client
     gets one line; the next service recovers every subjob to a true state (none stays
     'submitting'); what was rolled back to 'new' submits again; all end completed."""
-    root = tmp_path / "gl"
-    try:
-        assert run_gl(root, "service", "start", check_clean=False).returncode == 0
-        deadline = time.monotonic() + 60
-        while not json.loads(run_gl(root, "service", "status", "--json",
-                                    check_clean=False).stdout).get("ray_address"):
-            assert time.monotonic() < deadline
-            time.sleep(0.2)
-        script = tmp_path / "submit.py"
-        script.write_text(textwrap.dedent("""
-            from ganga_like.gpi import *
-            j = Job(application=Executable(exe='/bin/true'),
-                    splitter=ArgSplitter(args=[[str(i)] for i in range(200)]))
-            print(j.id, flush=True)
-            j.submit()
-            j.wait()
-        """))
-        proc = subprocess.Popen([sys.executable, str(script)], env=gl_env(root), cwd=str(REPO),
-                                text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        assert proc.stdout.readline().strip() == "0", proc.stderr.read()
-        time.sleep(delay)
-        os.kill(service_pid(root), signal.SIGKILL)
-        _, err = proc.communicate(timeout=60)
-        if proc.returncode != 0:  # it was cut off: one line says so
-            lines = [l for l in err.splitlines() if l.strip()]
-            assert "stopped during" in lines[-1], err
-        result = client(root, """
-            j = jobs(0)
-            if j.status.value == 'new':
-                j.submit()   # subjobs the dead service never sent went back to new
-            print(j.wait(timeout=120).value, j.subjob_counts)
-        """)
-        assert result.returncode == 0, result.stderr
-        assert result.stdout.split()[0] == "completed", result.stdout
-    finally:
-        finish_root(root, what="the service after a kill during submit")
+    assert run_gl(root, "service", "start", check_clean=False).returncode == 0  # or runs already
+    deadline = time.monotonic() + 60
+    while not json.loads(run_gl(root, "service", "status", "--json",
+                                check_clean=False).stdout).get("ray_address"):
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    script = tmp_path / "submit.py"
+    script.write_text(textwrap.dedent("""
+        from ganga_like.gpi import *
+        j = Job(application=Executable(exe='/bin/true'),
+                splitter=ArgSplitter(args=[[str(i)] for i in range(200)]))
+        print(j.id, flush=True)
+        j.submit()
+        j.wait()
+    """))
+    proc = subprocess.Popen([sys.executable, str(script)], env=gl_env(root), cwd=str(REPO),
+                            text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    job_id = proc.stdout.readline().strip()
+    assert job_id.isdigit(), proc.stderr.read()
+    time.sleep(delay)
+    os.kill(service_pid(root), signal.SIGKILL)
+    _, err = proc.communicate(timeout=60)
+    if proc.returncode != 0:  # it was cut off: one line says so
+        lines = [l for l in err.splitlines() if l.strip()]
+        assert "stopped during" in lines[-1], err
+    result = client(root, f"""
+        j = jobs({job_id})
+        if j.status.value == 'new':
+            j.submit()   # subjobs the dead service never sent went back to new
+        print(j.wait(timeout=120).value, j.subjob_counts)
+    """)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[0] == "completed", result.stdout
+    nothing_runs_for(root, job_id)
 
 
 @pytest.mark.parametrize("delay", [0.02, 0.6])  # more points: make soak
-def test_kill_9_of_the_service_during_a_resubmit_leaves_nothing_stuck(tmp_path, delay):
+def test_kill_9_of_the_service_during_a_resubmit_leaves_nothing_stuck(root, tmp_path, delay):
     """Subjobs that failed once are resubmitted and the service is SIGKILLed meanwhile:
     the next service brings each to its true state (a run that happened is applied, a
     queued one is queued again, one never sent goes back to new); none stays
     'submitting', every verb still works, and all end completed."""
-    root = tmp_path / "gl"
-    try:
-        first = client(root, """
-            j = Job(application=Executable(exe='/bin/sh'),
-                    splitter=ArgSplitter(args=[['-c', 'test -f ran && exit 0; touch ran; exit 1']
-                                              for _ in range(100)]))
+    first = client(root, """
+        j = Job(application=Executable(exe='/bin/sh'),
+                splitter=ArgSplitter(args=[['-c', 'test -f ran && exit 0; touch ran; exit 1']
+                                          for _ in range(100)]))
+        j.submit()
+        print(j.id, j.wait(timeout=120).value)
+    """)
+    job_id, outcome = (first.stdout.split() + ["", ""])[:2]
+    assert job_id.isdigit() and outcome == "failed", first.stdout + first.stderr
+    assert jobs_json(root)[job_id]["subjobs"] == {"failed": 100}
+    script = tmp_path / "resubmit.py"
+    script.write_text(f"from ganga_like.gpi import *\nprint('go', flush=True)\njobs({job_id}).resubmit()\n")
+    proc = subprocess.Popen([sys.executable, str(script)], env=gl_env(root), cwd=str(REPO),
+                            text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout.readline().strip() == "go", proc.stderr.read()
+    time.sleep(delay)
+    os.kill(service_pid(root), signal.SIGKILL)
+    proc.communicate(timeout=60)
+    result = client(root, f"""
+        import time
+        j = jobs({job_id})
+        counts = j.subjob_counts
+        deadline = time.time() + 60
+        while 'submitting' in j.subjob_counts and time.time() < deadline:
+            time.sleep(0.2)
+        assert 'submitting' not in j.subjob_counts, j.subjob_counts
+        if j.status.value == 'new':
             j.submit()
-            print(j.wait(timeout=120).value)
-        """)
-        assert first.stdout.split() == ["failed"], first.stdout + first.stderr
-        assert jobs_json(root)["0"]["subjobs"] == {"failed": 100}
-        script = tmp_path / "resubmit.py"
-        script.write_text("from ganga_like.gpi import *\nprint('go', flush=True)\njobs(0).resubmit()\n")
-        proc = subprocess.Popen([sys.executable, str(script)], env=gl_env(root), cwd=str(REPO),
-                                text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        assert proc.stdout.readline().strip() == "go", proc.stderr.read()
-        time.sleep(delay)
-        os.kill(service_pid(root), signal.SIGKILL)
-        proc.communicate(timeout=60)
-        result = client(root, """
-            import time
-            j = jobs(0)
-            counts = j.subjob_counts
-            deadline = time.time() + 60
-            while 'submitting' in j.subjob_counts and time.time() < deadline:
-                time.sleep(0.2)
-            assert 'submitting' not in j.subjob_counts, j.subjob_counts
-            if j.status.value == 'new':
-                j.submit()
-            if j.status.value == 'failed':
-                j.resubmit()
-            print(j.wait(timeout=120).value, counts)
-        """)
-        assert result.returncode == 0, result.stderr
-        assert result.stdout.split()[0] == "completed", result.stdout
-        assert json.loads(run_gl(root, "jobs", "--json", check_clean=False).stdout)[0]["subjobs"] \
-            == {"completed": 100}
+        if j.status.value == 'failed':
+            j.resubmit()
+        print(j.wait(timeout=120).value, counts)
+    """)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[0] == "completed", result.stdout
+    assert jobs_json(root)[job_id]["subjobs"] == {"completed": 100}
+    nothing_runs_for(root, job_id)
+
+
+# -- each on a root of its own: a service started with settings of its own --------------------
+
+def test_idle_service_stops_and_leaves_nothing(tmp_path):
+    root = tmp_path / "gl"
+    result = client(root, """
+        j = Job(application=Executable(exe='/bin/echo', args=['idle']))
+        j.submit(); j.wait()
+    """, env_extra={"GANGA_LIKE_IDLE": "2"})
+    assert result.returncode == 0, result.stderr
+    pid = service_pid(root)
+    wait_for(lambda: not psutil.pid_exists(pid) or
+             psutil.Process(pid).status() == psutil.STATUS_ZOMBIE, timeout=60,
+             what="the idle service to stop")
+    status = run_gl(root, "service", "status", check_clean=False)
+    assert status.returncode == 3 and "no service runs" in status.stdout
+    finish_root(root, what="the idle-stopped service")  # asserts nothing of it is left
+
+
+def test_remote_listener_requires_the_secret(tmp_path):
+    from ganga_like.channel.paths import ServicePaths
+    from ganga_like.channel.tls import ensure_credentials
+
+    root = tmp_path / "gl"
+    other = tmp_path / "other"
+    try:
+        started = run_gl(root, "service", "start", "--listen", "127.0.0.1:0", "--json",
+                         check_clean=False)
+        assert started.returncode == 0, started.stderr
+        listen = json.loads(started.stdout)["listen"]
+        host, port = listen.rsplit(":", 1)
+        secret = root / "service-secret.pem"
+        assert stat.S_IMODE(os.stat(secret).st_mode) == 0o600
+        remote = {"GANGA_LIKE_SERVICE": listen, "GANGA_LIKE_SECRET": str(secret),
+                  "GANGA_LIKE_DIR": str(tmp_path / "elsewhere")}
+        ok = client(root, """
+            j = Job(application=Executable(exe='/bin/echo', args=['remote']))
+            j.submit(); print(j.wait().value, j.peek().strip())
+        """, env_extra=remote)
+        assert ok.returncode == 0, ok.stderr
+        assert ok.stdout.split() == ["completed", "remote"]
+        # Another root's secret (made as `service start --listen` makes one, by the same
+        # function; no service of that root is needed to present it) is refused, in one line.
+        other.mkdir(mode=0o700)
+        ensure_credentials(ServicePaths(str(other)))
+        wrong = client(root, "print(len(jobs))", env_extra=dict(
+            remote, GANGA_LIKE_SECRET=str(other / "service-secret.pem")))
+        assert wrong.returncode == 1
+        assert "refused this client's secret" in wrong.stderr.splitlines()[-1], wrong.stderr
+        # No secret at all: one line that says what to set.
+        bare = client(root, "print(len(jobs))", env_extra={"GANGA_LIKE_SERVICE": listen})
+        assert bare.returncode == 1 and "GANGA_LIKE_SECRET" in bare.stderr.splitlines()[-1]
+        # A plain TCP connection gets no answer (TLS with a client certificate first).
+        import socket
+
+        with socket.create_connection((host, int(port)), timeout=5) as sock:
+            sock.sendall(b"\x00\x00\x00\x0f" + b'{"verb":"stop"}')
+            sock.settimeout(5)
+            try:
+                data = sock.recv(100)
+            except (ConnectionResetError, TimeoutError, OSError):
+                data = b""
+        assert b"stopping" not in data
+        assert run_gl(root, "service", "status", check_clean=False).returncode == 0
     finally:
-        finish_root(root, what="the service after a kill during resubmit")
+        finish_root(root, what="the listening service")
 
 
 def test_outputs_can_be_opened_to_one_group_and_nothing_else(tmp_path):
