@@ -55,31 +55,36 @@ def hello(link: Link) -> dict[str, Any] | None:
 
 
 def connect(paths: ServicePaths, autostart: bool = True, quiet: bool = False) -> dict[str, Any]:
-    """Hello from the root's service, starting it first if needed and allowed."""
+    """Hello from the root's service, starting it first if needed and allowed. A start
+    that answers within ANNOUNCE_AFTER seconds says nothing; a longer one says so once
+    (the wait is mostly inside one hello, which the service answers once it is ready)."""
     link = Link(paths.root, unix_path=paths.control_socket)
     deadline = time.monotonic() + START_TIMEOUT
     started: subprocess.Popen | None = None
-    announced = False
-    begun = time.monotonic()
-    while True:
-        info = hello(link)
-        if info is not None:
-            return info
-        if not service_alive(paths):
-            if started is not None and started.poll() is not None:
-                raise could_not_start(paths, started.returncode)
-            if not autostart:
-                raise ServiceUnavailable(paths.root, "no service runs")
-            if started is None or started.poll() is not None:
-                started = _start_once(paths)
-        if not announced and not quiet and time.monotonic() - begun >= ANNOUNCE_AFTER:
-            print(f"ganga-like: starting the service for {paths.root} (a few seconds) ...",
-                  file=sys.stderr, flush=True)
-            announced = True
-        if time.monotonic() > deadline:
-            raise ServiceUnavailable(paths.root, f"it did not answer within {START_TIMEOUT:g} s",
-                                     log=paths.log)
-        time.sleep(POLL)
+    announce = threading.Timer(ANNOUNCE_AFTER, print, (
+        f"ganga-like: starting the service for {paths.root} (a few seconds) ...",),
+        {"file": sys.stderr, "flush": True})
+    announce.daemon = True
+    try:
+        while True:
+            info = hello(link)
+            if info is not None:
+                return info
+            if not service_alive(paths):
+                if started is not None and started.poll() is not None:
+                    raise could_not_start(paths, started.returncode)
+                if not autostart:
+                    raise ServiceUnavailable(paths.root, "no service runs")
+                if started is None or started.poll() is not None:
+                    started = _start_once(paths)
+            if not quiet and not announce.is_alive() and not announce.finished.is_set():
+                announce.start()
+            if time.monotonic() > deadline:
+                raise ServiceUnavailable(paths.root, f"it did not answer within {START_TIMEOUT:g} s",
+                                         log=paths.log)
+            time.sleep(POLL)
+    finally:
+        announce.cancel()
 
 
 def _start_once(paths: ServicePaths) -> subprocess.Popen | None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import itertools
 import json
 import logging
 import os
@@ -24,6 +25,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import psutil
 import pytest
@@ -203,6 +205,9 @@ class _FullThenRoom:
 class _Store:
     def __init__(self, log_path: str) -> None:
         self.queue_log = QueueLog(log_path)
+        # What the monitor's causes are numbered by (repository.causes, without a database).
+        self.repository = SimpleNamespace(read_only=False,
+                                          causes=SimpleNamespace(take=itertools.count(1).__next__))
 
     def on_commit(self, changes) -> None:
         self.queue_log.append(changes)
