@@ -14,6 +14,8 @@ from typing import Any
 
 from ..channel.origin import name_this_process
 from ..errors import InvalidValue, WaitTimeout
+from ..model.table import job_row, plural
+from ..model.table import render as render_table
 from . import quick, render
 from .usage import EXIT_OK, EXIT_SOME_FAILED, EXIT_TIMEOUT, UsageError, exact_ids
 
@@ -40,28 +42,39 @@ def _exit_for(statuses: Sequence[Any]) -> int:
 # --- reading ------------------------------------------------------------------------------
 
 
-def jobs_footer(shown: int, matching: int, total: int, statuses: Sequence[str] | None) -> str:
+def jobs_filters(args: argparse.Namespace) -> str:
+    """What ``jobs``'s options chose, in words ('' for every job)."""
+    which = []
+    if args.status:
+        which.append(f"with status {','.join(args.status)}")
+    if args.name is not None:
+        which.append(f"named {args.name!r}")
+    if args.since is not None:
+        which.append(args.since.words)
+    return ", ".join(which)
+
+
+def jobs_footer(shown: int, matching: int, total: int, which: str) -> str:
     """What the table shows, counted: never the repository's total as if it were shown."""
-    if not statuses:
+    if not which:
         if shown == total:
-            return render.plural(total, "job")
+            return plural(total, "job")
         return f"the newest {shown} of {total} jobs (--limit N or --all for more)"
-    which = f"status {','.join(statuses)}"
     if shown == matching:
-        return f"{shown} of {render.plural(total, 'job')} with {which}"
-    return (f"the newest {shown} of the {matching} jobs with {which} ({total} in all; "
+        return f"{shown} of {plural(total, 'job')} {which}"
+    return (f"the newest {shown} of the {matching} jobs {which} ({total} in all; "
             f"--limit N or --all for more)")
 
 
 def cmd_jobs(args: argparse.Namespace) -> int:
-    from ..model.table import job_row
-    from ..model.table import render as render_table
-
     session = _session()
     try:
         total = len(session.jobs)
-        if args.status:
-            matching = list(session.jobs.select(status=args.status))
+        which = jobs_filters(args)
+        if which:
+            matching = list(session.jobs.select(status=args.status, name=args.name))
+            if args.since is not None:
+                matching = [j for j in matching if (j.created or 0) >= args.since.when]
             count = len(matching)
             selected = matching if args.all else matching[-args.limit:]
         else:
@@ -71,7 +84,7 @@ def cmd_jobs(args: argparse.Namespace) -> int:
             _print_json([render.job_dict(j) for j in selected])
         else:
             print(render_table([job_row(j) for j in selected],
-                               jobs_footer(len(selected), count, total, args.status)))
+                               jobs_footer(len(selected), count, total, which)))
         return EXIT_OK
     finally:
         session.close()

@@ -11,8 +11,8 @@ from ..backends.local.config import Local
 from ..model.application import Executable
 from ..model.job import Job
 from ..model.splitters import ArgSplitter
-from ..model.table import render, subjob_rows_for_display
 from .progress import wait_with_progress
+from .render import subjobs_section
 
 # A little real work per subjob: a sum of squares in the shell, a line of output.
 SCRIPT = ('n=$1; i=0; s=0; while [ $i -lt $((1000 + n)) ]; do s=$((s + i * i)); i=$((i + 1)); done; '
@@ -39,9 +39,7 @@ def run_demo(session: Any, subjobs: int = 200, quiet: bool = False) -> dict[str,
     status = wait_with_progress(session, [job], stream=sys.stdout if not quiet else _Quiet())[0]
     elapsed = time.monotonic() - started
     session.refresh()
-    rows, counts = subjob_rows_for_display(job, limit=10)
-    say(render(rows, f"{counts} (all: ganga-like show {job.id} --all; "
-                     f"failures: ganga-like show {job.id} --status failed)"))
+    say("\n".join(subjobs_section(job, None, 10)))
     say(f"\njob {job.id}: {status.value} in {elapsed:.2f} s")
     first = job.subjobs[0]
     say(f"outputs: {job.workspace}/<subjob>/output/ (stdout, stderr); "

@@ -4,7 +4,10 @@ with the valid choices) and exit code 2, never the whole usage text."""
 from __future__ import annotations
 
 import argparse
-from typing import Any
+import datetime
+import re
+import time
+from typing import Any, NamedTuple
 
 from .. import __version__
 from .usage import EXIT_USAGE
@@ -33,6 +36,32 @@ def _seconds(text: str) -> float:
     if not value >= 0:  # also refuses nan
         raise argparse.ArgumentTypeError(f"{text!r}: give 0 or more seconds")
     return value
+
+
+class Since(NamedTuple):
+    """``jobs --since``: the earliest creation time wanted, and the option in words."""
+
+    when: float
+    words: str
+
+
+SINCE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+SINCE_FORMS = ("give a duration (90s, 30m, 2h, 1h30m, 3d, 1w) or a local date or time "
+               "(2026-12-06, 2026-12-06T14:30)")
+
+
+def _since(text: str) -> Since:
+    """``2h``, ``1h30m``, ``3d``: that long ago; ``2026-12-06[T14:30]``: then (local time)."""
+    spoken = text.strip()
+    if re.fullmatch(r"(?:\d+(?:\.\d+)?[smhdw])+", spoken):
+        ago = sum(float(n) * SINCE_UNITS[unit]
+                  for n, unit in re.findall(r"(\d+(?:\.\d+)?)([smhdw])", spoken))
+        return Since(time.time() - ago, f"created in the last {spoken}")
+    try:
+        then = datetime.datetime.fromisoformat(spoken)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a time; {SINCE_FORMS}") from None
+    return Since(then.timestamp(), f"created since {spoken}")
 
 
 def status_names() -> list[str]:
@@ -73,6 +102,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("jobs", c.cmd_jobs, "list jobs, newest last")
     p.add_argument("--status", type=_statuses, metavar="S[,S...]",
                    help="only jobs with these statuses, comma separated")
+    p.add_argument("--name", metavar="PATTERN",
+                   help="only jobs whose name matches PATTERN ('sim*', 'run-?')")
+    p.add_argument("--since", type=_since, metavar="WHEN",
+                   help="only jobs created since then: 2h, 30m, 3d ago, or a date or time "
+                        "(2026-12-06, 2026-12-06T14:30)")
     which = p.add_mutually_exclusive_group()
     which.add_argument("--limit", type=_positive_int, default=50, metavar="N",
                        help="the newest N jobs (default 50)")

@@ -11,14 +11,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from ..model.table import counts_summary
+from ..model.table import SUBJOB_COLUMNS, clip, counts_summary, run_seconds, subjob_row
+from ..model.table import render as render_table
 from ..status import ACTIVE, HistoryEntry, Status, history_entries
 
 HISTORY_TIME = "%Y-%m-%d %H:%M:%S"
-
-
-def plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def iso_time(when: float | None) -> str | None:
@@ -32,7 +29,12 @@ def job_dict(job: Any) -> dict[str, Any]:
     return {"fqid": job.fqid, "status": job.status.value, "name": job.name,
             "subjobs": job.subjob_counts, "application": type(job.application).__name__,
             "backend": type(job.backend).__name__, "comment": job.comment,
-            "reason": job.reason, "exit_code": job.exit_code}
+            "reason": job.reason, "exit_code": job.exit_code, "created": iso_time(job.created),
+            "runtime_s": _rounded(run_seconds(job))}
+
+
+def _rounded(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds, 3)
 
 
 def outcome_dict(job: Any) -> dict[str, Any]:
@@ -102,22 +104,22 @@ def show_dict(job: Any, statuses: Sequence[str] | None) -> dict[str, Any]:
     return data
 
 
-SUB_COLUMNS = ("fqid", "status", "exit", "detail", "reason")
-SUB_WIDTHS = (9, 11, 5, 10, 0)
-
-
-def _clip(text: str, width: int) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def subjob_table(subs: Sequence[Any]) -> list[str]:
-    header = " ".join(c.ljust(w) for c, w in zip(SUB_COLUMNS, SUB_WIDTHS, strict=True)).rstrip()
-    lines = [header, "-" * 60]
-    for sub in subs:
-        cells = (sub.fqid, sub.status.value, "" if sub.exit_code is None else str(sub.exit_code),
-                 sub.backend_detail, _clip(sub.reason, 60))
-        lines.append(" ".join(str(v).ljust(w) for v, w in zip(cells, SUB_WIDTHS, strict=True)).rstrip())
+def subjobs_section(job: Any, statuses: Sequence[str] | None, limit: int | None) -> list[str]:
+    """A master's subjobs (with these statuses; the first ``limit``) as a table, headed by
+    what it shows and, when it shows part of them, followed by how to see the rest."""
+    subs = subjobs_of(job, statuses)
+    shown = subs if limit is None else subs[:limit]
+    which = f" with status {','.join(statuses)}" if statuses else ""
+    if not subs:
+        return [f"no subjobs{which}"]
+    count = (f"all {len(subs)}" if len(shown) == len(subs)
+             else f"the first {len(shown)} of {len(subs)}")
+    lines = [f"subjobs{which} ({count}):",
+             *render_table([subjob_row(s) for s in shown], "", SUBJOB_COLUMNS).splitlines()]
+    if len(shown) < len(subs):
+        status = f" --status {','.join(statuses)}" if statuses else ""
+        lines.append(f"the rest: ganga-like show {job.fqid}{status} --all (or --limit N)"
+                     + ("" if statuses else f"; by status: ganga-like show {job.fqid} --status failed"))
     return lines
 
 
@@ -132,7 +134,7 @@ def show_text(job: Any, statuses: Sequence[str] | None, limit: int | None,
         ("backend", repr(job.backend)),
     ]
     if job.master is None and job.splitter is not None:
-        fields.append(("splitter", _clip(repr(job.splitter), 120)))
+        fields.append(("splitter", clip(repr(job.splitter), 120)))
     if job.subjob_counts:
         fields.append(("subjobs", f"{sum(job.subjob_counts.values())}: "
                                   f"{counts_summary(job.subjob_counts)}"))
@@ -148,17 +150,7 @@ def show_text(job: Any, statuses: Sequence[str] | None, limit: int | None,
     lines += [f"  {name.ljust(13)}{value}" for name, value in fields]
 
     if job._subjobs is not None and len(job._subjobs):
-        subs = subjobs_of(job, statuses)
-        shown = subs if limit is None else subs[:limit]
-        which = f" with status {','.join(statuses)}" if statuses else ""
-        if not subs:
-            lines += ["", f"no subjobs{which}"]
-        else:
-            count = (f"all {len(subs)}" if len(shown) == len(subs)
-                     else f"the first {len(shown)} of {len(subs)}")
-            lines += ["", f"subjobs{which} ({count}):", *subjob_table(shown)]
-            if len(shown) < len(subs):
-                lines.append(f"(--limit N or --all for more{'' if statuses else ', --status S to filter'})")
+        lines += ["", *subjobs_section(job, statuses, limit)]
 
     entries = history_entries(job.history)
     if entries:

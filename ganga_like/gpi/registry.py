@@ -12,8 +12,7 @@ from typing import Any
 
 from ..model.job import Job
 from ..model.slices import JobSlice
-from ..model.table import job_row, render
-from .display import html_table, pretty_table
+from ..model.table import PrettyPrinter, html_table, job_row, plural, render, use_colour
 
 ROWS_SHOWN = 50
 
@@ -88,21 +87,27 @@ class RegistryView:
         registry = self._registry()
         return [job_row(j) for j in registry.last(limit)], len(registry)
 
-    def table(self, limit: int = ROWS_SHOWN) -> str:
+    def footer(self, shown: int, total: int) -> str:
+        """How many there are and, when only the newest are shown, how to see the rest."""
+        if shown == total:
+            return plural(total, self._what[:-1])
+        name = self._attr
+        return (f"the newest {shown} of {total} {self._what}\n"
+                f"the rest: {name}[:{total - shown}]; by status: {name}.select(status='failed')")
+
+    def table(self, limit: int = ROWS_SHOWN, colour: bool = False) -> str:
         rows, total = self.rows(limit)
-        footer = f"{total} {self._what}" + (f" (newest {limit} shown)" if total > limit else "")
-        return render(rows, footer)
+        return render(rows, self.footer(len(rows), total), colour=colour)
 
     def __repr__(self) -> str:
         return self.table()
 
-    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
-        rows, total = self.rows()
-        printer.text(pretty_table(rows, f"{total} {self._what}"))
+    def _repr_pretty_(self, printer: PrettyPrinter, cycle: bool) -> None:
+        printer.text(self.table(colour=use_colour()))
 
     def _repr_html_(self) -> str:
         rows, total = self.rows()
-        return html_table(rows, f"{total} {self._what}")
+        return html_table(rows, self.footer(len(rows), total))
 
 
 class JobsView(RegistryView):

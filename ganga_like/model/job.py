@@ -39,6 +39,16 @@ from .jobinfo import JobInfo
 from .jobtime import JobTime
 from .session import JobSession
 from .slices import JobSlice, select_jobs
+from .table import (
+    SUBJOB_COLUMNS,
+    PrettyPrinter,
+    html_table,
+    job_line,
+    subjob_window,
+    subjobs_table,
+    submitted_line,
+    use_colour,
+)
 
 EDITABLE_AFTER_SUBMIT = ("name", "comment", "do_auto_resubmit")
 CONFIG_ATTRIBUTES = ("application", "backend", "splitter", "postprocessors",
@@ -403,16 +413,18 @@ class Job(Persistent):
         return fresh
 
     # -- verbs: carried out by the session that owns this job ------------------------
-    def submit(self, keep_going: bool = False) -> Job:
+    def submit(self, keep_going: bool = False) -> Submitted:
         """Submit a new job: split it, hand its subjobs to the backend. With a
         foreground backend (``Interactive()``) it returns when the job has finished,
-        after printing its standard output."""
+        after printing its standard output. Returns 1, as Ganga does (``if
+        j.submit():`` holds), shown as one line: ``job 3 submitted: 50 subjobs``."""
         session = binding.session_for(self)
-        result = session.submit(self, keep_going=keep_going)
-        if getattr(self.backend, "_foreground", False):
+        session.submit(self, keep_going=keep_going)
+        foreground = bool(getattr(self.backend, "_foreground", False))
+        if foreground:
             session.wait([self])
             _show_output(session, self)
-        return result
+        return Submitted(self, foreground)
 
     def kill(self) -> None:
         """Kill the job (or this subjob); in strict mode, only once the backend confirms."""
@@ -512,9 +524,8 @@ class Job(Persistent):
 
     # -- shown as Ganga shows a job ----------------------------------------------------------
     def __repr__(self) -> str:
-        from .table import job_summary
-
-        return job_summary(self)
+        """One line (in lists, logs, ``print([j1, j2])``): ``<Job 3 'sim': running, ...>``."""
+        return job_line(self)
 
     def __str__(self) -> str:
         """The whole configuration tree, as Ganga's ``print(j)``."""
@@ -522,8 +533,10 @@ class Job(Persistent):
 
         return job_tree(self)
 
-    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
-        printer.text(str(self))
+    def _repr_pretty_(self, printer: PrettyPrinter, cycle: bool) -> None:
+        # ``j`` alone at the prompt: the whole tree, as Ganga shows it; inside a
+        # container IPython prints (a dict, a mixed list): the one line.
+        printer.text(repr(self) if cycle or len(printer.stack) > 1 else str(self))
 
     def _repr_html_(self) -> str:
         import html
@@ -578,7 +591,7 @@ class JobTemplate(Job):
                                 "a template is a description, not a job; make a job from "
                                 f"it and {operation} that: Job(templates({self.id})).submit()")
 
-    def submit(self, keep_going: bool = False) -> Job:
+    def submit(self, keep_going: bool = False) -> Submitted:
         raise self._refuse("submit")
 
     def kill(self) -> None:
@@ -609,8 +622,9 @@ class SubjobsView(Sequence):
 
     def __getitem__(self, index: Any) -> Any:
         tree = self._tree()
-        if isinstance(index, slice):
-            return [tree[i] for i in range(*index.indices(len(self))) if i in tree]
+        if isinstance(index, slice):  # j.subjobs[20:]: a slice, shown as a subjob table
+            return JobSlice([tree[i] for i in range(*index.indices(len(self))) if i in tree],
+                            "subjobs")
         if isinstance(index, int):
             n = len(self)
             key = index + n if index < 0 else index
@@ -637,21 +651,35 @@ class SubjobsView(Sequence):
     def resubmit(self, keep_going: bool = False, force: bool = False) -> None:
         self.select().resubmit(keep_going, force)
 
+    # -- shown as one table: the first rows, every count, and how to see the rest ----------
     def __repr__(self) -> str:
-        from .table import subjobs_table
-
         return subjobs_table(self._job)
 
-    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
-        from .table import pretty_table, subjob_rows_for_display
-
-        rows, footer = subjob_rows_for_display(self._job)
-        printer.text(pretty_table(rows, footer))
+    def _repr_pretty_(self, printer: PrettyPrinter, cycle: bool) -> None:
+        printer.text(subjobs_table(self._job, colour=use_colour()))
 
     def _repr_html_(self) -> str:
-        from .table import html_table, subjob_rows_for_display
+        rows, footer = subjob_window(self._job)
+        return html_table(rows, footer, SUBJOB_COLUMNS)
 
-        rows, footer = subjob_rows_for_display(self._job)
-        return html_table(rows, footer)
+
+class Submitted(int):
+    """What ``j.submit()`` returns: 1, as in Ganga (scripts test it: ``if j.submit():``),
+    shown as one line saying what was submitted; ``.job`` is the job."""
+
+    job: Job
+    line: str
+
+    def __new__(cls, job: Job, finished: bool = False) -> Submitted:
+        made = super().__new__(cls, 1)
+        made.job = job
+        made.line = submitted_line(job, finished)
+        return made
+
+    def __repr__(self) -> str:
+        return self.line
+
+    def __reduce__(self) -> tuple[type[int], tuple[int]]:
+        return int, (1,)  # a copy or a pickle is Ganga's plain 1
 
 

@@ -19,7 +19,7 @@ from typing import Any, Protocol, TypeVar
 
 from ..errors import GangaLikeError, InvalidValue, JobNotFound, UnknownAttribute
 from ..status import Status
-from .table import job_row, render
+from .table import PrettyPrinter, jobs_listing, use_colour
 
 R = TypeVar("R")
 
@@ -175,9 +175,9 @@ class JobSlice:
     def copy(self, keep_going: bool = False) -> JobSlice:
         return JobSlice(self._each("copy", keep_going, lambda job: job.copy()), self._what)
 
-    # -- shown as one table -------------------------------------------------------------
+    # -- shown as one table (of subjobs: their columns) ------------------------------------
     def __repr__(self) -> str:
-        return render([job_row(j) for j in self._jobs], f"{len(self._jobs)} {self._what}")
+        return jobs_listing(self._jobs, self._what)
 
-    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
-        printer.text(repr(self))
+    def _repr_pretty_(self, printer: PrettyPrinter, cycle: bool) -> None:
+        printer.text(jobs_listing(self._jobs, self._what, colour=use_colour()))

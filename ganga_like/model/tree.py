@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .table import counts_summary
+from .table import counts_summary, plural
 
 INDENT = "  "
 
@@ -88,7 +88,7 @@ def job_tree(job: Any) -> str:
         items.append(("master", repr(job.master.id)))
     else:
         n = len(job.subjobs)
-        shown = (f"'{n} subjobs: {counts_summary(job.subjob_counts)} (j.subjobs lists them)'"
+        shown = (f"'{plural(n, 'subjob')}: {counts_summary(job.subjob_counts)} (j.subjobs lists them)'"
                  if n else "[]")
         items.append(("subjobs", shown))
     return _block("Job", items, 0)

@@ -326,7 +326,9 @@ def test_an_open_shell_outlives_its_service(root):
         assert run_gl(root, "service", "stop", check_clean=False).returncode == 0
         # At once, before the shell's database connection has noticed the stop:
         assert ask(sh, "!b = Job(application=Executable(exe='/bin/echo', args=['two']))") == "None"
-        assert ask(sh, "b.submit().id") == str(int(ask(sh, "a.id")) + 1)  # the next id
+        next_id = int(ask(sh, "a.id")) + 1
+        assert ask(sh, "b.submit()") == f"job {next_id} submitted"  # Ganga's 1, shown as one line
+        assert ask(sh, "b.id") == str(next_id)
         assert ask(sh, "b.wait(timeout=60).value") == "'completed'"
         assert ask(sh, "b.peek().strip()") == "'two'"
         assert service_pid(root) != first
