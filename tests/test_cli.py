@@ -241,7 +241,7 @@ def _hints(text: str) -> list[tuple[str, str]]:
     for match in re.finditer(r"ganga-like((?: +[^\s`#|\"'();]+)+)", text):
         words = match.group(1).split()
         flags = [w.strip("[]").split("=")[0].rstrip(",.:") for w in words
-                 if w.strip("[").startswith("--")]
+                 if w.strip("[").startswith("--") and w.strip("[]") != "--"]  # (-- ends options)
         names = [w for w in words if re.fullmatch(r"[a-z]+", w)]
         found += [(" ".join(names[:2]), flag) for flag in flags]
     return found
