@@ -15,6 +15,7 @@ from ..errors import InvalidValue, JobNotFound
 from ..model.job import Job, JobTemplate
 from ..model.jobtime import new_stamps
 from ..model.slices import select_jobs
+from ..model.table import plural
 from ..status import Status
 from .root import RepositoryRoot
 
@@ -89,7 +90,7 @@ class _Registry:
             if sub is None:
                 return job
             if job._subjobs is None or sub not in job._subjobs:
-                raise JobNotFound(wanted, f"job {top} has {len(job.subjobs)} subjobs")
+                raise JobNotFound(wanted, f"job {top} has {plural(len(job.subjobs), 'subjob')}")
             return job._subjobs[sub]
         raise InvalidValue("jobs", "id", wanted, "a job id like 3, -1 or '3.14'")
 
