@@ -354,9 +354,18 @@ class _TreeKiller:
                 note = f"{len(pids)} process(es) still alive after SIGKILL: {pids}"
                 outcomes.append(KillOutcome(False, count, pids, note))
             else:
-                note = f"{count} process(es) ended" if count else "nothing was running"
+                note = _ended(count, self.targets[index].pid in self.signalled[index])
                 outcomes.append(KillOutcome(True, count, (), note))
         return outcomes
+
+
+def _ended(count: int, wrapper_among: bool) -> str:
+    """A confirmed kill, as a user reads it: the payload's processes, not our wrapper."""
+    payload = count - wrapper_among
+    if payload <= 0:
+        return "its wrapper ended; the payload had already" if count else "nothing was running"
+    return f"its {payload} process{'es' if payload > 1 else ''} ended" + (
+        " (and ganga_like's wrapper)" if wrapper_among else "")
 
 
 def _wait_dead(procs: Iterable[psutil.Process], timeout: float) -> None:
