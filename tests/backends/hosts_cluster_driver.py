@@ -323,9 +323,9 @@ def test_zz_node_death_is_lost(make_actor, specs, cluster):
     assert procs.find_by_marker(spec.marker) == []
 
 
-def _add_back(cluster, name: str) -> None:
+def _add_back(cluster, name: str, num_cpus: int = SMALL["num_cpus"]) -> None:
     """That host's machine is back: its Ray started again, with the same resources."""
-    cluster.named_nodes[name] = cluster.add_node(**SMALL, resources=NODES[name])
+    cluster.named_nodes[name] = cluster.add_node(**dict(SMALL, num_cpus=num_cpus), resources=NODES[name])
     cluster.wait_for_nodes()
 
 
@@ -336,6 +336,8 @@ def test_zzz_node_loss_phase(cluster, tmp_path_factory):
     from . import hosts_node_loss_phase as phase
 
     root = tmp_path_factory.mktemp("node-loss") / "gl"
+    # n1 comes back with one CPU (one idle worker to start, not three): the phase runs one
+    # subjob at a time there, as on the one-CPU node of the cluster it once had to itself.
     facts = phase.run(str(root), lose_node=lambda: cluster.remove_node(cluster.named_nodes.pop("n1")),
-                      node_back=lambda: _add_back(cluster, "n1"))
+                      node_back=lambda: _add_back(cluster, "n1", num_cpus=1))
     (tmp_path_factory.getbasetemp() / phase.FACTS_FILE).write_text(json.dumps(facts, default=repr))
