@@ -18,7 +18,6 @@ confirmed there.
 from __future__ import annotations
 
 import json
-import re
 
 import pytest
 
@@ -51,7 +50,7 @@ def test_a_lost_node_keeps_its_subjob_held_and_kill_unconfirmed(facts):
 def test_the_kill_is_confirmed_through_the_node_once_it_is_back(facts):
     s1 = facts["s1"]
     assert (s1["status"], s1["master"]) == ("killed", "killed"), s1
-    assert re.search(r"its \d+ process(es)? ended", s1["final_note"]), s1
+    assert "its processes ended" in s1["final_note"], s1
     assert s1["alive_after_final"] == [] and s1["last_alive"] <= s1["final_time"], s1
     assert [h[1] for h in s1["history"]] == ["submitting", "submitted", "running", "killed"], s1["history"]
 

@@ -354,18 +354,16 @@ class _TreeKiller:
                 note = f"{len(pids)} process(es) still alive after SIGKILL: {pids}"
                 outcomes.append(KillOutcome(False, count, pids, note))
             else:
-                note = _ended(count, self.targets[index].pid in self.signalled[index])
+                note = _ended(count)
                 outcomes.append(KillOutcome(True, count, (), note))
         return outcomes
 
 
-def _ended(count: int, wrapper_among: bool) -> str:
-    """A confirmed kill, as a user reads it: the payload's processes, not our wrapper."""
-    payload = count - wrapper_among
-    if payload <= 0:
-        return "its wrapper ended; the payload had already" if count else "nothing was running"
-    return f"its {payload} process{'es' if payload > 1 else ''} ended" + (
-        " (and ganga_like's wrapper)" if wrapper_among else "")
+def _ended(count: int) -> str:
+    """A confirmed kill, as a user reads it. No count: how many processes were signalled
+    one by one (the wrapper, a shell, its children, or a group at once) means nothing
+    to whoever ran one command ("3 process(es) ended" for one sh -c with a sleep)."""
+    return "its processes ended" if count else "nothing was running"
 
 
 def _wait_dead(procs: Iterable[psutil.Process], timeout: float) -> None:
