@@ -59,7 +59,8 @@ SMALL = dict(num_cpus=3, object_store_memory=80 * 1024 * 1024)
 @pytest.fixture(scope="session")
 def cluster():
     """Head + 5 labelled nodes, connected; shut down (its own processes only) at the end."""
-    os.environ.setdefault("RAY_TMPDIR", tempfile.mkdtemp(prefix="glh-", dir="/tmp"))
+    if "RAY_TMPDIR" not in os.environ:  # (the test that runs this driver names one)
+        os.environ["RAY_TMPDIR"] = tempfile.mkdtemp(prefix="glh-", dir="/tmp")
     # The product's Ray environment (token authentication on), the token in the run's directory.
     settle_environment(token_path=os.path.join(os.environ["RAY_TMPDIR"], "ray-auth-token"))
     ray = import_ray()
