@@ -64,7 +64,10 @@ class Rule(NamedTuple):
 
     record the event's handle (``record_handle``, only a handle naming a process);
     set the backend detail (the event's own when ``event_detail`` and it names one,
-    else ``detail``; ``""`` leaves it as it is); record the exit code; move the job
+    else ``detail``; ``""`` leaves it as it is) and the backend note (the event's note
+    when ``backend_note``: why it waits, or where it is, in the backend's words; a rule
+    that sets a detail without it clears the note, which spoke of the detail before);
+    record the exit code; move the job
     through ``moves`` (each through ``set_status``, stamped with the event's time
     unless ``at_event_time`` is False), the last with the note (the event's own when
     ``event_note`` and it has one, else ``note``, where ``{exit_code}`` and ``{error}``
@@ -80,6 +83,7 @@ class Rule(NamedTuple):
     stderr_tail: bool = False
     detail: str = ""
     event_detail: bool = False
+    backend_note: bool = False
     record_handle: bool = False
     record_exit_code: bool = False
     collect: bool = False
@@ -98,6 +102,12 @@ class Rule(NamedTuple):
     def detail_for(self, event_detail: str) -> str:
         """The backend detail to set ("": leave it)."""
         return (self.event_detail and event_detail) or self.detail
+
+    def backend_note_for(self, event_note: str, event_detail: str, current: str) -> str:
+        """The job's backend note after the event (``current``: the note it has)."""
+        if self.backend_note:
+            return event_note
+        return "" if self.detail_for(event_detail) else current
 
     def note_for(self, event_note: str, exit_code: int | None = None, error: str = "") -> str:
         """The note of the last move (without the stderr tail)."""
@@ -178,7 +188,8 @@ def _rows() -> tuple[Row, ...]:
                 why="the work vanished without an exit status")
     killed = Rule(note="killed", event_note=True, detail=KILLED_DETAIL,
                   why="stopped, the backend confirmed its resources are free")
-    news = Rule(detail="", event_detail=True, why="a backend detail: only that changes")
+    news = Rule(detail="", event_detail=True, backend_note=True,
+                why="a backend detail: only that (and its note) changes")
 
     def from_submitting(rule: Rule) -> Rule:
         """An event that overtook the answer of submit(): submitted first."""
@@ -290,6 +301,7 @@ def _then(rule: Rule) -> str:
     if rule.skip:
         return "skipped"
     said = [label for flag, label in (
+        (rule.backend_note, "backend note: the event's"),
         (rule.record_handle, "handle recorded"), (rule.record_exit_code, "exit code recorded"),
         (rule.collect, "outputs collected"), (rule.auto_resubmit, "auto-resubmit"),
         (not rule.at_event_time, "stamped now")) if flag]

@@ -475,3 +475,52 @@ def test_leaks_json_after_everything(prepared):
     while payloads() and time.monotonic() < deadline:
         time.sleep(0.2)
     assert payloads() == []
+
+
+WAITERS = r'''
+import time
+j = Job(name='waiters', application=Executable(exe='/bin/sleep'),
+        backend=Local(concurrency=1), splitter=ArgSplitter(args=[['600']] * 4))
+j.submit()
+deadline = time.time() + 30
+while j.subjob_counts.get('running') != 1 and time.time() < deadline:
+    time.sleep(0.1)
+print(j.id, j.subjob_counts)
+print(j.why())
+'''
+
+
+def test_why_groups_the_waiting_subjobs_by_their_backends_reason(prepared):
+    """Last in the module: it leaves a job of its own, removed at the end."""
+    script = prepared.parent / "waiters.py"
+    script.write_text(WAITERS)
+    result = run_gl(prepared, "run", str(script), check_clean=False)
+    assert result.returncode == 0, result.stderr
+    job_id = result.stdout.split()[0]
+    try:
+        report = json.loads(run_gl(prepared, "why", job_id, "--json", check_clean=False).stdout)
+        assert report["status"] == "running"
+        assert report["summary"] == f"{job_id} is running: 3 of 4 subjobs wait; 1 running"
+        [reason] = report["reasons"]
+        waiting = [f"{job_id}.{n}" for n in range(4)
+                   if _show(prepared, f"{job_id}.{n}")["status"] == "submitted"]
+        assert reason["subjobs"] == waiting and reason["count"] == 3
+        shown = _show(prepared, waiting[0])  # why groups by what the backend said
+        assert (reason["code"], reason["note"]) == (shown["backend_detail"], shown["backend_note"])
+        assert reason["code"] and reason["note"]
+        # The script's j.why() printed the same lines as the command.
+        text = run_gl(prepared, "why", job_id, check_clean=False).stdout
+        assert text.splitlines()[0] == report["summary"] and text.strip() in result.stdout
+        assert f"  3 subjobs ({waiting[0]}-{waiting[-1]}): {reason['code']}: {reason['note']}" in text
+        # A subjob: one line, waiting or what it does.
+        one = run_gl(prepared, "why", waiting[0], check_clean=False).stdout
+        assert one.startswith(f"{waiting[0]} waits (submitted since ") and reason["note"] in one
+        running = next(f"{job_id}.{n}" for n in range(4) if f"{job_id}.{n}" not in waiting)
+        assert run_gl(prepared, "why", running, check_clean=False).stdout.startswith(
+            f"{running} is running on ")
+        bad = run_gl(prepared, "why", "999", check_clean=False)
+        assert bad.returncode == 1 and "no job" in one_line(bad.stderr)
+    finally:
+        assert run_gl(prepared, "remove", job_id, check_clean=False).returncode == 0
+    after = run_gl(prepared, "why", f"{job_id}", check_clean=False)
+    assert after.returncode == 1

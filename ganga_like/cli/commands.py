@@ -106,6 +106,19 @@ def cmd_show(args: argparse.Namespace) -> int:
         session.close()
 
 
+def cmd_why(args: argparse.Namespace) -> int:
+    session = _session()
+    try:
+        report = session.jobs.get(args.id).why()
+        if args.json:
+            _print_json(report.as_dict())
+        else:
+            print(report)
+        return EXIT_OK
+    finally:
+        session.close()
+
+
 def cmd_peek(args: argparse.Namespace) -> int:
     session = _session()
     try:

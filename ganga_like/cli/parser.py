@@ -125,6 +125,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the last N history entries (default 10)")
     _json(p, "as JSON: every field, the whole history and (a master) every subjob")
 
+    p = command("why", c.cmd_why, "why a job or its subjobs wait, or what they are doing")
+    p.add_argument("id", help="3, 3.14 or -1")
+    _json(p, "as JSON: the summary and each reason with its code, note, count and subjobs")
+
     p = command("peek", c.cmd_peek, "the end of a (sub)job's output file")
     p.add_argument("id", help="3 or 3.14 (a subjob's output is its own)")
     p.add_argument("--file", default="stdout",

@@ -88,7 +88,8 @@ def subjobs_of(job: Any, statuses: Sequence[str] | None) -> list[Any]:
 
 def subjob_dict(sub: Any) -> dict[str, Any]:
     return {"fqid": sub.fqid, "status": sub.status.value, "exit_code": sub.exit_code,
-            "backend_detail": sub.backend_detail, "reason": sub.reason,
+            "backend_detail": sub.backend_detail, "backend_note": sub.backend_note,
+            "reason": sub.reason,
             "args": list(getattr(sub.application, "args", ()) or ())}
 
 
@@ -97,7 +98,8 @@ def show_dict(job: Any, statuses: Sequence[str] | None) -> dict[str, Any]:
 
     data = job_dict(job)
     data.update({"master": job.master.fqid if job.master is not None else None,
-                 "backend_detail": job.backend_detail, "workdir": job.workdir,
+                 "backend_detail": job.backend_detail, "backend_note": job.backend_note,
+                 "workdir": job.workdir,
                  "description": description(job), "history": history_dicts(job)})
     if job._subjobs is not None:
         data["subjob_list"] = [subjob_dict(s) for s in subjobs_of(job, statuses)]
@@ -141,7 +143,8 @@ def show_text(job: Any, statuses: Sequence[str] | None, limit: int | None,
     if job.exit_code is not None:
         fields.append(("exit code", job.exit_code))
     if job.backend_detail:
-        fields.append(("detail", job.backend_detail))
+        note = f" ({job.backend_note})" if job.backend_note else ""
+        fields.append(("detail", job.backend_detail + note))
     if job.reason:
         fields.append(("reason", job.reason))
     if job.comment:

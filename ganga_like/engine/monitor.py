@@ -347,6 +347,8 @@ class Monitor:
                 # that the backend's QUEUED event finds nothing left to change (one
                 # write of the subjob fewer).
                 job.backend_detail = QUEUED_DETAIL
+                if job.backend_note:
+                    job.backend_note = ""
             set_status(job, Status.SUBMITTED, source=Source.BACKEND, host=handle.host)
 
     def _apply_event(self, job: Job, event: base.Event, completing: list[str],
@@ -362,6 +364,9 @@ class Monitor:
         detail = rule.detail_for(event.detail)
         if detail and job.backend_detail != detail:
             job.backend_detail = detail
+        note = rule.backend_note_for(event.note, event.detail, job.backend_note)
+        if job.backend_note != note:
+            job.backend_note = note
         if rule.record_exit_code:
             job.exit_code = event.exit_code
         if rule.moves:

@@ -49,6 +49,7 @@ from .table import (
     submitted_line,
     use_colour,
 )
+from .why import WhyReport, explain
 
 EDITABLE_AFTER_SUBMIT = ("name", "comment", "do_auto_resubmit")
 CONFIG_ATTRIBUTES = ("application", "backend", "splitter", "postprocessors",
@@ -144,7 +145,7 @@ class Job(Persistent):
     failed subjobs automatically, at most 5 times each).
 
     Read-only: ``id``, ``fqid`` ('3' or '3.14'), ``status``, ``reason`` (why it last
-    failed), ``exit_code``, ``backend_detail`` (the backend's minor status),
+    failed), ``exit_code``, ``backend_detail`` (the backend's minor status), ``backend_note`` (its words),
     ``subjobs`` (``j.subjobs[3]``, ``j.subjobs.select(status='failed')``),
     ``subjob_counts``, ``master``, ``inputdir``, ``outputdir`` (stdout, stderr and
     output files), ``workdir``, ``info`` (``submit_counter``, ``uuid``), ``time``
@@ -154,7 +155,8 @@ class Job(Persistent):
     ``.actualCE`` (the host it ran on), ``.workdir``.
 
     Verbs: ``submit()``, ``kill()``, ``resubmit()``, ``remove()``, ``copy()``,
-    ``peek(file, lines)``, ``wait(timeout)``, ``force_status('failed')``,
+    ``peek(file, lines)``, ``why()`` (why it waits, or what it does), ``wait(timeout)``,
+    ``force_status('failed')``,
     ``freeze()``, ``unfreeze()``, ``unmonitor()`` (``resplit()`` is refused: see its
     help). ``print(j)`` shows the whole configuration; ``j == j.copy()`` compares
     configurations, as in Ganga.
@@ -186,6 +188,7 @@ class Job(Persistent):
     submit_counter: int = 0
     auto_resubmit_count: int = 0
     backend_detail: str = ""  # the backend's minor status: Queued, Running, NOPING, ...
+    backend_note: str = ""  # the backend's words with it: why it waits, where it is
     handle: tuple | None = None  # the backend's Handle, as a tuple
     exit_code: int | None = None
     reason: str = ""  # why it last failed, was rolled back or lost
@@ -492,6 +495,13 @@ class Job(Persistent):
         """The last lines of one of the job's output files."""
         return binding.session_for(self).peek(self, file=file, lines=lines)
 
+    def why(self) -> WhyReport:
+        """Why it is not running, or what it is doing: one line, and for a master one
+        line per reason its subjobs wait, with counts (``ganga-like why ID``)."""
+        binding.before_read(self)
+        subjobs = None if self._subjobs is None else self._subjobs.values()
+        return explain(self, subjobs)
+
     def wait(self, timeout: float | None = None) -> Status:
         """Block until the job is final (or timeout seconds pass); returns the status."""
         return binding.session_for(self).wait([self], timeout=timeout)[0]
@@ -547,10 +557,10 @@ class Job(Persistent):
         # Tab completion shows what a user works with, not ZODB's machinery.
         names = set(CONFIG_ATTRIBUTES + EDITABLE_AFTER_SUBMIT) | {
             "id", "fqid", "status", "subjobs", "subjob_counts", "time", "history", "master",
-            "backend_detail", "exit_code", "reason", "workdir", "workspace", "submit_counter",
+            "backend_detail", "backend_note", "exit_code", "reason", "workdir", "workspace", "submit_counter",
             "outputdir", "inputdir", "info", "created",
             "submit", "kill", "resubmit", "remove", "force_status", "freeze", "unfreeze",
-            "peek", "wait", "copy", "resplit", "is_master", "active", "unmonitor", "monitored"}
+            "peek", "why", "wait", "copy", "resplit", "is_master", "active", "unmonitor", "monitored"}
         return sorted(names)
 
 

@@ -219,6 +219,7 @@ def apply(make_job_in, monkeypatch):
         job = make_job_in(s.status.value)
         job.submit_counter = 2
         job.backend_detail = "Before"
+        job.backend_note = "the note before"
         if not s.monitored:
             job.monitored = False
         handle = base.Handle("Local", job.fqid, host="node1", pid=pid, attempt=2 if s.current else 1,
@@ -251,6 +252,10 @@ def test_the_monitor_applies_every_situations_rule_and_every_move_is_accepted(ap
                 want = rule.note_for(note, EXIT_CODES[s.exit], "no such file" if s.handle_error else "")
                 assert last_note == want + (" | stderr: Traceback: boom" if rule.stderr_tail else ""), s
             assert job.backend_detail == (rule.detail_for(detail) or "Before"), s
+            # The note goes with the detail: the event's where the rule keeps it, cleared
+            # where the rule sets a detail of its own, else left.
+            assert job.backend_note == (note if rule.backend_note else
+                                        "" if rule.detail_for(detail) else "the note before"), s
             assert (job.handle is not None and job.handle[3] == pid and pid > 0) == \
                 (rule.record_handle and pid > 0), s
             assert job.exit_code == (EXIT_CODES[s.exit] if rule.record_exit_code else None), s
