@@ -55,7 +55,7 @@ class _Registering:
     def __dir__(self) -> list[str]:
         # Tab completion on ``Job.`` offers what ``j.`` offers (the class's own list,
         # which reads nothing of the object), not this wrapper's machinery.
-        return list(self._cls.__dir__(self._cls))  # type: ignore[arg-type]
+        return list(self._cls.__dir__(self._cls))  # type: ignore[call-arg]
 
     def __repr__(self) -> str:
         return f"<class {self._cls.__module__}.{self._cls.__name__}>"
