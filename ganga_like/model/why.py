@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
-from ..status import FINAL, Status, history_entries
+from ..status import FINAL, Source, Status, history_entries
 
 WAITING = frozenset({Status.SUBMITTING, Status.SUBMITTED})
 """The statuses of a subjob that waits: accepted by ganga_like, not started."""
@@ -136,7 +136,7 @@ def _doing(job: Explained, now: float) -> str:
     if status is Status.COMPLETING:
         return f"is completing{where}{since}: collecting its outputs and running its postprocessors"
     if status in FINAL or status is Status.UNKNOWN:
-        return f"is {status}{since}{where}{_ending(job)}: nothing waits"
+        return f"is {status}{where}{since}{_ending(job)}: nothing waits"
     return f"is {status}{since}"
 
 
@@ -149,7 +149,7 @@ def _ending(job: Explained) -> str:
     note = job.reason if job.status is Status.FAILED and job.reason else (entries[0].note if entries else "")
     if note:
         words += f", {note}"
-    if entries and entries[0].cause is not None and job.status is Status.KILLED:
+    if entries and entries[0].cause is not None and entries[0].source is Source.USER:
         words += f", by {entries[0].cause}"
     return words
 

@@ -25,8 +25,9 @@ class Leaf:
     history: tuple = ()
 
 
-def since(seconds: float, to: Status, note: str = "", cause: Cause | None = None) -> tuple:
-    entry = (NOW - seconds, "submitted", to.value, note, Source.BACKEND.value)
+def since(seconds: float, to: Status, note: str = "", cause: Cause | None = None,
+          source: Source = Source.BACKEND) -> tuple:
+    entry = (NOW - seconds, "submitted", to.value, note, source.value)
     return (entry + (cause.stored(),),) if cause is not None else (entry,)
 
 
@@ -76,10 +77,16 @@ def test_a_leaf_that_does_not_wait_says_what_it_does():
                   history=since(120, Status.FAILED, "exit code 3 | stderr: boom"))
     assert str(explain(failed, now=NOW)).endswith(
         "2 min ago (exit code 3), exit code 3 | stderr: boom: nothing waits")
-    killed = Leaf("6.3", Status.KILLED, history=since(5, Status.KILLED, "its processes ended",
-                                                      Cause("kill", "41", origin="ganga-like kill, pid 9")))
+    asked = Cause("kill", "41", origin="ganga-like kill, pid 9")
+    killed = Leaf("6.3", Status.KILLED, history=since(5, Status.KILLED, "its processes ended", asked,
+                                                      Source.USER), handle=("Local", "6.3", "vm"))
+    assert str(explain(killed, now=NOW)).startswith("6.3 is killed on vm since ")
     assert str(explain(killed, now=NOW)).endswith(
         "5 s ago, its processes ended, by kill #41 from ganga-like kill, pid 9: nothing waits")
+    # A change the monitor applied names no cause: a batch number tells a user nothing.
+    batch = Cause("monitor batch", "12")
+    seen = Leaf("6.4", Status.KILLED, history=since(5, Status.KILLED, "its processes ended", batch))
+    assert str(explain(seen, now=NOW)).endswith("5 s ago, its processes ended: nothing waits")
 
 
 def test_id_ranges():
