@@ -171,8 +171,9 @@ def _ago(seconds: float) -> str:
 
 
 def _host(job: Explained) -> str:
-    handle = job.handle
-    return str(handle[2]) if handle and len(handle) > 2 and handle[2] else ""
+    handle = job.handle  # (backend, fqid, host, pid, create_time, task_id, ...): base.Handle
+    started = handle is not None and len(handle) > 5 and bool(handle[3] or handle[5])
+    return str(handle[2]) if started and handle is not None and handle[2] else ""
 
 
 def _code_and_note(code: str, note: str) -> str:

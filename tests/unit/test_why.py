@@ -32,7 +32,7 @@ def since(seconds: float, to: Status, note: str = "", cause: Cause | None = None
 
 
 def test_a_master_groups_its_waiting_subjobs_by_reason_biggest_first():
-    subs = ([Leaf("3.0", Status.RUNNING, "Running", handle=("Local", "3.0", "node1"))]
+    subs = ([Leaf("3.0", Status.RUNNING, "Running", handle=("Local", "3.0", "node1", 42, 0.0, ""))]
             + [Leaf(f"3.{n}", Status.SUBMITTED, "ConcurrencyLimit", "Local's concurrency limit 1 reached")
                for n in range(1, 5)]
             + [Leaf("3.5", Status.SUBMITTED, "Resources", "needs 2 GPUs, 0 of 2 free"),
@@ -69,7 +69,7 @@ def test_a_leaf_that_does_not_wait_says_what_it_does():
     assert str(explain(Leaf("6", Status.NEW), now=NOW)) == (
         "6 is new: not submitted yet (submit it with j.submit())")
     running = Leaf("6.1", Status.RUNNING, "Gathering", "collecting the exit status",
-                   handle=("Hosts", "6.1", "n2"), history=since(7200, Status.RUNNING))
+                   handle=("Hosts", "6.1", "n2", 0, 0.0, "task-7"), history=since(7200, Status.RUNNING))
     assert str(explain(running, now=NOW)).endswith(
         "2.0 h ago: Gathering: collecting the exit status")
     assert str(explain(running, now=NOW)).startswith("6.1 is running on n2 since ")
@@ -79,13 +79,16 @@ def test_a_leaf_that_does_not_wait_says_what_it_does():
         "2 min ago (exit code 3), exit code 3 | stderr: boom: nothing waits")
     asked = Cause("kill", "41", origin="ganga-like kill, pid 9")
     killed = Leaf("6.3", Status.KILLED, history=since(5, Status.KILLED, "its processes ended", asked,
-                                                      Source.USER), handle=("Local", "6.3", "vm"))
+                                                      Source.USER), handle=("Local", "6.3", "vm", 42, 0.0, ""))
     assert str(explain(killed, now=NOW)).startswith("6.3 is killed on vm since ")
     assert str(explain(killed, now=NOW)).endswith(
         "5 s ago, its processes ended, by kill #41 from ganga-like kill, pid 9: nothing waits")
     # A change the monitor applied names no cause: a batch number tells a user nothing.
     batch = Cause("monitor batch", "12")
-    seen = Leaf("6.4", Status.KILLED, history=since(5, Status.KILLED, "its processes ended", batch))
+    # Nor a place where it never ran (dropped from the queue: its handle names no process).
+    seen = Leaf("6.4", Status.KILLED, history=since(5, Status.KILLED, "its processes ended", batch),
+                handle=("Local", "6.4", "vm", 0, 0.0, ""))
+    assert str(explain(seen, now=NOW)).startswith("6.4 is killed since ")
     assert str(explain(seen, now=NOW)).endswith("5 s ago, its processes ended: nothing waits")
 
 
