@@ -78,8 +78,8 @@ def test_a_leaf_that_does_not_wait_says_what_it_does():
     assert str(explain(failed, now=NOW)).endswith(
         "2 min ago (exit code 3), exit code 3 | stderr: boom: nothing waits")
     asked = Cause("kill", "41", origin="ganga-like kill, pid 9")
-    killed = Leaf("6.3", Status.KILLED, history=since(5, Status.KILLED, "its processes ended", asked,
-                                                      Source.USER), handle=("Local", "6.3", "vm", 42, 0.0, ""))
+    killed = Leaf("6.3", Status.KILLED, handle=("Local", "6.3", "vm", 42, 0.0, ""),
+                  history=since(5, Status.KILLED, "its processes ended", asked, Source.USER))
     assert str(explain(killed, now=NOW)).startswith("6.3 is killed on vm since ")
     assert str(explain(killed, now=NOW)).endswith(
         "5 s ago, its processes ended, by kill #41 from ganga-like kill, pid 9: nothing waits")
