@@ -30,6 +30,8 @@ os.environ["GANGA_LIKE_DIR"] = os.path.join(_ROOT, "default")
 # environment first, as the service does.
 settle_environment()
 
+from tests import early
+
 try:
     from tests import ray_helpers
 except ImportError:  # pragma: no cover - depends on how pytest set sys.path
@@ -66,11 +68,17 @@ def _module_needs_ray(path) -> bool:
     return _NEEDS_RAY[key]
 
 
-def pytest_collection_modifyitems(items) -> None:
-    """A test is marked ``ray`` by what it imports and requests, not by its folder."""
+def pytest_collection_modifyitems(config, items) -> None:
+    """A test is marked ``ray`` by what it imports and requests, not by its folder; the
+    slow drivers some tests read start now, and those tests run last (``tests/early.py``)."""
     for item in items:
         if _module_needs_ray(item.path) or set(NEEDS_RAY_FIXTURES) & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.ray)
+    early.start_and_reorder(config, items)
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    early.stop_unread()
 
 
 TEST_REPOSITORIES: set[str] = set()  # repository ids created by tests (for the leak check)

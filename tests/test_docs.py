@@ -45,10 +45,13 @@ from __future__ import annotations
 import ast
 import json
 import re
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests import early
 
 REPO = Path(__file__).resolve().parent.parent
 DOCS = REPO / "docs"
@@ -291,17 +294,33 @@ json.dump({"root": os.path.realpath(os.environ["GANGA_LIKE_DIR"]),
 '''
 
 
-@pytest.fixture(scope="module")
-def block_results(tmp_path_factory):
-    from tests.test_cli import run_gl
+@early.launcher("block_results")
+def launch_blocks(factory: pytest.TempPathFactory) -> early.Launched:
+    """Every runnable block, in one ``ganga-like run`` of :data:`DRIVER` (a new user's
+    environment, its own root); read by :func:`block_results`."""
+    from tests.test_cli import GANGA_LIKE, finish_root, gl_env
 
-    base = tmp_path_factory.mktemp("docs")
+    base = factory.mktemp("docs")
     (base / "blocks.json").write_text(json.dumps(runnable_blocks()))
     (base / "driver.py").write_text(DRIVER)
-    result = run_gl(base / "gl", "run", str(base / "driver.py"), str(base / "blocks.json"),
-                    str(base / "results.json"), timeout=400)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return json.loads((base / "results.json").read_text())
+    proc = subprocess.Popen([*GANGA_LIKE, "run", str(base / "driver.py"), str(base / "blocks.json"),
+                             str(base / "results.json")], env=gl_env(base / "gl"), cwd=str(REPO),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+
+    def read(output: str) -> dict:
+        try:
+            assert proc.returncode == 0, output[-3000:]
+            return json.loads((base / "results.json").read_text())
+        finally:
+            finish_root(base / "gl", what="the docs' blocks")
+
+    return early.Launched(proc, 400, read)
+
+
+@pytest.fixture(scope="module")
+def block_results(tmp_path_factory):
+    return early.launched("block_results", tmp_path_factory).finish()
 
 
 def _norm(text: str, found: dict) -> str:

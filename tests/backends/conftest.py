@@ -29,6 +29,7 @@ except ImportError:  # pragma: no cover - depends on how pytest set sys.path
 
 from ganga_like.backends.base import SubjobSpec
 from ganga_like.backends.runtime import procs
+from tests import early
 from tests.backends.cluster_processes import processes_of
 
 SESSION_PREFIX = f"gltest-{uuid.uuid4().hex[:12]}"
@@ -129,46 +130,60 @@ def _junit_results(xml_path: str) -> dict[str, dict]:
     return results
 
 
-@pytest.fixture(scope="session")
-def hosts_cluster_run(tmp_path_factory):
-    """hosts_cluster_driver.py, run ONCE in its own pytest process (Ray allows one cluster
-    connection per process, and this session has its local Ray): a 6-node
-    ``ray.cluster_utils.Cluster`` for the backend contract, the Autotest scenarios and,
-    last, the node-loss phase. Shared by test_hosts_cluster.py (one test per inner test)
-    and test_hosts_node_loss.py (the phase's facts): both only read what the run left
-    (its JUnit report, the phase's facts file, the cluster's leftover processes), so
-    neither can disturb the other. Afterwards no process of that cluster may be left
-    (they are found by the driver's RAY_TMPDIR)."""
-    out = tmp_path_factory.mktemp("hosts-cluster")
+@early.launcher("hosts_cluster_run")
+def launch_hosts_cluster_driver(factory: pytest.TempPathFactory) -> early.Launched:
+    """hosts_cluster_driver.py in its own pytest process (see :func:`hosts_cluster_run`)."""
+    out = factory.mktemp("hosts-cluster")
     xml_path, basetemp = str(out / "report.xml"), out / "tmp"
     ray_tmp = tempfile.mkdtemp(prefix="glh-", dir="/tmp")  # short: Ray's socket paths are limited
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}  # a new user's
     env["RAY_TMPDIR"] = ray_tmp
-    started = time.monotonic()
     proc = subprocess.Popen(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--junitxml", xml_path,
          "--basetemp", str(basetemp), os.path.join(HERE, "hosts_cluster_driver.py")],
         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         start_new_session=True,
     )
-    try:
-        output, _ = proc.communicate(timeout=HOSTS_DRIVER_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, 9)
-        output, _ = proc.communicate()
-        output += f"\n(driver killed after {HOSTS_DRIVER_TIMEOUT} s)"
-    elapsed = time.monotonic() - started
-    deadline = time.monotonic() + 15
-    while (left := processes_of(ray_tmp)) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    for leftover in left:
-        try:
-            leftover.kill()
-        except psutil.Error:
-            pass
-    results = _junit_results(xml_path) if os.path.exists(xml_path) else {}
-    print(json.dumps({"elapsed": round(elapsed, 1), "results": {k: v["outcome"] for k, v in results.items()}},
-                     indent=1))
-    yield {"results": results, "output": output, "leftovers": [p.pid for p in left], "elapsed": elapsed,
-           "basetemp": basetemp}
-    shutil.rmtree(ray_tmp, ignore_errors=True)
+    launched_at = time.monotonic()
+
+    def read(output: str) -> dict:
+        elapsed = time.monotonic() - launched_at
+        deadline = time.monotonic() + 15
+        while (left := processes_of(ray_tmp)) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        for leftover in left:
+            try:
+                leftover.kill()
+            except psutil.Error:
+                pass
+        results = _junit_results(xml_path) if os.path.exists(xml_path) else {}
+        print(json.dumps({"elapsed": round(elapsed, 1),
+                          "results": {k: v["outcome"] for k, v in results.items()}}, indent=1))
+        return {"results": results, "output": output, "leftovers": [p.pid for p in left],
+                "elapsed": elapsed, "basetemp": basetemp}
+
+    def cleanup() -> None:
+        for leftover in processes_of(ray_tmp):
+            try:
+                leftover.kill()
+            except psutil.Error:
+                pass
+        shutil.rmtree(ray_tmp, ignore_errors=True)
+
+    return early.Launched(proc, HOSTS_DRIVER_TIMEOUT, read, cleanup)
+
+
+@pytest.fixture(scope="session")
+def hosts_cluster_run(tmp_path_factory):
+    """hosts_cluster_driver.py, run ONCE in its own pytest process (Ray allows one cluster
+    connection per process, and this session has its local Ray): a 6-node
+    ``ray.cluster_utils.Cluster`` for the backend contract, the Autotest scenarios and,
+    last, the node-loss phase. Started right after collection and read at the end of the
+    run (``tests/early.py``). Shared by test_hosts_cluster.py (one test per inner test)
+    and test_hosts_node_loss.py (the phase's facts): both only read what the run left
+    (its JUnit report, the phase's facts file, the cluster's leftover processes), so
+    neither can disturb the other. Afterwards no process of that cluster may be left
+    (they are found by the driver's RAY_TMPDIR)."""
+    run = early.launched("hosts_cluster_run", tmp_path_factory)
+    yield run.finish()
+    run.cleanup()

@@ -130,10 +130,14 @@ class BackendContract:
         seqs = [e.seq for e in log.events]
         assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
 
-    def test_handles_survive_a_new_actor_adopts(self, make_actor, specs):
+    def test_handles_survive_a_new_actor_adopts(self, make_actor, specs, tmp_path):
         first = make_actor(concurrency=4)
+        # 'later' ends when the test says so, after the second actor adopted it (a fixed
+        # sleep raced with a slow actor start on a loaded machine and ended first).
+        go = tmp_path / "later-may-end"
+        later = f"while [ ! -e {go} ]; do sleep 0.05; done"
         done_spec, failed_spec, long_spec, later_spec = specs(
-            [["/bin/true"], ["/bin/sh", "-c", "exit 3"], ["/bin/sleep", "30"], ["/bin/sleep", "4"]]
+            [["/bin/true"], ["/bin/sh", "-c", "exit 3"], ["/bin/sleep", "30"], ["/bin/sh", "-c", later]]
         )
         handles = first.submit([done_spec, failed_spec, long_spec, later_spec])
         log = EventLog(first)
@@ -159,6 +163,7 @@ class BackendContract:
         assert second.held(stored) == [False, False, True, True]
 
         log2 = EventLog(second)
+        go.touch()
         log2.until(log2.all_final([later_spec.fqid]), timeout=10)
         (final,) = log2.finals()[later_spec.fqid]
         assert final.kind == base.FINISHED and final.exit_code == 0
