@@ -67,7 +67,7 @@ class LocalActor(RuntimeActor):
     BACKEND = BACKEND
 
     def __init__(self, concurrency: int | None = None, wrapper: str | None = None,
-                 bash: str | None = None) -> None:
+                 bash: str | None = None, gpu_ids: tuple[int, ...] = ()) -> None:
         super().__init__(cap=max(1, int(concurrency or os.cpu_count() or 1)))
         self._bash = bash or shutil.which("bash") or "/bin/bash"
         self._command = [self._bash, wrapper] if wrapper is not None else native.wrapper_command(self._bash)
@@ -381,8 +381,8 @@ def _drain(fd: int) -> None:
 
 def start_local_actor(name: str | None = None, max_concurrency_slots: int = 32, *,
                       concurrency: int | None = None, wrapper: str | None = None,
-                      namespace: str | None = None, lifetime: str | None = None,
-                      get_if_exists: bool = False, **actor_options: Any) -> Any:
+                      gpu_ids: tuple[int, ...] = (), namespace: str | None = None,
+                      lifetime: str | None = None, get_if_exists: bool = False, **actor_options: Any) -> Any:
     """Create a threaded Ray actor running :class:`LocalActor`; return its handle.
 
     ``max_concurrency_slots``: method calls that run at once in the actor (a long
@@ -392,4 +392,5 @@ def start_local_actor(name: str | None = None, max_concurrency_slots: int = 32, 
     ray = import_ray()
     options = base.actor_options(max_concurrency_slots, name, namespace, lifetime, get_if_exists,
                                  **actor_options)
-    return ray.remote(LocalActor).options(**options).remote(concurrency=concurrency, wrapper=wrapper)
+    return ray.remote(LocalActor).options(**options).remote(concurrency=concurrency, wrapper=wrapper,
+                                                                 gpu_ids=gpu_ids)
