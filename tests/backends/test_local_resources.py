@@ -15,8 +15,8 @@ import pytest
 
 from ganga_like.backends import base
 from ganga_like.backends.base import Handle
-from ganga_like.backends.local.config import machine_memory_mb
 from ganga_like.backends.resources import Request
+from ganga_like.backends.runtime.procs import machine_memory_mb
 
 from .contract import EventLog, read
 from .test_local_contract import _make_actors

@@ -33,7 +33,6 @@ from typing import Any
 
 from ganga_like.backends import base
 from ganga_like.backends.base import Handle, KillResult, SubjobSpec, payload_environment
-from ganga_like.backends.local.config import machine_memory_mb
 from ganga_like.backends.resources import CUDA_VARIABLE, Grant, Pool, gpu_visible
 from ganga_like.backends.runtime import native, outcome, procs
 from ganga_like.backends.runtime import runs as rs
@@ -77,7 +76,7 @@ class LocalActor(RuntimeActor):
     def __init__(self, concurrency: int | None = None, wrapper: str | None = None,
                  bash: str | None = None, gpu_ids: tuple[int, ...] = ()) -> None:
         super().__init__(cap=max(1, int(concurrency or os.cpu_count() or 1)),
-                         pool=Pool(gpu_ids, machine_memory_mb()), cpu_slots=True,
+                         pool=Pool(gpu_ids, procs.machine_memory_mb()), cpu_slots=True,
                          limit="Local's concurrency limit")
         self._bash = bash or shutil.which("bash") or "/bin/bash"
         self._command = [self._bash, wrapper] if wrapper is not None else native.wrapper_command(self._bash)

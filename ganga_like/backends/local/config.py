@@ -11,7 +11,7 @@ import subprocess
 from ...errors import ConfigurationError
 from ...model.component import Field, FrozenList, check_positive_int
 from ..config import BackendConfig
-from ..resources import BYTES_PER_MB, Capacity, ResourceFields
+from ..resources import Capacity, ResourceFields
 
 GPU_IDS_VARIABLE = "GANGA_LIKE_GPU_IDS"  # the configuration's GPU ids: '0,1' ('' for none)
 GPU_IDS_FORM = "None (detected), or a list of GPU ids (whole numbers >= 0), e.g. [0, 1]"
@@ -61,12 +61,6 @@ def detected_gpu_ids() -> tuple[int, ...]:
     return tuple(sorted(int(m.group(1)) for m in _NVIDIA_GPU_LINE.finditer(listing)))
 
 
-def machine_memory_mb() -> int:
-    import psutil  # not at import: a client importing the GPI never needs it
-
-    return int(psutil.virtual_memory().total // BYTES_PER_MB)
-
-
 class Local(ResourceFields, BackendConfig):
     """Run each subjob as a process on this machine, through a small wrapper.
 
@@ -112,6 +106,8 @@ class Local(ResourceFields, BackendConfig):
         return ("Local", self.effective_concurrency(), *((",".join(map(str, gpus)),) if gpus else ()))
 
     def capacities(self) -> list[Capacity]:
+        from ..runtime.procs import machine_memory_mb  # not at import: it imports psutil
+
         return [Capacity("this machine", self.effective_concurrency(), self.effective_gpu_ids(),
                          machine_memory_mb(), (), "Local's concurrency")]
 
