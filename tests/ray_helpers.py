@@ -28,8 +28,9 @@ class RaySession:
     saved_env: dict[str, str | None] = dataclasses.field(default_factory=dict)
 
 
-def start_test_ray(num_cpus: int = 2) -> RaySession:
-    """Start a local Ray for tests, or reuse the one already initialised in this process."""
+def start_test_ray(num_cpus: int = 2, num_gpus: int = 2) -> RaySession:
+    """Start a local Ray for tests, or reuse the one already initialised in this process.
+    Its ``num_gpus`` are Ray's logical GPUs: no GPU is needed to test GPU requests."""
     ray = import_ray()
     if ray.is_initialized():
         return RaySession(started=False)
@@ -45,6 +46,7 @@ def start_test_ray(num_cpus: int = 2) -> RaySession:
         address="local",
         _system_config=dict(RAY_SYSTEM_CONFIG),
         num_cpus=num_cpus,
+        num_gpus=num_gpus,
         include_dashboard=False,
         _temp_dir=tmpdir,
         logging_level="WARNING",

@@ -71,6 +71,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from ..ray_runtime import import_ray
+from .resources import Request
 
 # Event kinds, as the monitor understands them.
 QUEUED = "queued"  # accepted, waiting for a slot (detail says why)
@@ -101,6 +102,8 @@ class SubjobSpec:
     # as Slurm's jobs do); None when the job asked for the backend's own environment.
     # Specs of one submit share one dict, so it is serialised once per batch.
     base_env: dict[str, str] | None = None
+    request: Request = Request()  # what it asks for (backends.resources), its own per subjob
+    priority: int = 0  # its job's priority: higher waits less (the run table's order)
 
 
 RAY_VARIABLES = ("RAY_", "_RAY")  # the backend process's Ray settings never reach a payload
@@ -128,12 +131,18 @@ class Handle:
     workdir: str = ""
     error: str = ""  # set when the spec could not be started at all
     attempt: int = 0  # copied from SubjobSpec.attempt: events of an earlier run are stale
+    # What the run holds of its machine (Local: set on its STARTED handle, stored with the
+    # subjob, so a restarted actor adopting it holds them again): CPU slots, MB of
+    # memory, GPU ids (its CUDA_VISIBLE_DEVICES).
+    cpus: float = 1
+    memory_mb: float = 0
+    gpu_ids: tuple[int, ...] = ()
 
     def to_tuple(self) -> tuple:
         # Not dataclasses.astuple: it deep-copies every field, and the monitor stores
         # a handle per started subjob.
         return (self.backend, self.fqid, self.host, self.pid, self.create_time, self.task_id,
-                self.workdir, self.error, self.attempt)
+                self.workdir, self.error, self.attempt, self.cpus, self.memory_mb, self.gpu_ids)
 
     @classmethod
     def from_tuple(cls, data: Sequence[Any]) -> Handle:

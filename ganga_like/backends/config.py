@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..model.backend_base import BackendComponent
+from .resources import Capacity, Request
 
 
 class BackendConfig(BackendComponent):
@@ -17,6 +18,15 @@ class BackendConfig(BackendComponent):
     def spec_options(self) -> dict:
         """Backend settings every subjob's spec carries (``SubjobSpec.options``)."""
         return {}
+
+    def resource_request(self) -> Request:
+        """What each subjob asks for (``resources.ResourceFields`` gives the user's)."""
+        return Request()
+
+    def capacities(self) -> list[Capacity] | None:
+        """What the machines this backend runs on have in all, for the check at submit
+        (``resources.refusal_anywhere``); None where that cannot be told here."""
+        return None
 
     def make_actor(self, name: str) -> object:  # pragma: no cover - per backend
         """Create (or re-attach to) this backend's named Ray actor."""

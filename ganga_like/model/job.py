@@ -53,7 +53,7 @@ from .why import WhyReport, explain
 
 EDITABLE_AFTER_SUBMIT = ("name", "comment", "do_auto_resubmit")
 CONFIG_ATTRIBUTES = ("application", "backend", "splitter", "postprocessors",
-                     "inputfiles", "outputfiles", "inputdata", "mode", "env_from")
+                     "inputfiles", "outputfiles", "inputdata", "mode", "env_from", "priority")
 # Where a payload's environment comes from: the client that submitted the job (as
 # Slurm does by default), or the backend's own process (the service's, a node's).
 ENV_SOURCES = ("submitter", "backend")
@@ -140,6 +140,8 @@ class Job(Persistent):
                       otherwise it is stored for scripts and splitters to read
       mode            'strict' or 'relaxed' (None: the session's mode)
       env_from        'submitter' (the environment you submit from) or 'backend'
+      priority        a whole number (default 0): among subjobs waiting for the same
+                      backend, those of a higher priority start first
 
     Can be changed at any time: ``name``, ``comment``, ``do_auto_resubmit`` (resubmit
     failed subjobs automatically, at most 5 times each).
@@ -176,6 +178,7 @@ class Job(Persistent):
     inputdata = _Inherited()  # a dataset or None; a subjob shows its master's
     mode: str | None = None  # None: the session's configured mode
     env_from: str = "submitter"  # see ENV_SOURCES
+    priority: int = 0  # higher starts first among waiting subjobs (backends/runtime/table.py)
     # On top-level jobs: the submitting client's environment, as sorted (name, value)
     # pairs, kept for resubmissions and for work re-queued after a crash.
     submit_environment: tuple | None = None
@@ -277,6 +280,11 @@ class Job(Persistent):
             if value is not None and value not in MODES:
                 raise InvalidValue("Job", "mode", value, "'strict', 'relaxed' or None")
             return value
+        if name == "priority":
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise InvalidValue("Job", "priority", value,
+                                   "a whole number (default 0; higher starts first), e.g. 10 or -5")
+            return value
         if name == "env_from":
             if value not in ENV_SOURCES:
                 raise InvalidValue("Job", "env_from", value,
@@ -330,6 +338,7 @@ class Job(Persistent):
             "do_auto_resubmit": self.do_auto_resubmit,
             "mode": self.mode,
             "env_from": self.env_from,
+            "priority": self.priority,
         }
 
     # -- identity and status (read-only: ganga_like sets them) ---------------------------
@@ -530,7 +539,7 @@ class Job(Persistent):
         return (self.status.value, self.name, self.comment, self.application, self.backend,
                 self.splitter, tuple(self.postprocessors), tuple(top.inputfiles),
                 tuple(top.outputfiles), self.inputdata, self.do_auto_resubmit, self.mode, self.env_from,
-                self.submit_counter)
+                top.priority, self.submit_counter)
 
     # -- shown as Ganga shows a job ----------------------------------------------------------
     def __repr__(self) -> str:

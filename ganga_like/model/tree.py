@@ -70,6 +70,7 @@ def job_tree(job: Any) -> str:
         ("do_auto_resubmit", repr(job.do_auto_resubmit)),
         ("mode", repr(job.mode)),
         ("env_from", repr(job.env_from)),
+        ("priority", repr((job.master or job).priority)),
         ("info", _block("JobInfo", [(k, repr(v)) for k, v in job.info.values().items()],
                         depth)),
         ("time", _time_block(job, depth)),

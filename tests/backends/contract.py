@@ -12,6 +12,7 @@ Real processes, real Ray, no mocks. Payloads are coreutils and bash.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import time
@@ -22,6 +23,8 @@ import pytest
 
 from ganga_like.backends import base
 from ganga_like.backends.base import Event, Handle
+from ganga_like.backends.resources import Request
+from ganga_like.backends.runtime import runs as rs
 from ganga_like.backends.runtime import status_file as sf
 
 STATUS_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}[+-]\d{4} [A-Z][A-Z0-9_]{0,14}( .*)?$")
@@ -106,6 +109,14 @@ class EventLog:
 def read(path: str) -> str:
     with open(path, encoding="utf-8", errors="replace") as handle:
         return handle.read()
+
+
+def output_of(client: Any, spec: base.SubjobSpec) -> str:
+    """Run ``spec`` to its end; its standard output, stripped."""
+    client.submit([spec])
+    log = EventLog(client)
+    log.until(log.all_final([spec.fqid]))
+    return read(os.path.join(spec.workdir, "output", "stdout")).strip()
 
 
 class BackendContract:
@@ -251,7 +262,8 @@ class BackendContract:
         log = EventLog(client)
         log.until(log.all_final([s.fqid for s in batch]))
         queued = [e for e in log.events if e.kind == base.QUEUED]
-        assert len(queued) >= 4 and all(e.detail == "Queued" for e in queued)
+        # Each waiting subjob says why: a detail of the table, a reason with counts.
+        assert len(queued) >= 4 and all(e.detail in rs.DETAILS and e.note for e in queued), queued
         running = peak = 0
         for event in log.events:
             if event.kind == base.STARTED:
@@ -392,3 +404,24 @@ class BackendContract:
         log.until(log.all_final([s.fqid for s in batch]), timeout=30)
         assert sum(1 for f in log.finals().values() for e in f
                    if e.kind == base.FINISHED and e.exit_code == 0) == count
+
+    # ------------------------------------------------------------------ resource requests
+
+    def test_a_request_no_machine_could_hold_is_refused_in_one_line(self, make_actor, specs):
+        """Refused at submit with what exists, never left waiting forever; the rest of
+        the batch goes ahead."""
+        client = make_actor(concurrency=2)
+        huge, fine = specs([["/bin/true"], ["/bin/true"]])
+        huge = dataclasses.replace(huge, request=Request(gpus=1000))
+        refused, accepted = client.submit([huge, fine])
+        assert refused.error.startswith("asks for 1000 GPUs") and "\n" not in refused.error, refused
+        assert not accepted.error
+        log = EventLog(client)
+        log.until(log.all_final([fine.fqid]))
+        assert not log.of(huge.fqid) and client.held([refused]) == [False]
+
+    def test_a_subjob_that_asked_for_no_gpu_sees_none(self, make_actor, specs):
+        client = make_actor(concurrency=2)
+        (spec,) = specs([["/bin/sh", "-c", 'echo "[${CUDA_VISIBLE_DEVICES-unset}]"']],
+                        env={"CUDA_VISIBLE_DEVICES": "0,1"})
+        assert output_of(client, spec) == "[]"

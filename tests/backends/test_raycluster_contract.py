@@ -1,7 +1,7 @@
 """The backend contract against RayClusterActor on the session's shared local Ray; plus its specifics.
 
 The contract's ``concurrency`` becomes the actor's ``max_in_flight``, and each
-spec's Ray options (``spec.options``, filled by the session in real use) ask for
+spec's request (``spec.request``, filled by the session in real use) asks for
 ``CPUs / concurrency`` CPUs, so that Ray's resources and the cap agree: with 2
 CPUs and ``concurrency=4`` four sleeps run at once, as the contract expects.
 """
@@ -21,6 +21,7 @@ from ganga_like.backends.base import SubjobSpec
 from ganga_like.backends.raycluster.actor import start_raycluster_actor
 from ganga_like.backends.raycluster.config import RayCluster
 from ganga_like.backends.raycluster.task import task_options
+from ganga_like.backends.resources import Request
 from ganga_like.backends.runtime import status_file as sf
 from ganga_like.errors import InvalidValue
 
@@ -31,16 +32,18 @@ _names = itertools.count()
 
 
 class RayClusterClient(RayClient):
-    """Blocking calls; ``submit`` adds the Ray options the session would put in each spec."""
+    """Blocking calls; ``submit`` gives a spec asking for the default request the CPUs
+    that let ``concurrency`` tasks run at once on the test's Ray."""
 
-    def __init__(self, actor: Any, options: dict[str, Any]) -> None:
+    def __init__(self, actor: Any, request: Request) -> None:
         super().__init__(actor)
-        self.options = options
+        self.request = request
 
     def submit(self, specs: list[SubjobSpec]) -> list[base.Handle]:
         import ray
 
-        specs = [dataclasses.replace(s, options={**self.options, **s.options}) for s in specs]
+        specs = [s if s.request != Request() else dataclasses.replace(s, request=self.request)
+                 for s in specs]
         return ray.get(self.actor.submit.remote(specs))
 
 
@@ -54,7 +57,7 @@ def make_actor(ray_session, leftover_check):
     def start(concurrency: int = 2) -> RayClusterClient:
         name = f"raycluster-{os.getpid()}-{next(_names)}"
         actor = start_raycluster_actor(name, 16, max_in_flight=concurrency, namespace=NAMESPACE)
-        return RayClusterClient(actor, {"num_cpus": min(1.0, cpus / concurrency)})
+        return RayClusterClient(actor, Request(cpus=min(1.0, cpus / concurrency)))
 
     yield from actor_factory(start)
 
@@ -85,7 +88,7 @@ class TestRayClusterSpecifics:
     def test_unsatisfiable_resources_stay_pending_and_kill_cancels(self, make_actor, specs):
         client = make_actor(concurrency=2)
         (spec,) = specs([["/bin/true"]])
-        spec = dataclasses.replace(spec, options={"resources": {"no-such-node": 1}})
+        spec = dataclasses.replace(spec, request=Request(resources=(("no-such-node", 1),)))
         (handle,) = client.submit([spec])
         assert handle.task_id and not handle.error
         time.sleep(0.5)
@@ -124,17 +127,22 @@ class TestRayClusterConfig:
         config = RayCluster()
         assert (config.address, config.num_cpus, dict(config.resources), config.max_retries) == (
             "", 1.0, {}, 0)
-        assert config.spec_options() == {"num_cpus": 1.0, "resources": {}, "max_retries": 0}
-        assert task_options(config.spec_options())["num_cpus"] == 1.0
+        assert config.spec_options() == {"max_retries": 0}
+        options = task_options(config.spec_options(), config.resource_request())
+        assert (options["num_cpus"], options["num_gpus"], "memory" in options) == (1.0, 0, False)
         assert config.actor_key() == ("RayCluster",)
-        other = RayCluster(address="10.0.0.1:6379", num_cpus=0.5, resources={"big": 1}, max_retries=2)
+        other = RayCluster(address="10.0.0.1:6379", num_cpus=0.5, resources={"big": 1}, max_retries=2,
+                           gpus=1, memory="1GB")
         assert other.actor_key() == ("RayCluster", "10.0.0.1:6379")
-        assert other.spec_options() == {"num_cpus": 0.5, "resources": {"big": 1.0}, "max_retries": 2}
+        assert other.spec_options() == {"max_retries": 2}
+        assert task_options(other.spec_options(), other.resource_request()) == {
+            "num_cpus": 0.5, "num_gpus": 1, "memory": 1024 ** 3, "resources": {"big": 1.0},
+            "max_retries": 2, "retry_exceptions": False}
 
     @pytest.mark.parametrize("field, value, words", [
         ("address", "nonsense", "'auto', 'host:port'"),
-        ("num_cpus", -1, "a number >= 0"),
-        ("num_cpus", True, "a number >= 0"),
+        ("num_cpus", -1, "a number of CPUs > 0"),
+        ("num_cpus", True, "a number of CPUs > 0"),
         ("resources", {"CPU": 1}, "custom resource"),
         ("resources", {"x": -1}, "amount >= 0"),
         ("resources", ["x"], "a dict"),
@@ -144,7 +152,8 @@ class TestRayClusterConfig:
         with pytest.raises(InvalidValue) as caught:
             RayCluster(**{field: value})
         message = str(caught.value)
-        assert "\n" not in message and words in message and f"RayCluster.{field}" in message
+        shown = "cpus" if field == "num_cpus" else field  # num_cpus is cpus' older name
+        assert "\n" not in message and words in message and f"RayCluster.{shown} =" in message
 
     def test_resources_edited_in_place_are_checked_as_an_assignment(self):
         config = RayCluster(resources={"a": 1})

@@ -1,9 +1,10 @@
 """A splitter's backend values per subjob, as Ganga's GenericSplitter sets them.
 
-A backend field that the backend carries in each subjob's spec (RayCluster's
-``num_cpus``, ``resources``, ``max_retries``; every Hosts request field) reaches
-that subjob's run. A field that chooses the backend's actor (Local's
-``concurrency``, RayCluster's ``address``) is the whole job's: ``submit()``
+A backend field that the backend carries in each subjob's spec (the resource
+request ``cpus``, ``gpus``, ``memory``, ``resources`` on every backend; RayCluster's
+``max_retries``; every Hosts request field) reaches that subjob's run. A field that
+chooses the backend's actor (Local's ``concurrency`` and ``gpu_ids``, RayCluster's
+``address``) is the whole job's: ``submit()``
 refuses a splitter that sets it, in one line naming what can differ, and the job
 stays new. Also here: ``Interactive()`` refuses an executable that cannot run, as
 ``Local`` does.
@@ -20,6 +21,7 @@ from ganga_like.backends.hosts.config import Hosts
 from ganga_like.backends.local.config import Local
 from ganga_like.backends.local.interactive import Interactive
 from ganga_like.backends.raycluster.config import RayCluster
+from ganga_like.backends.resources import Request
 from ganga_like.engine.operations.submit import backend_fields_per_subjob, specs_for, split
 from ganga_like.errors import ApplicationConfigurationError, InvalidValue, SplitterError
 from ganga_like.model.application import Executable
@@ -38,11 +40,11 @@ def _echo(backend, splitter) -> Job:
 
 
 def test_which_backend_fields_can_differ_between_subjobs():
-    assert backend_fields_per_subjob(Local()) == ([], ["concurrency"])
-    assert backend_fields_per_subjob(RayCluster()) == (
-        ["num_cpus", "resources", "max_retries"], ["address"])
+    request = ["cpus", "gpus", "memory", "resources"]
+    assert backend_fields_per_subjob(Local()) == (request, ["concurrency", "gpu_ids"])
+    assert backend_fields_per_subjob(RayCluster()) == ([*request, "max_retries"], ["address"])
     assert backend_fields_per_subjob(Hosts()) == (
-        ["label", "hosts", "dependencies", "atomic_group", "synch_count"], [])
+        [*request, "label", "hosts", "dependencies", "atomic_group", "synch_count"], [])
     assert backend_fields_per_subjob(Interactive()) == ([], [])
 
 
@@ -66,7 +68,8 @@ def test_a_raycluster_subjob_reserves_its_own_resources(session):
     assert second.status is Status.SUBMITTED and second.backend_detail == "Pending"
     assert session.peek(first).strip() == "ran"
     [spec] = specs_for(session.context, job, [second])
-    assert spec.options == {"num_cpus": 0.5, "resources": NOWHERE, "max_retries": 2}
+    assert spec.options == {"max_retries": 2}
+    assert spec.request == Request(0.5, 0, None, tuple(NOWHERE.items()))
 
     import ray
 
@@ -89,13 +92,14 @@ def test_a_hosts_subjob_asks_for_its_own_label(session):
 @pytest.mark.parametrize("backend, splitter, why", [
     (Local(), GenericSplitter(attribute="backend.concurrency", values=[1, 2]),
      "GenericSplitter.attribute = 'backend.concurrency' is not valid: expected a field a "
-     "subjob can have its own value of: application.<field> (on Local, concurrency "
-     "chooses the one actor that runs every subjob of the job)"),
+     "subjob can have its own value of: application.<field>, backend.cpus, backend.gpus, "
+     "backend.memory, backend.resources (on Local, concurrency, gpu_ids choose the one actor "
+     "that runs every subjob of the job)"),
     (RayCluster(), GenericSplitter(multi_attrs={"application.args": [["1"], ["2"]],
                                                 "backend.address": ["auto", "10.0.0.1:6379"]}),
      "GenericSplitter.multi_attrs = 'backend.address' is not valid: expected a field a "
-     "subjob can have its own value of: application.<field>, backend.num_cpus, "
-     "backend.resources, backend.max_retries (on RayCluster, address chooses the one "
+     "subjob can have its own value of: application.<field>, backend.cpus, backend.gpus, "
+     "backend.memory, backend.resources, backend.max_retries (on RayCluster, address chooses the one "
      "actor that runs every subjob of the job)"),
 ])
 def test_a_backend_field_that_chooses_the_actor_is_refused_and_the_job_stays_new(

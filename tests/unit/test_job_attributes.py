@@ -48,7 +48,7 @@ def test_a_misspelt_attribute_is_refused_in_one_line_listing_the_real_ones():
     with pytest.raises(UnknownAttribute) as info:
         Local().concurency = 4
     assert str(info.value) == ("Local has no attribute 'concurency'; the attributes you can "
-                               "set are: concurrency")
+                               "set are: cpus, gpus, memory, resources, concurrency, gpu_ids")
     with pytest.raises(UnknownAttribute, match="spliter.*splitter"):
         Job().spliter = ArgSplitter(args=[["1"]])
 

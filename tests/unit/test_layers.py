@@ -35,7 +35,7 @@ LAYERS = [
     ["errors"],
 ]
 RANK = {unit: row for row, units in enumerate(LAYERS) for unit in units}
-SHARED_BACKEND_MODULES = ("base", "config")
+SHARED_BACKEND_MODULES = ("base", "config", "resources")
 FACES = ("cli", "gpi", "client")
 # Modules that run Ray's side of a backend (and the shared actor flow): no face imports them.
 ACTOR_MODULES = ("ganga_like.backends.runtime.actor", "ganga_like.backends.local.actor",

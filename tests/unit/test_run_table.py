@@ -7,6 +7,7 @@ checks the invariants after each one.
 
 from __future__ import annotations
 
+import collections
 import threading
 
 import pytest
@@ -15,7 +16,8 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from ganga_like.backends import base
-from ganga_like.backends.base import Handle, KillResult
+from ganga_like.backends.base import Handle, KillResult, SubjobSpec
+from ganga_like.backends.resources import Grant, Pool, Request
 from ganga_like.backends.runtime import runs as rs
 from ganga_like.backends.runtime.actor import RuntimeActor
 from ganga_like.backends.runtime.events import EventStream
@@ -23,17 +25,22 @@ from ganga_like.backends.runtime.runs import Run, RunStateError
 from ganga_like.backends.runtime.table import DROPPED_NOTE, RunTable
 
 
-def make(cap: int | None = 2) -> tuple[RunTable, EventStream]:
+def make(cap: int | None = 2, pool: Pool | None = None) -> tuple[RunTable, EventStream]:
     stream = EventStream(start=0)
-    return RunTable(stream, cap), stream
+    return RunTable(stream, cap, pool=pool, cpu_slots=True, limit="Local's concurrency limit"), stream
 
 
-def new_run(fqid: str) -> Run:
-    return Run(fqid, f"/w/{fqid}", f"repo:{fqid}", Handle("Test", fqid))
+ANY = Request()
 
 
-def submit(table: RunTable, fqid: str) -> tuple[Run, bool]:
-    run = new_run(fqid)
+def new_run(fqid: str, request: Request = ANY, priority: int = 0) -> Run:
+    spec = SubjobSpec(int(fqid.partition(".")[0]) if fqid[0].isdigit() else 0, None, fqid, "/bin/true",
+                      (), {}, f"/w/{fqid}", f"repo:{fqid}", request=request, priority=priority)
+    return Run(fqid, f"/w/{fqid}", f"repo:{fqid}", Handle("Test", fqid), spec=spec)
+
+
+def submit(table: RunTable, fqid: str, request: Request = ANY, priority: int = 0) -> tuple[Run, bool]:
+    run = new_run(fqid, request, priority)
     assert table.add(run) == ""
     return run, table.admit(run, "waiting for a free slot")
 
@@ -56,7 +63,7 @@ def test_runs_under_the_cap_start_and_the_rest_queue_in_order():
     started = [submit(table, f)[1] for f in "abcd"]
     assert started == [True, True, False, False]
     assert [r.fqid for r in table.queued()] == ["c", "d"]
-    assert drain(stream) == [("c", base.QUEUED, "Queued"), ("d", base.QUEUED, "Queued")]
+    assert drain(stream) == [("c", base.QUEUED, "ConcurrencyLimit"), ("d", base.QUEUED, "ConcurrencyLimit")]
     assert table.in_slots() == 2 and table.free_slots() == 0
 
 
@@ -207,19 +214,150 @@ def test_kill_waits_for_a_run_being_handed_over():
     assert result.confirmed and a.history[-2][1] == rs.RUNNING  # killed after it settled
 
 
+# ---------------------------------------------------------------------- fair share, priority, resources
+
+
+def _start_all(table: RunTable) -> list[str]:
+    started = [r.fqid for r in table.take_queued()]
+    for fqid in started:
+        table.move(table.get(fqid), rs.RUNNING, "its wrapper started")
+    return started
+
+
+def test_a_small_job_behind_a_big_one_starts_at_the_next_free_slot():
+    table, _ = make(cap=2)
+    big = [submit(table, f"1.{i}")[0] for i in range(50)]
+    for run in big[:2]:
+        table.move(run, rs.RUNNING, "its wrapper started")
+    submit(table, "2.0")
+    table.finish(big[0], base.FINISHED, 0)
+    assert _start_all(table) == ["2.0"]  # not 1.2: job 2 has no slot, job 1 has one
+    table.finish(big[1], base.FINISHED, 0)
+    assert _start_all(table) == ["1.2"]
+
+
+def test_slots_are_shared_between_jobs_that_wait():
+    table, _ = make(cap=4)
+    for i in range(6):
+        submit(table, f"1.{i}")
+    for run in list(table):
+        if run.state == rs.STARTING:
+            table.move(run, rs.RUNNING, "its wrapper started")
+    for i in range(6):
+        submit(table, f"2.{i}")
+    for run in [r for r in table if r.state == rs.RUNNING][:3]:
+        table.finish(run, base.FINISHED, 0)
+    # 1 slot in use by job 1, none by job 2: job 2 first, then turn about (a tie goes
+    # to the job waiting longest)
+    assert _start_all(table) == ["2.0", "1.4", "2.1"]
+    table.finish(next(r for r in table if r.state == rs.RUNNING and r.job == "2"), base.FINISHED, 0)
+    assert _start_all(table) == ["2.2"]  # job 1 has 2 slots, job 2 had 1
+    table.finish(next(r for r in table if r.state == rs.RUNNING and r.job == "1"), base.FINISHED, 0)
+    assert _start_all(table) == ["1.5"]  # 1 and 2
+
+
+def test_a_higher_priority_job_goes_first_and_says_why_the_others_wait():
+    table, stream = make(cap=1)
+    first, _ = submit(table, "1.0")
+    table.move(first, rs.RUNNING, "its wrapper started")
+    submit(table, "1.1")
+    submit(table, "2.0", priority=5)
+    submit(table, "3.0", priority=-1)
+    table.finish(first, base.FINISHED, 0)
+    assert [r.fqid for r in table.queued()] == ["2.0", "1.1", "3.0"]
+    assert _start_all(table) == ["2.0"]
+    queued = [(e[0], e[2]) for e in drain(stream) if e[1] == base.QUEUED]
+    assert queued == [("1.1", "ConcurrencyLimit"), ("2.0", "ConcurrencyLimit"), ("3.0", "ConcurrencyLimit")]
+
+
+def test_a_subjob_asking_for_two_cpus_takes_two_slots_and_blocks_those_behind_it():
+    table, stream = make(cap=4)
+    wide, _ = submit(table, "1.0", Request(cpus=2))
+    assert table.used_slots() == 2 and table.in_slots() == 1
+    narrow = [submit(table, f"2.{i}")[0] for i in range(2)]
+    assert table.used_slots() == 4
+    submit(table, "3.0", Request(cpus=3))
+    submit(table, "4.0")
+    table.finish(narrow[0], base.FINISHED, 0)
+    assert _start_all(table) == []  # 3.0 needs 3 of the 1 free: 4.0 waits behind it
+    assert stream.poll(0, 0)[1][-1].note == "Local's concurrency limit 4 reached: needs 3, 1 free"
+    table.finish(wide, base.FINISHED, 0)
+    assert _start_all(table) == ["3.0"]
+    assert table.used_slots() == 4
+
+
+def test_gpus_are_given_lowest_first_and_come_back_when_the_run_is_done():
+    table, stream = make(cap=4, pool=Pool([0, 1, 2]))
+    a, _ = submit(table, "1.0", Request(gpus=2))
+    b, started = submit(table, "2.0", Request(gpus=2))
+    assert a.grant == Grant((0, 1), 0) and not started
+    assert drain(stream)[-1] == ("2.0", base.QUEUED, "Resources")
+    assert b.detail == ("Resources", "needs 2 GPUs, 1 of 3 free")
+    c, _ = submit(table, "3.0")  # a free slot, but 2.0 waits first
+    assert c.detail == ("Priority", "behind 2.0, which waits: needs 2 GPUs, 1 of 3 free")
+    table.move(a, rs.RUNNING, "its wrapper started")
+    table.move(a, rs.LINGERING, "its wrapper ended")
+    assert _start_all(table) == []  # a lingering run still holds its GPUs
+    table.finish(a, base.FINISHED, 0)
+    assert _start_all(table) == ["2.0", "3.0"]
+    assert b.grant == Grant((0, 1), 0) and c.grant == Grant((), 0)
+
+
+def test_memory_is_reserved_while_a_run_holds_it():
+    table, _ = make(cap=4, pool=Pool(memory_mb=4096))
+    submit(table, "1.0", Request(memory_mb=3072))
+    run, started = submit(table, "2.0", Request(memory_mb=4096))
+    assert not started and run.detail == ("Resources", "needs 4096 MB, 1024 MB unreserved")
+
+
+def test_a_request_the_actor_could_never_hold_is_refused_in_one_line():
+    table, _ = make(cap=2, pool=Pool([0, 1], memory_mb=1024))
+    assert table.add(new_run("1.0", Request(gpus=3))) == "asks for 3 GPUs; this machine has 2 (ids 0, 1)"
+    assert table.add(new_run("1.1", Request(cpus=3))) == "asks for 3 CPUs; Local's concurrency limit is 2"
+    assert table.add(new_run("1.2", Request(memory_mb=2048))) == \
+        "asks for 2048 MB of memory; this machine has 1024 MB"
+    assert len(table) == 0
+
+
+def test_an_adopted_run_holds_again_what_its_handle_says():
+    table, _ = make(cap=4, pool=Pool([0, 1], memory_mb=4096))
+    adopted = Run("1.0", "/w/1.0", "repo:1.0", Handle("Test", "1.0", pid=7, cpus=2, memory_mb=1024,
+                                                      gpu_ids=(1,)))
+    assert table.add(adopted) == ""
+    table.move(adopted, rs.RUNNING, "adopted: its wrapper still runs")
+    assert table.used_slots() == 2 and adopted.grant == Grant((1,), 1024)
+    run, _ = submit(table, "2.0", Request(gpus=1))
+    assert run.grant == Grant((0,), 0)
+    table.finish(adopted, base.KILLED, note="killed")
+    assert table.pool.gpus.free == 1 and table.pool.reserved_mb == 0
+
+
+def test_killing_one_queued_of_many_leaves_the_rest_in_order():
+    table, _ = make(cap=1)
+    runs = [submit(table, f"1.{i}")[0] for i in range(10_000)]
+    table.drop(runs[5_000])
+    assert table.count(rs.QUEUED) == 9_998 and len(table._queues["1"].runs) == 9_999  # lazy: O(1)
+    table.finish(runs[0], base.FINISHED, 0)
+    assert _start_all(table) == ["1.1"]
+
+
 # ---------------------------------------------------------------------- random stimuli
 
 
+CAP, GPUS, MEMORY = 4, (0, 1, 2), 4096
+
+
 class RunTableMachine(RuleBasedStateMachine):
-    """Random submits, starts, ends, lingers and kills; the invariants after each."""
+    """Random submits (of a few jobs, with priorities, CPUs, GPUs and memory), starts,
+    ends, lingers and kills; after each, the invariants, and every pick checked against
+    a plain reference of the rule (fair share, priority, the head blocks)."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.table, self.stream = make(cap=3)
+        self.table, self.stream = make(cap=CAP, pool=Pool(GPUS, MEMORY))
         self.names = iter(range(10**6))
         self.submitted: list[str] = []
         self.finals: dict[str, int] = {}
-        self.order: list[str] = []  # queued fqids in the order they were queued
         self.since = 0
 
     def _runs(self, *states: str) -> list[Run]:
@@ -231,12 +369,12 @@ class RunTableMachine(RuleBasedStateMachine):
             if event.kind in (base.FINISHED, base.KILLED, base.LOST):
                 self.finals[event.fqid] = self.finals.get(event.fqid, 0) + 1
 
-    @rule()
-    def submit(self) -> None:
-        fqid = str(next(self.names))
+    @rule(job=st.integers(1, 3), cpus=st.sampled_from([0.5, 1, 2]), gpus=st.integers(0, 2),
+          memory=st.sampled_from([None, 1024, 3072]))
+    def submit(self, job, cpus, gpus, memory) -> None:
+        fqid = f"{job}.{next(self.names)}"
         self.submitted.append(fqid)
-        if not submit(self.table, fqid)[1]:
-            self.order.append(fqid)
+        submit(self.table, fqid, Request(cpus, gpus, memory), priority=int(job == 3))
 
     @precondition(lambda self: self._runs(rs.STARTING))
     @rule(data=st.data(), pend=st.booleans())
@@ -271,17 +409,47 @@ class RunTableMachine(RuleBasedStateMachine):
 
     @rule()
     def fill(self) -> None:
-        for run in self.table.take_queued():
-            assert run.fqid == self.order[0]  # oldest first
-            self.order.remove(run.fqid)
+        expected = self._reference_batch()
+        assert self.table.take_queued() == expected
+
+    def _reference_batch(self) -> list[Run]:
+        """The rule, plainly: the job first by (higher priority, fewer slots in use, waiting
+        longest) starts its oldest waiting run, while that one fits."""
+        waiting = sorted(self._runs(rs.QUEUED), key=lambda r: r.queued_seq)
+        in_use = collections.Counter()
+        for run in self._runs(*rs.SLOT_STATES):
+            in_use[run.job] += run.slots
+        used, pool = sum(in_use.values()), self.table.pool
+        gpus, memory = pool.gpus.free, pool.memory_mb - pool.reserved_mb
+        arrival = {run.job: self.table._queues[run.job].arrival for run in waiting}
+        batch = []
+        while waiting:
+            job = min({r.job for r in waiting}, key=lambda j: (
+                -next(r.priority for r in waiting if r.job == j), in_use[j], arrival[j]))
+            run = next(r for r in waiting if r.job == job)
+            if used + run.slots > CAP or run.request.gpus > gpus or (run.request.memory_mb or 0) > memory:
+                return batch
+            batch.append(run)
+            waiting.remove(run)
+            in_use[job] += run.slots
+            used, gpus = used + run.slots, gpus - run.request.gpus
+            memory -= run.request.memory_mb or 0
+        return batch
 
     @invariant()
-    def the_cap_holds_and_the_queue_is_fifo(self) -> None:
-        self._collect()
-        assert self.table.in_slots() <= 3
-        self.order = [f for f in self.order if (r := self.table.get(f)) is not None and r.state == rs.QUEUED]
-        assert [r.fqid for r in self.table.queued()] == self.order
-        assert self.table.count(rs.QUEUED) == len(self.order)
+    def no_slot_gpu_or_memory_is_overcommitted(self) -> None:
+        in_slots = self._runs(*rs.SLOT_STATES)
+        assert self.table.used_slots() == pytest.approx(sum(r.slots for r in in_slots))
+        assert self.table.used_slots() <= CAP
+        held = [i for r in self.table if r.grant is not None for i in r.grant.gpu_ids]
+        assert len(held) == len(set(held)), "a GPU id held by two runs"
+        pool = self.table.pool
+        assert pool.gpus.free + len(held) == len(GPUS)
+        reserved = sum(r.grant.memory_mb for r in self.table if r.grant is not None)
+        assert pool.reserved_mb == reserved <= MEMORY
+        for run in self.table:
+            holds = run.state in (rs.STARTING, rs.PENDING, rs.RUNNING, rs.LINGERING)
+            assert (run.grant is not None) == holds
 
     @invariant()
     def each_subjob_ends_once_and_only_ended_ones_are_forgotten(self) -> None:
@@ -289,10 +457,11 @@ class RunTableMachine(RuleBasedStateMachine):
         assert all(count == 1 for count in self.finals.values())
         for fqid in self.submitted:
             assert (self.table.get(fqid) is None) == (fqid in self.finals)
+        assert self.table.count(rs.QUEUED) == len(self.table.queued())
 
 
 TestRunTableMachine = RunTableMachine.TestCase
-TestRunTableMachine.settings = settings(max_examples=60, stateful_step_count=40, deadline=None)
+TestRunTableMachine.settings = settings(max_examples=150, stateful_step_count=50, deadline=None)
 
 
 def test_the_architecture_page_shows_the_run_state_table_from_the_code():

@@ -6,6 +6,7 @@ from typing import Any
 
 from ...model.component import Field, check_positive_int
 from ..config import BackendConfig
+from ..resources import ResourceFields
 
 _NAME_FORM = "a host or label name: a non-empty string without spaces at either end"
 
@@ -33,7 +34,7 @@ def _check_names(value: Any) -> tuple[str, ...]:
     return tuple(out)
 
 
-class Hosts(BackendConfig):
+class Hosts(ResourceFields, BackendConfig):
     """Run each subjob on hosts (Ray nodes) chosen by label, the Autotest way.
 
     ``Hosts(label='x86_64')`` runs on any ready host labelled x86_64 (a metahost,

@@ -5,8 +5,11 @@ Ray actor through :func:`start_local_actor`. The contract's mechanics are
 ``backends/runtime``'s; this file starts, watches and ends processes:
 
 * Each subjob runs under the wrapper (``runtime.native``) in its own session: it
-  outlives the actor and leads its own process group. At most ``concurrency`` run
-  at once; the rest wait in the run table's queue (``Queued``, handle pid 0).
+  outlives the actor and leads its own process group. Subjobs take their ``cpus``
+  of ``concurrency`` slots, their memory from the machine's total and their GPUs
+  (``CUDA_VISIBLE_DEVICES``) from ``gpu_ids`` while they run; the rest wait in the
+  run table's queue (shared fairly between jobs, by priority; the detail says why,
+  handle pid 0).
 * One watcher thread waits on a pidfd per wrapper with epoll (no timer polls).
   When a wrapper ends its slot goes to the next queued subjob; the outcome comes
   from its exit status and status file (``runtime.outcome``). What it left behind
@@ -30,6 +33,7 @@ from typing import Any
 
 from ganga_like.backends import base
 from ganga_like.backends.base import Handle, KillResult, SubjobSpec, payload_environment
+from ganga_like.backends.resources import CUDA_VARIABLE, Grant, Pool, gpu_visible
 from ganga_like.backends.runtime import native, outcome, procs
 from ganga_like.backends.runtime import runs as rs
 from ganga_like.backends.runtime import status_file as sf
@@ -58,7 +62,10 @@ class LocalActor(RuntimeActor):
     """Runs subjobs as local processes; implements :class:`base.BackendActor`.
 
     Args:
-        concurrency: how many subjobs may run at once (default: ``os.cpu_count()``).
+        concurrency: how many CPU slots subjobs may take at once (default:
+            ``os.cpu_count()``); a subjob takes its request's ``cpus``.
+        gpu_ids: the GPUs it hands out, each to one running subjob at a time (its
+            ``CUDA_VISIBLE_DEVICES``); memory is reserved from the machine's total.
         wrapper: a wrapper *script* run with bash (default: the native wrapper, or
             ``wrapper.sh`` where no C compiler exists).
         bash: the bash that runs a script wrapper (default: found in PATH).
@@ -67,8 +74,10 @@ class LocalActor(RuntimeActor):
     BACKEND = BACKEND
 
     def __init__(self, concurrency: int | None = None, wrapper: str | None = None,
-                 bash: str | None = None) -> None:
-        super().__init__(cap=max(1, int(concurrency or os.cpu_count() or 1)))
+                 bash: str | None = None, gpu_ids: tuple[int, ...] = ()) -> None:
+        super().__init__(cap=max(1, int(concurrency or os.cpu_count() or 1)),
+                         pool=Pool(gpu_ids, procs.machine_memory_mb()), cpu_slots=True,
+                         limit="Local's concurrency limit")
         self._bash = bash or shutil.which("bash") or "/bin/bash"
         self._command = [self._bash, wrapper] if wrapper is not None else native.wrapper_command(self._bash)
         self._wrapper = self._command[-1]
@@ -131,8 +140,10 @@ class LocalActor(RuntimeActor):
             return self._not_started(run, f"cannot prepare {run.workdir}: {error.strerror or error}")
         spec = run.spec
         assert spec is not None
+        grant = run.grant or Grant()
         env = payload_environment(spec, self._own_env)
         env[procs.MARKER_VAR] = spec.marker
+        env[CUDA_VARIABLE] = gpu_visible(grant.gpu_ids)  # its own GPUs; none: empty, so no GPU
         argv = [*self._command, spec.workdir, spec.exe, *spec.args]
         popen = None
         try:
@@ -152,8 +163,11 @@ class LocalActor(RuntimeActor):
             return self._not_started(run, reason)
         # Our child is not reaped before we waitpid it: its pid and start time are stable.
         pidfd = os.pidfd_open(pid)
+        # What it holds goes with its handle (stored with the subjob): an actor that
+        # adopts it after a restart holds the same again.
         handle = Handle(BACKEND, run.fqid, self._host, pid, procs.start_time(pid) or 0.0, "", run.workdir,
-                        attempt=spec.attempt)
+                        attempt=spec.attempt, cpus=run.slots, memory_mb=grant.memory_mb,
+                        gpu_ids=grant.gpu_ids)
         with self._cond:
             run.popen, run.child, run.pidfd = popen, True, pidfd
             self._watched[pidfd] = run
@@ -253,6 +267,10 @@ class LocalActor(RuntimeActor):
                 kind, code, note = run.exit_event or (base.LOST, None, "ended without an exit status")
                 self._runs.finish(run, kind, code, f"{note}; {run.leftovers}")
             self._cond.notify_all()
+        self._fill_slots()  # their GPUs and memory are free only now
+
+    def _after_kill(self) -> None:
+        self._fill_slots()  # a killed run gives its GPUs and memory back only once it is done
 
     def _wake_loops(self) -> None:
         with self._cond:  # never a write to a closed (or reused) descriptor
@@ -351,7 +369,11 @@ class LocalActor(RuntimeActor):
         return True
 
     def _ping_extra(self) -> dict[str, Any]:
-        return {"concurrency": self._runs.cap, "wrapper": self._wrapper}
+        pool = self._runs.pool
+        assert pool is not None
+        return {"concurrency": self._runs.cap, "wrapper": self._wrapper, "gpu_ids": list(pool.gpus.ids),
+                "gpus_free": pool.gpus.free, "memory_mb": pool.memory_mb,
+                "memory_reserved_mb": pool.reserved_mb}
 
 
 def _marked_alive(marker: str) -> bool:
@@ -381,8 +403,8 @@ def _drain(fd: int) -> None:
 
 def start_local_actor(name: str | None = None, max_concurrency_slots: int = 32, *,
                       concurrency: int | None = None, wrapper: str | None = None,
-                      namespace: str | None = None, lifetime: str | None = None,
-                      get_if_exists: bool = False, **actor_options: Any) -> Any:
+                      gpu_ids: tuple[int, ...] = (), namespace: str | None = None,
+                      lifetime: str | None = None, get_if_exists: bool = False, **actor_options: Any) -> Any:
     """Create a threaded Ray actor running :class:`LocalActor`; return its handle.
 
     ``max_concurrency_slots``: method calls that run at once in the actor (a long
@@ -392,4 +414,5 @@ def start_local_actor(name: str | None = None, max_concurrency_slots: int = 32, 
     ray = import_ray()
     options = base.actor_options(max_concurrency_slots, name, namespace, lifetime, get_if_exists,
                                  **actor_options)
-    return ray.remote(LocalActor).options(**options).remote(concurrency=concurrency, wrapper=wrapper)
+    return ray.remote(LocalActor).options(**options).remote(concurrency=concurrency, wrapper=wrapper,
+                                                                 gpu_ids=gpu_ids)

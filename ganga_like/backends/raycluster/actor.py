@@ -85,7 +85,7 @@ class RayClusterActor(RuntimeActor):
             handle = Handle(BACKEND, spec.fqid, workdir=spec.workdir, attempt=spec.attempt)
             try:
                 run = RayRun(spec.fqid, spec.workdir, spec.marker, handle, spec=spec,
-                             options=task_options(dict(spec.options)))
+                             options=task_options(dict(spec.options), spec.request))
             except ValueError as error:
                 handles.append(dataclasses.replace(handle, error=str(error)))
                 continue

@@ -7,19 +7,17 @@ from the job's config, the actor passes them to ``.options()`` of the task.
 
 from __future__ import annotations
 
-import math
 import re
 import socket
-from collections.abc import Mapping
 from typing import Any
 
 from ...errors import BackendError
-from ...model.component import Field, FrozenDict
+from ...model.component import Field
 from ...ray_runtime import import_ray
 from ..config import BackendConfig
+from ..resources import BYTES_PER_MB, RESERVED_NAMES, Capacity, ResourceFields
 
 _ADDRESS_RE = re.compile(r"(auto|(ray://)?[A-Za-z0-9][A-Za-z0-9._-]*:\d{1,5})\Z")
-_RESERVED = ("CPU", "GPU", "memory", "object_store_memory")  # Ray takes these as keywords
 
 
 def _check_address(value: Any) -> str:
@@ -30,59 +28,58 @@ def _check_address(value: Any) -> str:
     return value
 
 
-def _check_amount(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"got {type(value).__name__}")
-    if not math.isfinite(value) or value < 0:
-        raise ValueError("negative or not finite")
-    return float(value)
-
-
-def _check_resources(value: Any) -> FrozenDict:
-    if not isinstance(value, Mapping):
-        raise TypeError(f"got {type(value).__name__}")
-    out = {}
-    for name, amount in value.items():
-        if not isinstance(name, str) or not name:
-            raise ValueError(f"bad resource name {name!r}")
-        if name in _RESERVED:
-            raise ValueError(f"{name} is not a custom resource (use num_cpus for CPUs)")
-        try:
-            out[name] = _check_amount(amount)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"amount of {name}: {exc}") from None
-    return FrozenDict(out)
-
-
 def _check_retries(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ValueError("not a whole number >= 0")
     return value
 
 
-class RayCluster(BackendConfig):
+class RayCluster(ResourceFields, BackendConfig):
     """Run each subjob as one Ray task, on whichever node of the cluster has the resources.
 
-    ``num_cpus`` and ``resources`` are what each subjob's task reserves (Ray runs it
-    only on a node that has them free; until then its backend detail is
-    ``Pending``). ``max_retries``: how many times Ray re-runs a subjob whose node or
-    worker died (0: it fails as lost, and you decide). The workdir must be on a
-    filesystem every node can reach (the same path on every node).
+    ``cpus``, ``gpus``, ``memory`` and ``resources`` are what each subjob's task
+    reserves (Ray's ``num_cpus``, ``num_gpus``, ``memory`` and custom resources; Ray
+    runs it only on a node that has them free; until then its backend detail says
+    why). ``num_cpus`` is the older name of ``cpus``. ``max_retries``: how many times
+    Ray re-runs a subjob whose node or worker died (0: it fails as lost, and you
+    decide). The workdir must be on a filesystem every node can reach (the same path
+    on every node).
     """
 
     address = Field("", _check_address, "'' (the session's Ray), 'auto', 'host:port' or 'ray://host:port'",
                     "which Ray cluster; it must be the one the session is connected to")
-    num_cpus = Field(1.0, _check_amount, "a number >= 0", "CPUs each subjob's Ray task reserves")
-    resources = Field(FrozenDict(), _check_resources,
-                      "a dict of custom resource name -> amount >= 0, e.g. {'bignode': 1}",
-                      "custom Ray resources each subjob's task reserves")
     max_retries = Field(0, _check_retries, "a whole number >= 0",
                         "times Ray re-runs a subjob whose node or worker died")
 
+    def __init__(self, *positional: object, **values: object) -> None:
+        if "num_cpus" in values:
+            values["cpus"] = values.pop("num_cpus")
+        super().__init__(*positional, **values)
+
+    @property
+    def num_cpus(self) -> float:
+        """The older name of ``cpus`` (Ray's word)."""
+        return self.cpus
+
+    @num_cpus.setter
+    def num_cpus(self, value: object) -> None:
+        self.cpus = value
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        # Stored before the request's fields existed: its CPUs were kept as num_cpus.
+        if "num_cpus" in state:
+            state = dict(state)
+            state.setdefault("cpus", state.pop("num_cpus"))
+        super().__setstate__(state)
+
     def spec_options(self) -> dict[str, Any]:
-        """What the session puts in ``SubjobSpec.options`` (keys: ``actor.OPTION_KEYS``)."""
-        return {"num_cpus": float(self.num_cpus), "resources": dict(self.resources),
-                "max_retries": int(self.max_retries)}
+        """What the session puts in ``SubjobSpec.options`` (keys: ``task.OPTION_KEYS``);
+        the resources travel in ``SubjobSpec.request``."""
+        return {"max_retries": int(self.max_retries)}
+
+    def capacities(self) -> list[Capacity]:
+        """Each alive node of the session's Ray, with its totals (``ray.nodes()``)."""
+        return node_capacities(import_ray().nodes())
 
     def actor_key(self) -> tuple:
         # Task options are per spec, so every RayCluster config of a cluster shares one actor.
@@ -106,6 +103,26 @@ class RayCluster(BackendConfig):
         raise BackendError(f"RayCluster(address={self.address!r}) but this session's Ray is "
                            f"{gcs or 'unknown'}; "
                            f"set GANGA_LIKE_RAY_ADDRESS={self.address} before the session starts Ray")
+
+
+_RAY_OWN_RESOURCES = ("node:", "accelerator_type:")  # what Ray itself puts on every node
+
+
+def node_capacities(nodes: list[dict[str, Any]]) -> list[Capacity]:
+    """What each alive node in ``ray.nodes()`` has: CPUs, GPUs (ids 0..n-1, Ray's
+    logical ones), memory and custom resources (Ray's own ``node:``/``accelerator``
+    entries left out)."""
+    found = []
+    for node in nodes:
+        if not node.get("Alive"):
+            continue
+        totals: dict[str, float] = dict(node.get("Resources") or {})
+        custom = tuple(sorted((k, v) for k, v in totals.items()
+                              if k not in RESERVED_NAMES and not k.startswith(_RAY_OWN_RESOURCES)))
+        name = f"node {node.get('NodeManagerAddress', '?')}/{str(node.get('NodeID', ''))[:12]}"
+        found.append(Capacity(name, totals.get("CPU", 0.0), tuple(range(int(totals.get("GPU", 0)))),
+                              totals.get("memory", 0.0) / BYTES_PER_MB, custom))
+    return found
 
 
 def _same_endpoint(one: str, other: str) -> bool:

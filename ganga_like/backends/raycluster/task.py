@@ -18,11 +18,11 @@ import ray
 
 from ganga_like.backends import base
 from ganga_like.backends.base import SubjobSpec, payload_environment
+from ganga_like.backends.resources import CUDA_VARIABLE, Request
 from ganga_like.backends.runtime import native, outcome, procs
 from ganga_like.backends.runtime import status_file as sf
 
-OPTION_KEYS = ("num_cpus", "resources", "max_retries")  # what SubjobSpec.options may hold
-DEFAULT_OPTIONS: dict[str, Any] = {"num_cpus": 1.0, "resources": {}, "max_retries": 0}
+OPTION_KEYS = ("max_retries",)  # what SubjobSpec.options may hold (resources: SubjobSpec.request)
 LINGER_RECHECK = 0.1  # seconds between group checks once the wrapper ended
 
 
@@ -40,6 +40,8 @@ def run_subjob(spec: SubjobSpec, reporter: Any) -> dict[str, Any]:
         sf.StatusFile(os.path.join(spec.workdir, "status")).set(sf.CREATED, f"node={host} task={task_id}")
         env = payload_environment(spec, os.environ)
         env[procs.MARKER_VAR] = spec.marker
+        # Ray's own GPU ids for this task (none: empty, so the payload sees no GPU).
+        env[CUDA_VARIABLE] = ",".join(map(str, ray.get_gpu_ids()))
         with open(os.devnull, "r+b") as devnull:
             wrapper = subprocess.Popen([*native.wrapper_command(), spec.workdir, spec.exe, *spec.args],
                                        env=env, cwd=spec.workdir, stdin=devnull, stdout=devnull,
@@ -86,21 +88,14 @@ def remote_task() -> Any:
     return _remote_task
 
 
-def task_options(options: dict[str, Any]) -> dict[str, Any]:
-    """Ray ``.options()`` for a spec's options; ValueError naming the valid form if bad."""
+def task_options(options: dict[str, Any], request: Request) -> dict[str, Any]:
+    """Ray ``.options()`` for a spec: its request (``num_cpus``, ``num_gpus``, ``memory``,
+    ``resources``) and its options (``max_retries``); ValueError naming the valid form."""
     unknown = set(options) - set(OPTION_KEYS)
     if unknown:
-        raise ValueError(f"unknown RayCluster option(s) {sorted(unknown)}; valid: {list(OPTION_KEYS)}")
-    merged = {**DEFAULT_OPTIONS, **options}
-    cpus, resources, retries = merged["num_cpus"], merged["resources"], merged["max_retries"]
-    if isinstance(cpus, bool) or not isinstance(cpus, (int, float)) or cpus < 0:
-        raise ValueError(f"num_cpus={cpus!r}: expected a number >= 0")
-    if not isinstance(resources, dict) or not all(
-        isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0
-        for k, v in resources.items()
-    ):
-        raise ValueError(f"resources={resources!r}: expected a dict of name -> amount >= 0")
+        raise ValueError(f"unknown RayCluster option(s) {sorted(unknown)}; valid: {list(OPTION_KEYS)} "
+                         f"(resources are asked for with cpus, gpus, memory and resources)")
+    retries = options.get("max_retries", 0)
     if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
         raise ValueError(f"max_retries={retries!r}: expected a whole number >= 0")
-    return {"num_cpus": float(cpus), "resources": dict(resources), "max_retries": retries,
-            "retry_exceptions": False}
+    return {**request.ray_options(), "max_retries": retries, "retry_exceptions": False}

@@ -33,6 +33,7 @@ from typing import Any
 
 from ganga_like.backends import base
 from ganga_like.backends.base import Event, Handle, KillResult
+from ganga_like.backends.resources import Pool
 from ganga_like.backends.runtime import outcome, procs
 from ganga_like.backends.runtime import runs as rs
 from ganga_like.backends.runtime import status_file as sf
@@ -45,14 +46,16 @@ LOOP_ERROR_PAUSE = 0.2  # seconds a loop rests after a round failed (no busy spi
 
 
 class RuntimeActor:
-    """Base of every backend actor; see the module doc. ``cap``: the run table's."""
+    """Base of every backend actor; see the module doc. ``cap``, ``pool``, ``cpu_slots``
+    and ``limit``: the run table's."""
 
     BACKEND = ""
 
-    def __init__(self, cap: int | None = None) -> None:
+    def __init__(self, cap: int | None = None, *, pool: Pool | None = None, cpu_slots: bool = False,
+                 limit: str = "the backend's limit") -> None:
         self._stream = EventStream(quiet=self._quiet)
         self._cond = self._stream.cond
-        self._runs = RunTable(self._stream, cap)
+        self._runs = RunTable(self._stream, cap, pool=pool, cpu_slots=cpu_slots, limit=limit)
         self._host = socket.gethostname()
         self._closed = False
         self._threads: list[threading.Thread] = []

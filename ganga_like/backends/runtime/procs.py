@@ -29,6 +29,8 @@ from collections.abc import Iterable, Sequence
 
 import psutil
 
+from ganga_like.backends.resources import BYTES_PER_MB
+
 MARKER_VAR = "GANGA_LIKE_MARKER"
 CT_TOLERANCE = 0.005  # seconds; psutil create_time has clock-tick resolution
 
@@ -375,3 +377,8 @@ def _wait_dead(procs: Iterable[psutil.Process], timeout: float) -> None:
         time.sleep(delay)
         delay = min(delay * 2, 0.05)
         pending = [p for p in pending if not _dead(p)]
+
+
+def machine_memory_mb() -> int:
+    """This machine's total memory, in MB (what Local reserves subjobs' memory from)."""
+    return int(psutil.virtual_memory().total // BYTES_PER_MB)

@@ -38,6 +38,7 @@ import dataclasses
 from typing import NamedTuple
 
 from ganga_like.backends.base import Handle, SubjobSpec
+from ganga_like.backends.resources import Grant, Request
 from ganga_like.errors import GangaLikeError
 
 NEW, QUEUED, STARTING, PENDING, RUNNING, LINGERING, DONE = (
@@ -68,6 +69,11 @@ RUN_MOVES: dict[tuple[str, str], str] = {
 # of them. Actors send them with their events (``Event.detail``); the monitor writes
 # Done, Lost and Killed itself when an event names none (``ganga_like.event_rules``).
 QUEUED_DETAIL = "Queued"
+# Why a subjob waits (Slurm's Reason column): the code is the detail, the event's note
+# says it with counts.
+CONCURRENCY_LIMIT_DETAIL = "ConcurrencyLimit"
+RESOURCES_DETAIL = "Resources"
+PRIORITY_DETAIL = "Priority"
 PENDING_DETAIL = "Pending"
 VERIFYING_DETAIL = "Verifying"
 STARTING_DETAIL = "Starting"
@@ -90,6 +96,17 @@ DETAILS: dict[str, Detail] = {
     QUEUED_DETAIL: Detail((QUEUED,), "every backend",
                           "accepted, waiting in the actor for a free slot or for the scheduler "
                           "(the reason says which)"),
+    CONCURRENCY_LIMIT_DETAIL: Detail((QUEUED,), "Local, RayCluster",
+                                     "every slot is taken: `Local's concurrency limit 4 reached` "
+                                     "(RayCluster: its `max_in_flight`)"),
+    RESOURCES_DETAIL: Detail((QUEUED, PENDING), "Local, RayCluster",
+                             "Local: a slot is free but not the GPUs or memory it asks for "
+                             "(`needs 2 GPUs, 0 of 2 free`, `needs 4096 MB, 1024 MB unreserved`); "
+                             "RayCluster: handed to Ray, and no node has what it asks for free now "
+                             "(Ray's view of the demand in the note)"),
+    PRIORITY_DETAIL: Detail((QUEUED,), "Local, RayCluster",
+                            "others go first: a subjob of a higher priority, or of a job with fewer "
+                            "subjobs running (fair share), waits ahead of it and cannot start yet"),
     PENDING_DETAIL: Detail((QUEUED, PENDING), "RayCluster, Hosts",
                            "RayCluster: handed to Ray, waiting for a worker with the resources; "
                            "Hosts: a synchronous subjob holding some of its hosts, waiting for the others"),
@@ -157,6 +174,12 @@ class Run:
     detail: tuple[str, str] = ("", "")  # the last DETAIL told: (backend status, reason)
     killing: bool = False
     history: list[tuple[str, str, str]] = dataclasses.field(default_factory=list)
+    # What it asks for and holds (set by RunTable.add from its spec, or its adopted handle):
+    request: Request = Request()
+    priority: int = 0
+    slots: float = 1  # of the table's cap it takes while in SLOT_STATES
+    grant: Grant | None = None  # what it holds of the table's pool (GPU ids, memory)
+    queued_seq: int = 0  # its place in the queue's order (RunTable.queued)
 
     @property
     def status_path(self) -> str:
@@ -165,6 +188,11 @@ class Run:
     @property
     def adopted(self) -> bool:
         return self.spec is None
+
+    @property
+    def job(self) -> str:
+        """Its top-level job's id: the unit slots are shared between (fair share)."""
+        return self.fqid.partition(".")[0]
 
 
 def check_move(run: Run, dst: str, cause: str) -> None:

@@ -166,7 +166,7 @@ def specs_for(ctx: EngineContext, top: Job, targets: Sequence[Job]) -> list[base
     values = app.field_values()
     workspace, uuid = top.workspace, ctx.store.repo_uuid
     assert top.id is not None  # a submitted job is registered
-    options = top.backend.spec_options()
+    options, request = top.backend.spec_options(), top.backend.resource_request()
     base_env = base_environment(top)  # one dict for every spec: serialised once per batch
     specs = []
     for sub in targets:
@@ -179,15 +179,17 @@ def specs_for(ctx: EngineContext, top: Job, targets: Sequence[Job]) -> list[base
                 backend_values[leaf] = value
         # A subjob's own backend values (split() let through only those that reach
         # the spec) give its options; the rest share the master's.
-        own = (top.backend.with_values(backend_values).spec_options() if backend_values
-               else options)
+        mine_config = top.backend.with_values(backend_values) if backend_values else None
+        own = mine_config.spec_options() if mine_config is not None else options
+        own_request = mine_config.resource_request() if mine_config is not None else request
         fqid = f"{top.id}.{sub.id}"
         exe, args = payload_command(mine["exe"], mine["args"])
         specs.append(base.SubjobSpec(
             job_id=top.id, subjob_id=sub.id, fqid=fqid, exe=exe,
             args=args, env=dict(mine["env"]),
             workdir=os.path.join(workspace, str(sub.id)), marker=f"{uuid}:{fqid}",
-            options=dict(own), attempt=sub.submit_counter, base_env=base_env))
+            options=dict(own), attempt=sub.submit_counter, base_env=base_env,
+            request=own_request, priority=top.priority))
     return specs
 
 
@@ -208,6 +210,8 @@ def spec_for(ctx: EngineContext, job: Job) -> base.SubjobSpec:
         options=top.backend.spec_options(),
         attempt=job.submit_counter,
         base_env=base_environment(top),
+        request=top.backend.resource_request(),
+        priority=top.priority,
     )
 
 
@@ -265,14 +269,15 @@ def backend_fields_per_subjob(backend: Any) -> tuple[list[str], list[str]]:
     """(fields a subjob may have its own value of, fields it may not) for ``backend``.
 
     A subjob runs with its own values of the fields its backend puts in each spec
-    (``spec_options()``: RayCluster's ``num_cpus``, ``resources``, ``max_retries``;
-    every Hosts request field). A field that chooses the actor (``actor_key()``:
+    (``spec_options()``: RayCluster's ``max_retries``, every Hosts request field) or in
+    its resource request (``resource_request()``: ``cpus``, ``gpus``, ``memory``,
+    ``resources``). A field that chooses the actor (``actor_key()``:
     Local's ``concurrency``, RayCluster's ``address``) is the whole job's: every
     subjob goes to the master's actor. Which fields each method reads is observed,
     not declared, so a backend's list cannot drift from its code.
     """
     fields = list(type(backend).fields())
-    in_spec = _fields_read(backend, "spec_options")
+    in_spec = _fields_read(backend, "spec_options") | _fields_read(backend, "resource_request")
     choose_actor = _fields_read(backend, "actor_key")
     can = [name for name in fields if name in in_spec and name not in choose_actor]
     return can, [name for name in fields if name not in can]
