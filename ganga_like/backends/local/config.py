@@ -11,7 +11,7 @@ import subprocess
 from ...errors import ConfigurationError
 from ...model.component import Field, FrozenList, check_positive_int
 from ..config import BackendConfig
-from ..resources import Capacity, ResourceFields
+from ..resources import Capacity, Request, ResourceFields, refusal
 
 GPU_IDS_VARIABLE = "GANGA_LIKE_GPU_IDS"  # the configuration's GPU ids: '0,1' ('' for none)
 GPU_IDS_FORM = "None (detected), or a list of GPU ids (whole numbers >= 0), e.g. [0, 1]"
@@ -110,6 +110,9 @@ class Local(ResourceFields, BackendConfig):
 
         return [Capacity("this machine", self.effective_concurrency(), self.effective_gpu_ids(),
                          machine_memory_mb(), (), "Local's concurrency")]
+
+    def refusal(self, request: Request) -> str:
+        return refusal(request, self.capacities()[0])  # one machine: say what it has
 
     def make_actor(self, name: str) -> object:
         from ...ray_runtime import RAY_NAMESPACE
