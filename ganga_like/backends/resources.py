@@ -364,6 +364,24 @@ def cluster_shortage(request: Request, free: Mapping[str, float], total: Mapping
     return ""
 
 
+HELD_VARIABLE = "GANGA_LIKE_HELD"  # in a Local payload's environment: what its run holds
+
+
+def held_text(cpus: float, grant: Grant) -> str:
+    """What a run holds, for :data:`HELD_VARIABLE`: ``cpus=2 memory=1024 gpus=0,1``."""
+    return f"cpus={cpus:g} memory={grant.memory_mb:g} gpus={gpu_visible(grant.gpu_ids)}"
+
+
+def parse_held(text: str) -> tuple[float, Grant] | None:
+    """(CPUs, grant) from :func:`held_text`'s form; None if it is not that."""
+    try:
+        fields = dict(part.split("=", 1) for part in text.split())
+        ids = tuple(int(i) for i in fields["gpus"].split(",") if i)
+        return float(fields["cpus"]), Grant(ids, float(fields["memory"]))
+    except (KeyError, ValueError):
+        return None
+
+
 def gpu_visible(ids: Sequence[int]) -> str:
     """:data:`CUDA_VARIABLE`'s value for these ids (empty: no GPU)."""
     return ",".join(map(str, ids))

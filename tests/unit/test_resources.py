@@ -18,7 +18,9 @@ from ganga_like.backends.resources import (
     Pool,
     Request,
     cluster_shortage,
+    held_text,
     node_capacities,
+    parse_held,
     parse_memory,
     refusal,
     refusal_anywhere,
@@ -194,3 +196,11 @@ def test_rays_view_of_what_is_short_now():
     assert cluster_shortage(Request(resources=(("big", 1),)), free, total) == \
         "needs 1 big; Ray has 0 of 0 free in the cluster"
     assert cluster_shortage(Request(cpus=1), free, total) == ""
+
+
+def test_what_a_run_holds_reads_back_from_its_environment_text():
+    text = held_text(2, Grant((0, 3), 1024))
+    assert text == "cpus=2 memory=1024 gpus=0,3"
+    assert parse_held(text) == (2.0, Grant((0, 3), 1024.0))
+    assert parse_held(held_text(0.5, Grant())) == (0.5, Grant((), 0.0))
+    assert parse_held("cpus=x") is None and parse_held("") is None
