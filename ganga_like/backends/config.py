@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..model.backend_base import BackendComponent
-from .resources import Capacity, Request
+from .resources import Capacity, Request, refusal_anywhere
 
 
 class BackendConfig(BackendComponent):
@@ -27,6 +27,12 @@ class BackendConfig(BackendComponent):
         """What the machines this backend runs on have in all, for the check at submit
         (``resources.refusal_anywhere``); None where that cannot be told here."""
         return None
+
+    def refusal(self, request: Request) -> str:
+        """Why ``request`` could never run on this backend, in one line naming what
+        exists ('' if it could, or if that cannot be told here)."""
+        capacities = self.capacities()
+        return "" if capacities is None else refusal_anywhere(request, capacities)
 
     def make_actor(self, name: str) -> object:  # pragma: no cover - per backend
         """Create (or re-attach to) this backend's named Ray actor."""

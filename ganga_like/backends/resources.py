@@ -185,6 +185,27 @@ class Capacity:
         return f"{self.name}: {', '.join(parts)}"
 
 
+_RAY_OWN_RESOURCES = ("node:", "accelerator_type:")  # what Ray itself puts on every node
+
+
+def node_capacities(nodes: Sequence[Mapping[str, object]]) -> list[Capacity]:
+    """What each alive node in ``ray.nodes()`` has: CPUs, GPUs (ids 0..n-1, Ray's
+    logical ones), memory and custom resources (Ray's own ``node:``/``accelerator``
+    entries left out)."""
+    found = []
+    for node in nodes:
+        if not node.get("Alive"):
+            continue
+        resources = node.get("Resources")
+        totals = {str(k): float(v) for k, v in resources.items()} if isinstance(resources, Mapping) else {}
+        custom = tuple(sorted((k, v) for k, v in totals.items()
+                              if k not in RESERVED_NAMES and not k.startswith(_RAY_OWN_RESOURCES)))
+        name = f"node {node.get('NodeManagerAddress', '?')}/{str(node.get('NodeID', ''))[:12]}"
+        found.append(Capacity(name, totals.get("CPU", 0.0), tuple(range(int(totals.get("GPU", 0)))),
+                              totals.get("memory", 0.0) / BYTES_PER_MB, custom))
+    return found
+
+
 def shortfalls(request: Request, capacity: Capacity) -> list[str]:
     """Each part of ``request`` that ``capacity`` could never hold, as a phrase."""
     found = []
@@ -315,6 +336,50 @@ class Pool:
 
     def capacity(self, name: str, cpus: float | None, cpu_note: str = "") -> Capacity:
         return Capacity(name, cpus, self.gpus.ids, self.memory_mb, (), cpu_note)
+
+
+def ray_demand(request: Request) -> dict[str, float]:
+    """The request in the names of Ray's resource table (memory in bytes)."""
+    demand = {"CPU": float(request.cpus), "GPU": float(request.gpus), **dict(request.resources)}
+    if request.memory_mb is not None:
+        demand["memory"] = request.memory_mb * BYTES_PER_MB
+    return {name: amount for name, amount in demand.items() if amount}
+
+
+def _phrase(name: str, amount: float) -> str:
+    if name == "memory":
+        return f"{format_mb(amount / BYTES_PER_MB)} of memory"
+    return _count(amount, name) if name in ("CPU", "GPU") else f"{amount:g} {name}"
+
+
+def cluster_shortage(request: Request, free: Mapping[str, float], total: Mapping[str, float]) -> str:
+    """What a Ray cluster lacks right now for ``request``, by Ray's own accounting of
+    its free and total resources ('' if its free resources cover it)."""
+    for name, amount in ray_demand(request).items():
+        have = free.get(name, 0)
+        if amount > have + 1e-9:
+            scale = BYTES_PER_MB if name == "memory" else 1
+            return (f"needs {_phrase(name, amount)}; Ray has {have / scale:g} of "
+                    f"{total.get(name, 0) / scale:g}{' MB' if scale > 1 else ''} free in the cluster")
+    return ""
+
+
+HELD_VARIABLE = "GANGA_LIKE_HELD"  # in a Local payload's environment: what its run holds
+
+
+def held_text(cpus: float, grant: Grant) -> str:
+    """What a run holds, for :data:`HELD_VARIABLE`: ``cpus=2 memory=1024 gpus=0,1``."""
+    return f"cpus={cpus:g} memory={grant.memory_mb:g} gpus={gpu_visible(grant.gpu_ids)}"
+
+
+def parse_held(text: str) -> tuple[float, Grant] | None:
+    """(CPUs, grant) from :func:`held_text`'s form; None if it is not that."""
+    try:
+        fields = dict(part.split("=", 1) for part in text.split())
+        ids = tuple(int(i) for i in fields["gpus"].split(",") if i)
+        return float(fields["cpus"]), Grant(ids, float(fields["memory"]))
+    except (KeyError, ValueError):
+        return None
 
 
 def gpu_visible(ids: Sequence[int]) -> str:

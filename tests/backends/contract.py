@@ -414,7 +414,9 @@ class BackendContract:
         huge, fine = specs([["/bin/true"], ["/bin/true"]])
         huge = dataclasses.replace(huge, request=Request(gpus=1000))
         refused, accepted = client.submit([huge, fine])
-        assert refused.error.startswith("asks for 1000 GPUs") and "\n" not in refused.error, refused
+        why = refused.error
+        assert why.startswith("asks for") and "1000 GPUs" in why and "\n" not in why, refused
+        assert re.search(r"has (none|\d+|\d+ \(ids [\d, ]+\))\b|\d+ GPUs?\b", why.split(";", 1)[1]), why
         assert not accepted.error
         log = EventLog(client)
         log.until(log.all_final([fine.fqid]))

@@ -104,6 +104,26 @@ def test_a_restarted_actor_holds_the_adopted_subjobs_gpus_again(make_actor, spec
     assert _shown(narrow) == "[]"
 
 
+def test_adopted_before_its_start_was_recorded_it_holds_what_its_environment_says(make_actor, specs):
+    """The service died between the start and the monitor storing the STARTED handle:
+    recovery adopts it from a handle without pid; its wrapper's environment tells what
+    it holds, so its GPU is not given to another subjob."""
+    first = make_actor(concurrency=4)
+    (running,) = _asking(specs, Request(cpus=2, gpus=1, memory_mb=100), "sleep 30")
+    first.submit([running])
+    started = _started(EventLog(first), running)
+    first.stop()
+    second = make_actor(concurrency=4)
+    unstarted = Handle("Local", running.fqid, workdir=running.workdir)  # as stored at submit
+    (adopted,) = second.adopt([unstarted])
+    assert adopted.kind == base.STARTED and adopted.handle.pid == started.pid
+    assert (adopted.handle.cpus, adopted.handle.memory_mb, adopted.handle.gpu_ids) == (2, 100, (0,))
+    ping = second.ping()
+    assert (ping["gpus_free"], ping["memory_reserved_mb"], ping["running"]) == (1, 100, 1)
+    assert second.kill([adopted.handle], 1.0)[0].confirmed
+    assert second.ping()["gpus_free"] == 2
+
+
 def test_a_two_cpu_subjob_takes_two_slots(make_actor, specs):
     client = make_actor(concurrency=2)
     (wide,) = _asking(specs, Request(cpus=2), "sleep 1")

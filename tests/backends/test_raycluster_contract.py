@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import os
-import time
 from typing import Any
 
 import pytest
@@ -25,7 +24,7 @@ from ganga_like.backends.resources import Request
 from ganga_like.backends.runtime import status_file as sf
 from ganga_like.errors import InvalidValue
 
-from .contract import BackendContract, EventLog, RayClient, actor_factory
+from .contract import BackendContract, EventLog, RayClient, actor_factory, output_of
 
 NAMESPACE = "ganga_like_tests"
 _names = itertools.count()
@@ -85,22 +84,34 @@ class TestRayClusterSpecifics:
         assert [i.state for i in history][:2] == [sf.QUEUED, sf.CREATED]
         assert f"task={handle.task_id}" in history[1].note
 
-    def test_unsatisfiable_resources_stay_pending_and_kill_cancels(self, make_actor, specs):
+    def test_a_task_ray_cannot_place_now_says_why_and_kill_cancels_it(self, make_actor, specs):
+        """The test Ray has 2 logical GPUs: one subjob holds both, the next waits in Ray
+        with Ray's view of what is short, and is cancelled by a kill before it starts."""
         client = make_actor(concurrency=2)
-        (spec,) = specs([["/bin/true"]])
-        spec = dataclasses.replace(spec, request=Request(resources=(("no-such-node", 1),)))
-        (handle,) = client.submit([spec])
+        holder, waiting = specs([["/bin/sleep", "30"], ["/bin/true"]])
+        both = Request(cpus=0.5, gpus=2)
+        client.submit([dataclasses.replace(holder, request=both)])
+        log = EventLog(client)
+        log.until(lambda _: bool(log.of(holder.fqid, base.STARTED)))
+        (handle,) = client.submit([dataclasses.replace(waiting, request=both)])
         assert handle.task_id and not handle.error
-        time.sleep(0.5)
-        assert client.held([handle]) == [True]
-        assert client.ping()["pending"] == 1
+        log.until(lambda _: bool(log.of(waiting.fqid, base.DETAIL)))
+        told = log.of(waiting.fqid, base.DETAIL)[-1]
+        assert (told.detail, told.note) == ("Resources", "needs 2 GPUs; Ray has 0 of 2 free in the cluster")
+        assert client.held([handle]) == [True] and client.ping()["pending"] == 1
         (result,) = client.kill([handle], 1.0)
         assert result.confirmed, result
         assert client.held([handle]) == [False]
-        log = EventLog(client)
-        log.until(log.all_final([spec.fqid]))
-        assert [e.kind for e in log.finals()[spec.fqid]] == [base.KILLED]
-        assert not log.of(spec.fqid, base.STARTED)
+        log.until(log.all_final([waiting.fqid]))
+        assert [e.kind for e in log.finals()[waiting.fqid]] == [base.KILLED]
+        assert not log.of(waiting.fqid, base.STARTED)
+        client.kill([log.of(holder.fqid, base.STARTED)[0].handle], 1.0)
+
+    def test_a_subjob_gets_rays_gpu_ids_in_cuda_visible_devices(self, make_actor, specs):
+        client = make_actor(concurrency=2)
+        (spec,) = specs([["/bin/sh", "-c", 'echo "[$CUDA_VISIBLE_DEVICES]"']])
+        shown = output_of(client, dataclasses.replace(spec, request=Request(cpus=0.5, gpus=1)))
+        assert shown in ("[0]", "[1]")
 
     def test_bad_options_fail_that_spec_only(self, make_actor, specs):
         client = make_actor(concurrency=2)

@@ -11,6 +11,8 @@ from pathlib import Path
 import ZODB
 from ZODB.FileStorage import FileStorage
 
+from ganga_like.backends.base import Handle
+from ganga_like.backends.raycluster.config import RayCluster
 from ganga_like.cli.render import show_text
 from ganga_like.config import Config
 from ganga_like.engine.core import Engine
@@ -67,6 +69,37 @@ def test_an_old_repository_reads_as_it_was_written(tmp_path):
         assert re.fullmatch(r"  \S+ \S+ running -> failed \(backend\) .*", shown), shown
         single = engine.jobs.get(1)
         assert single.comment == "kept" and single.do_auto_resubmit and single.backend.concurrency == 2
+        # Written before resource requests and priorities: the defaults, and a handle of
+        # nine fields that holds nothing.
+        assert (single.priority, single.backend.cpus, single.backend.gpus, single.backend.memory) == (
+            0, 1, 0, None)
+        held = Handle.from_tuple(single.handle)
+        assert held.pid and (held.cpus, held.memory_mb, held.gpu_ids) == (1, 0, ())
         assert [t.name for t in engine.templates] == ["a template"]
     finally:
         engine.close()
+
+
+def test_a_raycluster_stored_with_num_cpus_loads_it_as_cpus(tmp_path):
+    """RayCluster kept its CPUs as ``num_cpus`` before the request's fields: a record
+    with that state, written through a real FileStorage, reads back as ``cpus``."""
+    import transaction
+
+    path = str(tmp_path / "jobs.fs")
+    db = ZODB.DB(FileStorage(path))
+    conn = db.open()
+    old = RayCluster()
+    old.__dict__.clear()
+    old.__dict__.update({"num_cpus": 0.5, "resources": {"big": 1.0}, "max_retries": 1})  # as stored then
+    conn.root()["old"] = old
+    transaction.commit()
+    conn.close()
+    db.close()
+    db = ZODB.DB(FileStorage(path, read_only=True))
+    try:
+        loaded = db.open().root()["old"]
+        assert (loaded.cpus, loaded.num_cpus, dict(loaded.resources), loaded.max_retries) == (
+            0.5, 0.5, {"big": 1.0}, 1)
+        assert loaded.resource_request().ray_options()["num_cpus"] == 0.5
+    finally:
+        db.close()

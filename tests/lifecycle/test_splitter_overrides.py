@@ -12,11 +12,8 @@ stays new. Also here: ``Interactive()`` refuses an executable that cannot run, a
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
-from ganga_like.backends import base
 from ganga_like.backends.hosts.config import Hosts
 from ganga_like.backends.local.config import Local
 from ganga_like.backends.local.interactive import Interactive
@@ -28,10 +25,6 @@ from ganga_like.model.application import Executable
 from ganga_like.model.job import Job
 from ganga_like.model.splitters import GenericSplitter
 from ganga_like.status import Status
-
-from .helpers import wait_for
-
-NOWHERE = {"gl_test_no_such_node": 1.0}  # no node of the test Ray has it: the task stays pending
 
 
 def _echo(backend, splitter) -> Job:
@@ -49,34 +42,30 @@ def test_which_backend_fields_can_differ_between_subjobs():
 
 
 def test_a_raycluster_subjob_reserves_its_own_resources(session):
-    """Subjob 0 asks for nothing special and runs; subjob 1 asks for a resource no
-    node has, and waits Pending in Ray: its own value reached its task."""
-    job = _echo(RayCluster(num_cpus=0.5), GenericSplitter(multi_attrs={
-        "backend.resources": [{}, NOWHERE], "backend.max_retries": [0, 2]}))
+    """Subjob 0 asks for no GPU, subjob 1 for both of the test Ray's logical GPUs: each
+    one's own request reached its task (Ray's ids in its CUDA_VISIBLE_DEVICES)."""
+    job = Job(application=Executable(exe="/bin/sh", args=["-c", 'echo "[$CUDA_VISIBLE_DEVICES]"']),
+              backend=RayCluster(num_cpus=0.5),
+              splitter=GenericSplitter(multi_attrs={"backend.gpus": [0, 2], "backend.max_retries": [0, 2]}))
     session.submit(job)
     first, second = job.subjobs[0], job.subjobs[1]
-    assert first.backend.resources == {} and second.backend.resources == NOWHERE
+    assert (first.backend.gpus, second.backend.gpus) == (0, 2)
     assert second.backend.max_retries == 2 and second.backend.num_cpus == 0.5
-
-    def settled() -> bool:
-        session.refresh()
-        return first.status is Status.COMPLETED and second.backend_detail == "Pending"
-
-    wait_for(settled, timeout=60)
-    time.sleep(2)  # with the master's resources it would have run by now, as the first did
-    session.refresh()
-    assert second.status is Status.SUBMITTED and second.backend_detail == "Pending"
-    assert session.peek(first).strip() == "ran"
+    assert session.wait([job], timeout=60) == [Status.COMPLETED]
+    assert [session.peek(sj).strip() for sj in (first, second)] == ["[]", "[0,1]"]
     [spec] = specs_for(session.context, job, [second])
-    assert spec.options == {"max_retries": 2}
-    assert spec.request == Request(0.5, 0, None, tuple(NOWHERE.items()))
+    assert spec.options == {"max_retries": 2} and spec.request == Request(0.5, 2)
 
-    import ray
 
-    actor = session.backends.actor(job.backend)
-    assert ray.get(actor.held.remote([base.Handle.from_tuple(second.handle)])) == [True]
-    session.kill(job)
-    assert second.status is Status.KILLED and job.status is Status.KILLED
+def test_a_local_subjob_gets_its_own_gpu_ids(session):
+    job = Job(application=Executable(exe="/bin/sh", args=["-c", 'echo "[$CUDA_VISIBLE_DEVICES]"']),
+              backend=Local(gpu_ids=[0, 1]),
+              splitter=GenericSplitter(attribute="backend.gpus", values=[0, 1, 2]))
+    session.submit(job)
+    assert session.wait([job], timeout=60) == [Status.COMPLETED]
+    shown = [session.peek(sj).strip() for sj in job.subjobs]
+    assert shown[0] == "[]" and shown[1] in ("[0]", "[1]") and shown[2] == "[0,1]"
+    assert [tuple(sj.handle[11]) for sj in job.subjobs] == [(), (int(shown[1][1]),), (0, 1)]  # stored
 
 
 def test_a_hosts_subjob_asks_for_its_own_label(session):

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from ganga_like.backends.hosts.config import Hosts
 from ganga_like.backends.local.config import Local, configured_gpu_ids
-from ganga_like.backends.raycluster.config import RayCluster, node_capacities
+from ganga_like.backends.raycluster.config import RayCluster
 from ganga_like.backends.resources import (
     BYTES_PER_MB,
     Capacity,
@@ -17,6 +17,10 @@ from ganga_like.backends.resources import (
     Grant,
     Pool,
     Request,
+    cluster_shortage,
+    held_text,
+    node_capacities,
+    parse_held,
     parse_memory,
     refusal,
     refusal_anywhere,
@@ -180,3 +184,23 @@ def test_local_gpu_ids_choose_the_actor_and_are_the_machines_capacity():
     assert Local(gpu_ids=[]).actor_key() == ("Local", Local().effective_concurrency())
     with pytest.raises(InvalidValue, match=r"Local.gpu_ids = \[0, 0\] is not valid: .*appears twice"):
         Local(gpu_ids=[0, 0])
+
+
+def test_rays_view_of_what_is_short_now():
+    free = {"CPU": 1.0, "GPU": 0.0, "memory": 1024.0 * BYTES_PER_MB}
+    total = {"CPU": 2.0, "GPU": 2.0, "memory": 8192.0 * BYTES_PER_MB}
+    assert cluster_shortage(Request(gpus=1), free, total) == \
+        "needs 1 GPU; Ray has 0 of 2 free in the cluster"
+    assert cluster_shortage(Request(memory_mb=2048), free, total) == \
+        "needs 2048 MB of memory; Ray has 1024 of 8192 MB free in the cluster"
+    assert cluster_shortage(Request(resources=(("big", 1),)), free, total) == \
+        "needs 1 big; Ray has 0 of 0 free in the cluster"
+    assert cluster_shortage(Request(cpus=1), free, total) == ""
+
+
+def test_what_a_run_holds_reads_back_from_its_environment_text():
+    text = held_text(2, Grant((0, 3), 1024))
+    assert text == "cpus=2 memory=1024 gpus=0,3"
+    assert parse_held(text) == (2.0, Grant((0, 3), 1024.0))
+    assert parse_held(held_text(0.5, Grant())) == (0.5, Grant((), 0.0))
+    assert parse_held("cpus=x") is None and parse_held("") is None

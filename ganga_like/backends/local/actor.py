@@ -33,7 +33,15 @@ from typing import Any
 
 from ganga_like.backends import base
 from ganga_like.backends.base import Handle, KillResult, SubjobSpec, payload_environment
-from ganga_like.backends.resources import CUDA_VARIABLE, Grant, Pool, gpu_visible
+from ganga_like.backends.resources import (
+    CUDA_VARIABLE,
+    HELD_VARIABLE,
+    Grant,
+    Pool,
+    gpu_visible,
+    held_text,
+    parse_held,
+)
 from ganga_like.backends.runtime import native, outcome, procs
 from ganga_like.backends.runtime import runs as rs
 from ganga_like.backends.runtime import status_file as sf
@@ -144,6 +152,8 @@ class LocalActor(RuntimeActor):
         env = payload_environment(spec, self._own_env)
         env[procs.MARKER_VAR] = spec.marker
         env[CUDA_VARIABLE] = gpu_visible(grant.gpu_ids)  # its own GPUs; none: empty, so no GPU
+        # Read back on adoption when the service died before its STARTED handle was stored.
+        env[HELD_VARIABLE] = held_text(run.slots, grant)
         argv = [*self._command, spec.workdir, spec.exe, *spec.args]
         popen = None
         try:
@@ -338,6 +348,8 @@ class LocalActor(RuntimeActor):
         found = outcome.find_again(handle)
         now = (dataclasses.replace(handle, pid=found.pid, create_time=found.create_time) if found.pid
                else handle)
+        if found.pid and not handle.pid:
+            now = _with_held(now)  # its STARTED handle was never stored: what it holds is in its env
         if found.alive and self._watch_foreign(now, found.marker):
             return base.STARTED, None, "adopted: still running", RUNNING_DETAIL, now
         if found.pid and procs.group_may_live(found.pid, found.create_time):
@@ -374,6 +386,16 @@ class LocalActor(RuntimeActor):
         return {"concurrency": self._runs.cap, "wrapper": self._wrapper, "gpu_ids": list(pool.gpus.ids),
                 "gpus_free": pool.gpus.free, "memory_mb": pool.memory_mb,
                 "memory_reserved_mb": pool.reserved_mb}
+
+
+def _with_held(handle: Handle) -> Handle:
+    """``handle`` with what its wrapper's environment says the run holds."""
+    text = procs.read_variable(handle.pid, f"{HELD_VARIABLE}=".encode())
+    held = parse_held(text) if text is not None else None
+    if held is None:
+        return handle
+    cpus, grant = held
+    return dataclasses.replace(handle, cpus=cpus, memory_mb=grant.memory_mb, gpu_ids=grant.gpu_ids)
 
 
 def _marked_alive(marker: str) -> bool:

@@ -11,7 +11,7 @@ import subprocess
 from ...errors import ConfigurationError
 from ...model.component import Field, FrozenList, check_positive_int
 from ..config import BackendConfig
-from ..resources import Capacity, ResourceFields
+from ..resources import Capacity, Request, ResourceFields, refusal
 
 GPU_IDS_VARIABLE = "GANGA_LIKE_GPU_IDS"  # the configuration's GPU ids: '0,1' ('' for none)
 GPU_IDS_FORM = "None (detected), or a list of GPU ids (whole numbers >= 0), e.g. [0, 1]"
@@ -64,14 +64,16 @@ def detected_gpu_ids() -> tuple[int, ...]:
 class Local(ResourceFields, BackendConfig):
     """Run each subjob as a process on this machine, through a small wrapper.
 
-    At most ``concurrency`` subjobs run at once (default: the number of CPUs);
-    the rest wait with backend detail ``Queued``. Processes run in their own
+    Subjobs run at once while their ``cpus`` fit in ``concurrency`` slots (default:
+    the number of CPUs), their ``memory`` in the machine's and their ``gpus`` among
+    ``gpu_ids``; the rest wait, shared fairly between jobs and by ``j.priority``, with
+    a backend detail that says why. Processes run in their own
     session, so they outlive the session that started them; the next session
     adopts them.
     """
 
     concurrency = Field(None, _check_concurrency, "a positive whole number or None (CPU count)",
-                        "how many subjobs run at once on this machine")
+                        "CPU slots on this machine: subjobs run at once while their cpus fit")
     gpu_ids = Field(None, _check_gpu_ids, GPU_IDS_FORM,
                     "the GPUs subjobs may be given (None: GANGA_LIKE_GPU_IDS, else nvidia-smi -L)")
 
@@ -110,6 +112,9 @@ class Local(ResourceFields, BackendConfig):
 
         return [Capacity("this machine", self.effective_concurrency(), self.effective_gpu_ids(),
                          machine_memory_mb(), (), "Local's concurrency")]
+
+    def refusal(self, request: Request) -> str:
+        return refusal(request, self.capacities()[0])  # one machine: say what it has
 
     def make_actor(self, name: str) -> object:
         from ...ray_runtime import RAY_NAMESPACE

@@ -33,15 +33,24 @@ import ray
 from ganga_like.backends import base
 from ganga_like.backends.base import Handle, KillResult, SubjobSpec
 from ganga_like.backends.raycluster.task import node_host, remote_task, task_options
+from ganga_like.backends.resources import cluster_shortage, node_capacities, refusal_anywhere
 from ganga_like.backends.runtime import outcome, procs
 from ganga_like.backends.runtime import runs as rs
 from ganga_like.backends.runtime import status_file as sf
 from ganga_like.backends.runtime.actor import RuntimeActor
-from ganga_like.backends.runtime.runs import LINGERING_DETAIL, PENDING_DETAIL, RUNNING_DETAIL, Run
+from ganga_like.backends.runtime.runs import (
+    LINGERING_DETAIL,
+    PENDING_DETAIL,
+    RESOURCES_DETAIL,
+    RUNNING_DETAIL,
+    Run,
+)
 
 BACKEND = "RayCluster"
 ADOPT_RECHECK = 0.25  # seconds between liveness checks of adopted (Ray-less) subjobs
 TASK_END_WAIT = 5.0  # seconds kill() waits for a task to end before force-cancelling it
+RAY_VIEW_AGE = 1.0  # seconds Ray's view of free resources is reused (one GCS call per period)
+PENDING_NOTE = "handed to Ray, waiting for a worker"
 
 
 @dataclasses.dataclass(eq=False)
@@ -62,7 +71,8 @@ class RayClusterActor(RuntimeActor):
     BACKEND = BACKEND
 
     def __init__(self, max_in_flight: int | None = None) -> None:
-        super().__init__(cap=max(1, int(max_in_flight)) if max_in_flight else None)
+        super().__init__(cap=max(1, int(max_in_flight)) if max_in_flight else None,
+                         limit="RayCluster's max_in_flight")
         try:
             self._me = ray.get_runtime_context().current_actor  # tasks report STARTED to it
         except Exception:
@@ -70,8 +80,10 @@ class RayClusterActor(RuntimeActor):
         self._node_id = ray.get_runtime_context().get_node_id() or ""
         self._host = node_host(ray.util.get_node_ip_address(), self._node_id)
         self._done: queue.SimpleQueue[RayRun | None] = queue.SimpleQueue()  # from future callbacks
+        self._view: tuple[float, dict[str, float], dict[str, float]] = (0.0, {}, {})  # (when, free, total)
         self._loop("raycluster-reaper", self._reap_round)
         self._loop("raycluster-adopted", self._adopted_round)
+        self._loop("raycluster-pending", self._pending_round)
 
     # ------------------------------------------------------------------ submitting
 
@@ -81,9 +93,13 @@ class RayClusterActor(RuntimeActor):
         handles: list[Handle] = []
         accepted: list[RayRun] = []
         line = sf.StatusInfo(sf.QUEUED, "accepted by RayCluster", time.time()).line()
+        nodes = node_capacities(ray.nodes())  # what exists, once per batch
         for spec in specs:
             handle = Handle(BACKEND, spec.fqid, workdir=spec.workdir, attempt=spec.attempt)
+            never = refusal_anywhere(spec.request, nodes)  # infeasible work would wait forever
             try:
+                if never:
+                    raise ValueError(never)
                 run = RayRun(spec.fqid, spec.workdir, spec.marker, handle, spec=spec,
                              options=task_options(dict(spec.options), spec.request))
             except ValueError as error:
@@ -118,13 +134,40 @@ class RayClusterActor(RuntimeActor):
             run.ref = ref
             run.handle = dataclasses.replace(run.handle, task_id=task_id)
             self._runs.move(run, rs.PENDING, "handed to Ray")
-            self._runs.tell(run, base.DETAIL, PENDING_DETAIL,
-                            "waiting in Ray for a worker with the resources")
+            self._runs.tell(run, base.DETAIL, *self._waiting_in_ray(run))
             if run.early_report is not None:
                 self._task_started(run, *run.early_report)
             self._cond.notify_all()
         # Runs in a Ray thread when the task ends (at once if it already has): just enqueue.
         ref.future().add_done_callback(lambda _future, run=run: self._done.put(run))
+
+    def _waiting_in_ray(self, run: RayRun) -> tuple[str, str]:
+        """(cond held) Why a task handed to Ray has not started, by Ray's own view of
+        its free resources: ``Resources`` with what is short, or ``Pending``."""
+        when, free, total = self._view
+        if time.monotonic() - when > RAY_VIEW_AGE:
+            free, total = self._refresh_view()
+        short = cluster_shortage(run.request, free, total)
+        return (RESOURCES_DETAIL, short) if short else (PENDING_DETAIL, PENDING_NOTE)
+
+    def _refresh_view(self) -> tuple[dict[str, float], dict[str, float]]:
+        free, total = ray.available_resources(), ray.cluster_resources()
+        self._view = (time.monotonic(), free, total)
+        return free, total
+
+    def _pending_round(self) -> None:
+        """Tell each task still waiting in Ray why, as Ray's view changes (told on change)."""
+        self._cond_sleep(RAY_VIEW_AGE)
+        with self._cond:
+            waiting = any(r.state == rs.PENDING for r in self._runs)
+        if not waiting:
+            return
+        self._refresh_view()  # outside the lock: a call to Ray's GCS
+        with self._cond:
+            for run in self._runs:
+                if isinstance(run, RayRun) and run.state == rs.PENDING and not run.killing:
+                    self._runs.tell(run, base.DETAIL, *self._waiting_in_ray(run))
+            self._cond.notify_all()
 
     def _fill(self) -> None:
         with self._cond:

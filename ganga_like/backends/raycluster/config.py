@@ -15,7 +15,7 @@ from ...errors import BackendError
 from ...model.component import Field
 from ...ray_runtime import import_ray
 from ..config import BackendConfig
-from ..resources import BYTES_PER_MB, RESERVED_NAMES, Capacity, ResourceFields
+from ..resources import Capacity, ResourceFields, node_capacities
 
 _ADDRESS_RE = re.compile(r"(auto|(ray://)?[A-Za-z0-9][A-Za-z0-9._-]*:\d{1,5})\Z")
 
@@ -103,26 +103,6 @@ class RayCluster(ResourceFields, BackendConfig):
         raise BackendError(f"RayCluster(address={self.address!r}) but this session's Ray is "
                            f"{gcs or 'unknown'}; "
                            f"set GANGA_LIKE_RAY_ADDRESS={self.address} before the session starts Ray")
-
-
-_RAY_OWN_RESOURCES = ("node:", "accelerator_type:")  # what Ray itself puts on every node
-
-
-def node_capacities(nodes: list[dict[str, Any]]) -> list[Capacity]:
-    """What each alive node in ``ray.nodes()`` has: CPUs, GPUs (ids 0..n-1, Ray's
-    logical ones), memory and custom resources (Ray's own ``node:``/``accelerator``
-    entries left out)."""
-    found = []
-    for node in nodes:
-        if not node.get("Alive"):
-            continue
-        totals: dict[str, float] = dict(node.get("Resources") or {})
-        custom = tuple(sorted((k, v) for k, v in totals.items()
-                              if k not in RESERVED_NAMES and not k.startswith(_RAY_OWN_RESOURCES)))
-        name = f"node {node.get('NodeManagerAddress', '?')}/{str(node.get('NodeID', ''))[:12]}"
-        found.append(Capacity(name, totals.get("CPU", 0.0), tuple(range(int(totals.get("GPU", 0)))),
-                              totals.get("memory", 0.0) / BYTES_PER_MB, custom))
-    return found
 
 
 def _same_endpoint(one: str, other: str) -> bool:

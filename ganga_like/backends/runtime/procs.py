@@ -143,18 +143,24 @@ def _group_has_live_member(pgid: int) -> bool:
 
 def read_marker(pid: int) -> str | None:
     """The value of GANGA_LIKE_MARKER in the environment ``pid`` was started with."""
+    return read_variable(pid, _MARKER_NEEDLE)
+
+
+def read_variable(pid: int, needle: bytes) -> str | None:
+    """The value of a variable (``needle``: ``b"NAME="``) in the environment ``pid`` was
+    started with, None if it has none or cannot be read."""
     try:
         with open(f"/proc/{pid}/environ", "rb") as handle:
             data = handle.read()
     except OSError:
         return None
-    if data.startswith(_MARKER_NEEDLE):
-        start = len(_MARKER_NEEDLE)
+    if data.startswith(needle):
+        start = len(needle)
     else:
-        found = data.find(b"\0" + _MARKER_NEEDLE)
+        found = data.find(b"\0" + needle)
         if found < 0:
             return None
-        start = found + 1 + len(_MARKER_NEEDLE)
+        start = found + 1 + len(needle)
     end = data.find(b"\0", start)
     return data[start : end if end >= 0 else len(data)].decode("utf-8", "replace")
 

@@ -19,6 +19,11 @@ For jobs that run on this machine (``Local``, and ``Interactive``, which uses Lo
 actor), an absolute path must also exist and be executable, and a name without ``/``
 is looked up in the ``PATH`` the payload will have (the submitter's, unless the job
 uses the backend's own). Other backends run elsewhere, where this machine cannot look.
+
+A resource request (``cpus``, ``gpus``, ``memory``, ``resources``: the master's, and
+each subjob's own from the splitter) that no machine of the backend could ever hold
+is refused the same way (:func:`check_resources`), naming what exists: this machine
+for Local, each alive node for RayCluster.
 """
 
 from __future__ import annotations
@@ -29,7 +34,8 @@ from typing import NamedTuple
 
 from ...backends.local.config import Local
 from ...backends.local.interactive import Interactive
-from ...errors import ApplicationConfigurationError
+from ...backends.resources import Request
+from ...errors import ApplicationConfigurationError, OperationRefused
 from ...model.files import File, files_among, working_names
 from ...model.job import Job
 
@@ -155,3 +161,22 @@ def _check_file(job: Job, where: str, item: File, fix: str) -> None:
 def _refuse(job: Job, where: str, why: str, fix: str) -> None:
     raise ApplicationConfigurationError(
         job.fqid, "submit", "new", f"{where}: {why}; the job stays new: fix {fix} and submit again")
+
+
+def check_resources(job: Job, targets: Sequence[Job]) -> None:
+    """Refuse (``OperationRefused``, one line) a request of ``job`` or of one of its
+    ``targets`` that no machine of its backend could ever hold; the job stays new."""
+    backend = job.backend
+    asked: dict[Request, str] = {}
+    for target in targets:
+        own = {path.partition(".")[2]: value for path, value in target._overrides.items()
+               if path.startswith("backend.")}
+        where = f"subjob {target.id}: " if own else ""
+        request = backend.with_values(own).resource_request() if own else backend.resource_request()
+        asked.setdefault(request, where)
+    for request, where in asked.items():
+        why = backend.refusal(request)
+        if why:
+            fix = "j.splitter" if where else "j.backend"
+            raise OperationRefused(job.fqid, "submit", "new", f"{where}{why}; the job stays new: "
+                                   f"ask for less in {fix} and submit again")

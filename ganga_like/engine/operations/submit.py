@@ -18,7 +18,7 @@ from ...repository.diskspace import disk_full, mentions_disk_full
 from ...status import Source, Status
 from ..context import EngineContext, Submission
 from .common import SUBMIT_CHUNK, active_set, begin_attempt, failed_handle
-from .preflight import check_application, runs_here
+from .preflight import check_application, check_resources, runs_here
 
 
 def submit(ctx: EngineContext, job: Job, keep_going: bool = False,
@@ -53,6 +53,7 @@ def submit(ctx: EngineContext, job: Job, keep_going: bool = False,
             env = environment if environment is not None and job.env_from == "submitter" \
                 else os.environ
         check_application(job, targets, env)
+        check_resources(job, targets)
         job.submit_environment = submitter_environment(
             os.environ if environment is None else environment)
         for target in targets:
