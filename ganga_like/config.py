@@ -4,6 +4,7 @@
 ``GANGA_LIKE_REPOSITORY`` ``file`` (the embedded FileStorage, default) or ``zeo://host:port``
 ``GANGA_LIKE_MODE``       ``strict`` (default) or ``relaxed``
 ``GANGA_LIKE_READ_ONLY``  ``1`` to open the repository read-only
+``GANGA_LIKE_KEEP_HISTORY`` ``1`` to keep finished BEX queue entries in ``queue/history/``
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ class Config:
     repository: str = "file"
     mode: str = "strict"
     read_only: bool = False
+    keep_history: bool = False  # BEX's keep_history: OK jobs' queue files go to history/
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -49,6 +51,10 @@ class Config:
     def queue_log(self) -> str:
         return os.path.join(self.root, "log")
 
+    @property
+    def bex_queue(self) -> str:
+        return os.path.join(self.root, "queue")
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Config:
         env = os.environ if environ is None else environ
@@ -58,12 +64,17 @@ class Config:
                                                        or DEFAULT_ROOT)),
             "repository": env.get("GANGA_LIKE_REPOSITORY", "file"),
             "mode": env.get("GANGA_LIKE_MODE", "strict"),
-            "read_only": env.get("GANGA_LIKE_READ_ONLY", "") not in ("", "0", "no", "false"),
+            "read_only": _switch(env.get("GANGA_LIKE_READ_ONLY", "")),
+            "keep_history": _switch(env.get("GANGA_LIKE_KEEP_HISTORY", "")),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         if "root" in overrides and overrides["root"] is not None:
             values["root"] = os.path.abspath(os.path.expanduser(str(overrides["root"])))
         return cls(**values)  # type: ignore[arg-type]
+
+
+def _switch(value: str) -> bool:
+    return value not in ("", "0", "no", "false")
 
 
 # --- Ganga's ``config``: the sections a Ganga script reads, mapped to ours -----------------
@@ -74,6 +85,7 @@ GANGA_OPTION_SOURCES = {
     ("Configuration", "repositorytype"): "GANGA_LIKE_REPOSITORY",
     ("GangaLike", "mode"): "GANGA_LIKE_MODE",
     ("GangaLike", "read_only"): "GANGA_LIKE_READ_ONLY",
+    ("GangaLike", "keep_history"): "GANGA_LIKE_KEEP_HISTORY",
     ("GangaLike", "repository"): "GANGA_LIKE_REPOSITORY",
     ("GangaLike", "root"): "GANGA_LIKE_DIR",
 }
@@ -137,6 +149,8 @@ def ganga_sections(config: Config) -> dict[str, dict[str, tuple[object, str]]]:
             "root": (config.root, "the root directory"),
             "mode": (config.mode, "'strict' or 'relaxed'"),
             "read_only": (config.read_only, "whether the repository is opened read-only"),
+            "keep_history": (config.keep_history, "whether OK jobs of the BEX queue move to "
+                             "queue/history/<host>/ (else their queue files are deleted)"),
             "repository": (config.repository, "'file' or zeo://host:port"),
         },
     }

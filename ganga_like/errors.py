@@ -330,6 +330,24 @@ class ApplicationConfigurationError(OperationRefused):
     """The application cannot run as configured (refused at submit; the job stays new)."""
 
 
+class BexJobFileError(GangaLikeError):
+    """A BEX job file that does not follow the format (headers, a blank line, the body)."""
+
+    def __init__(self, source: str, line: int, problem: str) -> None:
+        where = f"{source}, line {line}" if line else source
+        super().__init__(f"BEX job file {where}: {problem}", source=source, line=line,
+                         problem=problem)
+
+
+class BexSubmitRefused(GangaLikeError):
+    """A BEX job that cannot be queued (its ID is taken, a host is unknown): nothing stored."""
+
+    def __init__(self, job_id: str, problem: str, valid: Iterable[str] = ()) -> None:
+        valid = tuple(valid)
+        super().__init__(f"BEX job {job_id!r} is not queued: {problem}", job_id=job_id,
+                         problem=problem, valid=valid)
+
+
 # Ganga's names for these errors, so that a Ganga script's ``except`` clauses catch ours.
 GangaException = GangaLikeError
 JobError = OperationRefused
@@ -348,3 +366,4 @@ GANGA_NAMES = ("GangaException", "JobError", "ApplicationConfigurationError",
                "RepositoryError", "GangaValueError", "GangaTypeError", "PluginError", "SchemaError",
                "GangaFileError", "ApplicationPrepareError", "JobManagerError",
                "IncompleteJobSubmissionError", "IncompleteKillError", "GangaIOError")
+

@@ -30,11 +30,18 @@ log = logging.getLogger(__name__)
 
 
 def format_line(change: Change) -> str:
-    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(change.time))
-    note = " ".join(change.note.split())  # one line per event, whatever the note holds
+    note = change.note
     if change.cause is not None:
-        note = f"{note} ({change.cause})" if note else f"({change.cause})"
-    line = f"{stamp} {change.host or _HOST} {change.fqid} {change.target}"
+        note = f"{note} ({change.cause})" if note.strip() else f"({change.cause})"
+    return format_fields(change.time, change.host, change.fqid, change.target, note)
+
+
+def format_fields(when: float, host: str, job_id: str, status: str, note: str = "") -> str:
+    """One line of a queue log: ``YYYY-MM-DD HH:MM:SS <host> <job-id> <status> [<msg>]``
+    (also the BEX queue's own log, ``bex.files``)."""
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(when))
+    note = " ".join(note.split())  # one line per event, whatever the note holds
+    line = f"{stamp} {host or _HOST} {job_id} {status}"
     return f"{line} {note}\n" if note else line + "\n"
 
 
@@ -51,7 +58,10 @@ class QueueLog:
         return sum(text.count("\n") for text in self._held)
 
     def append(self, changes: Iterable[Change]) -> None:
-        text = "".join(format_line(c) for c in changes)
+        self.append_lines("".join(format_line(c) for c in changes))
+
+    def append_lines(self, text: str) -> None:
+        """Append whole lines (made by :func:`format_fields`), held back as ``append``'s."""
         with self._lock:
             if text:
                 self._held.append(text)

@@ -212,11 +212,15 @@ def cmd_kill(args: argparse.Namespace) -> int:
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
-    job = quick.build_job(args)  # a bad --split file or command: one line, nothing stored
+    bex = quick.bex_form(args)  # FILE.job --hosts h1,h2: a BEX job file
+    built = None if bex else quick.build_job(args)  # a bad file or command: one line, nothing stored
     session = _session()
     try:
-        session.register(job)
-        job.submit()
+        if bex is not None:
+            job = session.jobs.get(session.submit_bex(bex.text, bex.hosts, source=bex.path))
+        else:
+            job = session.register(built)
+            job.submit()
         session.refresh()
         if args.wait:
             from .progress import wait_with_progress

@@ -140,7 +140,10 @@ def build_parser() -> argparse.ArgumentParser:
     _json(p)
 
     p = command("submit", c.cmd_submit,
-                "submit a command as a job: ganga-like submit [options] -- PROGRAM [ARGS...]")
+                "submit a command as a job: ganga-like submit [options] -- PROGRAM [ARGS...]; "
+                "or a BEX job file, one subjob per host: ganga-like submit FILE.job --hosts h1,h2")
+    p.add_argument("--hosts", metavar="H1,H2",
+                   help="with a BEX job file: the hosts to queue it on (one subjob each)")
     p.add_argument("--name", default="", help="the job's name")
     p.add_argument("--split", metavar="FILE",
                    help="one subjob per line of FILE, its words added after ARGS")

@@ -3,17 +3,23 @@ HTCondor's ``queue ... from`` give one; and ``peek --follow``, as ``tail -f``.
 
 ``--split FILE`` makes one subjob per non-empty line of FILE, its words (split as a
 shell does, without running one) added after ARGS; ``#`` starts a comment line.
+
+``submit FILE.job --hosts h1,h2`` queues a BEX job file instead (``ganga_like.bex``):
+read and checked here (a malformed file is one line, and nothing is sent), queued by
+the service (which refuses an ID the queue has, or an unknown host, storing nothing).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import shlex
 import sys
 import time
 from typing import Any
 
+from ..bex.jobfile import parse_job
 from ..model.application import Executable
 from ..model.job import Job
 from ..model.splitters import ArgSplitter
@@ -52,6 +58,44 @@ def command_of(args: argparse.Namespace) -> list[str]:
     if not command:
         raise UsageError("no command given: ganga-like submit [options] -- PROGRAM [ARGS...]")
     return command
+
+
+@dataclasses.dataclass(frozen=True)
+class BexFile:
+    path: str
+    text: str
+    hosts: list[str]
+
+
+def bex_form(args: argparse.Namespace) -> BexFile | None:
+    """``submit FILE.job --hosts h1,h2 [--wait] [--json]``: the file (read and checked
+    here) and its hosts; None for the command form (``submit [options] -- PROGRAM``)."""
+    rest = list(args.cmd)
+    if rest[:1] == ["--"] or not (args.hosts or any(a.partition("=")[0] == "--hosts" for a in rest)):
+        if args.hosts:
+            raise UsageError("--hosts takes a BEX job file: ganga-like submit FILE.job --hosts h1,h2")
+        return None
+    form = argparse.ArgumentParser(prog="ganga-like submit", add_help=False, exit_on_error=False)
+    form.add_argument("file")
+    form.add_argument("--hosts", default=args.hosts)
+    form.add_argument("--wait", action="store_true", default=args.wait)
+    form.add_argument("--json", action="store_true", default=args.json)
+    try:
+        given, extra = form.parse_known_args(rest)
+    except argparse.ArgumentError as exc:
+        raise UsageError(f"submit FILE.job --hosts h1,h2: {exc}") from None
+    if extra or args.name or args.split:
+        what = " ".join(extra) or ("--name" if args.name else "--split")
+        raise UsageError(f"submit FILE.job --hosts h1,h2 takes no {what} (a BEX job file "
+                         "names itself: its ID and Subject)")
+    args.wait, args.json = given.wait, given.json
+    try:
+        with open(given.file, "rb") as handle:
+            data = handle.read()
+    except OSError as exc:
+        raise UsageError(f"BEX job file {given.file!r}: {exc.strerror or exc}") from None
+    parse_job(data, given.file)  # malformed (not UTF-8 either): one line here, nothing sent
+    return BexFile(given.file, data.decode("utf-8"), [h.strip() for h in given.hosts.split(",")])
 
 
 def build_job(args: argparse.Namespace) -> Any:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Protocol
 
 from ..backends import base
@@ -45,6 +45,9 @@ class EngineContext:
     backends: BackendPool
     notify_changed: Callable[[], None]  # wakes the waiters of wait()
     inbox: Inbox | None = None  # the monitor's, once it exists
+    # After a commit: these (sub)jobs' stored state may have changed (the BEX queue's
+    # writer rewrites their files; the monitor tells it of backend details it recorded).
+    touched: Callable[[Iterable[str]], None] = lambda fqids: None
 
     def new_cause(self, kind: str, after: Cause | None = None, origin: str = "") -> Cause:
         """A cause numbered in the repository (``kill #41``: ``repository.causes``); on a

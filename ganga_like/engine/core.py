@@ -17,19 +17,21 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from ..bex.files import QueueDir
 from ..channel.origin import this_process
 from ..config import Config
 from ..errors import WaitTimeout
 from ..model import binding
 from ..model.job import Job
 from ..model.session import JOB_VERBS, JobSession, Lock, Verb, check_args
-from ..model.writes import acting_as
+from ..model.writes import Change, acting_as
 from ..ray_runtime import before_ray_shutdown
 from ..repository import open_repository
 from ..repository.storage import Repository
 from ..status import ACTIVE, Status
 from ..store_session import StoreSession
 from .backend_pool import BackendPool
+from .bex_writer import BexWriter
 from .context import EngineContext
 from .log_repair import complete_queue_log
 from .monitor import Monitor
@@ -73,6 +75,16 @@ class Engine(StoreSession, JobSession[Job]):
         self.monitor = Monitor(self.context)
         self.context.inbox = self.monitor
         self._recovered = False
+        self.bex: BexWriter | None = None
+        if not self.read_only:  # the BEX queue follows the database (written here only)
+            self.bex = BexWriter(repository, QueueDir(config.bex_queue, config.keep_history))
+            self.context.touched = self.bex.notice
+            self.bex.start()
+            self.bex.repair(self.main.root.active_ids or ())  # what a crash left unwritten
+
+    def on_commit(self, changes: list[Change]) -> None:
+        super().on_commit(changes)  # the queue log
+        self.context.touched(change.fqid for change in changes)
 
     @property
     def backends(self) -> BackendPool:
@@ -100,6 +112,8 @@ class Engine(StoreSession, JobSession[Job]):
             return
         self.monitor.stop()
         self.context.backends.shutdown()
+        if self.bex is not None:
+            self.bex.stop()
         super().close()
 
     def __enter__(self) -> Engine:

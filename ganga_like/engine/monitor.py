@@ -276,6 +276,7 @@ class Monitor:
             _answer(submissions, exc)
             raise
         _answer(submissions)
+        self.ctx.touched(event.fqid for event in events)  # backend details it recorded
         self._room_again()
         self.batches += 1
         self.events_applied += len(events)

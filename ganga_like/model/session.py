@@ -191,6 +191,17 @@ class JobSession(Protocol[J]):
         ``environment`` (None: the calling process's)."""
         return self.run_verb("submit", job=job, keep_going=keep_going, environment=environment)
 
+    @verb(lock=Lock.WRITE, operation="engine.operations.bex:submit_bex", result=Result.TEXT,
+          monitor=True, from_caller={"environment": caller_environment})
+    def submit_bex(self, text: str, hosts: list[str], source: str = "<job file>",
+                   environment: Mapping[str, str] | None = None) -> str:
+        """Queue a BEX job file (headers ID, Subject, Prep; a blank line; the body) on these
+        hosts: one master, one subjob per host. Its id; refused in one line, with nothing
+        stored, for a malformed file, an ID the queue has, or a host the Hosts backend
+        does not know. ``source`` names the file in errors."""
+        return self.run_verb("submit_bex", text=text, hosts=hosts, source=source,
+                             environment=environment)
+
     @verb(lock=Lock.WRITE, operation="engine.operations.kill:kill", result=Result.NOTHING,
           monitor=True)
     def kill(self, job: J) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from ganga_like.errors import BexSubmitRefused
 from ganga_like.model.application import Executable
 from ganga_like.model.job import Job
 from ganga_like.model.session import JOB_VERBS
@@ -83,5 +84,13 @@ def every_verb(session: Any, sleep: str = "300") -> dict[str, dict[str, Any]]:
     assert [item["fqid"] for item in found] == [loose.fqid], found  # reaped: nothing left
 
     note("remove", session.remove(echo))
+
+    # A BEX job file on the one host the Hosts backend knows (a refusal names it).
+    try:
+        session.submit_bex("ID: verbs\n\ntrue\n", ["no-such-host"])
+    except BexSubmitRefused as refused:
+        host = refused.fields["valid"][0]
+    fqid = note("submit_bex", session.submit_bex("ID: verbs\n\ntrue\n", [host]))
+    assert session.wait([session.jobs.get(fqid)], timeout=120) == [Status.COMPLETED]
     assert set(seen) == set(JOB_VERBS), set(JOB_VERBS) - set(seen)
     return seen

@@ -25,7 +25,8 @@ LAYERS = [
     ["client", "service"],
     ["engine"],
     ["store_session"],
-    ["event_rules"],  # pure, beside status: reads the backends' event kinds and detail words
+    ["event_rules",  # pure, beside status: reads the backends' event kinds and detail words
+     "bex"],  # the BEX queue's formats and files (the service writes them, faces parse job files)
     ["backends.hosts", "backends.raycluster", "backends.local"],
     ["backends.runtime"],
     ["backends"],

@@ -24,7 +24,7 @@ from ganga_like.service.verbs import Verbs, dispatch
 from ganga_like.status import Status
 
 PACKAGE = Path(__file__).resolve().parents[2] / "ganga_like"
-EXPECTED = {"submit", "kill", "resubmit", "remove", "force_status", "freeze", "unfreeze",
+EXPECTED = {"submit", "submit_bex", "kill", "resubmit", "remove", "force_status", "freeze", "unfreeze",
             "unmonitor", "leaks", "peek", "wait", "hello", "status", "stop"}
 NOT_VERBS = {"register", "write", "refresh_for_read", "run_verb"}  # what the model needs besides
 
@@ -41,7 +41,8 @@ def sample_args(verb) -> dict:
     values = {"job": FakeJob("3"), "jobs": [FakeJob("3"), FakeJob("4.1")], "keep_going": True,
               "environment": {"A": "1"}, "force": True, "include_killed": True,
               "status": Status.FAILED, "reap": True, "file": "stderr", "lines": 5,
-              "timeout": 2.5, "poll": 0.1, "only_failed": False}
+              "timeout": 2.5, "poll": 0.1, "only_failed": False,
+              "text": "ID: a\n\ntrue\n", "hosts": ["n1", "n2"], "source": "a.job"}
     return {p.name: values[p.name] for p in verb.params}
 
 
@@ -53,7 +54,7 @@ def test_the_table_holds_every_verb_once():
     assert all(v.lock is Lock.NONE for v in wire.SERVICE_VERBS)
     assert {v.name for v in JOB_VERBS.values() if v.lock is Lock.READ} == {"peek", "wait"}
     assert {v.name for v in JOB_VERBS.values() if v.monitor} == {
-        "submit", "kill", "resubmit", "remove", "force_status"}
+        "submit", "submit_bex", "kill", "resubmit", "remove", "force_status"}
     # The declaration is what a reader sees: signature, defaults and types.
     resubmit = JOB_VERBS["resubmit"]
     assert [(p.name, p.annotation, p.default) for p in resubmit.params] == [

@@ -1,0 +1,220 @@
+"""BEX queues end to end: a real service whose Ray head two more nodes join (hosts n1 and
+n2, each a Ray node with its ``host:<name>`` resource), BEX job files submitted with
+``ganga-like submit FILE.job --hosts``, and the queue's files compared byte for byte
+with the formats. One service and one cluster for the whole module (each costs seconds).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import stat
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.service.test_cluster import RAY, _service_ray_address
+from tests.service.test_service import client, wait_for
+from tests.test_cli import finish_root, gl_env, run_gl
+
+HOSTS = ("n1", "n2")
+LINE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d (n1|n2) (\S+) ([A-Z]+)( .*)?\Z")
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("bex") / "gl"
+    keep = {"GANGA_LIKE_KEEP_HISTORY": "1"}
+    try:
+        started = run_gl(root, "service", "start", "--ray-open", check_clean=False, env_extra=keep)
+        assert started.returncode == 0, started.stderr
+        address = _service_ray_address(root)
+        env = gl_env(root)
+        env["RAY_TMPDIR"] = json.loads((root / "service.json").read_text())["ray_dir"]
+        env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(root / "ray-auth-token"))
+        env.pop("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", None)
+        for name in HOSTS:
+            joined = subprocess.run([RAY, "start", f"--address={address}", "--num-cpus=1",
+                                     f'--resources={{"host:{name}": 1}}'],
+                                    env=env, text=True, capture_output=True, timeout=120)
+            assert joined.returncode == 0, joined.stdout[-2000:] + joined.stderr[-2000:]
+        yield root
+    finally:
+        finish_root(root, what="the BEX test's service and its joined nodes")
+
+
+def gl(root: Path, *args: str) -> subprocess.CompletedProcess:
+    return run_gl(root, *args, check_clean=False, timeout=120)
+
+
+def job_file(root: Path, name: str, text: str) -> Path:
+    path = root.parent / name
+    path.write_text(text)
+    return path
+
+
+def stored_ids(root: Path) -> list[str]:
+    listed = gl(root, "jobs", "--json", "--all")
+    assert listed.returncode == 0, listed.stderr
+    return sorted(row["fqid"] for row in json.loads(listed.stdout))
+
+
+def last_change(root: Path, fqid: str) -> dict:
+    """The (sub)job's last history entry as stored: its time (a float), target and note."""
+    top, sub = fqid.split(".")
+    read = client(root, f"""
+        import json
+        from ganga_like.status import history_entries
+        entry = history_entries(jobs({top}).subjobs[{sub}].history)[-1]
+        print("LAST", json.dumps({{"time": entry.when, "to": entry.dst, "note": entry.note}}))
+    """)
+    line = [line for line in read.stdout.splitlines() if line.startswith("LAST ")]
+    assert line, read.stdout + read.stderr
+    return json.loads(line[0].removeprefix("LAST "))
+
+
+def queue_log(root: Path, name: str) -> list[tuple[str, str, str, str]]:
+    """(host, job-id, code, message) of the queue's log lines about job ``name`` (and
+    the host lines, '-'), every line checked against the seed's format."""
+    found = []
+    for line in (root / "queue" / "log").read_text().splitlines():
+        match = LINE.match(line)
+        assert match, f"not a queue-log line: {line!r}"
+        if match.group(2) in (name, "-"):
+            found.append((match.group(1), match.group(2), match.group(3),
+                          (match.group(4) or "").strip()))
+    return found
+
+
+def wait_for_file(path: Path, timeout: float = 30) -> None:
+    wait_for(path.exists, timeout, f"{path}")
+
+
+def test_a_job_file_runs_once_per_host_and_its_queue_files_say_so(root):
+    text = "ID: 20261206-hello\nSubject: say hello\n\necho \"hello from $GANGA_LIKE_HOST\"\n"
+    path = job_file(root, "hello.job", text)
+    done = gl(root, "submit", str(path), "--hosts", "n1,n2", "--wait", "--json")
+    assert done.returncode == 0, done.stderr
+    outcome = json.loads(done.stdout)
+    assert outcome["status"] == "completed" and outcome["subjobs"] == {"completed": 2}
+    queue = root / "queue"
+    assert (queue / "jobs" / "20261206-hello.job").read_text() == text  # the file, byte for byte
+    for index, host in enumerate(HOSTS):
+        history = queue / "history" / host  # keep_history is set for this service
+        wait_for_file(history / "20261206-hello.stat")
+        assert os.readlink(history / "20261206-hello.job") == "../../jobs/20261206-hello.job"
+        last = last_change(root, f"{outcome['fqid']}.{index}")
+        assert last["to"] == "completed"
+        message = last["note"] or "Done"
+        assert (history / "20261206-hello.stat").read_text() == (
+            f"Time: {int(last['time'])}\nStatus: OK\nMessage: {message}\n")
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(last["time"]))
+        assert (history / "20261206-hello.log").read_text() == (
+            f"=== attempt 1 on {host}, ended {stamp}: OK {message}\n--- stdout\nhello from {host}\n")
+        said = [code for h, _name, code, _msg in queue_log(root, "20261206-hello") if h == host]
+        assert said[0] == "NEW" and said[-2:] == ["OK", "DONE"], said
+        assert "RUN" in said and said.index("RUN") < said.index("OK"), said
+        assert not os.path.lexists(queue / "hosts" / host / "20261206-hello.stat")
+
+
+def test_prep_is_shown_while_it_runs_then_the_body(root):
+    path = job_file(root, "prep.job", "ID: prep-1\nPrep: sleep 3; echo prepared\n\necho body\n")
+    submitted = gl(root, "submit", str(path), "--hosts", "n2")
+    assert submitted.returncode == 0, submitted.stderr
+    stat_path = root / "queue" / "hosts" / "n2" / "prep-1.stat"
+    seen = []
+
+    def ok_seen() -> bool:
+        for where in (stat_path, root / "queue" / "history" / "n2" / "prep-1.stat"):
+            try:
+                code = where.read_text().split("Status: ")[1].split("\n")[0]
+            except (FileNotFoundError, IndexError):
+                continue
+            if not seen or seen[-1] != code:
+                seen.append(code)
+            return code == "OK"
+        return False
+
+    wait_for(ok_seen, 60, "the prep job to finish")
+    assert "PREP" in seen and seen[-1] == "OK", seen
+    codes = [code for h, _n, code, _m in queue_log(root, "prep-1") if h == "n2"]
+    assert codes.index("PREP") < codes.index("RUN") < codes.index("OK"), codes
+    log = (root / "queue" / "history" / "n2" / "prep-1.log").read_text()
+    assert log.endswith("--- stdout\nprepared\nbody\n"), log
+
+
+def test_a_failed_job_stays_queued_and_its_transcript_keeps_every_attempt(root):
+    path = job_file(root, "fail.job", "ID: fail-1\n\necho \"try\"; echo oops >&2; exit 3\n")
+    done = gl(root, "submit", str(path), "--hosts", "n1", "--wait", "--json")
+    assert done.returncode == 3, done.stderr  # ganga-like's exit code for a failed job
+    fqid = json.loads(done.stdout)["fqid"]
+    again = gl(root, "resubmit", fqid)
+    assert again.returncode == 0, again.stderr
+    waited = gl(root, "wait", fqid, "--timeout", "60")
+    assert waited.returncode == 3, waited.stdout + waited.stderr
+    host = root / "queue" / "hosts" / "n1"
+    wait_for(lambda: (host / "fail-1.log").read_text().count("=== attempt") == 2, 30, "attempt 2")
+    last = last_change(root, f"{fqid}.0")
+    assert last["to"] == "failed"
+    assert (host / "fail-1.stat").read_text() == (
+        f"Time: {int(last['time'])}\nStatus: FAILED\nMessage: {' '.join(last['note'].split())}\n")
+    log = (host / "fail-1.log").read_text()
+    attempts = re.findall(r"^=== attempt (\d) on n1, ended [\d-]+ [\d:]+: FAILED (.*)$", log, re.M)
+    assert [a for a, _ in attempts] == ["1", "2"], log
+    assert log.count("--- stdout\ntry\n--- stderr\noops\n") == 2, log
+
+
+def test_the_queue_is_private(root):
+    for where, _dirs, files in os.walk(root / "queue"):
+        assert stat.S_IMODE(os.stat(where).st_mode) == 0o700, where
+        for name in files:
+            path = os.path.join(where, name)
+            if not os.path.islink(path):
+                assert stat.S_IMODE(os.stat(path).st_mode) == 0o600, path
+
+
+@pytest.mark.parametrize(("text", "hosts", "message"), [
+    ("ID: bad one\n\necho\n", "n1", "BEX job file {path}, line 1: ID 'bad one' is not valid"),
+    ("Subject: x\n\necho\n", "n1", "BEX job file {path}: no ID header"),
+    ("ID: dup\necho\n", "n1", "BEX job file {path}: no blank line"),
+    ("ID: 20261206-hello\n\necho again\n", "n1",
+     "BEX job '20261206-hello' is not queued: the queue has a job with this ID already"),
+    ("ID: nowhere\n\necho\n", "n1,n9",
+     "BEX job 'nowhere' is not queued: unknown host 'n9'; the Hosts backend knows: "),
+    ("ID: twice\n\necho\n", "n1,n1", "BEX job 'twice' is not queued: host 'n1' is given twice"),
+], ids=["bad-id", "no-id", "no-blank-line", "duplicate-id", "unknown-host", "host-twice"])
+def test_bad_input_is_one_line_and_nothing_is_stored(root, text, hosts, message):
+    if "already" in message and not (root / "queue" / "jobs" / "20261206-hello.job").exists():
+        issued = job_file(root, "hello.job", "ID: 20261206-hello\n\necho hello\n")
+        assert gl(root, "submit", str(issued), "--hosts", "n1").returncode == 0
+    before = stored_ids(root)
+    path = job_file(root, "bad.job", text)
+    refused = gl(root, "submit", str(path), "--hosts", hosts)
+    assert refused.returncode != 0
+    lines = refused.stderr.strip().splitlines()
+    assert len(lines) == 1 and message.format(path=path) in lines[0], refused.stderr
+    if "unknown host" in message:
+        assert "n1, n2" in lines[0], lines[0]  # the valid choices are named
+    assert stored_ids(root) == before
+    if "already" not in message:
+        assert not any(name.startswith(("nowhere", "twice")) for name in
+                       os.listdir(root / "queue" / "jobs"))
+
+
+def test_the_command_form_of_submit_is_unchanged_and_hosts_belong_to_a_job_file(root):
+    plain = gl(root, "submit", "--wait", "--", "/bin/echo", "plain")
+    assert plain.returncode == 0 and plain.stdout.endswith(": completed\n"), plain.stdout + plain.stderr
+    mixed = gl(root, "submit", "--hosts", "n1", "--", "/bin/echo", "x")
+    assert mixed.returncode == 2 and "--hosts takes a BEX job file" in mixed.stderr, mixed.stderr
+    client_side = client(root, """
+        from ganga_like.errors import BexJobFileError
+        from ganga_like.client.default import default_session
+        try:
+            default_session().submit_bex("no headers at all", ["n1"])
+        except BexJobFileError as error:
+            print("refused:", error)
+    """)
+    assert "refused: BEX job file <job file>: no blank line" in client_side.stdout, client_side.stderr
