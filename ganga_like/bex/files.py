@@ -187,6 +187,14 @@ class QueueDir:
                        os.path.join(target, f"{name}.job"))
 
 
+    def drop(self, name: str, host: str) -> None:
+        """A removed job leaves the host's queue (its job file stays: it was issued)."""
+        for suffix in (".stat", ".log", ".job"):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(self.host_dir(host), name + suffix))
+        self._host_said.pop((name, host), None)
+
+
 def prep_done(workdir: str) -> bool:
     """Whether the run's status file says its Prep: command ended."""
     return sf.StatusFile(os.path.join(workdir, "status")).has_state(PREP_DONE)

@@ -9,7 +9,8 @@ never in the monitor's way. A job's files are a function of its stored state, so
 crash between a commit and its files is repaired at the next start by rewriting every
 job that was active since the last recovery (:meth:`repair`). While a BEX job's run is
 in ``PREP`` the thread looks at its status file every :data:`PREP_POLL` s, since the
-end of a Prep command is no commit.
+end of a Prep command is no commit. A removed job's entries leave their hosts' queues
+(those this writer placed: a service killed between a removal and that leaves them).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ class BexWriter:
         self._pending: set[str] = set()
         self._prep: set[str] = set()  # fqids last written as PREP
         self._queued_tops: dict[str, bool] = {}  # top-level id -> whether it is a Hosts job
+        self._placed: dict[str, tuple[str, tuple[str, ...]]] = {}  # fqid -> (job-id, hosts)
         self._cond = threading.Condition()
         self._busy = False
         self._stop = False
@@ -108,8 +110,13 @@ class BexWriter:
         conn.refresh()  # see the commits that were noticed
         jobs = conn.jobs
         for fqid in sorted(fqids, key=_order):
+            if self._queued_tops.get(fqid.partition(".")[0]) is False:
+                continue  # a job known not to be queued: not even read
             job = _lookup(jobs, fqid)
-            if job is None or not self._queued(job):
+            if job is None:  # removed: its entries leave their hosts' queues
+                self._drop(fqid)
+                continue
+            if not self._queued(job):
                 self._prep.discard(fqid)
                 continue
             leaves = list(job._subjobs.values()) if job._subjobs is not None else [job]
@@ -127,10 +134,22 @@ class BexWriter:
     def _write_leaf(self, leaf: Job) -> None:
         entry = entry_of(leaf)
         code = self.queue.write(entry, job_text_of(leaf))
+        if entry.hosts:
+            self._placed[entry.fqid] = (entry.name, entry.hosts)
         if code == codes.PREP:
             self._prep.add(leaf.fqid)
         else:
             self._prep.discard(leaf.fqid)
+
+
+    def _drop(self, fqid: str) -> None:
+        """A removed job's entries (those this writer placed) leave their hosts' queues."""
+        top = fqid.partition(".")[0]
+        for leaf in [f for f in self._placed if f == fqid or f.partition(".")[0] == top]:
+            name, hosts = self._placed.pop(leaf)
+            self._prep.discard(leaf)
+            for host in hosts:
+                self.queue.drop(name, host)
 
 
 def _order(fqid: str) -> tuple[int, ...]:

@@ -218,3 +218,29 @@ def test_the_command_form_of_submit_is_unchanged_and_hosts_belong_to_a_job_file(
             print("refused:", error)
     """)
     assert "refused: BEX job file <job file>: no blank line" in client_side.stdout, client_side.stderr
+
+
+def test_a_claim_left_by_a_crash_does_not_hold_its_id(root):
+    """A service killed between claiming an ID (creating queue/jobs/<ID>.job) and storing
+    its job leaves a claim that no job holds: the next job file with that ID takes it."""
+    (root / "queue" / "jobs" / "orphan-1.job").write_text("ID: orphan-1\n\nleft by a crash\n")
+    path = job_file(root, "orphan.job", "ID: orphan-1\n\necho taken over\n")
+    done = gl(root, "submit", str(path), "--hosts", "n1", "--wait")
+    assert done.returncode == 0, done.stderr
+    assert (root / "queue" / "jobs" / "orphan-1.job").read_text() == "ID: orphan-1\n\necho taken over\n"
+    again = gl(root, "submit", str(path), "--hosts", "n1")  # now a stored job holds it
+    assert again.returncode != 0 and "has a job with this ID already" in again.stderr, again.stderr
+
+
+def test_a_removed_job_leaves_its_hosts_queues(root):
+    path = job_file(root, "gone.job", "ID: gone-1\n\nexit 1\n")
+    done = gl(root, "submit", str(path), "--hosts", "n1,n2", "--wait", "--json")
+    fqid = json.loads(done.stdout)["fqid"]
+    for host in HOSTS:
+        wait_for_file(root / "queue" / "hosts" / host / "gone-1.stat")
+    removed = gl(root, "remove", fqid)
+    assert removed.returncode == 0, removed.stderr
+    left = [root / "queue" / "hosts" / h / f"gone-1{suffix}" for h in HOSTS
+            for suffix in (".job", ".stat", ".log")]
+    wait_for(lambda: not any(os.path.lexists(p) for p in left), 30, "the entries to go")
+    assert (root / "queue" / "jobs" / "gone-1.job").exists()  # it was issued: the file stays
