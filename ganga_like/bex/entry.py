@@ -77,6 +77,9 @@ class Entry:
     attempt: int
     workdir: str
     prep: bool  # a BEX job with a Prep: command (PREP until its run says it ended)
+    # The last status changes, oldest first: (time, code, note) each, the codes their
+    # statuses give (so the log can say a code the job passed between two writes).
+    steps: tuple[tuple[float, str, str], ...] = ()
 
     @property
     def final(self) -> bool:
@@ -101,9 +104,13 @@ def parse_stat(text: str) -> dict[str, str]:
     return fields
 
 
+_LEAF = {status for status, _detail in codes.CODE_OF}  # the statuses the table covers
+STEPS = 8  # how many of a leaf's last status changes an entry carries
+
+
 def entry_of(job: Job) -> Entry:
     """The queue's view of a stored leaf (a subjob, or a job without subjobs)."""
-    history = history_entries(job.history[-1:])
+    history = history_entries(job.history[-STEPS:])
     last = history[-1] if history else None
     status = job.status.value
     detail = job.backend_detail
@@ -112,4 +119,5 @@ def entry_of(job: Job) -> Entry:
     return Entry(job.fqid, queue_name(job), hosts_of(job), status, detail,
                  codes.code_for(status, detail), message,
                  last.when if last is not None else (job.created or 0.0), job.submit_counter,
-                 job.workdir, prep)
+                 job.workdir, prep,
+                 tuple((e.when, codes.code_for(e.dst), e.note) for e in history if e.dst in _LEAF))

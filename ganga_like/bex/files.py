@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 import time
 
 from ..backends.runtime import status_file as sf
@@ -50,6 +49,9 @@ class QueueDir:
         # (job-id, host) -> the host code last logged for it: a host line is said once per
         # phase (a new service may say the current one again; nothing is lost).
         self._host_said: dict[tuple[str, str], str] = {}
+        # (job-id, host) -> the time of the last status change logged (a new service
+        # goes by the .stat's Time instead).
+        self._logged_at: dict[tuple[str, str], float] = {}
 
     # -- places -------------------------------------------------------------------------
     def job_file(self, name: str) -> str:
@@ -115,8 +117,12 @@ class QueueDir:
         link = os.path.join(where, f"{entry.name}.job")
         stat_path = os.path.join(where, f"{entry.name}.stat")
         old = read_stat(stat_path)
-        if code == codes.OK and not old and not os.path.lexists(link):
-            return  # finished on disk already: its files were moved or deleted
+        if code == codes.OK and not old:
+            if not os.path.lexists(link):
+                return  # finished on disk already: its files were moved or deleted
+            if os.path.exists(os.path.join(self.history_dir(host), f"{entry.name}.stat")):
+                self._retire(entry.name, host)  # a move to history a crash cut short
+                return
         if not os.path.lexists(link):
             os.symlink(os.path.join("..", "..", "jobs", f"{entry.name}.job"), link)
         changed = old.get("Status") != code
@@ -124,7 +130,13 @@ class QueueDir:
         # A new code from a status change is dated by it; one from a detail, or from a run
         # whose Prep ended (the same status as before), by now.
         when = float(written) if not changed else entry.time if int(entry.time) > written else now
-        self.log.append_lines(self._log_lines(entry, host, code if changed else "", when or now))
+        key = (entry.name, host)
+        passed = self._passed(entry, key, old.get("Status", ""), written) if changed else []
+        said = changed and not (passed and passed[-1][1] == code)  # (a passed line says it)
+        self.log.append_lines("".join(format_fields(t, host, entry.name, c, note)
+                                      for t, c, note in passed)
+                              + self._log_lines(entry, host, code if said else "", when or now))
+        self._logged_at[key] = max(entry.time, self._logged_at.get(key, 0.0))
         if entry.final:
             self._append_transcript(os.path.join(where, f"{entry.name}.log"), entry, host, code)
         elif not os.path.exists(os.path.join(where, f"{entry.name}.log")):
@@ -132,6 +144,20 @@ class QueueDir:
         _replace(stat_path, stat_text(when, code, entry.message))
         if code == codes.OK:
             self._retire(entry.name, host)
+
+    def _passed(self, entry: Entry, key: tuple[str, str], old_code: str,
+                written: int) -> list[tuple[float, str, str]]:
+        """The codes the entry passed through since its last write (by its status changes
+        after it), each once, leaving out the one it shows now: the log says them too."""
+        since = self._logged_at.get(key)
+        steps = [s for s in entry.steps[:-1]  # the last change is the entry's own
+                 if (s[0] > since if since is not None else int(s[0]) > written)]
+        passed, said = [], old_code
+        for step in steps:
+            if step[1] != said:
+                passed.append(step)
+                said = step[1]
+        return passed
 
     def _log_lines(self, entry: Entry, host: str, code: str, when: float) -> str:
         """The log's lines for this write: the host's new phase (if any), the job's new
@@ -217,8 +243,11 @@ def _head(path: str) -> str:
 
 
 def _replace(path: str, text: str) -> None:
-    """Write ``path`` whole or not at all: a temporary file beside it, then a rename."""
-    fd, temporary = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".", suffix=".tmp")
+    """Write ``path`` whole or not at all: a temporary file beside it, then a rename. The
+    temporary file's name is fixed (one writer per queue), so one a crash left behind is
+    simply written over next time."""
+    temporary = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)

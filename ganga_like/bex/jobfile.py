@@ -81,6 +81,18 @@ def parse_job(text: str | bytes, source: str = "<job file>") -> BexJob:
     return BexJob(values[ID], body, values.get(SUBJECT, ""), values.get(PREP, ""))
 
 
+def read_job_file(path: str) -> str:
+    """The text of the job file at ``path``, checked (:func:`parse_job`); one line if it
+    cannot be read or is malformed."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError as exc:
+        raise BexJobFileError(path, 0, f"cannot be read: {exc.strerror or exc}") from None
+    parse_job(data, path)
+    return data.decode("utf-8")
+
+
 def _headers(lines: list[str], source: str) -> dict[str, str]:
     values: dict[str, str] = {}
     for number, line in enumerate(lines, 1):

@@ -19,7 +19,7 @@ import sys
 import time
 from typing import Any
 
-from ..bex.jobfile import parse_job
+from ..bex.jobfile import read_job_file
 from ..model.application import Executable
 from ..model.job import Job
 from ..model.splitters import ArgSplitter
@@ -89,13 +89,8 @@ def bex_form(args: argparse.Namespace) -> BexFile | None:
         raise UsageError(f"submit FILE.job --hosts h1,h2 takes no {what} (a BEX job file "
                          "names itself: its ID and Subject)")
     args.wait, args.json = given.wait, given.json
-    try:
-        with open(given.file, "rb") as handle:
-            data = handle.read()
-    except OSError as exc:
-        raise UsageError(f"BEX job file {given.file!r}: {exc.strerror or exc}") from None
-    parse_job(data, given.file)  # malformed (not UTF-8 either): one line here, nothing sent
-    return BexFile(given.file, data.decode("utf-8"), [h.strip() for h in given.hosts.split(",")])
+    text = read_job_file(given.file)  # unreadable or malformed: one line here, nothing sent
+    return BexFile(given.file, text, [h.strip() for h in given.hosts.split(",")])
 
 
 def build_job(args: argparse.Namespace) -> Any:

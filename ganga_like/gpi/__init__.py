@@ -147,6 +147,20 @@ def load(path: Any, returnList: bool = True) -> list[Any] | None:  # noqa: N803 
     return loaded if returnList else None
 
 
+def submit_bex(path: str, hosts: list[str] | str) -> Any:
+    """Queue a BEX job file (``ID:``, ``Subject:``, ``Prep:``, a blank line, the body) on
+    hosts, one subjob each, and return the job: ``submit_bex('build.job', ['n1', 'n2'])``
+    (or ``'n1,n2'``). A malformed file, an ID the queue has or an unknown host is
+    refused in one line, and nothing is stored (docs/backends.md, "BEX queues")."""
+    from ..bex.jobfile import read_job_file
+    from ..client.default import default_session
+
+    text = read_job_file(str(path))  # malformed: one line here, nothing sent
+    names = hosts.split(",") if isinstance(hosts, str) else list(hosts)
+    chosen = default_session()
+    return chosen.jobs.get(chosen.submit_bex(text, names, source=str(path)))
+
+
 def session() -> Any:
     """The default session (repository, backends, monitor)."""
     from ..client.default import default_session
@@ -159,7 +173,7 @@ __all__ = [
     "Local", "Interactive", "RayCluster", "Hosts", "LocalFile", "File", "GangaDataset", "config",
     "TextMerger", "CustomMerger", "FileChecker", "CustomChecker",
     "Notifier", "help", "Status", "runMonitoring", "enableMonitoring", "disableMonitoring", "leaks",
-    "export", "load", "session", "GangaLikeError",
+    "export", "load", "session", "submit_bex", "GangaLikeError",
     # Ganga's exception names, as aliases in the one hierarchy
     *GANGA_NAMES, "NotAvailable",
     # Ganga's remote file types: each raises NotAvailable (one line) when used

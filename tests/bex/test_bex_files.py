@@ -17,9 +17,9 @@ T0 = 1_765_000_000.0
 
 
 def entry(tmp_path, status, detail, code, attempt=1, time_=T0, message="", prep=False,
-          hosts=("n1",), name="job-a"):
+          hosts=("n1",), name="job-a", steps=()):
     return Entry("7.0", name, hosts, status, detail, code, message, time_, attempt,
-                 str(tmp_path / "ws" / "7" / "0"), prep)
+                 str(tmp_path / "ws" / "7" / "0"), prep, steps)
 
 
 @pytest.fixture
@@ -104,6 +104,21 @@ def test_history_keeps_an_ok_jobs_files(tmp_path):
         f"=== attempt 1 on n1, ended {stamp}: OK exit 0\n--- stdout\nhello\n")
 
 
+def test_a_move_to_history_cut_short_is_finished(tmp_path):
+    os.makedirs(tmp_path / "ws" / "7" / "0" / "output")
+    queue = QueueDir(str(tmp_path / "queue"), keep_history=True)
+    queue.write(entry(tmp_path, "running", "Running", "RUN"), "x")
+    host, history = tmp_path / "queue" / "hosts" / "n1", tmp_path / "queue" / "history" / "n1"
+    os.makedirs(history)
+    for suffix in (".log", ".stat"):  # moved when the service was killed; the link was not
+        os.replace(host / f"job-a{suffix}", history / f"job-a{suffix}")
+    lines = log_lines(queue)
+    queue.write(entry(tmp_path, "completed", "Done", "OK", time_=T0 + 2), "x")
+    assert os.listdir(host) == [] and sorted(os.listdir(history)) == ["job-a.job", "job-a.log",
+                                                                      "job-a.stat"]
+    assert log_lines(queue) == lines  # nothing said twice
+
+
 def test_the_transcript_keeps_every_attempt_once(queue, tmp_path):
     out = tmp_path / "ws" / "7" / "0" / "output"
     (out / "stdout").write_text("first\n")
@@ -160,3 +175,28 @@ def test_an_id_is_claimed_once(queue):
     assert open(queue.job_file("b")).read() == "ID: b\n\none\n"
     queue.unclaim("b")
     assert not queue.issued("b")
+
+
+def test_a_code_passed_between_two_writes_is_logged_in_its_place(queue, tmp_path):
+    """A short job is read after several commits: the codes its status changes gave on
+    the way (RUN) are logged with their own times, once each, before the code it shows."""
+    queue.write(entry(tmp_path, "submitted", "Queued", "NEW", steps=((T0, "NEW", ""),)), "x")
+    steps = ((T0, "NEW", ""), (T0 + 1, "RUN", "running on n1"), (T0 + 2, "RUN", ""),
+             (T0 + 3, "OK", ""))
+    queue.write(entry(tmp_path, "completed", "Done", "OK", time_=T0 + 3, message="Done",
+                      steps=steps), "x")
+    with open(queue.log.path) as handle:
+        stamps = [line[:19] for line in handle]
+    assert log_lines(queue) == ["n1 job-a NEW", "n1 job-a RUN running on n1", "n1 job-a OK Done",
+                                "n1 - DONE"]
+    assert stamps[1] == time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(T0 + 1))
+
+
+def test_a_code_passed_and_still_shown_is_logged_once(queue, tmp_path):
+    """Seen first while completing (RUN, the detail 'Done'): RUN is logged once, with the
+    time and note of the change that gave it."""
+    queue.write(entry(tmp_path, "submitted", "Starting", "SEND", steps=((T0, "NEW", ""),)), "x")
+    steps = ((T0, "NEW", ""), (T0 + 1, "RUN", "running on n1"), (T0 + 2, "RUN", ""))
+    queue.write(entry(tmp_path, "completing", "Done", "RUN", time_=T0 + 2, message="Done",
+                      steps=steps), "x")
+    assert log_lines(queue) == ["n1 - INIT", "n1 job-a SEND", "n1 job-a RUN running on n1"]

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ganga_like.bex.jobfile import BexJob, format_job, parse_job
+from ganga_like.bex.jobfile import BexJob, format_job, parse_job, read_job_file
 from ganga_like.errors import BexJobFileError
 
 ids = st.from_regex(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,30}", fullmatch=True)
@@ -68,3 +68,15 @@ def test_a_malformed_file_is_one_line_naming_what_is_wrong(text, message):
         parse_job(text, "f.job")
     assert message in str(caught.value)
     assert "\n" not in str(caught.value)
+
+
+def test_a_file_is_read_whole_or_refused_in_one_line(tmp_path):
+    with pytest.raises(BexJobFileError, match=r"^BEX job file \S+/missing\.job: cannot be read: "
+                                              r"No such file or directory$"):
+        read_job_file(str(tmp_path / "missing.job"))
+    path = tmp_path / "ok.job"
+    path.write_bytes(b"ID: a\nPrep: true\n\necho\n")
+    assert read_job_file(str(path)) == "ID: a\nPrep: true\n\necho\n"
+    path.write_bytes(b"ID: a\n")
+    with pytest.raises(BexJobFileError, match="no blank line"):
+        read_job_file(str(path))

@@ -165,6 +165,10 @@ def test_a_failed_job_stays_queued_and_its_transcript_keeps_every_attempt(root):
     attempts = re.findall(r"^=== attempt (\d) on n1, ended [\d-]+ [\d:]+: FAILED (.*)$", log, re.M)
     assert [a for a, _ in attempts] == ["1", "2"], log
     assert log.count("--- stdout\ntry\n--- stderr\noops\n") == 2, log
+    # Each attempt's codes, in order: those of its status changes always (also when the
+    # writer looked only after it failed); SEND (a backend detail) when the writer saw it.
+    codes = [code for _h, name, code, _m in queue_log(root, "fail-1") if name == "fail-1"]
+    assert [c for c in codes if c != "SEND"] == ["NEW", "RUN", "FAILED"] * 2, codes
 
 
 def test_the_queue_is_private(root):
@@ -218,6 +222,22 @@ def test_the_command_form_of_submit_is_unchanged_and_hosts_belong_to_a_job_file(
             print("refused:", error)
     """)
     assert "refused: BEX job file <job file>: no blank line" in client_side.stdout, client_side.stderr
+
+
+def test_a_script_submits_a_job_file_through_the_gpi(root):
+    path = job_file(root, "gpi.job", "ID: gpi-1\nSubject: from a script\n\necho scripted\n")
+    script = client(root, f"""
+        j = submit_bex({str(path)!r}, 'n2')
+        print(j.wait(timeout=120).value, j.name, len(j.subjobs), j.subjobs[0].peek().strip())
+        try:
+            submit_bex({str(path)!r}, ['n2'])
+        except GangaLikeError as error:
+            print(error)
+    """)
+    assert script.returncode == 0, script.stderr[-3000:]
+    first, second = script.stdout.splitlines()[:2]
+    assert first == "completed from a script 1 scripted", script.stdout
+    assert second.startswith("BEX job 'gpi-1' is not queued: the queue has a job with this ID"), second
 
 
 def test_a_claim_left_by_a_crash_does_not_hold_its_id(root):
