@@ -76,7 +76,6 @@ HOST_LINE_OF: dict[tuple[str, str], str] = {
     (Status.SUBMITTED.value, rs.PENDING_DETAIL): LOCKED,
     (Status.SUBMITTED.value, rs.STARTING_DETAIL): INIT,
 }
-FINAL_CODES = frozenset({OK, FAILED, NOPING, NOXFER, INTERR})
 
 
 def detail_word(detail: str) -> str:

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from ..backends.base import Handle
 from ..backends.hosts.config import Hosts
 from ..model.job import Job
-from ..status import history_entries
+from ..status import FINAL, history_entries
 from . import codes
 
 BEX_ID_VAR = "GANGA_LIKE_BEX_ID"  # in a BEX job's application.env: the ID of its job file
@@ -83,7 +83,8 @@ class Entry:
 
     @property
     def final(self) -> bool:
-        return self.code in codes.FINAL_CODES
+        """Its attempt is over (a NOPING of a running subjob whose node is lost is not)."""
+        return self.status in _FINAL
 
 
 def stat_text(when: float, code: str, message: str) -> str:
@@ -104,6 +105,7 @@ def parse_stat(text: str) -> dict[str, str]:
     return fields
 
 
+_FINAL = frozenset(s.value for s in FINAL)
 _LEAF = {status for status, _detail in codes.CODE_OF}  # the statuses the table covers
 STEPS = 8  # how many of a leaf's last status changes an entry carries
 
@@ -114,10 +116,14 @@ def entry_of(job: Job) -> Entry:
     last = history[-1] if history else None
     status = job.status.value
     detail = job.backend_detail
-    message = (last.note if last is not None and last.note else "") or detail
+    code = codes.code_for(status, detail)
+    # A code the detail gave (SEND, NOPING while running) says the detail; else the last
+    # status change's note says why it is where it is.
+    by_detail = code != codes.code_for(status) and status not in _FINAL
+    message = detail if by_detail else (last.note if last is not None and last.note else "") or detail
     prep = bool(_bex_env(job, BEX_PREP_VAR))
     return Entry(job.fqid, queue_name(job), hosts_of(job), status, detail,
-                 codes.code_for(status, detail), message,
+                 code, message,
                  last.when if last is not None else (job.created or 0.0), job.submit_counter,
                  job.workdir, prep,
                  tuple((e.when, codes.code_for(e.dst), e.note) for e in history if e.dst in _LEAF))

@@ -114,17 +114,37 @@ class QueueDir:
 
     def _write_host(self, entry: Entry, host: str, code: str, now: float) -> None:
         where = self._mkdir(self.host_dir(host))
-        link = os.path.join(where, f"{entry.name}.job")
-        stat_path = os.path.join(where, f"{entry.name}.stat")
+        link, stat_path, log_path = (os.path.join(where, entry.name + suffix)
+                                     for suffix in (".job", ".stat", ".log"))
         old = read_stat(stat_path)
-        if code == codes.OK and not old:
-            if not os.path.lexists(link):
-                return  # finished on disk already: its files were moved or deleted
-            if os.path.exists(os.path.join(self.history_dir(host), f"{entry.name}.stat")):
-                self._retire(entry.name, host)  # a move to history a crash cut short
-                return
+        if code == codes.OK and not old and self._done_on_disk(entry.name, host, link):
+            return
         if not os.path.lexists(link):
             os.symlink(os.path.join("..", "..", "jobs", f"{entry.name}.job"), link)
+        when = self._log_change(entry, host, code, old, now)
+        if entry.final:
+            self._append_transcript(log_path, entry, host, code)
+        elif not os.path.exists(log_path):
+            _replace(log_path, "")
+        _replace(stat_path, stat_text(when, code, entry.message))
+        if code == codes.OK:
+            self._retire(entry.name, host)
+
+    def _done_on_disk(self, name: str, host: str, link: str) -> bool:
+        """An OK job without a .stat on its host: finished on disk already (its files were
+        moved or deleted, the link last), or its move to history a crash cut short (then
+        finished here)."""
+        if not os.path.lexists(link):
+            return True
+        if os.path.exists(os.path.join(self.history_dir(host), f"{name}.stat")):
+            self._retire(name, host)
+            return True
+        return False
+
+    def _log_change(self, entry: Entry, host: str, code: str, old: dict[str, str],
+                    now: float) -> float:
+        """Log what changed since the last write (the codes passed on the way too); the
+        time the .stat gets."""
         changed = old.get("Status") != code
         written = int(old.get("Time", "0") or 0)
         # A new code from a status change is dated by it; one from a detail, or from a run
@@ -137,13 +157,7 @@ class QueueDir:
                                       for t, c, note in passed)
                               + self._log_lines(entry, host, code if said else "", when or now))
         self._logged_at[key] = max(entry.time, self._logged_at.get(key, 0.0))
-        if entry.final:
-            self._append_transcript(os.path.join(where, f"{entry.name}.log"), entry, host, code)
-        elif not os.path.exists(os.path.join(where, f"{entry.name}.log")):
-            _replace(os.path.join(where, f"{entry.name}.log"), "")
-        _replace(stat_path, stat_text(when, code, entry.message))
-        if code == codes.OK:
-            self._retire(entry.name, host)
+        return when
 
     def _passed(self, entry: Entry, key: tuple[str, str], old_code: str,
                 written: int) -> list[tuple[float, str, str]]:

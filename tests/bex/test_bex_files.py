@@ -200,3 +200,10 @@ def test_a_code_passed_and_still_shown_is_logged_once(queue, tmp_path):
     queue.write(entry(tmp_path, "completing", "Done", "RUN", time_=T0 + 2, message="Done",
                       steps=steps), "x")
     assert log_lines(queue) == ["n1 - INIT", "n1 job-a SEND", "n1 job-a RUN running on n1"]
+
+
+def test_a_running_subjob_whose_node_is_lost_is_noping_but_not_over(queue, tmp_path):
+    queue.write(entry(tmp_path, "running", "Node lost: n1, payload state unknown", "NOPING",
+                      message="Node lost: n1, payload state unknown"), "x")
+    assert log_lines(queue) == ["n1 job-a NOPING Node lost: n1, payload state unknown"]
+    assert (tmp_path / "queue" / "hosts" / "n1" / "job-a.log").read_text() == ""  # no attempt ended
