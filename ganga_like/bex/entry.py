@@ -117,10 +117,12 @@ def entry_of(job: Job) -> Entry:
     status = job.status.value
     detail = job.backend_detail
     code = codes.code_for(status, detail)
-    # A code the detail gave (SEND, NOPING while running) says the detail; else the last
-    # status change's note says why it is where it is.
-    by_detail = code != codes.code_for(status) and status not in _FINAL
-    message = detail if by_detail else (last.note if last is not None and last.note else "") or detail
+    note = last.note if last is not None else ""
+    if status in _FINAL:  # how it ended: the final change's note
+        message = note or detail
+    else:  # where it is: the backend's words (why it waits), else the detail's code's word
+        by_detail = code != codes.code_for(status)
+        message = job.backend_note or (detail if by_detail else note) or detail
     prep = bool(_bex_env(job, BEX_PREP_VAR))
     return Entry(job.fqid, queue_name(job), hosts_of(job), status, detail,
                  code, message,
