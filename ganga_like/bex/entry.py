@@ -52,12 +52,13 @@ def is_queued_job(job: Job) -> bool:
 
 
 def hosts_of(job: Job) -> tuple[str, ...]:
-    """Where the subjob is queued: the hosts its run uses (once it has them), else the one
-    host it names; none while the scheduler may still choose (a label, several hosts)."""
+    """Where the subjob is queued: the hosts its current attempt's run uses (once it has
+    them), else the one host it names; none while the scheduler may still choose (a
+    label, several hosts). An earlier attempt's entry stays where it ran, as it ended."""
     if job.handle:
-        host = Handle.from_tuple(job.handle).host
-        if host:
-            return tuple(h for h in host.split(",") if h)
+        handle = Handle.from_tuple(job.handle)
+        if handle.host and handle.attempt == job.submit_counter:  # this attempt's hosts
+            return tuple(h for h in handle.host.split(",") if h)
     named = tuple(getattr(job.backend, "hosts", ()) or ())
     return named if len(named) == 1 else ()
 

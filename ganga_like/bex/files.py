@@ -116,7 +116,8 @@ class QueueDir:
         where = self._mkdir(self.host_dir(host))
         link, stat_path, log_path = (os.path.join(where, entry.name + suffix)
                                      for suffix in (".job", ".stat", ".log"))
-        old = read_stat(stat_path)
+        old_text = read_text(stat_path)
+        old = parse_stat(old_text)
         if code == codes.OK and not old and self._done_on_disk(entry.name, host, link):
             return
         if not os.path.lexists(link):
@@ -126,7 +127,9 @@ class QueueDir:
             self._append_transcript(log_path, entry, host, code)
         elif not os.path.exists(log_path):
             _replace(log_path, "")
-        _replace(stat_path, stat_text(when, code, entry.message))
+        text = stat_text(when, code, entry.message)
+        if text != old_text:  # unchanged (a repair's rewrite): left as it is
+            _replace(stat_path, text)
         if code == codes.OK:
             self._retire(entry.name, host)
 
@@ -240,12 +243,13 @@ def prep_done(workdir: str) -> bool:
     return sf.StatusFile(os.path.join(workdir, "status")).has_state(PREP_DONE)
 
 
-def read_stat(path: str) -> dict[str, str]:
+def read_text(path: str) -> str:
+    """A small file's text ('' if there is none)."""
     try:
         with open(path, encoding="utf-8") as handle:
-            return parse_stat(handle.read())
+            return handle.read()
     except FileNotFoundError:
-        return {}
+        return ""
 
 
 def _head(path: str) -> str:

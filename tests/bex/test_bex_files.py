@@ -207,3 +207,12 @@ def test_a_running_subjob_whose_node_is_lost_is_noping_but_not_over(queue, tmp_p
                       message="Node lost: n1, payload state unknown"), "x")
     assert log_lines(queue) == ["n1 job-a NOPING Node lost: n1, payload state unknown"]
     assert (tmp_path / "queue" / "hosts" / "n1" / "job-a.log").read_text() == ""  # no attempt ended
+
+
+def test_a_rewrite_of_an_unchanged_entry_touches_nothing(queue, tmp_path):
+    running = entry(tmp_path, "running", "Running", "RUN")
+    queue.write(running, "x")
+    path = tmp_path / "queue" / "hosts" / "n1" / "job-a.stat"
+    before = (os.stat(path).st_ino, path.read_text(), log_lines(queue))
+    queue.write(running, "x", now=T0 + 60)  # a repair after a restart: the same state
+    assert (os.stat(path).st_ino, path.read_text(), log_lines(queue)) == before

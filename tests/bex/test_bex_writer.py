@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 
+from ganga_like.backends.base import Handle
 from ganga_like.backends.hosts.config import Hosts
 from ganga_like.backends.local.config import Local
 from ganga_like.bex.entry import bex_job_id
@@ -63,6 +64,44 @@ def test_a_lost_write_is_repaired_at_the_next_start(tmp_path):
         assert os.listdir(f"{config.bex_queue}/jobs") == [f"{name}.job"]
     finally:
         again.close()
+
+
+def test_an_entry_follows_its_current_attempts_host(tmp_path):
+    """A label's subjob is queued where its run is; resubmitted, its earlier entry stays on
+    the host it ran on, as it ended, and the new attempt appears once it has a host."""
+    config = Config.from_env(root=str(tmp_path / "gl"))
+    engine = Engine(config)
+    try:
+        job = engine.register(Job(application=Executable(exe="/bin/true", args=[]),
+                                  backend=Hosts(label="x86")))
+        name = bex_job_id(str(job.id))
+
+        def ran_on(host: str, attempt: int, *statuses: str) -> None:
+            """Attempt ``attempt`` moves through ``statuses``; its handle names ``host``
+            ('': it has no handle of its own yet, the previous attempt's stays)."""
+            def work() -> None:
+                stored = engine.jobs.get(job.id)
+                stored.submit_counter = attempt  # as submit() and resubmit() count attempts
+                if host:
+                    stored.handle = Handle("Hosts", stored.fqid, host=host, attempt=attempt).to_tuple()
+                for status in statuses:
+                    set_status(stored, status)
+            engine.write(work)
+
+        move(engine, job.id, "submitting", "submitted")
+        assert engine.bex is not None and engine.bex.flush()
+        assert not os.path.exists(f"{config.bex_queue}/hosts")  # no host chosen yet
+        ran_on("n1", 1, "running", "failed")
+        ran_on("", 2, "submitting", "submitted")  # resubmitted: the handle is attempt 1's
+        assert engine.bex.flush()
+        assert "Status: FAILED\n" in stat_of(config, name)  # attempt 2 is not on n1 (yet)
+        ran_on("n2", 2, "running")
+        assert engine.bex.flush()
+        with open(f"{config.bex_queue}/hosts/n2/{name}.stat") as handle:
+            assert "Status: RUN\n" in handle.read()
+        assert "Status: FAILED\n" in stat_of(config, name)
+    finally:
+        engine.close()
 
 
 def test_a_read_only_engine_writes_nothing(tmp_path):
