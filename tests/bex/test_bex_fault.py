@@ -5,38 +5,15 @@ to the service's head), since the kill takes the joined node down with the head'
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import subprocess
 from pathlib import Path
 
 import psutil
 
-from tests.bex.test_bex_service import job_file
-from tests.service.test_cluster import RAY, _service_ray_address
+from tests.bex.test_bex_service import job_file, join_host, start_service
 from tests.service.test_service import service_pid, wait_for
-from tests.test_cli import finish_root, gl_env, run_gl
-
-
-def start_with_n1(root: Path) -> None:
-    """Start the root's service with its Ray open, and join host n1 to it."""
-    started = run_gl(root, "service", "start", "--ray-open", check_clean=False)
-    assert started.returncode == 0, started.stderr
-    join_n1(root)
-
-
-def join_n1(root: Path) -> None:
-    """Host n1: a Ray node joined to the service's head, with its host:n1 resource."""
-    address = _service_ray_address(root)
-    env = gl_env(root)
-    env["RAY_TMPDIR"] = json.loads((root / "service.json").read_text())["ray_dir"]
-    env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(root / "ray-auth-token"))
-    env.pop("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", None)
-    joined = subprocess.run([RAY, "start", f"--address={address}", "--num-cpus=1",
-                             '--resources={"host:n1": 1}'],
-                            env=env, text=True, capture_output=True, timeout=120)
-    assert joined.returncode == 0, joined.stdout[-2000:] + joined.stderr[-2000:]
+from tests.test_cli import finish_root, run_gl
 
 
 def code_of(path: Path) -> str:
@@ -51,7 +28,8 @@ def test_a_kill_9_of_the_service_while_a_job_file_runs(tmp_path):
     go = tmp_path / "go"
     stat = root / "queue" / "hosts" / "n1" / "held-1.stat"
     try:
-        start_with_n1(root)
+        start_service(root)
+        join_host(root, "n1")
         body = f'echo started; while [ ! -e "{go}" ]; do sleep 0.2; done; echo finished\n'
         path = job_file(root, "held.job", "ID: held-1\n\n" + body)
         submitted = run_gl(root, "submit", str(path), "--hosts", "n1", check_clean=False)
@@ -64,12 +42,11 @@ def test_a_kill_9_of_the_service_while_a_job_file_runs(tmp_path):
         stat.unlink()  # and a write it had not made yet is lost with it
         # A new service: it rewrites the job's files from the database, then recovery finds
         # the payload's host gone: running, held, its node lost (NOPING).
-        restarted = run_gl(root, "service", "start", "--ray-open", check_clean=False)
-        assert restarted.returncode == 0, restarted.stderr
+        start_service(root)
         wait_for(lambda: code_of(stat) in ("RUN", "NOPING"), 60, "the .stat to be written again")
         wait_for(lambda: code_of(stat) == "NOPING", 60, "recovery to find n1 gone")
         # Host n1 comes back: its agent finds the payload still running and watches it again.
-        join_n1(root)
+        join_host(root, "n1")
         wait_for(lambda: code_of(stat) == "RUN", 60, "the payload to be watched again")
         go.write_text("")
         done = run_gl(root, "wait", "-1", "--timeout", "120", check_clean=False)

@@ -24,23 +24,33 @@ HOSTS = ("n1", "n2")
 LINE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d (n1|n2) (\S+) ([A-Z]+)( .*)?\Z")
 
 
+def start_service(root: Path, env_extra: dict[str, str] | None = None) -> None:
+    """The root's service, its Ray open to nodes that join it."""
+    started = run_gl(root, "service", "start", "--ray-open", check_clean=False, env_extra=env_extra)
+    assert started.returncode == 0, started.stderr
+
+
+def join_host(root: Path, name: str) -> None:
+    """Host ``name``: a Ray node joined to the service's head with its host:<name> resource
+    (same machine: the head's Ray directory; Ray's token authentication, the root's token)."""
+    address = _service_ray_address(root)
+    env = gl_env(root)
+    env["RAY_TMPDIR"] = json.loads((root / "service.json").read_text())["ray_dir"]
+    env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(root / "ray-auth-token"))
+    env.pop("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", None)  # Ray's loopback switch refuses joins
+    joined = subprocess.run([RAY, "start", f"--address={address}", "--num-cpus=1",
+                             f'--resources={{"host:{name}": 1}}'],
+                            env=env, text=True, capture_output=True, timeout=120)
+    assert joined.returncode == 0, joined.stdout[-2000:] + joined.stderr[-2000:]
+
+
 @pytest.fixture(scope="module")
 def root(tmp_path_factory):
     root = tmp_path_factory.mktemp("bex") / "gl"
-    keep = {"GANGA_LIKE_KEEP_HISTORY": "1"}
     try:
-        started = run_gl(root, "service", "start", "--ray-open", check_clean=False, env_extra=keep)
-        assert started.returncode == 0, started.stderr
-        address = _service_ray_address(root)
-        env = gl_env(root)
-        env["RAY_TMPDIR"] = json.loads((root / "service.json").read_text())["ray_dir"]
-        env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(root / "ray-auth-token"))
-        env.pop("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", None)
+        start_service(root, {"GANGA_LIKE_KEEP_HISTORY": "1"})
         for name in HOSTS:
-            joined = subprocess.run([RAY, "start", f"--address={address}", "--num-cpus=1",
-                                     f'--resources={{"host:{name}": 1}}'],
-                                    env=env, text=True, capture_output=True, timeout=120)
-            assert joined.returncode == 0, joined.stdout[-2000:] + joined.stderr[-2000:]
+            join_host(root, name)
         yield root
     finally:
         finish_root(root, what="the BEX test's service and its joined nodes")
