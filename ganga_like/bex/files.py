@@ -58,10 +58,10 @@ class QueueDir:
         return os.path.join(self.path, "jobs", f"{name}.job")
 
     def host_dir(self, host: str) -> str:
-        return os.path.join(self.path, "hosts", host)
+        return os.path.join(self.path, "hosts", dir_name(host))
 
     def history_dir(self, host: str) -> str:
-        return os.path.join(self.path, "history", host)
+        return os.path.join(self.path, "history", dir_name(host))
 
     def _mkdir(self, path: str) -> str:
         os.makedirs(path, mode=DIR_MODE, exist_ok=True)
@@ -236,6 +236,13 @@ class QueueDir:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(os.path.join(self.host_dir(host), name + suffix))
         self._host_said.pop((name, host), None)
+
+
+def dir_name(host: str) -> str:
+    """A host's directory name: its name, with what could leave ``hosts/`` quoted (a host
+    name is whatever its node's ``host:<name>`` resource says)."""
+    quoted = host.replace("%", "%25").replace("/", "%2F")
+    return quoted if quoted not in (".", "..", "") else quoted.replace(".", "%2E") or "%00"
 
 
 def prep_done(workdir: str) -> bool:

@@ -11,7 +11,7 @@ import pytest
 
 from ganga_like.backends.runtime import status_file as sf
 from ganga_like.bex.entry import Entry, bex_job_id, parse_stat, stat_text
-from ganga_like.bex.files import PREP_DONE, QueueDir
+from ganga_like.bex.files import PREP_DONE, QueueDir, dir_name
 
 T0 = 1_765_000_000.0
 
@@ -216,3 +216,11 @@ def test_a_rewrite_of_an_unchanged_entry_touches_nothing(queue, tmp_path):
     before = (os.stat(path).st_ino, path.read_text(), log_lines(queue))
     queue.write(running, "x", now=T0 + 60)  # a repair after a restart: the same state
     assert (os.stat(path).st_ino, path.read_text(), log_lines(queue)) == before
+
+
+@pytest.mark.parametrize(("host", "shown"), [("n1", "n1"), ("rack/7", "rack%2F7"), ("..", "%2E%2E"),
+                                             ("50%", "50%25"), (".", "%2E")])
+def test_a_host_name_never_leaves_the_hosts_directory(host, shown):
+    assert dir_name(host) == shown
+    queue = QueueDir("/q")
+    assert os.path.dirname(queue.host_dir(host)) == "/q/hosts"
