@@ -204,7 +204,7 @@ class QueueDir:
         stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(entry.time))
         parts = [f"{header}on {host}, ended {stamp}: {code} {' '.join(entry.message.split())}\n"]
         for name in ("stdout", "stderr"):
-            text = _head(os.path.join(entry.workdir, "output", name))
+            text = _head(os.path.join(entry.workdir, "output", name)) if entry.workdir else ""
             if text:
                 parts.append(f"--- {name}\n{text}" + ("" if text.endswith("\n") else "\n"))
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE)
@@ -247,7 +247,7 @@ def dir_name(host: str) -> str:
 
 def prep_done(workdir: str) -> bool:
     """Whether the run's status file says its Prep: command ended."""
-    return sf.StatusFile(os.path.join(workdir, "status")).has_state(PREP_DONE)
+    return bool(workdir) and sf.StatusFile(os.path.join(workdir, "status")).has_state(PREP_DONE)
 
 
 def read_text(path: str) -> str:

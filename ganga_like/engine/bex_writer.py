@@ -4,13 +4,16 @@ After each commit that changed a (sub)job (a status change, or a backend detail 
 monitor recorded), the committing thread hands its fqids to :meth:`BexWriter.notice`
 (cheap: a set insert, and nothing at all for a job already known not to be a Hosts
 job). The writer's own thread, on a connection of its own, reads those jobs as
-committed and rewrites their files (``bex.files``): never inside a transaction, and
-never in the monitor's way. A job's files are a function of its stored state, so a
-crash between a commit and its files is repaired at the next start by rewriting every
-job that was active since the last recovery (:meth:`repair`). While a BEX job's run is
-in ``PREP`` the thread looks at its status file every :data:`PREP_POLL` s, since the
-end of a Prep command is no commit. A removed job's entries leave their hosts' queues
-(those this writer placed: a service killed between a removal and that leaves them).
+committed and rewrites their files (``bex.files``), never inside a transaction. A
+commit that ended attempts waits for it (:meth:`flush`, briefly): the writer reads a
+job as it is now, and an attempt resubmitted before its end was written (the monitor
+auto-resubmits right after) would lose its end and its transcript. A job's files are
+a function of its stored state, so a crash between a commit and its files is repaired
+at the next start by rewriting every job that was active since the last recovery
+(:meth:`repair`). While a BEX job's run is in ``PREP`` the thread looks at its status
+file every :data:`PREP_POLL` s, since the end of a Prep command is no commit. A removed
+job's entries leave their hosts' queues (those this writer placed: a service killed
+between a removal and that leaves them).
 """
 
 from __future__ import annotations

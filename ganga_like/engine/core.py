@@ -28,7 +28,7 @@ from ..model.writes import Change, acting_as
 from ..ray_runtime import before_ray_shutdown
 from ..repository import open_repository
 from ..repository.storage import Repository
-from ..status import ACTIVE, Status
+from ..status import ACTIVE, FINAL, Status
 from ..store_session import StoreSession
 from .backend_pool import BackendPool
 from .bex_writer import BexWriter
@@ -41,6 +41,8 @@ from .recovery import recover
 
 FACADE = "engine.core:Engine."  # an operation of the facade itself (wait), not of the context
 WAIT_POLL = 0.5  # the longest a wait sleeps between looks, unless a change wakes it first
+ENDED = frozenset(status.value for status in FINAL)
+BEX_ENDED_WAIT = 2.0  # seconds a commit that ended attempts waits for the BEX queue's files
 
 
 def operation_of(verb: Verb) -> Callable[..., object]:
@@ -85,6 +87,10 @@ class Engine(StoreSession, JobSession[Job]):
     def on_commit(self, changes: list[Change]) -> None:
         super().on_commit(changes)  # the queue log
         self.context.touched(change.fqid for change in changes)
+        if self.bex is not None and any(change.target in ENDED for change in changes):
+            # An attempt ended: its files (its end, its transcript) are written before this
+            # thread goes on to anything that could start the next one (auto-resubmission).
+            self.bex.flush(BEX_ENDED_WAIT)
 
     @property
     def backends(self) -> BackendPool:

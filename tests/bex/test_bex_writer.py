@@ -91,8 +91,10 @@ def test_an_entry_follows_its_current_attempts_host(tmp_path):
         move(engine, job.id, "submitting", "submitted")
         assert engine.bex is not None and engine.bex.flush()
         assert not os.path.exists(f"{config.bex_queue}/hosts")  # no host chosen yet
+        # Resubmitted at once (as auto-resubmission does, right after the failure's commit):
+        # the failure's commit waited for its files, so attempt 1's end is on n1.
         ran_on("n1", 1, "running", "failed")
-        ran_on("", 2, "submitting", "submitted")  # resubmitted: the handle is attempt 1's
+        ran_on("", 2, "submitting", "submitted")  # the handle is still attempt 1's
         assert engine.bex.flush()
         assert "Status: FAILED\n" in stat_of(config, name)  # attempt 2 is not on n1 (yet)
         ran_on("n2", 2, "running")
