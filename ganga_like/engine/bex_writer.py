@@ -47,6 +47,7 @@ class BexWriter:
         self._placed: dict[str, tuple[str, tuple[str, ...]]] = {}  # fqid -> (job-id, hosts)
         self._cond = threading.Condition()
         self._busy = False
+        self._writing: set[str] = set()  # the fqids of the look under way
         self._stop = False
         self._thread: threading.Thread | None = None
         self.errors: list[str] = []
@@ -83,6 +84,14 @@ class BexWriter:
             return self._cond.wait_for(lambda: not self._pending and not self._busy or self._stop,
                                        timeout)
 
+    def settle(self, fqids: Iterable[str], timeout: float) -> bool:
+        """Wait until these (sub)jobs are written (at once for those it does not queue: a
+        Local job's end never waits for a Hosts job being written)."""
+        wanted = set(fqids)
+        with self._cond:
+            return self._cond.wait_for(
+                lambda: not wanted & (self._pending | self._writing) or self._stop, timeout)
+
     # -- the thread -----------------------------------------------------------------------
     def _run(self) -> None:
         conn = self.repository.connect()
@@ -95,7 +104,7 @@ class BexWriter:
                         return
                     batch = self._pending | self._prep
                     self._pending = set()
-                    self._busy = True
+                    self._busy, self._writing = True, batch
                 try:
                     self._write(conn, batch)
                 except Exception as exc:  # the writer must not die: files are rewritten later
@@ -104,7 +113,7 @@ class BexWriter:
                 finally:
                     conn.conn.transaction_manager.abort()  # a reader: nothing of it is kept
                     with self._cond:
-                        self._busy = False
+                        self._busy, self._writing = False, set()
                         self._cond.notify_all()
         finally:
             conn.close()

@@ -87,10 +87,11 @@ class Engine(StoreSession, JobSession[Job]):
     def on_commit(self, changes: list[Change]) -> None:
         super().on_commit(changes)  # the queue log
         self.context.touched(change.fqid for change in changes)
-        if self.bex is not None and any(change.target in ENDED for change in changes):
+        ended = [change.fqid for change in changes if change.target in ENDED]
+        if self.bex is not None and ended:
             # An attempt ended: its files (its end, its transcript) are written before this
             # thread goes on to anything that could start the next one (auto-resubmission).
-            self.bex.flush(BEX_ENDED_WAIT)
+            self.bex.settle(ended, BEX_ENDED_WAIT)
 
     @property
     def backends(self) -> BackendPool:
