@@ -71,7 +71,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from ..ray_runtime import import_ray
-from .resources import Request
+from .resources import CUDA_VARIABLE, Request
 
 # Event kinds, as the monitor understands them.
 QUEUED = "queued"  # accepted, waiting for a slot (detail says why)
@@ -111,10 +111,13 @@ RAY_VARIABLES = ("RAY_", "_RAY")  # the backend process's Ray settings never rea
 
 def payload_environment(spec: SubjobSpec, own: Mapping[str, str]) -> dict[str, str]:
     """A payload's environment before its marker: the submitter's (``spec.base_env``)
-    or the backend's ``own``, without Ray's variables, updated with the job's ``env``."""
+    or the backend's ``own``, without Ray's variables, updated with the job's ``env``;
+    and no GPU (an empty ``CUDA_VISIBLE_DEVICES``, whatever those said) until its
+    driver sets the ids it gave the subjob: an id is never used by two subjobs."""
     source = own if spec.base_env is None else spec.base_env
     env = {k: v for k, v in source.items() if not k.startswith(RAY_VARIABLES)}
     env.update(spec.env)
+    env[CUDA_VARIABLE] = ""
     return env
 
 
