@@ -236,10 +236,9 @@ class RunTable:
     def _blocked(self, run: Run) -> tuple[str, str] | None:
         """Why ``run`` cannot start now (detail, note), or None if it fits."""
         if self.cap is not None and self._used + run.slots > self.cap:
-            if run.slots == 1 and not self.cpu_slots:
-                return CONCURRENCY_LIMIT_DETAIL, f"{self.limit} {self.cap} reached"
-            return CONCURRENCY_LIMIT_DETAIL, (f"{self.limit} {self.cap} reached: needs {run.slots:g}, "
-                                              f"{self.free_slots():g} free")
+            free = self.free_slots()
+            counts = f": needs {run.slots:g}, {free:g} free" if free else ""  # some free, not enough
+            return CONCURRENCY_LIMIT_DETAIL, f"{self.limit} {self.cap} reached{counts}"
         if self.pool is not None:
             short = self.pool.shortage(run.request)
             if short:
