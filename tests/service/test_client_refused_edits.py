@@ -5,18 +5,7 @@ transaction would hide the service's commits and conflict at the client's next w
 
 from __future__ import annotations
 
-import pytest
-
 from tests.service.test_service import client
-from tests.test_cli import finish_root
-
-
-@pytest.fixture
-def root(tmp_path):
-    root = tmp_path / "gl"
-    yield root
-    finish_root(root, what="the refused-edits service")
-
 
 SCRIPT = """
     from ganga_like.errors import GangaLikeError

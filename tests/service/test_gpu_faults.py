@@ -8,19 +8,10 @@ import os
 import signal
 
 import psutil
-import pytest
 
 from tests.service.test_service import client, nothing_runs_for, service_pid, wait_for
-from tests.test_cli import finish_root
 
 PAYLOAD = ('echo "[$CUDA_VISIBLE_DEVICES] $(date +%s.%N)"; sleep 12; echo "$(date +%s.%N)"')
-
-
-@pytest.fixture
-def root(tmp_path):
-    root = tmp_path / "gl"
-    yield root
-    finish_root(root, what="the GPU fault test's service")
 
 
 def test_a_service_killed_while_a_subjob_holds_the_gpu_does_not_give_it_twice(root):

@@ -7,19 +7,10 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from tests.service.test_service import client
-from tests.test_cli import finish_root, run_gl
+from tests.test_cli import run_gl
 
 READ_ONLY = {"GANGA_LIKE_READ_ONLY": "1"}
-
-
-@pytest.fixture
-def root(tmp_path):
-    root = tmp_path / "gl"
-    yield root
-    finish_root(root, what="the read-only client's service")
 
 
 def test_a_read_only_client_reads_everything_and_changes_nothing(root):
