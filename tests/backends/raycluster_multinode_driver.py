@@ -6,8 +6,9 @@ runs the scenario and prints one JSON object (the facts the test asserts) as
 its last stdout line. Usage: ``python raycluster_multinode_driver.py <workdir root> <marker prefix>``.
 
 Cluster: a head with no CPU and resource ``head`` (the actor lives there), and
-two nodes with 1 CPU each and a custom resource ``node_a`` / ``node_b``; node_a
-and a third node added later also offer ``worker`` (for the re-run scenario).
+two nodes with 1 CPU each and a custom resource ``node_a`` / ``node_b``; node_b has
+2 logical GPUs; node_a and a third node added later also offer ``worker`` (for the
+re-run scenario).
 Ray's default ``kill_child_processes_on_worker_exit`` is kept (as on a real cluster).
 """
 
@@ -33,6 +34,7 @@ def main(root: str, prefix: str) -> dict:
     from ganga_like.backends import base
     from ganga_like.backends.base import SubjobSpec
     from ganga_like.backends.raycluster.actor import start_raycluster_actor
+    from ganga_like.backends.resources import Request
     from ganga_like.backends.runtime import procs
     from ganga_like.backends.runtime import status_file as sf
 
@@ -41,7 +43,7 @@ def main(root: str, prefix: str) -> dict:
     cluster = Cluster(initialize_head=True, head_node_args={
         "num_cpus": 0, "resources": {"head": 1}, "include_dashboard": False})
     node_a = cluster.add_node(num_cpus=1, resources={"node_a": 1, "worker": 1})
-    node_b = cluster.add_node(num_cpus=1, resources={"node_b": 1})
+    node_b = cluster.add_node(num_cpus=1, num_gpus=2, resources={"node_b": 1})
     ray.init(address=cluster.address, logging_level="WARNING", log_to_driver=False)
     cluster.wait_for_nodes()
     facts["timings"]["cluster"] = round(time.monotonic() - t0, 2)
@@ -50,12 +52,14 @@ def main(root: str, prefix: str) -> dict:
         actor = start_raycluster_actor("raycluster-multinode", resources={"head": 0.01})
         call = lambda method, *args: ray.get(getattr(actor, method).remote(*args), timeout=60)  # noqa: E731
 
-        def spec(sub: int, command: list[str], resource: str, retries: int = 0) -> SubjobSpec:
+        def spec(sub: int, command: list[str], resource: str, retries: int = 0, gpus: int = 0) -> SubjobSpec:
             workdir = os.path.join(root, "workspace", "9", str(sub))
             os.makedirs(workdir, exist_ok=True)
             return SubjobSpec(job_id=9, subjob_id=sub, fqid=f"9.{sub}", exe=command[0],
                               args=tuple(command[1:]), env={}, workdir=workdir, marker=f"{prefix}:9.{sub}",
-                              options={"num_cpus": 1, "resources": {resource: 1}, "max_retries": retries})
+                              options={"max_retries": retries},
+                              request=Request(cpus=1, gpus=gpus,
+                                              resources=((resource, 1),) if resource else ()))
 
         since, events = 0, []
 
@@ -81,6 +85,16 @@ def main(root: str, prefix: str) -> dict:
                      "host": finals(s.fqid)[0].handle.host}
             for s in spread}
         facts["timings"]["spread"] = round(time.monotonic() - t1, 2)
+
+        # 1b. GPUs: a request for 2 lands on the node that has them, with Ray's ids in
+        #     CUDA_VISIBLE_DEVICES; one for 3 is refused at submit, naming every node.
+        gpus = spec(4, ["/bin/sh", "-c", 'echo "[$CUDA_VISIBLE_DEVICES]"'], "", gpus=2)
+        too_many = spec(5, ["/bin/true"], "", gpus=3)
+        refused, accepted = call("submit", [too_many, gpus])
+        until(lambda: bool(finals(gpus.fqid)))
+        with open(os.path.join(gpus.workdir, "output", "stdout")) as out:
+            facts["gpus"] = {"refused": refused.error, "accepted": accepted.error,
+                             "shown": out.read().strip(), "host": finals(gpus.fqid)[0].handle.host}
 
         # 2. Remove node_b while a subjob runs there.
         t2 = time.monotonic()

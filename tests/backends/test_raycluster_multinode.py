@@ -50,6 +50,15 @@ def test_subjobs_go_to_the_nodes_their_resources_name(scenario):
     assert spread["9.1"]["host"].endswith("/" + node_b[:12])
 
 
+def test_gpus_land_on_the_node_that_has_them_and_too_many_are_refused_naming_the_nodes(scenario):
+    gpus = scenario["gpus"]
+    assert gpus["accepted"] == "" and gpus["shown"] == "[0,1]"
+    assert gpus["host"].endswith("/" + scenario["nodes"]["b"][:12])
+    refused = gpus["refused"]
+    assert refused.startswith("asks for 1 CPU, 3 GPUs; no node could ever hold it (node "), refused
+    assert refused.count("node ") == 4 and ": 1 CPU, 2 GPUs, " in refused and ": 0 CPUs, 0 GPUs, " in refused
+
+
 def test_node_removed_while_running_is_lost_and_nothing_is_left(scenario):
     from ganga_like.backends.runtime import procs
 

@@ -11,7 +11,7 @@ import psutil
 
 from tests.service.test_service import client, nothing_runs_for, service_pid, wait_for
 
-PAYLOAD = ('echo "[$CUDA_VISIBLE_DEVICES] $(date +%s.%N)"; sleep 12; echo "$(date +%s.%N)"')
+PAYLOAD = ('echo "[$CUDA_VISIBLE_DEVICES] $(date +%s.%N)"; sleep 30; echo "$(date +%s.%N)"')
 
 
 def test_a_service_killed_while_a_subjob_holds_the_gpu_does_not_give_it_twice(root):
