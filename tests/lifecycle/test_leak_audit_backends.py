@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 
+import pytest
 import transaction
 from ZODB import DB
 from ZODB.FileStorage import FileStorage
@@ -27,17 +28,28 @@ from ganga_like.status import Status
 
 from .helpers import sh_job, wait_for
 
-NOWHERE = {"gl_test_no_such_node": 1}  # no node of the test Ray has it: the task stays pending
+BOTH_GPUS = 2  # the test Ray's logical GPUs: a task asking for both waits while another holds them
+
+
+@pytest.fixture
+def gpus_taken(session):
+    """A RayCluster job holding both of the test Ray's GPUs while the test runs: a task
+    asking for them stays pending in Ray (one asking for more than exists is refused)."""
+    holder = Job(application=Executable(exe="/bin/sleep", args=["60"]), backend=RayCluster(gpus=BOTH_GPUS))
+    session.submit(holder)
+    wait_for(lambda: session.refresh() or holder.status is Status.RUNNING, timeout=30)
+    yield holder
+    session.kill(holder)
 
 
 def _pending_raycluster_job(session, mode: str = "relaxed") -> Job:
     job = Job(application=Executable(exe="/bin/sh", args=["-c", "echo ran"]),
-              backend=RayCluster(resources=NOWHERE), mode=mode)
+              backend=RayCluster(gpus=BOTH_GPUS), mode=mode)
     session.submit(job)
 
     def pending() -> bool:
         session.refresh()
-        return job.status is Status.SUBMITTED and bool(job.handle) and job.backend_detail == "Pending"
+        return job.status is Status.SUBMITTED and bool(job.handle) and job.backend_detail == "Resources"
 
     wait_for(pending, timeout=30)
     return job
@@ -55,12 +67,12 @@ def _entries(session, fqid: str) -> list[LeakRecord]:
     return [e for e in session.main.root.leaks.values() if e.fqid == fqid]
 
 
-def test_a_raycluster_ledger_entry_is_audited_and_reaped_by_raycluster(session):
+def test_a_raycluster_ledger_entry_is_audited_and_reaped_by_raycluster(session, gpus_taken):
     job = _pending_raycluster_job(session)
     fqid, handle = job.fqid, job.handle
     session.remove(job, force=True)  # relaxed + force: no kill; the ledger remembers
     [entry] = _entries(session, fqid)
-    assert entry.backend_config == RayCluster(resources=NOWHERE)
+    assert entry.backend_config == RayCluster(gpus=BOTH_GPUS)
     assert entry.backend_config.actor_key() == ("RayCluster",)
     assert _raycluster_holds(session, handle)  # still pending in Ray: a real leak
 
@@ -75,7 +87,7 @@ def test_a_raycluster_ledger_entry_is_audited_and_reaped_by_raycluster(session):
     assert session.leaks() == []
 
 
-def test_a_record_without_its_backend_config_is_asked_of_the_backend_its_handle_names(session):
+def test_a_record_without_its_backend_config_is_asked_of_the_backend_its_handle_names(session, gpus_taken):
     """A ledger record written before the config was kept (``backend_config`` absent in
     its pickle) goes to the backend its handle names, with default settings."""
     job = _pending_raycluster_job(session)
@@ -99,7 +111,7 @@ def test_a_record_without_its_backend_config_is_asked_of_the_backend_its_handle_
     assert _entries(session, fqid)[0].resolved.startswith("gone")
 
 
-def test_work_only_raycluster_can_see_is_found_by_the_audit(session):
+def test_work_only_raycluster_can_see_is_found_by_the_audit(session, gpus_taken):
     """The database says a subjob failed while RayCluster still has its task pending:
     the audit asks every backend with work for what carries the marker, not only Local
     (which looks at processes on this machine, and there is none)."""
