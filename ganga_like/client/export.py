@@ -16,7 +16,8 @@ change it::
         "inputfiles": [],
         "outputfiles": [{"type": "LocalFile", "namePattern": "*.txt", "localDir": ""}],
         "do_auto_resubmit": false,
-        "mode": null
+        "mode": null,
+        "priority": 0
       }
     ]
 
@@ -40,7 +41,8 @@ from ..model.job import Job
 
 COMPONENT_SLOTS = {"application": "applications", "backend": "backends", "splitter": "splitters"}
 LIST_SLOTS = {"postprocessors": "postprocessors", "inputfiles": "files", "outputfiles": "files"}
-JOB_KEYS = ("name", "comment", *COMPONENT_SLOTS, *LIST_SLOTS, "do_auto_resubmit", "mode")
+JOB_KEYS = ("name", "comment", *COMPONENT_SLOTS, *LIST_SLOTS, "do_auto_resubmit", "mode", "priority")
+WHOLE_JOB_KEYS = ("priority",)  # a subjob runs with its master's
 
 
 class ExportFileError(GangaLikeError):
@@ -117,7 +119,7 @@ def _job_entry(job: Job) -> dict[str, Any]:
         elif key in LIST_SLOTS:
             entry[key] = [_component_entry(item, job, key) for item in getattr(top, key)]
         else:
-            entry[key] = getattr(job, key)
+            entry[key] = getattr(top if key in WHOLE_JOB_KEYS else job, key)
     return entry
 
 

@@ -26,6 +26,7 @@ def _job() -> Job:
         postprocessors=[TextMerger(files=["stdout"], ignorefailed=True), FileChecker()],
         outputfiles=[LocalFile("*.root")],
         do_auto_resubmit=True,
+        priority=5,
     )
 
 
@@ -37,7 +38,7 @@ def test_round_trip_gives_equal_new_jobs(tmp_path):
     assert len(loaded) == 2
     job = loaded[0]
     assert job.status is Status.NEW and job.id is None
-    assert job._config() == original._config()
+    assert job._config() == original._config() and job.priority == 5
     assert loaded[1].application == Executable() and loaded[1].splitter is None
 
 
