@@ -1,46 +1,30 @@
 """What the commands print: jobs as text for a person and as JSON for a script.
 
-The JSON forms are built here once, so every command that shows a job shows the
-same fields under the same names (``jobs``, ``show``, ``wait``, ``kill``, ...).
+The JSON forms are ``model.records``' (the web view's ``/api/...`` shows the same), so
+every command that shows a job shows the same fields under the same names (``jobs``,
+``show``, ``wait``, ``kill``, ...).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
-from ..model.table import SUBJOB_COLUMNS, clip, counts_summary, run_seconds, subjob_row
+from ..model.records import (
+    history_dicts,
+    iso_time,
+    job_dict,
+    outcome_dict,
+    show_dict,
+    subjob_dict,
+    subjobs_of,
+)
+from ..model.table import SUBJOB_COLUMNS, clip, counts_summary, subjob_row
 from ..model.table import render as render_table
 from ..status import ACTIVE, HistoryEntry, Status, history_entries
 
 HISTORY_TIME = "%Y-%m-%d %H:%M:%S"
-
-
-def iso_time(when: float | None) -> str | None:
-    if when is None:
-        return None
-    return datetime.fromtimestamp(when).astimezone().isoformat(timespec="seconds")
-
-
-def job_dict(job: Any) -> dict[str, Any]:
-    """A row of ``jobs --json``; every other command's job object starts with it."""
-    return {"fqid": job.fqid, "status": job.status.value, "name": job.name,
-            "subjobs": job.subjob_counts, "application": type(job.application).__name__,
-            "backend": type(job.backend).__name__, "comment": job.comment,
-            "reason": job.reason, "exit_code": job.exit_code, "created": iso_time(job.created),
-            "runtime_s": _rounded(run_seconds(job))}
-
-
-def _rounded(seconds: float | None) -> float | None:
-    return None if seconds is None else round(seconds, 3)
-
-
-def outcome_dict(job: Any) -> dict[str, Any]:
-    """What ``wait``/``kill``/``resubmit`` report of a job: where it is now."""
-    return {"fqid": job.fqid, "status": job.status.value, "subjobs": job.subjob_counts,
-            "exit_code": job.exit_code, "reason": job.reason}
 
 
 def active_count(job: Any) -> int:
@@ -59,12 +43,6 @@ def outcome_line(job: Any) -> str:
     return f"{job.fqid}: {status}"
 
 
-def history_dicts(job: Any) -> list[dict[str, Any]]:
-    return [{"time": iso_time(e.when), "from": e.src, "to": e.dst, "note": e.note,
-             "source": e.source.value, "cause": None if e.cause is None else str(e.cause)}
-            for e in history_entries(job.history)]
-
-
 def history_line(entry: HistoryEntry) -> str:
     """``<time> running -> killed by kill #<id> (user) killed, confirmed``: the change, its
     cause (when the record has one: a master's ``derived from monitor batch #<id>``), its
@@ -74,36 +52,6 @@ def history_line(entry: HistoryEntry) -> str:
     by = "" if cause is None else f" {cause}" if cause.kind == "derived" else f" by {cause}"
     return f"{stamp} {entry.src} -> {entry.dst}{by} ({entry.source.value})" + \
         (f" {entry.note}" if entry.note else "")
-
-
-def subjobs_of(job: Any, statuses: Sequence[str] | None) -> list[Any]:
-    tree = job._subjobs
-    if tree is None:
-        return []
-    subs = list(tree.values())
-    if statuses:
-        subs = [s for s in subs if s.status.value in statuses]
-    return subs
-
-
-def subjob_dict(sub: Any) -> dict[str, Any]:
-    return {"fqid": sub.fqid, "status": sub.status.value, "exit_code": sub.exit_code,
-            "backend_detail": sub.backend_detail, "backend_note": sub.backend_note,
-            "reason": sub.reason,
-            "args": list(getattr(sub.application, "args", ()) or ())}
-
-
-def show_dict(job: Any, statuses: Sequence[str] | None) -> dict[str, Any]:
-    from ..client.export import description
-
-    data = job_dict(job)
-    data.update({"master": job.master.fqid if job.master is not None else None,
-                 "backend_detail": job.backend_detail, "backend_note": job.backend_note,
-                 "workdir": job.workdir,
-                 "description": description(job), "history": history_dicts(job)})
-    if job._subjobs is not None:
-        data["subjob_list"] = [subjob_dict(s) for s in subjobs_of(job, statuses)]
-    return data
 
 
 def subjobs_section(job: Any, statuses: Sequence[str] | None, limit: int | None) -> list[str]:
@@ -162,3 +110,7 @@ def show_text(job: Any, statuses: Sequence[str] | None, limit: int | None,
             f"the last {len(tail)} of {len(entries)}; --history N for more"
         lines += ["", f"history ({count}):", *[f"  {history_line(e)}" for e in tail]]
     return "\n".join(lines)
+
+
+__all__ = ["active_count", "history_dicts", "history_line", "iso_time", "job_dict", "outcome_dict",
+           "outcome_line", "show_dict", "show_text", "subjob_dict", "subjobs_section"]

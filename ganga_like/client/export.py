@@ -36,13 +36,10 @@ from typing import Any
 from ..backends.local.config import Local
 from ..errors import GangaLikeError, InvalidValue
 from ..model.component import Component, concrete_components
+from ..model.description import COMPONENT_SLOTS, JOB_KEYS, LIST_SLOTS, description
+from ..model.description import plain_value as _plain
 from ..model.files import File, LocalFile
 from ..model.job import Job
-
-COMPONENT_SLOTS = {"application": "applications", "backend": "backends", "splitter": "splitters"}
-LIST_SLOTS = {"postprocessors": "postprocessors", "inputfiles": "files", "outputfiles": "files"}
-JOB_KEYS = ("name", "comment", *COMPONENT_SLOTS, *LIST_SLOTS, "do_auto_resubmit", "mode", "priority")
-WHOLE_JOB_KEYS = ("priority",)  # a subjob runs with its master's
 
 
 class ExportFileError(GangaLikeError):
@@ -89,7 +86,7 @@ def export(jobs_or_job: Any, path: object, mode: str = "w") -> int:
         raise InvalidValue("export()", "item", jobs_or_job, "a Job, a list of Jobs or jobs")
     else:
         jobs = list(jobs_or_job)
-    entries = [_job_entry(job) for job in jobs]
+    entries = [description(job) for job in jobs]
     kept = _entries_in(target) if mode == "a" and os.path.exists(target) else []
     text = json.dumps(kept + entries, indent=2, ensure_ascii=False)
     text = _inline_components(text)
@@ -98,56 +95,6 @@ def export(jobs_or_job: Any, path: object, mode: str = "w") -> int:
         handle.write(text + "\n")
     os.replace(partial, target)  # a crash never leaves half an export behind
     return len(entries)
-
-
-def description(job: Job) -> dict[str, Any]:
-    """One job's entry of an export file: its description as plain values."""
-    return _job_entry(job)
-
-
-def _job_entry(job: Job) -> dict[str, Any]:
-    if not isinstance(job, Job):
-        raise InvalidValue("export", "jobs", job, "a Job or a list of Jobs")
-    top = job.master or job
-    entry: dict[str, Any] = {}
-    for key in JOB_KEYS:
-        if key in COMPONENT_SLOTS:
-            # A subjob's application/backend are the master's with its overrides, and
-            # it is written without a splitter: the standalone job it ran as.
-            value = None if (key == "splitter" and job.master is not None) else getattr(job, key)
-            entry[key] = None if value is None else _component_entry(value, job, key)
-        elif key in LIST_SLOTS:
-            entry[key] = [_component_entry(item, job, key) for item in getattr(top, key)]
-        else:
-            entry[key] = getattr(top if key in WHOLE_JOB_KEYS else job, key)
-    return entry
-
-
-def _component_entry(component: Component, job: Job, where: str) -> dict[str, Any]:
-    return _fields_entry(component, f"job {job.fqid} {where}")
-
-
-def _fields_entry(component: Component, where: str) -> dict[str, object]:
-    entry: dict[str, object] = {"type": type(component).__name__}
-    # Fields read one by one, not with values(): GenericSplitter has a field by that name.
-    for name in component.fields():
-        entry[name] = _plain(getattr(component, name), f"{where}.{name}")
-    return entry
-
-
-def _plain(value: Any, where: str) -> Any:
-    """The JSON form of a field value (tuples as lists, FrozenDicts as objects, a
-    component held in a field, ``Executable(exe=File('run.sh'))``'s, as an object)."""
-    if value is None or isinstance(value, (str, bool, int, float)):
-        return value
-    if isinstance(value, Component):
-        return _fields_entry(value, where)
-    if isinstance(value, (list, tuple)):
-        return [_plain(item, where) for item in value]
-    if isinstance(value, Mapping):
-        return {str(key): _plain(item, where) for key, item in value.items()}
-    raise InvalidValue("export", where, value, "values that can be written as text "
-                       "(strings, numbers, lists, dicts)")
 
 
 def _inline_components(text: str) -> str:

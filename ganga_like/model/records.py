@@ -1,0 +1,76 @@
+"""A job as plain values: the JSON shapes every face shows.
+
+Built here once, so the command line's ``--json`` (``jobs``, ``show``, ``wait``,
+``kill``, ...) and the web view's ``/api/...`` show the same fields under the same
+names. Reads no more than the shape holds: ``job_dict`` reads a master's counts,
+never its subjobs; only ``show_dict`` (``show --json``) lists every subjob.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from ..status import history_entries
+from .description import description
+from .table import run_seconds
+
+
+def iso_time(when: float | None) -> str | None:
+    if when is None:
+        return None
+    return datetime.fromtimestamp(when).astimezone().isoformat(timespec="seconds")
+
+
+def job_dict(job: Any) -> dict[str, Any]:
+    """A row of ``jobs --json``; every other command's job object starts with it."""
+    return {"fqid": job.fqid, "status": job.status.value, "name": job.name,
+            "subjobs": job.subjob_counts, "application": type(job.application).__name__,
+            "backend": type(job.backend).__name__, "comment": job.comment,
+            "reason": job.reason, "exit_code": job.exit_code, "created": iso_time(job.created),
+            "runtime_s": _rounded(run_seconds(job))}
+
+
+def _rounded(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds, 3)
+
+
+def outcome_dict(job: Any) -> dict[str, Any]:
+    """What ``wait``/``kill``/``resubmit`` report of a job: where it is now."""
+    return {"fqid": job.fqid, "status": job.status.value, "subjobs": job.subjob_counts,
+            "exit_code": job.exit_code, "reason": job.reason}
+
+
+def history_dicts(job: Any) -> list[dict[str, Any]]:
+    return [{"time": iso_time(e.when), "from": e.src, "to": e.dst, "note": e.note,
+             "source": e.source.value, "cause": None if e.cause is None else str(e.cause)}
+            for e in history_entries(job.history)]
+
+
+def subjobs_of(job: Any, statuses: Sequence[str] | None) -> list[Any]:
+    tree = job._subjobs
+    if tree is None:
+        return []
+    subs = list(tree.values())
+    if statuses:
+        subs = [s for s in subs if s.status.value in statuses]
+    return subs
+
+
+def subjob_dict(sub: Any) -> dict[str, Any]:
+    return {"fqid": sub.fqid, "status": sub.status.value, "exit_code": sub.exit_code,
+            "backend_detail": sub.backend_detail, "backend_note": sub.backend_note,
+            "reason": sub.reason,
+            "args": list(getattr(sub.application, "args", ()) or ())}
+
+
+def show_dict(job: Any, statuses: Sequence[str] | None) -> dict[str, Any]:
+    data = job_dict(job)
+    data.update({"master": job.master.fqid if job.master is not None else None,
+                 "backend_detail": job.backend_detail, "backend_note": job.backend_note,
+                 "workdir": job.workdir,
+                 "description": description(job), "history": history_dicts(job)})
+    if job._subjobs is not None:
+        data["subjob_list"] = [subjob_dict(s) for s in subjobs_of(job, statuses)]
+    return data
