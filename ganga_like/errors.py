@@ -348,6 +348,14 @@ class BexSubmitRefused(GangaLikeError):
                          problem=problem, valid=valid)
 
 
+class WebRefused(GangaLikeError):
+    """A request the web view refuses (no token, another site, a bad filter): one line
+    saying what was wrong and what is valid, with the HTTP status it is answered with."""
+
+    def __init__(self, status: int, problem: str, valid: str) -> None:
+        super().__init__(f"{problem}; {valid}", status=status, problem=problem, valid=valid)
+
+
 # Ganga's names for these errors, so that a Ganga script's ``except`` clauses catch ours.
 GangaException = GangaLikeError
 JobError = OperationRefused

@@ -1,7 +1,7 @@
 """The verb table as the wire carries it, shared by the client and the service.
 
 The job verbs are declared once, in ``model.session.JobSession``; the service's own
-(hello, status, stop) are declared here. From the table: a request's arguments (a job
+(hello, status, web, stop) are declared here. From the table: a request's arguments (a job
 goes as its fqid, a list of jobs as their fqids; an argument whose None means "the
 caller's own" is filled in by the caller; local arguments stay with it), the service's
 answer in the verb's result shape, and the client's return value from that answer.
@@ -24,7 +24,7 @@ from typing import Protocol, cast
 from ZODB import DB
 from ZODB.utils import p64, u64
 
-from ..model.session import JOB_VERBS, Lock, Result, Verb
+from ..model.session import JOB_VERBS, Lock, Param, Result, Verb
 from ..status import Status
 
 SERVICE_VERBS = (
@@ -32,6 +32,9 @@ SERVICE_VERBS = (
          doc="The service's information (a client's first request: waits until it is ready)."),
     Verb("status", (), Lock.NONE, "service.verbs:Verbs.status", Result.INFO, any_time=True,
          doc="The service's information, answered even while it starts or stops."),
+    Verb("web", (Param("listen", "str", ""),), Lock.NONE, "service.verbs:Verbs.web", Result.INFO,
+         doc="The web view's address with its token (started now if it is not yet); "
+             "listen: HOST:PORT instead of loopback, at its first start."),
     Verb("stop", (), Lock.NONE, "service.verbs:Verbs.stop", Result.TEXT, any_time=True,
          doc="Stop the service ('stopping'); a new one starts on the next use."),
 )

@@ -304,6 +304,24 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 print("stopped the service the demo started (the next command starts it again)")
 
 
+def cmd_web(args: argparse.Namespace) -> int:
+    """The web view's address (the service starts it on the first ask); opens nothing."""
+    session = _session()
+    try:
+        info = session.run_verb("web", listen=args.listen)
+        if args.json:
+            _print_json(info)
+        else:
+            print(info["url"])
+            if not info["loopback"]:
+                print(f"ganga-like: the web view listens on {info['host']}:{info['port']} in plain "
+                      "HTTP: anyone who sees the address (and its token) can kill and remove "
+                      "jobs; prefer loopback and an SSH tunnel (ssh -L)", file=sys.stderr)
+        return EXIT_OK
+    finally:
+        session.close()
+
+
 def cmd_service(args: argparse.Namespace) -> int:
     from ..client import service_control
 

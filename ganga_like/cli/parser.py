@@ -188,6 +188,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--subjobs", type=_positive_int, default=200, metavar="N")
     _json(p, "only a JSON summary at the end")
 
+    p = command("web", c.cmd_web, "print the address of the repository's web view (the "
+                "service serves it on loopback, behind a token made at its start)")
+    p.add_argument("--listen", metavar="HOST:PORT", default="",
+                   help="serve it there instead (e.g. 0.0.0.0:8080: other machines, still "
+                        "behind the token; plain HTTP), at its first start")
+    _json(p, "the address, host, port and whether it is loopback only, as JSON")
+
     p = command("service", c.cmd_service, "the repository's service: start | stop | status | log")
     actions = p.add_subparsers(dest="action", metavar="{start,stop,status,log}", required=True)
     a = actions.add_parser("start", help="start it (it also starts by itself on first use)")

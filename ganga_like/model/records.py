@@ -65,12 +65,18 @@ def subjob_dict(sub: Any) -> dict[str, Any]:
             "args": list(getattr(sub.application, "args", ()) or ())}
 
 
-def show_dict(job: Any, statuses: Sequence[str] | None) -> dict[str, Any]:
+def detail_dict(job: Any) -> dict[str, Any]:
+    """``show --json`` without its list of subjobs (the web view pages through those)."""
     data = job_dict(job)
     data.update({"master": job.master.fqid if job.master is not None else None,
                  "backend_detail": job.backend_detail, "backend_note": job.backend_note,
                  "workdir": job.workdir,
                  "description": description(job), "history": history_dicts(job)})
+    return data
+
+
+def show_dict(job: Any, statuses: Sequence[str] | None) -> dict[str, Any]:
+    data = detail_dict(job)
     if job._subjobs is not None:
         data["subjob_list"] = [subjob_dict(s) for s in subjobs_of(job, statuses)]
     return data

@@ -16,7 +16,9 @@ with ``ganga-like service start``. What it does, in order:
    reconciling ``submitting``, applying what finished meanwhile) has run. Ray
    starts in the background in any case, so the first submit finds it warm;
 5. recovers the work of a backend actor that dies, at once (housekeeping);
-6. stops on SIGTERM, on ``ganga-like service stop``, or after ``GANGA_LIKE_IDLE``
+6. serves the web view once a client asks for it (``ganga-like web``: ``webhost``), on
+   loopback behind a token made at that start; its open live pages count as clients;
+7. stops on SIGTERM, on ``ganga-like service stop``, or after ``GANGA_LIKE_IDLE``
    seconds (default 900; 0 = never) with no client connected and no active job,
    leaving no process of its own behind.
 """
@@ -47,6 +49,7 @@ from ..status import ACTIVE
 from . import guardian, logfile, reaper, sharing, start_failure
 from .control import ControlServer
 from .verbs import Verbs, dispatch
+from .webhost import WebHost
 
 log = logging.getLogger("ganga_like.service")
 
@@ -87,6 +90,7 @@ class Service:
         self.session: Any = None
         self.zeo: Any = None
         self.control: ControlServer | None = None
+        self.web: WebHost | None = None
 
     # -- start ------------------------------------------------------------------
     def start(self) -> None:
@@ -117,7 +121,8 @@ class Service:
         repository = open_zeo(self.config, connectable(self.paths.zeo_socket), location=self.config.root)
         self.session = Engine(self.config, repository=repository)
         self.repo_uuid = self.session.repo_uuid  # read once: the main connection is the verbs'
-        self.verbs = Verbs(self.session, self.info, self.request_stop)
+        self.web = WebHost(self.config, repository, self.answer)
+        self.verbs = Verbs(self.session, self.info, self.request_stop, self.web.open)
         self.control = ControlServer(self.paths.control_socket, self.answer)
         if self.listen is not None:
             self._listen_tls(*self.listen)
@@ -231,11 +236,13 @@ class Service:
 
     # -- idle and stop ------------------------------------------------------------
     def client_count(self) -> int:
-        """ZEO connections other than the service's own, plus open control connections."""
+        """ZEO connections other than the service's own, plus open control connections and
+        open live pages of the web view."""
         zeo = 0
         if self.zeo is not None:
             zeo = max(0, sum(len(v) for v in self.zeo.zeo_storages_by_storage_id.values()) - 1)
-        return zeo + (self.control.connections if self.control else 0)
+        return zeo + (self.control.connections if self.control else 0) + \
+            (self.web.streams if self.web else 0)
 
     def _active_count(self) -> int:
         if self.session is None:
@@ -299,6 +306,8 @@ class Service:
         the lock (a start that failed to take it) there is nothing of ours to stop."""
         if self._lock_fd is None:
             return
+        if self.web is not None:
+            _step("stopping the web view", self.web.stop)
         if self.control is not None:
             self.control.stop()
         if self.session is not None:

@@ -5,7 +5,7 @@ run one at a time on the service's own connection, under one lock: the operation
 were written for one user's thread, and a verb that waits on a backend holds no
 database transaction meanwhile. Reading verbs (``Lock.READ``: peek, wait) run at
 once, each on a connection of its own, so a long ``wait`` never holds up a kill.
-The service's own verbs (hello, status, stop) are the methods of the same names here.
+The service's own verbs (hello, status, web, stop) are the methods of the same names here.
 """
 
 from __future__ import annotations
@@ -22,13 +22,16 @@ from ..model.session import Lock, Verb
 
 T = TypeVar("T")
 Info = Callable[[], Mapping[str, object]]
+Web = Callable[[str], Mapping[str, object]]
 
 
 class Verbs:
-    def __init__(self, session: Engine, info: Info, stop: Callable[[str], None]) -> None:
+    def __init__(self, session: Engine, info: Info, stop: Callable[[str], None],
+                 web: Web | None = None) -> None:
         self.session = session
         self._info = info
         self._stop = stop
+        self._web = web
         self._lock = threading.Lock()
 
     # -- the database view a verb works on ----------------------------------------
@@ -55,9 +58,8 @@ class Verbs:
         """Carry out ``verb`` as the table says, with a request's arguments, for ``origin``
         (who asked, as the request said: the causes of what it changes name it)."""
         if verb.lock is Lock.NONE:
-            call_args(verb, wire, str)  # a request with arguments does not fit
-            own: Callable[[], object] = getattr(self, verb.name)
-            return own()
+            own: Callable[..., object] = getattr(self, verb.name)
+            return own(**call_args(verb, wire, str))  # (a request that does not fit: TypeError)
         if verb.lock is Lock.WRITE:
             def work() -> object:
                 args = call_args(verb, wire, self.session.jobs.get)
@@ -81,6 +83,11 @@ class Verbs:
 
     def status(self) -> Mapping[str, object]:
         return self._info()
+
+    def web(self, listen: str = "") -> Mapping[str, object]:
+        if self._web is None:
+            raise GangaLikeError("this service has no web view")
+        return self._web(listen)
 
     def stop(self) -> str:
         self._stop("asked by a client")

@@ -23,6 +23,7 @@ LAYERS = [
     ["cli"],
     ["gpi"],
     ["client", "service"],
+    ["web"],  # the web view: a face, but it runs inside the service, which starts it
     ["engine"],
     ["store_session"],
     ["event_rules",  # pure, beside status: reads the backends' event kinds and detail words
@@ -49,7 +50,10 @@ FORBIDDEN = [
                                    "never to the engine or the service's process"),
     (FACES, ACTOR_MODULES, "a face never imports a backend's actor (it would import Ray)"),
     (FACES, ("ray_runtime",), "a face never starts or imports Ray: only the service side does"),
-    (("engine",), FACES, "the engine never imports a face"),
+    (("web",), ("engine", "ray_runtime") + ACTOR_MODULES, "the web view reads the database and "
+                                                          "asks the service for every verb, as a "
+                                                          "client does: never the engine or Ray"),
+    (("engine",), FACES + ("web",), "the engine never imports a face"),
     (("backends", "backends.runtime", "backends.local", "backends.raycluster", "backends.hosts"),
      ("engine", "service") + FACES, "backends never import the engine, the service or a face"),
 ]

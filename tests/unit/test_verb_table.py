@@ -25,7 +25,7 @@ from ganga_like.status import Status
 
 PACKAGE = Path(__file__).resolve().parents[2] / "ganga_like"
 EXPECTED = {"submit", "submit_bex", "kill", "resubmit", "remove", "force_status", "freeze", "unfreeze",
-            "unmonitor", "leaks", "peek", "wait", "hello", "status", "stop"}
+            "unmonitor", "leaks", "peek", "wait", "hello", "status", "web", "stop"}
 NOT_VERBS = {"register", "write", "refresh_for_read", "run_verb"}  # what the model needs besides
 
 
@@ -42,7 +42,8 @@ def sample_args(verb) -> dict:
               "environment": {"A": "1"}, "force": True, "include_killed": True,
               "status": Status.FAILED, "reap": True, "file": "stderr", "lines": 5,
               "timeout": 2.5, "poll": 0.1, "only_failed": False,
-              "text": "ID: a\n\ntrue\n", "hosts": ["n1", "n2"], "source": "a.job"}
+              "text": "ID: a\n\ntrue\n", "hosts": ["n1", "n2"], "source": "a.job",
+              "listen": "127.0.0.1:0"}
     return {p.name: values[p.name] for p in verb.params}
 
 
@@ -116,7 +117,9 @@ def test_the_service_verbs_are_the_dispatchers_own_methods():
     for verb in wire.SERVICE_VERBS:
         module, _, qualname = verb.operation.partition(":")
         assert module == "service.verbs" and qualname == f"Verbs.{verb.name}"
-        assert list(inspect.signature(getattr(Verbs, verb.name)).parameters) == ["self"]
+        # The method takes the verb's declared arguments, with the same defaults.
+        params = list(inspect.signature(getattr(Verbs, verb.name)).parameters.values())[1:]
+        assert [(p.name, p.default) for p in params] == [(p.name, p.default) for p in verb.params]
 
 
 def test_the_clients_requests_outside_a_session_name_verbs_of_the_table():
