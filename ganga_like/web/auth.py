@@ -12,7 +12,9 @@ Jupyter does:
 - anywhere else (a form field, the address of a request that changes something) it is
   refused: a token in the wrong place is a token about to leak.
 
-A request that changes something (POST) must also come from the view's own pages:
+A request that changes something (POST) must also come from the view's own pages
+(pages are served with ``Referrer-Policy: same-origin``: a browser then names the
+page's origin in a change it sends, and no other site ever gets a Referer from them):
 its ``Origin`` (or, without one, its ``Referer``) must be the view's own origin, and it
 must carry the page's action key (``_csrf``: derived from the token, so a page never
 holds the token itself), unless it authenticates with the Bearer header, which no

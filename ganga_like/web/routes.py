@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -33,6 +34,7 @@ from .query import Listing, listing
 from .side import ServiceSide
 
 T = TypeVar("T")
+access = logging.getLogger("ganga_like.web.access")
 ACTION_VERBS = ("kill", "resubmit", "remove")
 PEEK_FILES = ("stdout", "stderr")
 PEEK_LINES = 40
@@ -45,7 +47,7 @@ HEADERS = {
                                "img-src 'self'; connect-src 'self'; form-action 'self'; "
                                "base-uri 'none'; frame-ancestors 'none'",
     "X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer", "Cache-Control": "no-store",
+    "Referrer-Policy": "same-origin", "Cache-Control": "no-store",
 }
 
 
@@ -325,7 +327,7 @@ class Events(Base):
                 tid = self.view.side.last_transaction()
                 if tid != seen and now - last_read >= LIVE_MIN:
                     seen, last_read = tid, now
-                    pieces = await self._pieces(fqid, rows, newest)
+                    pieces = await self._pieces(fqid, rows, newest, sent)
                     changed = {k: v for k, v in pieces.items() if sent.get(k) != v}
                     if changed:
                         sent.update(changed)
@@ -342,12 +344,15 @@ class Events(Base):
         finally:
             self.view.streams -= 1
 
-    async def _pieces(self, fqid: str | None, rows: list[str], newest: str) -> live.Pieces:
+    async def _pieces(self, fqid: str | None, rows: list[str], newest: str,
+                      sent: Mapping[str, str]) -> live.Pieces:
         if fqid is None:
             below = int(newest) if newest.isdigit() else None
             return await self.view.read(lambda c: live.jobs_pieces(c, rows, below))
-        pieces, follow = await self.view.read(lambda c: live.job_pieces(c, fqid, rows))
-        if follow:  # a leaf that runs: the end of its output too
+        pieces, leaf_active = await self.view.read(lambda c: live.job_pieces(c, fqid, rows))
+        status = f"status-{fqid}"
+        if leaf_active or (status in sent and sent[status] != pieces.get(status)):
+            # A leaf that runs, or has just ended: the end of its output too.
             for name in PEEK_FILES:
                 text = await peek_text(self.view, fqid, name, self.origin())
                 pieces[f"peek-{fqid}-{name}"] = pages.peek_block(fqid, name, text)
@@ -374,7 +379,14 @@ def application(view: View) -> tornado.web.Application:
         (r"/events/jobs", Events, where),
         (rf"/events/jobs/{job}", Events, where),
         (r".*", NotFound, where),
-    ], xsrf_cookies=False, compress_response=True)
+    ], xsrf_cookies=False, compress_response=True, log_function=_log_request)
+
+
+def _log_request(handler: tornado.web.RequestHandler) -> None:
+    """One debug line per request, without its query: a first visit's address holds the token."""
+    request = handler.request
+    access.debug("%d %s %s %.1f ms", handler.get_status(), request.method, request.path,
+                 1000 * request.request_time())
 
 
 __all__ = ["View", "application"]

@@ -115,7 +115,7 @@ class WebView:
             error = answer.get("error")
             message = str(error.get("message", error)) if isinstance(error, dict) else str(error)
             kind = str(error.get("type", "")) if isinstance(error, dict) else ""
-            status = 404 if kind == "JobNotFound" else 409
+            status = {"JobNotFound": 404, "InvalidValue": 400}.get(kind, 409)
             raise WebRefused(status, message, "nothing was changed by the web view")
         return answer.get("value")
 
