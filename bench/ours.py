@@ -1187,3 +1187,7 @@ def kill_from_cli(tmp_root: str) -> dict:
         res["holder_rc"] = holder.returncode
         _stop_service(env, tmp_root, res, prefix)
     return res
+
+
+# The web view's rows (w, w'): bench/ours_web.py.
+from bench.ours_web import web_live_cpu, web_pages  # noqa: E402,F401

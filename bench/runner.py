@@ -196,6 +196,28 @@ def build_rows(quick: bool, ganga_max_n: int, bs: int) -> list[Row]:
               "(Ganga: its session's peak, one process)",
         metric="total_rss_bytes", unit="bytes", ganga=None, ours=None,
         ganga_from="i10", ours_from=("i10", "after_run")))
+    web_jobs = 10000 if quick else 100000
+    rows.append(Row(
+        key="w", letter="w",
+        label=f"(w) the web view's jobs list, first page, in a repository of {web_jobs:,} jobs "
+              "(request to whole answer, loopback)",
+        metric="jobs_page_s", unit="s", ganga=None,
+        ours=("web_pages", {"n_jobs": web_jobs, "n_subjobs": web_jobs}),
+        ganga_absent="no web view"))
+    for key, metric, label in [
+            ("w1", "job_page_s", f"(w) the web view's page of a job of {web_jobs:,} subjobs, "
+                                 "first page"),
+            ("w2", "failed_page_s", "(w) the same job's subjobs filtered by a status only its "
+                                    "last 10 have (the read stops at its time budget)")]:
+        rows.append(Row(key=key, letter="w", label=label, metric=metric, unit="s", ganga=None,
+                        ours=None, ours_from=("w", None), ganga_absent="no web view"))
+    rows.append(Row(
+        key="wl", letter="w",
+        label="(w') a live page following a running job of 10,000 subjobs (a batch of 40 "
+              "moves every 30 ms): the service's extra CPU, fraction of one core",
+        metric="live_cpu_fraction", unit="", ganga=None,
+        ours=("web_live_cpu", {"n_subjobs": 10000, "seconds": 10.0}),
+        ganga_absent="no web view"))
     return rows
 
 

@@ -42,10 +42,12 @@ def outcome_dict(job: Any) -> dict[str, Any]:
             "exit_code": job.exit_code, "reason": job.reason}
 
 
-def history_dicts(job: Any) -> list[dict[str, Any]]:
+def history_dicts(job: Any, last: int | None = None) -> list[dict[str, Any]]:
+    """The history's entries (``last``: only the last so many: a master's may be long)."""
+    stored = job.history if last is None else job.history[-last:]
     return [{"time": iso_time(e.when), "from": e.src, "to": e.dst, "note": e.note,
              "source": e.source.value, "cause": None if e.cause is None else str(e.cause)}
-            for e in history_entries(job.history)]
+            for e in history_entries(stored)]
 
 
 def subjobs_of(job: Any, statuses: Sequence[str] | None) -> list[Any]:
@@ -65,13 +67,19 @@ def subjob_dict(sub: Any) -> dict[str, Any]:
             "args": list(getattr(sub.application, "args", ()) or ())}
 
 
-def detail_dict(job: Any) -> dict[str, Any]:
-    """``show --json`` without its list of subjobs (the web view pages through those)."""
+def detail_dict(job: Any, with_description: bool = True,
+                history_last: int | None = None) -> dict[str, Any]:
+    """``show --json`` without its list of subjobs (the web view pages through those).
+    ``with_description=False``: without the description either, whose splitter may hold
+    an argument list per subjob (a page shows it on a page of its own); ``history_last``:
+    only the history's last so many entries."""
     data = job_dict(job)
     data.update({"master": job.master.fqid if job.master is not None else None,
                  "backend_detail": job.backend_detail, "backend_note": job.backend_note,
-                 "workdir": job.workdir,
-                 "description": description(job), "history": history_dicts(job)})
+                 "workdir": job.workdir})
+    if with_description:
+        data["description"] = description(job)
+    data["history"] = history_dicts(job, history_last)
     return data
 
 

@@ -83,7 +83,7 @@ def _which(q: Listing) -> str:
 # --- a job -----------------------------------------------------------------------------------
 
 
-def job_page(data: Row, tree: str, subjobs: Page | None, q: Listing, log_lines: Sequence[str],
+def job_page(data: Row, subjobs: Page | None, q: Listing, log_lines: Sequence[str],
              peeks: Mapping[str, str]) -> str:
     fqid = str(data["fqid"])
     kind = "Subjob" if data["master"] else "Job"
@@ -110,7 +110,8 @@ def job_page(data: Row, tree: str, subjobs: Page | None, q: Listing, log_lines: 
     parts.append("<h2>Queue log</h2>" + (
         f'<pre class="log">{e(chr(10).join(log_lines))}</pre>' if log_lines else
         "<p>no line about this job among the log's last lines</p>"))
-    parts.append(f"<details><summary>Configuration</summary><pre>{e(tree)}</pre></details>")
+    parts.append(f'<p>{link(f"/jobs/{fqid}/configuration", "The whole configuration")} '
+                 f'(as <code>print(j)</code> shows it)</p>')
     return "".join(parts)
 
 
@@ -189,6 +190,10 @@ def peek_block(fqid: str, file: str, text: str) -> str:
     return f'<pre class="peek" id="peek-{e(fqid)}-{e(file)}">{e(text) or "(empty)"}</pre>'
 
 
+def configuration_page(fqid: str, tree: str) -> str:
+    return f"<h1>Configuration of {link('/jobs/' + fqid, 'job ' + fqid)}</h1><pre>{e(tree)}</pre>"
+
+
 # --- why, actions, hosts -------------------------------------------------------------------
 
 
@@ -230,5 +235,5 @@ def error_page(status: int, message: str) -> str:
            f'<p>{link("/", "All jobs")}</p>'
 
 
-__all__ = ["ACTIONS", "confirm_page", "error_page", "history_rows", "hosts_page", "job_page",
-           "job_row", "jobs_list", "peek_block", "subjob_row", "why_page"]
+__all__ = ["ACTIONS", "configuration_page", "confirm_page", "error_page", "history_rows",
+           "hosts_page", "job_page", "job_row", "jobs_list", "peek_block", "subjob_row", "why_page"]

@@ -1,6 +1,7 @@
 """The web view's addresses and what answers each (Tornado request handlers).
 
-Pages: ``/`` (jobs), ``/jobs/3`` (a job or subjob), ``/jobs/3/why``, ``/jobs/3/kill``
+Pages: ``/`` (jobs), ``/jobs/3`` (a job or subjob), ``/jobs/3/why``,
+``/jobs/3/configuration`` (as ``print(j)``), ``/jobs/3/kill``
 (``resubmit``, ``remove``: a confirmation on GET, the action on POST), ``/hosts``.
 JSON, in ``--json``'s shapes: ``/api/jobs``, ``/api/jobs/3``, ``/api/jobs/3/subjobs``,
 ``/api/jobs/3/why``, ``/api/jobs/3/peek``, and POST ``/api/jobs/3/kill`` (...). Live
@@ -159,18 +160,18 @@ class JobPage(Base):
     async def get(self, fqid: str) -> None:
         q = self.listing()
 
-        def work(conn: Connection) -> tuple[reads.Row, str, reads.Page | None]:
+        def work(conn: Connection) -> tuple[reads.Row, reads.Page | None]:
             found = reads.job(conn, fqid)
             subs = reads.subjobs_page(found, q) if found._subjobs is not None else None
-            return reads.detail(found), str(found), subs
+            return reads.detail(found), subs
 
-        data, tree, subjobs = await self.view.read(work)
+        data, subjobs = await self.view.read(work)
         peeks = {} if subjobs is not None else await self._peeks(str(data["fqid"]))
         log_lines = await asyncio.get_running_loop().run_in_executor(
             None, reads.queue_log_lines, self.view.side.queue_log, str(data["fqid"]))
         shown = ",".join(str(r["id"]) for r in (subjobs.rows if subjobs else []))
         live_url = f"/events/jobs/{data['fqid']}?" + urlencode({"rows": shown})
-        self.page(f"Job {data['fqid']}", pages.job_page(data, tree, subjobs, q, log_lines, peeks),
+        self.page(f"Job {data['fqid']}", pages.job_page(data, subjobs, q, log_lines, peeks),
                   live_url)
 
     async def _peeks(self, fqid: str) -> dict[str, str]:
@@ -184,6 +185,12 @@ async def peek_text(view: View, fqid: str, file: str, origin: str) -> str:
     except WebRefused:
         return ""
     return str(text)
+
+
+class ConfigurationPage(Base):
+    async def get(self, fqid: str) -> None:
+        tree = await self.view.read(lambda c: str(reads.job(c, fqid)))
+        self.page(f"Configuration of {fqid}", pages.configuration_page(fqid, tree))
 
 
 class WhyPage(Base):
@@ -319,6 +326,7 @@ class Events(Base):
         self.set_header("Content-Type", "text/event-stream")
         self.view.streams += 1
         sent: dict[str, str] = {}
+        serials: dict[str, bytes] = {}  # of the shown subjobs' records, as last sent
         seen: bytes | None = None
         last_read = last_write = 0.0
         try:
@@ -327,7 +335,7 @@ class Events(Base):
                 tid = self.view.side.last_transaction()
                 if tid != seen and now - last_read >= LIVE_MIN:
                     seen, last_read = tid, now
-                    pieces = await self._pieces(fqid, rows, newest, sent)
+                    pieces = await self._pieces(fqid, rows, newest, sent, serials)
                     changed = {k: v for k, v in pieces.items() if sent.get(k) != v}
                     if changed:
                         sent.update(changed)
@@ -345,11 +353,11 @@ class Events(Base):
             self.view.streams -= 1
 
     async def _pieces(self, fqid: str | None, rows: list[str], newest: str,
-                      sent: Mapping[str, str]) -> live.Pieces:
+                      sent: Mapping[str, str], serials: dict[str, bytes]) -> live.Pieces:
         if fqid is None:
             below = int(newest) if newest.isdigit() else None
             return await self.view.read(lambda c: live.jobs_pieces(c, rows, below))
-        pieces, leaf_active = await self.view.read(lambda c: live.job_pieces(c, fqid, rows))
+        pieces, leaf_active = await self.view.read(lambda c: live.job_pieces(c, fqid, rows, serials))
         status = f"status-{fqid}"
         if leaf_active or (status in sent and sent[status] != pieces.get(status)):
             # A leaf that runs, or has just ended: the end of its output too.
@@ -367,6 +375,7 @@ def application(view: View) -> tornado.web.Application:
         (r"/", JobsPage, where),
         (rf"/jobs/{job}", JobPage, where),
         (rf"/jobs/{job}/why", WhyPage, where),
+        (rf"/jobs/{job}/configuration", ConfigurationPage, where),
         (rf"/jobs/{job}/{actions}", ActionPage, where),
         (r"/hosts", HostsPage, where),
         (r"/static/([a-z.]+)", Static, where),
