@@ -221,13 +221,25 @@ def confirm_page(fqid: str, verb: str, data: Row, csrf: str) -> str:
             f'{link("/jobs/" + fqid, "Cancel")}</form>')
 
 
-def hosts_page(hosts: list[dict[str, object]] | None) -> str:
+def hosts_page(hosts: list[dict[str, object]] | None, refusal: str = "") -> str:
+    """The Hosts backend's hosts (the ``hosts`` verb's records, ``hosts --json``'s rows),
+    one column per field in the order the records give them."""
+    if refusal:
+        return f'<h1>Hosts</h1><p class="notice error">{e(refusal)}</p>'
     if hosts is None:
         return ("<h1>Hosts</h1><p>The Hosts backend's host listing shows here once the service "
                 "can list hosts (its <code>hosts</code> verb).</p>")
-    keys = sorted({k for h in hosts for k in h})
-    rows = [cells(*[e(h.get(k, "")) for k in keys]) for h in hosts]
+    keys: list[str] = []
+    for host in hosts:
+        keys += [k for k in host if k not in keys]
+    rows = [cells(*[e(_plain(h.get(k, ""))) for k in keys]) for h in hosts]
     return "<h1>Hosts</h1>" + table(keys, rows, empty="no hosts")
+
+
+def _plain(value: object) -> str:
+    if isinstance(value, (list, tuple)):
+        return ", ".join(map(str, value))
+    return "" if value is None else str(value)
 
 
 def error_page(status: int, message: str) -> str:

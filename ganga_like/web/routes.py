@@ -240,11 +240,14 @@ def _said(verb: str, outcome: Mapping[str, object]) -> str:
 
 class HostsPage(Base):
     async def get(self) -> None:
-        hosts = None
+        hosts, refusal = None, ""
         if "hosts" in VERBS:  # the Hosts backend's listing, once the service has it
-            value = await self.view.ask("hosts", {}, self.origin())
-            hosts = value if isinstance(value, list) else None
-        self.page("Hosts", pages.hosts_page(hosts))
+            try:
+                value = await self.view.ask("hosts", {}, self.origin())
+                hosts = value if isinstance(value, list) else None
+            except WebRefused as exc:
+                refusal = str(exc.fields["problem"])
+        self.page("Hosts", pages.hosts_page(hosts, refusal))
 
 
 class Static(Base):

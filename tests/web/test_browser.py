@@ -15,6 +15,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import threading
 import time
 import urllib.error
@@ -141,6 +142,15 @@ def test_the_first_visit_signs_in_and_takes_the_token_out_of_the_address(site, s
     assert page.locator(f"#status-{site.scan}").inner_text() == "failed"
     assert site.token not in page.content()  # the page holds no token, only the action key
     site.shot(page, "jobs")
+
+
+def test_a_name_with_markup_shows_as_text(site, signed_in):
+    _context, page = signed_in
+    name = '<b>bold</b><img src=x onerror="document.title=1">'
+    fqid = submitted(site.root, "--name", name, "--wait", "--", "/bin/true")
+    page.goto(site.base + "/")
+    assert name in page.locator(f'[id="job-{fqid}"]').inner_text()  # shown, not obeyed
+    assert page.locator(f'[id="job-{fqid}"] img').count() == 0 and page.title() == "Jobs · ganga_like"
 
 
 def test_a_request_without_the_token_is_refused(site, browser):
@@ -366,3 +376,31 @@ def test_phone_width_and_dark_mode(site, browser):
     assert width <= 390 + 1, "the page (outside its tables' own scrolling) fits a phone"
     site.shot(page, "phone-dark")
     context.close()
+
+
+# --- the last test: it kills the module's service ---------------------------------------------------
+
+
+def test_a_sigkill_of_the_service_leaves_the_page_saying_so_and_the_next_start_a_new_token(
+        site, signed_in):
+    """The web view keeps nothing on disk: its token lives in the service's memory. A
+    SIGKILL of the service leaves an open page reconnecting; the next service serves the
+    view again only when asked (``ganga-like web``), on a new port with a new token, and
+    the old one opens nothing there."""
+    _context, page = signed_in
+    page.goto(f"{site.base}/jobs/{site.scan}")
+    expect(page.locator("#conn")).to_have_text("live", timeout=10000)
+    old_pid = int((site.root / "service.lock").read_text())
+    os.kill(old_pid, signal.SIGKILL)
+    expect(page.locator("#conn")).to_have_text("reconnecting…", timeout=30000)
+    site.shot(page, "service-killed")
+    again = gl(site.root, "web").strip()  # a new service (it recovers first), a new view
+    assert int((site.root / "service.lock").read_text()) != old_pid
+    assert again.split("token=")[1] != site.token
+    base = again.split("?")[0].rstrip("/")
+    old = urllib.request.Request(base + "/api/jobs", headers={"Authorization": f"Bearer {site.token}"})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(old, timeout=30)
+    assert refused.value.code == 403
+    page.goto(again)
+    assert page.url == base + "/" and "scan" in page.inner_text("#jobs")
