@@ -98,13 +98,14 @@ def _job_matches(job: Job, q: Listing) -> bool:
     return q.name is None or fnmatch.fnmatchcase(job.name, q.name)
 
 
-def jobs_page(conn: Reader, q: Listing) -> Page:
-    """The newest jobs (before ``q.before``) that match ``q``: ``jobs --json``'s rows."""
+def jobs_page(conn: Reader, q: Listing, budget: float = SCAN_SECONDS) -> Page:
+    """The newest jobs (before ``q.before``) that match ``q``: ``jobs --json``'s rows. A
+    filter reads for ``budget`` seconds at most."""
     tree = jobs_tree(conn)
     rows: list[Row] = []
     read = 0
     last_id: int | None = None
-    clock = _Budget()
+    clock = _Budget(budget)
     for job_id in newest_ids(conn, q.before):
         if len(rows) == q.limit or (q.filtered and clock.spent(read)):
             return Page(rows, _total(conn, q), read, last_id, stopped_early=len(rows) < q.limit)
@@ -148,8 +149,9 @@ def detail(found: Job) -> Row:
     return data
 
 
-def subjobs_page(master: Job, q: Listing) -> Page:
-    """A page of ``master``'s subjobs: ``show --json``'s ``subjob_list`` rows, with ids."""
+def subjobs_page(master: Job, q: Listing, budget: float = SCAN_SECONDS) -> Page:
+    """A page of ``master``'s subjobs: ``show --json``'s ``subjob_list`` rows, with ids. A
+    filter reads for ``budget`` seconds at most."""
     tree = master._subjobs
     counts = master.subjob_counts
     n = sum(counts.values())
@@ -159,7 +161,7 @@ def subjobs_page(master: Job, q: Listing) -> Page:
         wanted = sum(counts.get(s, 0) for s in q.statuses)
         if not wanted:  # from the counts: nothing to read
             return Page([], 0, 0)
-        return _filtered_subjobs(tree, q, wanted)
+        return _filtered_subjobs(tree, q, wanted, budget)
     if q.after is not None:
         subs = tree.values(q.after + 1)
     else:
@@ -174,12 +176,12 @@ def subjobs_page(master: Job, q: Listing) -> Page:
     return Page(rows, n, len(rows), int(str(rows[-1]["id"])) if more else None)
 
 
-def _filtered_subjobs(tree: IOBTree, q: Listing, wanted: int) -> Page:
+def _filtered_subjobs(tree: IOBTree, q: Listing, wanted: int, budget: float) -> Page:
     values = tree.values(None if q.after is None else q.after + 1)
     rows: list[Row] = []
     read = 0
     last_id: int | None = None
-    clock = _Budget()
+    clock = _Budget(budget)
     stopped = False
     for sub in values:
         stopped = clock.spent(read)
@@ -199,11 +201,11 @@ def _filtered_subjobs(tree: IOBTree, q: Listing, wanted: int) -> Page:
 class _Budget:
     """How long a filtered page may read (looked at every 64 records: the clock costs too)."""
 
-    def __init__(self) -> None:
-        self.start = time.monotonic()
+    def __init__(self, seconds: float) -> None:
+        self.end = time.monotonic() + seconds
 
     def spent(self, read: int) -> bool:
-        return read % 64 == 0 and read > 0 and time.monotonic() - self.start > SCAN_SECONDS
+        return read % 64 == 0 and read > 0 and time.monotonic() > self.end
 
 
 def _first(values: Iterable[Job], limit: int) -> Iterator[Job]:

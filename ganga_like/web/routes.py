@@ -338,7 +338,12 @@ class Events(Base):
                 tid = self.view.side.last_transaction()
                 if tid != seen and now - last_read >= LIVE_MIN:
                     seen, last_read = tid, now
-                    pieces = await self._pieces(fqid, rows, newest, sent, serials)
+                    try:
+                        pieces = await self._pieces(fqid, rows, newest, sent, serials)
+                    except WebRefused as exc:  # removed meanwhile: say so, and end the stream
+                        self.write(f"event: gone\ndata: {exc.fields['problem']}\n\n")
+                        await self.flush()
+                        return
                     changed = {k: v for k, v in pieces.items() if sent.get(k) != v}
                     if changed:
                         sent.update(changed)

@@ -153,6 +153,16 @@ def test_a_name_with_markup_shows_as_text(site, signed_in):
     assert page.locator(f'[id="job-{fqid}"] img').count() == 0 and page.title() == "Jobs · ganga_like"
 
 
+def test_the_jobs_list_says_when_newer_jobs_came(site, signed_in):
+    _context, page = signed_in
+    page.goto(site.base + "/")
+    expect(page.locator("#conn")).to_have_text("live")
+    fqid = submitted(site.root, "--name", "newer", "--", "/bin/true")
+    expect(page.locator("#jobs-newer")).to_have_text("1 newer job: show them", timeout=30000)
+    page.click("#jobs-newer a")
+    expect(page.locator(f'[id="job-{fqid}"]')).to_contain_text("newer")
+
+
 def test_a_request_without_the_token_is_refused(site, browser):
     context = browser.new_context()
     page = context.new_page()
@@ -247,8 +257,11 @@ def test_a_kill_from_the_page_asks_first_and_reaches_the_payload(site, signed_in
 
 
 def test_remove_and_resubmit_from_the_page(site, signed_in):
-    _context, page = signed_in
+    context, page = signed_in
     fqid = submitted(site.root, "--name", "to-remove", "--wait", "--", "/bin/echo", "bye")
+    watching = context.new_page()  # another tab, open on the job that goes
+    watching.goto(f"{site.base}/jobs/{fqid}")
+    expect(watching.locator("#conn")).to_have_text("live")
     page.goto(f"{site.base}/jobs/{fqid}")
     page.click("a.button.remove")
     assert "This cannot be undone" in page.inner_text("main")
@@ -256,6 +269,8 @@ def test_remove_and_resubmit_from_the_page(site, signed_in):
     page.wait_for_url("**/?notice=*")
     assert f"{fqid}: removed" in page.inner_text(".notice")
     assert page.locator(f"#job-{fqid}").count() == 0
+    expect(watching.locator("#conn")).to_contain_text(f"no job {fqid} in the repository", timeout=30000)
+    watching.close()
     # A kill the verb refuses (the job is over) says why, in one line, and changes nothing.
     done = submitted(site.root, "--wait", "--", "/bin/true")
     page.goto(f"{site.base}/jobs/{done}/kill")

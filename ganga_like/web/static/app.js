@@ -19,6 +19,12 @@
     conn.textContent = "live";
     conn.className = "conn";
   };
+  stream.addEventListener("gone", function (event) {
+    // What the page shows is no longer there (a job removed meanwhile): stop following it.
+    stream.close();
+    conn.textContent = event.data;
+    conn.className = "conn lost";
+  });
   stream.onerror = function () {
     // The service stopped or restarted: the stream tries again by itself.
     conn.textContent = "reconnecting…";
