@@ -26,7 +26,7 @@ import psutil
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from tests.test_cli import finish_root, run_gl
+from tests.test_cli import finish_root, one_line, run_gl
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 FAILS = ["ok"] * 27 + ["bad1", "bad2", "bad3"]  # the scan's 30 subjobs: 3 fail with exit 3
@@ -364,6 +364,17 @@ def test_bad_input_is_one_clear_line_and_changes_nothing(site, path, status, wor
         body = {"error": html.unescape(re.search(r'role="alert">([^<]*)<', body).group(1))}
     assert words in body["error"] and "\n" not in body["error"], body
     assert site.api(f"/api/jobs/{site.scan}")[1] == before
+
+
+@pytest.mark.parametrize("listen,words", [
+    ("nonsense", "--listen 'nonsense' is not valid; give HOST:PORT"),
+    ("127.0.0.1:1", "the web view already serves on 127.0.0.1:"),
+])
+def test_ganga_like_web_with_a_bad_listen_is_one_line_and_changes_nothing(site, listen, words):
+    result = run_gl(site.root, "web", "--listen", listen, check_clean=False)
+    assert result.returncode == 1 and result.stdout == ""
+    assert one_line(result.stderr).startswith("ganga-like: ") and words in result.stderr
+    assert gl(site.root, "web").strip() == site.url  # the same view, the same token
 
 
 def test_the_json_has_the_command_lines_shapes(site):
