@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from urllib.parse import urlencode
 
 from ..model.table import counts_summary
+from ..status import ACTIVE
 from .html import badge, cells, counts_bar, e, link, runtime, status_select, table
 from .query import Listing
 from .reads import Page, Row
@@ -91,7 +92,7 @@ def job_page(data: Row, subjobs: Page | None, q: Listing, log_lines: Sequence[st
     counts = data["subjobs"]
     assert isinstance(counts, dict)
     parts = [f"<h1>{e(kind)} {e(fqid)}{e(name)} {badge(str(data['status']), f'status-{fqid}')}</h1>",
-             _actions(fqid, bool(data["master"])), _facts(data)]
+             _actions(fqid, bool(data["master"]), str(data["status"])), _facts(data)]
     if data["master"]:
         parts.append(f'<p>Part of {link("/jobs/" + str(data["master"]), "job " + str(data["master"]))}</p>')
     if counts:
@@ -125,8 +126,10 @@ def _facts(data: Row) -> str:
     return f'<dl class="facts" id="facts-{e(data["fqid"])}">{items}</dl>'
 
 
-def _actions(fqid: str, is_subjob: bool) -> str:
-    verbs = ["kill", "resubmit"] + ([] if is_subjob else ["remove"])
+def _actions(fqid: str, is_subjob: bool, status: str) -> str:
+    """The actions that apply now (another one's address still asks, and the verb says no)."""
+    active = status in {s.value for s in ACTIVE}
+    verbs = (["kill"] if active else ["resubmit"]) + ([] if is_subjob else ["remove"])
     links = "".join(f'<a class="button {v}" href="/jobs/{e(fqid)}/{v}">{e(ACTIONS[v][0])}…</a>'
                     for v in verbs)
     return f'<p class="actions">{links}</p>'

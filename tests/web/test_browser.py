@@ -280,7 +280,8 @@ def test_remove_and_resubmit_from_the_page(site, signed_in):
     assert refusal.count() == 1 and f"kill {done}: " in refusal.inner_text()
     assert page.locator(f'[id="status-{done}"]').inner_text() == "completed"
     # A resubmit runs it again, through the same verb as `ganga-like resubmit`.
-    page.goto(f"{site.base}/jobs/{done}/resubmit")
+    assert page.locator("a.button.kill").count() == 0  # a final job offers what applies
+    page.click("a.button.resubmit")
     page.click("button.danger")
     page.wait_for_url(f"**/jobs/{done}?notice=*")
     assert f"resubmit {done}: now " in page.inner_text(".notice.done")
