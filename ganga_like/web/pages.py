@@ -8,10 +8,12 @@ pieces the live stream updates are rendered by the same functions (``job_row``,
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Mapping, Sequence
 from urllib.parse import urlencode
 
 from ..model.table import counts_summary
+from ..model.why import id_ranges
 from ..status import ACTIVE
 from .html import badge, cells, counts_bar, e, link, runtime, status_select, table
 from .query import Listing
@@ -141,7 +143,7 @@ def subjob_row(row: Row) -> str:
     args = row.get("args") or []
     assert isinstance(args, list)
     return cells(link(f"/jobs/{fqid}", fqid), badge(str(row["status"])), e(exit_code),
-                 e(row["backend_detail"]), f'<span class="args">{e(" ".join(map(str, args)))}</span>',
+                 e(row["backend_detail"]), f'<span class="args">{e(shlex.join(map(str, args)))}</span>',
                  e(row["reason"]), element_id=f"sub-{fqid}")
 
 
@@ -204,8 +206,7 @@ def why_page(report: Mapping[str, object]) -> str:
     fqid = str(report["id"])
     reasons = report["reasons"]
     assert isinstance(reasons, list)
-    rows = [cells(e(r["code"]), e(r["note"]), e(r["count"]),
-                  e(", ".join(map(str, r["subjobs"][:20])) + (" …" if len(r["subjobs"]) > 20 else "")))
+    rows = [cells(e(r["code"]), e(r["note"]), e(r["count"]), e(id_ranges(r["subjobs"])))
             for r in reasons]
     title = f"<h1>Why: {link('/jobs/' + fqid, 'job ' + fqid)}</h1>"
     return (title + f'<p class="summary">{e(report["summary"])}</p>'

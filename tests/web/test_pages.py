@@ -57,3 +57,14 @@ def test_the_subjob_pager_counts_pages_and_a_filter_goes_on_after_where_it_stopp
     failed = pages.subjob_section("7", Page(rows[:3], 40, 800, 812, stopped_early=True),
                                   listing({"status": "failed"}))
     assert "after=812" in failed and "Search on (read 800)" in failed
+
+
+def test_why_names_waiting_subjobs_as_ranges_and_rows_quote_arguments_as_a_shell_would():
+    report = {"id": "3", "summary": "3 is running: 900 of 1000 subjobs wait", "reasons": [
+        {"code": "ConcurrencyLimit", "note": "2 reached", "count": 900,
+         "subjobs": [f"3.{i}" for i in range(100, 1000)]}]}
+    shown = pages.why_page(report)
+    assert "3.100-3.999" in shown and "3.101" not in shown
+    sub = pages.subjob_row({"fqid": "3.1", "status": "new", "exit_code": None,
+                            "backend_detail": "", "reason": "", "args": ["-c", "sleep 0.2", "1"]})
+    assert "-c &#x27;sleep 0.2&#x27; 1" in sub
