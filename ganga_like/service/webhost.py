@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
 from ..config import Config
 from ..errors import GangaLikeError
 from ..repository.storage import Connection, Repository
-from ..web.server import WebView
+
+if TYPE_CHECKING:
+    from ..web.server import WebView
 
 Answer = Callable[[dict[str, object]], Mapping[str, object]]
 LOOPBACK = ("127.0.0.1", 0)
@@ -50,6 +53,8 @@ class WebHost:
         host, port = parse_web_listen(listen) if listen else LOOPBACK
         with self._lock:
             if self.view is None:
+                from ..web.server import WebView  # (Tornado: imported by the first ask only)
+
                 self.view = WebView(self, host, port)
                 self.view.start()
             elif listen and (host, port) not in ((self.view.host, self.view.port), (self.view.host, 0)):

@@ -18,6 +18,7 @@ import concurrent.futures
 import contextlib
 import logging
 import os
+import socket
 import threading
 from collections.abc import Callable, Mapping
 from typing import TypeVar
@@ -55,8 +56,9 @@ class WebView:
 
     @property
     def url(self) -> str:
-        """The address to open: the first visit's, with the token."""
-        shown = "127.0.0.1" if self.host in ("", "0.0.0.0") else self.host
+        """The address to open: the first visit's, with the token (on every interface:
+        this machine's name, which another machine can reach)."""
+        shown = socket.gethostname() if self.host in ("", "0.0.0.0", "::") else self.host
         shown = f"[{shown}]" if ":" in shown else shown
         return f"http://{shown}:{self.port}/?token={self.gate.token}"
 
