@@ -390,6 +390,11 @@ def test_the_json_has_the_command_lines_shapes(site):
     final = {r["fqid"]: r for r in listed if r["status"] in ("completed", "failed", "killed")}
     assert {r["fqid"]: r for r in rows if r["fqid"] in final} == final
     assert [r["fqid"] for r in rows] == sorted((r["fqid"] for r in listed), key=int, reverse=True)
+    named = json.loads(gl(site.root, "jobs", "--json", "--name", "sca*"))
+    assert site.api("/api/jobs?name=sca*")[1] == named and [r["name"] for r in named] == ["scan"]
+    assert json.loads(gl(site.root, "web", "--json")) == {
+        "url": site.url, "host": "127.0.0.1", "port": int(site.base.rsplit(":", 1)[1]),
+        "loopback": True}
 
 
 def test_phone_width_and_dark_mode(site, browser):
