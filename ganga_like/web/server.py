@@ -6,7 +6,7 @@ a small pool of threads (``READERS``), each on a connection of its own taken fro
 database's pool and closed after the read, and every action is asked of the service as
 a client's request is (``ServiceSide.ask``: the same verb table, lock, strict-mode
 rules and cause, with the web page as who asked). Live pages follow one event stream
-each (server-sent events, ``routes.Events``): the stream looks at the database's last
+each (server-sent events, ``events.Events``): the stream looks at the database's last
 transaction every ``LIVE_STEP`` seconds and reads again only when it moved, at most
 once per ``LIVE_MIN`` seconds, sending only the pieces that changed.
 """
@@ -97,7 +97,7 @@ class WebView:
         for sock in self.sockets:
             sock.close()
 
-    # -- what the handlers use (routes.View) ------------------------------------------------
+    # -- what the handlers use (base.View) --------------------------------------------------
     async def read(self, work: Callable[[Connection], T]) -> T:
         """``work(connection)`` on a reader thread, on a connection of its own."""
         def run() -> T:
