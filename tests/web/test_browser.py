@@ -410,6 +410,17 @@ def test_phone_width_and_dark_mode(site, browser):
     context.close()
 
 
+def test_the_token_is_written_nowhere_on_disk(site, signed_in):
+    """After every page, refusal and action above: no file of the root holds the token
+    (the service's log records requests without their query)."""
+    _context, page = signed_in
+    page.goto(site.url)  # once more, a first visit with the token in its address
+    found = [str(path) for path in site.root.rglob("*")
+             if path.is_file() and site.token.encode() in path.read_bytes()]
+    assert found == []
+    assert (site.root / "service.log").stat().st_size > 0
+
+
 # --- the last test: it kills the module's service ---------------------------------------------------
 
 
