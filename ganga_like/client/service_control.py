@@ -104,6 +104,8 @@ def describe(info: dict[str, Any]) -> str:
     if info.get("listen"):
         lines.append(f"  TLS listener: {info['listen']} (clients: GANGA_LIKE_SERVICE={info['listen']}, "
                      f"GANGA_LIKE_SECRET=<a copy of {info['root']}/service-secret.pem>)")
+    if info.get("web"):
+        lines.append(f"  web view: {info['web']} (`ganga-like web` prints it with its token)")
     if info.get("this_client"):
         lines.append(f"  this client: {info['this_client']}")
     if info.get("stopping"):

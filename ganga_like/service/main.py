@@ -228,6 +228,7 @@ class Service:
             "clients": self.client_count(), "idle_stop": self.idle,
             "listen": f"{self.tls_address[0]}:{self.tls_address[1]}" if self.tls_address else "",
             "zeo_tls_port": self.zeo_tls_port,
+            "web": self.web.address if self.web else "",  # (its token: the web verb's only)
             "ray_address": _ray_address(), "ray_open": ray_is_opened(),
             "ray_token": os.environ.get(TOKEN_PATH, ""),
             "active_jobs": self._active_count(),

@@ -65,6 +65,12 @@ class WebHost:
         return {"url": view.url, "host": view.host, "port": view.port, "loopback": view.loopback}
 
     @property
+    def address(self) -> str:
+        """Where the view serves, without its token ('' before its first start)."""
+        view = self.view
+        return view.url.split("?", 1)[0] if view is not None else ""
+
+    @property
     def streams(self) -> int:
         """Open live pages (the idle rule counts each as a client)."""
         return self.view.streams if self.view is not None else 0

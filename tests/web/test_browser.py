@@ -392,6 +392,9 @@ def test_the_json_has_the_command_lines_shapes(site):
     assert [r["fqid"] for r in rows] == sorted((r["fqid"] for r in listed), key=int, reverse=True)
     named = json.loads(gl(site.root, "jobs", "--json", "--name", "sca*"))
     assert site.api("/api/jobs?name=sca*")[1] == named and [r["name"] for r in named] == ["scan"]
+    status = gl(site.root, "service", "status")
+    assert f"  web view: {site.base}/ (`ganga-like web` prints it with its token)" in status
+    assert site.token not in status and site.token not in gl(site.root, "service", "status", "--json")
     assert json.loads(gl(site.root, "web", "--json")) == {
         "url": site.url, "host": "127.0.0.1", "port": int(site.base.rsplit(":", 1)[1]),
         "loopback": True}
