@@ -24,8 +24,8 @@ LABELS = [
 GROUPS = [AtomicGroup("rack", max_machines=3)]
 
 
-def H(name, *labels, status=s.READY, locked=False):
-    return Host(name, frozenset(labels), status, locked)
+def H(name, *labels, status=s.READY, locked=False, holder=""):
+    return Host(name, frozenset(labels), status, locked, holder)
 
 
 def run(hosts, entries, labels=LABELS, groups=GROUPS):
@@ -44,7 +44,9 @@ def test_metahost_gets_any_ready_host_with_the_label():
 def test_metahost_waits_queued_when_no_labelled_host_is_ready():
     hosts = [H("a", "x86_64", status=s.CLEANING), H("c", "i386")]
     (wait,) = run(hosts, [Entry("1", metahost="x86_64")]).waits
-    assert wait.status == s.QUEUED and not wait.impossible and "1 Cleaning" in wait.reason
+    assert wait.status == s.HOSTS_NOT_READY and not wait.impossible
+    assert wait.reason == ("needs 1 Ready hosts labelled x86_64, 0 Ready; "
+                           "of 2 hosts: 1 is Cleaning, 1 lacks label x86_64")
 
 
 def test_unknown_label_is_impossible():
@@ -61,7 +63,8 @@ def test_oldest_entry_first_and_no_host_twice():
     hosts = [H("a", "x86_64"), H("b", "x86_64")]
     result = run(hosts, [Entry(str(i), metahost="x86_64") for i in range(3)])
     assert [a.key for a in result.assignments] == ["0", "1"]
-    assert result.wait("2").status == s.QUEUED
+    assert result.wait("2").status == s.HOSTS_NOT_READY
+    assert result.wait("2").reason.endswith("of 2 hosts: 2 hold subjobs 0 and 1")
 
 
 def test_label_less_entry_takes_any_plain_host():
@@ -119,7 +122,7 @@ def test_scheduling_against_repair_failed_resets_it_to_ready():
     assert result.resets == ("a",) and result.assignment("1").hosts == ("a",)
     # A metahost entry does not reset it.
     result = run([H("a", "x86_64", status=s.REPAIR_FAILED)], [Entry("1", metahost="x86_64")])
-    assert result.resets == () and result.wait("1").status == s.QUEUED
+    assert result.resets == () and result.wait("1").status == s.HOSTS_NOT_READY
 
 
 # ---------------------------------------------------------------------- synchronous jobs
@@ -129,9 +132,12 @@ def test_synchronous_job_waits_pending_and_holds_its_ready_hosts():
     hosts = [H("a", "x86_64"), H("b", "x86_64", status=s.RUNNING), H("c", "x86_64", status=s.VERIFYING)]
     result = run(hosts, [Entry("1", metahost="x86_64", synch_count=2), Entry("2", metahost="x86_64")])
     wait = result.wait("1")
-    assert wait.status == s.JOB_PENDING and wait.held == ("a",) and "1 of 2" in wait.reason
+    assert wait.status == s.JOB_PENDING and wait.held == ("a",)
+    assert wait.reason == ("synchronous: holds a; needs 2 Ready hosts labelled x86_64, 1 Ready; "
+                           "of 3 hosts: 1 is Ready, 1 is Running, 1 is Verifying")
     assert result.held == {"a": "1"}
-    assert result.wait("2").status == s.QUEUED  # the held host is not given to a newer job
+    assert result.wait("2").status == s.HOSTS_NOT_READY  # the held host is not given to a newer job
+    assert "1 holds subjob 1" in result.wait("2").reason
 
 
 def test_synchronous_job_starts_on_all_hosts_together():
@@ -178,8 +184,10 @@ def test_atomic_job_uses_every_ready_host_up_to_max_machines():
 def test_atomic_job_below_synch_count_waits_queued():
     result = run(rack_hosts(ready1=1, ready2=1), [Entry("1", atomic_group="rack", synch_count=2)])
     wait = result.wait("1")
-    assert wait.status == s.QUEUED and not wait.impossible and wait.held == ()
-    assert "2 ready hosts" in wait.reason
+    assert wait.status == s.GROUP_TOO_SMALL and not wait.impossible and wait.held == ()
+    assert wait.reason == ("needs 2 Ready hosts of one instance; "
+                           "group rack1: 1 of 3 hosts Ready (2 are Running); "
+                           "group rack2: 1 of 3 hosts Ready (2 are Running)")
 
 
 def test_atomic_job_on_a_chosen_instance():
@@ -283,7 +291,8 @@ def test_properties(hosts, raw, max_machines):
                 assert set(assignment.hosts) <= set(entry.hosts)
     for wait in result.waits:
         entry = by_key[wait.key]
-        assert wait.status in (s.QUEUED, s.JOB_PENDING) and wait.reason
+        assert wait.reason and "\n" not in wait.reason
+        assert wait.status == s.QUEUED if wait.impossible else wait.status in s.WAIT_DETAILS
         if wait.held:
             assert wait.status == s.JOB_PENDING and not entry.atomic_group
             assert 0 < len(wait.held) < entry.synch_count
@@ -300,11 +309,13 @@ def test_hosts_config_request_and_one_line_errors():
 
     backend = Hosts(label="x86_64", dependencies=["gpu"], synch_count=2)
     assert backend.request() == {"label": "x86_64", "hosts": [], "dependencies": ["gpu"], "atomic_group": "",
-                                 "synch_count": 2}
+                                 "synch_count": 2, "skip_verify": False, "reboot_before": "if dirty",
+                                 "reboot_after": "never", "group_wait": 0.0}
     assert backend.spec_options() == backend.request()
     assert backend.actor_key() == ("Hosts",)  # one actor schedules every Hosts job
     for bad in (dict(hosts="node1"), dict(synch_count=0), dict(label=3), dict(dependencies=["a", "a"]),
-                dict(hosts=[" n1"]), dict(colour="red")):
+                dict(hosts=[" n1"]), dict(colour="red"), dict(skip_verify="yes"),
+                dict(reboot_before="sometimes"), dict(reboot_after="if dirty"), dict(group_wait=-1)):
         with pytest.raises(InvalidValue) as error:
             Hosts(**bad)
         assert "\n" not in str(error.value) and "expected" in str(error.value)
@@ -318,3 +329,53 @@ def test_importing_the_package_does_not_import_ray():
             "print('ray' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.stdout.strip() == "False"
+
+
+# ---------------------------------------------------------------------- order, notes, variable host counts
+
+
+def test_entries_run_in_the_order_of_their_ids_not_as_given():
+    hosts = [H("a")]
+    result = run(hosts, [Entry("10.0"), Entry("9.11"), Entry("9.2")])
+    assert [a.key for a in result.assignments] == ["9.2"]
+    assert [w.key for w in result.waits] == ["9.11", "10.0"]
+    assert sorted(["10", "9", "009", "1.10", "1.9"], key=s.id_order) == ["1.9", "1.10", "9", "009", "10"]
+
+
+def test_a_wait_counts_every_host_by_its_reason():
+    hosts = [H("g1", "gpu"), H("g2", "gpu", status=s.REPAIR_FAILED), H("c1", "x86_64"), H("c2", "x86_64"),
+             H("b", "x86_64", "gpu", status=s.RUNNING, holder="3.2")]
+    round_ = run(hosts, [Entry("3.1", metahost="gpu"), Entry("4.0", metahost="gpu")])
+    assert round_.assignment("3.1").hosts == ("g1",)
+    assert round_.wait("4.0").reason == ("needs 1 Ready hosts labelled gpu, 0 Ready; of 5 hosts: "
+                                         "2 hold subjobs 3.2 and 3.1, 2 lack label gpu, 1 is Repair Failed")
+
+
+def test_atomic_job_may_wait_for_more_hosts_then_runs_with_what_is_ready():
+    hosts = rack_hosts(ready1=2, ready2=0)
+    entry = Entry("1", atomic_group="rack", synch_count=2, group_wait=600.0, since=100.0)
+    wait = schedule(hosts, LABELS, GROUPS, [entry], now=160.0).wait("1")
+    assert wait.status == s.GROUP_TOO_SMALL and wait.held == ("rack1-0", "rack1-1")
+    assert wait.reason == "group rack1: 2 of 3 hosts Ready, waiting up to 540 s more for the others"
+    # A regular or another atomic job cannot take the held hosts meanwhile.
+    other = Entry("2", atomic_group="rack", synch_count=1)
+    assert schedule(hosts, LABELS, GROUPS, [entry, other], now=160.0).wait("2").status == s.GROUP_TOO_SMALL
+    done = schedule(hosts, LABELS, GROUPS, [entry], now=701.0).assignment("1")
+    assert done.hosts == ("rack1-0", "rack1-1") and done.instance == "rack1"
+    # Every host of the instance Ready: no wait at all.
+    assert schedule(rack_hosts(ready1=3), LABELS, GROUPS, [entry], now=100.0).assignment("1").hosts == (
+        "rack1-0", "rack1-1", "rack1-2")
+
+
+def test_atomic_job_naming_hosts_is_refused_in_one_line():
+    (wait,) = run(rack_hosts(), [Entry("1", atomic_group="rack", hosts=("rack1-0",))]).waits
+    assert wait.impossible and wait.reason.startswith("hosts=[...] cannot be given with atomic_group='rack'")
+
+
+def test_entries_alike_are_decided_once_but_each_gets_its_answer():
+    hosts = [H(f"h{i}", "x86_64") for i in range(3)]
+    entries = [Entry(f"7.{i}", metahost="x86_64") for i in range(50)]
+    result = run(hosts, entries)
+    assert [a.key for a in result.assignments] == ["7.0", "7.1", "7.2"]
+    assert [w.key for w in result.waits] == [f"7.{i}" for i in range(3, 50)]
+    assert len({w.reason for w in result.waits}) == 1

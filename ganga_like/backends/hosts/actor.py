@@ -35,6 +35,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import queue
+import threading
 import time
 from typing import Any
 
@@ -44,6 +45,7 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy, Place
 
 from ganga_like.backends import base
 from ganga_like.backends.base import Handle, KillResult, SubjobSpec
+from ganga_like.backends.hosts import host_states as hs
 from ganga_like.backends.hosts import scheduler as sch
 from ganga_like.backends.hosts.agent import remote
 from ganga_like.backends.hosts.gang import (
@@ -56,7 +58,8 @@ from ganga_like.backends.hosts.gang import (
     task_id_of,
     wait_members,
 )
-from ganga_like.backends.hosts.inventory import HOST_PREFIX, Inventory, NodeHost, entry_for, impossible
+from ganga_like.backends.hosts.hostbook import HostBook
+from ganga_like.backends.hosts.inventory import HOST_PREFIX, Inventory, entry_for, impossible
 from ganga_like.backends.hosts.nodes import CONTROL_TIMEOUT, Nodes
 from ganga_like.backends.runtime import outcome
 from ganga_like.backends.runtime import runs as rs
@@ -68,8 +71,8 @@ BACKEND = "Hosts"
 REFRESH = 1.0  # seconds between looks at the cluster's nodes when nothing else happens
 STRANDED_GRACE = 1.0  # seconds a stranded member's tree gets after TERM, once its host is back
 GANG_READY_TIMEOUT = 10.0  # seconds a gang's placement group may take to be reserved
-VERIFY_COOLDOWN = 30.0  # a host that failed verify is not tried again for this long
-HOST_OF_STATE = {rs.STARTING: sch.VERIFYING, rs.PENDING: sch.VERIFYING}  # else Running
+CHECK_TIMEOUT = 600.0  # seconds a verify, cleanup or repair on a host may take (site commands: 300)
+VERIFY_TRIES = 2  # "a second failure for the same subjob fails it"
 
 
 class HostsActor(RuntimeActor):
@@ -84,8 +87,8 @@ class HostsActor(RuntimeActor):
     def __init__(self, max_running: int | None = None) -> None:
         super().__init__(cap=max_running)
         self._busy: dict[str, HostsRun] = {}  # host -> the run using it
-        self._held: dict[str, str] = {}  # host -> fqid of the synchronous job holding it (Pending)
-        self._verify_failed: dict[str, float] = {}
+        self._book = HostBook()  # each host's status, protection, dirty flag, last check
+        self._unfinished: dict[str, str] = {}  # host -> a check an earlier service left under way
         self._nodes = Nodes()
         self._me: Any = None
         self._wake = False
@@ -104,7 +107,7 @@ class HostsActor(RuntimeActor):
         first = sf.StatusInfo(sf.QUEUED, "waiting for hosts", time.time()).line()
         for spec in specs:
             handle = Handle(BACKEND, spec.fqid, workdir=spec.workdir, attempt=spec.attempt)
-            entry = entry_for(spec, inventory)
+            entry = entry_for(spec, inventory, since=time.monotonic())
             run = HostsRun(spec.fqid, spec.workdir, spec.marker, handle, spec=spec, entry=entry)
             problem = impossible(entry, inventory) or self._accept(run, first)
             if not problem:
@@ -138,17 +141,18 @@ class HostsActor(RuntimeActor):
         self._notice_dead_nodes(inventory)
         starting: list[HostsRun] = []
         with self._cond:
+            for host in self._sync_hosts(inventory):
+                self._check_later(host, "verify", hs.VERIFYING)
             waiting = {run.fqid: run for run in self._runs.queued()}
             if not waiting:
-                self._held = {}
+                self._book.hold(())
                 return
-            now = time.monotonic()
-            hosts = [sch.Host(h.name, h.labels, self._scheduler_status(h),
-                              locked=now - self._verify_failed.get(h.name, -1e9) < VERIFY_COOLDOWN)
-                     for h in inventory.hosts.values()]
+            hosts = self._book.scheduler_hosts(inventory, self._holders())
             entries = [run.entry for run in waiting.values() if isinstance(run, HostsRun) and run.entry]
-            decided = sch.schedule(hosts, inventory.labels, inventory.groups, entries)
-            self._held = decided.held
+            decided = sch.schedule(hosts, inventory.labels, inventory.groups, entries, now=time.monotonic())
+            self._book.hold(decided.held)
+            for host in decided.resets:
+                self._book.reset(host)
             for assignment in decided.assignments:
                 run = waiting[assignment.key]
                 assert isinstance(run, HostsRun)
@@ -176,20 +180,23 @@ class HostsActor(RuntimeActor):
             try:
                 self._start(run, inventory)
             except Exception as error:  # e.g. Ray refused the placement group: try again later
-                self._back_to_queue(run, f"could not be started: {type(error).__name__}: {error}"[:300], [])
+                self._back_to_queue(run, f"could not be started: {type(error).__name__}: {error}"[:300])
 
     def _start(self, run: HostsRun, inventory: Inventory) -> None:
-        """Verifying -> Starting: check the hosts, reserve a gang together, launch one task per host."""
+        """Verifying -> Starting: clean and verify the hosts, reserve a gang together, launch
+        one task per host."""
         dead = [m.host for m in run.members if not inventory.hosts[m.host].alive]
         if dead:
-            return self._back_to_queue(run, f"host {dead[0]} failed verify: its Ray node is down", dead)
+            return self._back_to_queue(run, f"host {dead[0]} failed verify: its Ray node is down")
+        if not self._prepare(run):
+            return None
         if len(run.members) > 1 and all(self._nodes.has_host_resource(m.node_id) for m in run.members):
             # Each bundle pinned to its host by the host's own resource; STRICT_SPREAD: one per node.
             pg = placement_group([{f"{HOST_PREFIX}{m.host}": 0.001} for m in run.members],
                                  strategy="STRICT_SPREAD", name=f"ganga_like-{run.fqid}")
             if not pg.wait(GANG_READY_TIMEOUT):
                 remove_placement_group(pg)
-                return self._back_to_queue(run, "the hosts could not be reserved together in time", [])
+                return self._back_to_queue(run, "the hosts could not be reserved together in time")
             run.pg = pg
             strategies: list[Any] = [PlacementGroupSchedulingStrategy(pg, placement_group_bundle_index=i)
                                      for i in range(len(run.members))]
@@ -207,13 +214,10 @@ class HostsActor(RuntimeActor):
             self._runs.tell(run, base.DETAIL, sch.STARTING, f"starting on {hosts}")
             self._cond.notify_all()
 
-    def _back_to_queue(self, run: HostsRun, reason: str, failed_hosts: list[str]) -> None:
+    def _back_to_queue(self, run: HostsRun, reason: str) -> None:
         """"A job can go back to Queued from Verifying when a machine fails verify"."""
         with self._cond:
-            now = time.monotonic()
-            for host in failed_hosts:
-                self._verify_failed[host] = now
-            self._release_hosts(run)
+            self._release_hosts(run, clean=False, why="its subjob went back to the queue")
             run.members = []
             self._runs.move(run, rs.QUEUED, reason, first=True)  # it keeps its place: first
             self._runs.tell(run, base.DETAIL, sch.QUEUED, reason)
@@ -376,8 +380,8 @@ class HostsActor(RuntimeActor):
             with self._cond:
                 member.gone = member.gone or ok
                 member.stranded = not member.gone
-                if member.gone and self._busy.get(member.host) is run:
-                    del self._busy[member.host]  # nothing of the run is left there: the host is free
+                if member.gone:  # nothing of the run is left there: the host is cleaned, then free
+                    self._let_go(member.host, run, True, "its subjob was killed or its gang ended")
             answers.append((member, note))
         return answers
 
@@ -503,9 +507,13 @@ class HostsActor(RuntimeActor):
         return KillResult(handle.fqid, confirmed, note)
 
     def _finish(self, run: Run, kind: str, code: int | None = None, note: str = "") -> None:
-        """(cond held) The final event; the run's hosts are free again."""
+        """(cond held) The final event; the run's hosts are cleaned if the job asks
+        (``reboot_after``; a killed or lost run's always are), else free again."""
         if isinstance(run, HostsRun):
-            self._release_hosts(run)
+            after = ((run.spec.options or {}).get("reboot_after") if run.spec else None) or "never"
+            clean = (kind != base.FINISHED or after == "always"
+                     or (after == "if all passed" and code == 0))
+            self._release_hosts(run, clean, f"its subjob ended ({kind}); reboot_after={after!r}")
         self._runs.finish(run, kind, code, note)
         self._wake = True
 
@@ -526,13 +534,22 @@ class HostsActor(RuntimeActor):
         self._attach()
 
     def _attach(self) -> None:
-        """Know our own handle (host tasks report to it) and the cluster's hosts."""
-        if self._me is None:
+        """Know our own handle (host tasks report to it), the cluster's hosts, and the
+        checks an earlier service left unfinished on them (they are verified again)."""
+        first = self._me is None
+        if first:
             try:
                 self._me = ray.get_runtime_context().current_actor  # host tasks report to it
             except Exception:  # used outside an actor
                 self._me = None
-        self._nodes.refresh()
+        inventory = self._nodes.refresh()
+        if first:
+            answers = self._ask_each(inventory, [h.name for h in inventory.hosts.values() if h.alive],
+                                     "host_unfinished")
+            with self._cond:
+                self._unfinished = {h: str(left) for h, (ok, left) in answers.items() if ok and left}
+                for host in self._sync_hosts(inventory):
+                    self._check_later(host, "verify", hs.VERIFYING)
 
     def _adopt_elsewhere(self, handle: Handle) -> tuple[str, int | None, str, str, Handle]:
         members = members_of(handle, self._nodes.known())
@@ -558,6 +575,7 @@ class HostsActor(RuntimeActor):
                             "adopted: its hosts' nodes are down, its wrappers may still run")
             for index, member in enumerate(members):
                 self._busy[member.host] = run
+                self._book.adopted(member.host)
                 if member in down:
                     member.stranded = True
                     member.pid, member.create_time = targets[index][0], targets[index][1]
@@ -595,16 +613,19 @@ class HostsActor(RuntimeActor):
 
     # ------------------------------------------------------------------ hosts
 
-    def _scheduler_status(self, host: NodeHost) -> str:
-        if not host.alive:
-            return sch.REPAIR_FAILED
-        run = self._busy.get(host.name)
-        return sch.READY if run is None else HOST_OF_STATE.get(run.state, sch.RUNNING)
+    def _holders(self) -> dict[str, str]:
+        """(cond held) host -> the subjob using it."""
+        return {host: run.fqid for host, run in self._busy.items()}
 
-    def _release_hosts(self, run: HostsRun) -> None:
+    def _sync_hosts(self, inventory: Inventory) -> list[str]:
+        """(cond held) Follow the nodes (``HostBook.sync``); the hosts to verify now."""
+        unfinished, self._unfinished = self._unfinished, {}
+        return self._book.sync(inventory, self._busy, unfinished)
+
+    def _release_hosts(self, run: HostsRun, clean: bool = False, why: str = "its subjob let it go") -> None:
+        """(cond held) The run lets its hosts go: cleaned first when ``clean``."""
         for host in run.hosts:
-            if self._busy.get(host) is run:
-                del self._busy[host]
+            self._let_go(host, run, clean, why)
         if run.pg is not None:
             try:
                 remove_placement_group(run.pg)
@@ -612,14 +633,137 @@ class HostsActor(RuntimeActor):
                 pass
             run.pg = None
 
+    def _let_go(self, host: str, run: HostsRun, clean: bool, why: str) -> None:
+        """(cond held) One host of ``run`` is free of it: Ready, or Cleaning then Ready."""
+        if self._busy.get(host) is not run:
+            return
+        del self._busy[host]
+        node = self._nodes.inventory.hosts.get(host)
+        if host in self._book.states and self._book.after_run(host, clean, node is not None and node.alive,
+                                                               why):
+            self._check_later(host, "cleanup", hs.CLEANING)
+        self._wake = True
+
+    def _ask_each(self, inventory: Inventory, hosts: list[str], method: str,
+                  *args: object) -> dict[str, tuple[bool, object]]:
+        """``HostAgent.<method>(host, *args)`` on each host at once: host -> (answered, answer);
+        an agent that does not answer gives (False, why)."""
+        calls: dict[str, ray.ObjectRef | Exception | None] = {}
+        for host in hosts:
+            node = inventory.hosts.get(host)
+            try:
+                calls[host] = self._nodes.call_async(node.node_id, method, host, *args) if node else None
+            except Exception as error:
+                calls[host] = error
+        answers: dict[str, tuple[bool, object]] = {}
+        for host, call in calls.items():
+            if call is None or isinstance(call, Exception):
+                answers[host] = (False, f"its agent cannot be reached: {call or 'unknown host'}")
+                continue
+            try:
+                answers[host] = (True, ray.get(call, timeout=CHECK_TIMEOUT))
+            except Exception as error:
+                answers[host] = (False, f"its agent did not answer: {type(error).__name__}")
+        return answers
+
+    def _check_on(self, inventory: Inventory, hosts: list[str], step: str,
+                  status: str) -> dict[str, tuple[bool, str]]:
+        """Run a check (verify, cleanup, repair) on each host at once: host -> (ok, note),
+        recorded as the host's last check."""
+        extra: list[bool] = []
+        answers: dict[str, tuple[bool, str]] = {}
+        for host in hosts:
+            if step == "repair":
+                with self._cond:
+                    policy = self._book.state(host).policy
+                extra = [policy.clear_scratch, policy.repair_command]
+            answered, answer = self._ask_each(inventory, [host], "host_check", step, status, *extra)[host]
+            if answered and isinstance(answer, (tuple, list)) and len(answer) == 2:
+                answers[host] = (bool(answer[0]), str(answer[1]))
+            else:
+                answers[host] = (False, str(answer))
+        with self._cond:
+            for host, (ok, note) in answers.items():
+                self._book.checked(host, ok, f"{step}: {note}")
+        return answers
+
+    def _check_later(self, host: str, step: str, status: str) -> None:
+        """(cond held) Run a check on a host no subjob holds, in a thread of its own;
+        its result moves the host (``HostBook.check_done``); a failure starts a repair."""
+        def body() -> None:
+            ((ok, _note),) = self._check_on(self._nodes.inventory, [host], step, status).values()
+            with self._cond:
+                if self._busy.get(host) is None and self._book.state(host).status == status:
+                    if self._book.check_done(host, ok, status) == hs.REPAIRING:
+                        self._check_later(host, "repair", hs.REPAIRING)
+                self._wake = True
+                self._cond.notify_all()
+
+        threading.Thread(target=body, name=f"hosts-{step}-{host}", daemon=True).start()
+
+    def _prepare(self, run: HostsRun) -> bool:
+        """Clean (``reboot_before``) and verify a run's hosts before it starts; False when
+        one failed (the run went back to the queue, or failed on its second try)."""
+        options = (run.spec.options if run.spec else None) or {}
+        skip = bool(options.get("skip_verify"))
+        inventory = self._nodes.inventory
+        with self._cond:
+            steps = {h: self._book.first_step(h, options.get("reboot_before") or "if dirty", skip)
+                     for h in run.hosts}
+            self._runs.tell(run, base.DETAIL, sch.JOB_VERIFYING, "; ".join(
+                f"{h} {s}" for h, s in steps.items()))
+            self._cond.notify_all()
+        failures: dict[str, str] = {}
+        cleaning = [h for h, s in steps.items() if s == hs.CLEANING]
+        for host, (ok, note) in self._check_on(inventory, cleaning, "cleanup", hs.CLEANING).items():
+            if not ok:
+                failures[host] = f"cleanup failed on {host}: {note}"
+            else:
+                with self._cond:
+                    steps[host] = self._book.next_step(host, skip)
+        verifying = [h for h, s in steps.items() if s == hs.VERIFYING]
+        for host, (ok, note) in self._check_on(inventory, verifying, "verify", hs.VERIFYING).items():
+            if not ok:
+                failures[host] = f"{host} failed verify: {note}"
+        if failures:
+            self._verify_failed(run, failures)
+            return False
+        with self._cond:
+            for host in run.hosts:
+                self._book.running(host)
+        return True
+
+    def _verify_failed(self, run: HostsRun, failures: dict[str, str]) -> None:
+        """Hosts failed their check before a run: they go to repair, the run back to the
+        queue, or fails with the reason when this is its second failed try."""
+        reason = "; ".join(failures.values())
+        with self._cond:
+            for host, why in failures.items():
+                if self._book.failed(host, why):
+                    self._check_later(host, "repair", hs.REPAIRING)
+            run.verify_failures += 1
+            if run.verify_failures >= VERIFY_TRIES:
+                self._finish(run, base.LOST,
+                             note=f"its hosts failed verify {run.verify_failures} times: {reason}")
+                self._cond.notify_all()
+                return
+        self._back_to_queue(run, reason)
+
+    def hosts(self) -> list[dict[str, object]]:
+        """Each host once: name, labels, status, protection, dirty flag, the subjob it
+        holds, its last check and its result (``ganga-like hosts``)."""
+        self._attach()
+        inventory = self._nodes.inventory
+        with self._cond:
+            for host in self._sync_hosts(inventory):
+                self._check_later(host, "verify", hs.VERIFYING)
+            return self._book.rows(inventory, self._holders())
+
     def _ping_extra(self) -> dict[str, Any]:
+        """(cond held) The host table, and the labels and atomic groups of the cluster."""
         inventory = self._nodes.inventory
         return {
-            "hosts": [{"name": h.name, "labels": sorted(h.labels), "node_id": h.node_id,
-                       "status": (sch.PENDING
-                                  if self._scheduler_status(h) == sch.READY and h.name in self._held
-                                  else self._scheduler_status(h))}
-                      for h in inventory.hosts.values()],
+            "hosts": self._book.rows(inventory, self._holders()),
             "labels": {n: {"only_if_needed": label.only_if_needed, "atomic_group": label.atomic_group}
                        for n, label in sorted(inventory.labels.items())},
             "atomic_groups": {g.name: g.max_machines for g in inventory.groups.values()},

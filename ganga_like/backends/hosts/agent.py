@@ -17,6 +17,7 @@ from typing import Any
 import ray
 
 from ganga_like.backends.base import SubjobSpec, payload_environment
+from ganga_like.backends.hosts import checks
 from ganga_like.backends.hosts.gang import Target
 from ganga_like.backends.runtime import native, procs
 from ganga_like.backends.runtime import status_file as sf
@@ -32,6 +33,7 @@ def host_run(spec: SubjobSpec, workdir: str, extra_env: dict[str, str], host: st
     command = native.wrapper_command()
     env = payload_environment(spec, os.environ)
     env.update(extra_env)
+    env[checks.SCRATCH_VAR] = checks.scratch_of(host)
     env[procs.MARKER_VAR] = spec.marker
     try:
         with open(os.devnull, "r+b") as devnull:
@@ -78,6 +80,27 @@ class HostAgent:
 
     def host_held(self, targets: list[Target]) -> list[bool]:
         return host_held(targets)
+
+    def host_check(self, host: str, step: str, status: str, clear: bool = True,
+                   command: bool = True) -> checks.Answer:
+        """Verify, clean up or repair this host (``checks``); (ok, one-line note).
+        ``status`` is recorded while it runs: a service that dies meanwhile leaves it."""
+        checks.begin(host, status)
+        try:
+            if step == "verify":
+                answer = checks.verify(host)
+            elif step == "cleanup":
+                answer = checks.cleanup(host)
+            else:
+                answer = checks.repair(host, clear, command)
+        except Exception as error:  # a check that breaks is a failed check, with why
+            answer = (False, f"{step} raised {type(error).__name__}: {error}")
+        checks.end(host)
+        return answer
+
+    def host_unfinished(self, host: str) -> str:
+        """The check an earlier service left under way on this host ('' none)."""
+        return checks.unfinished(host)
 
     def host_find(self, prefix: str) -> list[tuple[int, float, str]]:
         """The top process of each marked tree: (pid, create_time, marker)."""

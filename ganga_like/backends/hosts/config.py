@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from ...model.component import Field, check_positive_int
@@ -34,6 +35,30 @@ def _check_names(value: Any) -> tuple[str, ...]:
     return tuple(out)
 
 
+REBOOT_BEFORE = ("never", "if dirty", "always")
+REBOOT_AFTER = ("never", "if all passed", "always")
+
+
+def _choice(choices: tuple[str, ...]) -> Callable[[object], str]:
+    def check(value: object) -> str:
+        if not isinstance(value, str) or value not in choices:
+            raise ValueError()  # the field's expected text names the choices
+        return value
+    return check
+
+
+def _check_bool(value: object) -> bool:
+    if value not in (True, False):
+        raise TypeError(f"got {type(value).__name__}")
+    return bool(value)
+
+
+def _check_seconds(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
+        raise ValueError("not a number of seconds, 0 or more")
+    return float(value)
+
+
 class Hosts(ResourceFields, BackendConfig):
     """Run each subjob on hosts (Ray nodes) chosen by label, the Autotest way.
 
@@ -47,7 +72,14 @@ class Hosts(ResourceFields, BackendConfig):
     at once; the subjob waits in Pending until all of them are ready.
     With no label and no hosts: any ready host that is neither "only if needed" nor
     in an atomic group. The subjob's Autotest status (Queued, Verifying, Pending,
-    Starting, Running, Gathering) is its backend detail.
+    Starting, Running, Gathering) is its backend detail, or why it waits
+    (HostsNotReady, GroupTooSmall, Pending).
+
+    Before a subjob its hosts are cleaned if ``reboot_before`` says so, then verified
+    (unless ``skip_verify``, or a host is protected "Do not verify"); after it, cleaned
+    if ``reboot_after`` says so (a killed subjob's hosts always are). ``group_wait``:
+    how long an atomic-group subjob may wait for more than ``synch_count`` Ready hosts
+    (Autotest's scheduler waits 600 s) before it runs with those that are Ready.
     """
 
     label = Field("", _check_name, "a label name (a string), '' for any host",
@@ -61,6 +93,16 @@ class Hosts(ResourceFields, BackendConfig):
     synch_count = Field(1, check_positive_int, "a positive whole number",
                         "hosts used at once: exact number, or the minimum with an atomic group")
 
+    skip_verify = Field(False, _check_bool, "True or False",
+                        "do not verify the hosts before the subjob runs")
+    reboot_before = Field("if dirty", _choice(REBOOT_BEFORE), "one of 'never', 'if dirty', 'always'",
+                          "clean the hosts before the subjob: never, if a subjob ran there since their "
+                          "last cleanup, or always")
+    reboot_after = Field("never", _choice(REBOOT_AFTER), "one of 'never', 'if all passed', 'always'",
+                         "clean the hosts after the subjob: never, if it passed (exit code 0), or always")
+    group_wait = Field(0.0, _check_seconds, "a number of seconds, 0 or more",
+                       "atomic group: wait up to this long for more than synch_count hosts to be Ready")
+
     def request(self) -> dict[str, Any]:
         """What the subjob asks of the scheduler: goes into ``SubjobSpec.options``."""
         return {
@@ -69,6 +111,10 @@ class Hosts(ResourceFields, BackendConfig):
             "dependencies": list(self.dependencies),
             "atomic_group": self.atomic_group,
             "synch_count": self.synch_count,
+            "skip_verify": self.skip_verify,
+            "reboot_before": self.reboot_before,
+            "reboot_after": self.reboot_after,
+            "group_wait": self.group_wait,
         }
 
     def spec_options(self) -> dict[str, Any]:

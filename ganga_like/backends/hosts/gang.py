@@ -51,6 +51,7 @@ class HostsRun(Run):
     pg: Any = None
     lost: str = ""  # why the gang is being ended (a member's host or task was lost): its final LOST note
     kill_asked: bool = False  # kill() asked for it: a confirmed end is KILLED
+    verify_failures: int = 0  # how many times its hosts failed their checks before it started
 
     @property
     def hosts(self) -> tuple[str, ...]:

@@ -13,6 +13,9 @@ A node describes itself with custom resources (``ray start --resources`` or
 ``atomic:<group>:<instance>``   the host has label ``<instance>``, an instance of atomic group
                                 ``<group>``; the resource's amount is the group's max number
                                 of machines (the smallest amount any node gives; 0: no ceiling)
+``protection:<word>``           the host's protection (``host_states.PROTECTIONS``: none,
+                                repair_software_only, repair_filesystem_only, do_not_repair,
+                                do_not_verify); none given: No protection
 ==============================  ============================================================
 
 Explicit hosts are named by that name, by node id, or by ``node:<ip>`` (where the
@@ -27,12 +30,14 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ganga_like.backends.base import SubjobSpec
+from ganga_like.backends.hosts import host_states as hs
 from ganga_like.backends.hosts import scheduler as sch
 
 HOST_PREFIX = "host:"
 LABEL_PREFIX = "label:"
 ONLY_IF_NEEDED_PREFIX = "only_if_needed:"
 ATOMIC_PREFIX = "atomic:"
+PROTECTION_PREFIX = "protection:"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,6 +47,8 @@ class NodeHost:
     alive: bool
     labels: frozenset[str]
     ip: str = ""
+    protection: str = hs.NO_PROTECTION
+    problem: str = ""  # what is wrong with how the node describes itself ('' nothing)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,9 +76,15 @@ def discover(nodes: Iterable[Mapping[str, Any]]) -> Inventory:
     for node in nodes:
         resources = node.get("Resources") or {}
         node_id = node.get("NodeID", "")
-        name, node_labels = "", set()
+        name, node_labels, protection, problem = "", set(), hs.NO_PROTECTION, ""
         for key, amount in resources.items():
-            if key.startswith(HOST_PREFIX):
+            if key.startswith(PROTECTION_PREFIX):
+                word = key[len(PROTECTION_PREFIX):]
+                protection = hs.PROTECTION_OF_WORD.get(word, hs.NO_PROTECTION)
+                if word not in hs.PROTECTION_OF_WORD:
+                    problem = (f"unknown protection {word!r} (taken as No protection); known: "
+                               f"{', '.join(hs.PROTECTION_OF_WORD)}")
+            elif key.startswith(HOST_PREFIX):
                 name = key[len(HOST_PREFIX):]
             elif key.startswith(LABEL_PREFIX):
                 node_labels.add(key[len(LABEL_PREFIX):])
@@ -84,7 +97,7 @@ def discover(nodes: Iterable[Mapping[str, Any]]) -> Inventory:
                 instance_of[instance] = group
                 ceilings[group] = min(ceilings.get(group, amount), amount)
         host = NodeHost(name or node_id[:12], node_id, bool(node.get("Alive")), frozenset(node_labels),
-                        node.get("NodeManagerAddress", ""))
+                        node.get("NodeManagerAddress", ""), protection, problem)
         old = hosts.get(host.name)
         if old is None or (host.alive and not old.alive):  # a restarted node replaces its dead self
             hosts[host.name] = host
@@ -96,8 +109,9 @@ def discover(nodes: Iterable[Mapping[str, Any]]) -> Inventory:
     return Inventory(hosts, labels, groups)
 
 
-def entry_for(spec: SubjobSpec, inventory: Inventory) -> sch.Entry:
-    """The scheduler's entry for a subjob, from ``spec.options`` (``Hosts.request()``)."""
+def entry_for(spec: SubjobSpec, inventory: Inventory, since: float = 0.0) -> sch.Entry:
+    """The scheduler's entry for a subjob, from ``spec.options`` (``Hosts.request()``),
+    queued at ``since`` (the actor's monotonic clock)."""
     options = spec.options or {}
     return sch.Entry(
         key=spec.fqid,
@@ -106,6 +120,8 @@ def entry_for(spec: SubjobSpec, inventory: Inventory) -> sch.Entry:
         dependencies=frozenset(options.get("dependencies") or ()),
         atomic_group=options.get("atomic_group") or None,
         synch_count=int(options.get("synch_count") or 1),
+        group_wait=float(options.get("group_wait") or 0.0),
+        since=since,
     )
 
 

@@ -30,6 +30,12 @@ class Nodes:
         """Read the cluster's nodes again; start an agent on each new live node."""
         inventory = discover(ray.nodes())
         with self._lock:
+            named = {h.node_id: n for n, h in self.inventory.hosts.items()}
+            for name, host in list(inventory.hosts.items()):
+                # Ray may describe a dead node without its resources: it would come back
+                # named by its node id, beside its host name. Each host is listed once.
+                if not host.alive and named.get(host.node_id, name) != name:
+                    del inventory.hosts[name]
             for name, host in self.inventory.hosts.items():
                 if name not in inventory.hosts:
                     inventory.hosts[name] = dataclasses.replace(host, alive=False)

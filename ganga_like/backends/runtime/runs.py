@@ -74,6 +74,8 @@ QUEUED_DETAIL = "Queued"
 CONCURRENCY_LIMIT_DETAIL = "ConcurrencyLimit"
 RESOURCES_DETAIL = "Resources"
 PRIORITY_DETAIL = "Priority"
+HOSTS_NOT_READY_DETAIL = "HostsNotReady"
+GROUP_TOO_SMALL_DETAIL = "GroupTooSmall"
 PENDING_DETAIL = "Pending"
 VERIFYING_DETAIL = "Verifying"
 STARTING_DETAIL = "Starting"
@@ -107,10 +109,19 @@ DETAILS: dict[str, Detail] = {
     PRIORITY_DETAIL: Detail((QUEUED,), "Local, RayCluster",
                             "others go first: a subjob of a higher priority, or of a job with fewer "
                             "subjobs running (fair share), waits ahead of it and cannot start yet"),
+    HOSTS_NOT_READY_DETAIL: Detail((QUEUED,), "Hosts",
+                                   "hosts that could run it exist, too few are Ready; the note counts "
+                                   "the hosts by reason (`of 5 hosts: 2 lack label gpu, 1 is Repair "
+                                   "Failed, 2 hold subjobs 3.1 and 3.2`)"),
+    GROUP_TOO_SMALL_DETAIL: Detail((QUEUED,), "Hosts",
+                                   "an atomic-group subjob: no instance has synch_count Ready hosts, or "
+                                   "it waits (group_wait) for more (`group rack1: 2 of 3 hosts Ready, "
+                                   "waiting up to 540 s more for the others`)"),
     PENDING_DETAIL: Detail((QUEUED, PENDING), "RayCluster, Hosts",
                            "RayCluster: handed to Ray, waiting for a worker with the resources; "
                            "Hosts: a synchronous subjob holding some of its hosts, waiting for the others"),
-    VERIFYING_DETAIL: Detail((STARTING,), "Hosts", "hosts chosen, being checked and reserved together"),
+    VERIFYING_DETAIL: Detail((STARTING,), "Hosts",
+                             "hosts chosen, being cleaned (reboot_before), verified and reserved together"),
     STARTING_DETAIL: Detail((PENDING,), "Hosts",
                             "its host tasks were launched, its wrappers not started yet"),
     RUNNING_DETAIL: Detail((RUNNING, LINGERING), "every backend",
