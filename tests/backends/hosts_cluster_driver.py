@@ -10,8 +10,11 @@ host   resources                                             what it is
 head   host:head, label:x86_64                               a plain x86_64 host
 n1     host:n1, label:x86_64                                 a plain x86_64 host
 n2     host:n2, label:x86_64, only_if_needed:gpu             x86_64 + gpu (only if needed)
-n3     host:n3, label:i386                                   a plain i386 host
-r1,r2  host:r*, atomic:rack:rack1 = 2                        atomic group rack, instance rack1, max 2
+n3     host:n3, label:i386                                   a plain i386 host, with site
+                                                             verify, repair and cleanup
+                                                             commands (FLAGS files break it)
+r1,r2  host:r*, atomic:rack:rack1 = 2                        atomic group rack, instance rack1, max 2;
+                                                             r2 with a site verify command
 =====  ====================================================  =========================
 
 It runs the backend contract (explicit hosts head, n1, n2, n3) and the Autotest scenarios;
@@ -51,6 +54,25 @@ NODES = {
     "r1": {"host:r1": 1, "atomic:rack:rack1": 2},
     "r2": {"host:r2": 1, "atomic:rack:rack1": 2},
 }
+# The site's commands on n3 and r2 (the environment their Ray node starts with), driven by
+# files in FLAGS: "broken" fails verify, "fixable" lets repair mend it, "cleanups" counts.
+SITE = {
+    "n3": {"GANGA_LIKE_VERIFY_COMMAND": "test ! -e {flags}/n3-broken || {{ echo n3 is broken >&2; exit 3; }}",
+           "GANGA_LIKE_REPAIR_COMMAND": "if test -e {flags}/n3-fixable; then rm -f {flags}/n3-broken; fi",
+           "GANGA_LIKE_CLEANUP_COMMAND": "echo cleaned >> {flags}/n3-cleanups",
+           "GANGA_LIKE_SCRATCH": "{flags}/n3-scratch"},
+    "r2": {"GANGA_LIKE_VERIFY_COMMAND": "test ! -e {flags}/r2-broken"},
+}
+
+
+def flags_dir() -> str:
+    return os.path.join(os.environ["RAY_TMPDIR"], "flags")
+
+
+def site_env(name: str) -> dict[str, str]:
+    return {k: v.format(flags=flags_dir()) for k, v in SITE.get(name, {}).items()}
+
+
 # num_cpus is also how many idle workers Ray keeps per node: with 3, a subjob's task
 # reuses a warm worker instead of waiting 1-2 s for a new one (subjobs ask for no CPU).
 SMALL = dict(num_cpus=3, object_store_memory=80 * 1024 * 1024)
@@ -70,7 +92,8 @@ def cluster():
     c = Cluster(initialize_head=True, head_node_args=dict(
         SMALL, resources={"host:head": 1, "label:x86_64": 1}, include_dashboard=False,
         _system_config={"kill_child_processes_on_worker_exit": False}))
-    nodes = {name: c.add_node(**SMALL, resources=res) for name, res in NODES.items()}
+    os.makedirs(flags_dir(), exist_ok=True)
+    nodes = {name: c.add_node(**SMALL, resources=res, env_vars=site_env(name)) for name, res in NODES.items()}
     ray.init(address=c.address, namespace=NAMESPACE, log_to_driver=False, logging_level="WARNING")
     c.wait_for_nodes()
     # A first task on a node waits for Ray to start a worker there (1-2 s): do it now, not in a test.
@@ -93,6 +116,11 @@ class HostsClient(RayClient):
     def __init__(self, actor, request: dict | None = None) -> None:
         super().__init__(actor)
         self.request = request or {}
+
+    def hosts_table(self) -> list[dict]:
+        import ray
+
+        return ray.get(self.actor.hosts.remote())
 
     def submit(self, specs):
         import dataclasses
@@ -170,8 +198,10 @@ def test_metahost_runs_on_plain_labelled_hosts_only(make_actor, specs):
     table = host_table(client)
     assert table["head"] == table["n1"] == "Running" and table["n2"] == "Ready"  # only if needed: unused
     waiting = next(s for s in batch if not log.of(s.fqid, base.STARTED))
-    assert details(log, waiting.fqid)[-1] == "Queued" and "waiting for 1 ready hosts labelled x86_64" in \
-        log.of(waiting.fqid, base.DETAIL)[-1].note
+    log.until(lambda _: details(log, waiting.fqid)[-1] == "HostsNotReady")
+    note = log.of(waiting.fqid, base.DETAIL)[-1].note
+    assert note.startswith("needs 1 Ready hosts labelled x86_64, 0 Ready; of 6 hosts: "), note
+    assert "2 hold subjobs" in note and "3 lack label x86_64" in note and "1 is only if needed (gpu)" in note
     log.until(log.all_final([s.fqid for s in batch]))
     for spec in batch:
         assert started_hosts(log, spec.fqid)[0] in ("head", "n1")
@@ -215,6 +245,8 @@ def test_atomic_group_job_is_gang_scheduled(make_actor, specs):
     (final,) = log.finals()[spec.fqid]
     assert final.kind == base.FINISHED and final.exit_code == 0
     assert details(log, spec.fqid) == ["Queued", "Verifying", "Starting", "Running", "Gathering"]
+    dirty = {h["name"]: h["dirty"] for h in client.hosts_table() if h["name"] in hosts}
+    assert dirty == {"r1": True, "r2": True}
     second = os.path.join(spec.workdir, "hosts", hosts[1])
     # All started together: both wrappers running within a second of each other.
     assert abs(running_since(spec.workdir) - running_since(second)) < 1.0
@@ -238,9 +270,11 @@ def test_synch_count_waits(make_actor, specs):
     time.sleep(0.3)
     log.poll(0.2)
     atomic_detail = log.of(atomic_wait[0].fqid, base.DETAIL)[-1]
-    assert atomic_detail.detail == "Queued" and "has 2 ready hosts" in atomic_detail.note
+    assert atomic_detail.detail == "GroupTooSmall" and atomic_detail.note == (
+        f"needs 2 Ready hosts of one instance; group rack1: 0 of 2 hosts Ready "
+        f"(2 hold subjob {rack_busy[0].fqid})")
     sync_detail = log.of(synchronous[0].fqid, base.DETAIL)[-1]
-    assert sync_detail.detail == "Pending" and "1 of 2" in sync_detail.note
+    assert sync_detail.detail == "Pending" and sync_detail.note.startswith("synchronous: holds n1;")
     assert host_table(client)["n1"] == "Pending"  # held for the synchronous job
     everything = [s.fqid for s in rack_busy + head_busy + atomic_wait + synchronous]
     log.until(log.all_final(everything))
@@ -272,6 +306,8 @@ def test_kill_gang_confirms(make_actor, specs):
     assert all(g["state"] == "REMOVED" for g in placement_group_table().values()
                if g["name"] == f"ganga_like-{spec.fqid}")
     _eventually(lambda: host_table(client)["r1"] == "Ready")  # after Cleaning
+    rows = {h["name"]: h for h in client.hosts_table()}
+    assert rows["r1"]["last_result"].startswith("passed: cleanup") and not rows["r1"]["dirty"]
 
 
 def _eventually(condition, timeout: float = 10.0) -> None:
@@ -291,6 +327,115 @@ def test_find_sees_every_host(make_actor, specs, marker_prefix):
     assert sorted(h.fqid for h in found) == sorted(s.fqid for s in batch)
     results = client.kill([log.of(s.fqid, base.STARTED)[0].handle for s in batch], 1.0)
     assert all(r.confirmed for r in results)
+
+
+# ---------------------------------------------------------------------- verify, repair, cleaning
+
+
+def _flag(name: str, present: bool = True) -> None:
+    path = os.path.join(flags_dir(), name)
+    if present:
+        open(path, "w").close()
+    elif os.path.exists(path):
+        os.unlink(path)
+
+
+def test_failed_verify_is_repaired_and_the_subjob_runs(make_actor, specs):
+    """n3's site verify fails; repair (the site command) mends it; the subjob, back in the
+    queue meanwhile, then runs there."""
+    client = make_actor(None)
+    _flag("n3-broken")
+    _flag("n3-fixable")
+    try:
+        (spec,) = with_options(specs([["/bin/true"]]), hosts=["n3"])
+        client.submit([spec])
+        log = EventLog(client)
+        log.until(log.all_final([spec.fqid]), timeout=30)
+    finally:
+        _flag("n3-fixable", False)
+        _flag("n3-broken", False)
+    (final,) = log.finals()[spec.fqid]
+    assert final.kind == base.FINISHED and final.exit_code == 0, final
+    queued = [e.note for e in log.of(spec.fqid, base.DETAIL) if e.detail == "Queued"]
+    assert any(n.startswith("n3 failed verify: site verify command (GANGA_LIKE_VERIFY_COMMAND) exited 3: "
+                            "n3 is broken") for n in queued), queued
+    row = next(h for h in client.hosts_table() if h["name"] == "n3")
+    assert row["status"] == "Ready" and row["subjob"] == "" and row["dirty"]
+
+
+def test_repair_failed_twice_fails_the_subjob_then_naming_the_host_resets_it(make_actor, specs):
+    client = make_actor(None)
+    _flag("n3-broken")
+    try:
+        (spec,) = with_options(specs([["/bin/true"]]), hosts=["n3"])
+        client.submit([spec])
+        log = EventLog(client)
+        log.until(log.all_final([spec.fqid]), timeout=30)
+        (final,) = log.finals()[spec.fqid]
+        assert final.kind == base.LOST, final
+        assert final.note.startswith("its hosts failed verify 2 times: n3 failed verify"), final
+        _eventually(lambda: host_table(client)["n3"] == "Repair Failed")
+        row = next(h for h in client.hosts_table() if h["name"] == "n3")
+        assert row["last_result"].startswith("failed: repair: scratch cleared; ") and "verify failed" in \
+            row["last_result"], row
+        # A metahost job does not reset it: it waits, and says why.
+        (meta,) = with_options(specs([["/bin/true"]]), label="i386")
+        client.submit([meta])
+        log.until(lambda _: details(log, meta.fqid)[-1:] == ["HostsNotReady"])
+        note = log.of(meta.fqid, base.DETAIL)[-1].note
+        assert note.endswith("of 6 hosts: 5 lack label i386, 1 is Repair Failed"), note
+    finally:
+        _flag("n3-broken", False)
+    # Mended by hand; a job naming it resets it to Ready (Autotest's rule) and runs.
+    (named,) = with_options(specs([["/bin/true"]]), hosts=["n3"])
+    client.submit([named])
+    log.until(log.all_final([meta.fqid, named.fqid]), timeout=30)
+    assert all(log.finals()[f][0].kind == base.FINISHED for f in (meta.fqid, named.fqid))
+
+
+def test_cleaning_before_and_after_runs_the_site_command_and_empties_scratch(make_actor, specs):
+    client = make_actor(None)
+    cleanups = os.path.join(flags_dir(), "n3-cleanups")
+    before = open(cleanups).read().count("cleaned") if os.path.exists(cleanups) else 0
+    keep = 'touch "$GANGA_LIKE_SCRATCH/left-by-$GANGA_LIKE_HOST"'
+    batch = (with_options(specs([["/bin/sh", "-c", keep]]), hosts=["n3"], reboot_before="never",
+                          reboot_after="always")
+             + with_options(specs([["/bin/sh", "-c", keep]]), hosts=["n3"], reboot_before="never",
+                            reboot_after="never")
+             + with_options(specs([["/bin/sh", "-c", "ls $GANGA_LIKE_SCRATCH"]]), hosts=["n3"],
+                            reboot_before="if dirty", skip_verify=True))
+    client.submit(batch)
+    log = EventLog(client)
+    log.until(log.all_final([s.fqid for s in batch]), timeout=30)
+    assert all(log.finals()[s.fqid][0].exit_code == 0 for s in batch)
+    # One cleanup after the first (reboot_after='always'), one before the third (the
+    # second left the host dirty); the third found scratch empty.
+    assert open(cleanups).read().count("cleaned") - before == 2
+    assert open(os.path.join(batch[2].workdir, "output", "stdout")).read() == ""
+    assert os.listdir(os.path.join(flags_dir(), "n3-scratch")) == []
+
+
+def test_atomic_group_waits_for_more_hosts_then_runs_with_those_ready(make_actor, specs):
+    client = make_actor(None)
+    (too_many,) = with_options(specs([["/bin/true"]]), atomic_group="rack", synch_count=3)
+    (error,) = [h.error for h in client.submit([too_many])]
+    assert error == "synch count 3 is above atomic group rack's max number of machines 2"
+    _flag("r2-broken")
+    try:
+        (spec,) = with_options(specs([["/bin/true"]]), atomic_group="rack", synch_count=1, group_wait=4)
+        submitted = time.monotonic()
+        client.submit([spec])
+        log = EventLog(client)
+        log.until(log.all_final([spec.fqid]), timeout=30)
+    finally:
+        _flag("r2-broken", False)
+    # Both were Ready: it took both, r2 failed verify (repair cannot mend it: Repair Failed),
+    # so it waited for r2 up to group_wait, then ran on r1 alone.
+    assert started_hosts(log, spec.fqid) == ["r1"]
+    assert time.monotonic() - submitted >= 4.0
+    waits = [e.note for e in log.of(spec.fqid, base.DETAIL) if e.detail == "GroupTooSmall"]
+    assert waits and waits[0].startswith("group rack1: 1 of 2 hosts Ready, waiting up to "), waits
+    assert host_table(client)["r2"] == "Repair Failed"
 
 
 def test_zz_node_death_is_lost(make_actor, specs, cluster):
@@ -315,6 +460,8 @@ def test_zz_node_death_is_lost(make_actor, specs, cluster):
     while host_table(client).get("r2") != "Repair Failed" and time.monotonic() < deadline:
         time.sleep(0.2)
     assert host_table(client)["r2"] == "Repair Failed"
+    names = [h["name"] for h in client.hosts_table()]
+    assert sorted(names) == ["head", "n1", "n2", "n3", "r1", "r2"]  # a dead node is listed once
     # r2's machine is back (its Ray started again, with the same host:r2): confirmed, LOST.
     _add_back(cluster, "r2")
     log.until(log.all_final([spec.fqid]), timeout=60)
@@ -326,7 +473,8 @@ def test_zz_node_death_is_lost(make_actor, specs, cluster):
 
 def _add_back(cluster, name: str, num_cpus: int = SMALL["num_cpus"]) -> None:
     """That host's machine is back: its Ray started again, with the same resources."""
-    cluster.named_nodes[name] = cluster.add_node(**dict(SMALL, num_cpus=num_cpus), resources=NODES[name])
+    cluster.named_nodes[name] = cluster.add_node(**dict(SMALL, num_cpus=num_cpus), resources=NODES[name],
+                                                 env_vars=site_env(name))
     cluster.wait_for_nodes()
 
 
@@ -342,3 +490,12 @@ def test_zzz_node_loss_phase(cluster, tmp_path_factory):
     facts = phase.run(str(root), lose_node=lambda: cluster.remove_node(cluster.named_nodes.pop("n1")),
                       node_back=lambda: _add_back(cluster, "n1", num_cpus=1))
     (tmp_path_factory.getbasetemp() / phase.FACTS_FILE).write_text(json.dumps(facts, default=repr))
+
+
+
+def test_zzzz_a_new_actor_lists_each_host_once(make_actor):
+    """After the node-loss phases (n1 and r2 left and came back): Ray still lists their dead
+    nodes, without resources; a new actor lists each host once, by its name."""
+    rows = make_actor(None).hosts_table()
+    assert sorted(h["name"] for h in rows) == ["head", "n1", "n2", "n3", "r1", "r2"]
+    assert all(h["alive"] for h in rows)

@@ -710,9 +710,6 @@ class HostsActor(RuntimeActor):
         with self._cond:
             steps = {h: self._book.first_step(h, options.get("reboot_before") or "if dirty", skip)
                      for h in run.hosts}
-            self._runs.tell(run, base.DETAIL, sch.JOB_VERIFYING, "; ".join(
-                f"{h} {s}" for h, s in steps.items()))
-            self._cond.notify_all()
         failures: dict[str, str] = {}
         cleaning = [h for h, s in steps.items() if s == hs.CLEANING]
         for host, (ok, note) in self._check_on(inventory, cleaning, "cleanup", hs.CLEANING).items():
@@ -752,12 +749,16 @@ class HostsActor(RuntimeActor):
     def hosts(self) -> list[dict[str, object]]:
         """Each host once: name, labels, status, protection, dirty flag, the subjob it
         holds, its last check and its result (``ganga-like hosts``)."""
-        self._attach()
-        inventory = self._nodes.inventory
+        self._look()
         with self._cond:
-            for host in self._sync_hosts(inventory):
+            return self._book.rows(self._nodes.inventory, self._holders())
+
+    def _look(self) -> None:
+        """Read the cluster's nodes now and follow them in the host table."""
+        self._attach()
+        with self._cond:
+            for host in self._sync_hosts(self._nodes.inventory):
                 self._check_later(host, "verify", hs.VERIFYING)
-            return self._book.rows(inventory, self._holders())
 
     def _ping_extra(self) -> dict[str, Any]:
         """(cond held) The host table, and the labels and atomic groups of the cluster."""
@@ -770,7 +771,7 @@ class HostsActor(RuntimeActor):
         }
 
     def ping(self) -> dict[str, Any]:
-        self._nodes.refresh()
+        self._look()
         return super().ping()
 
 

@@ -76,6 +76,8 @@ def discover(nodes: Iterable[Mapping[str, Any]]) -> Inventory:
     for node in nodes:
         resources = node.get("Resources") or {}
         node_id = node.get("NodeID", "")
+        if not resources and not node.get("Alive"):
+            continue  # Ray forgets a dead node's resources: nothing names it (it is not listed twice)
         name, node_labels, protection, problem = "", set(), hs.NO_PROTECTION, ""
         for key, amount in resources.items():
             if key.startswith(PROTECTION_PREFIX):

@@ -37,6 +37,7 @@ Words as an Autotest user knows them (see the seeds "Job and Host Statuses" and
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Iterable, Mapping, Sequence
 
 from ganga_like.backends.hosts import host_states as hs
@@ -352,8 +353,10 @@ def _schedule_atomic(inv: _Inventory, entry: Entry, now: float) -> Assignment | 
         best = max(usable, key=lambda look: (len(look.ready), -look.target))
         left = entry.group_wait - (now - entry.since)
         if len(best.ready) < best.target and left > 0:
+            # Told in whole seconds, in tens past a minute: a note that changes is a new event.
+            shown = math.ceil(left) if left <= 60 else 10 * math.ceil(left / 10)
             return Wait(entry.key, GROUP_TOO_SMALL, f"group {best.name}: {len(best.ready)} of "
-                        f"{best.target} hosts Ready, waiting up to {left:.0f} s more for the others",
+                        f"{best.target} hosts Ready, waiting up to {shown} s more for the others",
                         held=tuple(h.name for h in best.ready))
         return Assignment(entry.key, tuple(h.name for h in best.ready[:best.target]), best.name)
     shown = "; ".join(f"group {look.name}: {len(look.ready)} of {len(look.members)} hosts Ready"
