@@ -354,9 +354,9 @@ def _schedule_atomic(inv: _Inventory, entry: Entry, now: float) -> Assignment | 
         left = entry.group_wait - (now - entry.since)
         if len(best.ready) < best.target and left > 0:
             # Told in whole seconds, in tens past a minute: a note that changes is a new event.
-            shown = math.ceil(left) if left <= 60 else 10 * math.ceil(left / 10)
+            seconds = math.ceil(left) if left <= 60 else 10 * math.ceil(left / 10)
             return Wait(entry.key, GROUP_TOO_SMALL, f"group {best.name}: {len(best.ready)} of "
-                        f"{best.target} hosts Ready, waiting up to {shown} s more for the others",
+                        f"{best.target} hosts Ready, waiting up to {seconds} s more for the others",
                         held=tuple(h.name for h in best.ready))
         return Assignment(entry.key, tuple(h.name for h in best.ready[:best.target]), best.name)
     shown = "; ".join(f"group {look.name}: {len(look.ready)} of {len(look.members)} hosts Ready"
