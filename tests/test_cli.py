@@ -477,6 +477,24 @@ def test_leaks_json_after_everything(prepared):
     assert payloads() == []
 
 
+def test_hosts_lists_this_machine_once_and_refuses_an_unknown_name(prepared):
+    """The service's own Ray is one node: one host, named by its node id, Ready once
+    verified; ``hosts NAME`` shows it alone, an unknown name is one line."""
+    result = run_gl(prepared, "hosts", "--json", check_clean=False)
+    assert result.returncode == 0, result.stderr
+    (row,) = json.loads(result.stdout)
+    assert set(row) >= {"name", "labels", "status", "protection", "dirty", "subjob", "last_check",
+                        "last_result"}
+    assert row["status"] == "Ready" and row["protection"] == "No protection" and row["subjob"] == ""
+    shown = run_gl(prepared, "hosts", row["name"], check_clean=False)
+    assert shown.returncode == 0 and shown.stdout.splitlines()[0].split()[:2] == ["host", "status"]
+    assert f"{row['name']}  Ready" in shown.stdout and shown.stdout.rstrip().endswith("1 host")
+    bad = run_gl(prepared, "hosts", "nosuch", check_clean=False)
+    assert bad.returncode != 0 and bad.stdout == ""
+    assert bad.stderr.strip() == ("ganga-like: hosts().name = 'nosuch' is not valid: expected the name "
+                                  f"of a host of the cluster: {row['name']}")
+
+
 WAITERS = r'''
 import time
 j = Job(name='waiters', application=Executable(exe='/bin/sleep'),

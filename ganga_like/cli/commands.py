@@ -262,6 +262,19 @@ def cmd_leaks(args: argparse.Namespace) -> int:
         session.close()
 
 
+def cmd_hosts(args: argparse.Namespace) -> int:
+    session = _session()
+    try:
+        rows = session.hosts(name=args.name)
+        if args.json:
+            _print_json(rows)
+        else:
+            print(render.hosts_text(rows))
+        return EXIT_OK
+    finally:
+        session.close()
+
+
 # --- the rest -----------------------------------------------------------------------------
 
 

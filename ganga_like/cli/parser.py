@@ -180,6 +180,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reap", action="store_true", help="kill what is found")
     _json(p)
 
+    p = command("hosts", c.cmd_hosts, "the Hosts backend's hosts: status, protection, last check")
+    p.add_argument("name", nargs="?", default="", help="only this host")
+    _json(p)
+
     p = command("run", c.cmd_run, "run a Ganga-style script with the GPI preloaded")
     p.add_argument("script")
     p.add_argument("script_args", nargs=argparse.REMAINDER, metavar="ARG")

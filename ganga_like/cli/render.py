@@ -20,7 +20,7 @@ from ..model.records import (
     subjob_dict,
     subjobs_of,
 )
-from ..model.table import SUBJOB_COLUMNS, clip, counts_summary, subjob_row
+from ..model.table import SUBJOB_COLUMNS, Column, clip, counts_summary, plural, subjob_row
 from ..model.table import render as render_table
 from ..status import ACTIVE, HistoryEntry, Status, history_entries
 
@@ -112,5 +112,23 @@ def show_text(job: Any, statuses: Sequence[str] | None, limit: int | None,
     return "\n".join(lines)
 
 
+HOST_COLUMNS = (Column("host"), Column("status"), Column("protection"), Column("dirty"),
+                Column("subjob"), Column("labels", 30), Column("last check"), Column("result", 60))
+
+
+def hosts_text(rows: Sequence[dict[str, Any]]) -> str:
+    """``ganga-like hosts``: a line per host (the dicts of the ``hosts`` verb)."""
+    if not rows:
+        return "no hosts: no Ray node is up"
+
+    def checked(when: object) -> str:
+        return time.strftime("%H:%M:%S", time.localtime(float(str(when)))) if when else "-"
+
+    lines = [[str(r["name"]), str(r["status"]), str(r["protection"]), "yes" if r["dirty"] else "no",
+              str(r["subjob"] or "-"), ",".join(map(str, r["labels"])) or "-", checked(r["last_check"]),
+              str(r["last_result"] or "-")] for r in rows]
+    return render_table(lines, footer=plural(len(rows), "host"), columns=HOST_COLUMNS)
+
+
 __all__ = ["active_count", "history_dicts", "history_line", "iso_time", "job_dict", "outcome_dict",
-           "outcome_line", "show_dict", "show_text", "subjob_dict", "subjobs_section"]
+           "hosts_text", "outcome_line", "show_dict", "show_text", "subjob_dict", "subjobs_section"]

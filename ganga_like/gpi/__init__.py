@@ -129,6 +129,14 @@ def leaks(reap: bool = False) -> list[dict[str, Any]]:
     return default_session().leaks(reap=reap)
 
 
+def hosts(name: str = "") -> list[dict[str, object]]:
+    """The Hosts backend's hosts, each once (or the one named): name, labels, status,
+    protection, dirty flag, the subjob it holds, its last check and its result."""
+    from ..client.default import default_session
+
+    return default_session().hosts(name=name)
+
+
 def export(jobs_or_job: Any, path: Any, mode: str = "w") -> int:
     """Write jobs as readable, editable text (JSON) to ``path`` (a file name or
     ``LocalFile('jobs.txt')``); ``mode='a'`` appends; returns how many were written."""
@@ -172,7 +180,7 @@ __all__ = [
     "Job", "JobTemplate", "jobs", "templates", "Executable", "ArgSplitter", "GenericSplitter",
     "Local", "Interactive", "RayCluster", "Hosts", "LocalFile", "File", "GangaDataset", "config",
     "TextMerger", "CustomMerger", "FileChecker", "CustomChecker",
-    "Notifier", "help", "Status", "runMonitoring", "enableMonitoring", "disableMonitoring", "leaks",
+    "Notifier", "help", "Status", "runMonitoring", "enableMonitoring", "disableMonitoring", "leaks", "hosts",
     "export", "load", "session", "submit_bex", "GangaLikeError",
     # Ganga's exception names, as aliases in the one hierarchy
     *GANGA_NAMES, "NotAvailable",

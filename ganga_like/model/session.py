@@ -253,6 +253,12 @@ class JobSession(Protocol[J]):
         """Work that still holds resources although its job is final or removed (reap: end it)."""
         return self.run_verb("leaks", reap=reap)
 
+    @verb(lock=Lock.READ, operation="engine.operations.hosts:list_hosts", result=Result.RECORDS)
+    def hosts(self, name: str = "") -> list[dict[str, object]]:
+        """The Hosts backend's hosts, each once (or the one named): name, labels, status,
+        protection, dirty flag, the subjob it holds, its last check and its result."""
+        return self.run_verb("hosts", name=name)
+
     @verb(lock=Lock.READ, operation="engine.operations.output:peek", result=Result.TEXT)
     def peek(self, job: J, file: str = "stdout", lines: int = 20) -> str:
         """The last lines of one of the job's output files."""

@@ -25,7 +25,7 @@ from ganga_like.status import Status
 
 PACKAGE = Path(__file__).resolve().parents[2] / "ganga_like"
 EXPECTED = {"submit", "submit_bex", "kill", "resubmit", "remove", "force_status", "freeze", "unfreeze",
-            "unmonitor", "leaks", "peek", "wait", "hello", "status", "web", "stop"}
+            "unmonitor", "leaks", "hosts", "peek", "wait", "hello", "status", "web", "stop"}
 NOT_VERBS = {"register", "write", "refresh_for_read", "run_verb"}  # what the model needs besides
 
 
@@ -43,7 +43,7 @@ def sample_args(verb) -> dict:
               "status": Status.FAILED, "reap": True, "file": "stderr", "lines": 5,
               "timeout": 2.5, "poll": 0.1, "only_failed": False,
               "text": "ID: a\n\ntrue\n", "hosts": ["n1", "n2"], "source": "a.job",
-              "listen": "127.0.0.1:0"}
+              "listen": "127.0.0.1:0", "name": "n1"}
     return {p.name: values[p.name] for p in verb.params}
 
 
@@ -53,7 +53,7 @@ def test_the_table_holds_every_verb_once():
                 if inspect.isfunction(value) and not name.startswith("_")}
     assert declared - NOT_VERBS == set(JOB_VERBS)
     assert all(v.lock is Lock.NONE for v in wire.SERVICE_VERBS)
-    assert {v.name for v in JOB_VERBS.values() if v.lock is Lock.READ} == {"peek", "wait"}
+    assert {v.name for v in JOB_VERBS.values() if v.lock is Lock.READ} == {"peek", "wait", "hosts"}
     assert {v.name for v in JOB_VERBS.values() if v.monitor} == {
         "submit", "submit_bex", "kill", "resubmit", "remove", "force_status"}
     # The declaration is what a reader sees: signature, defaults and types.
@@ -277,7 +277,7 @@ class FakeEngine:
         self.origins.append(origin)
         if name == "kill":
             args["job"].status = Status.KILLED
-        return {"wait": [Status.COMPLETED], "peek": "out\n", "leaks": []}.get(name)
+        return {"wait": [Status.COMPLETED], "peek": "out\n", "leaks": [], "hosts": []}.get(name)
 
 
 def fake_service():
