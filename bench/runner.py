@@ -218,6 +218,12 @@ def build_rows(quick: bool, ganga_max_n: int, bs: int) -> list[Row]:
         metric="live_cpu_fraction", unit="", ganga=None,
         ours=("web_live_cpu", {"n_subjobs": 10000, "seconds": 10.0}),
         ganga_absent="no web view"))
+    rows.append(Row(
+        key="s", letter="s",
+        label="(s) one pure Hosts scheduler round: 100 hosts, 10,000 waiting subjobs (median of 7)",
+        metric="round_s", unit="s", ganga=None,
+        ours=("hosts_scheduler_round", {"hosts": 100, "waiting": 10_000}),
+        ganga_absent="no scheduler of its own (its Local backend runs what it is given)"))
     return rows
 
 

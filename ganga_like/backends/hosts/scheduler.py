@@ -39,6 +39,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from typing import NamedTuple
 
 from ganga_like.backends.hosts import host_states as hs
 from ganga_like.backends.hosts import why
@@ -123,21 +124,22 @@ def id_order(key: str) -> tuple:
     """A subjob's place in the queue: its id's parts compared in turn, numbers as numbers.
     Ids are handed out in submission order, so this is submission order ("10.2" after
     "9.11"), whether or not a site pads its ids with zeros."""
-    return tuple((0, int(part), "") if part.isdigit() else (1, 0, part) for part in key.split("."))
+    try:
+        return (0, *map(int, key.split(".")))  # the usual id: numbers only (fast)
+    except ValueError:
+        return (1, *((0, int(part), "") if part.isdigit() else (1, 0, part) for part in key.split(".")))
 
 
 # ---------------------------------------------------------------------- outputs
 
 
-@dataclasses.dataclass(frozen=True)
-class Assignment:
+class Assignment(NamedTuple):  # NamedTuples: a round makes one per waiting subjob (10,000)
     key: str
     hosts: tuple[str, ...]
     instance: str | None = None  # the atomic group instance (label) used, if any
 
 
-@dataclasses.dataclass(frozen=True)
-class Wait:
+class Wait(NamedTuple):
     key: str
     status: str  # the backend detail: one of WAIT_DETAILS, or QUEUED when impossible
     reason: str  # one line, with counts ("of 5 hosts: 2 lack label gpu, ...")
@@ -182,6 +184,8 @@ class _Inventory:
         self.resets: list[str] = []
         self.version = 0
         self.candidates: dict[tuple, tuple[list[Host], str]] = {}  # request -> (hosts, problem)
+        self.looks: dict[tuple, tuple[int, list[_Instance]]] = {}  # request -> (version, instances)
+        self._instances: dict[str, list[str]] = {}
 
     def atomic_instances(self, host: Host) -> list[str]:
         return sorted(l for l in host.labels if self._label(l).atomic_group is not None)
@@ -199,6 +203,14 @@ class _Inventory:
         for host in hosts:
             self.taken[host] = key
             self.version += 1
+
+    def instances_of(self, group: str) -> list[str]:
+        """The labels that are instances of an atomic group, by name."""
+        found = self._instances.get(group)
+        if found is None:
+            found = self._instances[group] = sorted(
+                l.name for l in self.labels.values() if l.atomic_group == group)
+        return found
 
     def holder(self, host: why.HostView) -> str:
         return self.taken.get(host.name) or host.holder
@@ -222,7 +234,8 @@ def schedule(
     for entry in sorted(entries, key=lambda e: id_order(e.key)):
         known = alike.get(entry.request)
         if known is not None and known[0] == inv.version:
-            waits.append(dataclasses.replace(known[1], key=entry.key))
+            same = known[1]
+            waits.append(Wait(entry.key, same.status, same.reason, same.held, same.impossible))
             continue
         decision = _decide(inv, entry, now)
         if isinstance(decision, Assignment):
@@ -336,13 +349,17 @@ def _schedule_atomic(inv: _Inventory, entry: Entry, now: float) -> Assignment | 
     if group.max_machines is not None and group.max_machines < need:
         return Wait(entry.key, QUEUED, f"synch count {need} is above atomic group {group_name}'s "
                     f"max number of machines {group.max_machines}", impossible=True)
-    instances = sorted(l.name for l in inv.labels.values() if l.atomic_group == group_name)
+    instances = inv.instances_of(group_name)
     if entry.metahost:
         if entry.metahost not in instances:
             return Wait(entry.key, QUEUED, f"label {entry.metahost} is not an instance of atomic group "
                         f"{group_name} (instances: {', '.join(instances) or 'none'})", impossible=True)
         instances = [entry.metahost]
-    looks = [_Instance.look(inv, entry, group, name) for name in instances]
+    known = inv.looks.get(entry.request)
+    if known is None or known[0] != inv.version:  # entries alike see the instances alike
+        known = inv.version, [_Instance.look(inv, entry, group, name) for name in instances]
+        inv.looks[entry.request] = known
+    looks = known[1]
     if not any(len(look.members) >= need for look in looks):
         return Wait(entry.key, QUEUED, f"no instance of atomic group {group_name} has {need} hosts"
                     + (f" with {', '.join(sorted(entry.dependencies))}" if entry.dependencies else ""),
