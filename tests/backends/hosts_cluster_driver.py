@@ -9,7 +9,8 @@ host   resources                                             what it is
 =====  ====================================================  =========================
 head   host:head, label:x86_64                               a plain x86_64 host
 n1     host:n1, label:x86_64                                 a plain x86_64 host
-n2     host:n2, label:x86_64, only_if_needed:gpu             x86_64 + gpu (only if needed)
+n2     host:n2, label:x86_64, only_if_needed:gpu             x86_64 + gpu (only if needed),
+                                                             2 (Ray logical) GPUs
 n3     host:n3, label:i386                                   a plain i386 host, with site
                                                              verify, repair and cleanup
                                                              commands (FLAGS files break it)
@@ -54,6 +55,7 @@ NODES = {
     "r1": {"host:r1": 1, "atomic:rack:rack1": 2},
     "r2": {"host:r2": 1, "atomic:rack:rack1": 2},
 }
+GPUS = {"n2": 2}  # Ray's logical GPUs: no GPU needed to test their handing out
 # The site's commands on n3 and r2 (the environment their Ray node starts with), driven by
 # files in FLAGS: "broken" fails verify, "fixable" lets repair mend it, "cleanups" counts.
 SITE = {
@@ -93,7 +95,8 @@ def cluster():
         SMALL, resources={"host:head": 1, "label:x86_64": 1}, include_dashboard=False,
         _system_config={"kill_child_processes_on_worker_exit": False}))
     os.makedirs(flags_dir(), exist_ok=True)
-    nodes = {name: c.add_node(**SMALL, resources=res, env_vars=site_env(name)) for name, res in NODES.items()}
+    nodes = {name: c.add_node(**SMALL, resources=res, env_vars=site_env(name), num_gpus=GPUS.get(name, 0))
+             for name, res in NODES.items()}
     ray.init(address=c.address, namespace=NAMESPACE, log_to_driver=False, logging_level="WARNING")
     c.wait_for_nodes()
     # A first task on a node waits for Ray to start a worker there (1-2 s): do it now, not in a test.
@@ -155,8 +158,9 @@ def with_options(batch: list[SubjobSpec], **request) -> list[SubjobSpec]:
 
     from ganga_like.backends.hosts.config import Hosts
 
-    options = Hosts(**request).request()
-    return [dataclasses.replace(s, options=options) for s in batch]
+    config = Hosts(**request)
+    options, asked = config.request(), config.resource_request()
+    return [dataclasses.replace(s, options=options, request=asked) for s in batch]
 
 
 def started_hosts(log: EventLog, fqid: str) -> list[str]:
@@ -436,6 +440,28 @@ def test_atomic_group_waits_for_more_hosts_then_runs_with_those_ready(make_actor
     waits = [e.note for e in log.of(spec.fqid, base.DETAIL) if e.detail == "GroupTooSmall"]
     assert waits and waits[0].startswith("group rack1: 1 of 2 hosts Ready, waiting up to "), waits
     assert host_table(client)["r2"] == "Repair Failed"
+
+
+def test_gpus_of_a_host_are_handed_out_and_a_request_too_big_is_refused(make_actor, specs):
+    client = make_actor(None)
+    show = ["/bin/sh", "-c", 'echo "[$CUDA_VISIBLE_DEVICES]"']
+    batch = (with_options(specs([show]), label="gpu", gpus=2)
+             + with_options(specs([show]), label="x86_64", dependencies=["gpu"], gpus=1)
+             + with_options(specs([show]), hosts=["n1"]))
+    too_many = with_options(specs([show]), label="x86_64", gpus=3)
+    named_small = with_options(specs([show]), hosts=["n1"], gpus=1)
+    handles = client.submit(batch + too_many + named_small)
+    assert not any(h.error for h in handles[:3])
+    assert handles[3].error.startswith("asks for 1 CPU, 3 GPUs; no host could ever hold it (host "), \
+        handles[3].error
+    assert "host n2: 3 CPUs, 2 GPUs" in handles[3].error
+    assert handles[4].error == "host n1 could never hold 1 CPU, 1 GPU"
+    log = EventLog(client)
+    log.until(log.all_final([s.fqid for s in batch]), timeout=30)
+    shown = [open(os.path.join(s.workdir, "output", "stdout")).read().strip() for s in batch]
+    assert shown == ["[0,1]", "[0]", "[]"]  # all of n2's, the lowest free one, none asked: empty
+    assert [started_hosts(log, s.fqid) for s in batch[:2]] == [["n2"], ["n2"]]
+    assert log.of(batch[0].fqid, base.STARTED)[0].handle.gpu_ids == (0, 1)
 
 
 def test_zz_node_death_is_lost(make_actor, specs, cluster):

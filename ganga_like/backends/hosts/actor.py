@@ -44,6 +44,7 @@ from ray.util.placement_group import placement_group, remove_placement_group
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy, PlacementGroupSchedulingStrategy
 
 from ganga_like.backends import base
+from ganga_like.backends import resources as rq
 from ganga_like.backends.base import Handle, KillResult, SubjobSpec
 from ganga_like.backends.hosts import host_states as hs
 from ganga_like.backends.hosts import scheduler as sch
@@ -59,7 +60,7 @@ from ganga_like.backends.hosts.gang import (
     wait_members,
 )
 from ganga_like.backends.hosts.hostbook import HostBook
-from ganga_like.backends.hosts.inventory import HOST_PREFIX, Inventory, entry_for, impossible
+from ganga_like.backends.hosts.inventory import HOST_PREFIX, Inventory, entry_for, fitting, impossible
 from ganga_like.backends.hosts.nodes import CONTROL_TIMEOUT, Nodes
 from ganga_like.backends.runtime import outcome
 from ganga_like.backends.runtime import runs as rs
@@ -88,6 +89,7 @@ class HostsActor(RuntimeActor):
         super().__init__(cap=max_running)
         self._busy: dict[str, HostsRun] = {}  # host -> the run using it
         self._book = HostBook()  # each host's status, protection, dirty flag, last check
+        self._gpus: dict[str, rq.GpuPool] = {}  # host -> its node's GPU ids (Ray's logical GPUs)
         self._unfinished: dict[str, str] = {}  # host -> a check an earlier service left under way
         self._nodes = Nodes()
         self._me: Any = None
@@ -105,11 +107,16 @@ class HostsActor(RuntimeActor):
         inventory = self._nodes.refresh()
         handles: list[Handle] = []
         first = sf.StatusInfo(sf.QUEUED, "waiting for hosts", time.time()).line()
+        fits: dict[rq.Request, frozenset[str] | None] = {}  # a job's subjobs mostly ask alike
         for spec in specs:
             handle = Handle(BACKEND, spec.fqid, workdir=spec.workdir, attempt=spec.attempt)
-            entry = entry_for(spec, inventory, since=time.monotonic())
+            if spec.request not in fits:
+                fits[spec.request] = fitting(spec.request, inventory)
+            entry = entry_for(spec, inventory, since=time.monotonic(), fits=fits[spec.request])
             run = HostsRun(spec.fqid, spec.workdir, spec.marker, handle, spec=spec, entry=entry)
-            problem = impossible(entry, inventory) or self._accept(run, first)
+            too_big = fits[spec.request] == frozenset() and rq.refusal_anywhere(
+                spec.request, _biggest_first(inventory), "host")
+            problem = too_big or impossible(entry, inventory) or self._accept(run, first)
             if not problem:
                 with self._cond:
                     self._runs.move(run, rs.QUEUED, "waiting for the scheduler")
@@ -190,6 +197,8 @@ class HostsActor(RuntimeActor):
             return self._back_to_queue(run, f"host {dead[0]} failed verify: its Ray node is down")
         if not self._prepare(run):
             return None
+        if not self._take_gpus(run, inventory):
+            return self._back_to_queue(run, "its hosts' GPUs are not free")
         if len(run.members) > 1 and all(self._nodes.has_host_resource(m.node_id) for m in run.members):
             # Each bundle pinned to its host by the host's own resource; STRICT_SPREAD: one per node.
             pg = placement_group([{f"{HOST_PREFIX}{m.host}": 0.001} for m in run.members],
@@ -206,7 +215,8 @@ class HostsActor(RuntimeActor):
         with self._cond:
             for index, (member, strategy) in enumerate(zip(run.members, strategies, strict=True)):
                 extra = {"GANGA_LIKE_HOSTS": hosts, "GANGA_LIKE_HOST": member.host,
-                         "GANGA_LIKE_HOST_INDEX": str(index)}
+                         "GANGA_LIKE_HOST_INDEX": str(index),
+                         rq.CUDA_VARIABLE: rq.gpu_visible(member.gpu_ids)}
                 member.ref = remote("host_run").options(scheduling_strategy=strategy).remote(
                     run.spec, member.workdir, extra, member.host, self._me, index > 0)
                 member.ref.future().add_done_callback(lambda _f, r=run, m=member: self._done_refs.put((r, m)))
@@ -312,7 +322,7 @@ class HostsActor(RuntimeActor):
             return
         first = run.members[0]
         handle = dataclasses.replace(run.handle, host=",".join(run.hosts), pid=first.pid,
-                                     create_time=first.create_time,
+                                     create_time=first.create_time, gpu_ids=first.gpu_ids,
                                      task_id=",".join(task_id_of(m.ref) for m in run.members))
         self._started(run, handle, f"running on {', '.join(run.hosts)}")
 
@@ -638,6 +648,10 @@ class HostsActor(RuntimeActor):
         if self._busy.get(host) is not run:
             return
         del self._busy[host]
+        for member in run.members:
+            if member.host == host and member.gpu_ids:
+                self._gpus[host].give(member.gpu_ids)
+                member.gpu_ids = ()
         node = self._nodes.inventory.hosts.get(host)
         if host in self._book.states and self._book.after_run(host, clean, node is not None and node.alive,
                                                                why):
@@ -730,6 +744,25 @@ class HostsActor(RuntimeActor):
                 self._book.running(host)
         return True
 
+    def _take_gpus(self, run: HostsRun, inventory: Inventory) -> bool:
+        """Give each of the run's hosts' members the GPU ids it asks for (the lowest free of
+        that host, all or nothing), as Local does; False if some host has not enough free."""
+        count = run.spec.request.gpus if run.spec else 0
+        with self._cond:
+            for member in run.members:
+                pool = self._gpus.get(member.host)
+                if pool is None:
+                    pool = self._gpus[member.host] = rq.GpuPool(inventory.hosts[member.host].capacity.gpu_ids)
+                ids = pool.take(count)
+                if ids is None:  # all or nothing: what the others took goes back
+                    for other in run.members:
+                        if other.gpu_ids:
+                            self._gpus[other.host].give(other.gpu_ids)
+                            other.gpu_ids = ()
+                    return False
+                member.gpu_ids = ids
+        return True
+
     def _verify_failed(self, run: HostsRun, failures: dict[str, str]) -> None:
         """Hosts failed their check before a run: they go to repair, the run back to the
         queue, or fails with the reason when this is its second failed try."""
@@ -773,6 +806,13 @@ class HostsActor(RuntimeActor):
     def ping(self) -> dict[str, Any]:
         self._look()
         return super().ping()
+
+
+def _biggest_first(inventory: Inventory) -> list[rq.Capacity]:
+    """The hosts' capacities, those with the most GPUs, then CPUs, first (a refusal names
+    the first few)."""
+    return sorted((h.capacity for h in inventory.hosts.values()),
+                  key=lambda c: (-len(c.gpu_ids), -(c.cpus or 0), c.name))
 
 
 def start_hosts_actor(name: str | None = None, max_concurrency_slots: int = 32, *,

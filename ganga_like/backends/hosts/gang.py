@@ -39,6 +39,7 @@ class Member:
     # gone (or its agent did not answer, or a kill could not confirm). The run is held, not
     # final, until the host's agent confirms (HostsActor._settle_stranded).
     stranded: bool = False
+    gpu_ids: tuple[int, ...] = ()  # its host's GPU ids it holds (CUDA_VISIBLE_DEVICES)
 
     def target(self, marker: str) -> Target:
         return (self.pid, self.create_time, marker)

@@ -29,6 +29,7 @@ import dataclasses
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from ganga_like.backends import resources as rq
 from ganga_like.backends.base import SubjobSpec
 from ganga_like.backends.hosts import host_states as hs
 from ganga_like.backends.hosts import scheduler as sch
@@ -49,6 +50,7 @@ class NodeHost:
     ip: str = ""
     protection: str = hs.NO_PROTECTION
     problem: str = ""  # what is wrong with how the node describes itself ('' nothing)
+    capacity: rq.Capacity = rq.Capacity("")  # what the node has: CPUs, GPUs (Ray's logical ones), ...
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,7 +101,8 @@ def discover(nodes: Iterable[Mapping[str, Any]]) -> Inventory:
                 instance_of[instance] = group
                 ceilings[group] = min(ceilings.get(group, amount), amount)
         host = NodeHost(name or node_id[:12], node_id, bool(node.get("Alive")), frozenset(node_labels),
-                        node.get("NodeManagerAddress", ""), protection, problem)
+                        node.get("NodeManagerAddress", ""), protection, problem,
+                        capacity_of(f"host {name or node_id[:12]}", resources))
         old = hosts.get(host.name)
         if old is None or (host.alive and not old.alive):  # a restarted node replaces its dead self
             hosts[host.name] = host
@@ -111,7 +114,30 @@ def discover(nodes: Iterable[Mapping[str, Any]]) -> Inventory:
     return Inventory(hosts, labels, groups)
 
 
-def entry_for(spec: SubjobSpec, inventory: Inventory, since: float = 0.0) -> sch.Entry:
+_RAY_OWN = ("CPU", "GPU", "memory", "object_store_memory")
+# Resources that describe a node (its name, labels, ...), not what a subjob may ask for.
+_DESCRIBING = ("node:", HOST_PREFIX, LABEL_PREFIX, ONLY_IF_NEEDED_PREFIX, ATOMIC_PREFIX, PROTECTION_PREFIX)
+
+
+def capacity_of(name: str, resources: Mapping[str, float]) -> rq.Capacity:
+    """What a node has in all, from its Ray resources: a host is given whole to one subjob
+    at a time, so a request fits a host when this could hold it."""
+    custom = tuple(sorted((k, float(v)) for k, v in resources.items()
+                          if k not in _RAY_OWN and not k.startswith(_DESCRIBING)))
+    return rq.Capacity(name, float(resources.get("CPU", 0)), tuple(range(int(resources.get("GPU", 0)))),
+                       float(resources["memory"]) / rq.BYTES_PER_MB if "memory" in resources else None,
+                       custom)
+
+
+def fitting(request: rq.Request, inventory: Inventory) -> frozenset[str] | None:
+    """The hosts whose node could hold ``request`` (None: the default request, any host)."""
+    if request == rq.Request():
+        return None
+    return frozenset(h.name for h in inventory.hosts.values() if not rq.shortfalls(request, h.capacity))
+
+
+def entry_for(spec: SubjobSpec, inventory: Inventory, since: float = 0.0,
+              fits: frozenset[str] | None = None) -> sch.Entry:
     """The scheduler's entry for a subjob, from ``spec.options`` (``Hosts.request()``),
     queued at ``since`` (the actor's monotonic clock)."""
     options = spec.options or {}
@@ -124,6 +150,8 @@ def entry_for(spec: SubjobSpec, inventory: Inventory, since: float = 0.0) -> sch
         synch_count=int(options.get("synch_count") or 1),
         group_wait=float(options.get("group_wait") or 0.0),
         since=since,
+        fits=fits,
+        needs="" if fits is None else spec.request.describe(),
     )
 
 

@@ -113,11 +113,14 @@ class Entry:
     synch_count: int = 1
     group_wait: float = 0.0  # atomic: seconds it may wait for more than synch_count hosts
     since: float = 0.0  # when it was queued (the caller's clock; ``schedule``'s ``now``)
+    fits: frozenset[str] | None = None  # hosts big enough for its resources (None: any)
+    needs: str = ""  # those resources, said ("1 CPU, 2 GPUs"), for notes
 
     @property
     def request(self) -> tuple:
         """What it asks for, without who asks: entries alike are decided alike."""
-        return (self.hosts, self.metahost, self.dependencies, self.atomic_group, self.synch_count)
+        return (self.hosts, self.metahost, self.dependencies, self.atomic_group, self.synch_count,
+                self.fits)
 
 
 def id_order(key: str) -> tuple:
@@ -328,6 +331,8 @@ def _explicit_candidates(inv: _Inventory, entry: Entry) -> tuple[list[Host], str
             return [], f"host {name} lacks the dependency label(s) {', '.join(missing)}"
         if entry.metahost and entry.metahost not in host.labels:
             return [], f"host {name} does not have the label {entry.metahost}"
+        if entry.fits is not None and name not in entry.fits:
+            return [], f"host {name} could never hold {entry.needs}"
         candidates.append(host)
     return candidates, ""
 
@@ -394,7 +399,8 @@ class _Instance:
 
     @classmethod
     def look(cls, inv: _Inventory, entry: Entry, group: AtomicGroup, name: str) -> _Instance:
-        members = [h for h in inv.hosts.values() if name in h.labels and entry.dependencies <= h.labels]
+        members = [h for h in inv.hosts.values() if name in h.labels and entry.dependencies <= h.labels
+                   and (entry.fits is None or h.name in entry.fits)]
         ready = [h for h in members if inv.available(h)]
         target = len(members) if group.max_machines is None else min(len(members), group.max_machines)
         busy = [h for h in members if not inv.available(h)]

@@ -46,6 +46,10 @@ class EntryView(Protocol):
     def atomic_group(self) -> str | None: ...
     @property
     def hosts(self) -> tuple[str, ...]: ...
+    @property
+    def fits(self) -> frozenset[str] | None: ...
+    @property
+    def needs(self) -> str: ...
 
 
 class RoundView(Protocol):
@@ -63,6 +67,8 @@ def unfit(inv: RoundView, entry: EntryView, host: HostView) -> str:
     missing = sorted(entry.dependencies - host.labels)
     if missing:
         return f"lack label {', '.join(missing)}"
+    if entry.fits is not None and host.name not in entry.fits:
+        return f"are too small for {entry.needs}"
     for name in sorted(host.labels):
         label = inv.labels.get(name)
         if label is None:
