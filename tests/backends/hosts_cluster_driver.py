@@ -452,8 +452,8 @@ def test_gpus_of_a_host_are_handed_out_and_a_request_too_big_is_refused(make_act
     named_small = with_options(specs([show]), hosts=["n1"], gpus=1)
     handles = client.submit(batch + too_many + named_small)
     assert not any(h.error for h in handles[:3])
-    assert handles[3].error.startswith("asks for 1 CPU, 3 GPUs; no host could ever hold it (host "), \
-        handles[3].error
+    assert handles[3].error.startswith("asks for 3 GPUs; host n2 has 2 (ids 0, 1); no host could ever hold "
+                                       "it (host "), handles[3].error
     assert "host n2: 3 CPUs, 2 GPUs" in handles[3].error
     assert handles[4].error == "host n1 could never hold 1 CPU, 1 GPU"
     log = EventLog(client)

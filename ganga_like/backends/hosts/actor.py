@@ -114,8 +114,7 @@ class HostsActor(RuntimeActor):
                 fits[spec.request] = fitting(spec.request, inventory)
             entry = entry_for(spec, inventory, since=time.monotonic(), fits=fits[spec.request])
             run = HostsRun(spec.fqid, spec.workdir, spec.marker, handle, spec=spec, entry=entry)
-            too_big = fits[spec.request] == frozenset() and rq.refusal_anywhere(
-                spec.request, _biggest_first(inventory), "host")
+            too_big = fits[spec.request] == frozenset() and _too_big(spec.request, inventory)
             problem = too_big or impossible(entry, inventory) or self._accept(run, first)
             if not problem:
                 with self._cond:
@@ -808,11 +807,16 @@ class HostsActor(RuntimeActor):
         return super().ping()
 
 
-def _biggest_first(inventory: Inventory) -> list[rq.Capacity]:
-    """The hosts' capacities, those with the most GPUs, then CPUs, first (a refusal names
-    the first few)."""
-    return sorted((h.capacity for h in inventory.hosts.values()),
-                  key=lambda c: (-len(c.gpu_ids), -(c.cpus or 0), c.name))
+def _too_big(request: rq.Request, inventory: Inventory) -> str:
+    """Why no host could ever hold ``request``: what the biggest host lacks, then the hosts
+    (those with the most GPUs, then CPUs, first)."""
+    biggest = sorted((h.capacity for h in inventory.hosts.values()),
+                     key=lambda c: (-len(c.gpu_ids), -(c.cpus or 0), c.name))
+    if not biggest:
+        return f"asks for {request.describe()}; there is no host"
+    shown = "; ".join(c.totals() for c in biggest[:rq.SHOWN_NODES])
+    more = f"; and {len(biggest) - rq.SHOWN_NODES} more" if len(biggest) > rq.SHOWN_NODES else ""
+    return f"{rq.refusal(request, biggest[0])}; no host could ever hold it ({shown}{more})"
 
 
 def start_hosts_actor(name: str | None = None, max_concurrency_slots: int = 32, *,
