@@ -442,6 +442,22 @@ def test_atomic_group_waits_for_more_hosts_then_runs_with_those_ready(make_actor
     assert host_table(client)["r2"] == "Repair Failed"
 
 
+def test_a_check_a_dead_service_left_unfinished_is_verified_again(make_actor):
+    """n3's agent records a check while it runs (beside its scratch directory); a service
+    that died meanwhile left the record: the next actor verifies n3 before using it."""
+    record = os.path.join(flags_dir(), "n3-scratch.check")
+    with open(record, "w") as handle:
+        handle.write("Repairing\n")
+    client = make_actor(None)
+
+    def n3() -> dict:
+        return next(h for h in client.hosts_table() if h["name"] == "n3")
+
+    _eventually(lambda: n3()["last_result"].startswith("passed: verify: "))
+    assert n3()["status"] == "Ready" and not os.path.exists(record)
+    assert all(h["last_result"] == "" for h in client.hosts_table() if h["name"] != "n3")
+
+
 def test_gpus_of_a_host_are_handed_out_and_a_request_too_big_is_refused(make_actor, specs):
     client = make_actor(None)
     show = ["/bin/sh", "-c", 'echo "[$CUDA_VISIBLE_DEVICES]"']

@@ -91,6 +91,8 @@ class HostsActor(RuntimeActor):
         self._book = HostBook()  # each host's status, protection, dirty flag, last check
         self._gpus: dict[str, rq.GpuPool] = {}  # host -> its node's GPU ids (Ray's logical GPUs)
         self._unfinished: dict[str, str] = {}  # host -> a check an earlier service left under way
+        self._first_lock = threading.Lock()
+        self._looked = False  # _first_look done
         self._nodes = Nodes()
         self._me: Any = None
         self._wake = False
@@ -144,6 +146,7 @@ class HostsActor(RuntimeActor):
 
     def _schedule_round(self) -> None:
         inventory = self._nodes.refresh()
+        self._first_look(inventory)
         self._notice_dead_nodes(inventory)
         starting: list[HostsRun] = []
         with self._cond:
@@ -545,20 +548,27 @@ class HostsActor(RuntimeActor):
     def _attach(self) -> None:
         """Know our own handle (host tasks report to it), the cluster's hosts, and the
         checks an earlier service left unfinished on them (they are verified again)."""
-        first = self._me is None
-        if first:
+        if self._me is None:
             try:
                 self._me = ray.get_runtime_context().current_actor  # host tasks report to it
             except Exception:  # used outside an actor
                 self._me = None
-        inventory = self._nodes.refresh()
-        if first:
+        self._first_look(self._nodes.refresh())
+
+    def _first_look(self, inventory: Inventory) -> None:
+        """Once, before the host table first follows the nodes (whichever thread comes
+        first: a verb or the scheduler): ask each host for a check an earlier service left
+        unfinished there."""
+        with self._first_lock:
+            if self._looked:
+                return
             answers = self._ask_each(inventory, [h.name for h in inventory.hosts.values() if h.alive],
                                      "host_unfinished")
             with self._cond:
                 self._unfinished = {h: str(left) for h, (ok, left) in answers.items() if ok and left}
                 for host in self._sync_hosts(inventory):
                     self._check_later(host, "verify", hs.VERIFYING)
+            self._looked = True
 
     def _adopt_elsewhere(self, handle: Handle) -> tuple[str, int | None, str, str, Handle]:
         members = members_of(handle, self._nodes.known())
