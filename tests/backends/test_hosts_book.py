@@ -150,3 +150,28 @@ def test_a_check_under_way_is_recorded_beside_scratch(site):
     assert checks.unfinished("h") == hs.CLEANING and os.path.exists(f"{site / 'scratch'}.check")
     checks.end("h")
     assert checks.unfinished("h") == ""
+
+
+# ---------------------------------------------------------------------- how a node describes its host
+
+
+def test_a_node_declares_its_protection_and_has_a_capacity():
+    from ganga_like.backends import resources as rq
+    from ganga_like.backends.hosts.inventory import discover, fitting
+
+    nodes = [
+        {"NodeID": "a" * 40, "Alive": True, "Resources": {
+            "host:a": 1, "label:x86_64": 1, "protection:do_not_repair": 1, "CPU": 4, "GPU": 2,
+            "memory": 8 * rq.BYTES_PER_MB * 1024, "bignode": 1}},
+        {"NodeID": "b" * 40, "Alive": True, "Resources": {"host:b": 1, "protection:sometimes": 1, "CPU": 1}},
+        {"NodeID": "c" * 40, "Alive": False, "Resources": {}},  # Ray's record of a dead node
+    ]
+    inv = discover(nodes)
+    assert sorted(inv.hosts) == ["a", "b"]  # the dead node, named by nothing, is not listed
+    a, b = inv.hosts["a"], inv.hosts["b"]
+    assert a.protection == hs.DO_NOT_REPAIR and not a.problem
+    assert b.protection == hs.NO_PROTECTION and b.problem.startswith("unknown protection 'sometimes'")
+    assert a.capacity == rq.Capacity("host a", 4.0, (0, 1), 8192.0, (("bignode", 1.0),))
+    assert fitting(rq.Request(), inv) is None
+    assert fitting(rq.Request(gpus=1), inv) == frozenset({"a"})
+    assert fitting(rq.Request(cpus=8), inv) == frozenset()
