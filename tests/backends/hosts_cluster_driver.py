@@ -202,8 +202,9 @@ def test_metahost_runs_on_plain_labelled_hosts_only(make_actor, specs):
     table = host_table(client)
     assert table["head"] == table["n1"] == "Running" and table["n2"] == "Ready"  # only if needed: unused
     waiting = next(s for s in batch if not log.of(s.fqid, base.STARTED))
-    log.until(lambda _: details(log, waiting.fqid)[-1] == "HostsNotReady")
-    note = log.of(waiting.fqid, base.DETAIL)[-1].note
+    # (It may have started since, once a host came free: look at what it said while it waited.)
+    log.until(lambda _: "HostsNotReady" in details(log, waiting.fqid))
+    note = next(e.note for e in log.of(waiting.fqid, base.DETAIL) if e.detail == "HostsNotReady")
     assert note.startswith("needs 1 Ready hosts labelled x86_64, 0 Ready; of 6 hosts: "), note
     assert "2 hold subjobs" in note and "3 lack label x86_64" in note and "1 is only if needed (gpu)" in note
     log.until(log.all_final([s.fqid for s in batch]))
@@ -385,7 +386,7 @@ def test_repair_failed_twice_fails_the_subjob_then_naming_the_host_resets_it(mak
         # A metahost job does not reset it: it waits, and says why.
         (meta,) = with_options(specs([["/bin/true"]]), label="i386")
         client.submit([meta])
-        log.until(lambda _: details(log, meta.fqid)[-1:] == ["HostsNotReady"])
+        log.until(lambda _: details(log, meta.fqid)[-1:] == ["HostsNotReady"])  # n3 stays Repair Failed
         note = log.of(meta.fqid, base.DETAIL)[-1].note
         assert note.endswith("of 6 hosts: 5 lack label i386, 1 is Repair Failed"), note
     finally:
