@@ -274,12 +274,12 @@ def test_synch_count_waits(make_actor, specs):
     log.until(lambda _: log.of(atomic_wait[0].fqid, base.DETAIL) and log.of(synchronous[0].fqid, base.DETAIL))
     time.sleep(0.3)
     log.poll(0.2)
-    atomic_detail = log.of(atomic_wait[0].fqid, base.DETAIL)[-1]
-    assert atomic_detail.detail == "GroupTooSmall" and atomic_detail.note == (
+    atomic_detail = next(e for e in log.of(atomic_wait[0].fqid, base.DETAIL) if e.detail == "GroupTooSmall")
+    assert atomic_detail.note == (
         f"needs 2 Ready hosts of one instance; group rack1: 0 of 2 hosts Ready "
         f"(2 hold subjob {rack_busy[0].fqid})")
-    sync_detail = log.of(synchronous[0].fqid, base.DETAIL)[-1]
-    assert sync_detail.detail == "Pending" and sync_detail.note.startswith("synchronous: holds n1;")
+    sync_detail = next(e for e in log.of(synchronous[0].fqid, base.DETAIL) if e.detail == "Pending")
+    assert sync_detail.note.startswith("synchronous: holds n1;")
     assert host_table(client)["n1"] == "Pending"  # held for the synchronous job
     everything = [s.fqid for s in rack_busy + head_busy + atomic_wait + synchronous]
     log.until(log.all_final(everything))
