@@ -443,6 +443,20 @@ def test_atomic_group_waits_for_more_hosts_then_runs_with_those_ready(make_actor
     assert host_table(client)["r2"] == "Repair Failed"
 
 
+def test_jobs_on_one_host_run_in_the_order_of_their_ids(make_actor, specs):
+    """Submitted newest first while the host is busy: they still run 7.1, 7.2, 7.3, ... (BEX's
+    per-host queues run in job-id order, not as they arrived)."""
+    client = make_actor(None)
+    batch = with_options(specs([["/bin/sleep", "1"]] + [["/bin/true"]] * 3), hosts=["n1"])
+    client.submit(batch[:1])
+    log = EventLog(client)
+    log.until(lambda _: bool(log.of(batch[0].fqid, base.STARTED)))
+    client.submit(list(reversed(batch[1:])))
+    log.until(log.all_final([s.fqid for s in batch]), timeout=30)
+    started = sorted((log.of(s.fqid, base.STARTED)[0].seq, s.fqid) for s in batch)
+    assert [fqid for _seq, fqid in started] == [s.fqid for s in batch]
+
+
 def test_a_check_a_dead_service_left_unfinished_is_verified_again(make_actor):
     """n3's agent records a check while it runs (beside its scratch directory); a service
     that died meanwhile left the record: the next actor verifies n3 before using it."""
