@@ -35,7 +35,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import queue
-import threading
 import time
 from typing import Any
 
@@ -49,6 +48,7 @@ from ganga_like.backends.base import Handle, KillResult, SubjobSpec
 from ganga_like.backends.hosts import host_states as hs
 from ganga_like.backends.hosts import scheduler as sch
 from ganga_like.backends.hosts.agent import remote
+from ganga_like.backends.hosts.care import HostCare
 from ganga_like.backends.hosts.gang import (
     HostsRun,
     Member,
@@ -59,7 +59,6 @@ from ganga_like.backends.hosts.gang import (
     task_id_of,
     wait_members,
 )
-from ganga_like.backends.hosts.hostbook import HostBook
 from ganga_like.backends.hosts.inventory import HOST_PREFIX, Inventory, entry_for, fitting, impossible
 from ganga_like.backends.hosts.nodes import CONTROL_TIMEOUT, Nodes
 from ganga_like.backends.runtime import outcome
@@ -72,11 +71,10 @@ BACKEND = "Hosts"
 REFRESH = 1.0  # seconds between looks at the cluster's nodes when nothing else happens
 STRANDED_GRACE = 1.0  # seconds a stranded member's tree gets after TERM, once its host is back
 GANG_READY_TIMEOUT = 10.0  # seconds a gang's placement group may take to be reserved
-CHECK_TIMEOUT = 600.0  # seconds a verify, cleanup or repair on a host may take (site commands: 300)
 VERIFY_TRIES = 2  # "a second failure for the same subjob fails it"
 
 
-class HostsActor(RuntimeActor):
+class HostsActor(RuntimeActor, HostCare):
     """Implements :class:`base.BackendActor` on a Ray cluster's nodes (see the module doc).
 
     Args:
@@ -88,11 +86,7 @@ class HostsActor(RuntimeActor):
     def __init__(self, max_running: int | None = None) -> None:
         super().__init__(cap=max_running)
         self._busy: dict[str, HostsRun] = {}  # host -> the run using it
-        self._book = HostBook()  # each host's status, protection, dirty flag, last check
-        self._gpus: dict[str, rq.GpuPool] = {}  # host -> its node's GPU ids (Ray's logical GPUs)
-        self._unfinished: dict[str, str] = {}  # host -> a check an earlier service left under way
-        self._first_lock = threading.Lock()
-        self._looked = False  # _first_look done
+        self._init_care()
         self._nodes = Nodes()
         self._me: Any = None
         self._wake = False
@@ -150,8 +144,7 @@ class HostsActor(RuntimeActor):
         self._notice_dead_nodes(inventory)
         starting: list[HostsRun] = []
         with self._cond:
-            for host in self._sync_hosts(inventory):
-                self._check_later(host, "verify", hs.VERIFYING)
+            self._follow(inventory)
             waiting = {run.fqid: run for run in self._runs.queued()}
             if not waiting:
                 self._book.hold(())
@@ -197,9 +190,14 @@ class HostsActor(RuntimeActor):
         dead = [m.host for m in run.members if not inventory.hosts[m.host].alive]
         if dead:
             return self._back_to_queue(run, f"host {dead[0]} failed verify: its Ray node is down")
-        if not self._prepare(run):
-            return None
-        if not self._take_gpus(run, inventory):
+        failures = self._prepare_hosts(run)
+        if failures:
+            return self._verify_failed(run, failures)
+        with self._cond:
+            gpus = self._book.take_gpus(inventory, run.hosts, run.spec.request.gpus if run.spec else 0)
+            for member in run.members:
+                member.gpu_ids = gpus[member.host] if gpus else ()
+        if gpus is None:
             return self._back_to_queue(run, "its hosts' GPUs are not free")
         if len(run.members) > 1 and all(self._nodes.has_host_resource(m.node_id) for m in run.members):
             # Each bundle pinned to its host by the host's own resource; STRICT_SPREAD: one per node.
@@ -555,21 +553,6 @@ class HostsActor(RuntimeActor):
                 self._me = None
         self._first_look(self._nodes.refresh())
 
-    def _first_look(self, inventory: Inventory) -> None:
-        """Once, before the host table first follows the nodes (whichever thread comes
-        first: a verb or the scheduler): ask each host for a check an earlier service left
-        unfinished there."""
-        with self._first_lock:
-            if self._looked:
-                return
-            answers = self._ask_each(inventory, [h.name for h in inventory.hosts.values() if h.alive],
-                                     "host_unfinished")
-            with self._cond:
-                self._unfinished = {h: str(left) for h, (ok, left) in answers.items() if ok and left}
-                for host in self._sync_hosts(inventory):
-                    self._check_later(host, "verify", hs.VERIFYING)
-            self._looked = True
-
     def _adopt_elsewhere(self, handle: Handle) -> tuple[str, int | None, str, str, Handle]:
         members = members_of(handle, self._nodes.known())
         last = sf.last_status(os.path.join(handle.workdir, "status")) if handle.workdir else None
@@ -636,11 +619,6 @@ class HostsActor(RuntimeActor):
         """(cond held) host -> the subjob using it."""
         return {host: run.fqid for host, run in self._busy.items()}
 
-    def _sync_hosts(self, inventory: Inventory) -> list[str]:
-        """(cond held) Follow the nodes (``HostBook.sync``); the hosts to verify now."""
-        unfinished, self._unfinished = self._unfinished, {}
-        return self._book.sync(inventory, self._busy, unfinished)
-
     def _release_hosts(self, run: HostsRun, clean: bool = False, why: str = "its subjob let it go") -> None:
         """(cond held) The run lets its hosts go: cleaned first when ``clean``."""
         for host in run.hosts:
@@ -658,119 +636,14 @@ class HostsActor(RuntimeActor):
             return
         del self._busy[host]
         for member in run.members:
-            if member.host == host and member.gpu_ids:
-                self._gpus[host].give(member.gpu_ids)
+            if member.host == host:
+                self._book.give_gpus(host, member.gpu_ids)
                 member.gpu_ids = ()
         node = self._nodes.inventory.hosts.get(host)
         if host in self._book.states and self._book.after_run(host, clean, node is not None and node.alive,
                                                                why):
             self._check_later(host, "cleanup", hs.CLEANING)
         self._wake = True
-
-    def _ask_each(self, inventory: Inventory, hosts: list[str], method: str,
-                  *args: object) -> dict[str, tuple[bool, object]]:
-        """``HostAgent.<method>(host, *args)`` on each host at once: host -> (answered, answer);
-        an agent that does not answer gives (False, why)."""
-        calls: dict[str, ray.ObjectRef | Exception | None] = {}
-        for host in hosts:
-            node = inventory.hosts.get(host)
-            try:
-                calls[host] = self._nodes.call_async(node.node_id, method, host, *args) if node else None
-            except Exception as error:
-                calls[host] = error
-        answers: dict[str, tuple[bool, object]] = {}
-        for host, call in calls.items():
-            if call is None or isinstance(call, Exception):
-                answers[host] = (False, f"its agent cannot be reached: {call or 'unknown host'}")
-                continue
-            try:
-                answers[host] = (True, ray.get(call, timeout=CHECK_TIMEOUT))
-            except Exception as error:
-                answers[host] = (False, f"its agent did not answer: {type(error).__name__}")
-        return answers
-
-    def _check_on(self, inventory: Inventory, hosts: list[str], step: str,
-                  status: str) -> dict[str, tuple[bool, str]]:
-        """Run a check (verify, cleanup, repair) on each host at once: host -> (ok, note),
-        recorded as the host's last check."""
-        extra: list[bool] = []
-        answers: dict[str, tuple[bool, str]] = {}
-        for host in hosts:
-            if step == "repair":
-                with self._cond:
-                    policy = self._book.state(host).policy
-                extra = [policy.clear_scratch, policy.repair_command]
-            answered, answer = self._ask_each(inventory, [host], "host_check", step, status, *extra)[host]
-            if answered and isinstance(answer, (tuple, list)) and len(answer) == 2:
-                answers[host] = (bool(answer[0]), str(answer[1]))
-            else:
-                answers[host] = (False, str(answer))
-        with self._cond:
-            for host, (ok, note) in answers.items():
-                self._book.checked(host, ok, f"{step}: {note}")
-        return answers
-
-    def _check_later(self, host: str, step: str, status: str) -> None:
-        """(cond held) Run a check on a host no subjob holds, in a thread of its own;
-        its result moves the host (``HostBook.check_done``); a failure starts a repair."""
-        def body() -> None:
-            ((ok, _note),) = self._check_on(self._nodes.inventory, [host], step, status).values()
-            with self._cond:
-                if self._busy.get(host) is None and self._book.state(host).status == status:
-                    if self._book.check_done(host, ok, status) == hs.REPAIRING:
-                        self._check_later(host, "repair", hs.REPAIRING)
-                self._wake = True
-                self._cond.notify_all()
-
-        threading.Thread(target=body, name=f"hosts-{step}-{host}", daemon=True).start()
-
-    def _prepare(self, run: HostsRun) -> bool:
-        """Clean (``reboot_before``) and verify a run's hosts before it starts; False when
-        one failed (the run went back to the queue, or failed on its second try)."""
-        options = (run.spec.options if run.spec else None) or {}
-        skip = bool(options.get("skip_verify"))
-        inventory = self._nodes.inventory
-        with self._cond:
-            steps = {h: self._book.first_step(h, options.get("reboot_before") or "if dirty", skip)
-                     for h in run.hosts}
-        failures: dict[str, str] = {}
-        cleaning = [h for h, s in steps.items() if s == hs.CLEANING]
-        for host, (ok, note) in self._check_on(inventory, cleaning, "cleanup", hs.CLEANING).items():
-            if not ok:
-                failures[host] = f"cleanup failed on {host}: {note}"
-            else:
-                with self._cond:
-                    steps[host] = self._book.next_step(host, skip)
-        verifying = [h for h, s in steps.items() if s == hs.VERIFYING]
-        for host, (ok, note) in self._check_on(inventory, verifying, "verify", hs.VERIFYING).items():
-            if not ok:
-                failures[host] = f"{host} failed verify: {note}"
-        if failures:
-            self._verify_failed(run, failures)
-            return False
-        with self._cond:
-            for host in run.hosts:
-                self._book.running(host)
-        return True
-
-    def _take_gpus(self, run: HostsRun, inventory: Inventory) -> bool:
-        """Give each of the run's hosts' members the GPU ids it asks for (the lowest free of
-        that host, all or nothing), as Local does; False if some host has not enough free."""
-        count = run.spec.request.gpus if run.spec else 0
-        with self._cond:
-            for member in run.members:
-                pool = self._gpus.get(member.host)
-                if pool is None:
-                    pool = self._gpus[member.host] = rq.GpuPool(inventory.hosts[member.host].capacity.gpu_ids)
-                ids = pool.take(count)
-                if ids is None:  # all or nothing: what the others took goes back
-                    for other in run.members:
-                        if other.gpu_ids:
-                            self._gpus[other.host].give(other.gpu_ids)
-                            other.gpu_ids = ()
-                    return False
-                member.gpu_ids = ids
-        return True
 
     def _verify_failed(self, run: HostsRun, failures: dict[str, str]) -> None:
         """Hosts failed their check before a run: they go to repair, the run back to the
@@ -799,8 +672,7 @@ class HostsActor(RuntimeActor):
         """Read the cluster's nodes now and follow them in the host table."""
         self._attach()
         with self._cond:
-            for host in self._sync_hosts(self._nodes.inventory):
-                self._check_later(host, "verify", hs.VERIFYING)
+            self._follow(self._nodes.inventory)
 
     def _ping_extra(self) -> dict[str, Any]:
         """(cond held) The host table, and the labels and atomic groups of the cluster."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Mapping
 
+from ganga_like.backends import resources as rq
 from ganga_like.backends.hosts import host_states as hs
 from ganga_like.backends.hosts import scheduler as sch
 from ganga_like.backends.hosts.inventory import Inventory
@@ -27,6 +28,7 @@ NODE_LOST = "its Ray node is gone"
 class HostBook:
     def __init__(self) -> None:
         self.states: dict[str, hs.HostState] = {}
+        self.gpus: dict[str, rq.GpuPool] = {}  # host -> its node's GPU ids (Ray's logical GPUs)
 
     def state(self, host: str) -> hs.HostState:
         return self.states[host]
@@ -149,6 +151,27 @@ class HostBook:
         else:
             self.failed(host, f"{status_before.lower()} failed")
         return state.status
+
+    def take_gpus(self, inventory: Inventory, hosts: Iterable[str],
+                  count: int) -> dict[str, tuple[int, ...]] | None:
+        """``count`` GPU ids of each host (the lowest free, as Local hands them out), all or
+        nothing: None if some host has not that many free."""
+        taken: dict[str, tuple[int, ...]] = {}
+        for host in hosts:
+            pool = self.gpus.get(host)
+            if pool is None:
+                pool = self.gpus[host] = rq.GpuPool(inventory.hosts[host].capacity.gpu_ids)
+            ids = pool.take(count)
+            if ids is None:
+                for other, back in taken.items():
+                    self.gpus[other].give(back)
+                return None
+            taken[host] = ids
+        return taken
+
+    def give_gpus(self, host: str, ids: tuple[int, ...]) -> None:
+        if ids and host in self.gpus:
+            self.gpus[host].give(ids)
 
     # ------------------------------------------------------------------ views
 
