@@ -8,14 +8,15 @@ with ``test_``) builds a ``ray.cluster_utils.Cluster`` for itself:
 host   resources                                             what it is
 =====  ====================================================  =========================
 head   host:head, label:x86_64                               a plain x86_64 host
-n1     host:n1, label:x86_64                                 a plain x86_64 host
+n1     host:n1, label:x86_64, protection:do_not_verify       a plain x86_64 host, never verified
 n2     host:n2, label:x86_64, only_if_needed:gpu             x86_64 + gpu (only if needed),
                                                              2 (Ray logical) GPUs
 n3     host:n3, label:i386                                   a plain i386 host, with site
                                                              verify, repair and cleanup
                                                              commands (FLAGS files break it)
 r1,r2  host:r*, atomic:rack:rack1 = 2                        atomic group rack, instance rack1, max 2;
-                                                             r2 with a site verify command
+                                                             r2 with a site verify command, and
+                                                             protection:do_not_repair
 =====  ====================================================  =========================
 
 It runs the backend contract (explicit hosts head, n1, n2, n3) and the Autotest scenarios;
@@ -49,11 +50,11 @@ CONTRACT_HOSTS = ["head", "n1", "n2", "n3"]  # the contract runs up to 4 subjobs
 _names = itertools.count()
 
 NODES = {
-    "n1": {"host:n1": 1, "label:x86_64": 1},
+    "n1": {"host:n1": 1, "label:x86_64": 1, "protection:do_not_verify": 1},
     "n2": {"host:n2": 1, "label:x86_64": 1, "only_if_needed:gpu": 1},
     "n3": {"host:n3": 1, "label:i386": 1},
     "r1": {"host:r1": 1, "atomic:rack:rack1": 2},
-    "r2": {"host:r2": 1, "atomic:rack:rack1": 2},
+    "r2": {"host:r2": 1, "atomic:rack:rack1": 2, "protection:do_not_repair": 1},
 }
 GPUS = {"n2": 2}  # Ray's logical GPUs: no GPU needed to test their handing out
 # The site's commands on n3 and r2 (the environment their Ray node starts with), driven by
@@ -442,7 +443,23 @@ def test_atomic_group_waits_for_more_hosts_then_runs_with_those_ready(make_actor
     assert time.monotonic() - submitted >= 4.0
     waits = [e.note for e in log.of(spec.fqid, base.DETAIL) if e.detail == "GroupTooSmall"]
     assert waits and waits[0].startswith("group rack1: 1 of 2 hosts Ready, waiting up to "), waits
-    assert host_table(client)["r2"] == "Repair Failed"
+    # r2 is protected "Do not repair": no repair ran, it went straight to Repair Failed.
+    r2 = next(h for h in client.hosts_table() if h["name"] == "r2")
+    assert (r2["status"], r2["protection"]) == ("Repair Failed", "Do not repair")
+    assert r2["last_result"].startswith("failed: verify: site verify command"), r2
+
+
+def test_a_host_protected_do_not_verify_is_never_verified(make_actor, specs):
+    client = make_actor(None)
+    batch = with_options(specs([["/bin/true"]] * 2), hosts=["n1"], reboot_before="never")
+    client.submit(batch)
+    log = EventLog(client)
+    log.until(log.all_final([s.fqid for s in batch]), timeout=30)
+    assert all(log.finals()[s.fqid][0].exit_code == 0 for s in batch)
+    n1 = next(h for h in client.hosts_table() if h["name"] == "n1")
+    assert (n1["protection"], n1["last_result"], n1["last_check"]) == ("Do not verify", "", 0.0)
+    head = next(h for h in client.hosts_table() if h["name"] == "head")
+    assert head["protection"] == "No protection"
 
 
 def test_jobs_on_one_host_run_in_the_order_of_their_ids(make_actor, specs):
