@@ -81,6 +81,7 @@ AUTH_MODE = "RAY_AUTH_MODE"
 RAY_SIDE_MODULES = (
     "ganga_like.backends.hosts.actor",
     "ganga_like.backends.hosts.agent",
+    "ganga_like.backends.hosts.care",
     "ganga_like.backends.hosts.nodes",
     "ganga_like.backends.raycluster.actor",
     "ganga_like.backends.raycluster.task",
