@@ -37,7 +37,8 @@ def test_which_backend_fields_can_differ_between_subjobs():
     assert backend_fields_per_subjob(Local()) == (request, ["concurrency", "gpu_ids"])
     assert backend_fields_per_subjob(RayCluster()) == ([*request, "max_retries"], ["address"])
     assert backend_fields_per_subjob(Hosts()) == (
-        [*request, "label", "hosts", "dependencies", "atomic_group", "synch_count"], [])
+        [*request, "label", "hosts", "dependencies", "atomic_group", "synch_count", "skip_verify",
+         "reboot_before", "reboot_after", "group_wait"], [])
     assert backend_fields_per_subjob(Interactive()) == ([], [])
 
 
