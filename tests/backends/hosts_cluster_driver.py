@@ -430,7 +430,8 @@ def test_atomic_group_waits_for_more_hosts_then_runs_with_those_ready(make_actor
     assert error == "synch count 3 is above atomic group rack's max number of machines 2"
     _flag("r2-broken")
     try:
-        (spec,) = with_options(specs([["/bin/true"]]), atomic_group="rack", synch_count=1, group_wait=4)
+        (spec,) = with_options(specs([["/bin/true"]]), atomic_group="rack", synch_count=1, group_wait=4,
+                               reboot_before="never")
         submitted = time.monotonic()
         client.submit([spec])
         log = EventLog(client)
@@ -482,13 +483,14 @@ def test_a_check_a_dead_service_left_unfinished_is_verified_again(make_actor):
     record = os.path.join(flags_dir(), "n3-scratch.check")
     with open(record, "w") as handle:
         handle.write("Repairing\n")
+    _flag("n3-scratch.dirty")  # and a subjob ran there since its last cleanup
     client = make_actor(None)
 
     def n3() -> dict:
         return next(h for h in client.hosts_table() if h["name"] == "n3")
 
     _eventually(lambda: n3()["last_result"].startswith("passed: verify: "))
-    assert n3()["status"] == "Ready" and not os.path.exists(record)
+    assert n3()["status"] == "Ready" and not os.path.exists(record) and n3()["dirty"]
     assert all(h["last_result"] == "" for h in client.hosts_table() if h["name"] != "n3")
 
 

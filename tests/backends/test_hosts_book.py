@@ -27,8 +27,9 @@ def node(name: str, alive: bool = True, protection: str = hs.NO_PROTECTION) -> N
 def test_a_service_start_verifies_again_the_hosts_left_checking():
     book = HostBook()
     left = {"a": hs.CLEANING, "b": hs.REPAIRING, "c": hs.VERIFYING}
-    to_verify = book.sync(inventory(node("a"), node("b"), node("c"), node("d")), {}, left)
+    to_verify = book.sync(inventory(node("a"), node("b"), node("c"), node("d")), {}, left, dirty={"d"})
     assert to_verify == ["a", "b", "c"]
+    assert [n for n, s in book.states.items() if s.dirty] == ["d"]  # as the host said
     assert {n: s.status for n, s in book.states.items()} == {"a": hs.VERIFYING, "b": hs.VERIFYING,
                                                              "c": hs.VERIFYING, "d": hs.READY}
     assert book.state("b").history[-1][2] == "a service start found it left Repairing"
@@ -142,6 +143,14 @@ def test_repair_does_only_what_it_may(site, monkeypatch):
     monkeypatch.setenv(checks.VERIFY_VAR, "false")
     ok, note = checks.repair("h", clear=True, command=True)
     assert not ok and "verify failed: site verify command" in note
+
+
+def test_a_host_is_marked_dirty_until_its_next_cleanup(site):
+    assert not checks.is_dirty("h")
+    checks.mark_dirty("h")
+    assert checks.is_dirty("h") and os.path.exists(f"{site / 'scratch'}.dirty")
+    assert checks.verify("h")[0] and checks.is_dirty("h")  # a verify leaves it dirty
+    assert checks.cleanup("h")[0] and not checks.is_dirty("h")
 
 
 def test_a_check_under_way_is_recorded_beside_scratch(site):

@@ -45,6 +45,7 @@ def host_run(spec: SubjobSpec, workdir: str, extra_env: dict[str, str], host: st
         sf.StatusFile(status_path).set(sf.WRAPPER_ERROR, f"exit=126 {reason}")
         return {"host": host, "pid": 0, "create_time": 0.0, "error": reason}
     created = procs.create_time(popen.pid) or 0.0
+    checks.mark_dirty(host)
     reporter.on_started.remote(spec.fqid, spec.attempt, host, popen.pid, created)
     returncode = popen.wait()
     while procs.group_may_live(popen.pid, created):  # Cleaning: nothing of the job may stay
@@ -98,9 +99,10 @@ class HostAgent:
         checks.end(host)
         return answer
 
-    def host_unfinished(self, host: str) -> str:
-        """The check an earlier service left under way on this host ('' none)."""
-        return checks.unfinished(host)
+    def host_left(self, host: str) -> tuple[str, bool]:
+        """What an earlier service left on this host: the check it left under way ('' none),
+        and whether a subjob ran there since its last cleanup (dirty)."""
+        return checks.unfinished(host), checks.is_dirty(host)
 
     def host_find(self, prefix: str) -> list[tuple[int, float, str]]:
         """The top process of each marked tree: (pid, create_time, marker)."""

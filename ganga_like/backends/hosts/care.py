@@ -10,7 +10,7 @@ through ``HostAgent.host_check``) and moves each host by what they found:
 * a host no subjob holds is checked in a thread of its own (:meth:`HostCare._check_later`):
   a cleanup after a subjob, a repair, a verify after a service start or a node's return;
 * the first look (:meth:`HostCare._first_look`) asks every host for a check an earlier
-  service left unfinished there.
+  service left unfinished there, and whether a subjob left it dirty.
 
 Every method runs with the actor's ``_cond`` released unless it says "(cond held)".
 """
@@ -44,6 +44,7 @@ class HostCare:
     def _init_care(self) -> None:
         self._book = HostBook()  # each host's status, protection, dirty flag, GPUs, last check
         self._unfinished: dict[str, str] = {}  # host -> a check an earlier service left under way
+        self._dirty_left: set[str] = set()  # hosts an earlier service left dirty
         self._first_lock = threading.Lock()
         self._looked = False  # _first_look done
 
@@ -55,9 +56,12 @@ class HostCare:
             if self._looked:
                 return
             answers = self._ask_each(inventory, [h.name for h in inventory.hosts.values() if h.alive],
-                                     "host_unfinished")
+                                     "host_left")
+            left = {h: answer for h, (ok, answer) in answers.items()
+                    if ok and isinstance(answer, (tuple, list)) and len(answer) == 2}
             with self._cond:
-                self._unfinished = {h: str(left) for h, (ok, left) in answers.items() if ok and left}
+                self._unfinished = {h: str(check) for h, (check, _dirty) in left.items() if check}
+                self._dirty_left = {h for h, (_check, dirty) in left.items() if dirty}
                 self._follow(inventory)
             self._looked = True
 
@@ -65,7 +69,8 @@ class HostCare:
         """(cond held) Follow the nodes in the host table (``HostBook.sync``); verify those
         it says to."""
         unfinished, self._unfinished = self._unfinished, {}
-        for host in self._book.sync(inventory, self._busy, unfinished):
+        dirty, self._dirty_left = self._dirty_left, set()
+        for host in self._book.sync(inventory, self._busy, unfinished, dirty):
             self._check_later(host, "verify", hs.VERIFYING)
 
     def _ask_each(self, inventory: Inventory, hosts: list[str], method: str, *args: object,

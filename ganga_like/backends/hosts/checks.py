@@ -22,6 +22,8 @@ that node, inherits it. Nothing else on the machine has to agree.
 Each step answers ``(ok, note)``, the note one line. A record of the check under way is
 kept beside the scratch directory (``<scratch>.check``): a service that dies during a
 check leaves it there, and the next one verifies that host again before using it.
+Likewise ``<scratch>.dirty`` marks a host a subjob ran on since its last cleanup (set
+as a payload starts, removed by a cleanup), so a restarted service knows it is dirty.
 """
 
 from __future__ import annotations
@@ -75,6 +77,21 @@ def unfinished(host: str) -> str:
         return ""
 
 
+def _dirty_path(host: str) -> str:
+    return scratch_of(host).rstrip("/") + ".dirty"
+
+
+def mark_dirty(host: str) -> None:
+    """A subjob's payload starts on this host: it is dirty until its next cleanup."""
+    path = _dirty_path(host)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    open(path, "a").close()
+
+
+def is_dirty(host: str) -> bool:
+    return os.path.exists(_dirty_path(host))
+
+
 def verify(host: str) -> Answer:
     """The agent answered (we run); free disk above the threshold; the site check exits 0."""
     scratch = scratch_of(host)
@@ -99,7 +116,10 @@ def cleanup(host: str) -> Answer:
     ok, note = _site_command(CLEANUP_VAR, scratch, "cleanup")
     if not ok:
         return ok, note
-    return clear_scratch(scratch)
+    ok, note = clear_scratch(scratch)
+    if ok and is_dirty(host):
+        os.unlink(_dirty_path(host))
+    return ok, note
 
 
 def repair(host: str, clear: bool, command: bool) -> Answer:

@@ -43,14 +43,17 @@ class HostBook:
     # ------------------------------------------------------------------ the cluster's news
 
     def sync(self, inventory: Inventory, busy: Mapping[str, object],
-             unfinished: Mapping[str, str] | None = None) -> list[str]:
+             unfinished: Mapping[str, str] | None = None, dirty: Iterable[str] = ()) -> list[str]:
         """Follow the nodes: returns the hosts to verify now (see the module doc).
-        ``unfinished``: host -> the check an earlier service left under way there."""
+        ``unfinished``: host -> the check an earlier service left under way there;
+        ``dirty``: hosts a subjob ran on since their last cleanup (as the hosts say)."""
+        dirty = set(dirty)
         to_verify = []
         for name, node in inventory.hosts.items():
             state = self.states.get(name)
             if state is None:
-                state = self.states[name] = hs.HostState(name, protection=node.protection)
+                state = self.states[name] = hs.HostState(name, protection=node.protection,
+                                                         dirty=name in dirty)
                 left = (unfinished or {}).get(name, "")
                 if node.alive and left in hs.CHECKING_STATUSES:
                     hs.move_host(state, hs.VERIFYING, f"a service start found it left {left}")
