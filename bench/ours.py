@@ -1189,8 +1189,7 @@ def kill_from_cli(tmp_root: str) -> dict:
     return res
 
 
-# The web view's rows (w, w'): bench/ours_web.py.
+# The rows whose functions live in modules of their own: the web view's (w, w'),
+# bench/ours_web.py; one pure Hosts scheduler round (s), bench/hosts_round.py.
+from bench.hosts_round import scheduler_round as hosts_scheduler_round  # noqa: E402,F401
 from bench.ours_web import web_live_cpu, web_pages  # noqa: E402,F401
-
-# (s) one pure Hosts scheduler round: bench/hosts_round.py.
-from bench.hosts_round import scheduler_round as hosts_scheduler_round  # noqa: E402,F401,I001
