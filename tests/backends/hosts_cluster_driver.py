@@ -383,6 +383,8 @@ def test_repair_failed_twice_fails_the_subjob_then_naming_the_host_resets_it(mak
         assert final.kind == base.LOST, final
         assert final.note.startswith("its hosts failed verify 2 times: n3 failed verify"), final
         _eventually(lambda: host_table(client)["n3"] == "Repair Failed")
+        record = os.path.join(flags_dir(), "n3-scratch.check")
+        assert open(record).read() == "Repair Failed\n"  # kept on the host for the next service
         row = next(h for h in client.hosts_table() if h["name"] == "n3")
         assert row["last_result"].startswith("failed: repair: scratch cleared; ") and "verify failed" in \
             row["last_result"], row
@@ -399,6 +401,7 @@ def test_repair_failed_twice_fails_the_subjob_then_naming_the_host_resets_it(mak
     client.submit([named])
     log.until(log.all_final([meta.fqid, named.fqid]), timeout=30)
     assert all(log.finals()[f][0].kind == base.FINISHED for f in (meta.fqid, named.fqid))
+    assert not os.path.exists(record)  # its verify passed
 
 
 def test_cleaning_before_and_after_runs_the_site_command_and_empties_scratch(make_actor, specs):

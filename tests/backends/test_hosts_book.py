@@ -26,12 +26,14 @@ def node(name: str, alive: bool = True, protection: str = hs.NO_PROTECTION) -> N
 
 def test_a_service_start_verifies_again_the_hosts_left_checking():
     book = HostBook()
-    left = {"a": hs.CLEANING, "b": hs.REPAIRING, "c": hs.VERIFYING}
-    to_verify = book.sync(inventory(node("a"), node("b"), node("c"), node("d")), {}, left, dirty={"d"})
-    assert to_verify == ["a", "b", "c"]
+    left = {"a": hs.CLEANING, "b": hs.REPAIRING, "c": hs.VERIFYING, "e": hs.REPAIR_FAILED}
+    to_verify = book.sync(inventory(node("a"), node("b"), node("c"), node("d"), node("e")), {}, left,
+                          dirty={"d"})
+    assert to_verify == ["a", "b", "c", "e"]
     assert [n for n, s in book.states.items() if s.dirty] == ["d"]  # as the host said
     assert {n: s.status for n, s in book.states.items()} == {"a": hs.VERIFYING, "b": hs.VERIFYING,
-                                                             "c": hs.VERIFYING, "d": hs.READY}
+                                                             "c": hs.VERIFYING, "d": hs.READY,
+                                                             "e": hs.VERIFYING}
     assert book.state("b").history[-1][2] == "a service start found it left Repairing"
 
 
@@ -159,6 +161,9 @@ def test_a_check_under_way_is_recorded_beside_scratch(site):
     assert checks.unfinished("h") == hs.CLEANING and os.path.exists(f"{site / 'scratch'}.check")
     checks.end("h")
     assert checks.unfinished("h") == ""
+    checks.begin("h", hs.REPAIRING)
+    checks.end("h", left=hs.REPAIR_FAILED)  # a failed repair leaves the word for the next service
+    assert checks.unfinished("h") == hs.REPAIR_FAILED
 
 
 # ---------------------------------------------------------------------- how a node describes its host

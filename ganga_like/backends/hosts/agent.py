@@ -83,9 +83,10 @@ class HostAgent:
         return host_held(targets)
 
     def host_check(self, host: str, step: str, status: str, clear: bool = True,
-                   command: bool = True) -> checks.Answer:
+                   command: bool = True, failed_leaves: str = "") -> checks.Answer:
         """Verify, clean up or repair this host (``checks``); (ok, one-line note).
-        ``status`` is recorded while it runs: a service that dies meanwhile leaves it."""
+        ``status`` is recorded while it runs: a service that dies meanwhile leaves it;
+        ``failed_leaves`` stays recorded if the check fails (Repair Failed)."""
         checks.begin(host, status)
         try:
             if step == "verify":
@@ -96,7 +97,7 @@ class HostAgent:
                 answer = checks.repair(host, clear, command)
         except Exception as error:  # a check that breaks is a failed check, with why
             answer = (False, f"{step} raised {type(error).__name__}: {error}")
-        checks.end(host)
+        checks.end(host, "" if answer[0] else failed_leaves)
         return answer
 
     def host_left(self, host: str) -> tuple[str, bool]:

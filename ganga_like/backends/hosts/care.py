@@ -103,8 +103,15 @@ class HostCare:
         with self._cond:
             policies = {h: self._book.state(h).policy for h in hosts}
         answers: dict[str, Answer] = {}
-        asked = self._ask_each(inventory, hosts, "host_check", step, status, extra=lambda h: (
-            (policies[h].clear_scratch, policies[h].repair_command) if step == "repair" else ()))
+        def extra(host: str) -> tuple[object, ...]:
+            # A failed repair, or a failed check where the protection allows no repair,
+            # leaves the host Repair Failed: the host keeps that word for the next service.
+            policy = policies[host]
+            repairable = policy.clear_scratch or policy.repair_command
+            return (policy.clear_scratch, policy.repair_command,
+                    hs.REPAIR_FAILED if step == "repair" or not repairable else "")
+
+        asked = self._ask_each(inventory, hosts, "host_check", step, status, extra=extra)
         for host, (answered, answer) in asked.items():
             if answered and isinstance(answer, (tuple, list)) and len(answer) == 2:
                 answers[host] = (bool(answer[0]), str(answer[1]))

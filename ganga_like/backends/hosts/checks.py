@@ -21,7 +21,8 @@ that node, inherits it. Nothing else on the machine has to agree.
 
 Each step answers ``(ok, note)``, the note one line. A record of the check under way is
 kept beside the scratch directory (``<scratch>.check``): a service that dies during a
-check leaves it there, and the next one verifies that host again before using it.
+check leaves it there, and the next one verifies that host again before using it. A
+check that leaves the host Repair Failed leaves that word there too, for the same end.
 Likewise ``<scratch>.dirty`` marks a host a subjob ran on since its last cleanup (set
 as a payload starts, removed by a cleanup), so a restarted service knows it is dirty.
 """
@@ -61,7 +62,12 @@ def begin(host: str, status: str) -> None:
         record.write(status + "\n")
 
 
-def end(host: str) -> None:
+def end(host: str, left: str = "") -> None:
+    """The check ended: its record goes, or says ``left`` (Repair Failed: what a failed
+    check leaves the host as, which the next service verifies again before using it)."""
+    if left:
+        begin(host, left)
+        return
     try:
         os.unlink(_record_path(host))
     except FileNotFoundError:

@@ -28,7 +28,8 @@ REPAIR_FAILED = "Repair Failed"
 
 HOST_STATUSES = (READY, VERIFYING, PENDING, RUNNING, CLEANING, REPAIRING, REPAIR_FAILED)
 FREE_STATUSES = (READY, PENDING)  # the scheduler may give these (a Pending host is held one round)
-CHECKING_STATUSES = (VERIFYING, CLEANING, REPAIRING)  # a check or cleanup runs on it: re-verified at start
+CHECKING_STATUSES = (VERIFYING, CLEANING, REPAIRING)  # a check or cleanup runs on it
+LEFT_TO_VERIFY = (*CHECKING_STATUSES, REPAIR_FAILED)  # left so by a service: the next one verifies it
 
 _NODE_LOST = "its Ray node is gone"
 
@@ -37,7 +38,7 @@ HOST_MOVES: dict[tuple[str, str], str] = {
     (READY, PENDING): "a synchronous subjob holds it while it waits for its other hosts",
     (READY, CLEANING): "assigned to a subjob whose reboot_before asks for a cleanup first",
     (READY, VERIFYING): "assigned to a subjob (verify before it runs), or a service start found a check "
-                        "left unfinished on it",
+                        "left unfinished on it, or it left Repair Failed",
     (READY, RUNNING): "assigned to a subjob that skips verify (the job's skip_verify, or Do not verify), "
                       "or a service start adopted a subjob running there",
     (READY, REPAIR_FAILED): _NODE_LOST,

@@ -55,7 +55,7 @@ class HostBook:
                 state = self.states[name] = hs.HostState(name, protection=node.protection,
                                                          dirty=name in dirty)
                 left = (unfinished or {}).get(name, "")
-                if node.alive and left in hs.CHECKING_STATUSES:
+                if node.alive and left in hs.LEFT_TO_VERIFY:
                     hs.move_host(state, hs.VERIFYING, f"a service start found it left {left}")
                     to_verify.append(name)
             state.protection = node.protection
