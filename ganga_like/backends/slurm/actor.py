@@ -24,6 +24,7 @@ and learns from Slurm how they are:
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import time
 from typing import NamedTuple
@@ -57,15 +58,32 @@ class SlurmRun(Run):
 class News(NamedTuple):
     """What one round learnt about one run (worked out without the lock)."""
 
-    order: int  # finals first, then starts, then details: the stream never shows more running
+    order: int  # at equal times: finals, then starts, then details
     kind: str  # base.STARTED, base.DETAIL, or a final kind
     code: int | None = None
     note: str = ""
     detail: str = ""
     handle: Handle | None = None
+    when: float = math.inf  # when it happened, by the status file (details: after the rest)
 
 
 FINAL_ORDER, START_ORDER, DETAIL_ORDER = 0, 1, 2
+
+
+def in_time_order(news: list[tuple[SlurmRun, News]]) -> list[tuple[SlurmRun, News]]:
+    """One round's news as it happened, by the wrapper's own time stamps: a run that
+    started and ended between two rounds gives its start and its end at their times, so
+    the stream shows the tasks that ran side by side as Slurm ran them (never more than
+    the array's limit), whatever the length of a round."""
+    steps: list[tuple[float, int, SlurmRun, News]] = []
+    for run, found in news:
+        if found.order == FINAL_ORDER and found.handle is not None:  # ran and ended meanwhile
+            start = found.handle.create_time or found.when
+            steps.append((start, START_ORDER, run, News(START_ORDER, base.STARTED, handle=found.handle,
+                                                        note=f"as Slurm job {run.slurm_id}")))
+            found = found._replace(handle=None, when=max(found.when, start))
+        steps.append((found.when, found.order, run, found))
+    return [(run, found) for _when, _order, run, found in sorted(steps, key=lambda s: (s[0], s[1]))]
 
 
 class SlurmActor(RuntimeActor):
@@ -189,7 +207,7 @@ class SlurmActor(RuntimeActor):
             self._round_commands = 1 + bool(gone)
             self._monitor_commands += self._round_commands
             seq = self._stream.seq
-            for run, found in sorted(news, key=lambda pair: pair[1].order):
+            for run, found in in_time_order(news):
                 self._apply(run, found)
             quiet = self._stream.seq == seq and not self._poked
             self._interval = min(POLL_INTERVAL_MAX, self._interval * 1.5) if quiet else POLL_INTERVAL
@@ -208,27 +226,33 @@ class SlurmActor(RuntimeActor):
                     is states.S.RUNNING:
                 started = self._wrapper_started(run, task.node)
                 if started is not None:
-                    return News(START_ORDER, base.STARTED, handle=started,
+                    return News(START_ORDER, base.STARTED, handle=started, when=started.create_time,
                                 note=f"on {task.node} as Slurm job {run.slurm_id}")
             if run.state == rs.RUNNING and task.state == "RUNNING":
                 return News(DETAIL_ORDER, "")
             return News(DETAIL_ORDER, base.DETAIL, detail=states.detail(task.state, task.reason),
                         note=states.explain(task.state, task.reason))
         said = task.state if task is not None else getattr(accounted.get(run.raw_id), "state", "")
-        kind, code, note = states.final_event(run.slurm_id, said, sf.last_status(run.status_path))
+        last = sf.last_status(run.status_path)
+        kind, code, note = states.final_event(run.slurm_id, said, last)
         started = self._wrapper_started(run, task.node if task is not None else "") \
             if run.state == rs.PENDING else None
-        return News(FINAL_ORDER, kind, code, note, handle=started)
+        ended = last.when if last is not None and last.terminal else time.time()
+        return News(FINAL_ORDER, kind, code, note, handle=started, when=ended)
 
     def _wrapper_started(self, run: SlurmRun, node: str) -> Handle | None:
-        """The run's handle once its wrapper has written RUNNING, else None."""
-        running = outcome.last_running(outcome.history(run.workdir))
+        """The run's handle once its wrapper has written RUNNING, else None; its
+        ``create_time`` is the wrapper's start (its RUNNING line's time where the process
+        is not on this machine, or has ended)."""
+        lines = outcome.history(run.workdir)
+        running = outcome.last_running(lines)
         if running is None or not running.wrapper:
             return None
         created = procs.create_time(running.wrapper) or 0.0
         if created and procs.read_marker(running.wrapper) != run.marker:
             created = 0.0  # another machine's pid (the node is not this one)
-        return dataclasses.replace(run.handle, pid=running.wrapper, create_time=created,
+        written = next(line.when for line in reversed(lines) if line.state == sf.RUNNING)
+        return dataclasses.replace(run.handle, pid=running.wrapper, create_time=created or written,
                                    host=node or run.handle.host)
 
     def _apply(self, run: SlurmRun, news: News) -> None:
@@ -240,8 +264,6 @@ class SlurmActor(RuntimeActor):
         elif news.kind == base.DETAIL:
             self._runs.tell(run, base.DETAIL, news.detail, news.note)
         elif news.order == FINAL_ORDER:
-            if news.handle is not None:  # it ran and ended between two rounds
-                self._started(run, news.handle, f"as Slurm job {run.slurm_id}")
             if news.kind == base.LOST:
                 outcome.lost_line(run.workdir, news.note)
             self._runs.finish(run, news.kind, news.code, news.note)
