@@ -157,3 +157,21 @@ def nothing_of_ours_left_running():
         except psutil.NoSuchProcess:
             pass
     assert not leaked, f"processes left running after the test suite: {leaked}"
+
+
+@pytest.fixture(scope="session")
+def slurm():
+    """One real one-node Slurm for the whole test session (``tests/slurm_cluster.py``),
+    stopped after it. Where Slurm cannot start, the tests that need it fail with the
+    reason: CI installs Slurm (``.ci/run``) and must run them."""
+    try:
+        from tests import slurm_cluster
+    except ImportError:  # pragma: no cover - depends on how pytest set sys.path
+        import slurm_cluster  # type: ignore[no-redef]
+
+    try:
+        cluster = slurm_cluster.start()
+    except slurm_cluster.SlurmUnavailable as error:
+        pytest.fail(f"the tests marked slurm need a real Slurm, which cannot start here: {error}")
+    yield cluster
+    slurm_cluster.stop(cluster)

@@ -19,6 +19,10 @@ class BackendConfig(BackendComponent):
         """Backend settings every subjob's spec carries (``SubjobSpec.options``)."""
         return {}
 
+    def check_submit(self) -> None:
+        """Refuse (one line, a ``GangaLikeError``) a job this backend's system would refuse,
+        before anything is stored or sent: ``submit()`` calls it first (Slurm asks Slurm)."""
+
     def resource_request(self) -> Request:
         """What each subjob asks for (``resources.ResourceFields`` gives the user's)."""
         return Request()

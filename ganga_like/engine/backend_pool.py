@@ -26,9 +26,10 @@ def backend_named(name: str) -> BackendConfig:
     from ..backends.local.config import Local
     from ..backends.local.interactive import Interactive
     from ..backends.raycluster.config import RayCluster
+    from ..backends.slurm.config import Slurm
 
     kinds: dict[str, type[BackendConfig]] = {
-        kind.__name__: kind for kind in (Local, Interactive, RayCluster, Hosts)}
+        kind.__name__: kind for kind in (Local, Interactive, RayCluster, Hosts, Slurm)}
     if name not in kinds:
         raise BackendError(f"no backend is named {name!r}; known: {', '.join(kinds)}")
     return kinds[name]()

@@ -1,7 +1,7 @@
 """The GPI: the names a Ganga user's script expects, as a plain module.
 
 ``from ganga_like.gpi import *`` gives ``Job``, ``jobs``, ``templates``,
-``Executable``, ``ArgSplitter``, ``GenericSplitter``, ``Local``, ``RayCluster``, ``Hosts``,
+``Executable``, ``ArgSplitter``, ``GenericSplitter``, ``Local``, ``RayCluster``, ``Hosts``, ``Slurm``,
 ``LocalFile``, ``File``, ``GangaDataset``,
 ``runMonitoring``, ... Importing has no side effects: the default session
 (repository, monitor, Ray) starts on first use.
@@ -16,6 +16,7 @@ from ..backends.hosts.config import Hosts
 from ..backends.local.config import Local
 from ..backends.local.interactive import Interactive
 from ..backends.raycluster.config import RayCluster
+from ..backends.slurm.config import Slurm
 from ..errors import GANGA_NAMES, GangaLikeError, NotAvailable
 from ..model import job as _job
 from ..model.application import Executable
@@ -178,7 +179,7 @@ def session() -> Any:
 
 __all__ = [
     "Job", "JobTemplate", "jobs", "templates", "Executable", "ArgSplitter", "GenericSplitter",
-    "Local", "Interactive", "RayCluster", "Hosts", "LocalFile", "File", "GangaDataset", "config",
+    "Local", "Interactive", "RayCluster", "Hosts", "Slurm", "LocalFile", "File", "GangaDataset", "config",
     "TextMerger", "CustomMerger", "FileChecker", "CustomChecker",
     "Notifier", "help", "Status", "runMonitoring", "enableMonitoring", "disableMonitoring", "leaks", "hosts",
     "export", "load", "session", "submit_bex", "GangaLikeError",

@@ -17,9 +17,10 @@ from .component import Component, ReadOnly
 # The stored handle is a tuple (backends.base.Handle.to_tuple, which sits above the
 # model): backend, fqid, host, pid, create_time, task_id, workdir, error, attempt.
 _HOST, _PID, _TASK, _WORKDIR, _ATTEMPT = 2, 3, 5, 6, 8
+TASK_INDEX = _TASK  # a backend that shows its own task id as j.backend.id reads it here
 
 
-def _handle(backend: Any) -> tuple | None:
+def run_handle(backend: Any) -> tuple | None:
     """The owning job's handle, if it belongs to the job's current run."""
     job = backend._owner_job
     handle = getattr(job, "handle", None) if job is not None else None
@@ -29,7 +30,7 @@ def _handle(backend: Any) -> tuple | None:
 
 
 def _run_id(backend: Any) -> Any:
-    handle = _handle(backend)
+    handle = run_handle(backend)
     if handle is None:
         return -1
     return handle[_PID] or handle[_TASK] or -1
@@ -41,12 +42,12 @@ def _exitcode(backend: Any) -> int | None:
 
 
 def _actual_ce(backend: Any) -> str:
-    handle = _handle(backend)
+    handle = run_handle(backend)
     return handle[_HOST] if handle is not None else ""
 
 
 def _workdir(backend: Any) -> str:
-    handle = _handle(backend)
+    handle = run_handle(backend)
     return handle[_WORKDIR] if handle is not None else ""
 
 

@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
 
 import pytest
 
 from ganga_like.config import Config
 from ganga_like.engine.core import Engine, set_default_session
-from ganga_like.model.lifecycle import set_status
 from ganga_like.status import Source, Status, history_entries
 
-from .. import conftest
-from .helpers import sh_job
+from .helpers import caught_in_submitting, run_and_kill_a_session, sh_job
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -30,28 +25,10 @@ def shared_ray_env(ray_session):
     return env
 
 
-def _run_and_kill_a_session(root: str, env: dict, *args: str) -> str:
-    """Run tests/lifecycle/crash_driver.py until its subjobs run, then SIGKILL it;
-    return the id of the job it left behind."""
-    driver = subprocess.Popen(
-        [sys.executable, "-m", "tests.lifecycle.crash_driver", root, *args],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-    )
-    try:
-        line = driver.stdout.readline()
-        assert line.startswith("RUNNING"), f"driver said {line!r}"
-        _, job_id, repo_uuid = line.split()
-        conftest.TEST_REPOSITORIES.add(repo_uuid)
-    finally:
-        driver.send_signal(signal.SIGKILL)
-        driver.wait()
-    return job_id
-
-
 def test_sigkilled_session_with_200_running_subjobs_is_recovered(tmp_path, shared_ray_env):
     root = str(tmp_path / "gl")
     n = 200
-    job_id = _run_and_kill_a_session(root, shared_ray_env, str(n), "4")
+    job_id = run_and_kill_a_session(root, shared_ray_env, str(n), "4")
     session = Engine(Config.from_env(root=root))
     set_default_session(session)
     try:
@@ -68,17 +45,7 @@ def test_sigkilled_session_with_200_running_subjobs_is_recovered(tmp_path, share
 
 def test_subjobs_caught_in_submitting_go_back_to_new_with_a_note(session, gl_config):
     job = sh_job(["true"] * 3)
-    session.register(job)
-    from ganga_like.engine.core import _active_set, _split
-
-    def crash_during_submit():
-        _split(job)
-        for sub in job._subjobs.values():
-            sub.submit_counter += 1
-            set_status(sub, Status.SUBMITTING, source="user")
-        _active_set(session.main.root).insert(job.id)
-
-    session.write(crash_during_submit)
+    caught_in_submitting(session, job)
     job_id = session.jobs.get(job.id).id
     session.close()
     fresh = Engine(gl_config)
@@ -109,7 +76,7 @@ def test_subjobs_queued_in_a_dead_actor_are_sent_again(tmp_path, shared_ray_env)
     """SIGKILL while most subjobs wait in the Local actor's queue (no process yet):
     the next session runs them, none is reported failed."""
     root = str(tmp_path / "gl")
-    job_id = _run_and_kill_a_session(root, shared_ray_env, "16", "1", "2")
+    job_id = run_and_kill_a_session(root, shared_ray_env, "16", "1", "2")
     session = Engine(Config.from_env(root=root))
     set_default_session(session)
     try:

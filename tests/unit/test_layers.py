@@ -28,7 +28,7 @@ LAYERS = [
     ["store_session"],
     ["event_rules",  # pure, beside status: reads the backends' event kinds and detail words
      "bex"],  # the BEX queue's formats and files (the service writes them, faces parse job files)
-    ["backends.hosts", "backends.raycluster", "backends.local"],
+    ["backends.hosts", "backends.raycluster", "backends.local", "backends.slurm"],
     ["backends.runtime"],
     ["backends"],
     ["channel", "ray_runtime", "repository", "queue_log", "textfile"],
@@ -43,7 +43,8 @@ FACES = ("cli", "gpi", "client")
 ACTOR_MODULES = ("ganga_like.backends.runtime.actor", "ganga_like.backends.local.actor",
                  "ganga_like.backends.hosts.actor", "ganga_like.backends.hosts.agent",
                  "ganga_like.backends.hosts.nodes", "ganga_like.backends.hosts.gang",
-                 "ganga_like.backends.raycluster.actor", "ganga_like.backends.raycluster.task")
+                 "ganga_like.backends.raycluster.actor", "ganga_like.backends.raycluster.task",
+                 "ganga_like.backends.slurm.actor")
 # The edges the layers forbid, named: (importing units, imported units or modules, why).
 FORBIDDEN = [
     (FACES, ("engine", "service"), "a face (the CLI, the GPI, a client) talks to the service, "
@@ -54,7 +55,8 @@ FORBIDDEN = [
                                                           "asks the service for every verb, as a "
                                                           "client does: never the engine or Ray"),
     (("engine",), FACES + ("web",), "the engine never imports a face"),
-    (("backends", "backends.runtime", "backends.local", "backends.raycluster", "backends.hosts"),
+    (("backends", "backends.runtime", "backends.local", "backends.raycluster", "backends.hosts",
+      "backends.slurm"),
      ("engine", "service") + FACES, "backends never import the engine, the service or a face"),
 ]
 

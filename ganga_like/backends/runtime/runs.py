@@ -83,6 +83,7 @@ RUNNING_DETAIL = "Running"
 LINGERING_DETAIL = "Lingering"
 GATHERING_DETAIL = "Gathering"
 NODE_LOST_DETAIL = "Node lost"
+SLURM_DETAIL = "Slurm"  # followed by Slurm's own state and reason: "Slurm PENDING (Priority)"
 DONE_DETAIL = "Done"
 LOST_DETAIL = "Lost"
 KILLED_DETAIL = "Killed"
@@ -95,9 +96,9 @@ class Detail(NamedTuple):
 
 
 DETAILS: dict[str, Detail] = {
-    QUEUED_DETAIL: Detail((QUEUED,), "every backend",
-                          "accepted, waiting in the actor for a free slot or for the scheduler "
-                          "(the reason says which)"),
+    QUEUED_DETAIL: Detail((QUEUED, PENDING), "every backend",
+                          "accepted, waiting in the actor for a free slot or for the scheduler, "
+                          "or (Slurm) taken into Slurm's queue (the reason says which)"),
     CONCURRENCY_LIMIT_DETAIL: Detail((QUEUED,), "Local, RayCluster",
                                      "every slot is taken: `Local's concurrency limit 4 reached` "
                                      "(RayCluster: its `max_in_flight`)"),
@@ -133,6 +134,9 @@ DETAILS: dict[str, Detail] = {
     NODE_LOST_DETAIL: Detail((PENDING, RUNNING), "Hosts",
                              "`Node lost: <hosts>, payload state unknown`: held until the host's agent "
                              "confirms the payload ended"),
+    SLURM_DETAIL: Detail((PENDING, RUNNING), "Slurm",
+                         "`Slurm <STATE> (<Reason>)`: the task's state and reason in Slurm, as squeue "
+                         "shows them (docs/backends.md maps each state to a status)"),
     DONE_DETAIL: Detail((DONE,), "the monitor", "it finished (the backend named no detail)"),
     LOST_DETAIL: Detail((DONE,), "the monitor", "the backend lost it without an exit status"),
     KILLED_DETAIL: Detail((DONE,), "the monitor", "killed, the backend confirmed it"),

@@ -32,6 +32,9 @@ def submit(ctx: EngineContext, job: Job, keep_going: bool = False,
         raise OperationRefused(job.fqid, "submit", "template", "submit Job(template) instead")
     ctx.store.register(job)
     if job.status is Status.NEW and job.backend is not None:
+        # What the backend's own system refuses (Slurm: no sbatch here, an unknown
+        # partition) is one line now, with the job still new and nothing stored.
+        job.backend.check_submit()
         # Start the backend's actor now (Ray creates it asynchronously): it boots while
         # the job is split and committed, instead of after; and a backend that cannot
         # be reached leaves the job `new`, untouched.
