@@ -256,6 +256,20 @@ def test_slots_are_shared_between_jobs_that_wait():
     assert _start_all(table) == ["1.5"]  # 1 and 2
 
 
+def test_a_job_whose_queue_emptied_and_filled_again_waits_from_its_new_arrival():
+    """Found by the state machine: the job's new queue counted its heap versions from 0
+    again, so an entry of its old queue (older arrival) looked current and jumped the line."""
+    table, _ = make(cap=1)
+    holder, _ = submit(table, "9.0")  # takes the one slot
+    table.move(holder, rs.RUNNING, "its wrapper started")
+    first, _ = submit(table, "1.0")  # job 1 waits first ...
+    table.drop(first)  # ... then has nothing waiting
+    submit(table, "2.0")
+    submit(table, "1.1")  # job 1 waits again, after job 2
+    table.finish(holder, base.FINISHED, 0)
+    assert _start_all(table) == ["2.0"]
+
+
 def test_a_higher_priority_job_goes_first_and_says_why_the_others_wait():
     table, stream = make(cap=1)
     first, _ = submit(table, "1.0")

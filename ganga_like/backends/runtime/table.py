@@ -55,7 +55,7 @@ class _JobQueue:
     arrival: int  # when its first waiting run came: the tie-break between jobs
     runs: collections.deque[tuple[int, Run]] = dataclasses.field(default_factory=collections.deque)
     waiting: int = 0
-    version: int = 0  # heap entries of an older version are stale
+    version: int = 0  # heap entries of another version are stale (RunTable._versions)
 
 
 def _live(entry: tuple[int, Run]) -> bool:
@@ -87,6 +87,7 @@ class RunTable:
         self._queues: dict[str, _JobQueue] = {}  # jobs with waiting runs
         self._heap: list[tuple[int, float, int, int, str]] = []  # (-priority, in use, arrival, version, job)
         self._order = itertools.count(1)  # queue order; a run put back first gets a lower one
+        self._versions = itertools.count(1)  # of heap entries: see _push
         self._first = 0
 
     # ------------------------------------------------------------------ reading
@@ -301,7 +302,10 @@ class RunTable:
             del self._queues[run.job]  # its heap entries are stale now
 
     def _push(self, queue: _JobQueue) -> None:
-        queue.version += 1
+        # Versions come from one counter, never from the queue's own: a job whose queue
+        # emptied and filled again gets a new _JobQueue, and a version counted from 0 again
+        # made an old heap entry (its old arrival and share) look current.
+        queue.version = next(self._versions)
         heapq.heappush(self._heap, (-queue.priority, self._in_use[queue.job], queue.arrival,
                                     queue.version, queue.job))
         if len(self._heap) > 64 + 4 * len(self._queues):
