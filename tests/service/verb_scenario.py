@@ -91,6 +91,8 @@ def every_verb(session: Any, sleep: str = "300") -> dict[str, dict[str, Any]]:
     except BexSubmitRefused as refused:
         host = refused.fields["valid"][0]
     fqid = note("submit_bex", session.submit_bex("ID: verbs\n\ntrue\n", [host]))
+    rows = note("hosts", session.hosts())
+    assert [row["name"] for row in rows] == [host], rows
     assert session.wait([session.jobs.get(fqid)], timeout=120) == [Status.COMPLETED]
     assert set(seen) == set(JOB_VERBS), set(JOB_VERBS) - set(seen)
     return seen

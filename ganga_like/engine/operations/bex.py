@@ -13,26 +13,22 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 
-from ...backends.hosts.config import Hosts
 from ...bex.entry import bex_id_of
 from ...bex.files import QueueDir
 from ...bex.jobfile import parse_job
 from ...bex.submit import check_hosts, job_of
 from ...errors import BexSubmitRefused
 from ...model.job import Job
-from ...ray_runtime import import_ray
 from ..context import EngineContext
+from .hosts import list_hosts
 from .submit import submit
 
 CLAIM_MARGIN = 60.0  # seconds a claim may precede its job's creation time (clock steps)
-HOSTS_TIMEOUT = 30.0  # seconds the Hosts backend's actor may take to say which hosts it knows
 
 
 def known_hosts(ctx: EngineContext) -> list[str]:
-    """The hosts the Hosts backend knows now (its actor looks at the cluster's nodes)."""
-    ray = import_ray()
-    answer = ray.get(ctx.backends.actor(Hosts()).ping.remote(), timeout=HOSTS_TIMEOUT)
-    return sorted(str(host["name"]) for host in answer.get("hosts", ()))
+    """The hosts the Hosts backend knows now: what ``hosts()`` lists (the actor's book)."""
+    return sorted(str(row["name"]) for row in list_hosts(ctx))
 
 
 def holder_of(ctx: EngineContext, job_id: str, queue: QueueDir) -> Job | None:
