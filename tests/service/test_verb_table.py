@@ -11,6 +11,7 @@ import re
 
 import psutil
 
+from ganga_like.channel import origin
 from ganga_like.channel.verbs import SERVICE_VERBS, VERBS
 from ganga_like.model.session import JOB_VERBS
 from tests.service.test_service import client, service_pid, wait_for
@@ -49,9 +50,10 @@ def test_every_verb_gives_the_same_shape_through_the_engine_and_a_client(session
     finally:
         finish_root(root, what="the verb table's service")
     assert set(remote) == set(VERBS) and set(engine) == set(JOB_VERBS)
-    # Who asked is named in the cause: this process in-process, the client's through the
-    # service (a script run by `python -c`); the number is the repository's.
-    assert re.fullmatch(r"force_status #\d+ from the Python script pytest, pid \d+",
+    # Who asked is named in the cause: this process in-process (as its command line names
+    # it: pytest, or an xdist worker), the client's through the service (a script run by
+    # `python -c`); the number is the repository's.
+    assert re.fullmatch(rf"force_status #\d+ from {re.escape(origin.this_process())}",
                         engine["force_status"].pop("cause"))
     assert re.fullmatch(r"force_status #\d+ from a Python process, pid \d+",
                         remote["force_status"].pop("cause"))
