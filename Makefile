@@ -28,7 +28,7 @@ demo: $(STAMP)
 	@$(BIN)/ganga-like demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest tests -q -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder --durations=15
+	$(BIN)/python -m pytest tests -q -n $(TEST_WORKERS) --no-loadscope-reorder --durations=15
 
 lint: $(STAMP)
 	$(BIN)/ruff check ganga_like tests bench examples

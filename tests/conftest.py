@@ -68,7 +68,11 @@ def _module_needs_ray(path) -> bool:
     return _NEEDS_RAY[key]
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_xdist_make_scheduler(config, log):
+    """Workers get whole modules, and the modules of one slow shared run together."""
+    return workers.ModuleScheduling(config, log)
+
+
 def pytest_collection_modifyitems(config, items) -> None:
     """A test is marked ``ray`` by what it imports and requests, not by its folder. Under
     pytest-xdist, tests are grouped for the workers (``tests/workers.py``); otherwise the
@@ -76,8 +80,8 @@ def pytest_collection_modifyitems(config, items) -> None:
     for item in items:
         if _module_needs_ray(item.path) or set(NEEDS_RAY_FIXTURES) & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.ray)
-    if workers.under_xdist():
-        workers.group(items)
+    if workers.under_xdist(config):
+        workers.order(items)
     else:
         early.start_and_reorder(config, items)
 
