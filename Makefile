@@ -6,6 +6,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# make test's pytest-xdist workers (tests/workers.py says how the suite is shared)
+TEST_WORKERS ?= 2
 PIP := PYTHONWARNINGS=ignore PIP_DISABLE_PIP_VERSION_CHECK=1 $(BIN)/python -m pip -qq --no-input
 
 .PHONY: demo test lint soak bench install clean
@@ -26,7 +28,7 @@ demo: $(STAMP)
 	@$(BIN)/ganga-like demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest tests -q
+	$(BIN)/python -m pytest tests -q -n $(TEST_WORKERS) --no-loadscope-reorder --durations=15
 
 lint: $(STAMP)
 	$(BIN)/ruff check ganga_like tests bench examples

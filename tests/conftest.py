@@ -30,7 +30,7 @@ os.environ["GANGA_LIKE_DIR"] = os.path.join(_ROOT, "default")
 # environment first, as the service does.
 settle_environment()
 
-from tests import early
+from tests import early, workers
 
 try:
     from tests import ray_helpers
@@ -68,13 +68,22 @@ def _module_needs_ray(path) -> bool:
     return _NEEDS_RAY[key]
 
 
+def pytest_xdist_make_scheduler(config, log):
+    """Workers get whole modules, and the modules of one slow shared run together."""
+    return workers.ModuleScheduling(config, log)
+
+
 def pytest_collection_modifyitems(config, items) -> None:
-    """A test is marked ``ray`` by what it imports and requests, not by its folder; the
+    """A test is marked ``ray`` by what it imports and requests, not by its folder. Under
+    pytest-xdist, tests are grouped for the workers (``tests/workers.py``); otherwise the
     slow drivers some tests read start now, and those tests run last (``tests/early.py``)."""
     for item in items:
         if _module_needs_ray(item.path) or set(NEEDS_RAY_FIXTURES) & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.ray)
-    early.start_and_reorder(config, items)
+    if workers.under_xdist(config):
+        workers.order(items)
+    else:
+        early.start_and_reorder(config, items)
 
 
 def pytest_sessionfinish(session, exitstatus) -> None:
