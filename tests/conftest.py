@@ -82,6 +82,7 @@ def pytest_collection_modifyitems(config, items) -> None:
             item.add_marker(pytest.mark.ray)
     if workers.under_xdist(config):
         workers.order(items)
+        workers.start_pinned_runs(config, items)
     else:
         early.start_and_reorder(config, items)
 

@@ -75,19 +75,26 @@ def launched(fixture_name: str, factory: pytest.TempPathFactory) -> Launched:
     return run if run is not None else LAUNCHERS[fixture_name](factory)
 
 
+def needs(item: pytest.Item) -> list[str]:
+    """The registered drivers whose fixture ``item`` requests."""
+    names = getattr(item, "fixturenames", ())
+    return [name for name in LAUNCHERS if name in names]
+
+
+def start(config: pytest.Config, names: set[str]) -> None:
+    """Launch the drivers ``names`` now."""
+    factory = config._tmp_path_factory  # type: ignore[attr-defined]  # pytest's own, as tmp_path_factory
+    for name in sorted(names):
+        _started[name] = LAUNCHERS[name](factory)
+
+
 def start_and_reorder(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Launch every registered driver a selected test needs; move its readers last."""
-    def needs(item: pytest.Item) -> list[str]:
-        names = getattr(item, "fixturenames", ())
-        return [name for name in LAUNCHERS if name in names]
-
     wanted = {name for item in items for name in needs(item)}
     if not wanted:
         return
     items[:] = [item for item in items if not needs(item)] + [item for item in items if needs(item)]
-    factory = config._tmp_path_factory  # type: ignore[attr-defined]  # pytest's own, as tmp_path_factory
-    for name in sorted(wanted):
-        _started[name] = LAUNCHERS[name](factory)
+    start(config, wanted)
 
 
 def stop_unread() -> None:
