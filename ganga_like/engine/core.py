@@ -27,6 +27,7 @@ from ..model.session import JOB_VERBS, JobSession, Lock, Verb, check_args
 from ..model.writes import Change, acting_as
 from ..ray_runtime import before_ray_shutdown
 from ..repository import open_repository
+from ..repository.index_build import ensure_indexes
 from ..repository.storage import Repository
 from ..status import ACTIVE, FINAL, Status
 from ..store_session import StoreSession
@@ -78,6 +79,8 @@ class Engine(StoreSession, JobSession[Job]):
         self.context.inbox = self.monitor
         self._recovered = False
         self.bex: BexWriter | None = None
+        if not self.read_only:
+            ensure_indexes(self.main)  # a repository written before them, or one found wrong
         if not self.read_only:  # the BEX queue follows the database (written here only)
             self.bex = BexWriter(repository, QueueDir(config.bex_queue, config.keep_history))
             self.context.touched = self.bex.notice

@@ -8,6 +8,8 @@ from collections.abc import Iterable, Mapping
 from persistent import Persistent
 from ZODB.POSException import ConflictError
 
+from ..status import master_status
+
 
 class StatusCounts(Persistent):
     """How many subjobs are in each status.
@@ -17,6 +19,14 @@ class StatusCounts(Persistent):
     than retrying those transactions, concurrent changes are merged: each side's
     difference from the common ancestor is added up (as ``BTrees.Length`` does).
     The class must be importable where conflicts are resolved (the ZEO server).
+
+    One merge is refused: one that gives the master (``status.master_status``) another
+    status than the one recorded. A writer that sees the master move records it (its
+    history, the index of jobs by status: ``model.status_index``); when neither writer
+    saw a move and the merge makes one (each ended one of the last two running
+    subjobs), or only one saw a move and the merge makes another, the later writer
+    retries and sees the merged counts. Writers that leave the master's status as they
+    found it, the common case, merge as before.
     """
 
     counts: Mapping[str, int] = {}
@@ -72,6 +82,8 @@ class StatusCounts(Persistent):
                 raise ConflictError("status counts would go negative")
             if value:
                 merged[key] = value
+        if _unrecorded_move(base, ours, theirs, merged):
+            raise ConflictError("the merged counts move the master as neither writer did")
         resolved = dict(committed)
         resolved["counts"] = merged
         for name, pick in (("firsts", min), ("lasts", max)):
@@ -80,3 +92,16 @@ class StatusCounts(Persistent):
                 resolved[name] = {k: pick(v for v in (mine.get(k), other.get(k)) if v is not None)
                                   for k in set(mine) | set(other)}
         return resolved
+
+
+
+def _unrecorded_move(base: Mapping[str, int], ours: Mapping[str, int], theirs: Mapping[str, int],
+                     merged: Mapping[str, int]) -> bool:
+    """Whether the merge gives the master a status other than the one recorded: each writer
+    that saw the master move recorded the move (history, index); none did, or one did."""
+    before = master_status(base)
+    movers = [after for after in (master_status(ours), master_status(theirs)) if after is not before]
+    if len(movers) == 2:
+        return False  # both wrote the master's own record: that conflict is ZODB's
+    recorded = movers[0] if movers else before
+    return master_status(merged) is not recorded

@@ -23,6 +23,7 @@ from persistent import Persistent
 
 from ..config import MODES, session_option
 from ..errors import (
+    GangaLikeError,
     InvalidValue,
     JobNotFound,
     NoSuchAttribute,
@@ -38,7 +39,8 @@ from .component import Component, ReadOnly, assign_declared, concrete_components
 from .jobinfo import JobInfo
 from .jobtime import JobTime
 from .session import JobSession
-from .slices import JobSlice, select_jobs
+from .slices import JobSlice, select_indexed
+from .status_index import StatusIndex
 from .table import (
     SUBJOB_COLUMNS,
     PrettyPrinter,
@@ -186,6 +188,7 @@ class Job(Persistent):
     master: Job | None = None
     _subjobs: IOBTree | None = None
     _counts: Any = None  # StatusCounts, on masters only
+    _subjob_index: StatusIndex | None = None  # on masters: subjobs by status (None: written before)
     _overrides: Mapping[str, Any] = {}  # a subjob's differences from its master
     history: tuple = ()  # ((time, from, to, note, source, cause), ...): status.history_entries
     submit_counter: int = 0
@@ -352,15 +355,20 @@ class Job(Persistent):
         """new, submitting, submitted, running, completing, completed, failed, killed, ...
         (a master's is derived from its subjobs'); changed only by the verbs."""
         binding.before_read(self)
-        if self._counts is not None and Status(self._status) not in MASTER_REMOVAL:
-            return master_status(self._counts.counts)
-        return Status(self._status)  # (a removed master's too: its own, not derived)
+        return self._current_status()
 
     @status.setter
     def status(self, value: Any) -> None:
         raise InvalidValue("Job", "status", value,
                            "no assignment: statuses change through the verbs; use "
                            "j.force_status('failed') or j.force_status('completed')")
+
+    def _current_status(self) -> Status:
+        # As this transaction's view holds it, with no refresh (a select compares it with
+        # the index it read in the same view).
+        if self._counts is not None and Status(self._status) not in MASTER_REMOVAL:
+            return master_status(self._counts.counts)
+        return Status(self._status)  # (a removed master's too: its own, not derived)
 
     def _subjob_counts(self) -> dict[str, int]:
         binding.before_read(self)
@@ -573,6 +581,26 @@ class Job(Persistent):
         return sorted(names)
 
 
+def _index_found_wrong(master: Job) -> None:
+    """A select found a subjob filed under another status than its own: the index is
+    wrong (it never should be). Selects scan from now on, and the engine's next start
+    rebuilds it and the jobs index with it (``repository.index_build``)."""
+    import logging
+
+    from .status_index import jobs_index
+
+    logging.getLogger(__name__).warning(
+        "job %s: its index of subjobs by status disagrees with a subjob's status; "
+        "answering from a scan; rebuilt at the service's next start", master.fqid)
+    index, top = master._subjob_index, jobs_index(master._p_jar)
+    try:
+        for found in (index, top):
+            if found is not None:
+                binding.apply(found, lambda found=found: setattr(found, "complete", False))
+    except GangaLikeError:
+        pass  # a read-only session: the scan still answers; the next writer's start rebuilds
+
+
 def _show_output(session: JobSession[Job], job: Job) -> None:
     """Print the standard output of each (sub)job that ran (a foreground backend's)."""
     import sys
@@ -659,8 +687,12 @@ class SubjobsView(Sequence):
 
     def select(self, minid: int | None = None, maxid: int | None = None,
                **criteria: Any) -> JobSlice:
-        """A slice of the subjobs (status=, name=, id=, ...), with the verbs."""
-        chosen: list[Job] = select_jobs(self._tree().values(minid, maxid), **criteria)
+        """A slice of the subjobs (status=, name=, id=, ...), with the verbs. With a
+        status, it reads the master's index of its subjobs by status: the matches only."""
+        binding.before_read(self._job)
+        index = self._job._subjob_index
+        chosen: list[Job] = select_indexed(index, self._tree(), minid, maxid,
+                                           lambda: _index_found_wrong(self._job), **criteria)
         return JobSlice(chosen, "subjobs")
 
     # Ganga's j.subjobs.kill(), j.subjobs.resubmit(): the slice's verbs, on every subjob.

@@ -19,11 +19,15 @@ from typing import Any, Protocol, TypeVar
 
 from ..errors import GangaLikeError, InvalidValue, JobNotFound, UnknownAttribute
 from ..status import Status
+from .btree_fetch import Tree, fetch
 from .table import PrettyPrinter, jobs_listing, use_colour
 
 R = TypeVar("R")
 
 CRITERIA = ("status", "name", "id", "application", "backend")
+# Which criteria an index answers (model.status_index): the others filter what it found,
+# or every job when no status is given. minid and maxid bound both.
+INDEXED_CRITERIA = ("status",)
 
 
 def _type_name(value: Any) -> str | None:
@@ -39,14 +43,9 @@ def select_jobs(candidates: Iterable[Any], status: Any = None, name: str | None 
     """Filter jobs by status (one or several), name glob, id (one or several), and the
     types of their application and backend (``'Executable'``, ``Executable`` or
     ``Executable()``: only the type is compared, as in Ganga)."""
-    if unknown:
-        wrong = next(iter(unknown))
-        raise UnknownAttribute("select()", wrong, unknown[wrong], ("minid", "maxid") + CRITERIA)
+    _refuse_unknown(unknown)
     application, backend = _type_name(application), _type_name(backend)
-    wanted: set[str] | None = None
-    if status is not None:
-        statuses = [status] if isinstance(status, (str, Status)) else list(status)
-        wanted = {Status.parse(s).value for s in statuses}
+    wanted = None if status is None else wanted_statuses(status)
     ids = None if id is None else ({id} if isinstance(id, int) else set(id))
     out = []
     for job in candidates:
@@ -62,6 +61,62 @@ def select_jobs(candidates: Iterable[Any], status: Any = None, name: str | None 
             continue
         out.append(job)
     return out
+
+
+def _refuse_unknown(unknown: dict[str, object]) -> None:
+    if unknown:
+        wrong = next(iter(unknown))
+        raise UnknownAttribute("select()", wrong, unknown[wrong], ("minid", "maxid") + CRITERIA)
+
+
+def wanted_statuses(status: object) -> set[str]:
+    """``'failed'``, ``Status.FAILED`` or a list of them, as status values; an unknown
+    one is one line naming the valid statuses."""
+    statuses = list(status) if isinstance(status, (list, tuple, set, frozenset)) else [status]
+    return {Status.parse(s).value for s in statuses}
+
+
+class Indexed(Protocol):
+    """What an index-backed select reads of a (sub)job (``model.job.Job``)."""
+
+    _p_changed: bool | None
+
+    def _current_status(self) -> Status: ...
+
+
+class StatusIndexView(Protocol):
+    """What a select reads of an index (``status_index.StatusIndex``)."""
+
+    complete: bool
+
+    def ids(self, statuses: Iterable[str], minid: int | None = None,
+            maxid: int | None = None) -> list[int]: ...
+
+
+J = TypeVar("J", bound=Indexed)
+
+
+def select_indexed(index: StatusIndexView | None, tree: Tree[J], minid: int | None,
+                   maxid: int | None, found_wrong: Callable[[], None], status: object = None,
+                   **criteria: Any) -> list[J]:
+    """``select_jobs`` over ``tree`` (an IOBTree id -> job), reading only the (sub)jobs
+    the index files under the wanted statuses when a status is given and the index is
+    complete. Each match's own status is checked against the index (it is read anyway);
+    a disagreement calls ``found_wrong`` and the answer comes from a scan."""
+    if status is None or index is None or not index.complete:
+        return select_jobs(_values(tree, minid, maxid), status=status, **criteria)
+    wanted = wanted_statuses(status)
+    found = fetch(tree, index.ids(wanted, minid, maxid))
+    candidates = [job for job in found if job is not None]
+    if len(candidates) < len(found) or any(
+            job._current_status().value not in wanted for job in candidates):
+        found_wrong()
+        return select_jobs(_values(tree, minid, maxid), status=status, **criteria)
+    return select_jobs(candidates, **criteria)
+
+
+def _values(tree: Tree[J], minid: int | None, maxid: int | None) -> Iterable[J]:
+    return tree.values(minid, maxid)
 
 
 class SliceErrors(GangaLikeError):

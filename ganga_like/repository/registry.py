@@ -7,17 +7,23 @@ bucket path, so opening a repository of any size and reading one job is fast.
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol
+
+from ZODB.Connection import Connection as ZODBConnection
 
 from ..errors import InvalidValue, JobNotFound
 from ..model.job import Job, JobTemplate
 from ..model.jobtime import new_stamps
-from ..model.slices import select_jobs
+from ..model.slices import select_indexed
+from ..model.status_index import StatusIndex, jobs_index
 from ..model.table import plural
 from ..status import Status
 from .root import RepositoryRoot
+
+log = logging.getLogger(__name__)
 
 
 class RegistryConnection(Protocol):
@@ -28,6 +34,11 @@ class RegistryConnection(Protocol):
 
     @property
     def repository(self) -> Any: ...
+
+    @property
+    def conn(self) -> ZODBConnection: ...
+
+    def write(self, work: Callable[[], object], *, note: str = "") -> object: ...
 
 
 class _Registry:
@@ -112,10 +123,19 @@ class _Registry:
             del self._tree[job.id]
             self._count.change(-1)
 
+    @property
+    def index(self) -> StatusIndex | None:
+        return None  # (templates: all of one status)
+
     def select(self, minid: int | None = None, maxid: int | None = None,
                **criteria: Any) -> list[Job]:
-        """Jobs by id range and ``slices.select_jobs`` criteria (status=, name=, id=, ...)."""
-        return select_jobs(self._tree.values(minid, maxid), **criteria)
+        """Jobs by id range and ``slices.select_jobs`` criteria (status=, name=, id=, ...);
+        with a status, only the jobs the index files under it are read."""
+        return select_indexed(self.index, self._tree, minid, maxid, self._index_found_wrong,
+                              **criteria)
+
+    def _index_found_wrong(self) -> None:
+        pass  # (no index)
 
     def by_name(self, name: str) -> Job:
         """The newest job of that name (Ganga's ``jobs['name']``)."""
@@ -143,7 +163,13 @@ class _Registry:
 
 
 class JobRegistry(_Registry):
-    """The jobs of the repository, by id."""
+    """The jobs of the repository, by id, and by status (``model.status_index``)."""
+
+    @property
+    def index(self) -> StatusIndex | None:
+        """The top-level jobs by status (None in a repository written before it, until
+        the engine's start builds it: ``repository.index_build``)."""
+        return jobs_index(self.connection.conn)
 
     def add(self, job: Job) -> int:
         new_id = super().add(job)
@@ -151,7 +177,27 @@ class JobRegistry(_Registry):
             job.workspace = os.path.join(
                 self.connection.repository.config.workspace, str(new_id)
             )
+        index = self.index
+        if index is not None:
+            index.add(new_id, job._current_status().value)
+            # Stored now, not at the commit: a status change later in this transaction
+            # finds the index through the job's connection (lifecycle._index_move).
+            self.connection.conn.add(job)
         return new_id
+
+    def discard(self, job: Job) -> None:
+        index = self.index
+        if index is not None and job.id is not None:
+            index.discard(job.id)
+        super().discard(job)
+
+    def _index_found_wrong(self) -> None:
+        index = self.index
+        log.warning("the index of jobs by status disagrees with a job's status; answering "
+                    "from a scan; rebuilt at the service's next start")
+        if index is not None and not self.connection.repository.read_only:
+            self.connection.write(lambda: setattr(index, "complete", False),
+                                  note="mark the jobs index for rebuilding")
 
 
 class TemplateRegistry(_Registry):

@@ -19,6 +19,7 @@ from ZODB.FileStorage.FileStorage import FileStorage, TempFormatter
 
 from ..config import Config
 from ..errors import RepositoryError, RepositoryLocked
+from ..model.status_index import JOBS_INDEX_KEY, StatusIndex
 from . import diskspace
 from .causes import CauseNumbers
 from .registry import JobRegistry, TemplateRegistry
@@ -219,6 +220,7 @@ class Connection:
             def create() -> None:
                 if ROOT_KEY not in zroot:
                     zroot[ROOT_KEY] = RepositoryRoot()
+                    zroot[JOBS_INDEX_KEY] = StatusIndex()  # (an older one gets it built)
 
             write(self.conn, create, note="create the ganga_like registries")
         root: RepositoryRoot = zroot[ROOT_KEY]

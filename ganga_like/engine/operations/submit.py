@@ -13,6 +13,7 @@ from ...model.application import payload_command
 from ...model.counts import StatusCounts
 from ...model.job import Job
 from ...model.jobtime import new_stamps
+from ...model.status_index import StatusIndex
 from ...ray_runtime import import_ray
 from ...repository.diskspace import disk_full, mentions_disk_full
 from ...status import Source, Status
@@ -266,6 +267,8 @@ def split(job: Job) -> None:
         tree[index] = sub
     job._subjobs = tree
     job._counts = StatusCounts({Status.NEW.value: len(checked)})
+    job._subjob_index = StatusIndex()
+    job._subjob_index.fill(Status.NEW.value, len(checked))
 
 
 
