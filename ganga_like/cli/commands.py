@@ -71,7 +71,12 @@ def cmd_jobs(args: argparse.Namespace) -> int:
     try:
         total = len(session.jobs)
         which = jobs_filters(args)
-        if which:
+        newest = None
+        if args.status and args.name is None and args.since is None and not args.all:
+            newest = session.jobs.newest_of(args.status, args.limit)  # reads what it shows
+        if newest is not None:
+            selected, count = newest
+        elif which:
             matching = list(session.jobs.select(status=args.status, name=args.name))
             if args.since is not None:
                 matching = [j for j in matching if (j.created or 0) >= args.since.when]

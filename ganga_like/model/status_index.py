@@ -42,6 +42,7 @@ from .btree_fetch import fetch
 
 JOBS_INDEX_KEY = "ganga_like.jobs_by_status"  # in the database's root mapping
 CHUNK = 1024  # ids per chunk: a chunk's record is about 1 KB
+CHUNKS_AT_ONCE = 16  # chunks asked for together (a page with a limit reads few of them)
 # A status's code in the chunks: stored, so only ever appended to (tests/unit/
 # test_status_index.py checks every Status has one).
 STATUS_CODES: tuple[str, ...] = (
@@ -189,21 +190,35 @@ class StatusIndex(Persistent):
             self.where.change(code, number, size)
 
     def ids(self, statuses: Iterable[str], minid: int | None = None,
-            maxid: int | None = None) -> list[int]:
+            maxid: int | None = None, limit: int | None = None,
+            newest_first: bool = False) -> list[int]:
         """The ids filed under any of ``statuses`` (unknown names: none), within
-        [minid, maxid], in order; reads only the chunks that hold some."""
+        [minid, maxid], in order (``newest_first``: from the highest), at most ``limit``
+        of them; reads only the chunks that hold some, and stops at ``limit``."""
         assert self.chunks is not None and self.where is not None
         low = 0 if minid is None else max(minid, 0)
         codes = {CODE_OF[s] for s in statuses if s in CODE_OF}
         numbers = sorted({number for code in codes for number in self.where.chunks(code)
                           if (number + 1) * CHUNK > low
-                          and (maxid is None or number * CHUNK <= maxid)})
+                          and (maxid is None or number * CHUNK <= maxid)}, reverse=newest_first)
         found: list[int] = []
-        for number, chunk in zip(numbers, fetch(self.chunks, numbers), strict=True):
-            assert chunk is not None  # (counted, so made)
-            for code in codes:
-                found.extend(number * CHUNK + offset for offset in chunk.offsets(code))
-        return sorted(i for i in found if i >= low and (maxid is None or i <= maxid))
+        for start in range(0, len(numbers), CHUNKS_AT_ONCE):
+            batch = numbers[start:start + CHUNKS_AT_ONCE]
+            for number, chunk in zip(batch, fetch(self.chunks, batch), strict=True):
+                assert chunk is not None  # (counted, so made)
+                ids = sorted(number * CHUNK + offset for code in codes
+                             for offset in chunk.offsets(code))
+                found.extend(i for i in (reversed(ids) if newest_first else ids)
+                             if i >= low and (maxid is None or i <= maxid))
+                if limit is not None and len(found) >= limit:
+                    return found[:limit]
+        return found
+
+    def count(self, statuses: Iterable[str]) -> int:
+        """How many are filed under any of ``statuses``, from the counts alone."""
+        assert self.where is not None
+        return sum(sum(self.where.counts.get(CODE_OF[s], {}).values())
+                   for s in set(statuses) if s in CODE_OF)
 
     def entries(self) -> Iterator[tuple[int, str]]:
         """Every (id, status) filed: what a check compares with the jobs' own statuses."""

@@ -17,7 +17,7 @@ from ZODB.Connection import Connection as ZODBConnection
 from ..errors import InvalidValue, JobNotFound
 from ..model.job import Job, JobTemplate
 from ..model.jobtime import new_stamps
-from ..model.slices import select_indexed
+from ..model.slices import select_indexed, wanted_statuses
 from ..model.status_index import StatusIndex, jobs_index
 from ..model.table import plural
 from ..status import Status
@@ -190,6 +190,16 @@ class JobRegistry(_Registry):
         if index is not None and job.id is not None:
             index.discard(job.id)
         super().discard(job)
+
+    def newest_of(self, status: object, limit: int) -> tuple[list[Job], int] | None:
+        """The newest ``limit`` jobs of ``status`` (one or several) and how many there
+        are, reading only those jobs; None when the index cannot answer (not built)."""
+        index = self.index
+        if index is None or not index.complete:
+            return None
+        wanted = wanted_statuses(status)
+        ids = index.ids(wanted, limit=limit, newest_first=True)
+        return [self._tree[i] for i in reversed(ids)], index.count(wanted)
 
     def _index_found_wrong(self) -> None:
         index = self.index

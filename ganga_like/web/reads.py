@@ -7,7 +7,10 @@ Nothing here reads in proportion to all jobs or all subjobs to show a page of th
   ``Length``;
 - a master's subjob table reads one page of its ``IOBTree`` by key range (subjob ids run
   from 0), its counts are the master's ``StatusCounts``;
-- a filter (by status or name) reads records until its page is full, until it has
+- a filter by status reads the index of jobs, or of the master's subjobs, by status
+  (``model.status_index``): only the ids of the page and the (sub)jobs it shows (a
+  repository whose index is not built yet is read as below);
+- a filter by name reads records until its page is full, until it has
   found as many as the counts say exist, or until it has read for ``SCAN_SECONDS``
   (records not in the connection's cache cost about 0.15 ms each: some 500 a page
   when cold, many thousands once read); then it says where it stopped, and the next
@@ -27,6 +30,7 @@ from typing import Protocol
 from BTrees.IOBTree import IOBTree
 
 from ..errors import WebRefused
+from ..model.btree_fetch import fetch
 from ..model.job import Job
 from ..model.records import detail_dict, job_dict, subjob_dict
 from ..repository.registry import JobRegistry
@@ -98,15 +102,27 @@ def _job_matches(job: Job, q: Listing) -> bool:
     return q.name is None or fnmatch.fnmatchcase(job.name, q.name)
 
 
+def _candidate_ids(conn: Reader, q: Listing) -> Iterator[int]:
+    """Newest first: by the jobs index when a status is asked and it can answer (the
+    matching ids only), else every id."""
+    index = conn.jobs.index
+    if q.statuses and index is not None and index.complete:
+        yield from index.ids(q.statuses, maxid=None if q.before is None else q.before - 1,
+                             limit=q.limit + 1 if q.name is None else None,  # +1: a next page?
+                             newest_first=True)
+    else:
+        yield from newest_ids(conn, q.before)
+
+
 def jobs_page(conn: Reader, q: Listing, budget: float = SCAN_SECONDS) -> Page:
     """The newest jobs (before ``q.before``) that match ``q``: ``jobs --json``'s rows. A
-    filter reads for ``budget`` seconds at most."""
+    filter reads for ``budget`` seconds at most (by status alone: only the jobs shown)."""
     tree = jobs_tree(conn)
     rows: list[Row] = []
     read = 0
     last_id: int | None = None
     clock = _Budget(budget)
-    for job_id in newest_ids(conn, q.before):
+    for job_id in _candidate_ids(conn, q):
         if len(rows) == q.limit or (q.filtered and clock.spent(read)):
             return Page(rows, _total(conn, q), read, last_id, stopped_early=len(rows) < q.limit)
         job = tree[job_id]
@@ -118,6 +134,9 @@ def jobs_page(conn: Reader, q: Listing, budget: float = SCAN_SECONDS) -> Page:
 
 
 def _total(conn: Reader, q: Listing) -> int | None:
+    index = conn.jobs.index
+    if q.statuses and q.name is None and index is not None and index.complete:
+        return index.count(q.statuses)
     return None if q.filtered else len(conn.jobs)
 
 
@@ -161,6 +180,9 @@ def subjobs_page(master: Job, q: Listing, budget: float = SCAN_SECONDS) -> Page:
         wanted = sum(counts.get(s, 0) for s in q.statuses)
         if not wanted:  # from the counts: nothing to read
             return Page([], 0, 0)
+        index = master._subjob_index
+        if index is not None and index.complete:
+            return _indexed_subjobs(master, q, wanted)
         return _filtered_subjobs(tree, q, wanted, budget)
     if q.after is not None:
         subs = tree.values(q.after + 1)
@@ -174,6 +196,17 @@ def subjobs_page(master: Job, q: Listing, budget: float = SCAN_SECONDS) -> Page:
     rows = [subjob_entry(sub) for sub in _first(subs, q.limit)]
     more = rows and int(str(rows[-1]["id"])) < tree.maxKey()
     return Page(rows, n, len(rows), int(str(rows[-1]["id"])) if more else None)
+
+
+def _indexed_subjobs(master: Job, q: Listing, wanted: int) -> Page:
+    """A filtered page from the master's index: the ids of one page more than it shows
+    (to know if there is a next), then only the subjobs shown."""
+    index, tree = master._subjob_index, master._subjobs
+    assert index is not None and tree is not None
+    ids = index.ids(q.statuses, None if q.after is None else q.after + 1, limit=q.limit + 1)
+    shown = ids[:q.limit]
+    rows = [subjob_entry(sub) for sub in fetch(tree, shown) if sub is not None]
+    return Page(rows, wanted, len(rows), shown[-1] if len(ids) > len(shown) else None)
 
 
 def _filtered_subjobs(tree: IOBTree, q: Listing, wanted: int, budget: float) -> Page:

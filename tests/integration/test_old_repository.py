@@ -16,6 +16,8 @@ from ganga_like.backends.raycluster.config import RayCluster
 from ganga_like.cli.render import show_text
 from ganga_like.config import Config
 from ganga_like.engine.core import Engine
+from ganga_like.model.status_index import JOBS_INDEX_KEY
+from ganga_like.repository.index_build import ensure_indexes
 from ganga_like.status import Source, history_entries
 
 OLD = Path(__file__).resolve().parents[1] / "data" / "repository-before-engine" / "jobs.fs"
@@ -103,3 +105,55 @@ def test_a_raycluster_stored_with_num_cpus_loads_it_as_cpus(tmp_path):
         assert loaded.resource_request().ray_options()["num_cpus"] == 0.5
     finally:
         db.close()
+
+
+def test_an_old_repository_gets_its_status_indexes_built_once_at_the_engines_start(tmp_path):
+    root = tmp_path / "gl"
+    (root / "repository").mkdir(parents=True)
+    shutil.copy(OLD, root / "repository" / "jobs.fs")
+    storage = FileStorage(str(root / "repository" / "jobs.fs"), read_only=True)
+    db = ZODB.DB(storage)
+    written_before = JOBS_INDEX_KEY not in db.open().root()
+    db.close()
+    assert written_before  # the file predates the indexes
+    engine = Engine(Config.from_env(root=str(root)))
+    try:
+        jobs = engine.jobs
+        assert jobs.index is not None and jobs.index.complete
+        assert set(jobs.index.entries()) == {(j.id, j.status.value) for j in jobs}
+        split = jobs.get(0)
+        assert split._subjob_index is not None and split._subjob_index.complete
+        assert [j.id for j in jobs.select(status="failed")] == [0]
+        assert [j.id for j in jobs.select(status=["completed", "killed"])] == [1, 2]
+        assert split.subjobs.select(status="failed").ids() == [1]
+        assert split.subjobs.select(status="completed").ids() == [0, 2]
+    finally:
+        engine.close()
+    again = Engine(Config.from_env(root=str(root)))  # built once: the next start reads it
+    try:
+        assert ensure_indexes(again.main) == 0
+    finally:
+        again.close()
+
+
+def test_an_index_found_wrong_is_rebuilt_at_the_next_start(tmp_path):
+    root = tmp_path / "gl"
+    (root / "repository").mkdir(parents=True)
+    shutil.copy(OLD, root / "repository" / "jobs.fs")
+    config = Config.from_env(root=str(root))
+    engine = Engine(config)
+    try:
+        split = engine.jobs.get(0)
+        engine.write(lambda: split._subjob_index.move(0, "running"))  # wrong: it completed
+        assert split.subjobs.select(status="running").ids() == []  # answered by a scan
+        assert not split._subjob_index.complete and not engine.jobs.index.complete
+    finally:
+        engine.close()
+    engine = Engine(config)
+    try:
+        split = engine.jobs.get(0)
+        assert split._subjob_index.complete and engine.jobs.index.complete
+        assert set(split._subjob_index.entries()) == {(s.id, s._status) for s in split.subjobs}
+        assert split.subjobs.select(status="completed").ids() == [0, 2]
+    finally:
+        engine.close()

@@ -21,6 +21,7 @@ from ganga_like.errors import RepositoryError
 from ganga_like.model.job import Job
 from ganga_like.model.lifecycle import set_status
 from ganga_like.model.splitters import ArgSplitter
+from ganga_like.model.status_index import CHUNK
 from ganga_like.repository import open_repository
 from ganga_like.repository.root import ROOT_KEY
 from ganga_like.repository.storage import parse_zeo_uri
@@ -210,6 +211,81 @@ def test_two_clients_moving_different_subjobs_merge_counts_without_a_retry(clien
         assert dict(Counter(s._status for s in master.subjobs)) == expected
         assert master.status is Status.SUBMITTING
         assert [h[1:3] for h in master.history] == [("new", "submitting")]
+        # The index of subjobs by status merged too (its chunks and their counts).
+        assert master.subjobs.select(status="running").ids() == list(range(2 * n_each))
+        assert set(master._subjob_index.entries()) == {(s.id, s._status) for s in master.subjobs}
+
+
+def test_moves_of_different_subjobs_in_one_chunk_and_across_chunks_merge_the_index(clients):
+    n_each = CHUNK // 2 + 100  # client 0: chunk 0; client 1: the end of chunk 0 and chunk 1
+    _shared_master(clients[0], n_each)
+    _see(clients[1], lambda: len(clients[1].jobs) == 1)
+    barrier = threading.Barrier(2)
+    attempts = Counter()
+
+    def mover(index):
+        conn = clients[index]
+
+        def work():
+            attempts[index] += 1
+            master = conn.jobs.get(0)
+            for sub in master._subjobs.values(index * n_each, (index + 1) * n_each - 1):
+                set_status(sub, "running", source="user")
+            if attempts[index] == 1:
+                barrier.wait(timeout=10)
+
+        return lambda: conn.write(work)
+
+    _run_together(mover(0), mover(1))
+
+    assert attempts == {0: 1, 1: 1}  # merged by the chunks' and the counts' resolution
+    for conn in clients:
+        _see(conn, lambda conn=conn: conn.jobs.get(0).subjob_counts.get("running") == 2 * n_each)
+        master = conn.jobs.get(0)
+        assert master.subjobs.select(status="running").ids() == list(range(2 * n_each))
+        assert master.subjobs.select(status="submitting").ids() == [2 * n_each]
+        assert set(master._subjob_index.entries()) == {(s.id, s._status) for s in master.subjobs}
+
+
+def test_a_master_moved_by_the_merge_alone_makes_one_writer_retry_and_is_filed_right(clients):
+    # Subjobs 0 and 1 run, 2 completed: the master runs. Each client ends one of the two:
+    # neither sees the master move, the merged counts would make it completed. The counts
+    # refuse that merge; the retry sees it and records the move (history, jobs index).
+    def setup():
+        master = Job(name="two left", splitter=ArgSplitter(args=[["0"], ["1"], ["2"]]))
+        clients[0].jobs.add(master)
+        _split(master)
+        for sub in master.subjobs:
+            for step in ("submitting", "submitted", "running"):
+                set_status(sub, step)
+        set_status(master.subjobs[2], "completed")
+
+    clients[0].write(setup)
+    _see(clients[1], lambda: clients[1].jobs.get(0).status is Status.RUNNING)
+    barrier = threading.Barrier(2)
+    attempts = Counter()
+
+    def ender(index):
+        conn = clients[index]
+
+        def work():
+            attempts[index] += 1
+            set_status(conn.jobs.get(0).subjobs[index], "completed", source="backend")
+            if attempts[index] == 1:
+                barrier.wait(timeout=10)
+
+        return lambda: conn.write(work)
+
+    _run_together(ender(0), ender(1))
+
+    assert sorted(attempts.values()) == [1, 2]
+    for conn in clients:
+        _see(conn, lambda conn=conn: conn.jobs.get(0).status is Status.COMPLETED)
+        master = conn.jobs.get(0)
+        assert [h[1:3] for h in master.history].count(("running", "completed")) == 1
+        assert [j.id for j in conn.jobs.select(status="completed")] == [0]
+        assert conn.jobs.select(status="running") == []
+        assert set(conn.jobs.index.entries()) == {(0, "completed")}
 
 
 def test_concurrent_moves_that_change_the_masters_status_record_it_once(clients):

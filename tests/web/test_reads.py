@@ -103,9 +103,35 @@ def test_a_status_filter_finds_every_match_across_pages_and_budgets(repo):
                                 {"status": "failed", "limit": limit}, "after", budget)
         assert [r["id"] for r in rows] == list(FAILED), (budget, limit)
     first = reads.subjobs_page(master, listing({"status": "failed"}))
-    assert first.read == FAILED[-1] + 1 and first.next_cursor is None  # stopped at the last
+    # Through the master's index of its subjobs by status: only the matches are read.
+    assert first.read == len(FAILED) and first.next_cursor is None and first.total == len(FAILED)
     none = reads.subjobs_page(master, listing({"status": "running"}))
     assert none.rows == [] and none.read == 0 and none.total == 0  # from the counts alone
+    # A master whose index is not built (an old repository before the engine's start):
+    # the same rows, by reading the subjobs in order until the last match.
+    index = master._subjob_index
+    conn.write(lambda: setattr(index, "complete", False))
+    try:
+        for budget, limit in ((reads.SCAN_SECONDS, "50"), (0.0, "2")):
+            rows, _ = all_pages(lambda q, b: reads.subjobs_page(master, q, b),
+                                {"status": "failed", "limit": limit}, "after", budget)
+            assert [r["id"] for r in rows] == list(FAILED), (budget, limit)
+        first = reads.subjobs_page(master, listing({"status": "failed"}))
+        assert first.read == FAILED[-1] + 1 and first.next_cursor is None  # stopped at the last
+    finally:
+        conn.write(lambda: setattr(index, "complete", True))
+
+
+def test_a_status_filter_of_the_jobs_list_reads_only_the_jobs_it_shows(repo):
+    conn, _master = repo
+    # The master (the newest) is failed too: some of its subjobs failed.
+    failed = [N_JOBS - 1] + [i for i in range(N_JOBS - 2, -1, -1) if i % 10 == 0]
+    page = reads.jobs_page(conn, listing({"status": "failed", "limit": "3"}))
+    assert [int(r["fqid"]) for r in page.rows] == failed[:3]
+    assert page.read == 3 and page.total == len(failed)
+    rows, _ = all_pages(lambda q: reads.jobs_page(conn, q), {"status": "failed", "limit": "4"},
+                        "before")
+    assert [int(r["fqid"]) for r in rows] == failed
 
 
 def test_unknown_ids_are_one_line(repo):
