@@ -107,16 +107,20 @@ def test_a_raycluster_stored_with_num_cpus_loads_it_as_cpus(tmp_path):
         db.close()
 
 
-def test_an_old_repository_gets_its_status_indexes_built_once_at_the_engines_start(tmp_path):
+def _old_root(tmp_path: Path) -> Config:
     root = tmp_path / "gl"
     (root / "repository").mkdir(parents=True)
     shutil.copy(OLD, root / "repository" / "jobs.fs")
-    storage = FileStorage(str(root / "repository" / "jobs.fs"), read_only=True)
-    db = ZODB.DB(storage)
+    return Config.from_env(root=str(root))
+
+
+def test_an_old_repository_gets_its_status_indexes_built_once_at_the_engines_start(tmp_path):
+    config = _old_root(tmp_path)
+    db = ZODB.DB(FileStorage(config.filestorage_path, read_only=True))
     written_before = JOBS_INDEX_KEY not in db.open().root()
     db.close()
     assert written_before  # the file predates the indexes
-    engine = Engine(Config.from_env(root=str(root)))
+    engine = Engine(config)
     try:
         jobs = engine.jobs
         assert jobs.index is not None and jobs.index.complete
@@ -129,7 +133,7 @@ def test_an_old_repository_gets_its_status_indexes_built_once_at_the_engines_sta
         assert split.subjobs.select(status="completed").ids() == [0, 2]
     finally:
         engine.close()
-    again = Engine(Config.from_env(root=str(root)))  # built once: the next start reads it
+    again = Engine(config)  # built once: the next start reads it
     try:
         assert ensure_indexes(again.main) == 0
     finally:
@@ -137,10 +141,7 @@ def test_an_old_repository_gets_its_status_indexes_built_once_at_the_engines_sta
 
 
 def test_an_index_found_wrong_is_rebuilt_at_the_next_start(tmp_path):
-    root = tmp_path / "gl"
-    (root / "repository").mkdir(parents=True)
-    shutil.copy(OLD, root / "repository" / "jobs.fs")
-    config = Config.from_env(root=str(root))
+    config = _old_root(tmp_path)
     engine = Engine(config)
     try:
         split = engine.jobs.get(0)

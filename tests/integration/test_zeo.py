@@ -92,6 +92,27 @@ def _run_together(*tasks: Callable[[], None]) -> None:
         raise errors[0]
 
 
+def _race(clients, change: Callable) -> Counter:
+    """Each client runs ``change(conn, index)`` in a write, both from the same state (they
+    meet after their first attempt's change); returns each one's attempts."""
+    barrier = threading.Barrier(2)
+    attempts: Counter[int] = Counter()
+
+    def runner(index):
+        conn = clients[index]
+
+        def work():
+            attempts[index] += 1
+            change(conn, index)
+            if attempts[index] == 1:
+                barrier.wait(timeout=10)
+
+        return lambda: conn.write(work)
+
+    _run_together(runner(0), runner(1))
+    return attempts
+
+
 def test_a_bad_zeo_uri_is_refused_in_one_line():
     with pytest.raises(RepositoryError) as info:
         parse_zeo_uri("zeo://127.0.0.1")
@@ -220,25 +241,13 @@ def test_moves_of_different_subjobs_in_one_chunk_and_across_chunks_merge_the_ind
     n_each = CHUNK // 2 + 100  # client 0: chunk 0; client 1: the end of chunk 0 and chunk 1
     _shared_master(clients[0], n_each)
     _see(clients[1], lambda: len(clients[1].jobs) == 1)
-    barrier = threading.Barrier(2)
-    attempts = Counter()
 
-    def mover(index):
-        conn = clients[index]
+    def move(conn, index):
+        master = conn.jobs.get(0)
+        for sub in master._subjobs.values(index * n_each, (index + 1) * n_each - 1):
+            set_status(sub, "running", source="user")
 
-        def work():
-            attempts[index] += 1
-            master = conn.jobs.get(0)
-            for sub in master._subjobs.values(index * n_each, (index + 1) * n_each - 1):
-                set_status(sub, "running", source="user")
-            if attempts[index] == 1:
-                barrier.wait(timeout=10)
-
-        return lambda: conn.write(work)
-
-    _run_together(mover(0), mover(1))
-
-    assert attempts == {0: 1, 1: 1}  # merged by the chunks' and the counts' resolution
+    assert _race(clients, move) == {0: 1, 1: 1}  # merged: the chunks' and counts' resolution
     for conn in clients:
         _see(conn, lambda conn=conn: conn.jobs.get(0).subjob_counts.get("running") == 2 * n_each)
         master = conn.jobs.get(0)
@@ -262,23 +271,11 @@ def test_a_master_moved_by_the_merge_alone_makes_one_writer_retry_and_is_filed_r
 
     clients[0].write(setup)
     _see(clients[1], lambda: clients[1].jobs.get(0).status is Status.RUNNING)
-    barrier = threading.Barrier(2)
-    attempts = Counter()
 
-    def ender(index):
-        conn = clients[index]
+    def end(conn, index):
+        set_status(conn.jobs.get(0).subjobs[index], "completed", source="backend")
 
-        def work():
-            attempts[index] += 1
-            set_status(conn.jobs.get(0).subjobs[index], "completed", source="backend")
-            if attempts[index] == 1:
-                barrier.wait(timeout=10)
-
-        return lambda: conn.write(work)
-
-    _run_together(ender(0), ender(1))
-
-    assert sorted(attempts.values()) == [1, 2]
+    assert sorted(_race(clients, end).values()) == [1, 2]
     for conn in clients:
         _see(conn, lambda conn=conn: conn.jobs.get(0).status is Status.COMPLETED)
         master = conn.jobs.get(0)
