@@ -20,7 +20,7 @@ from ..model.writes import acting_as
 from ..ray_runtime import import_ray
 from ..status import ACTIVE, Source, Status, history_entries
 from .context import EngineContext
-from .operations.common import current_handle
+from .operations.common import current_handle, leaves_of
 from .operations.resubmit import resubmit_leaves
 
 log = logging.getLogger(__name__)
@@ -98,9 +98,7 @@ def _top_to_recover(ctx: EngineContext, top_id: int) -> Job | None:
 
 
 def _active_leaves(top: Job) -> list[Job]:
-    if top._subjobs is not None:
-        return [sj for sj in top._subjobs.values() if Status(sj._status) in ACTIVE]
-    return [top] if top.status in ACTIVE else []
+    return leaves_of(top, ACTIVE)  # (a master's from its index: the active ones only)
 
 
 def _recover_top(ctx: EngineContext, finder: _Finder, top: Job, leaves: list[Job]) -> list[Job]:

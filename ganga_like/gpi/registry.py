@@ -119,7 +119,7 @@ class JobsView(RegistryView):
         if jobs is None:
             from ..status import ACTIVE
 
-            jobs = [j for j in session.jobs if j.status in ACTIVE]
+            jobs = session.jobs.select(status=[s.value for s in ACTIVE])  # (by the index)
         return session.wait(jobs, timeout=timeout)
 
 

@@ -581,7 +581,7 @@ class Job(Persistent):
         return sorted(names)
 
 
-def _index_found_wrong(master: Job) -> None:
+def index_found_wrong(master: Job) -> None:
     """A select found a subjob filed under another status than its own: the index is
     wrong (it never should be). Selects scan from now on, and the engine's next start
     rebuilds it and the jobs index with it (``repository.index_build``)."""
@@ -692,8 +692,14 @@ class SubjobsView(Sequence):
         binding.before_read(self._job)
         index = self._job._subjob_index
         chosen: list[Job] = select_indexed(index, self._tree(), minid, maxid,
-                                           lambda: _index_found_wrong(self._job), **criteria)
+                                           lambda: index_found_wrong(self._job),
+                                           counted=self._counted, **criteria)
         return JobSlice(chosen, "subjobs")
+
+    def _counted(self, statuses: set[str]) -> int:
+        """How many subjobs the master's counts hold in ``statuses``."""
+        counts = self._job._counts.counts if self._job._counts is not None else {}
+        return sum(counts.get(status, 0) for status in statuses)
 
     # Ganga's j.subjobs.kill(), j.subjobs.resubmit(): the slice's verbs, on every subjob.
     def kill(self, keep_going: bool = False) -> None:

@@ -25,9 +25,6 @@ from .table import PrettyPrinter, jobs_listing, use_colour
 R = TypeVar("R")
 
 CRITERIA = ("status", "name", "id", "application", "backend")
-# Which criteria an index answers (model.status_index): the others filter what it found,
-# or every job when no status is given. minid and maxid bound both.
-INDEXED_CRITERIA = ("status",)
 
 
 def _type_name(value: Any) -> str | None:
@@ -98,21 +95,38 @@ J = TypeVar("J", bound=Indexed)
 
 def select_indexed(index: StatusIndexView | None, tree: Tree[J], minid: int | None,
                    maxid: int | None, found_wrong: Callable[[], None], status: object = None,
+                   counted: Callable[[set[str]], int] | None = None,
                    **criteria: Any) -> list[J]:
     """``select_jobs`` over ``tree`` (an IOBTree id -> job), reading only the (sub)jobs
     the index files under the wanted statuses when a status is given and the index is
-    complete. Each match's own status is checked against the index (it is read anyway);
-    a disagreement calls ``found_wrong`` and the answer comes from a scan."""
+    complete. Each match's own status is checked against the index (it is read anyway),
+    and, over the whole tree, how many it found against ``counted`` (a master's
+    ``StatusCounts``, kept apart from the index); a disagreement calls ``found_wrong``
+    and the answer comes from a scan."""
     if status is None or index is None or not index.complete:
         return select_jobs(_values(tree, minid, maxid), status=status, **criteria)
     wanted = wanted_statuses(status)
-    found = fetch(tree, index.ids(wanted, minid, maxid))
+    found = indexed_matches(index, tree, wanted, minid, maxid, counted)
+    if found is None:
+        found_wrong()
+        return select_jobs(_values(tree, minid, maxid), status=status, **criteria)
+    return select_jobs(found, **criteria)
+
+
+def indexed_matches(index: StatusIndexView, tree: Tree[J], wanted: set[str],
+                    minid: int | None = None, maxid: int | None = None,
+                    counted: Callable[[set[str]], int] | None = None) -> list[J] | None:
+    """The (sub)jobs of ``tree`` the index files under ``wanted``, each checked: None if
+    the index disagrees with a status read or with ``counted``."""
+    ids = index.ids(wanted, minid, maxid)
+    if counted is not None and minid is None and maxid is None and len(ids) != counted(wanted):
+        return None
+    found = fetch(tree, ids)
     candidates = [job for job in found if job is not None]
     if len(candidates) < len(found) or any(
             job._current_status().value not in wanted for job in candidates):
-        found_wrong()
-        return select_jobs(_values(tree, minid, maxid), status=status, **criteria)
-    return select_jobs(candidates, **criteria)
+        return None
+    return candidates
 
 
 def _values(tree: Tree[J], minid: int | None, maxid: int | None) -> Iterable[J]:

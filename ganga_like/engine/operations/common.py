@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import socket
+from collections.abc import Collection
 from typing import Any
 
 from ...backends import base
-from ...model.job import Job
+from ...model.job import Job, index_found_wrong
 from ...model.lifecycle import set_status
+from ...model.slices import indexed_matches
 from ...status import Source, Status
 
 # What a kill can stop: a completing job's process is already gone (it holds
@@ -18,11 +20,20 @@ KILL_GRACE = 3.0
 HOST = socket.gethostname()
 
 
-def leaves_of(job: Job, wanted: Any) -> list[Job]:
-    """The job itself, or its subjobs, whose status satisfies ``wanted``."""
-    if job._subjobs is not None:
-        return [sj for sj in job._subjobs.values() if wanted(Status(sj._status))]
-    return [job] if wanted(job.status) else []
+def leaves_of(job: Job, statuses: Collection[Status]) -> list[Job]:
+    """The job itself, or its subjobs, in one of ``statuses``: a master's from its index of
+    subjobs by status (the matches only) when the index agrees with its counts and with
+    every status it reads, else by reading every subjob."""
+    wanted = {status.value for status in statuses}
+    if job._subjobs is None:
+        return [job] if job.status.value in wanted else []
+    index = job._subjob_index
+    if index is not None and index.complete:
+        found = indexed_matches(index, job._subjobs, wanted, counted=job.subjobs._counted)
+        if found is not None:
+            return found
+        index_found_wrong(job)  # (says so in the log; rebuilt at the next start)
+    return [sj for sj in job._subjobs.values() if sj._status in wanted]
 
 
 def failed_handle(spec: base.SubjobSpec, error: str) -> base.Handle:

@@ -21,7 +21,7 @@ def force_status(ctx: EngineContext, job: Job, status: str, force: bool = False)
                    Status.COMPLETED}
     else:
         sources = {Status.FAILED}
-    leaves = leaves_of(job, lambda s: s in sources)
+    leaves = leaves_of(job, sources)
     if not leaves:
         raise OperationRefused(job.fqid, f"force_status('{target.value}')", job.status.value,
                                "it may only be forced from "
@@ -59,7 +59,7 @@ def unfreeze(ctx: EngineContext, job: Job) -> None:
 
 def refreeze(ctx: EngineContext, job: Job, mapping: dict[Status, Status], verb: str) -> None:
     ctx.store.refresh()
-    leaves = leaves_of(job, lambda s: s in mapping)
+    leaves = leaves_of(job, mapping)
     if not leaves:
         raise OperationRefused(job.fqid, verb, job.status.value,
                                f"only {', '.join(s.value for s in mapping)} jobs can be {verb}d")

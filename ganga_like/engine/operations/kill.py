@@ -14,7 +14,7 @@ from .common import HOST, KILL_GRACE, KILLABLE, handle_to_stop, leaves_of
 
 def kill(ctx: EngineContext, job: Job) -> None:
     ctx.store.refresh()
-    targets = leaves_of(job, lambda s: s in KILLABLE)
+    targets = leaves_of(job, KILLABLE)
     if not targets:
         raise OperationRefused(job.fqid, "kill", job.status.value,
                                "nothing to kill: it is not submitted or running")

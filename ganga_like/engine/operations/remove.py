@@ -28,7 +28,7 @@ def remove(ctx: EngineContext, job: Job, force: bool = False) -> None:
     if job.status is Status.TEMPLATE:
         delete(ctx, job, ctx.store.templates)
         return
-    active = leaves_of(job, lambda s: s in KILLABLE)
+    active = leaves_of(job, KILLABLE)
     if active:
         relaxed = ctx.store.mode_of(job) == "relaxed"
         if relaxed and force:

@@ -27,7 +27,7 @@ def resubmit(ctx: EngineContext, job: Job, force: bool = False, include_killed: 
     if job.is_master:
         wanted = ({Status.FAILED} | ({Status.KILLED} if include_killed else set())
                   if only_failed is not False else set(RESUBMITTABLE))
-        targets = leaves_of(job, lambda s: s in wanted)
+        targets = leaves_of(job, wanted)
         if not targets:
             return  # (Ganga: "nothing to do for resubmit"; the GPI says so first)
     else:

@@ -27,7 +27,7 @@ def unmonitor(ctx: EngineContext, job: Job) -> None:
                                "free; kill() it, or set j.mode = 'relaxed' first")
     ctx.store.refresh()
     # Leaves still in `submitting` too: their backend may have them queued already.
-    held = leaves_of(top, lambda s: s in ACTIVE)
+    held = leaves_of(top, ACTIVE)
     name = type(top.backend).__name__
 
     def work() -> None:
