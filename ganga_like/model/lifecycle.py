@@ -74,7 +74,6 @@ def set_status(
         master._counts.move(src.value, dst.value, when=when,  # first: the step that can refuse
                             stamps=stamp_names(src.value, dst.value, job.submit_counter > 1))
     job._status = dst.value
-    _index_move(job, dst.value)
     job.history = job.history + ((when, src.value, dst.value, note, who, stored),)
     if note and dst in (Status.FAILED, Status.NEW, Status.UNKNOWN, Status.KILLED):
         job.reason = note
@@ -90,14 +89,17 @@ def set_status(
                                                 Source.DERIVED.value,
                                                 None if derived is None else derived.stored()),)
             _report(Change(when, master.fqid, before.value, after.value, why, host, derived))
-            _index_move(master, after.value)
+    _file(job)
     return src
 
 
-def _index_move(job: Job, target: str) -> None:
-    """Keep the status indexes (``model.status_index``) in this transaction: a subjob's
-    master's, or the repository's for a top-level job (not stored yet: nothing to keep)."""
+def _file(job: Job) -> None:
+    """Keep the status indexes (``model.status_index``) in this transaction: the job in its
+    master's index, or in the repository's (not stored yet: nothing to keep), and its
+    master in the repository's under its derived status (a no-op when it did not move)."""
     master = job.master
     index = jobs_index(job._p_jar) if master is None else master._subjob_index
     if index is not None and job.id is not None:
-        index.move(job.id, target)
+        index.move(job.id, job._current_status().value)
+    if master is not None and master.id is not None and master._status not in REMOVED_MASTER:
+        _file(master)
