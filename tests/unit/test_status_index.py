@@ -271,3 +271,69 @@ def test_chunk_counts_merge_by_adding_differences():
     with pytest.raises(ConflictError):
         ChunkCounts()._p_resolveConflict({"counts": {1: {0: 1}}}, {"counts": {}}, {"counts": {}}
                                          | {"counts": {4: {0: 1}}})
+
+
+def test_a_select_by_status_loads_records_in_proportion_to_the_matches(conn):
+    """Counted in records loaded from a cold cache (``getTransferCounts``), not in time."""
+    n, failed = 3 * CHUNK, range(5, 3 * CHUNK, 300)  # 11 failures, in every chunk
+    master = Job(name="big", splitter=ArgSplitter(args=[[str(i)] for i in range(n)]))
+
+    def work() -> None:
+        conn.jobs.add(master)
+        _split(master)
+        for i in failed:
+            set_status(master._subjobs[i], "submitting")
+            set_status(master._subjobs[i], "failed")
+        for i in range(n):
+            plain = Job(name=f"p{i}")
+            conn.jobs.add(plain)
+            if i in failed:
+                set_status(plain, "submitting")
+                set_status(plain, "failed")
+
+    conn.write(work)
+    zodb = conn.conn
+
+    def loads(read) -> tuple[int, int]:
+        conn.refresh()
+        zodb.cacheMinimize()
+        zodb.getTransferCounts(clear=True)
+        found = len(read())
+        return found, zodb.getTransferCounts()[0]
+
+    top = conn.jobs.get(0)  # (the master, a ghost again after each cacheMinimize)
+    # Each match: itself and the bucket of the registry's tree holding it; then a few
+    # records whatever N: the counts, the index, the chunks holding matches (31 and 33
+    # when written).
+    for read in (lambda: top.subjobs.select(status="failed"),
+                 lambda: conn.jobs.select(status="failed")):
+        found, loaded = loads(read)
+        assert found in (len(failed), len(failed) + 1)  # (jobs: the master failed too)
+        assert loaded < 2 * found + 20, loaded
+    assert loads(lambda: select_jobs(top._subjobs.values(), status="failed"))[1] > n  # a scan
+
+
+@pytest.mark.parametrize("old, ours, theirs, refused", [
+    # Two writers each end one of the last two running subjobs: neither saw the master
+    # move, the merge would make it completed: refused (the later writer retries).
+    ({"running": 2, "completed": 1}, {"running": 1, "completed": 2},
+     {"running": 1, "completed": 2}, True),
+    # Both leave the master running (three were running): merged, as always.
+    ({"running": 3, "completed": 1}, {"running": 2, "completed": 2},
+     {"running": 2, "completed": 2}, False),
+    # One ended the running subjob and recorded the master completed; the other failed a
+    # completed one (the master still ran, as it saw it): the merge gives failed, which
+    # nobody recorded: refused.
+    ({"running": 1, "completed": 2}, {"running": 1, "completed": 1, "failed": 1},
+     {"completed": 3}, True),
+])
+def test_status_counts_refuse_a_merge_that_moves_the_master_unrecorded(old, ours, theirs, refused):
+    from ganga_like.model.counts import StatusCounts
+
+    resolve = StatusCounts()._p_resolveConflict
+    if refused:
+        with pytest.raises(ConflictError):
+            resolve({"counts": old}, {"counts": theirs}, {"counts": ours})
+    else:
+        assert resolve({"counts": old}, {"counts": theirs}, {"counts": ours})["counts"] == {
+            "running": 1, "completed": 3}
