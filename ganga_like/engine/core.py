@@ -81,7 +81,7 @@ class Engine(StoreSession, JobSession[Job]):
         self.bex: BexWriter | None = None
         if not self.read_only:
             ensure_indexes(self.main)  # a repository written before them, or one found wrong
-        if not self.read_only:  # the BEX queue follows the database (written here only)
+            # The BEX queue follows the database (written here only).
             self.bex = BexWriter(repository, QueueDir(config.bex_queue, config.keep_history))
             self.context.touched = self.bex.notice
             self.bex.start()

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from ZODB.Connection import Connection as ZODBConnection
 
 from ..errors import InvalidValue, JobNotFound
+from ..model.btree_fetch import fetch
 from ..model.job import Job, JobTemplate
 from ..model.jobtime import new_stamps
 from ..model.slices import select_indexed, wanted_statuses
@@ -181,7 +182,7 @@ class JobRegistry(_Registry):
         if index is not None:
             index.add(new_id, job._current_status().value)
             # Stored now, not at the commit: a status change later in this transaction
-            # finds the index through the job's connection (lifecycle._index_move).
+            # finds the index through the job's connection (lifecycle._file).
             self.connection.conn.add(job)
         return new_id
 
@@ -199,7 +200,8 @@ class JobRegistry(_Registry):
             return None
         wanted = wanted_statuses(status)
         ids = index.ids(wanted, limit=limit, newest_first=True)
-        return [self._tree[i] for i in reversed(ids)], index.count(wanted)
+        found = [job for job in fetch(self._tree, ids[::-1]) if job is not None]
+        return found, index.count(wanted)
 
     def _index_found_wrong(self) -> None:
         index = self.index
