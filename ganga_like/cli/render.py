@@ -57,16 +57,15 @@ def history_line(entry: HistoryEntry) -> str:
 def subjobs_section(job: Any, statuses: Sequence[str] | None, limit: int | None) -> list[str]:
     """A master's subjobs (with these statuses; the first ``limit``) as a table, headed by
     what it shows and, when it shows part of them, followed by how to see the rest."""
-    subs = subjobs_of(job, statuses)
-    shown = subs if limit is None else subs[:limit]
+    shown, total = subjobs_of(job, statuses, limit)  # (reads only the rows shown)
     which = f" with status {','.join(statuses)}" if statuses else ""
-    if not subs:
+    if not total:
         return [f"no subjobs{which}"]
-    count = (f"all {len(subs)}" if len(shown) == len(subs)
-             else f"the first {len(shown)} of {len(subs)}")
+    count = (f"all {total}" if len(shown) == total
+             else f"the first {len(shown)} of {total}")
     lines = [f"subjobs{which} ({count}):",
              *render_table([subjob_row(s) for s in shown], "", SUBJOB_COLUMNS).splitlines()]
-    if len(shown) < len(subs):
+    if len(shown) < total:
         status = f" --status {','.join(statuses)}" if statuses else ""
         lines.append(f"the rest: ganga-like show {job.fqid}{status} --all (or --limit N)"
                      + ("" if statuses else f"; by status: ganga-like show {job.fqid} --status failed"))

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from itertools import islice
 from typing import Any
 
 from ..status import history_entries
+from .btree_fetch import fetch
 from .description import description
 from .table import run_seconds
 
@@ -50,14 +52,23 @@ def history_dicts(job: Any, last: int | None = None) -> list[dict[str, Any]]:
             for e in history_entries(stored)]
 
 
-def subjobs_of(job: Any, statuses: Sequence[str] | None) -> list[Any]:
+def subjobs_of(job: Any, statuses: Sequence[str] | None,
+               limit: int | None = None) -> tuple[list[Any], int]:
+    """The first ``limit`` subjobs of ``job`` (with ``statuses``) and how many there are,
+    reading only those returned: the count is the master's counts', a status's subjobs
+    come from its index of subjobs by status (``status_index``), when it is built."""
     tree = job._subjobs
     if tree is None:
-        return []
-    subs = list(tree.values())
-    if statuses:
-        subs = [s for s in subs if s.status.value in statuses]
-    return subs
+        return [], 0
+    counts = job._counts.counts if job._counts is not None else {}
+    index = job._subjob_index
+    if not statuses:
+        return list(islice(tree.values(), limit)), sum(counts.values())
+    if index is not None and index.complete:
+        found = fetch(tree, index.ids(statuses, limit=limit))
+        return [s for s in found if s is not None], sum(counts.get(s, 0) for s in set(statuses))
+    subs = [s for s in tree.values() if s.status.value in statuses]
+    return subs[:limit], len(subs)
 
 
 def subjob_dict(sub: Any) -> dict[str, Any]:
@@ -86,5 +97,5 @@ def detail_dict(job: Any, with_description: bool = True,
 def show_dict(job: Any, statuses: Sequence[str] | None) -> dict[str, Any]:
     data = detail_dict(job)
     if job._subjobs is not None:
-        data["subjob_list"] = [subjob_dict(s) for s in subjobs_of(job, statuses)]
+        data["subjob_list"] = [subjob_dict(s) for s in subjobs_of(job, statuses)[0]]
     return data

@@ -337,3 +337,32 @@ def test_status_counts_refuse_a_merge_that_moves_the_master_unrecorded(old, ours
     else:
         assert resolve({"counts": old}, {"counts": theirs}, {"counts": ours})["counts"] == {
             "running": 1, "completed": 3}
+
+
+def test_show_reads_only_the_subjob_rows_it_shows(conn):
+    from ganga_like.cli.render import subjobs_section
+    from ganga_like.model.records import subjobs_of
+
+    n = 2 * CHUNK
+    master = Job(name="big", splitter=ArgSplitter(args=[[str(i)] for i in range(n)]))
+
+    def work() -> None:
+        conn.jobs.add(master)
+        _split(master)
+        for i in range(3, n, 40):
+            set_status(master._subjobs[i], "submitting")
+            set_status(master._subjobs[i], "failed")
+
+    conn.write(work)
+    failed = list(range(3, n, 40))
+    shown, total = subjobs_of(master, ["failed"], 5)
+    assert [s.id for s in shown] == failed[:5] and total == len(failed)
+    assert [s.id for s in subjobs_of(master, ["failed", "new"], None)[0]] == list(range(n))
+    shown, total = subjobs_of(master, None, 20)
+    assert [s.id for s in shown] == list(range(20)) and total == n
+    lines = subjobs_section(master, ["failed"], 5)
+    assert lines[0] == f"subjobs with status failed (the first 5 of {len(failed)}):"
+    conn.conn.cacheMinimize()
+    conn.conn.getTransferCounts(clear=True)
+    subjobs_section(conn.jobs.get(0), ["failed"], 5)
+    assert conn.conn.getTransferCounts()[0] < 30  # not the 2,048 subjobs
