@@ -12,6 +12,7 @@ statuses, and ``select(status=...)`` (which reads the index) equals the scan
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -166,6 +167,31 @@ def conn(tmp_path):
     repo.close()
 
 
+def big_master(conn: Connection, n: int, failed: Iterable[int], plain: bool = False) -> Job:
+    """Job 0: a master of ``n`` subjobs, those in ``failed`` failed (and with ``plain``,
+    ``n`` plain jobs after it, the same ids failed), in one transaction."""
+    failed = set(failed)
+    master = Job(name="big", splitter=ArgSplitter(args=[[str(i)] for i in range(n)]))
+
+    def fail(job: Job) -> None:
+        set_status(job, "submitting")
+        set_status(job, "failed")
+
+    def work() -> None:
+        conn.jobs.add(master)
+        _split(master)
+        for i in sorted(failed):
+            fail(master._subjobs[i])
+        for i in range(n) if plain else ():
+            job = Job(name=f"p{i}")
+            conn.jobs.add(job)
+            if i in failed:
+                fail(job)
+
+    conn.write(work)
+    return master
+
+
 def test_every_status_has_a_code_and_codes_are_only_appended():
     assert STATUS_CODES[0] == "" and len(set(STATUS_CODES)) == len(STATUS_CODES)
     assert {s.value for s in Status} <= set(STATUS_CODES)
@@ -176,17 +202,8 @@ def test_every_status_has_a_code_and_codes_are_only_appended():
 
 def test_ids_past_a_chunk_and_select_with_ranges_and_other_criteria(conn):
     n = CHUNK * 2 + 100  # three chunks, failures in each
-    master = Job(name="big", splitter=ArgSplitter(args=[[str(i)] for i in range(n)]))
-
-    def work() -> None:
-        conn.jobs.add(master)
-        _split(master)
-        for i in range(0, n, 97):
-            set_status(master._subjobs[i], "submitting")
-            set_status(master._subjobs[i], "failed")
-
-    conn.write(work)
-    failed = [i for i in range(0, n, 97)]
+    failed = list(range(0, n, 97))
+    master = big_master(conn, n, failed)
     assert master.subjobs.select(status="failed").ids() == failed
     assert master.subjobs.select(status=["failed", "new"]).ids() == list(range(n))
     low, high = CHUNK - 3, 2 * CHUNK + 7
@@ -269,29 +286,15 @@ def test_chunk_counts_merge_by_adding_differences():
     merged = ChunkCounts()._p_resolveConflict(old, theirs, ours)
     assert merged["counts"] == {1: {0: 7}, 4: {0: 2}, 7: {0: 1}}
     with pytest.raises(ConflictError):
-        ChunkCounts()._p_resolveConflict({"counts": {1: {0: 1}}}, {"counts": {}}, {"counts": {}}
-                                         | {"counts": {4: {0: 1}}})
+        # Both moved the one id out of status 1 (theirs dropped it, ours filed it as 4).
+        ChunkCounts()._p_resolveConflict({"counts": {1: {0: 1}}}, {"counts": {}},
+                                         {"counts": {4: {0: 1}}})
 
 
 def test_a_select_by_status_loads_records_in_proportion_to_the_matches(conn):
     """Counted in records loaded from a cold cache (``getTransferCounts``), not in time."""
     n, failed = 3 * CHUNK, range(5, 3 * CHUNK, 300)  # 11 failures, in every chunk
-    master = Job(name="big", splitter=ArgSplitter(args=[[str(i)] for i in range(n)]))
-
-    def work() -> None:
-        conn.jobs.add(master)
-        _split(master)
-        for i in failed:
-            set_status(master._subjobs[i], "submitting")
-            set_status(master._subjobs[i], "failed")
-        for i in range(n):
-            plain = Job(name=f"p{i}")
-            conn.jobs.add(plain)
-            if i in failed:
-                set_status(plain, "submitting")
-                set_status(plain, "failed")
-
-    conn.write(work)
+    big_master(conn, n, failed, plain=True)
     zodb = conn.conn
 
     def loads(read) -> tuple[int, int]:
@@ -344,17 +347,8 @@ def test_show_reads_only_the_subjob_rows_it_shows(conn):
     from ganga_like.model.records import subjobs_of
 
     n = 2 * CHUNK
-    master = Job(name="big", splitter=ArgSplitter(args=[[str(i)] for i in range(n)]))
-
-    def work() -> None:
-        conn.jobs.add(master)
-        _split(master)
-        for i in range(3, n, 40):
-            set_status(master._subjobs[i], "submitting")
-            set_status(master._subjobs[i], "failed")
-
-    conn.write(work)
     failed = list(range(3, n, 40))
+    master = big_master(conn, n, failed)
     shown, total = subjobs_of(master, ["failed"], 5)
     assert [s.id for s in shown] == failed[:5] and total == len(failed)
     assert [s.id for s in subjobs_of(master, ["failed", "new"], None)[0]] == list(range(n))
