@@ -1,4 +1,5 @@
-"""SIGKILL during commits: every transaction is whole or absent after a reopen.
+"""SIGKILL during commits: every transaction is whole or absent after a reopen (the
+status indexes included); SIGKILL while the indexes are built: built whole next time.
 
 A child process commits a master of 10,000 subjobs, then moves them through
 submitting -> submitted -> running -> completed in batches of 1,000 (one
@@ -96,9 +97,11 @@ def _check_whole_or_absent(config, printed_batches: int) -> None:
         assert len(subs) == N_SUBJOBS
         statuses = [Status(sub._status) for sub in subs]
 
-        # Counts kept on the master equal a full recount.
+        # Counts kept on the master equal a full recount, and so do both status indexes.
         recount = Counter(s.value for s in statuses)
         assert dict(master._counts.counts) == dict(recount)
+        assert set(master._subjob_index.entries()) == {(s.id, s._status) for s in subs}
+        assert set(conn.jobs.index.entries()) == {(0, master.status.value)}
 
         # Every subjob's status is its history's last entry, and the history is a chain.
         for sub in subs:
@@ -181,6 +184,79 @@ def test_a_stale_lock_file_from_a_killed_holder_does_not_prevent_reopening(
         assert [j.name for j in conn.jobs] == ["survivor"]
         conn.write(lambda: conn.jobs.get(0).__setattr__("comment", "after the crash"))
         assert conn.jobs.get(0).comment == "after the crash"
+        conn.close()
+    finally:
+        repo.close()
+
+
+BUILDER = """
+import logging, os, sys
+logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(message)s")
+from ganga_like.config import Config
+from ganga_like.repository import open_repository
+from ganga_like.repository.index_build import ensure_indexes
+repo = open_repository(Config(root=os.environ["GL_ROOT"]))
+ensure_indexes(repo.connect())
+print("DONE", flush=True)
+"""
+
+
+def _indexed_repository(config) -> None:
+    """2,500 plain jobs (every seventh failed) and a master of 3,000 subjobs (every
+    eleventh failed), its indexes then marked wrong: the next build redoes them all."""
+    from ganga_like.engine.core import _split
+    from ganga_like.model.job import Job
+    from ganga_like.model.lifecycle import set_status
+    from ganga_like.model.splitters import ArgSplitter
+
+    repo = open_repository(config)
+    conn = repo.connect()
+
+    def work() -> None:
+        for i in range(2_500):
+            job = Job(name=f"p{i}")
+            conn.jobs.add(job)
+            if i % 7 == 0:
+                set_status(job, "submitting")
+                set_status(job, "failed")
+        master = Job(name="m", splitter=ArgSplitter(args=[[str(i)] for i in range(3_000)]))
+        conn.jobs.add(master)
+        _split(master)
+        for sub in master._subjobs.values():
+            if sub.id % 11 == 0:
+                set_status(sub, "submitting")
+
+    conn.write(work)
+    index = conn.jobs.index
+    conn.write(lambda: setattr(index, "complete", False))
+    conn.close()
+    repo.close()
+
+
+@pytest.mark.slow
+def test_sigkill_while_building_the_indexes_leaves_them_built_whole_at_the_next_start(
+        spawn_python, config):
+    from ganga_like.repository.index_build import ensure_indexes
+
+    _indexed_repository(config)
+    delay = random.uniform(0.0, 0.15)  # the build takes 0.2-1 s here: mostly inside it
+    child = spawn_python(BUILDER, GL_ROOT=config.root)
+    while "building the index" not in child.stdout.readline():
+        pass
+    time.sleep(delay)
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait(timeout=10)
+    repo = open_repository(config)
+    try:
+        conn = repo.connect()
+        ensure_indexes(conn)  # what the engine's next start does
+        jobs = conn.jobs
+        assert jobs.index.complete
+        assert set(jobs.index.entries()) == {(j.id, j.status.value) for j in jobs}
+        master = jobs.get(2_500)
+        assert master._subjob_index.complete
+        assert set(master._subjob_index.entries()) == {(s.id, s._status) for s in master.subjobs}
+        assert master.subjobs.select(status="submitting").ids() == list(range(0, 3_000, 11))
         conn.close()
     finally:
         repo.close()
