@@ -12,7 +12,6 @@ statuses, and ``select(status=...)`` (which reads the index) equals the scan
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -32,6 +31,7 @@ from ganga_like.model.status_index import CHUNK, CODE_OF, STATUS_CODES, ChunkCou
 from ganga_like.repository.storage import Connection, Repository
 from ganga_like.repository.transactions import Database
 from ganga_like.status import ACTIVE, FROZEN, Status, allowed_targets
+from tests.index_helpers import big_master
 
 
 def memory_connection(tmp_path) -> tuple[Repository, Connection]:
@@ -165,31 +165,6 @@ def conn(tmp_path):
     yield connection
     connection.close()
     repo.close()
-
-
-def big_master(conn: Connection, n: int, failed: Iterable[int], plain: bool = False) -> Job:
-    """Job 0: a master of ``n`` subjobs, those in ``failed`` failed (and with ``plain``,
-    ``n`` plain jobs after it, the same ids failed), in one transaction."""
-    failed = set(failed)
-    master = Job(name="big", splitter=ArgSplitter(args=[[str(i)] for i in range(n)]))
-
-    def fail(job: Job) -> None:
-        set_status(job, "submitting")
-        set_status(job, "failed")
-
-    def work() -> None:
-        conn.jobs.add(master)
-        _split(master)
-        for i in sorted(failed):
-            fail(master._subjobs[i])
-        for i in range(n) if plain else ():
-            job = Job(name=f"p{i}")
-            conn.jobs.add(job)
-            if i in failed:
-                fail(job)
-
-    conn.write(work)
-    return master
 
 
 def test_every_status_has_a_code_and_codes_are_only_appended():
