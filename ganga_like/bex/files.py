@@ -24,7 +24,7 @@ import contextlib
 import os
 import time
 
-from ..backends.runtime import status_file as sf
+from ..backends.runtime import trace
 from ..queue_log import QueueLog, format_fields
 from . import codes
 from .entry import Entry, parse_stat, stat_text
@@ -247,7 +247,7 @@ def dir_name(host: str) -> str:
 
 def prep_done(workdir: str) -> bool:
     """Whether the run's status file says its Prep: command ended."""
-    return bool(workdir) and sf.StatusFile(os.path.join(workdir, "status")).has_state(PREP_DONE)
+    return any(info.state == PREP_DONE for info in trace.history(workdir))
 
 
 def read_text(path: str) -> str:

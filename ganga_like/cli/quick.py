@@ -19,6 +19,7 @@ import sys
 import time
 from typing import Any
 
+from ..backends.runtime import trace
 from ..bex.jobfile import read_job_file
 from ..model.application import Executable
 from ..model.job import Job
@@ -108,6 +109,8 @@ def follow(session: Any, job: Any, name: str, lines: int, out: Any = None) -> in
     until the job is final and nothing more comes. Read here, on this machine."""
     out = out or sys.stdout
     path = os.path.join(job.workdir, "output", name)
+    if name in trace.EMPTY_OUTPUTS and trace.tidied(job.workdir):
+        return 0  # it ended with 0 and wrote nothing: its directory was tidied away
     if not os.path.isdir(os.path.dirname(path)):
         raise UsageError(f"--follow reads the job's output on this machine, and {path} is "
                          "not here; peek without --follow asks the service")

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 from typing import Any
 
 from ..backends import base
 from ..backends.runtime import status_file as sf
+from ..backends.runtime import trace
 from ..errors import GangaLikeError
 from ..model.job import Job
 from ..model.lifecycle import set_status
@@ -160,7 +160,7 @@ def attempt_started(leaf: Job) -> float:
 def run_since(workdir: str, since: float) -> str:
     """What the status file says of a run begun after ``since``: ``started`` (a wrapper
     ran: running now, or finished), ``accepted`` (a backend queued it), or ``none``."""
-    history = sf.StatusFile(os.path.join(workdir, "status")).history() if workdir else []
+    history = trace.history(workdir)
     recent = [info for info in history if info.when >= since]
     if any(info.state == sf.RUNNING or info.terminal for info in recent):
         return "started"

@@ -26,6 +26,7 @@ from ganga_like.backends.base import Event, Handle
 from ganga_like.backends.resources import Request
 from ganga_like.backends.runtime import runs as rs
 from ganga_like.backends.runtime import status_file as sf
+from ganga_like.backends.runtime import trace
 
 STATUS_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}[+-]\d{4} [A-Z][A-Z0-9_]{0,14}( .*)?$")
 
@@ -275,7 +276,7 @@ class BackendContract:
         # The processes themselves, from their status files: never more than 2 at once.
         edges = []
         for spec in batch:
-            history = sf.StatusFile(os.path.join(spec.workdir, "status")).history()
+            history = trace.history(spec.workdir)  # its own file, or its master's collected trace
             edges.append((next(i.when for i in history if i.state == sf.RUNNING), 1))
             edges.append((history[-1].when, -1))
         running = peak = 0

@@ -11,7 +11,7 @@ import pytest
 
 from ganga_like.backends import base
 from ganga_like.backends.local.actor import start_local_actor
-from ganga_like.backends.runtime import native, procs
+from ganga_like.backends.runtime import native, procs, trace
 from ganga_like.backends.runtime import status_file as sf
 
 from .contract import BackendContract, EventLog, RayClient, actor_factory
@@ -124,7 +124,7 @@ class TestLocalSpecifics:
         log.until(log.all_final([spec.fqid]), timeout=15)
         (final,) = log.finals()[spec.fqid]
         assert final.kind == base.FINISHED and final.exit_code == 0, final
-        assert sf.StatusFile(os.path.join(spec.workdir, "status")).current().state == sf.RUN_DONE
+        assert trace.last(spec.workdir).state == sf.RUN_DONE
 
     def test_a_fake_outcome_line_does_not_change_the_exit_status(self, make_actor, specs):
         client = make_actor(concurrency=2)

@@ -33,7 +33,6 @@ Across a restart (``adopt``) the processes and status files survive (a handle's
 from __future__ import annotations
 
 import dataclasses
-import os
 import queue
 import time
 from typing import Any
@@ -61,7 +60,7 @@ from ganga_like.backends.hosts.gang import (
 )
 from ganga_like.backends.hosts.inventory import HOST_PREFIX, Inventory, entry_for, fitting, impossible
 from ganga_like.backends.hosts.nodes import CONTROL_TIMEOUT, Nodes
-from ganga_like.backends.runtime import outcome
+from ganga_like.backends.runtime import outcome, trace
 from ganga_like.backends.runtime import runs as rs
 from ganga_like.backends.runtime import status_file as sf
 from ganga_like.backends.runtime.actor import RuntimeActor
@@ -555,7 +554,7 @@ class HostsActor(RuntimeActor, HostCare):
 
     def _adopt_elsewhere(self, handle: Handle) -> tuple[str, int | None, str, str, Handle]:
         members = members_of(handle, self._nodes.known())
-        last = sf.last_status(os.path.join(handle.workdir, "status")) if handle.workdir else None
+        last = trace.last(handle.workdir)
         if not members or not handle.pid:
             if last is not None and last.terminal:
                 return (*outcome.outcome_of(last, None), "", handle)

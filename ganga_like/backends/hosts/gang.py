@@ -14,8 +14,7 @@ from ganga_like.backends import base
 from ganga_like.backends.base import Handle
 from ganga_like.backends.hosts import scheduler as sch
 from ganga_like.backends.hosts.inventory import Inventory
-from ganga_like.backends.runtime import outcome
-from ganga_like.backends.runtime import status_file as sf
+from ganga_like.backends.runtime import outcome, trace
 from ganga_like.backends.runtime.runs import Run
 
 Target = tuple[int, float, "str | None"]  # (pid, create_time, marker): a picklable procs.Target
@@ -69,7 +68,7 @@ class HostsRun(Run):
         errors = [m.result["error"] for m in self.members if m.result and m.result.get("error")]
         if errors:
             return base.LOST, None, errors[0]
-        per_host = [(m.host, *outcome.outcome_of(sf.last_status(os.path.join(m.workdir, "status")),
+        per_host = [(m.host, *outcome.outcome_of(trace.last(m.workdir),
                                                  (m.result or {}).get("returncode")))
                     for m in self.members]
         lost = [(h, note) for h, kind, _c, note in per_host if kind == base.LOST]

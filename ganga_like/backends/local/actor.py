@@ -229,6 +229,8 @@ class LocalActor(RuntimeActor):
             # the bash wrapper cannot: look for what left its group by the marker.
             lingers = procs.group_may_live(run.handle.pid, run.handle.create_time) or (
                 not self._spawn_directly and _marked_alive(run.marker))
+            if not lingers and not run.killing:
+                outcome.tidy_after(run.fqid, run.workdir, event)
             found.append((run, event, lingers))
         # Final events go out before the freed slots are reused: the stream never
         # shows more than `concurrency` subjobs running.

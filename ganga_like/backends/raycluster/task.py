@@ -60,6 +60,7 @@ def run_subjob(spec: SubjobSpec, reporter: Any) -> dict[str, Any]:
         while procs.group_may_live(wrapper.pid, created):
             time.sleep(LINGER_RECHECK)
     kind, code, note = outcome.outcome_in(spec.workdir, returncode)
+    outcome.tidy_after(spec.fqid, spec.workdir, (kind, code, note), now=True)  # the task ends next
     return dict(result, kind=kind, exit_code=code, note=note)
 
 

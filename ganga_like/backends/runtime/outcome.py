@@ -1,5 +1,8 @@
 """A subjob's workdir and status file, as every backend reads and writes them.
 
+Its status trace is read through ``trace.py`` (the subjob's own file, or its
+master's collected trace once the subjob was tidied away).
+
 The wrapper's ``RUNNING`` line carries ``pid=<payload> wrapper=<wrapper pid>
 marker=<marker>`` (the marker last: it is the rest of the line); a terminal line
 carries ``exit=N``. Every backend reads them here, and only here: to find a run
@@ -13,7 +16,7 @@ import dataclasses
 import os
 
 from ganga_like.backends import base
-from ganga_like.backends.runtime import procs
+from ganga_like.backends.runtime import procs, trace
 from ganga_like.backends.runtime import status_file as sf
 
 Outcome = tuple[str, "int | None", str]  # (event kind, exit code, note)
@@ -42,7 +45,7 @@ def parse_running(note: str) -> RunningNote:
 
 
 def history(workdir: str) -> list[sf.StatusInfo]:
-    return sf.StatusFile(os.path.join(workdir, "status")).history() if workdir else []
+    return trace.history(workdir)
 
 
 def last_running(lines: list[sf.StatusInfo]) -> RunningNote | None:
@@ -122,8 +125,7 @@ def outcome_of(last: sf.StatusInfo | None, returncode: int | None) -> Outcome:
 def outcome_in(workdir: str, returncode: int | None = None) -> Outcome:
     """:func:`outcome_of` the status file in ``workdir``; a LOST outcome is recorded
     there (``LOST_ERROR``) unless the file already ends with a terminal line."""
-    path = os.path.join(workdir, "status")
-    last = sf.last_status(path)
+    last = trace.last(workdir)
     outcome = outcome_of(last, returncode)
     if outcome[0] == base.LOST and (last is None or not last.terminal):
         lost_line(workdir, outcome[2])
@@ -149,6 +151,14 @@ def prepare(workdir: str, first_line: bytes) -> None:
     except FileExistsError:
         pass
     sf.append_line(os.path.join(workdir, "status"), first_line)
+
+
+def tidy_after(fqid: str, workdir: str, ended: Outcome, now: bool = False) -> None:
+    """Once no process of a run is left: a subjob that ended with 0 and wrote nothing
+    leaves no directory (``trace.tidy``; in a thread of its own unless ``now``). A job's
+    own directory is its workspace: kept."""
+    if "." in fqid and ended[0] == base.FINISHED and ended[1] == 0:
+        (trace.tidy if now else trace.tidy_soon)(workdir)
 
 
 def killed_line(workdir: str, note: str) -> None:

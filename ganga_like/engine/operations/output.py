@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from ...backends.runtime import trace
 from ...errors import InvalidValue, OperationRefused
 from ...model.job import Job
 from ...textfile import tail
@@ -21,6 +22,8 @@ def peek(ctx: EngineContext, job: Job, file: str = "stdout", lines: int = 20) ->
         raise InvalidValue("peek", "file", file, "a file in the job's output directory, "
                            "given relative to it (e.g. 'stdout', 'stderr', 'results/out.txt')")
     if not os.path.isfile(path):
+        if file in trace.EMPTY_OUTPUTS and trace.tidied(job.workdir):
+            return ""  # it ended with 0 and wrote nothing: its directory was tidied away
         present = sorted(os.listdir(outputdir)) if os.path.isdir(outputdir) else []
         raise InvalidValue("peek", "file", file,
                            "one of: " + (", ".join(present) if present else

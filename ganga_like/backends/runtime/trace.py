@@ -1,0 +1,205 @@
+"""Where a (sub)job's status trace lives, and the tidying that keeps a subjob which
+wrote nothing from costing a directory.
+
+While it runs, a subjob has its own directory (the payload's working directory,
+``output/``, is its cwd) and its own status file, ``<workdir>/status``
+(``status_file.py``). Once it ended with ``RUN_DONE`` and left nothing but an empty
+``output/stdout`` and ``output/stderr``, :func:`tidy` appends its status lines,
+each prefixed with the subjob's id, to its master's collected trace
+``<master workspace>/subjobs.status``::
+
+    17 2025-01-31T14:02:07.123456+0100 RUN_DONE exit=0
+
+and removes the directory (a file or directory costs a 4 KB block; a line costs its
+bytes). A subjob that failed, was killed, or wrote anything keeps its directory.
+Each subjob's lines go in one ``O_APPEND`` write of at most ``LINE_MAX`` bytes (a
+longer block, line by line), so writers need no lock. The lines are appended before
+the directory goes: a crash between the two leaves both, and readers take the
+subjob's own file first.
+
+Every reader of a trace asks here (:func:`history`, :func:`last`): its own file if
+it exists, else the master's collected lines for it. The collected trace is read
+once and then only from where it was last read (it is append-only), so reading
+every subjob of a master costs one pass over it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import queue
+import threading
+
+from ganga_like.backends.runtime import status_file as sf
+
+STATUS = "status"  # a (sub)job's own status file, in its workdir
+OUTPUT = "output"  # the payload's working directory, in the workdir
+COLLECTED = "subjobs.status"  # a master's collected trace of its tidied subjobs
+EMPTY_OUTPUTS = ("stdout", "stderr")  # what the wrapper always makes, written to or not
+
+
+def status_path(workdir: str) -> str:
+    return os.path.join(workdir, STATUS)
+
+
+def collected_path(workdir: str) -> tuple[str, str]:
+    """(the collected trace a subjob's lines go to, the subjob's key in it)."""
+    master, key = os.path.split(os.path.normpath(workdir))
+    return os.path.join(master, COLLECTED), key
+
+
+def history(workdir: str) -> list[sf.StatusInfo]:
+    """Every readable status of the run in ``workdir``, oldest first."""
+    if not workdir:
+        return []
+    own = status_path(workdir)
+    if os.path.exists(own):
+        return sf.StatusFile(own).history()
+    path, key = collected_path(workdir)
+    return list(_collected(path).get(key, ()))
+
+
+def last(workdir: str) -> sf.StatusInfo | None:
+    """The run's last readable status (its own file: only the tail is read)."""
+    if not workdir:
+        return None
+    own = status_path(workdir)
+    found = sf.last_status(own)
+    if found is not None or os.path.exists(own):
+        return found
+    lines = history(workdir)
+    return lines[-1] if lines else None
+
+
+def tidied(workdir: str) -> bool:
+    """Whether ``workdir`` was tidied away: gone, its lines in the collected trace."""
+    return bool(workdir) and not os.path.isdir(workdir) and bool(history(workdir))
+
+
+def tidy(workdir: str) -> bool:
+    """Move the trace of a subjob that ended with ``RUN_DONE`` and wrote nothing to its
+    master's collected trace and remove its directory; False (and nothing changed)
+    when it keeps the directory. Called once no process of the run is left."""
+    try:
+        names = os.listdir(workdir)
+        if STATUS not in names or set(names) - {STATUS, OUTPUT}:
+            return False
+        output = os.path.join(workdir, OUTPUT)
+        left = []
+        if OUTPUT in names:
+            with os.scandir(output) as entries:
+                for entry in entries:
+                    if (entry.name not in EMPTY_OUTPUTS or not entry.is_file(follow_symlinks=False)
+                            or entry.stat(follow_symlinks=False).st_size):
+                        return False
+                    left.append(entry.path)
+        with open(status_path(workdir), "rb") as handle:
+            data = handle.read()
+        lines = [raw for raw in data.split(b"\n")[:-1] if raw]
+        final = sf.parse_line(lines[-1]) if lines else None
+        if final is None or final.state != sf.RUN_DONE or final.exit_code != 0:
+            return False
+        path, key = collected_path(workdir)
+        _append(path, [_prefixed(key, raw) for raw in lines])
+        for name in left:
+            os.unlink(name)
+        if OUTPUT in names:
+            os.rmdir(output)
+        os.unlink(status_path(workdir))
+        os.rmdir(workdir)
+    except OSError:
+        return False  # kept: whatever is left is read as before
+    return True
+
+
+class _Tidier:
+    """Tidies in a thread of its own: removing directories costs about as much as making
+    them (measured: rmdir is most of it), and the thread that reports exits must not
+    wait for it. What is still queued when the process ends stays as it is (kept, and
+    read as before)."""
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[str] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._start = threading.Lock()
+
+    def later(self, workdir: str) -> None:
+        with self._start:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="ganga_like-tidy", daemon=True)
+                self._thread.start()
+        self._queue.put(workdir)
+
+    def _run(self) -> None:
+        while True:
+            tidy(self._queue.get())
+
+
+tidy_soon = _Tidier().later
+
+
+def _prefixed(key: str, raw: bytes) -> bytes:
+    line = key.encode() + b" " + raw
+    if len(line) >= sf.LINE_MAX:
+        line = line[:sf.LINE_MAX - 1].decode("utf-8", "ignore").encode()
+    return line + b"\n"
+
+
+def _append(path: str, lines: list[bytes]) -> None:
+    block = b"".join(lines)
+    if len(block) <= sf.LINE_MAX:
+        sf.append_line(path, block)  # one write: the subjob's lines stay together
+        return
+    for line in lines:
+        sf.append_line(path, line)
+
+
+@dataclasses.dataclass
+class _Read:
+    """What has been read of one collected trace."""
+
+    identity: tuple[int, int]
+    offset: int = 0
+    lines: dict[str, list[sf.StatusInfo]] = dataclasses.field(default_factory=dict)
+
+
+_KEPT = 4  # collected traces kept read (recovery reads one master after another)
+_read: dict[str, _Read] = {}
+_lock = threading.Lock()
+
+
+def _collected(path: str) -> dict[str, list[sf.StatusInfo]]:
+    """The collected trace at ``path`` by subjob key, read on from where it was left."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return {}
+    try:
+        st = os.fstat(fd)
+        with _lock:
+            known = _read.get(path)
+            if known is None or known.identity != (st.st_dev, st.st_ino) or st.st_size < known.offset:
+                known = _Read((st.st_dev, st.st_ino))
+            if st.st_size > known.offset:
+                data = os.pread(fd, st.st_size - known.offset, known.offset)
+                complete = data.rpartition(b"\n")[0]  # a partial last line is read next time
+                if complete:
+                    known.offset += len(complete) + 1
+                    _index(known.lines, complete)
+            _read.pop(path, None)
+            _read[path] = known
+            while len(_read) > _KEPT:
+                del _read[next(iter(_read))]
+            return known.lines
+    finally:
+        os.close(fd)
+
+
+def _index(into: dict[str, list[sf.StatusInfo]], data: bytes) -> None:
+    for raw in data.split(b"\n"):
+        key, _, rest = raw.partition(b" ")
+        info = sf.parse_line(rest) if key else None
+        if info is not None:
+            known = into.setdefault(key.decode("utf-8", "replace"), [])
+            if info not in known:  # a tidy repeated after a crash appends its lines again
+                known.append(info)

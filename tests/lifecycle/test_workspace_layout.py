@@ -1,0 +1,72 @@
+"""The workspace a job leaves (issue 22, point 4): a subjob that ended with 0 and wrote
+nothing leaves no directory, only its lines in the master's collected trace; one that
+wrote something or failed keeps its directory and its own status file."""
+
+from __future__ import annotations
+
+import os
+
+from ganga_like.backends.runtime import status_file as sf
+from ganga_like.backends.runtime import trace
+from ganga_like.status import Status
+
+from .helpers import sh_job
+
+
+def _dir_blocks(path: str) -> int:
+    """Allocated bytes under ``path`` (what ``du`` counts)."""
+    total = 0
+    for where, dirs, files in os.walk(path):
+        for name in dirs + files:
+            total += os.lstat(os.path.join(where, name)).st_blocks * 512
+    return total
+
+
+def test_only_subjobs_with_something_to_keep_keep_a_directory(session):
+    job = sh_job(["true", "echo out", "echo err >&2", "exit 3", "touch made", "true"])
+    session.submit(job)
+    assert session.wait([job], timeout=60) == [Status.FAILED]
+    silent, out, err, failed, made, silent_too = job.subjobs
+    master = job.workspace
+    collected = os.path.join(master, trace.COLLECTED)
+    # The tidy runs beside the actor's watcher: a moment after the final status at most.
+    wait_until(lambda: not os.path.exists(silent.workdir) and not os.path.exists(silent_too.workdir))
+    for kept in (out, err, failed, made):
+        assert os.path.isfile(os.path.join(kept.workdir, trace.STATUS)), kept.fqid
+        assert os.path.isdir(kept.outputdir), kept.fqid
+    assert sorted(os.listdir(made.outputdir)) == ["made", "stderr", "stdout"]
+    # Readable for every subjob: the tidied ones' lines are in the collected trace,
+    # one line per change, prefixed with the subjob's id.
+    for sub in job.subjobs:
+        states = [info.state for info in trace.history(sub.workdir)]
+        assert states[-1] == (sf.RUN_FAILED if sub is failed else sf.RUN_DONE), (sub.fqid, states)
+        assert sf.RUNNING in states and states[0] == sf.CREATED, (sub.fqid, states)
+    with open(collected) as handle:
+        lines = handle.read().splitlines()
+    assert sorted({line.split(" ", 1)[0] for line in lines}) == ["0", "5"]
+    assert all(sf.parse_line(line.split(" ", 1)[1]) is not None for line in lines), lines
+    assert any(line.startswith("5 ") and " RUN_DONE exit=0" in line for line in lines), lines
+    # What a user reads of a tidied subjob: empty output, not an error.
+    assert session.peek(silent) == "" and session.peek(silent, file="stderr") == ""
+    assert session.peek(out).strip() == "out"
+
+
+def test_silent_subjobs_cost_a_few_bytes_each_in_the_workspace(session):
+    n = 300
+    job = sh_job(["true"] * n, concurrency=4)
+    session.submit(job)
+    assert session.wait([job], timeout=120) == [Status.COMPLETED]
+    wait_until(lambda: sorted(os.listdir(job.workspace)) == ["input", trace.COLLECTED], timeout=30)
+    # input/ is the master's, as in Ganga; the rest is one line per status change.
+    per_subjob = _dir_blocks(job.workspace) / n
+    assert per_subjob < 400, per_subjob
+    assert {info.state for sub in job.subjobs for info in trace.history(sub.workdir)[-1:]} == {sf.RUN_DONE}
+
+
+def wait_until(check, timeout: float = 10.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
