@@ -203,6 +203,7 @@ def test_the_demo_runs_a_real_job_and_stops_the_service_it_started(tmp_path):
         assert "subjob 0: sum of i^2 for i < 1000 = 332833500" in result.stdout
         assert lines[-1] == "stopped the service the demo started (the next command starts it again)"
         assert not (root / "service.json").exists()  # the service it started is gone
+        assert not (root / "repository" / "jobs.fs.tmp").exists()  # its scratch file went with it
         again = run_gl(root, "jobs", "--json", check_clean=False)
         assert json.loads(again.stdout)[0]["subjobs"] == {"completed": 20}
     finally:
@@ -395,6 +396,23 @@ def test_wait_says_what_it_waited_for(prepared):
     assert result.stdout.splitlines() == ["0: completed", "1: failed (subjobs failed:1 completed:1)"]
     data = json.loads(run_gl(prepared, "wait", "0", "--json", check_clean=False).stdout)
     assert data["jobs"][0]["status"] == "completed" and data["timed_out"] is False
+
+
+def test_pack_while_jobs_run_says_what_it_did_and_keeps_every_job(prepared):
+    def listed() -> list[dict]:
+        rows = json.loads(run_gl(prepared, "jobs", "--json", check_clean=False).stdout)
+        return [{k: v for k, v in row.items() if k != "runtime_s"} for row in rows]
+
+    before = listed()
+    result = run_gl(prepared, "pack", check_clean=False)
+    assert result.returncode == 0, result.stderr
+    path = prepared / "repository" / "jobs.fs"
+    assert re.fullmatch(rf"packed {re.escape(str(path))}: [0-9.]+ [KMG]?B -> [0-9.]+ [KMG]?B in [0-9.]+ s "
+                        r"\(only the current state kept\)", result.stdout.strip()), result.stdout
+    done = json.loads(run_gl(prepared, "pack", "--json", check_clean=False).stdout)
+    assert done["after"] == path.stat().st_size and done["after"] <= done["before"]
+    assert listed() == before
+    assert not (prepared / "repository" / "jobs.fs.old").exists()
 
 
 def test_jobs_lists_the_prepared_jobs(prepared):

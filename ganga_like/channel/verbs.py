@@ -35,6 +35,9 @@ SERVICE_VERBS = (
     Verb("web", (Param("listen", "str", ""),), Lock.NONE, "service.verbs:Verbs.web", Result.INFO,
          doc="The web view's address with its token (started now if it is not yet); "
              "listen: HOST:PORT instead of loopback, at its first start."),
+    Verb("pack", (), Lock.NONE, "service.verbs:Verbs.pack", Result.INFO,
+         doc="Pack the database now (jobs.fs: the current state, plus the history the "
+             "pack policy keeps); what it did, with the sizes before and after."),
     Verb("stop", (), Lock.NONE, "service.verbs:Verbs.stop", Result.TEXT, any_time=True,
          doc="Stop the service ('stopping'); a new one starts on the next use."),
 )

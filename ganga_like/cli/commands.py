@@ -340,6 +340,20 @@ def cmd_web(args: argparse.Namespace) -> int:
         session.close()
 
 
+def cmd_pack(args: argparse.Namespace) -> int:
+    """Pack the repository's database through its service; one line of what it did."""
+    session = _session()
+    try:
+        done = session.run_verb("pack")
+        if args.json:
+            _print_json(done)
+        else:
+            print(done["line"])
+        return EXIT_OK
+    finally:
+        session.close()
+
+
 def cmd_service(args: argparse.Namespace) -> int:
     from ..client import service_control
 

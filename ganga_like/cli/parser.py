@@ -199,6 +199,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "behind the token; plain HTTP), at its first start")
     _json(p, "the address, host, port and whether it is loopback only, as JSON")
 
+    p = command("pack", c.cmd_pack, "pack the database now (jobs.fs keeps only what the "
+                "pack policy keeps: docs/administration.md, \"Packing\")")
+    _json(p, "what the pack did (path, sizes before and after, seconds) as JSON")
+
     p = command("service", c.cmd_service, "the repository's service: start | stop | status | log")
     actions = p.add_subparsers(dest="action", metavar="{start,stop,status,log}", required=True)
     a = actions.add_parser("start", help="start it (it also starts by itself on first use)")

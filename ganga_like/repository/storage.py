@@ -8,6 +8,7 @@ FileStorage is ZODB's, made safe on a full disk (:class:`SafeFileStorage`).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -71,6 +72,17 @@ class SafeFileStorage(FileStorage):
         # The ZEO server logs each failed vote twice, with tracebacks: one line it is.
         _one_line_when_full(logging.getLogger("ZEO.StorageServer"),
                             logging.getLogger("ZEO.asyncio.server"))
+
+    def close(self) -> None:
+        # ZODB's close keeps ``.tmp`` (the scratch file of a commit, empty between
+        # commits): removed here, while this process still holds the storage's lock.
+        scratch = self._tfile
+        if scratch is not None:
+            self._tfile = None
+            scratch.close()
+            with contextlib.suppress(OSError):
+                os.remove(scratch.name)
+        super().close()
 
     def tpc_vote(self, transaction: Any) -> Any:
         try:

@@ -44,6 +44,7 @@ from ..config import Config
 from ..engine.core import Engine
 from ..errors import GangaLikeError, ServiceError, ServiceRunning
 from ..ray_runtime import TOKEN_PATH, ensure_ray, import_ray, ray_is_opened, settle_environment
+from ..repository import pack
 from ..repository.storage import SafeFileStorage, open_zeo
 from ..status import ACTIVE
 from . import guardian, logfile, reaper, sharing, start_failure
@@ -73,8 +74,10 @@ def idle_seconds(environ: Any = None) -> float:
 
 class Service:
     def __init__(self, config: Config, listen: tuple[str, int] | None = None,
-                 idle: float = DEFAULT_IDLE) -> None:
+                 idle: float = DEFAULT_IDLE, pack_policy: pack.PackPolicy | None = None) -> None:
         self.config = config
+        self.pack_policy = pack_policy or pack.PackPolicy()
+        self.autopack: pack.AutoPack | None = None
         self.paths = ServicePaths(config.root)
         self.listen = listen
         self.idle = idle
@@ -122,7 +125,8 @@ class Service:
         self.session = Engine(self.config, repository=repository)
         self.repo_uuid = self.session.repo_uuid  # read once: the main connection is the verbs'
         self.web = WebHost(self.config, repository, self.answer)
-        self.verbs = Verbs(self.session, self.info, self.request_stop, self.web.open)
+        self.verbs = Verbs(self.session, self.info, self.request_stop, self.web.open,
+                           self.pack_now)
         self.control = ControlServer(self.paths.control_socket, self.answer)
         if self.listen is not None:
             self._listen_tls(*self.listen)
@@ -132,6 +136,7 @@ class Service:
                  f", TLS on {self.tls_address[0]}:{self.tls_address[1]}" if self.tls_address else "")
         threading.Thread(target=self._housekeeping, name="ganga_like-housekeeping",
                          daemon=True).start()
+        threading.Thread(target=self._packing, name="ganga_like-pack", daemon=True).start()
 
     def _take_lock(self) -> None:
         fd = os.open(self.paths.lock, os.O_RDWR | os.O_CREAT, 0o600)
@@ -154,7 +159,10 @@ class Service:
         os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
         if os.path.exists(self.paths.zeo_socket):
             os.unlink(self.paths.zeo_socket)  # a dead service's (we hold the lock)
-        storage = SafeFileStorage(path)  # a full disk cannot damage it
+        for line in pack.repair(path):  # what a service killed midway left
+            log.info("%s", line)
+        storage = SafeFileStorage(path, pack_keep_old=False)  # a full disk cannot damage it
+        self.autopack = pack.AutoPack(storage, self.pack_policy)
         self.zeo = StorageServer(connectable(self.paths.zeo_socket), {"1": storage})
         self.zeo.start_thread()
         deadline = time.monotonic() + 10
@@ -291,6 +299,18 @@ class Service:
                 continue
             self.request_stop(f"idle for {self.idle:g} s with no client and no active job")
 
+    def _packing(self) -> None:
+        """Every few seconds: pack ``jobs.fs`` when the policy says so (repository/pack.py)."""
+        while not self.stopping.wait(pack.CHECK_EVERY):
+            if self.autopack is not None:
+                self.autopack.tick()
+
+    def pack_now(self) -> dict[str, object]:
+        """The ``pack`` verb: pack now, keeping the policy's days of history."""
+        if self.autopack is None:
+            raise ServiceError("the service serves no database yet")
+        return self.autopack.pack_now().as_dict()
+
     def request_stop(self, reason: str) -> None:
         if not self.stopping.is_set():
             self.stop_reason = reason
@@ -388,7 +408,7 @@ def main(argv: list[str] | None = None) -> int:
     service: Service | None = None
     try:
         service = Service(config, listen=parse_listen(args.listen) if args.listen else None,
-                          idle=idle_seconds())
+                          idle=idle_seconds(), pack_policy=pack.PackPolicy.from_env())
         signal.signal(signal.SIGTERM, lambda *_: service.request_stop("SIGTERM") if service else None)
         signal.signal(signal.SIGINT, lambda *_: service.request_stop("SIGINT") if service else None)
         service.start()

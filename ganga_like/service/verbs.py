@@ -23,15 +23,17 @@ from ..model.session import Lock, Verb
 T = TypeVar("T")
 Info = Callable[[], Mapping[str, object]]
 Web = Callable[[str], Mapping[str, object]]
+Pack = Callable[[], Mapping[str, object]]
 
 
 class Verbs:
     def __init__(self, session: Engine, info: Info, stop: Callable[[str], None],
-                 web: Web | None = None) -> None:
+                 web: Web | None = None, pack: Pack | None = None) -> None:
         self.session = session
         self._info = info
         self._stop = stop
         self._web = web
+        self._pack = pack
         self._lock = threading.Lock()
 
     # -- the database view a verb works on ----------------------------------------
@@ -88,6 +90,11 @@ class Verbs:
         if self._web is None:
             raise GangaLikeError("this service has no web view")
         return self._web(listen)
+
+    def pack(self) -> Mapping[str, object]:
+        if self._pack is None:
+            raise GangaLikeError("this service does not pack its database")
+        return self._pack()
 
     def stop(self) -> str:
         self._stop("asked by a client")

@@ -138,3 +138,35 @@ def test_a_first_verb_after_a_restart_is_not_undone_by_the_recovery_it_starts(se
     finally:
         fresh.close()
         set_default_session(session)
+
+
+def test_recovery_reads_the_outcome_of_subjobs_tidied_while_no_session_ran(tmp_path, shared_ray_env):
+    """SIGKILL while subjobs run; they end meanwhile and are tidied away (as their actor
+    does once they wrote nothing), so their outcome is only in the master's collected
+    trace: the next session reads it there and records them completed, exit 0."""
+    import time
+
+    from ganga_like.backends.runtime import status_file as sf
+    from ganga_like.backends.runtime import trace
+
+    root = str(tmp_path / "gl")
+    n = 4
+    job_id = run_and_kill_a_session(root, shared_ray_env, str(n), "1")
+    workdirs = [os.path.join(root, "workspace", job_id, str(i)) for i in range(n)]
+    deadline = time.monotonic() + 30
+    while not all(trace.last(w) is not None and trace.last(w).terminal for w in workdirs):
+        assert time.monotonic() < deadline, [trace.last(w) for w in workdirs]
+        time.sleep(0.1)
+    for workdir in workdirs:
+        trace.tidy(workdir)  # (False when the actor, still alive, did it first)
+    assert not any(os.path.exists(w) for w in workdirs)
+    session = Engine(Config.from_env(root=root))
+    set_default_session(session)
+    try:
+        job = session.jobs.get(int(job_id))
+        assert session.wait([job], timeout=60) == [Status.COMPLETED], job.subjob_counts
+        assert all(sj.exit_code == 0 for sj in job.subjobs)
+        assert all(trace.history(w)[-1].state == sf.RUN_DONE for w in workdirs)
+    finally:
+        session.close()
+        set_default_session(None)
