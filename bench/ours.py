@@ -701,9 +701,38 @@ def disk_per_subjob(n: int, tmp_root: str) -> dict:
         alloc2, apparent2, files2 = _tree_usage(root)
         res.update(after_close_bytes_per_subjob=(alloc2 - base_alloc) / n,
                    after_close_files_per_subjob=(files2 - base_files) / n)
+        res.update(_after_pack(root, n))
     finally:
         _finish(s, tmp_root, res, prefix)
     return res
+
+
+def _after_pack(root: str, n: int) -> dict:
+    """The database and the workspace per subjob once the database is packed (the
+    service's own pack: ``repository/pack.py``) and the subjobs that wrote nothing are
+    tidied away (the actor does it beside its watcher: waited for here), in allocated
+    blocks (du's measure). The queue log is outside both (``parts``)."""
+    from ganga_like.backends.runtime.trace import TIDY_QUIET
+    from ganga_like.repository.pack import pack_file
+
+    workspace = os.path.join(root, "workspace")
+    time.sleep(2 * TIDY_QUIET)
+    entries, deadline = -1, _now() + 300
+    while _now() < deadline:
+        now = sum(len(names) for _, names, _ in os.walk(workspace))
+        if now == entries:
+            break
+        entries = now
+        time.sleep(1.0)
+    path = os.path.join(root, "repository", "jobs.fs")
+    t0 = _now()
+    before, after = pack_file(path)
+    took = _now() - t0
+    db = sum(_tree_usage(os.path.join(root, "repository"))[:1])
+    ws = _tree_usage(workspace)[0]
+    return {"pack_s": took, "jobs_fs_before_pack": before, "jobs_fs_after_pack": after,
+            "db_bytes_per_subjob_after_pack": db / n, "workspace_bytes_per_subjob": ws / n,
+            "bytes_per_subjob_after_pack": (db + ws) / n}
 
 
 # ---------------------------------------------------------------- (g)

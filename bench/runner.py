@@ -138,6 +138,20 @@ def build_rows(quick: bool, ganga_max_n: int, bs: int) -> list[Row]:
         ganga=("f_disk.py", [str(fg_n), str(bs)]), ours=("disk_per_subjob", {"n": fg_n}),
         limit=lambda L: _g(L, "zodb_1000", "bytes_per_object"),
         limit_note="ZODB: bytes per small object in an IOBTree"))
+    # (p): the disk a subjob that writes nothing costs once the database is packed
+    # (issue 22, point 4): database + workspace; Ganga at 100 (its own cost per subjob).
+    p_ns = [100, 1000] if quick else [1000, 10000, 100000]
+    for n in p_ns:
+        rows.append(Row(
+            key=f"p{n}", letter="p",
+            label=f"(p) bytes per subjob after a pack, database + workspace ({n:,} subjobs of "
+                  "/bin/true; Ganga: 100)",
+            metric="bytes_per_subjob_after_pack", unit="bytes",
+            ganga=("f_disk.py", ["100", str(bs)]) if n == p_ns[0] else None,
+            ganga_from=None if n == p_ns[0] else f"p{p_ns[0]}",
+            ours=("disk_per_subjob", {"n": n}),
+            limit=lambda L: _g(L, "zodb_1000", "bytes_per_object"),
+            limit_note="ZODB: bytes per small object in an IOBTree"))
     rows.append(Row(
         key=f"g{fg_n}", letter="g", label=f"(g) peak memory of the session ({fg_n:,} subjobs)",
         metric="peak_rss_bytes", unit="bytes",

@@ -8,6 +8,7 @@ work the old one started.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from typing import Any
@@ -16,6 +17,7 @@ from ..backends.config import BackendConfig
 from ..errors import BackendError
 from ..ray_runtime import ensure_ray, import_ray
 
+CLOSE_WAIT = 15.0  # seconds shutdown() gives the actors to close (their threads, their tidying)
 NAME_RACE_WAIT = 10.0  # seconds to wait out Ray's race on the name of a dying owner's actor
 
 
@@ -82,6 +84,13 @@ class BackendPool:
             actors, self._actors = list(self._actors.values()), {}
         if not ray.is_initialized():
             return  # Ray is gone, and its actors with it (a call now could crash)
+        # Closed first: an actor finishes what it does after its runs (trace.py's tidying).
+        closing = []
+        for actor in actors:
+            with contextlib.suppress(Exception):  # an actor without close(): killed as it is
+                closing.append(actor.close.remote())
+        with contextlib.suppress(Exception):
+            ray.wait(closing, num_returns=len(closing), timeout=CLOSE_WAIT)
         for actor in actors:
             try:
                 ray.kill(actor, no_restart=True)

@@ -63,6 +63,17 @@ def test_silent_subjobs_cost_a_few_bytes_each_in_the_workspace(session):
     assert {info.state for sub in job.subjobs for info in trace.history(sub.workdir)[-1:]} == {sf.RUN_DONE}
 
 
+def test_an_actor_that_closes_tidies_what_it_had_left_for_a_quiet_moment(session):
+    """The actor tidies once no run has ended for a second; closed before that (the
+    service stops), it tidies what it had queued before it goes."""
+    job = sh_job(["true"] * 8)
+    session.submit(job)
+    assert session.wait([job], timeout=60) == [Status.COMPLETED]
+    session.context.backends.shutdown()  # what the session's close does
+    assert [sub.fqid for sub in job.subjobs if os.path.exists(sub.workdir)] == []
+    assert all(trace.history(sub.workdir)[-1].state == sf.RUN_DONE for sub in job.subjobs)
+
+
 def wait_until(check, timeout: float = 10.0) -> None:
     import time
 

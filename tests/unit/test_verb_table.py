@@ -25,7 +25,7 @@ from ganga_like.status import Status
 
 PACKAGE = Path(__file__).resolve().parents[2] / "ganga_like"
 EXPECTED = {"submit", "submit_bex", "kill", "resubmit", "remove", "force_status", "freeze", "unfreeze",
-            "unmonitor", "leaks", "hosts", "peek", "wait", "hello", "status", "web", "stop"}
+            "unmonitor", "leaks", "hosts", "peek", "wait", "hello", "status", "web", "pack", "stop"}
 NOT_VERBS = {"register", "write", "refresh_for_read", "run_verb"}  # what the model needs besides
 
 

@@ -34,7 +34,7 @@ from typing import Any
 from ganga_like.backends import base
 from ganga_like.backends.base import Event, Handle, KillResult
 from ganga_like.backends.resources import Pool
-from ganga_like.backends.runtime import outcome, procs
+from ganga_like.backends.runtime import outcome, procs, trace
 from ganga_like.backends.runtime import runs as rs
 from ganga_like.backends.runtime import status_file as sf
 from ganga_like.backends.runtime.events import EventStream
@@ -43,6 +43,7 @@ from ganga_like.backends.runtime.table import DROPPED_NOTE, RunTable
 
 SETTLE_TIMEOUT = 15.0  # seconds kill() waits for runs being handed over to settle
 LOOP_ERROR_PAUSE = 0.2  # seconds a loop rests after a round failed (no busy spin)
+CLOSE_TIDY_BUDGET = 10.0  # seconds close() tidies what is queued (trace.py); the rest is kept
 
 
 class RuntimeActor:
@@ -161,6 +162,7 @@ class RuntimeActor:
         for thread in self._threads:
             if thread is not threading.current_thread():
                 thread.join(timeout=5)
+        trace.finish_tidying(CLOSE_TIDY_BUDGET)
 
     # ------------------------------------------------------------------ for drivers
 

@@ -27,8 +27,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import queue
 import threading
+import time
 
 from ganga_like.backends.runtime import status_file as sf
 
@@ -36,6 +36,7 @@ STATUS = "status"  # a (sub)job's own status file, in its workdir
 OUTPUT = "output"  # the payload's working directory, in the workdir
 COLLECTED = "subjobs.status"  # a master's collected trace of its tidied subjobs
 EMPTY_OUTPUTS = ("stdout", "stderr")  # what the wrapper always makes, written to or not
+TIDY_QUIET = 1.0  # seconds without a run ending before the ended ones are tidied
 
 
 def status_path(workdir: str) -> str:
@@ -113,29 +114,59 @@ def tidy(workdir: str) -> bool:
 
 
 class _Tidier:
-    """Tidies in a thread of its own: removing directories costs about as much as making
-    them (measured: rmdir is most of it), and the thread that reports exits must not
-    wait for it. What is still queued when the process ends stays as it is (kept, and
-    read as before)."""
+    """Tidies in a thread of its own, at a quiet moment: once no run has ended for
+    :data:`TIDY_QUIET` seconds. Removing directories costs about as much as making them
+    (measured: ``rmdir`` is most of it), and on ext4 files made while many are being
+    deleted cost more (docs/performance.md, "The filesystem"): a burst of short runs
+    is tidied after it, not between its launches. What is still queued when the
+    process ends stays as it is (kept, and read as before)."""
 
     def __init__(self) -> None:
-        self._queue: queue.SimpleQueue[str] = queue.SimpleQueue()
+        self._cond = threading.Condition()
+        self._pending: list[str] = []
+        self._last = 0.0  # when the last one was queued
         self._thread: threading.Thread | None = None
-        self._start = threading.Lock()
+        self._busy = threading.Lock()  # one tidying at a time: the thread's or finish()'s
 
     def later(self, workdir: str) -> None:
-        with self._start:
+        with self._cond:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="ganga_like-tidy", daemon=True)
                 self._thread.start()
-        self._queue.put(workdir)
+            self._pending.append(workdir)
+            self._last = time.monotonic()
+            self._cond.notify()
 
     def _run(self) -> None:
         while True:
-            tidy(self._queue.get())
+            with self._cond:
+                while not self._pending:
+                    self._cond.wait()
+                while (left := self._last + TIDY_QUIET - time.monotonic()) > 0:
+                    self._cond.wait(left)
+            with self._busy:
+                for workdir in self._take():
+                    tidy(workdir)
+
+    def _take(self) -> list[str]:
+        with self._cond:
+            batch, self._pending = self._pending, []
+        return batch
+
+    def finish(self, budget: float) -> None:
+        """Tidy what is queued now, for at most ``budget`` seconds (an actor that closes:
+        a process killed before this keeps those directories, read as before)."""
+        deadline = time.monotonic() + budget
+        with self._busy:
+            for workdir in self._take():
+                if time.monotonic() >= deadline:
+                    break
+                tidy(workdir)
 
 
-tidy_soon = _Tidier().later
+_tidier = _Tidier()
+tidy_soon = _tidier.later
+finish_tidying = _tidier.finish
 
 
 def _prefixed(key: str, raw: bytes) -> bytes:
