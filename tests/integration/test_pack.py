@@ -3,6 +3,7 @@ itself, and what a SIGKILL or a full disk in the middle of a pack leaves."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -201,3 +202,31 @@ def test_the_automatic_pack_runs_once_the_file_has_grown_and_commits_paused(tmp_
     finally:
         db.close()
     assert leftovers(path) == []
+
+
+def test_a_service_starting_after_a_pack_was_killed_between_its_renames_loses_nothing(tmp_path):
+    """The whole start: a root whose service died in the instant with no jobs.fs (and left
+    a .pack and a .tmp): the next service restores jobs.fs.old, removes the rest, says so
+    in its log, and lists the job stored before."""
+    from ganga_like.config import Config
+    from ganga_like.engine.core import Engine
+    from ganga_like.model.job import Job
+    from tests.test_cli import run_gl
+
+    root = tmp_path / "gl"
+    session = Engine(Config.from_env(root=str(root)))
+    try:
+        session.register(Job(name="kept-through-the-pack"))
+    finally:
+        session.close()
+    path = root / "repository" / "jobs.fs"
+    os.rename(path, str(path) + ".old")
+    (root / "repository" / "jobs.fs.pack").write_bytes(b"a pack cut short")
+    (root / "repository" / "jobs.fs.tmp").write_bytes(b"")
+    listed = run_gl(root, "jobs", "--json")  # starts the service; stopped and checked after
+    assert listed.returncode == 0, listed.stderr
+    assert [row["name"] for row in json.loads(listed.stdout)] == ["kept-through-the-pack"]
+    log = (root / "service.log").read_text()
+    assert f"{path} restored from {path}.old (a pack was killed between its renames)" in log, log
+    assert f"removed {path}.pack, left by a process that was killed" in log, log
+    assert leftovers(path) == []  # the stopped service's own .tmp went with it too
