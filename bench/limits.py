@@ -21,6 +21,9 @@ cannot beat on this machine, whatever its design:
   Python session's memory.
 * ray: Ray's overhead per actor call: 1,000 sequential
   ray.get(actor.noop.remote()) on a local Ray (per call ms).
+* xargs: what a user would run instead of a bulk local job: `seq N | xargs -P<slots>
+  -n1 /bin/true` with as many slots as Local's default concurrency (the CPU count),
+  N = 10,000 (total s, per process ms).
 """
 
 from __future__ import annotations
@@ -59,6 +62,15 @@ def spawn_rate(n: int, parallel: int) -> dict:
         running = [p for p in running if p.pid != pid]
     total = time.perf_counter() - t0
     return {"n": n, "parallel": parallel, "total_s": total, "per_process_ms": total / n * 1e3}
+
+
+def xargs_rate(n: int, slots: int) -> dict:
+    """`seq n | xargs -P slots -n1 /bin/true`: a shell user's bulk run."""
+    t0 = time.perf_counter()
+    subprocess.run(f"seq {n} | xargs -P{slots} -n1 {TRUE}", shell=True, check=True,
+                   stdout=subprocess.DEVNULL)
+    total = time.perf_counter() - t0
+    return {"n": n, "slots": slots, "total_s": total, "per_process_ms": total / n * 1e3}
 
 
 _SUB = None
@@ -207,7 +219,8 @@ def ray_actor_call(n: int) -> dict:
             "init_s": init_s, "shutdown_s": shutdown_s}
 
 
-ALL = ("spawn", "zodb", "kill", "latency", "rss", "ray")
+ALL = ("spawn", "xargs", "zodb", "kill", "latency", "rss", "ray")
+XARGS_N = 10000
 
 
 def measure(only: tuple[str, ...] = ALL, n_spawn: int = 1000,
@@ -216,6 +229,8 @@ def measure(only: tuple[str, ...] = ALL, n_spawn: int = 1000,
     if "spawn" in only:
         out["spawn_1"] = spawn_rate(n_spawn, 1)
         out["spawn_2"] = spawn_rate(n_spawn, 2)
+    if "xargs" in only:
+        out[f"xargs_{XARGS_N}"] = xargs_rate(XARGS_N, os.cpu_count() or 1)
     if "zodb" in only:
         with tempfile.TemporaryDirectory(prefix="limz-") as tmp:
             for n in zodb_ns:

@@ -73,9 +73,12 @@ def _g(lim: dict, *path, default=None):
     return cur
 
 
-def build_rows(quick: bool, ganga_max_n: int, bs: int) -> list[Row]:
+A_CURVE = (1000, 10000, 100000)  # the (a) sizes whose submit() and slope are compared
+
+
+def build_rows(quick: bool, ganga_max_n: int, bs: int, a_max_n: int = 10000) -> list[Row]:
     rows: list[Row] = []
-    a_ns = [10, 100] if quick else [10, 100, 1000, 10000]
+    a_ns = [10, 100] if quick else [n for n in (10, 100, 1000, 10000, 100000) if n <= a_max_n]
     for n in a_ns:
         rows.append(Row(
             key=f"a{n}", letter="a",
@@ -87,6 +90,11 @@ def build_rows(quick: bool, ganga_max_n: int, bs: int) -> list[Row]:
             n * L["spawn_2"]["per_process_ms"] / 1e3,
             limit_note="N x (start+reap /bin/true, 2 at a time)",
             ganga_timeout=2400.0))
+    for n in (n for n in a_ns if n in A_CURVE):  # the same runs: when submit() gave back
+        rows.append(Row(
+            key=f"a{n}s", letter="a", label=f"(a) submit() of {n:,} subjobs returns",
+            metric="submit_s", unit="s", ganga=None, ours=None,
+            ganga_absent="(in its submit + complete)", ours_from=(f"a{n}", None)))
     repo_ns = [1000] if quick else [1000, 10000]
     for n in repo_ns:
         rows.append(Row(
@@ -527,6 +535,7 @@ def table_lines(table: list[dict], limits: list[dict]) -> list[str]:
     if ray is not None:
         lines.append(f"| Ray: overhead per actor call (1,000 sequential `ray.get`) | – | – | – | "
                      f"{ray:.3f} ms | – |")
+    lines.extend(curve_lines(table, limits))
     s1 = _median([_g(L, "spawn_1", "per_process_ms") for L in limits])
     s2 = _median([_g(L, "spawn_2", "per_process_ms") for L in limits])
     if s1 is not None:
@@ -537,6 +546,29 @@ def table_lines(table: list[dict], limits: list[dict]) -> list[str]:
         if z is not None:
             lines.append(f"| bare ZODB commit of {n:,} small objects in an IOBTree "
                          f"| – | – | – | {fmt(z, 's')} | – |")
+    return lines
+
+
+def curve_lines(table: list[dict], limits: list[dict]) -> list[str]:
+    """(a)'s curve (issue 22): the time per subjob at each size, how 100,000 compares
+    with 10,000 (linear: at most 11 times), and 10,000 against xargs with as many slots
+    (at most twice)."""
+    ours = {t["key"]: t["ours"] for t in table}
+    per = {n: ours.get(f"a{n}") and ours[f"a{n}"] / n * 1e3 for n in A_CURVE}
+    lines = []
+    if any(per.values()):
+        slope = " / ".join(f"{v:.3f} ms" if v else "–" for v in per.values())
+        ratio = ours.get("a100000") and ours.get("a10000") and ours["a100000"] / ours["a10000"]
+        lines.append(f"| (a) per subjob at {' / '.join(f'{n:,}' for n in A_CURVE)} (slope) | – | "
+                     f"{slope} | – | – | " + (f"100,000 / 10,000: {ratio:.3g} (linear: ≤ 11)"
+                                              if ratio else "–") + " |")
+    xargs = _median([_g(L, "xargs_10000", "total_s") for L in limits])
+    if xargs is not None:
+        slots = _g(limits[0], "xargs_10000", "slots")
+        against = ours.get("a10000") and ours["a10000"] / xargs
+        lines.append(f"| `seq 10000 \\| xargs -P{slots} -n1 /bin/true` (what a user runs instead) "
+                     f"| – | {fmt(ours.get('a10000'), 's')} (a 10,000) | – | {fmt(xargs, 's')} | "
+                     + (f"{against:.3g}x (goal ≤ 2)" if against else "–") + " |")
     return lines
 
 
@@ -576,6 +608,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-ganga", action="store_true", help="run ganga_like and limits only")
     ap.add_argument("--ganga-max-n", type=int, default=None,
                     help="largest N of (a) run for Ganga (default 1000, quick 100)")
+    ap.add_argument("--a-max-n", type=int, default=10000,
+                    help="largest N of (a) for ganga_like (100000 adds the curve's last point)")
     ap.add_argument("--ganga-batchsize", type=int, default=ganga_env.DEFAULT_BATCHSIZE,
                     help="Local(batchsize=) for Ganga (default %(default)s)")
     ap.add_argument("--no-write", action="store_true", help="do not write bench/results/")
@@ -586,7 +620,7 @@ def main(argv: list[str] | None = None) -> int:
     reps = ns.reps or (1 if ns.quick else 3)
     ganga_max_n = ns.ganga_max_n or (100 if ns.quick else 1000)
     letters = set(x.strip() for x in ns.only.split(",") if x.strip())
-    every = build_rows(ns.quick, ganga_max_n, ns.ganga_batchsize)
+    every = build_rows(ns.quick, ganga_max_n, ns.ganga_batchsize, ns.a_max_n)
     rows = with_sources([r for r in every if not letters or r.letter in letters], every)
     command = "python -m bench " + " ".join(argv if argv is not None else sys.argv[1:])
     started = _dt.datetime.now().astimezone()

@@ -18,6 +18,7 @@ from ..backends import base
 from ..status import Cause
 
 if TYPE_CHECKING:  # pragma: no cover
+    from ..model.job import Job
     from ..store_session import StoreSession
     from .backend_pool import BackendPool
 
@@ -39,12 +40,22 @@ class Inbox(Protocol):
     def inject(self, events: list[base.Event]) -> None: ...
 
 
+class Streams(Protocol):
+    """The sending of masters' subjobs that goes on after ``submit()`` returned
+    (``engine/streamer.py``)."""
+
+    def start(self, top_id: int) -> None: ...
+
+    def stop(self, top: Job, why: str) -> None: ...
+
+
 @dataclasses.dataclass(eq=False)
 class EngineContext:
     store: StoreSession  # the connection, the registries, writes with retry, the queue log
     backends: BackendPool
     notify_changed: Callable[[], None]  # wakes the waiters of wait()
     inbox: Inbox | None = None  # the monitor's, once it exists
+    streamer: Streams | None = None  # the engine's, once it exists
     # After a commit: these (sub)jobs' stored state may have changed (the BEX queue's
     # writer rewrites their files; the monitor tells it of backend details it recorded).
     touched: Callable[[Iterable[str]], None] = lambda fqids: None
@@ -55,6 +66,11 @@ class EngineContext:
         repository = self.store.repository
         number = "" if repository.read_only else str(repository.causes.take())
         return Cause(kind, number, after, origin)
+
+    @property
+    def streams(self) -> Streams:
+        assert self.streamer is not None, "the engine sets its streamer at its start"
+        return self.streamer
 
     @property
     def monitor(self) -> Inbox:

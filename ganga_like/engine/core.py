@@ -39,6 +39,7 @@ from .monitor import Monitor
 from .operations.common import active_set as _active_set  # noqa: F401  (tests, recovery)
 from .operations.submit import split as _split  # noqa: F401  (tests)
 from .recovery import recover
+from .streamer import Streamer
 
 FACADE = "engine.core:Engine."  # an operation of the facade itself (wait), not of the context
 WAIT_POLL = 0.5  # the longest a wait sleeps between looks, unless a change wakes it first
@@ -77,6 +78,8 @@ class Engine(StoreSession, JobSession[Job]):
                                      notify_changed=self.notify_changed)
         self.monitor = Monitor(self.context)
         self.context.inbox = self.monitor
+        self.streamer = Streamer(self.context)
+        self.context.streamer = self.streamer
         self._recovered = False
         self.bex: BexWriter | None = None
         if not self.read_only:
@@ -120,6 +123,7 @@ class Engine(StoreSession, JobSession[Job]):
     def close(self) -> None:
         if self._closed:
             return
+        self.streamer.close()  # between batches: the rest is sent by the next engine
         self.monitor.stop()
         self.context.backends.shutdown()
         if self.bex is not None:

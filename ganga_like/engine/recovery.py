@@ -16,6 +16,7 @@ from ..backends.runtime import trace
 from ..errors import GangaLikeError
 from ..model.job import Job
 from ..model.lifecycle import set_status
+from ..model.stream import stream_of
 from ..model.writes import acting_as
 from ..ray_runtime import import_ray
 from ..status import ACTIVE, Source, Status, history_entries
@@ -41,19 +42,28 @@ def _recover(ctx: EngineContext) -> int:
     finished_tops: list[int] = []
     requeued: list[tuple[Job, list[Job]]] = []
     adopted = 0
+    streaming: list[int] = []
     for top_id in list(active_ids):
         top = _top_to_recover(ctx, top_id)
         leaves = _active_leaves(top) if top is not None else []
-        if top is None or not leaves:
+        if top is None or (not leaves and (top._counts is None or stream_of(top) is None)):
             finished_tops.append(top_id)
             continue
-        queued = _recover_top(ctx, finder, top, leaves)
-        if queued:
-            requeued.append((top, queued))
-        adopted += len(leaves)
+        if leaves:
+            queued = _recover_top(ctx, finder, top, leaves)
+            if queued:
+                requeued.append((top, queued))
+            adopted += len(leaves)
+        stream = stream_of(top) if top._counts is not None else None
+        if stream is not None:  # subjobs left to send (its roll-backs included)
+            log.info("job %s: sending the %d of its %d subjobs its submission had not sent",
+                     top_id, stream.left, stream.total)
+            streaming.append(top_id)
     for top, leaves in requeued:
         resubmit_leaves(ctx, top, leaves, source=Source.RECOVERY,
                         note="re-queued: the backend that queued it is gone")
+    for top_id in streaming:
+        ctx.streams.start(top_id)  # after the roll-backs, which put their leaves back in it
     if finished_tops:
         def work() -> None:
             for top_id in finished_tops:
@@ -173,8 +183,15 @@ def _roll_back(ctx: EngineContext, leaves: list[Job]) -> None:
     def work() -> None:
         for leaf in leaves:
             if leaf.status is Status.SUBMITTING:
+                stream = leaf.master._stream if leaf.master is not None else None
+                if stream is not None and not stream.stopped:  # the stream sends it again
+                    stream.next_id = min(stream.next_id, leaf.id or 0)
+                    stream.left += 1
                 set_status(leaf, Status.NEW,
                            "recovered: the session stopped during submission and the backend "
-                           "has no trace of it; submit again", source=Source.RECOVERY)
+                           "has no trace of it; " + ("its master's submission sends it again"
+                                                     if stream is not None and not stream.stopped
+                                                     else "submit again"),
+                           source=Source.RECOVERY)
 
     ctx.store.write(work, note="recovery: roll back interrupted submissions")

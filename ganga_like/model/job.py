@@ -31,7 +31,7 @@ from ..errors import (
     ReadOnlyError,
     UnknownAttribute,
 )
-from ..status import ACTIVE, MASTER_REMOVAL, Status, master_status
+from ..status import ACTIVE, MASTER_REMOVAL, Status
 from . import binding
 from .application import Executable
 from .bound import BoundList
@@ -41,6 +41,7 @@ from .jobtime import JobTime
 from .session import JobSession
 from .slices import JobSlice, select_indexed
 from .status_index import StatusIndex
+from .stream import SubmitStream, derived_status, stream_of
 from .table import (
     SUBJOB_COLUMNS,
     PrettyPrinter,
@@ -189,6 +190,7 @@ class Job(Persistent):
     _subjobs: IOBTree | None = None
     _counts: Any = None  # StatusCounts, on masters only
     _subjob_index: StatusIndex | None = None  # on masters: subjobs by status (None: written before)
+    _stream: SubmitStream | None = None  # a master's submission still under way (model/stream.py)
     _overrides: Mapping[str, Any] = {}  # a subjob's differences from its master
     history: tuple = ()  # ((time, from, to, note, source, cause), ...): status.history_entries
     submit_counter: int = 0
@@ -367,7 +369,7 @@ class Job(Persistent):
         # As this transaction's view holds it, with no refresh (a select compares it with
         # the index it read in the same view).
         if self._counts is not None and Status(self._status) not in MASTER_REMOVAL:
-            return master_status(self._counts.counts)
+            return derived_status(self)  # submitting while its submission streams
         return Status(self._status)  # (a removed master's too: its own, not derived)
 
     def _subjob_counts(self) -> dict[str, int]:
@@ -517,7 +519,12 @@ class Job(Persistent):
         line per reason its subjobs wait, with counts (``ganga-like why ID``)."""
         binding.before_read(self)
         subjobs = None if self._subjobs is None else self._subjobs.values()
-        return explain(self, subjobs)
+        top = self.master or self
+        # A master tells where its submission is (sending, or stopped with subjobs left
+        # new); a new subjob only that it waits to be sent.
+        stream = top._stream if top._counts is not None else None
+        told = stream is not None and stream.left > 0 and (self is top or stream_of(top) is not None)
+        return explain(self, subjobs, to_send=stream.describe() if told and stream else "")
 
     def wait(self, timeout: float | None = None) -> Status:
         """Block until the job is final (or timeout seconds pass); returns the status."""

@@ -22,10 +22,10 @@ from ..status import (
     Status,
     check_transition,
     history_entries,
-    master_status,
 )
 from .jobtime import stamp_names
 from .status_index import jobs_index
+from .stream import derived_status
 from .writes import Change, current_cause, current_write
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -33,6 +33,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 HISTORY_SHOWN_IN_ERRORS = 3
 REMOVED_MASTER = tuple(s.value for s in MASTER_REMOVAL)
+# A master's derived moves among these, back and forth, are its slots being refilled.
+UNDER_WAY = frozenset(s.value for s in (Status.SUBMITTED, Status.RUNNING, Status.COMPLETING))
 
 
 def _report(change: Change) -> None:
@@ -70,7 +72,7 @@ def set_status(
     stored = None if cause is None else cause.stored()
     master = job.master
     if master is not None:
-        before = master_status(master._counts.counts)
+        before = derived_status(master)
         master._counts.move(src.value, dst.value, when=when,  # first: the step that can refuse
                             stamps=stamp_names(src.value, dst.value, job.submit_counter > 1))
     job._status = dst.value
@@ -79,15 +81,14 @@ def set_status(
         job.reason = note
     _report(Change(when, job.fqid, src.value, dst.value, note, host, cause))
     if master is not None and master._status not in REMOVED_MASTER:
-        after = master_status(master._counts.counts)
+        after = derived_status(master)
         if after is not before:  # (a removed master's status is its own: not derived)
             # Why the master moved, as a user reads it: which subjob, and what it became.
             why = f"since subjob {job.fqid} became {dst.value} (was {src.value})"
             # The master's move names its subjob's change's cause.
             derived = None if cause is None else Cause("derived", cause.id, cause)
-            master.history = master.history + ((when, before.value, after.value, why,
-                                                Source.DERIVED.value,
-                                                None if derived is None else derived.stored()),)
+            _record_derived(master, (when, before.value, after.value, why, Source.DERIVED.value,
+                                     None if derived is None else derived.stored()))
             _report(Change(when, master.fqid, before.value, after.value, why, host, derived))
     _file(job)
     return src
@@ -103,3 +104,37 @@ def _file(job: Job) -> None:
         index.move(job.id, job._current_status().value)
     if master is not None and master.id is not None and master._status not in REMOVED_MASTER:
         _file(master)
+
+
+def master_moved(master: Job, before: Status, why: str) -> None:
+    """After a change to what a master's status is derived from besides its counts (its
+    submission's stream stopped or ended: ``model/stream.py``): record its derived move,
+    if it moved, as ``set_status`` does, and file it in the status index."""
+    after = derived_status(master)
+    if after is before or master._status in REMOVED_MASTER:
+        return
+    when, cause = _time.time(), current_cause()
+    derived = None if cause is None else Cause("derived", cause.id, cause)
+    _record_derived(master, (when, before.value, after.value, why, Source.DERIVED.value,
+                             None if derived is None else derived.stored()))
+    _report(Change(when, master.fqid, before.value, after.value, why, "", derived))
+    _file(master)
+
+
+def _record_derived(master: Job, entry: tuple) -> None:
+    """Add a derived move to the master's history; one between two statuses of work
+    under way (``UNDER_WAY``) that undoes the master's last entry, itself derived,
+    takes that entry back instead (the queue log keeps both).
+
+    A master whose subjobs run a few at a time flips between ``running`` and
+    ``submitted`` each time its slots are refilled: an entry per flip made its
+    history, and so its record, which every batch of the monitor rewrites, grow
+    with the run (quadratic over 100,000 subjobs). The story keeps its steps: a
+    submission, a roll-back, an end are never taken back."""
+    history = master.history
+    last = history[-1] if history else None
+    if last is not None and len(last) > 4 and last[4] == Source.DERIVED.value \
+            and (last[1], last[2]) == (entry[2], entry[1]) and {entry[1], entry[2]} <= UNDER_WAY:
+        master.history = history[:-1]
+    else:
+        master.history = history + (entry,)

@@ -78,15 +78,20 @@ class WhyReport:
 
 
 def explain(job: Explained, subjobs: Iterable[Explained] | None = None,
-            now: float | None = None) -> WhyReport:
-    """Why ``job`` is not running or what it does; ``subjobs``: a master's, in order."""
+            now: float | None = None, to_send: str = "") -> WhyReport:
+    """Why ``job`` is not running or what it does; ``subjobs``: a master's, in order;
+    ``to_send``: what its submission still sends (``SubmitStream.describe``), if any."""
     now = time.time() if now is None else now
     if subjobs is None:
+        if to_send and job.status is Status.NEW:  # a subjob its master's stream has yet to send
+            return WhyReport(job.fqid, str(job.status),
+                             f"{job.fqid} waits to be sent: its master is {to_send}")
         return WhyReport(job.fqid, str(job.status), f"{job.fqid} {_doing(job, now)}")
-    return _explain_master(job, subjobs, now)
+    return _explain_master(job, subjobs, now, to_send)
 
 
-def _explain_master(master: Explained, subjobs: Iterable[Explained], now: float) -> WhyReport:
+def _explain_master(master: Explained, subjobs: Iterable[Explained], now: float,
+                    to_send: str = "") -> WhyReport:
     waiting: dict[tuple[str, str], list[str]] = {}
     others: dict[str, int] = {}
     total = 0
@@ -104,6 +109,8 @@ def _explain_master(master: Explained, subjobs: Iterable[Explained], now: float)
     else:
         summary = (f"{master.fqid} is {master.status}: {waits} of {total} subjob"
                    f"{'s' * (total != 1)} wait{'s' * (waits == 1)}" + (f"; {rest}" if rest else ""))
+    if to_send:
+        summary += f"; {to_send}"
     reasons = tuple(Reason(code, note, tuple(fqids))
                     for (code, note), fqids in sorted(waiting.items(), key=lambda kv: -len(kv[1])))
     return WhyReport(master.fqid, str(master.status), summary, reasons)

@@ -10,6 +10,7 @@ full recount.
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 
 import pytest
@@ -27,7 +28,7 @@ from ganga_like.engine.core import _split
 from ganga_like.errors import InvalidTransition
 from ganga_like.model.application import Executable
 from ganga_like.model.job import Job
-from ganga_like.model.lifecycle import set_status
+from ganga_like.model.lifecycle import UNDER_WAY, set_status
 from ganga_like.model.splitters import ArgSplitter
 from ganga_like.status import Status, allowed_targets, master_status, master_status_of
 
@@ -70,15 +71,22 @@ class MasterMachine(RuleBasedStateMachine):
         before = sub.status
         master_before = self.master.status
         master_history_before = len(self.master.history)
+        self.history_before = self.master.history
         now = self._tick()
 
         assert set_status(sub, target, note="machine", source="system", now=now) is before
 
         self.legal_changes += 1
         assert sub.history[-1] == (now, before.value, target, "machine", "system", None)
-        # The master records a 'derived' entry only when its own status changes.
+        # The master records a 'derived' entry only when its own status changes; a move
+        # that undoes its last derived entry takes that entry back instead.
         if self.master.status is master_before:
             assert len(self.master.history) == master_history_before
+        elif len(self.master.history) == master_history_before - 1:
+            assert {master_before.value, self.master.status.value} <= UNDER_WAY
+            assert self.master.history == self.history_before[:-1]
+            assert self.history_before[-1][1:3] == (self.master.status.value, master_before.value)
+            assert self.history_before[-1][4] == "derived"
         else:
             assert len(self.master.history) == master_history_before + 1
             assert self.master.history[-1][1:3] == (master_before.value, self.master.status.value)
@@ -108,6 +116,18 @@ class MasterMachine(RuleBasedStateMachine):
         by_rule = master_status_of(statuses)
         assert self.master.status is by_rule
         assert master_status(self.master._counts.counts) is by_rule
+
+    @invariant()
+    def master_history_tells_its_steps(self) -> None:
+        """Its last entry is where it is; no entry among statuses of work under way undoes
+        the one before it (a flip back and forth as slots refill adds nothing, so the
+        record stays small)."""
+        history = self.master.history
+        if history:
+            assert history[-1][2] == self.master.status.value
+        for earlier, later in itertools.pairwise(history):
+            assert (later[1], later[2]) != (earlier[2], earlier[1]) or \
+                not {later[1], later[2]} <= UNDER_WAY
 
     @invariant()
     def counts_equal_a_full_recount(self) -> None:

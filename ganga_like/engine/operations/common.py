@@ -10,12 +10,15 @@ from ...backends import base
 from ...model.job import Job, index_found_wrong
 from ...model.lifecycle import set_status
 from ...model.slices import indexed_matches
+from ...model.stream import stream_of
 from ...status import Source, Status
+from ..context import EngineContext
 
 # What a kill can stop: a completing job's process is already gone (it holds
 # nothing); it finishes on its own, and `completing -> killed` is not an edge.
 KILLABLE = frozenset({Status.SUBMITTING, Status.SUBMITTED, Status.RUNNING})
-SUBMIT_CHUNK = 2000  # specs per actor call: big enough to amortise, small enough to stream
+SUBMIT_CHUNK = 1000  # subjobs per batch (per actor call, per transaction): big enough to amortise,
+#                     small enough that submit() returns soon and a kill waits little for one
 KILL_GRACE = 3.0
 HOST = socket.gethostname()
 
@@ -47,6 +50,14 @@ def active_set(root: Any) -> Any:
         root.active_ids = IITreeSet()
     return root.active_ids
 
+
+
+def stop_stream(ctx: EngineContext, job: Job, why: str) -> None:
+    """Before a verb that ends a master's work: stop sending its subjobs (the batch in
+    flight is recorded first, so the verb finds it; those not sent stay ``new``)."""
+    top = job.master or job
+    if top._counts is not None and stream_of(top) is not None:
+        ctx.streams.stop(top, why)
 
 
 def begin_attempt(target: Job, note: str, source: Source, auto: bool = False) -> None:

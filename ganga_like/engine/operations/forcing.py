@@ -7,7 +7,7 @@ from ...model.job import Job
 from ...model.lifecycle import set_status
 from ...status import Source, Status
 from ..context import EngineContext
-from .common import KILLABLE, leaves_of
+from .common import KILLABLE, leaves_of, stop_stream
 from .kill import kill_leaves
 
 
@@ -15,6 +15,8 @@ def force_status(ctx: EngineContext, job: Job, status: str, force: bool = False)
     target = Status.parse(status)
     if target not in (Status.FAILED, Status.COMPLETED):
         raise InvalidValue("force_status", "status", status, "'failed' or 'completed'")
+    if target is Status.FAILED:
+        stop_stream(ctx, job, "force_status('failed')")
     ctx.store.refresh()
     if target is Status.FAILED:
         sources = {Status.SUBMITTED, Status.RUNNING, Status.KILLED, Status.COMPLETING,

@@ -9,10 +9,11 @@ from ...ray_runtime import import_ray
 from ...repository.ledger import Ledger
 from ...status import Source, Status
 from ..context import EngineContext
-from .common import HOST, KILL_GRACE, KILLABLE, handle_to_stop, leaves_of
+from .common import HOST, KILL_GRACE, KILLABLE, handle_to_stop, leaves_of, stop_stream
 
 
 def kill(ctx: EngineContext, job: Job) -> None:
+    stop_stream(ctx, job, f"kill {job.fqid}")
     ctx.store.refresh()
     targets = leaves_of(job, KILLABLE)
     if not targets:

@@ -15,7 +15,7 @@ from ...model.lifecycle import set_status
 from ...repository.ledger import Ledger
 from ...status import ACTIVE, FROZEN, Source, Status
 from ..context import EngineContext
-from .common import HOST, KILLABLE, active_set, handle_to_stop, leaves_of
+from .common import HOST, KILLABLE, active_set, handle_to_stop, leaves_of, stop_stream
 from .kill import kill_leaves
 
 
@@ -24,6 +24,7 @@ def remove(ctx: EngineContext, job: Job, force: bool = False) -> None:
         raise OperationRefused(job.fqid, "remove", job.status.value,
                                f"subjobs are not removable alone; remove the master "
                                f"jobs({job.master.id}) or kill this subjob")
+    stop_stream(ctx, job, "remove")
     ctx.store.refresh()
     if job.status is Status.TEMPLATE:
         delete(ctx, job, ctx.store.templates)

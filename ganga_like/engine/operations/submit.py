@@ -8,12 +8,14 @@ from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
 from ...backends import base
-from ...errors import BackendError, InvalidValue, OperationRefused
+from ...errors import BackendError, GangaLikeError, InvalidValue, OperationRefused
 from ...model.application import payload_command
 from ...model.counts import StatusCounts
 from ...model.job import Job
 from ...model.jobtime import new_stamps
 from ...model.status_index import StatusIndex
+from ...model.stream import SubmitStream, stream_of
+from ...model.writes import current_cause
 from ...ray_runtime import import_ray
 from ...repository.diskspace import disk_full, mentions_disk_full
 from ...status import Source, Status
@@ -60,18 +62,61 @@ def submit(ctx: EngineContext, job: Job, keep_going: bool = False,
         check_resources(job, targets)
         job.submit_environment = submitter_environment(
             os.environ if environment is None else environment)
-        for target in targets:
+        first = targets[:SUBMIT_CHUNK]
+        for target in first:
             begin_attempt(target, "", source=Source.USER)
+        if len(targets) > len(first):  # the rest is sent after submit() returns
+            job._stream = SubmitStream(int(first[-1].id or 0) + 1, len(targets) - len(first), len(targets),
+                                       keep_going=keep_going, cause=current_cause())
         mark_active(ctx, job)
-        prepared.extend(targets)
+        prepared.extend(first)
 
     ctx.store.write(prepare, note=f"submit {job.fqid}")
-    send(ctx, job, prepared, keep_going=keep_going)
+    send_first(ctx, job, prepared, keep_going)
     return job
 
 
+def send_first(ctx: EngineContext, top: Job, first: Sequence[Job], keep_going: bool) -> None:
+    """Send the first batch (all of a small job) and wait until it is recorded; then
+    the streamer sends the rest, if any (a failed first batch stops it, unsent)."""
+    try:
+        send(ctx, top, first, keep_going=keep_going)
+    except GangaLikeError as exc:
+        if stream_of(top) is not None:
+            ctx.streams.stop(top, f"its first batch failed: {str(exc)[:200]}")
+        raise
+    if stream_of(top) is not None:
+        assert top.id is not None  # a submitted job is registered
+        ctx.streams.start(top.id)
+
+
 def send(ctx: EngineContext, top: Job, targets: Sequence[Job], keep_going: bool) -> None:
-    """Hand subjobs to the backend; the monitor records the answers."""
+    """Hand subjobs to the backend; the monitor records the answers (this waits for
+    that, then raises what could not be submitted unless ``keep_going``)."""
+    pairs = hand_over(ctx, top, targets, keep_going)
+    submission = Submission(pairs)
+    ctx.monitor.submit_results(submission)
+    submission.done.wait()
+    ctx.store.refresh()
+    if submission.error is not None:
+        raise submission.error
+    errors = [h for _, _, h in pairs if h.error]
+    if errors and not keep_going and mentions_disk_full(errors[0].error):
+        raise disk_full(top.workspace, f"{len(errors)} of {len(pairs)} (sub)jobs of job {top.fqid} "
+                        f"could not be prepared there and are 'new' again", "submit() again")
+    if errors and not keep_going:
+        raise BackendError(
+            f"{len(errors)} of {len(pairs)} could not be submitted and are 'new' again "
+            f"(first reason: {errors[0].error}); fix and submit() again, or use keep_going=True",
+            job_id=top.fqid, status=top.status.value,
+        )
+
+
+def hand_over(ctx: EngineContext, top: Job, targets: Sequence[Job],
+              keep_going: bool) -> list[tuple[str, int, base.Handle]]:
+    """Give subjobs (already ``submitting``) to the backend's actor in chunks; one
+    ``(fqid, attempt, handle)`` per subjob, a handle with an error for each that was
+    not taken (after a failed chunk, unless ``keep_going``, the rest are not sent)."""
     actor = ctx.backends.actor(top.backend)
     specs = specs_for(ctx, top, targets)
     pairs: list[tuple[str, int, base.Handle]] = []
@@ -100,22 +145,7 @@ def send(ctx: EngineContext, top: Job, targets: Sequence[Job], keep_going: bool)
         pairs.extend((s.fqid, s.attempt, h) for s, h in zip(chunk, handles, strict=True))
     if show:
         print(f"\rsubmitting {top.fqid}: {len(specs)}/{len(specs)}", file=sys.stderr, flush=True)
-    submission = Submission(pairs)
-    ctx.monitor.submit_results(submission)
-    submission.done.wait()
-    ctx.store.refresh()
-    if submission.error is not None:
-        raise submission.error
-    errors = [h for _, _, h in pairs if h.error]
-    if errors and not keep_going and mentions_disk_full(errors[0].error):
-        raise disk_full(top.workspace, f"{len(errors)} of {len(pairs)} (sub)jobs of job {top.fqid} "
-                        f"could not be prepared there and are 'new' again", "submit() again")
-    if errors and not keep_going:
-        raise BackendError(
-            f"{len(errors)} of {len(pairs)} could not be submitted and are 'new' again "
-            f"(first reason: {errors[0].error}); fix and submit() again, or use keep_going=True",
-            job_id=top.fqid, status=top.status.value,
-        )
+    return pairs
 
 
 def stage_inputs(ctx: EngineContext, top: Job, targets: Sequence[Job],
@@ -238,12 +268,15 @@ def split(job: Job) -> None:
                            "at least one subjob (it produced none)")
     checked: list[dict[str, Any]] = []
     per_subjob: tuple[list[str], list[str]] | None = None
+    fields_of: dict[str, dict[str, Any]] = {}  # each component's fields, read once (not per row)
     for row in rows:
         clean = {}
         for path, value in row.items():
             root, _, leaf = path.partition(".")
             base_component = cast(Component, job.__dict__.get(root))
-            fields = type(base_component).fields()
+            fields = fields_of.get(root)
+            if fields is None:
+                fields = fields_of[root] = type(base_component).fields()
             if leaf not in fields:
                 raise InvalidValue(type(job.splitter).__name__, "attribute", path,
                                    f"a field of {type(base_component).__name__}: "
