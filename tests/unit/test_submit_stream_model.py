@@ -6,7 +6,7 @@ from __future__ import annotations
 from ganga_like.engine.core import _split
 from ganga_like.model.application import Executable
 from ganga_like.model.job import Job
-from ganga_like.model.lifecycle import set_status
+from ganga_like.model.lifecycle import master_moved, set_status
 from ganga_like.model.splitters import ArgSplitter
 from ganga_like.model.stream import SubmitStream, derived_status, stream_of
 from ganga_like.status import Status
@@ -62,3 +62,20 @@ def test_a_finished_stream_is_not_stopped_again():
 
 def test_jobs_stored_before_streams_load_without_one():
     assert Job._stream is None and SubmitStream.stopped == "" and SubmitStream.cause is None
+
+
+def test_a_stop_is_a_derived_move_of_the_master():
+    master = master_of(3)
+    first = list(master.subjobs)[0]
+    set_status(first, Status.SUBMITTING)
+    master._stream = SubmitStream(next_id=1, left=2, total=3)
+    set_status(first, Status.SUBMITTED)
+    set_status(first, Status.RUNNING)  # hidden by the stream: still submitting
+    before = master.status
+    master._stream.stop("kill 7")
+    master_moved(master, before, "its submission stopped (kill 7)")
+    assert master.status is Status.RUNNING
+    assert master.history[-1][1:5] == ("submitting", "running", "its submission stopped (kill 7)",
+                                       "derived")
+    master_moved(master, Status.RUNNING, "nothing moved")  # no move: nothing recorded
+    assert master.history[-1][3] == "its submission stopped (kill 7)"
