@@ -259,7 +259,7 @@ def mark_active(ctx: EngineContext, top: Job) -> None:
 def split(job: Job) -> None:
     from BTrees.IOBTree import IOBTree
 
-    from ...model.component import Component
+    from ...model.component import Component, Field
 
     splitter: Any = job.splitter  # a Splitter, or any component with split(job)
     rows = splitter.split(job)
@@ -268,7 +268,7 @@ def split(job: Job) -> None:
                            "at least one subjob (it produced none)")
     checked: list[dict[str, Any]] = []
     per_subjob: tuple[list[str], list[str]] | None = None
-    fields_of: dict[str, dict[str, Any]] = {}  # each component's fields, read once (not per row)
+    fields_of: dict[str, dict[str, Field]] = {}  # each component's fields, read once (not per row)
     for row in rows:
         clean = {}
         for path, value in row.items():
