@@ -27,6 +27,7 @@ for that start (or raises its failure, in one line) instead of starting a second
 from __future__ import annotations
 
 import atexit
+import logging
 import os
 import secrets
 import shutil
@@ -34,7 +35,7 @@ import sys
 import tempfile
 import threading
 from types import ModuleType
-from typing import Any
+from typing import Any, Protocol
 
 from .errors import GangaLikeError
 from .status import RayState
@@ -199,6 +200,9 @@ class BackgroundStart:
         self.thread = threading.Thread(target=self._run, name="ganga_like-ray", daemon=True)
 
     def _run(self) -> None:
+        # ray.init outside the main thread says it set no SIGTERM handler: the service
+        # has its own, so the line would only puzzle whoever reads the service's log.
+        logging.getLogger("ray._private.worker").addFilter(_no_sigterm_notice)
         try:
             _init_ray(None)
         except BaseException as exc:  # reported to every waiter, in one line
@@ -231,6 +235,10 @@ class BackgroundStart:
         self._release.set()
         if self._done.is_set() and self.thread is not threading.current_thread():
             self.thread.join(timeout)
+
+
+def _no_sigterm_notice(record: logging.LogRecord) -> bool:
+    return "SIGTERM handler is not set" not in record.getMessage()
 
 
 _background: BackgroundStart | None = None
@@ -293,7 +301,15 @@ def _init_ray(address: str | None) -> None:
         atexit.register(_run_before_shutdown)
 
 
-_own_head: Any = None  # Ray's Node of the head we started, until stop_ray
+class _Head(Protocol):
+    """What we use of Ray's ``Node`` (the head we started)."""
+
+    address: str
+
+    def kill_all_processes(self, check_alive: bool, allow_graceful: bool) -> None: ...
+
+
+_own_head: _Head | None = None  # the head we started, until stop_ray
 
 
 def start_own_head(ray: ModuleType) -> str:
@@ -310,7 +326,8 @@ def start_own_head(ray: ModuleType) -> str:
     auth = ray._private.authentication.authentication_token_setup
 
     class OwnHead(node_module.Node):  # type: ignore[misc,name-defined]
-        def start_api_server(self, *, include_dashboard: Any, raise_on_failure: Any) -> None:
+        def start_api_server(self, *, include_dashboard: bool | None,
+                             raise_on_failure: bool) -> None:
             """No API server: we serve no dashboard, jobs or state API."""
 
     system_config = dict(OWN_HEAD_SYSTEM_CONFIG)

@@ -215,6 +215,8 @@ class Service:
             except RayStartFailed as exc:
                 log.error("%s; the service answers reads and edits, not what needs Ray", exc)
                 return
+            if self.stopping.is_set():
+                return  # stopped while Ray started: nothing to recover now
             log.info("Ray is up; recovering earlier work, then monitoring")
             self.verbs.locked(self.session.ensure_monitor)
             log.info("ready (Ray up, recovery done, monitor running)")
