@@ -154,3 +154,34 @@ def test_kill_9_of_the_service_while_its_ray_starts_leaves_nothing(tmp_path):
         assert again.returncode == 0, again.stderr
     finally:
         finish_root(root, what="the service started after the SIGKILL")
+
+
+def test_a_ray_that_cannot_start_is_one_line_and_the_service_stays_for_reads(tmp_path):
+    """A Ray directory too deep for Ray's socket paths (a user's long RAY_TMPDIR): the
+    submit that needs Ray gets Ray's reason in one line; reads, creates and the status
+    go on, and the status says why Ray is not there."""
+    root = tmp_path / "gl"
+    deep = tmp_path / ("d" * (110 - len(str(tmp_path))))  # Ray's own paths add more below it
+    deep.mkdir()
+    code = textwrap.dedent("""
+        from ganga_like.gpi import *
+        j = Job(application=Executable(exe='/bin/true'))
+        try:
+            j.submit()
+        except Exception as exc:
+            print('REFUSED', type(exc).__name__, str(exc).splitlines()[0] if str(exc) else '')
+        print('AFTER', len(jobs), j.status.value)
+    """)
+    try:
+        result = subprocess.run([sys.executable, "-c", code], env=gl_env(root, ray_tmp=str(deep)),
+                                cwd=str(REPO), text=True, capture_output=True, timeout=120)
+        assert result.returncode == 0, result.stderr[-2000:]
+        refused, after = result.stdout.splitlines()[-2:]
+        assert refused.startswith("REFUSED ServiceError Ray could not start: ") and \
+            "AF_UNIX path length" in refused, result.stdout
+        assert after == "AFTER 1 new", result.stdout
+        status = run_gl(root, "service", "status", check_clean=False, ray_tmp=str(deep))
+        assert status.returncode == 0, status.stderr
+        assert "Ray: could not start (" in status.stdout, status.stdout
+    finally:
+        finish_root(root, what="the service whose Ray could not start")
