@@ -32,7 +32,7 @@ How the ganga_like side runs (the same for every scenario that submits):
 * Ray's environment as users have it (``ganga_like.ray_runtime``: token authentication on) and ``RAY_TMPDIR``
   under ``tmp_root``, so that every Ray process of the run is tied to the
   run's directory (the runner's leftover check sees them).
-* At the end: ``s.close()``, ``ray.shutdown()``, then the process table is
+* At the end: ``s.close()``, ``stop_ray()``, then the process table is
   checked for anything of ours left (subjob processes by their
   ``GANGA_LIKE_MARKER``, Ray processes by their parent or directory); any
   such process is killed and reported (``leftover_*`` keys), and tmp_root
@@ -195,11 +195,10 @@ def _finish(session, tmp_root: str, result: dict, prefix: str | None = None,
     result["session_close_s"] = _now() - t0
     if ray_started:
         try:
-            import ray
+            from ganga_like.ray_runtime import stop_ray
 
             t1 = _now()
-            if ray.is_initialized():
-                ray.shutdown()
+            stop_ray()  # ray.shutdown(), and the head ensure_ray started (ray.shutdown leaves it)
             result["ray_shutdown_s"] = _now() - t1
         except Exception as exc:
             result["ray_shutdown_error"] = repr(exc)
