@@ -68,6 +68,7 @@ from .webhost import WebHost
 log = logging.getLogger("ganga_like.service")
 
 DEFAULT_IDLE = 900.0
+BOOT_LOOK = 0.2  # seconds between looks at a stop request while Ray starts
 
 
 def idle_seconds(environ: Any = None) -> float:
@@ -211,7 +212,9 @@ class Service:
         try:
             self.ready.set()
             try:
-                self.ray.wait()
+                while not self.ray.wait(timeout=BOOT_LOOK):
+                    if self.stopping.is_set():
+                        return  # a stop does not wait for a start that may take minutes
             except RayStartFailed as exc:
                 log.error("%s; the service answers reads and edits, not what needs Ray", exc)
                 return

@@ -185,3 +185,21 @@ def test_a_ray_that_cannot_start_is_one_line_and_the_service_stays_for_reads(tmp
         assert "Ray: could not start (" in status.stdout, status.stdout
     finally:
         finish_root(root, what="the service whose Ray could not start")
+
+
+def test_a_stop_while_ray_starts_does_not_wait_for_it_and_leaves_nothing(tmp_path):
+    """`service stop` while the service's Ray starts: the service stops without waiting
+    for the start to end (it may take minutes against a cluster that does not answer),
+    and none of Ray's processes is left."""
+    root = tmp_path / "gl"
+    paths = ServicePaths(str(root))
+    try:
+        started = run_gl(root, "service", "start", check_clean=False)
+        assert started.returncode == 0, started.stderr
+        asked_while = _ray_state(paths)
+        stopped = run_gl(root, "service", "stop", check_clean=False)
+        assert stopped.returncode == 0, stopped.stderr
+        assert asked_while == RayState.STARTING.value, \
+            f"Ray was {asked_while} when the stop was asked: not the case under test"
+    finally:
+        finish_root(root, what="the service stopped while its Ray started")
