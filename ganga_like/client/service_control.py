@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from ..channel.paths import ServicePaths
@@ -86,7 +87,7 @@ def status(paths: ServicePaths) -> dict[str, Any] | None:
                 "starting": True}
 
 
-def ray_line(info: dict[str, Any]) -> str:
+def ray_line(info: Mapping[str, object]) -> str:
     """The state of the service's Ray, as a person reads it."""
     state = info.get("ray") or ""
     if state == RayState.FAILED.value:
