@@ -218,6 +218,29 @@ def build_rows(quick: bool, ganga_max_n: int, bs: int, a_max_n: int = 10000) -> 
               "(Ganga: its session's peak, one process)",
         metric="total_rss_bytes", unit="bytes", ganga=None, ours=None,
         ganga_from="i10", ours_from=("i10", "after_run")))
+    rows.append(Row(
+        key="i10r", letter="i",
+        label="(i) for reference: Ray's own start-up, `import ray; ray.init()` in a fresh "
+              "process, fork to ray.init returned (same run; the cold script's bar is this "
+              "+ 0.5 s)",
+        metric="ray_init_since_fork_s", unit="s", ganga=None, ours=None,
+        ours_from=("i10", "ray_init_alone"), ganga_absent="no Ray"))
+    stored = 1000 if quick else 10000
+    for n in (10, 1000):
+        rows.append(Row(
+            key=f"k{n}p", letter="k",
+            label=f"(k'') PSS of the service and every Ray process it started, after a script "
+                  f"of {n:,} subjobs of /bin/true, {stored:,} jobs stored (Ganga: no service; "
+                  "its session's peak RSS is (g))",
+            metric="service_pss_bytes", unit="bytes", ganga=None,
+            ours=("service_memory", {"n": n, "n_jobs": stored}), repo_n=stored,
+            ganga_absent="no service: see (g) and (k')"))
+        rows.append(Row(
+            key=f"k{n}c", letter="k",
+            label=f"(k'') PSS of that script's process (a client) at its end, {n:,} subjobs, "
+                  f"{stored:,} jobs stored",
+            metric="client_pss_bytes", unit="bytes", ganga=None, ours=None,
+            ours_from=(f"k{n}p", None), ganga_absent="see (k)"))
     web_jobs = 10000 if quick else 100000
     rows.append(Row(
         key="w", letter="w",

@@ -12,13 +12,22 @@ backend's ``make_actor``, after :func:`ensure_ray`. ``tests/unit/test_ray_import
 holds every module to this rule.
 
 ``GANGA_LIKE_RAY_ADDRESS`` names an existing cluster (``auto`` or ``host:port``);
-unset, a local Ray is started for this process (``address="local"``: a stale
-cluster-address file from an earlier head must not make us wait for minutes).
+unset, a head of our own is started for this process (:func:`start_own_head`) with
+only the processes the backends use: the GCS, the raylet and the two agents the
+raylet cannot run without (the dashboard agent, the runtime-env agent), and a worker
+per actor or running task. Ray's API server ("dashboard"), its autoscaler monitor and
+its log monitor are not started, no worker is prestarted, and a worker left idle is
+ended after a second: about half the memory of ``ray.init()``'s head (issue 22).
+
+The service starts Ray in the background (:func:`start_in_background`): it answers
+reads, creates and edits meanwhile, and :func:`ensure_ray` in any other thread waits
+for that start (or raises its failure, in one line) instead of starting a second Ray.
 """
 
 from __future__ import annotations
 
 import atexit
+import logging
 import os
 import secrets
 import shutil
@@ -26,9 +35,10 @@ import sys
 import tempfile
 import threading
 from types import ModuleType
-from typing import Any
+from typing import Any, Protocol
 
 from .errors import GangaLikeError
+from .status import RayState
 
 _lock = threading.Lock()
 _before_shutdown: list = []
@@ -56,6 +66,17 @@ RAY_NAMESPACE = "ganga_like"
 # their actor (the next one adopts them). A `ray start` cluster needs the same
 # `--system-config`.
 RAY_SYSTEM_CONFIG = {"kill_child_processes_on_worker_exit": False}
+
+# A head of our own runs no worker it does not need (measured with Ray 2.60: each Python
+# worker costs about 47 MiB PSS). Ray prestarts one worker per CPU at its start and again
+# when a driver connects, and keeps idle workers up to one per CPU; here a worker starts
+# when an actor or a task needs it, and one left idle ends after Ray's idle threshold (1 s).
+OWN_HEAD_SYSTEM_CONFIG = {
+    **RAY_SYSTEM_CONFIG,
+    "enable_worker_prestart": False,
+    "prestart_worker_first_driver": False,
+    "num_workers_soft_limit": 0,
+}
 
 _DEFAULT_ENV = {
     "RAY_USAGE_STATS_ENABLED": "0",
@@ -159,12 +180,95 @@ def import_ray() -> ModuleType:
     return ray
 
 
+class RayStartFailed(GangaLikeError):
+    """Ray could not start (or join its cluster): said in one line to whoever needs it."""
+
+
+class BackgroundStart:
+    """Ray, started in a thread of its own that lives until Ray is stopped.
+
+    Ray ties its head processes to the thread that started them (their parent-death
+    signal), so that thread must outlive Ray: it starts Ray, then waits for
+    :meth:`stop`, then stops Ray itself. Other threads wait for the start with
+    :meth:`wait` (``ensure_ray`` does, for every caller in this process)."""
+
+    def __init__(self) -> None:
+        self.state = RayState.STARTING
+        self.error = ""
+        self._done = threading.Event()
+        self._release = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="ganga_like-ray", daemon=True)
+
+    def _run(self) -> None:
+        # ray.init outside the main thread says it set no SIGTERM handler: the service
+        # has its own, so the line would only puzzle whoever reads the service's log.
+        logging.getLogger("ray._private.worker").addFilter(_no_sigterm_notice)
+        try:
+            _init_ray(None)
+        except BaseException as exc:  # reported to every waiter, in one line
+            self.error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            self.state = RayState.FAILED
+        else:
+            self.state = RayState.UP
+        finally:
+            self._done.set()
+        self._release.wait()
+        try:
+            stop_ray()
+        finally:
+            if self.state is RayState.UP:
+                self.state = RayState.STOPPED
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Whether Ray is up (False: still starting after ``timeout``); raises its failure."""
+        if not self._done.wait(timeout):
+            return False
+        if self.state is RayState.FAILED:
+            raise RayStartFailed(f"Ray could not start: {self.error}")
+        if self.state is RayState.STOPPED:
+            raise RayStartFailed("Ray was stopped (the service is stopping)")
+        return True
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop Ray and wait for it. A start still under way is not waited for: it stops
+        Ray once it ends; meanwhile the caller's reaper (the service's) ends its processes."""
+        self._release.set()
+        if self._done.is_set() and self.thread is not threading.current_thread():
+            self.thread.join(timeout)
+
+
+def _no_sigterm_notice(record: logging.LogRecord) -> bool:
+    return "SIGTERM handler is not set" not in record.getMessage()
+
+
+_background: BackgroundStart | None = None
+
+
+def start_in_background() -> BackgroundStart:
+    """Start Ray in a thread of its own (the service's way); ``ensure_ray`` waits for it."""
+    global _background
+    if _background is None:
+        _background = BackgroundStart()
+        _background.thread.start()
+    return _background
+
+
 def ensure_ray(address: str | None = None) -> None:
     """Initialise Ray in this process if it is not already.
 
     ``address``: join that cluster (a RayCluster backend's address) rather than
-    ``GANGA_LIKE_RAY_ADDRESS`` or a local Ray; ignored once Ray is initialised.
+    ``GANGA_LIKE_RAY_ADDRESS`` or a head of our own; ignored once Ray is initialised,
+    or started in the background (:func:`start_in_background`): then this waits for
+    that start and raises :class:`RayStartFailed` if it failed.
     """
+    background = _background
+    if background is not None and threading.current_thread() is not background.thread:
+        background.wait()
+        return
+    _init_ray(address)
+
+
+def _init_ray(address: str | None) -> None:
     ray = import_ray()
 
     with _lock:
@@ -182,18 +286,68 @@ def ensure_ray(address: str | None = None) -> None:
             atexit.register(shutil.rmtree, tmpdir, True)
         address = address or os.environ.get("GANGA_LIKE_RAY_ADDRESS", "local")
         kwargs: dict[str, Any] = dict(
-            address=address,
             namespace=RAY_NAMESPACE,
-            include_dashboard=False,
             logging_level="WARNING",
             log_to_driver=False,
             configure_logging=True,
         )
         if address == "local":
-            kwargs["num_cpus"] = max(2, os.cpu_count() or 2)
-            # Ray kills a worker's child processes when the worker exits; Local's
-            # subjobs must outlive their actor (the next session adopts them).
-            kwargs["_system_config"] = dict(RAY_SYSTEM_CONFIG)
-        ray.init(**kwargs)
+            atexit.register(stop_ray)  # before ray.init: runs after Ray's own exit hook
+            address = start_own_head(ray)
+        else:
+            kwargs["include_dashboard"] = False
+        ray.init(address=address, **kwargs)
         # Registered after ray.init's own exit hook, so it runs first (LIFO).
         atexit.register(_run_before_shutdown)
+
+
+class _Head(Protocol):
+    """What we use of Ray's ``Node`` (the head we started)."""
+
+    address: str
+
+    def kill_all_processes(self, check_alive: bool, allow_graceful: bool) -> None: ...
+
+
+_own_head: _Head | None = None  # the head we started, until stop_ray
+
+
+def start_own_head(ray: ModuleType) -> str:
+    """Start a Ray head of our own in this thread, with only what the backends use (see
+    the module's docstring); its GCS address, for ``ray.init``.
+
+    Ray's ``ray.init()`` has no switch for the API server, the autoscaler monitor or the
+    log monitor (``ray start --head`` has ``--no-monitor`` and ``--include-log-monitor``
+    but always runs the API server), so the head is started through Ray's own ``Node``,
+    as ``ray.init`` does, with those left out."""
+    global _own_head
+    node_module = ray._private.node
+    parameter = ray._private.parameter
+    auth = ray._private.authentication.authentication_token_setup
+
+    class OwnHead(node_module.Node):  # type: ignore[misc,name-defined]
+        def start_api_server(self, *, include_dashboard: bool | None,
+                             raise_on_failure: bool) -> None:
+            """No API server: we serve no dashboard, jobs or state API."""
+
+    system_config = dict(OWN_HEAD_SYSTEM_CONFIG)
+    auth.enable_token_auth_by_default()  # as ray.init does for a new cluster
+    auth.ensure_token_if_auth_enabled(system_config, create_token_if_missing=True)
+    params = parameter.RayParams(
+        num_cpus=max(2, os.cpu_count() or 2), include_dashboard=False, no_monitor=True,
+        include_log_monitor=False, _system_config=system_config)
+    _own_head = OwnHead(params, head=True, shutdown_at_exit=False, spawn_reaper=True)
+    return str(_own_head.address)
+
+
+def stop_ray() -> None:
+    """Disconnect from Ray, and end the head we started (if we did): ``ray.shutdown()``
+    ends only a head that ``ray.init`` itself started."""
+    global _own_head
+    if "ray" in sys.modules:
+        ray = import_ray()
+        if ray.is_initialized():
+            ray.shutdown()
+    head, _own_head = _own_head, None
+    if head is not None:
+        head.kill_all_processes(check_alive=False, allow_graceful=True)

@@ -93,6 +93,16 @@ RESUBMITTABLE: frozenset[Status] = frozenset(
 """Statuses from which ``resubmit()`` may start (running ones only with force)."""
 
 
+class RayState(str, enum.Enum):
+    """The service's Ray, as the service reports it (``ray`` in its status): a client that
+    asks for a verb needing the backends while Ray starts says it waits (issue 22)."""
+
+    STARTING = "starting"
+    UP = "up"
+    FAILED = "failed"  # why: ``ray_error``; reads and edits still work
+    STOPPED = "stopped"
+
+
 class Source(str, enum.Enum):
     """Who changed a status, as a history entry records it (stored as the value: a plain
     string, so records stay readable without this class)."""

@@ -7,10 +7,12 @@ import json
 import os
 import signal
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from ..channel.paths import ServicePaths
 from ..errors import ServiceLost, ServiceRunning, ServiceUnavailable
+from ..status import RayState
 from . import autostart
 from .link import Link, NoService
 
@@ -85,6 +87,16 @@ def status(paths: ServicePaths) -> dict[str, Any] | None:
                 "starting": True}
 
 
+def ray_line(info: Mapping[str, object]) -> str:
+    """The state of the service's Ray, as a person reads it."""
+    state = info.get("ray") or ""
+    if state == RayState.FAILED.value:
+        return f"could not start ({info.get('ray_error')}); reads and edits still work"
+    if state == RayState.STARTING.value or not info.get("ray_address"):
+        return "starting (reads and edits do not wait for it; submit and kill do)"
+    return str(info["ray_address"])
+
+
 def describe(info: dict[str, Any]) -> str:
     if info.get("starting"):
         return f"service for {info['root']}: starting (pid {info['pid']})"
@@ -95,7 +107,7 @@ def describe(info: dict[str, Any]) -> str:
         f"(pid {info['pid']}, up {up:.0f} s)",
         f"  clients: {info.get('clients', 0)}, active jobs: {info.get('active_jobs', 0)}",
         f"  database: {info.get('zeo')}",
-        f"  Ray: {info.get('ray_address') or 'starting'}"
+        f"  Ray: {ray_line(info)}"
         + (" (open: other machines join with `RAY_AUTH_MODE=token RAY_AUTH_TOKEN_PATH=<a copy of "
            + info["ray_token"] + "> ray start --address=" + info["ray_address"] + "`)"
            if info.get("ray_open") and info.get("ray_address") else ""),

@@ -14,6 +14,7 @@ verbs' results (``channel.verbs``).
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -27,6 +28,7 @@ from ..errors import ServiceUnavailable, WaitTimeout
 from ..model.job import Job
 from ..model.session import JobSession, check_args
 from ..repository.storage import open_zeo
+from ..status import RayState
 from ..store_session import StoreSession
 from . import autostart, remote
 from .link import Link, NoService
@@ -97,8 +99,19 @@ class ClientSession(StoreSession, JobSession[Job]):
         if verb.stores_job and isinstance(job, Job):
             self.register(job)  # a new job needs its id before the wire can name it
         wire = request_args(verb, args)
+        if verb.monitor:
+            self._say_if_ray_starts(name)
         value = self._asked_in_slices(name, wire) if verb.long else self.request(name, wire)
         return returned(verb, value, args)
+
+    def _say_if_ray_starts(self, name: str) -> None:
+        """A verb that needs the backends waits while the service's Ray starts: say so
+        once, on a terminal (the service said ``ray: starting`` when this client came)."""
+        if self.service.get("ray") != RayState.STARTING.value or not sys.stderr.isatty():
+            return
+        self.service = {**self.service, "ray": "asked"}  # once per client
+        print(f"ganga-like: {name} waits for the service's Ray to start (a few seconds, once "
+              f"per service) ...", file=sys.stderr, flush=True)
 
     def _asked_in_slices(self, name: str, wire: Mapping[str, object]) -> object:
         """A long verb: its ``timeout`` is the caller's whole wait, asked WAIT_SLICE s at a time."""

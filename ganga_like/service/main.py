@@ -7,18 +7,23 @@ with ``ganga-like service start``. What it does, in order:
    runs it), with a umask that keeps every file private;
 2. settles Ray's environment before anything imports Ray (``ray_runtime``: token
    authentication with the token in ``<root>/ray-auth-token``, loopback only);
-   ends what a service killed earlier left of Ray (``reaper``), then records
-   the Ray directory it is about to use;
-3. serves the FileStorage through ZEO on ``<root>/zeo.sock`` and opens its own
-   session (the core: operations, monitor, backend pool) through it;
-4. answers on ``<root>/service.sock``; requests wait until it is *ready*: when
-   the database has active jobs, Ray is up and recovery (adopting running work,
-   reconciling ``submitting``, applying what finished meanwhile) has run. Ray
-   starts in the background in any case, so the first submit finds it warm;
-5. recovers the work of a backend actor that dies, at once (housekeeping);
-6. serves the web view once a client asks for it (``ganga-like web``: ``webhost``), on
+   ends what a service killed earlier left of Ray (``reaper``), records the Ray
+   directory it is about to use, and starts its guardian;
+3. serves the FileStorage through ZEO on ``<root>/zeo.sock``;
+4. starts Ray in the background (``ray_runtime.start_in_background``: a head of its
+   own with only the processes the backends use, or joins ``GANGA_LIKE_RAY_ADDRESS``)
+   and, while Ray starts, opens its own session (the core: operations, monitor,
+   backend pool) through the database server;
+5. answers on ``<root>/service.sock`` at once: reads, creates and edits never wait for
+   Ray. A verb that needs a backend actor (submit, kill, resubmit, ...) waits until
+   Ray is up and recovery (adopting running work, reconciling ``submitting``, applying
+   what finished meanwhile) has run; the service's status says ``ray: starting`` until
+   then. If Ray cannot start, those verbs get its reason in one line and the service
+   stays up for everything else;
+6. recovers the work of a backend actor that dies, at once (housekeeping);
+7. serves the web view once a client asks for it (``ganga-like web``: ``webhost``), on
    loopback behind a token made at that start; its open live pages count as clients;
-7. stops on SIGTERM, on ``ganga-like service stop``, or after ``GANGA_LIKE_IDLE``
+8. stops on SIGTERM, on ``ganga-like service stop``, or after ``GANGA_LIKE_IDLE``
    seconds (default 900; 0 = never) with no client connected and no active job,
    leaving no process of its own behind.
 """
@@ -43,7 +48,15 @@ from ..channel.verbs import VERBS
 from ..config import Config
 from ..engine.core import Engine
 from ..errors import GangaLikeError, ServiceError, ServiceRunning
-from ..ray_runtime import TOKEN_PATH, ensure_ray, import_ray, ray_is_opened, settle_environment
+from ..ray_runtime import (
+    TOKEN_PATH,
+    BackgroundStart,
+    RayStartFailed,
+    import_ray,
+    ray_is_opened,
+    settle_environment,
+    start_in_background,
+)
 from ..repository import pack
 from ..repository.storage import SafeFileStorage, open_zeo
 from ..status import ACTIVE
@@ -55,6 +68,7 @@ from .webhost import WebHost
 log = logging.getLogger("ganga_like.service")
 
 DEFAULT_IDLE = 900.0
+BOOT_LOOK = 0.2  # seconds between looks at a stop request while Ray starts
 
 
 def idle_seconds(environ: Any = None) -> float:
@@ -94,6 +108,7 @@ class Service:
         self.zeo: Any = None
         self.control: ControlServer | None = None
         self.web: WebHost | None = None
+        self.ray: BackgroundStart | None = None
 
     # -- start ------------------------------------------------------------------
     def start(self) -> None:
@@ -120,7 +135,8 @@ class Service:
                                 "started": self.started})
         # Started before Ray: whenever this process ends, even by SIGKILL, its Ray goes too.
         guardian.start(os.getpid(), self.ray_dir, self.paths.log)
-        self._serve_database()
+        self._serve_database()  # first: a damaged database fails the start before Ray runs
+        self.ray = start_in_background()  # the session opens meanwhile
         repository = open_zeo(self.config, connectable(self.paths.zeo_socket), location=self.config.root)
         self.session = Engine(self.config, repository=repository)
         self.repo_uuid = self.session.repo_uuid  # read once: the main connection is the verbs'
@@ -188,20 +204,25 @@ class Service:
     zeo_tls_port = 0
 
     def boot(self) -> None:
-        """Recover before answering when there is active work; warm Ray in any case.
-
-        Runs in the main thread, which lives as long as the service: Ray's head
-        processes die with the thread that started them (their parent-death signal
-        is tied to it)."""
+        """Answer at once; once Ray is up, recover what earlier services left and start
+        the monitor (a verb that needs the actors may have done so first: it waits for
+        Ray and recovers under the verb lock). Ray failing to start is logged and told
+        to each verb that needs it; the service stays up for everything else."""
+        assert self.ray is not None  # started by start()
         try:
-            if self._has_active_work():
-                log.info("active jobs found: starting Ray and recovering them before answering")
-                self.session.ensure_monitor()
-                log.info("recovery done")
             self.ready.set()
-            ensure_ray()  # here, in the main thread (see above)
-            self.verbs.locked(self.session.ensure_monitor)  # verbs may run by now
-            log.info("ready (Ray up, monitor running)")
+            try:
+                while not self.ray.wait(timeout=BOOT_LOOK):
+                    if self.stopping.is_set():
+                        return  # a stop does not wait for a start that may take minutes
+            except RayStartFailed as exc:
+                log.error("%s; the service answers reads and edits, not what needs Ray", exc)
+                return
+            if self.stopping.is_set():
+                return  # stopped while Ray started: nothing to recover now
+            log.info("Ray is up; recovering earlier work, then monitoring")
+            self.verbs.locked(self.session.ensure_monitor)
+            log.info("ready (Ray up, recovery done, monitor running)")
         except BaseException as exc:  # the service must say why, not hang its clients
             self.boot_error = f"{type(exc).__name__}: {exc}".splitlines()[0]
             log.exception("start-up failed")
@@ -237,6 +258,7 @@ class Service:
             "listen": f"{self.tls_address[0]}:{self.tls_address[1]}" if self.tls_address else "",
             "zeo_tls_port": self.zeo_tls_port,
             "web": self.web.address if self.web else "",  # (its token: the web verb's only)
+            "ray": self.ray.state.value if self.ray else "", "ray_error": self.ray.error if self.ray else "",
             "ray_address": _ray_address(), "ray_open": ray_is_opened(),
             "ray_token": os.environ.get(TOKEN_PATH, ""),
             "active_jobs": self._active_count(),
@@ -333,7 +355,8 @@ class Service:
             self.control.stop()
         if self.session is not None:
             _step("closing the session", self.session.close)
-        _step("stopping Ray", _stop_ray)
+        if self.ray is not None:
+            _step("stopping Ray", self.ray.stop)
         if self._zeo_tls is not None:
             self._zeo_tls.close()
         if self.zeo is not None:
@@ -366,13 +389,6 @@ def _step(what: str, action: Any) -> None:
         action()
     except Exception:
         log.exception(what)
-
-
-def _stop_ray() -> None:
-    if "ray" in sys.modules:
-        ray = import_ray()
-        if ray.is_initialized():
-            ray.shutdown()
 
 
 def _ray_address() -> str:

@@ -46,9 +46,12 @@ def test_a_service_killed_while_a_subjob_holds_the_gpu_does_not_give_it_twice(ro
         j = jobs({job_id})
         waiter = j.subjobs({waiting_id})
         # The new service re-queues the waiting subjob once it has adopted the holder:
-        # from then on a GPU it thought free would be handed out within a round.
+        # from then on a GPU it thought free would be handed out within a round. (Reads
+        # do not wait for its recovery, which runs once its Ray is up: a status read
+        # shows the latest commits, a history read alone does not.)
         while not any("re-queued" in entry[3] for entry in waiter.history):
             time.sleep(0.1)
+            waiter.status
         for _ in range(20):
             assert sorted(s.status for s in j.subjobs) == ["running", "submitted"], \
                 [(s.id, s.status, s.backend_detail) for s in j.subjobs]

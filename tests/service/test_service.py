@@ -370,7 +370,9 @@ def test_kill_9_of_the_service_during_a_submit(root, tmp_path, delay):
         assert "stopped during" in lines[-1], err
     result = client(root, f"""
         j = jobs({job_id})
-        if j.status.value == 'new':
+        # Reads do not wait for the new service's recovery (it runs once Ray is up):
+        # wait() returns once it has settled every subjob, final or new again.
+        if j.wait(timeout=120).value == 'new':
             j.submit()   # subjobs the dead service never sent went back to new
         print(j.wait(timeout=120).value, j.subjob_counts)
     """)

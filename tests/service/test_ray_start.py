@@ -1,0 +1,205 @@
+"""The service's Ray (issue 22): started in the background, with only what the backends use.
+
+A first script on a repository is answered while the service's Ray starts: it reads,
+creates and edits at once, and its submit waits for Ray. The Ray the service started runs
+no API server, autoscaler monitor, log monitor or idle worker: read from the process table
+of that Ray, not from a setting. A service killed with SIGKILL while its Ray is still
+starting leaves none of Ray's processes behind (its guardian ends them), and the next
+client's service starts as usual.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from ganga_like.channel.paths import ServicePaths
+from ganga_like.client.link import Link
+from ganga_like.service import reaper
+from ganga_like.status import RayState
+from tests.test_cli import REPO, finish_root, gl_env, run_gl
+
+# What Ray's own ray.init() head starts and a head of ours does without: (what, how it
+# shows in the process table).
+NOT_STARTED = (("the API server (dashboard)", "ray/dashboard/dashboard.py"),
+               ("the autoscaler monitor", "autoscaler/_private/monitor.py"),
+               ("the log monitor", "_private/log_monitor.py"),
+               ("an idle worker", "ray::IDLE"))
+IDLE_WORKER_END = 10.0  # Ray ends a worker idle for 1 s; slack for a loaded machine
+
+FIRST_SCRIPT = """
+    import json, time
+    from ganga_like.gpi import *
+    from ganga_like.client.link import Link
+
+    def ray_state():
+        return Link(ROOT, unix_path=SOCKET).call('status')[0]['ray']
+
+    first_read = len(jobs)                           # starts the service (this root has none)
+    seen = {'before': ray_state()}
+    seen['listing'] = [first_read, len(str(jobs)) > 0]   # reads
+    j = Job(name='first', application=Executable(exe='/bin/true'),
+            splitter=ArgSplitter(args=[[str(i)] for i in range(3)]))   # a create
+    j.comment = 'edited while Ray starts'            # an edit
+    seen['id'] = j.id
+    seen['after'] = ray_state()
+    print(json.dumps(seen), flush=True)
+    j.submit()                                       # waits for Ray, then runs
+    print(json.dumps({'status': j.wait(timeout=120).value, 'ray': ray_state(),
+                      'comment': jobs(j.id).comment}), flush=True)
+"""
+
+
+def _ray_processes(root: Path) -> list[psutil.Process]:
+    """The processes of the Ray that the root's service runs (its recorded directory)."""
+    ray_dir = ServicePaths(str(root)).read_state().get("ray_dir", "")
+    assert ray_dir, "the service recorded no Ray directory"
+    return reaper.processes_using(ray_dir)
+
+
+def _ray_state(paths: ServicePaths) -> str:
+    """The service's Ray, as its status says (asked in this process: a millisecond)."""
+    return str(Link(paths.root, unix_path=paths.control_socket).call("status")[0]["ray"])
+
+
+def _command(proc: psutil.Process) -> str:
+    try:
+        return " ".join(proc.cmdline())
+    except psutil.Error:
+        return ""
+
+
+@pytest.fixture(scope="module")
+def first_script(tmp_path_factory):
+    """A user's first script on a new root: it starts the service, reads, creates and
+    edits, then submits and waits. Its two lines, and the root (its service stays up)."""
+    root = tmp_path_factory.mktemp("raystart") / "gl"
+    paths = ServicePaths(str(root))
+    code = f"ROOT = {str(root)!r}\nSOCKET = {paths.control_socket!r}\n" + textwrap.dedent(FIRST_SCRIPT)
+    try:
+        result = subprocess.run([sys.executable, "-c", code], env=gl_env(root), cwd=str(REPO),
+                                text=True, capture_output=True, timeout=180)
+        assert result.returncode == 0, result.stderr[-2000:]
+        lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+        assert len(lines) == 2, result.stdout + result.stderr[-2000:]
+        yield root, lines[0], lines[1]
+    finally:
+        finish_root(root, what="the first script's service")
+
+
+def test_a_first_script_reads_creates_and_edits_while_ray_starts(first_script):
+    _, during, done = first_script
+    assert during["before"] == RayState.STARTING.value, during
+    assert during["after"] == RayState.STARTING.value, \
+        f"Ray came up before the reads were answered: nothing shown ({during})"
+    assert during["listing"] == [0, True] and during["id"] == 0, during
+
+
+def test_its_submit_waits_for_ray_and_runs(first_script):
+    _, _, done = first_script
+    assert done == {"status": "completed", "ray": RayState.UP.value,
+                    "comment": "edited while Ray starts"}, done
+
+
+def test_the_services_ray_runs_only_what_the_backends_use(first_script):
+    root, _, _ = first_script
+    deadline = time.monotonic() + IDLE_WORKER_END
+    while True:
+        commands = [_command(proc) for proc in _ray_processes(root)]
+        unwanted = [(what, cmd) for what, mark in NOT_STARTED for cmd in commands if mark in cmd]
+        if not unwanted or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert not unwanted, unwanted
+    # What it does run: the head, the raylet's two agents, the Local backend's actor.
+    # (an actor's worker is titled ray::<class>, or ray::<class>.<method> while in a call)
+    names = sorted(cmd.split()[0].rsplit("/", 1)[-1].split(".")[0] for cmd in commands)
+    assert names == sorted(["gcs_server", "raylet", "ray::DashboardAgent", "ray::RuntimeEnvAgent",
+                            "ray::LocalActor"]), names
+
+
+def test_kill_9_of_the_service_while_its_ray_starts_leaves_nothing(tmp_path):
+    """SIGKILL the service once its Ray has begun (its GCS runs) but is not up: the
+    guardian ends every Ray process; the next client's service answers and stops clean."""
+    root = tmp_path / "gl"
+    paths = ServicePaths(str(root))
+    try:
+        started = run_gl(root, "service", "start", "--json", check_clean=False)
+        assert started.returncode == 0, started.stderr
+        pid = int(json.loads(started.stdout)["pid"])
+        deadline = time.monotonic() + 60
+        while not any("gcs_server" in _command(p) for p in _ray_processes(root)):
+            assert time.monotonic() < deadline, "Ray's GCS never started"
+            time.sleep(0.02)
+        killed_while = _ray_state(paths)
+        os.kill(pid, signal.SIGKILL)
+        ray_dir = paths.read_state()["ray_dir"]
+        deadline = time.monotonic() + 30
+        while reaper.processes_using(ray_dir):
+            assert time.monotonic() < deadline, \
+                [_command(p) for p in reaper.processes_using(ray_dir)]
+            time.sleep(0.1)
+        assert killed_while == RayState.STARTING.value, \
+            f"Ray was {killed_while} when the service was killed: not the case under test"
+        again = run_gl(root, "jobs", check_clean=False)
+        assert again.returncode == 0, again.stderr
+    finally:
+        finish_root(root, what="the service started after the SIGKILL")
+
+
+def test_a_ray_that_cannot_start_is_one_line_and_the_service_stays_for_reads(tmp_path):
+    """A Ray directory too deep for Ray's socket paths (a user's long RAY_TMPDIR): the
+    submit that needs Ray gets Ray's reason in one line; reads, creates and the status
+    go on, and the status says why Ray is not there."""
+    root = tmp_path / "gl"
+    deep = tmp_path / ("d" * (110 - len(str(tmp_path))))  # Ray's own paths add more below it
+    deep.mkdir()
+    code = textwrap.dedent("""
+        from ganga_like.gpi import *
+        j = Job(application=Executable(exe='/bin/true'))
+        try:
+            j.submit()
+        except Exception as exc:
+            print('REFUSED', type(exc).__name__, str(exc).splitlines()[0] if str(exc) else '')
+        print('AFTER', len(jobs), j.status.value)
+    """)
+    try:
+        result = subprocess.run([sys.executable, "-c", code], env=gl_env(root, ray_tmp=str(deep)),
+                                cwd=str(REPO), text=True, capture_output=True, timeout=120)
+        assert result.returncode == 0, result.stderr[-2000:]
+        refused, after = result.stdout.splitlines()[-2:]
+        assert refused.startswith("REFUSED ServiceError Ray could not start: ") and \
+            "AF_UNIX path length" in refused, result.stdout
+        assert after == "AFTER 1 new", result.stdout
+        status = run_gl(root, "service", "status", check_clean=False, ray_tmp=str(deep))
+        assert status.returncode == 0, status.stderr
+        assert "Ray: could not start (" in status.stdout, status.stdout
+    finally:
+        finish_root(root, what="the service whose Ray could not start")
+
+
+def test_a_stop_while_ray_starts_does_not_wait_for_it_and_leaves_nothing(tmp_path):
+    """`service stop` while the service's Ray starts: the service stops without waiting
+    for the start to end (it may take minutes against a cluster that does not answer),
+    and none of Ray's processes is left."""
+    root = tmp_path / "gl"
+    paths = ServicePaths(str(root))
+    try:
+        started = run_gl(root, "service", "start", check_clean=False)
+        assert started.returncode == 0, started.stderr
+        asked_while = _ray_state(paths)
+        stopped = run_gl(root, "service", "stop", check_clean=False)
+        assert stopped.returncode == 0, stopped.stderr
+        assert asked_while == RayState.STARTING.value, \
+            f"Ray was {asked_while} when the stop was asked: not the case under test"
+    finally:
+        finish_root(root, what="the service stopped while its Ray started")
