@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.conf:
         from tests import slurm_cluster
 
-        cluster = slurm_cluster.start()
+        cluster = slurm_cluster.start(max_array_size=None)  # Slurm's default: one array of 1,000
     conf = args.conf or (cluster.conf if cluster is not None else "")
     from ganga_like.backends.local.config import Local
     from ganga_like.backends.slurm.config import Slurm

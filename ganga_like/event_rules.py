@@ -62,7 +62,8 @@ class Situation(NamedTuple):
 class Rule(NamedTuple):
     """What the monitor does to the job, in this order:
 
-    record the event's handle (``record_handle``, only a handle naming a process);
+    record the event's handle (``record_handle``, only a handle naming the run: see
+    :func:`records`);
     set the backend detail (the event's own when ``event_detail`` and it names one,
     else ``detail``; ``""`` leaves it as it is) and the backend note (the event's note
     when ``backend_note``: why it waits, or where it is, in the backend's words; a rule
@@ -178,15 +179,18 @@ def _rows() -> tuple[Row, ...]:
     failing = ExitClass.NONZERO, ExitClass.NONE  # no exit code counts as a failure
     started = Rule(note="", event_note=True, detail=RUNNING_DETAIL, event_detail=True,
                    record_handle=True, why="the backend started it")
+    # An ending event records its handle too: a run first seen ended (found by recovery
+    # after its STARTED event was lost with the service) keeps its backend id.
     done = Rule(detail=DONE_DETAIL, event_detail=True, record_exit_code=True, collect=True,
+                record_handle=True,
                 why="it finished with exit code 0: its outputs are collected, then completed or failed")
     exited = Rule(note="exit code {exit_code}", event_note=True, stderr_tail=True,
-                  detail=DONE_DETAIL, event_detail=True, record_exit_code=True,
+                  detail=DONE_DETAIL, event_detail=True, record_exit_code=True, record_handle=True,
                   auto_resubmit=True, why="it finished with an error (no exit code counts as one)")
     lost = Rule(note="the backend lost it without an exit status", event_note=True,
-                detail=LOST_DETAIL, event_detail=True, auto_resubmit=True,
+                detail=LOST_DETAIL, event_detail=True, auto_resubmit=True, record_handle=True,
                 why="the work vanished without an exit status")
-    killed = Rule(note="killed", event_note=True, detail=KILLED_DETAIL,
+    killed = Rule(note="killed", event_note=True, detail=KILLED_DETAIL, record_handle=True,
                   why="stopped, the backend confirmed its resources are free")
     news = Rule(detail="", event_detail=True, backend_note=True,
                 why="a backend detail: only that (and its note) changes")
@@ -244,6 +248,19 @@ def _rows() -> tuple[Row, ...]:
 
 ROWS: tuple[Row, ...] = _rows()
 """The event rules: each situation matches exactly one row."""
+
+
+def records(handle: base.Handle, recorded: tuple | None) -> bool:
+    """Whether a rule with ``record_handle`` stores the event's ``handle`` over the job's
+    (``recorded``, a stored ``Handle.to_tuple()``): when it names the run, by a process
+    or the backend's own task id, without dropping a process id already stored for the
+    same attempt (a later handle may know less than the STARTED one did)."""
+    if not (handle.pid or handle.task_id):
+        return False
+    if handle.pid or not recorded:
+        return True
+    stored = base.Handle.from_tuple(recorded)
+    return not (stored.pid and stored.attempt == handle.attempt)
 
 
 def situations() -> Iterable[Situation]:

@@ -8,6 +8,12 @@ than the machine has (so that tasks run side by side), no batch scheduling delay
 job completions in a text file (``sacct -c``: there is no slurmdbd), and two fake GPUs
 (character devices named by ``gres.conf``) so that ``--gres=gpu:N`` is honoured.
 
+Two settings make Slurm's own limits reachable by small tests: ``MaxArraySize`` is
+:data:`MAX_ARRAY_SIZE` (16: a job of 20 subjobs goes as two arrays; the benchmark starts
+one with Slurm's default, 1001), and memory is watched without cgroups
+(``jobacct_gather/linux`` every second with ``OverMemoryKill``: a task over its
+``--mem`` is killed by slurmstepd, as at a site that limits memory so).
+
 Where Slurm cannot start, :func:`start` raises :class:`SlurmUnavailable` with the
 reason: the tests that need Slurm fail with it (CI installs Slurm; see ``.ci/run``).
 """
@@ -29,6 +35,7 @@ CPUS = 8  # declared; the machine may have fewer (SlurmdParameters=config_overri
 GPUS = 2
 PARTITIONS = ("debug", "long")
 READY_TIMEOUT = 30.0
+MAX_ARRAY_SIZE = 16  # task ids 0-15 (Slurm's default is 1001)
 
 
 class SlurmUnavailable(RuntimeError):
@@ -87,7 +94,7 @@ def _write(path: str, text: str, mode: int = 0o644) -> None:
     os.chmod(path, mode)
 
 
-def _config(root: str, node: str, ports: list[int]) -> str:
+def _config(root: str, node: str, ports: list[int], max_array_size: int | None) -> str:
     gpus = ",".join(f"{root}/dev/gpu{i}" for i in range(GPUS))
     partitions = "\n".join(
         f"PartitionName={name} Nodes={node} Default={'YES' if i == 0 else 'NO'} "
@@ -111,7 +118,9 @@ SlurmctldLogFile={root}/slurmctld.log
 SlurmdLogFile={root}/slurmd.log
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
-JobAcctGatherType=jobacct_gather/none
+JobAcctGatherType=jobacct_gather/linux
+JobAcctGatherFrequency=task=1
+JobAcctGatherParams=OverMemoryKill
 SlurmdParameters=config_overrides
 SchedulerType=sched/backfill
 SchedulerParameters=batch_sched_delay=0,sched_min_interval=100000
@@ -125,14 +134,16 @@ ReturnToService=2
 JobCompType=jobcomp/filetxt
 JobCompLoc={root}/jobcomp.txt
 GresTypes=gpu
+{f"MaxArraySize={max_array_size}" if max_array_size else ""}
 NodeName={node} NodeAddr=127.0.0.1 CPUs={CPUS} RealMemory=8000 Gres=gpu:{GPUS} State=UNKNOWN
 {partitions}
 """
 
 
-def start(root: str | None = None) -> SlurmCluster:
+def start(root: str | None = None, max_array_size: int | None = MAX_ARRAY_SIZE) -> SlurmCluster:
     """Start munged, slurmctld and slurmd for one node under ``root`` (a new temporary
-    directory by default); wait until the node takes jobs."""
+    directory by default); wait until the node takes jobs. ``max_array_size``: Slurm's
+    MaxArraySize (None: Slurm's default)."""
     missing = missing_programs()
     if missing:
         raise SlurmUnavailable(
@@ -155,7 +166,7 @@ def start(root: str | None = None) -> SlurmCluster:
         handle.write(os.urandom(1024))
     os.chmod(key, 0o400)
     conf = os.path.join(root, "slurm.conf")
-    _write(conf, _config(root, node, _free_ports(2)))
+    _write(conf, _config(root, node, _free_ports(2), max_array_size))
     cluster = SlurmCluster(root, conf, node, os.path.join(root, "jobcomp.txt"), {})
     try:
         _start_daemons(cluster, key)

@@ -39,6 +39,7 @@ GROUPS = {
     "tests/backends/test_slurm_cli.py": "slurm",
     "tests/backends/test_slurm_contract.py": "slurm",
     "tests/backends/test_slurm_jobs.py": "slurm",
+    "tests/backends/test_slurm_limits.py": "slurm",
     "tests/backends/test_slurm_recovery.py": "slurm",
     "tests/backends/test_slurm_states.py": "slurm",
 }

@@ -360,7 +360,7 @@ class Monitor:
             event.kind, job.status, event_rules.exit_class(event.exit_code),
             handle is not None and bool(handle.error), (job.master or job).monitored,
             handle is None or handle.attempt == job.submit_counter))
-        if rule.record_handle and handle is not None and handle.pid:
+        if rule.record_handle and handle is not None and event_rules.records(handle, job.handle):
             job.handle = handle.to_tuple()
         detail = rule.detail_for(event.detail)
         if detail and job.backend_detail != detail:

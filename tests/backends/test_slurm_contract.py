@@ -20,7 +20,7 @@ from ganga_like.backends.base import Handle
 from ganga_like.backends.runtime import status_file as sf
 from ganga_like.backends.slurm.actor import start_slurm_actor
 
-from .contract import BackendContract, EventLog, RayClient, actor_factory
+from .contract import BackendContract, EventLog, RayClient, actor_factory, read
 
 pytestmark = pytest.mark.slurm
 NAMESPACE = "ganga_like_tests"
@@ -56,18 +56,19 @@ class TestSlurmSpecifics:
         client = make_actor(concurrency=8)
         batch = specs([["/bin/sleep", "1"]] * 40)
         before = client.ping()
-        client.submit(batch)
+        handles = client.submit(batch)
         log = EventLog(client)
         log.until(log.all_final([s.fqid for s in batch]), timeout=90)
         after = client.ping()
         rounds = after["rounds"] - before["rounds"]
         watching = after["monitor_commands"] - before["monitor_commands"]
         other = after["commands"] - before["commands"] - watching
-        assert rounds >= 3, after
+        arrays = len({h.task_id.split("_")[0] for h in handles})
+        assert rounds >= 3 and arrays == 3, after  # 40 subjobs, MaxArraySize 16: three arrays
         # One squeue per round (and a sacct only for tasks squeue forgot: none here), never
-        # a command per subjob; besides, one sbatch for the array and Slurm's MaxArraySize
-        # asked once (scontrol show config).
-        assert watching == rounds and other <= 2, (watching, rounds, other)
+        # a command per subjob or per array; besides, one sbatch per array and Slurm's
+        # limits asked once (scontrol show config).
+        assert watching == rounds and other <= arrays + 1, (watching, rounds, other)
         assert after["commands_last_round"] == 1
         assert all(e.kind == base.FINISHED and e.exit_code == 0 for f in log.finals().values() for e in f)
 
@@ -131,16 +132,27 @@ class TestSlurmSpecifics:
                    for h in handles), handles
         assert "\n" not in handles[0].error and client.ping()["pending"] == 0
 
-    def test_a_subjob_id_past_slurms_max_array_size_is_refused_naming_the_limit(self, make_actor, specs):
+    def test_a_subjob_id_past_slurms_max_array_size_runs_as_a_task_of_its_blocks_array(self, make_actor,
+                                                                                       specs, slurm):
+        """MaxArraySize is 16 on the test Slurm: subjob 1500 is task 1500 % 16 = 12 of an
+        array whose name carries the offset 1488, and Slurm writes its output into the
+        subjob's own directory (through the offset's links)."""
         client = make_actor(concurrency=2)
-        (spec,) = specs([["/bin/true"]])
+        (spec,) = specs([["/bin/sh", "-c", 'echo "task $SLURM_ARRAY_TASK_ID"']])
         workdir = os.path.join(os.path.dirname(spec.workdir), "1500")
         os.makedirs(workdir)
         big = dataclasses.replace(spec, subjob_id=1500, fqid="7.1500", workdir=workdir,
                                   marker=spec.marker.rsplit(":", 1)[0] + ":7.1500")
         (handle,) = client.submit([big])
-        assert handle.error.startswith("Slurm's MaxArraySize is 1001: "), handle
-        assert "reaches 1500; split the job into jobs of at most 1001 subjobs" in handle.error
+        assert not handle.error and handle.task_id.endswith("_12"), handle
+        log = EventLog(client)
+        log.until(log.all_final([big.fqid]), timeout=60)
+        (final,) = log.finals()[big.fqid]
+        assert (final.kind, final.exit_code) == (base.FINISHED, 0), final
+        name = slurm.run("squeue", "-h", "-r", "-t", "all", "-j", handle.task_id, "-o", "%j").stdout.strip()
+        assert name == big.marker.rsplit(".", 1)[0] + ".*+1488"
+        assert os.path.exists(os.path.join(workdir, "slurm.out"))
+        assert read(os.path.join(workdir, "output", "stdout")).strip() == "task 12"
 
     def test_a_slurm_that_does_not_answer_confirms_no_kill_and_releases_nothing(self, ray_session, slurm,
                                                                                   specs, tmp_path):

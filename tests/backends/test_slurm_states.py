@@ -108,6 +108,65 @@ def test_subjobs_whose_requests_differ_go_as_separate_arrays(tmp_path):
                                                       "--gres=gpu:2,bignode:1"]
 
 
+def test_a_master_past_slurms_array_limits_goes_as_several_arrays(tmp_path):
+    """Task ids stay below MaxArraySize: subjob s is task s % M of its block's array,
+    whose name carries the block's offset; an array holds at most max_array_tasks (and
+    MaxJobCount) tasks."""
+    ws = str(tmp_path / "7")
+    specs = [_spec(i, ws) for i in (*range(0, 12), 15, 16, 17, 40)]
+    arrays = script.plan(specs, script.Limits(array_size=16, array_tasks=5, job_count=10000))
+    assert [(a.offset, a.indices, a.name) for a in arrays] == [
+        (0, (0, 1, 2, 3, 4), "repo:7.*"), (0, (5, 6, 7, 8, 9), "repo:7.*"), (0, (10, 11, 15), "repo:7.*"),
+        (16, (0, 1), "repo:7.*+16"), (32, (8,), "repo:7.*+32")]
+    assert [script.marker_of(a.name, str(a.indices[-1])) for a in arrays] == [
+        "repo:7.4", "repo:7.9", "repo:7.15", "repo:7.17", "repo:7.40"]
+    assert script.marker_of("repo:7.*+16", "x") == "repo:7.*+16"  # not a task of it
+    assert arrays[3].output() == os.path.join(ws, "slurm-tasks+16", "%a", "slurm.out")
+    assert script.plan(specs, script.Limits(array_size=2000, job_count=3))[0].indices == (0, 1, 2)
+    (resent,) = script.plan([_spec(17, ws)], script.Limits(array_size=16))  # always the same task id
+    assert (resent.offset, resent.indices) == (16, (1,))
+
+
+def test_an_array_with_an_offset_writes_into_its_subjobs_directories(tmp_path):
+    ws = tmp_path / "7"
+    for sub in (16, 17):
+        (ws / str(sub)).mkdir(parents=True)
+    (array,) = script.plan([_spec(16, str(ws)), _spec(17, str(ws))], script.Limits(array_size=16))
+    script.write(array, ["/bin/true"])
+    script.write(array, ["/bin/true"])  # again (a resubmit): the links are there already
+    (ws / "slurm-tasks+16" / "1" / "slurm.out").write_text("hello")
+    assert (ws / "17" / "slurm.out").read_text() == "hello"
+
+
+def test_the_limits_are_read_from_scontrol_and_scancel_gets_one_word_per_array():
+    from ganga_like.backends.slurm.commands import compact, parse_limits
+
+    shown = ("MaxArraySize            = 1001\nMaxJobCount             = 10000\n"
+             "SchedulerParameters     = batch_sched_delay=0,max_array_tasks=500\n")
+    assert parse_limits(shown) == script.Limits(1001, 500, 10000)
+    assert parse_limits("SchedulerParameters     = (null)\n") == script.Limits()
+    assert script.Limits(1001, None, 10000).tasks_per_array() == 1001
+    assert compact(["12_0", "12_1", "12_2", "12_7", "13_4", "99"]) == ["99", "12_[0-2,7]", "13_[4]"]
+
+
+def test_slurms_own_words_for_a_task_it_ended_go_into_the_note(tmp_path):
+    from ganga_like.backends.slurm.actor import slurm_wrote
+
+    (tmp_path / "slurm.out").write_text(
+        "slurmstepd-vm: error: *** JOB 1 ON vm CANCELLED AT 2026-12-06T09:52:10 ***\n"
+        "slurmstepd-vm: error: StepId=1.batch exceeded memory limit (331501568 > 104857600), being killed\n"
+        "slurmstepd-vm: error: Exceeded job memory limit\n"
+        "slurmstepd-vm: error: StepId=1.batch exceeded memory limit (331501568 > 104857600), being killed\n")
+    words = slurm_wrote(str(tmp_path))
+    assert words == ("Exceeded job memory limit; StepId=1.batch exceeded memory limit "
+                     "(331501568 > 104857600), being killed")
+    assert slurm_wrote(str(tmp_path / "none")) == ""
+    kind, _code, note = states.final_event("1_0", "FAILED", _line(sf.RUNNING, "pid=1"), words)
+    assert kind == base.LOST and note.endswith("; Slurm wrote: " + words)
+    assert "Slurm wrote" not in states.final_event("1_0", "CANCELLED", None, words)[2]
+    assert "Slurm wrote" not in states.final_event("1_0", "COMPLETED", _line(sf.RUN_DONE, "exit=0"), words)[2]
+
+
 def test_the_batch_script_runs_its_tasks_subjob_with_arguments_verbatim(tmp_path):
     """The script, run by bash as Slurm would (SLURM_ARRAY_TASK_ID set), execs the
     wrapper with the subjob's directory, program and arguments, its env and marker."""

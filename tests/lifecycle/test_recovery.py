@@ -72,6 +72,47 @@ def test_subjobs_caught_in_submitting_go_back_to_new_with_a_note(session, gl_con
         fresh.close()
 
 
+def test_a_subjob_found_finished_by_recovery_keeps_its_backend_id(session, gl_config):
+    """Sent, run and ended while no service recorded it (the service died before the
+    answer and the STARTED event were stored): recovery finds it finished, and it keeps
+    the id of its run, the wrapper's pid its status file names (as Ganga's backend.id),
+    from the FINISHED event's handle; not -1."""
+    import ray
+
+    from ganga_like.backends.runtime import outcome
+    from ganga_like.engine.operations.submit import specs_for
+
+    job = sh_job(["true", "exit 3"])
+    caught_in_submitting(session, job)
+    actor = session.context.backends.actor(job.backend)
+    ray.get(actor.submit.remote(specs_for(session.context, job, list(job._subjobs.values()))))
+    session.close()  # the answer and the events are never recorded
+    for sj in job._subjobs.values():
+        wait_for_status(sj.workdir)
+    fresh = Engine(gl_config)
+    set_default_session(fresh)
+    try:
+        again = fresh.jobs.get(job.id)
+        fresh.recover()
+        assert fresh.wait([again], timeout=60) == [Status.FAILED], again.subjob_counts
+        assert [sj.status for sj in again.subjobs] == [Status.COMPLETED, Status.FAILED]
+        ran = [outcome.wrapper_ran(outcome.history(sj.workdir)) for sj in again.subjobs]
+        assert [sj.backend.id for sj in again.subjobs] == [r[0] for r in ran if r] and len(ran) == 2
+        assert fresh.leaks() == []
+    finally:
+        fresh.close()
+
+
+def wait_for_status(workdir: str) -> None:
+    """Until the run in ``workdir`` has written its exit status."""
+    from ganga_like.backends.runtime import status_file as sf
+
+    from .helpers import wait_for
+
+    wait_for(lambda: (last := sf.last_status(os.path.join(workdir, "status"))) is not None and last.terminal,
+             timeout=30, interval=0.05)
+
+
 def test_subjobs_queued_in_a_dead_actor_are_sent_again(tmp_path, shared_ray_env):
     """SIGKILL while most subjobs wait in the Local actor's queue (no process yet):
     the next session runs them, none is reported failed."""

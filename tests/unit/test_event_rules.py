@@ -195,6 +195,22 @@ def test_started_and_queued_record_the_handle_and_queued_says_so():
     assert rule_for(situation(DETAIL, S.COMPLETED)).detail_for("Gathering") == "Gathering"
 
 
+def test_an_ending_event_records_a_handle_that_names_the_run_and_keeps_a_known_pid():
+    """Recovery may first see a run ended (its STARTED event died with the service): the
+    ending event's handle is recorded, so the subjob keeps its backend id (Slurm's task
+    id, Local's pid); but a handle that knows less never replaces the STARTED one."""
+    for s in (situation(FIN, S.SUBMITTED, E.ZERO), situation(FIN, S.SUBMITTING, E.NONZERO),
+              situation(LOST, S.RUNNING), situation(KILLED, S.SUBMITTED)):
+        assert rule_for(s).record_handle, s
+    assert not rule_for(situation(FIN, S.KILLED, E.ZERO)).record_handle  # already final: left as is
+    task = base.Handle("Slurm", "1.0", task_id="12_0", attempt=1)
+    assert er.records(task, None) and not er.records(base.Handle("Slurm", "1.0", attempt=1), None)
+    started = base.Handle("Slurm", "1.0", pid=99, task_id="12_0", attempt=1).to_tuple()
+    assert not er.records(task, started)  # it would drop this attempt's pid
+    assert er.records(base.Handle("Slurm", "1.0", task_id="13_0", attempt=2), started)  # a newer attempt's
+    assert er.records(base.Handle("Local", "1.0", pid=7, attempt=1), started)
+
+
 def test_a_refused_start_rolls_back_or_fails_stamped_now_and_is_not_resubmitted():
     back = rule_for(situation(LOST, S.SUBMITTING, error=True))
     assert back.note_for("ignored", error="no such file") == "submission failed: no such file"

@@ -363,6 +363,9 @@ class LocalActor(RuntimeActor):
             self._end_leftovers_later(run)
             return base.DETAIL, None, "adopted: processes of its group still run", LINGERING_DETAIL, now
         kind, code, note = outcome.outcome_in(handle.workdir)
+        ran = outcome.wrapper_ran(outcome.history(handle.workdir)) if not now.pid else None
+        if ran is not None:  # over before anyone recorded its start: named by its wrapper, as it ran
+            now = dataclasses.replace(now, pid=ran[0], create_time=ran[1])
         return kind, code, note, "", now
 
     def _watch_foreign(self, handle: Handle, marker: str | None) -> bool:

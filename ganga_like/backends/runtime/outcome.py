@@ -55,6 +55,17 @@ def last_running(lines: list[sf.StatusInfo]) -> RunningNote | None:
     return None
 
 
+def wrapper_ran(lines: list[sf.StatusInfo]) -> tuple[int, float] | None:
+    """The wrapper pid the last ``RUNNING`` line names and that line's time (its start,
+    give or take the moment it took to write it), or None before a wrapper ran: how a
+    run that is over (or on another machine) is named."""
+    for info in reversed(lines):
+        if info.state == sf.RUNNING:
+            wrapper = parse_running(info.note).wrapper
+            return (wrapper, info.when) if wrapper else None
+    return None
+
+
 def marker_of(workdir: str) -> str | None:
     """The marker the wrapper recorded in ``workdir``'s status file, if any."""
     note = last_running(history(workdir))

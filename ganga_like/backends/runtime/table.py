@@ -196,12 +196,14 @@ class RunTable:
             batch.append(run)
         return batch
 
-    def finish(self, run: Run, kind: str, exit_code: int | None = None, note: str = "") -> None:
-        """The run's final event (FINISHED, KILLED or LOST) goes out; the run is done."""
+    def finish(self, run: Run, kind: str, exit_code: int | None = None, note: str = "",
+               detail: str = "") -> None:
+        """The run's final event (FINISHED, KILLED or LOST) goes out; the run is done.
+        ``detail``: the backend's own word for how it ended ('': the event rules' default)."""
         if run.state == rs.DONE:
             return
         self.move(run, rs.DONE, f"{kind}: {note}"[:200])
-        self.stream.emit(run.fqid, kind, exit_code=exit_code, note=note, handle=run.handle)
+        self.stream.emit(run.fqid, kind, exit_code=exit_code, note=note, detail=detail, handle=run.handle)
 
     def drop(self, run: Run) -> None:
         """A queued run is killed: it ends before it started."""

@@ -62,7 +62,7 @@ class News(NamedTuple):
     kind: str  # base.STARTED, base.DETAIL, or a final kind
     code: int | None = None
     note: str = ""
-    detail: str = ""
+    detail: str = ""  # Slurm's state (and reason): a final one too, ``Slurm TIMEOUT``
     handle: Handle | None = None
     when: float = math.inf  # when it happened, by the status file (details: after the rest)
 
@@ -128,8 +128,13 @@ class SlurmActor(RuntimeActor):
         with self._cond:
             for run in accepted.values():
                 self._runs.move(run, rs.STARTING, "being handed to sbatch")
-        for array in script.plan([run.spec for run in accepted.values() if run.spec is not None]):
-            self._submit_array(array, [accepted[spec.fqid] for spec in array.specs])
+        after: dict[str, str] = {}  # a master's folder -> its last array sbatch took here
+        for array in script.plan([run.spec for run in accepted.values() if run.spec is not None],
+                                 self._slurm.limits()):
+            job_id = self._submit_array(array, [accepted[spec.fqid] for spec in array.specs],
+                                        after.get(array.folder, ""))
+            if job_id:
+                after[array.folder] = job_id
         with self._cond:
             return [accepted[h.fqid].handle if h.fqid in accepted else h for h in handles]
 
@@ -155,19 +160,19 @@ class SlurmActor(RuntimeActor):
                 found[spec.fqid] = why
         return found
 
-    def _submit_array(self, array: script.Array, runs: list[SlurmRun]) -> None:
-        limit = self._slurm.max_array_size()
-        if limit is not None and max(array.indices) >= limit:
-            return self._not_taken(runs, f"Slurm's MaxArraySize is {limit}: an array's task ids (here "
-                                         f"the subjob ids) stay below it, and this one reaches "
-                                         f"{max(array.indices)}; split the job into jobs of at most "
-                                         f"{limit} subjobs, or ask your administrator for a larger one")
+    def _submit_array(self, array: script.Array, runs: list[SlurmRun], after: str) -> str:
+        """sbatch one array (after the array ``after`` of the same master, if its tasks
+        are limited: see ``script.sbatch_options``); Slurm's job id, '' if refused."""
+        for run in runs:
+            if run.spec is not None and run.spec.attempt > 1:
+                _fresh_slurm_out(run.workdir)
         try:
             path = script.write(array, self._wrapper)
-            job_id = self._slurm.submit(script.sbatch_options(array, self._max_running), path,
+            job_id = self._slurm.submit(script.sbatch_options(array, self._max_running, after), path,
                                         script.submit_environment(array.specs[0], self._own_env))
         except (SlurmCommandError, OSError) as error:
-            return self._not_taken(runs, f"Slurm did not take it: {error}")
+            self._not_taken(runs, f"Slurm did not take it: {error}")
+            return ""
         with self._cond:
             for run, index in zip(runs, array.indices, strict=True):
                 run.slurm_id = f"{job_id}_{index}"
@@ -177,6 +182,7 @@ class SlurmActor(RuntimeActor):
                                 f"in Slurm's queue as job {run.slurm_id}")
             self._poked = True
             self._cond.notify_all()
+        return job_id
 
     def _not_taken(self, runs: list[SlurmRun], reason: str) -> None:
         """An array Slurm did not (or would not) take: each of its runs fails with the reason."""
@@ -234,25 +240,24 @@ class SlurmActor(RuntimeActor):
                         note=states.explain(task.state, task.reason))
         said = task.state if task is not None else getattr(accounted.get(run.raw_id), "state", "")
         last = sf.last_status(run.status_path)
-        kind, code, note = states.final_event(run.slurm_id, said, last)
+        kind, code, note = states.final_event(run.slurm_id, said, last, slurm_wrote(run.workdir))
         started = self._wrapper_started(run, task.node if task is not None else "") \
             if run.state == rs.PENDING else None
         ended = last.when if last is not None and last.terminal else time.time()
-        return News(FINAL_ORDER, kind, code, note, handle=started, when=ended)
+        return News(FINAL_ORDER, kind, code, note, _final_detail(said, task), handle=started, when=ended)
 
     def _wrapper_started(self, run: SlurmRun, node: str) -> Handle | None:
         """The run's handle once its wrapper has written RUNNING, else None; its
         ``create_time`` is the wrapper's start (its RUNNING line's time where the process
         is not on this machine, or has ended)."""
-        lines = outcome.history(run.workdir)
-        running = outcome.last_running(lines)
-        if running is None or not running.wrapper:
+        ran = outcome.wrapper_ran(outcome.history(run.workdir))
+        if ran is None:
             return None
-        created = procs.create_time(running.wrapper) or 0.0
-        if created and procs.read_marker(running.wrapper) != run.marker:
+        wrapper, written = ran
+        created = procs.create_time(wrapper) or 0.0
+        if created and procs.read_marker(wrapper) != run.marker:
             created = 0.0  # another machine's pid (the node is not this one)
-        written = next(line.when for line in reversed(lines) if line.state == sf.RUNNING)
-        return dataclasses.replace(run.handle, pid=running.wrapper, create_time=created or written,
+        return dataclasses.replace(run.handle, pid=wrapper, create_time=created or written,
                                    host=node or run.handle.host)
 
     def _apply(self, run: SlurmRun, news: News) -> None:
@@ -266,7 +271,7 @@ class SlurmActor(RuntimeActor):
         elif news.order == FINAL_ORDER:
             if news.kind == base.LOST:
                 outcome.lost_line(run.workdir, news.note)
-            self._runs.finish(run, news.kind, news.code, news.note)
+            self._runs.finish(run, news.kind, news.code, news.note, news.detail)
 
     # ------------------------------------------------------------------ killing
 
@@ -370,10 +375,10 @@ class SlurmActor(RuntimeActor):
             return base.QUEUED, None, f"adopted: {note}", states.detail(task.state, task.reason), handle
         said = task.state if task is not None else ""
         kind, code, note = states.final_event(handle.task_id, said, sf.last_status(
-            os.path.join(handle.workdir, "status")) if handle.workdir else None)
+            os.path.join(handle.workdir, "status")) if handle.workdir else None, slurm_wrote(handle.workdir))
         if kind == base.LOST:
             outcome.lost_line(handle.workdir, note)
-        return kind, code, note, "", handle
+        return kind, code, note, _final_detail(said, task), handle
 
     def _held_elsewhere(self, handles: list[Handle]) -> list[bool]:
         try:
@@ -404,6 +409,43 @@ class SlurmActor(RuntimeActor):
                 "monitor_commands": self._monitor_commands,
                 "commands_last_round": self._round_commands, "max_running": self._max_running,
                 "poll_interval": self._interval}
+
+
+def _final_detail(state: str, task: Task | None) -> str:
+    """The backend detail of a task that ended: Slurm's state (``Slurm TIMEOUT``, ``Slurm
+    FAILED (JobLaunchFailure)``), or '' where Slurm no longer says (the rules' default)."""
+    return states.detail(state, task.reason if task is not None else "") if state else ""
+
+
+SLURM_OUT = "slurm.out"  # what Slurm itself writes for a task (script.Array.output)
+SLURM_WORDS = 2  # slurmstepd's distinct error lines kept (the first says most)
+
+
+def slurm_wrote(workdir: str) -> str:
+    """slurmstepd's error lines in the task's ``slurm.out`` (why Slurm ended it: "DUE TO
+    TIME LIMIT", "exceeded memory limit (...)"), without its prefix; '' if none."""
+    try:
+        with open(os.path.join(workdir, SLURM_OUT), errors="replace") as handle:
+            lines = handle.read()[-8192:].splitlines()
+    except OSError:
+        return ""
+    said: list[str] = []
+    for line in reversed(lines):
+        prefix, found, message = line.partition(" error: ")
+        if found and prefix.startswith("slurmstepd") and message.strip() not in said:
+            said.insert(0, message.strip())
+            if len(said) == SLURM_WORDS:
+                break
+    return "; ".join(said)[:400]
+
+
+def _fresh_slurm_out(workdir: str) -> None:
+    """Empty an earlier attempt's slurm.out (Slurm appends to it): its words are that
+    attempt's, not the next one's."""
+    try:
+        os.truncate(os.path.join(workdir, SLURM_OUT), 0)
+    except OSError:
+        pass
 
 
 def _marker(handle: Handle, run: Run | None) -> str:

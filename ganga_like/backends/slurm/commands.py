@@ -23,6 +23,7 @@ from typing import NamedTuple
 
 from ...errors import BackendError
 from ..resources import Capacity
+from .script import Limits, array_ranges
 
 TIMEOUT = 60.0  # seconds any one Slurm command may take
 QUEUE_FORMAT = "%i|%A|%T|%r|%N|%j"  # task id, its own job id, state, reason, node, job name
@@ -57,7 +58,7 @@ class SlurmCommands:
         self.count = 0
         self._lock = threading.Lock()
         self._completion_file = False  # sacct -c: no accounting database
-        self._max_array: int | None = None  # Slurm's MaxArraySize, once asked (0: unknown)
+        self._limits: Limits | None = None  # Slurm's array limits, once asked
         self._env = dict(os.environ if base_env is None else base_env)
         if conf:
             self._env["SLURM_CONF"] = conf
@@ -121,17 +122,17 @@ class SlurmCommands:
                        "-o", "%N|%c|%m|%G").stdout
         return parse_nodes(out)
 
-    def max_array_size(self) -> int | None:
-        """Slurm's MaxArraySize (an array's task ids stay below it), asked once; None if
-        Slurm does not say."""
-        if self._max_array is None:
+    def limits(self) -> Limits:
+        """What Slurm lets one array be (MaxArraySize, max_array_tasks, MaxJobCount), from
+        one ``scontrol show config`` asked once (a site changes them with a restart of
+        slurmctld); none known while Slurm does not answer (sbatch then says why)."""
+        if self._limits is None:
             try:
                 out = self.run("scontrol", "show", "config").stdout
             except SlurmCommandError:
-                return None
-            found = re.search(r"^MaxArraySize\s*=\s*(\d+)", out, re.M)
-            self._max_array = int(found.group(1)) if found else 0
-        return self._max_array or None
+                return Limits()
+            self._limits = parse_limits(out)
+        return self._limits
 
     def queue(self) -> dict[str, Task]:
         """Every task of this user that Slurm still knows (pending, running, or ended less
@@ -168,13 +169,13 @@ class SlurmCommands:
         """scancel the tasks: Slurm drops what waits, and ends what runs (TERM, its
         KillWait, KILL)."""
         if task_ids:
-            self.run("scancel", *task_ids, check=False)
+            self.run("scancel", *compact(task_ids), check=False)
 
     def signal(self, task_ids: list[str], name: str) -> None:
         """Send SIGNAME to every process of the running tasks, their batch script included
         (the wrapper forwards TERM to the payload and records it)."""
         if task_ids:
-            self.run("scancel", f"--signal={name}", "--full", *task_ids, check=False)
+            self.run("scancel", f"--signal={name}", "--full", *compact(task_ids), check=False)
 
 
 def first_error(result: subprocess.CompletedProcess[str]) -> str:
@@ -182,6 +183,31 @@ def first_error(result: subprocess.CompletedProcess[str]) -> str:
     lines = [line.strip() for line in (result.stderr or result.stdout).splitlines() if line.strip()]
     errors = [line for line in lines if "error" in line.lower()] or lines
     return (errors[-1] if errors else f"exit status {result.returncode}")[:300]
+
+
+def compact(task_ids: Iterable[str]) -> list[str]:
+    """Task ids as scancel reads them, one word per array: ``12_[0-999]``, however many
+    tasks (a command line of 100,000 ids would pass the kernel's limit)."""
+    arrays: dict[str, list[int]] = {}
+    words = []
+    for task_id in task_ids:
+        job, _, index = task_id.partition("_")
+        if index.isdigit():
+            arrays.setdefault(job, []).append(int(index))
+        else:
+            words.append(task_id)
+    return words + [f"{job}_[{array_ranges(indices)}]" for job, indices in arrays.items()]
+
+
+def parse_limits(out: str) -> Limits:
+    """``scontrol show config``'s MaxArraySize, MaxJobCount and max_array_tasks."""
+    def number(pattern: str) -> int | None:
+        found = re.search(pattern, out, re.M)
+        return int(found.group(1)) if found else None
+
+    return Limits(number(r"^MaxArraySize\s*=\s*(\d+)"),
+                  number(r"^SchedulerParameters\s*=.*\bmax_array_tasks=(\d+)"),
+                  number(r"^MaxJobCount\s*=\s*(\d+)"))
 
 
 def parse_queue(out: str) -> dict[str, Task]:

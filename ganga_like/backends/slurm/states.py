@@ -100,10 +100,18 @@ def explain(state: str, reason: str = "") -> str:
     return known.meaning if known is not None else f"{state}: a state this backend does not know"
 
 
-def final_event(task_id: str, state: str, last: sf.StatusInfo | None) -> outcome.Outcome:
+def final_event(task_id: str, state: str, last: sf.StatusInfo | None, words: str = "") -> outcome.Outcome:
     """The final event of a task that ended in Slurm (``state``; '' when Slurm no longer
     knows it): the table's status, with the exit status the wrapper recorded
-    (``last``: the status file's last line)."""
+    (``last``: the status file's last line). ``words``: what Slurm wrote into the task's
+    output (slurmstepd's error lines), added to the note of a task that did not complete."""
+    kind, code, note = _final_event(task_id, state, last)
+    if words and kind != base.KILLED and STATES.get(state, STATES["FAILED"]).status is not S.COMPLETED:
+        note = f"{note}; Slurm wrote: {words}"
+    return kind, code, note
+
+
+def _final_event(task_id: str, state: str, last: sf.StatusInfo | None) -> outcome.Outcome:
     known = STATES.get(state)
     if last is not None and last.terminal:
         kind, code, note = outcome.outcome_of(last, None)
