@@ -1,9 +1,11 @@
-"""One job of N subjobs of ``/bin/true`` as one Slurm array, beside the same job on Local.
+"""One job of N subjobs of ``/bin/true`` as Slurm arrays, beside the same job on Local.
 
-    .venv/bin/python -m bench.slurm_array [--n 200] [--conf /path/slurm.conf]
+    .venv/bin/python -m bench.slurm_array [--n 200] [--conf /path/slurm.conf] [--max-array-size M]
 
 Without ``--conf`` it starts the tests' one-node Slurm (``tests/slurm_cluster.py``: 8
-CPUs declared, no array limit) for the run and stops it after. Each backend first runs a
+CPUs declared) for the run and stops it after, with Slurm's default MaxArraySize (1001:
+up to 1,001 subjobs go as one array) or ``--max-array-size M`` (a master of N > M
+subjobs then goes as N/M arrays, still one squeue per round). Each backend first runs a
 one-subjob job (its actor's start-up, kept out of the figures, as Ray's own start is),
 then the N-subjob job: ``submit_s`` (``submit()`` returning: for Slurm, one sbatch),
 ``end_to_end_s`` (from before ``submit()`` to every subjob ``completed``), and for Slurm
@@ -58,6 +60,7 @@ def measure(engine: Engine, backend: BackendConfig, n: int) -> dict[str, float]:
     assert str(statuses[0]) == "completed", job.subjob_counts
     result = {"submit_s": submitted - started, "end_to_end_s": done - started}
     if "rounds" in after:
+        result["arrays"] = len({str(sj.backend.id).split("_")[0] for sj in job.subjobs})
         rounds = after["rounds"] - before["rounds"]
         result["rounds"] = rounds
         result["commands"] = after["commands"] - before["commands"]
@@ -70,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=200)
     parser.add_argument("--conf", default="", help="slurm.conf of a Slurm to use (default: start one)")
+    parser.add_argument("--max-array-size", type=int, default=None,
+                        help="MaxArraySize of the Slurm it starts (default: Slurm's, 1001)")
     args = parser.parse_args(argv)
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     root = tempfile.mkdtemp(prefix="gl-bench-slurm-")
@@ -78,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.conf:
         from tests import slurm_cluster
 
-        cluster = slurm_cluster.start(max_array_size=None)  # Slurm's default: one array of 1,000
+        cluster = slurm_cluster.start(max_array_size=args.max_array_size)
     conf = args.conf or (cluster.conf if cluster is not None else "")
     from ganga_like.backends.local.config import Local
     from ganga_like.backends.slurm.config import Slurm
@@ -87,7 +92,9 @@ def main(argv: list[str] | None = None) -> int:
 
     engine = Engine(Config.from_env(root=os.environ["GANGA_LIKE_DIR"]))
     try:
-        rows = {"Slurm (one array)": measure(engine, Slurm(conf=conf), args.n),
+        slurm = measure(engine, Slurm(conf=conf), args.n)
+        arrays = int(slurm["arrays"])
+        rows = {f"Slurm ({'one array' if arrays == 1 else f'{arrays} arrays'})": slurm,
                 "Local": measure(engine, Local(), args.n)}
     finally:
         engine.close()
