@@ -23,6 +23,7 @@ from ..status import ACTIVE, Source, Status, history_entries
 from .context import EngineContext
 from .operations.common import current_handle, leaves_of
 from .operations.resubmit import resubmit_leaves
+from .operations.submit import send
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +61,15 @@ def _recover(ctx: EngineContext) -> int:
                      top_id, stream.left, stream.total)
             streaming.append(top_id)
     for top, leaves in requeued:
-        resubmit_leaves(ctx, top, leaves, source=Source.RECOVERY,
-                        note="re-queued: the backend that queued it is gone")
+        # A leaf still `submitting` was only accepted by the dead actor (never started,
+        # never recorded): sent again as the same attempt. One `submitted` gets a new one.
+        unsent = [leaf for leaf in leaves if leaf.status is Status.SUBMITTING]
+        queued = [leaf for leaf in leaves if leaf.status is not Status.SUBMITTING]
+        if unsent:
+            send(ctx, top, unsent, keep_going=True)
+        if queued:
+            resubmit_leaves(ctx, top, queued, source=Source.RECOVERY,
+                            note="re-queued: the backend that queued it is gone")
     for top_id in streaming:
         ctx.streams.start(top_id)  # after the roll-backs, which put their leaves back in it
     if finished_tops:

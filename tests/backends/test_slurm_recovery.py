@@ -81,3 +81,55 @@ def test_tasks_sbatched_just_before_a_crash_are_found_and_not_sent_again(session
         assert all(sj.submit_counter == 1 for sj in again.subjobs)
     finally:
         fresh.close()
+
+
+def test_a_crash_between_two_arrays_of_one_master_adopts_the_first_and_sends_the_rest(
+        session, gl_config, slurm, tmp_path):
+    """A master of 20 subjobs is two arrays on the test Slurm (MaxArraySize 16). The
+    service dies after the first sbatch: the first array's tasks are in Slurm, the
+    others only accepted (the actor writes every spec's QUEUED line before its first
+    sbatch; that line is written here for subjobs 16-19, which are not sent). The next
+    service adopts the first array's tasks by their names and sends the rest again;
+    each subjob runs once."""
+    import time
+
+    import ray
+
+    from ganga_like.backends.runtime import outcome
+    from ganga_like.backends.runtime import status_file as sf
+    from ganga_like.backends.slurm.config import Slurm
+    from ganga_like.engine.operations.submit import specs_for
+    from ganga_like.model.application import Executable
+    from ganga_like.model.job import Job
+    from ganga_like.model.splitters import ArgSplitter
+
+    ran = tmp_path / "ran"
+    job = Job(application=Executable(exe="/bin/sh"), backend=Slurm(conf=slurm.conf),
+              splitter=ArgSplitter(args=[["-c", f'echo "$GANGA_LIKE_MARKER" >> {ran}; sleep 2']] * 20))
+    caught_in_submitting(session, job)
+    leaves = list(job._subjobs.values())
+    actor = session.context.backends.actor(job.backend)
+    specs = specs_for(session.context, job, leaves)  # all 20 prepared, as submit() does
+    handles = ray.get(actor.submit.remote(specs[:16]))
+    assert len({h.task_id.split("_")[0] for h in handles}) == 1 and not any(h.error for h in handles)
+    for spec in specs[16:]:  # what the actor's _accept did for them before the first sbatch
+        outcome.prepare(spec.workdir, sf.StatusInfo(sf.QUEUED, "accepted by the Slurm backend",
+                                                    time.time()).line())
+    job_id = job.id
+    session.close()
+
+    fresh = Engine(gl_config)
+    set_default_session(fresh)
+    try:
+        again = fresh.jobs.get(job_id)
+        fresh.ensure_monitor()  # starts the monitor, then recovers
+        assert fresh.wait([again], timeout=120) == [Status.COMPLETED], again.subjob_counts
+        markers = sorted(f"{fresh.repo_uuid}:{sj.fqid}" for sj in again.subjobs)
+        assert sorted(ran.read_text().split()) == markers  # each subjob ran once
+        ids = [sj.backend.id for sj in again.subjobs]
+        assert ids[:16] == [h.task_id for h in handles]  # adopted, as sent
+        assert {i.split("_")[1] for i in ids[16:]} == {"0", "1", "2", "3"}  # 16-19: tasks of the next block
+        assert len({i.split("_")[0] for i in ids[16:]}) == 1
+        assert all(sj.submit_counter == 1 for sj in again.subjobs)  # 16-19: the attempt never ran
+    finally:
+        fresh.close()

@@ -103,6 +103,33 @@ def test_a_subjob_found_finished_by_recovery_keeps_its_backend_id(session, gl_co
         fresh.close()
 
 
+def test_subjobs_a_dead_actor_only_accepted_while_submitting_are_sent_once(session, gl_config):
+    """The service died after its actor accepted the subjobs (their QUEUED lines) and
+    before anything ran or was recorded (still `submitting`): the next service sends
+    them, as the same attempt (recovery used to re-queue them with a new attempt,
+    `submitting -> submitting`, which the status table refuses)."""
+    import time
+
+    from ganga_like.backends.runtime import outcome
+    from ganga_like.backends.runtime import status_file as sf
+    from ganga_like.engine.operations.submit import specs_for
+
+    job = sh_job(["true"] * 2)
+    caught_in_submitting(session, job)
+    for spec in specs_for(session.context, job, list(job._subjobs.values())):  # what the actor's accept did
+        outcome.prepare(spec.workdir, sf.StatusInfo(sf.QUEUED, "accepted", time.time()).line())
+    session.close()
+    fresh = Engine(gl_config)
+    set_default_session(fresh)
+    try:
+        again = fresh.jobs.get(job.id)
+        fresh.ensure_monitor()  # starts the monitor, then recovers
+        assert fresh.wait([again], timeout=60) == [Status.COMPLETED], again.subjob_counts
+        assert [sj.submit_counter for sj in again.subjobs] == [1, 1]
+    finally:
+        fresh.close()
+
+
 def wait_for_status(workdir: str) -> None:
     """Until the run in ``workdir`` has written its exit status."""
     from ganga_like.backends.runtime import status_file as sf

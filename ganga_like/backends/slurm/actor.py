@@ -108,6 +108,7 @@ class SlurmActor(RuntimeActor):
         self._poked = False  # something to watch came in: the next round starts now
         self._round_commands = 0
         self._adopt_view: dict[str, Task] = {}
+        self._last_array: dict[str, str] = {}  # a master's folder -> its last array sbatch took
         self._loop("slurm-monitor", self._monitor_round)
 
     # ------------------------------------------------------------------ submitting
@@ -128,13 +129,12 @@ class SlurmActor(RuntimeActor):
         with self._cond:
             for run in accepted.values():
                 self._runs.move(run, rs.STARTING, "being handed to sbatch")
-        after: dict[str, str] = {}  # a master's folder -> its last array sbatch took here
         for array in script.plan([run.spec for run in accepted.values() if run.spec is not None],
                                  self._slurm.limits()):
             job_id = self._submit_array(array, [accepted[spec.fqid] for spec in array.specs],
-                                        after.get(array.folder, ""))
+                                        self._open_array(array.folder))
             if job_id:
-                after[array.folder] = job_id
+                self._last_array[array.folder] = job_id
         with self._cond:
             return [accepted[h.fqid].handle if h.fqid in accepted else h for h in handles]
 
@@ -159,6 +159,17 @@ class SlurmActor(RuntimeActor):
             if why:
                 found[spec.fqid] = why
         return found
+
+    def _open_array(self, folder: str) -> str:
+        """The master's last array while a task of it still waits or runs here, else ''
+        (a new array need not wait for one that ended; one Slurm forgot cannot be waited
+        for). The engine sends a large master in several submit() calls: they chain too."""
+        job_id = self._last_array.get(folder, "")
+        prefix = job_id + "_"
+        with self._cond:
+            open_ = bool(job_id) and any(isinstance(run, SlurmRun) and run.slurm_id.startswith(prefix)
+                                         for run in self._runs)
+        return job_id if open_ else ""
 
     def _submit_array(self, array: script.Array, runs: list[SlurmRun], after: str) -> str:
         """sbatch one array (after the array ``after`` of the same master, if its tasks
