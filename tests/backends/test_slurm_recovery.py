@@ -86,11 +86,12 @@ def test_tasks_sbatched_just_before_a_crash_are_found_and_not_sent_again(session
 def test_a_crash_between_two_arrays_of_one_master_adopts_the_first_and_sends_the_rest(
         session, gl_config, slurm, tmp_path):
     """A master of 20 subjobs is two arrays on the test Slurm (MaxArraySize 16). The
-    service dies after the first sbatch: the first array's tasks are in Slurm, the
-    others only accepted (the actor writes every spec's QUEUED line before its first
-    sbatch; that line is written here for subjobs 16-19, which are not sent). The next
-    service adopts the first array's tasks by their names and sends the rest again;
-    each subjob runs once."""
+    service dies after one sbatch: that array's tasks are in Slurm, the others only
+    accepted (the actor writes every spec's QUEUED line before its first sbatch; that
+    line is written here for subjobs 0-15, which are not sent). The array sent is the
+    second block's (subjobs 16-19, named with the offset 16), so the next service must
+    map its tasks 0-3 back to subjobs 16-19 to adopt them by name; it sends the rest
+    again; each subjob runs once."""
     import time
 
     import ray
@@ -110,9 +111,9 @@ def test_a_crash_between_two_arrays_of_one_master_adopts_the_first_and_sends_the
     leaves = list(job._subjobs.values())
     actor = session.context.backends.actor(job.backend)
     specs = specs_for(session.context, job, leaves)  # all 20 prepared, as submit() does
-    handles = ray.get(actor.submit.remote(specs[:16]))
+    handles = ray.get(actor.submit.remote(specs[16:]))
     assert len({h.task_id.split("_")[0] for h in handles}) == 1 and not any(h.error for h in handles)
-    for spec in specs[16:]:  # what the actor's _accept did for them before the first sbatch
+    for spec in specs[:16]:  # what the actor's _accept did for them before the first sbatch
         outcome.prepare(spec.workdir, sf.StatusInfo(sf.QUEUED, "accepted by the Slurm backend",
                                                     time.time()).line())
     job_id = job.id
@@ -127,9 +128,10 @@ def test_a_crash_between_two_arrays_of_one_master_adopts_the_first_and_sends_the
         markers = sorted(f"{fresh.repo_uuid}:{sj.fqid}" for sj in again.subjobs)
         assert sorted(ran.read_text().split()) == markers  # each subjob ran once
         ids = [sj.backend.id for sj in again.subjobs]
-        assert ids[:16] == [h.task_id for h in handles]  # adopted, as sent
-        assert {i.split("_")[1] for i in ids[16:]} == {"0", "1", "2", "3"}  # 16-19: tasks of the next block
-        assert len({i.split("_")[0] for i in ids[16:]}) == 1
-        assert all(sj.submit_counter == 1 for sj in again.subjobs)  # 16-19: the attempt never ran
+        assert ids[16:] == [h.task_id for h in handles]  # adopted by name, as sent
+        assert [i.split("_")[1] for i in ids[16:]] == ["0", "1", "2", "3"]  # tasks 0-3 of block 16
+        assert [i.split("_")[1] for i in ids[:16]] == [str(n) for n in range(16)]  # sent again: one array
+        assert len({i.split("_")[0] for i in ids[:16]}) == 1
+        assert all(sj.submit_counter == 1 for sj in again.subjobs)  # 0-15: the attempt never ran
     finally:
         fresh.close()
