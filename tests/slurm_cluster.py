@@ -12,7 +12,12 @@ Two settings make Slurm's own limits reachable by small tests: ``MaxArraySize`` 
 :data:`MAX_ARRAY_SIZE` (16: a job of 20 subjobs goes as two arrays; the benchmark starts
 one with Slurm's default, 1001), and memory is watched without cgroups
 (``jobacct_gather/linux`` every second with ``OverMemoryKill``: a task over its
-``--mem`` is killed by slurmstepd, as at a site that limits memory so).
+``--mem`` is killed by slurmstepd, as at a site that limits memory so). With
+``memory_cgroups=True`` memory is limited by cgroups instead (``task/cgroup``,
+``ConstrainRAMSpace``, cgroup v1): then Slurm says OUT_OF_MEMORY. That needs a writable
+``/sys/fs/cgroup/memory`` and puts the cluster's jobs under
+``/sys/fs/cgroup/memory/slurm_<node>/``, which two such clusters on one machine would
+share: only the test that needs it starts one, for itself.
 
 Where Slurm cannot start, :func:`start` raises :class:`SlurmUnavailable` with the
 reason: the tests that need Slurm fail with it (CI installs Slurm; see ``.ci/run``).
@@ -51,6 +56,7 @@ class SlurmCluster:
     node: str
     jobcomp: str
     pids: dict[str, int]
+    cgroups: str = ""  # the memory cgroup its slurmd makes (memory_cgroups=True), removed at stop
 
     def env(self) -> dict[str, str]:
         """This process's environment with ``SLURM_CONF`` pointing at this cluster."""
@@ -94,12 +100,18 @@ def _write(path: str, text: str, mode: int = 0o644) -> None:
     os.chmod(path, mode)
 
 
-def _config(root: str, node: str, ports: list[int], max_array_size: int | None) -> str:
+def _config(root: str, node: str, ports: list[int], max_array_size: int | None,
+            memory_cgroups: bool = False) -> str:
     gpus = ",".join(f"{root}/dev/gpu{i}" for i in range(GPUS))
     partitions = "\n".join(
         f"PartitionName={name} Nodes={node} Default={'YES' if i == 0 else 'NO'} "
         f"MaxTime=INFINITE State=UP" for i, name in enumerate(PARTITIONS))
     _write(os.path.join(root, "gres.conf"), f"NodeName={node} Name=gpu File={gpus}\n")
+    if memory_cgroups:
+        _write(os.path.join(root, "cgroup.conf"), "CgroupPlugin=cgroup/v1\nConstrainRAMSpace=yes\n"
+                                                   "CgroupMountpoint=/sys/fs/cgroup\n")
+    memory = ("TaskPlugin=task/cgroup" if memory_cgroups else
+              "TaskPlugin=task/none\nJobAcctGatherParams=OverMemoryKill")
     return f"""\
 ClusterName=gltest
 SlurmctldHost={node}(127.0.0.1)
@@ -117,10 +129,9 @@ SlurmdPidFile={root}/slurmd.pid
 SlurmctldLogFile={root}/slurmctld.log
 SlurmdLogFile={root}/slurmd.log
 ProctrackType=proctrack/linuxproc
-TaskPlugin=task/none
+{memory}
 JobAcctGatherType=jobacct_gather/linux
 JobAcctGatherFrequency=task=1
-JobAcctGatherParams=OverMemoryKill
 SlurmdParameters=config_overrides
 SchedulerType=sched/backfill
 SchedulerParameters=batch_sched_delay=0,sched_min_interval=100000
@@ -140,10 +151,11 @@ NodeName={node} NodeAddr=127.0.0.1 CPUs={CPUS} RealMemory=8000 Gres=gpu:{GPUS} S
 """
 
 
-def start(root: str | None = None, max_array_size: int | None = MAX_ARRAY_SIZE) -> SlurmCluster:
+def start(root: str | None = None, max_array_size: int | None = MAX_ARRAY_SIZE,
+          memory_cgroups: bool = False) -> SlurmCluster:
     """Start munged, slurmctld and slurmd for one node under ``root`` (a new temporary
     directory by default); wait until the node takes jobs. ``max_array_size``: Slurm's
-    MaxArraySize (None: Slurm's default)."""
+    MaxArraySize (None: Slurm's default); ``memory_cgroups``: see the module doc."""
     missing = missing_programs()
     if missing:
         raise SlurmUnavailable(
@@ -166,8 +178,12 @@ def start(root: str | None = None, max_array_size: int | None = MAX_ARRAY_SIZE) 
         handle.write(os.urandom(1024))
     os.chmod(key, 0o400)
     conf = os.path.join(root, "slurm.conf")
-    _write(conf, _config(root, node, _free_ports(2), max_array_size))
-    cluster = SlurmCluster(root, conf, node, os.path.join(root, "jobcomp.txt"), {})
+    if memory_cgroups and not os.access("/sys/fs/cgroup/memory", os.W_OK):
+        raise SlurmUnavailable("a Slurm limiting memory by cgroups needs a writable cgroup v1 memory "
+                               "controller at /sys/fs/cgroup/memory, which this machine has not")
+    _write(conf, _config(root, node, _free_ports(2), max_array_size, memory_cgroups))
+    cluster = SlurmCluster(root, conf, node, os.path.join(root, "jobcomp.txt"), {},
+                           f"/sys/fs/cgroup/memory/slurm_{node}" if memory_cgroups else "")
     try:
         _start_daemons(cluster, key)
         _wait_ready(cluster)
@@ -265,6 +281,11 @@ def stop(cluster: SlurmCluster) -> None:
             pass
     cluster.pids.clear()
     shutil.rmtree(cluster.root, ignore_errors=True)
+    for folder, _dirs, _files in os.walk(cluster.cgroups, topdown=False) if cluster.cgroups else ():
+        try:
+            os.rmdir(folder)  # a cgroup goes only once empty: never one that still holds a process
+        except OSError:
+            pass
 
 
 def _started_by(cluster: SlurmCluster) -> list[int]:

@@ -1,7 +1,8 @@
 """Slurm's own limits, reached on the session's real Slurm: a master past MaxArraySize
 (16 on the test Slurm) goes as several arrays, killed, resubmitted and removed across
-them; a subjob over its time limit ends as Slurm's TIMEOUT, one over its memory is
-ended by Slurm (without cgroups: FAILED, with slurmstepd's words).
+them; a subjob over its time limit ends as Slurm's TIMEOUT; one over its memory is
+ended by Slurm: without cgroups (the session's Slurm) as FAILED with slurmstepd's words,
+with memory cgroups (a Slurm of the test's own) as OUT_OF_MEMORY.
 
 Slurm ends a job over its time limit at its next check (every 30 s) after the first
 whole minute: 60-90 s. The module's engine submits that job first, and the other
@@ -118,6 +119,29 @@ def test_a_subjob_over_its_memory_is_ended_by_slurm_and_failed_with_its_words(en
     said = str(hog.why())
     assert "exceeded memory limit" in said and f"Slurm job {hog.backend.id} FAILED" in said, said
     assert _active(slurm, engine, job) == []
+
+
+def test_with_memory_cgroups_slurm_says_out_of_memory(engine):
+    """A Slurm of its own that limits memory by cgroups (task/cgroup, ConstrainRAMSpace):
+    the kernel ends the payload, Slurm records OUT_OF_MEMORY, and the subjob fails with
+    that state as its detail and Slurm's words in its note."""
+    from tests import slurm_cluster
+
+    try:
+        cluster = slurm_cluster.start(memory_cgroups=True)
+    except slurm_cluster.SlurmUnavailable as error:
+        pytest.fail(f"this test needs a Slurm with memory cgroups, which cannot start here: {error}")
+    try:
+        job = Job(application=Executable(exe=sys.executable, args=["-c", MEMORY_HOG]),
+                  backend=Slurm(conf=cluster.conf, memory=50))
+        engine.submit(job)
+        assert engine.wait([job], timeout=60) == [Status.FAILED]
+        assert job.backend_detail == "Slurm OUT_OF_MEMORY (OutOfMemory)", job.backend_detail
+        said = str(job.why())
+        assert "used more memory than it asked for" in said and "oom-kill event" in said, said
+        assert job.exit_code == 137  # the kernel's KILL, which the wrapper recorded
+    finally:
+        slurm_cluster.stop(cluster)
 
 
 def test_a_subjob_over_its_time_limit_is_failed_as_slurms_timeout(engine, over_time):
