@@ -132,7 +132,7 @@ class SlurmActor(RuntimeActor):
         for array in script.plan([run.spec for run in accepted.values() if run.spec is not None],
                                  self._slurm.limits()):
             job_id = self._submit_array(array, [accepted[spec.fqid] for spec in array.specs],
-                                        self._open_array(array.folder))
+                                        self._chain_after(array))
             if job_id:
                 self._last_array[array.folder] = job_id
         with self._cond:
@@ -160,16 +160,21 @@ class SlurmActor(RuntimeActor):
                 found[spec.fqid] = why
         return found
 
-    def _open_array(self, folder: str) -> str:
-        """The master's last array while a task of it still waits or runs here, else ''
-        (a new array need not wait for one that ended; one Slurm forgot cannot be waited
-        for). The engine sends a large master in several submit() calls: they chain too."""
-        job_id = self._last_array.get(folder, "")
-        prefix = job_id + "_"
+    def _chain_after(self, array: script.Array) -> str:
+        """The array this one must start after ('' for none). Slurm's ``%N`` holds per
+        array: where the master's tasks are limited and its tasks still open here with
+        this array's could pass N, this one waits for the master's last array (while it is
+        open: one that ended need not be waited for, one Slurm forgot cannot be). The
+        engine sends a large master in several submit() calls: they chain too."""
+        limit = array.specs[0].options.get("max_running") or self._max_running
+        job_id = self._last_array.get(array.folder, "")
+        if not limit or not job_id:
+            return ""
         with self._cond:
-            open_ = bool(job_id) and any(isinstance(run, SlurmRun) and run.slurm_id.startswith(prefix)
-                                         for run in self._runs)
-        return job_id if open_ else ""
+            open_ = [run for run in self._runs if isinstance(run, SlurmRun) and run.slurm_id
+                     and os.path.dirname(run.workdir.rstrip("/")) == array.folder]
+            last_open = any(run.slurm_id.startswith(job_id + "_") for run in open_)
+        return job_id if last_open and len(open_) + len(array.specs) > int(str(limit)) else ""
 
     def _submit_array(self, array: script.Array, runs: list[SlurmRun], after: str) -> str:
         """sbatch one array (after the array ``after`` of the same master, if its tasks

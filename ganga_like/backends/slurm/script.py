@@ -155,9 +155,9 @@ def array_ranges(indices: Sequence[int]) -> str:
 
 def sbatch_options(array: Array, default_limit: int | None, after: str = "") -> list[str]:
     """The options of one array's sbatch (besides --parsable and the script). ``after``:
-    the job id of the master's array sent just before this one. Slurm's ``%N`` limits one
-    array, so where the master's tasks are limited its arrays run one after the other
-    (``--dependency=afterany``): never more than N of the master at once."""
+    the job id of the master's array this one must wait for (``--dependency=afterany``):
+    Slurm's ``%N`` limits one array, so where the master's tasks are limited and its
+    arrays together could pass N, they run one after the other (the actor decides)."""
     options, request = dict(array.specs[0].options), array.specs[0].request
     limit = options.get("max_running") or default_limit
     wanted = [f"--array={array_ranges(array.indices)}" + (f"%{limit}" if limit else ""),
