@@ -8,16 +8,17 @@ than the machine has (so that tasks run side by side), no batch scheduling delay
 job completions in a text file (``sacct -c``: there is no slurmdbd), and two fake GPUs
 (character devices named by ``gres.conf``) so that ``--gres=gpu:N`` is honoured.
 
-Two settings make Slurm's own limits reachable by small tests: ``MaxArraySize`` is
-:data:`MAX_ARRAY_SIZE` (16: a job of 20 subjobs goes as two arrays; the benchmark starts
-one with Slurm's default, 1001), and memory is watched without cgroups
-(``jobacct_gather/linux`` every second with ``OverMemoryKill``: a task over its
-``--mem`` is killed by slurmstepd, as at a site that limits memory so). With
-``memory_cgroups=True`` memory is limited by cgroups instead (``task/cgroup``,
-``ConstrainRAMSpace``, cgroup v1): then Slurm says OUT_OF_MEMORY. That needs a writable
+``MaxArraySize`` is :data:`MAX_ARRAY_SIZE` (16: a job of 20 subjobs goes as two arrays;
+the benchmark starts one with Slurm's default, 1001), so that Slurm's array limits are
+reached by small tests. Memory is not limited by default (as before: nothing watches the
+tasks' processes); ``memory=`` asks for one of the two ways a site limits it, for the
+tests of what Slurm then does (each starts a Slurm of its own): ``"watched"``,
+``jobacct_gather/linux`` every second with ``OverMemoryKill`` (slurmstepd kills a task
+over its ``--mem``), and ``"cgroups"``, ``task/cgroup`` with ``ConstrainRAMSpace`` on
+cgroup v1 (the kernel ends it; Slurm says OUT_OF_MEMORY). ``"cgroups"`` needs a writable
 ``/sys/fs/cgroup/memory`` and puts the cluster's jobs under
 ``/sys/fs/cgroup/memory/slurm_<node>/``, which two such clusters on one machine would
-share: only the test that needs it starts one, for itself.
+share.
 
 Where Slurm cannot start, :func:`start` raises :class:`SlurmUnavailable` with the
 reason: the tests that need Slurm fail with it (CI installs Slurm; see ``.ci/run``).
@@ -40,6 +41,12 @@ CPUS = 8  # declared; the machine may have fewer (SlurmdParameters=config_overri
 GPUS = 2
 PARTITIONS = ("debug", "long")
 READY_TIMEOUT = 30.0
+MEMORY_LIMITS = {  # memory= -> its slurm.conf lines
+    "": "TaskPlugin=task/none\nJobAcctGatherType=jobacct_gather/none",
+    "watched": "TaskPlugin=task/none\nJobAcctGatherType=jobacct_gather/linux\n"
+               "JobAcctGatherFrequency=task=1\nJobAcctGatherParams=OverMemoryKill",
+    "cgroups": "TaskPlugin=task/cgroup\nJobAcctGatherType=jobacct_gather/linux",
+}
 MAX_ARRAY_SIZE = 16  # task ids 0-15 (Slurm's default is 1001)
 
 
@@ -56,7 +63,7 @@ class SlurmCluster:
     node: str
     jobcomp: str
     pids: dict[str, int]
-    cgroups: str = ""  # the memory cgroup its slurmd makes (memory_cgroups=True), removed at stop
+    cgroups: str = ""  # the memory cgroup its slurmd makes (memory="cgroups"), removed at stop
 
     def env(self) -> dict[str, str]:
         """This process's environment with ``SLURM_CONF`` pointing at this cluster."""
@@ -100,18 +107,15 @@ def _write(path: str, text: str, mode: int = 0o644) -> None:
     os.chmod(path, mode)
 
 
-def _config(root: str, node: str, ports: list[int], max_array_size: int | None,
-            memory_cgroups: bool = False) -> str:
+def _config(root: str, node: str, ports: list[int], max_array_size: int | None, memory: str = "") -> str:
     gpus = ",".join(f"{root}/dev/gpu{i}" for i in range(GPUS))
     partitions = "\n".join(
         f"PartitionName={name} Nodes={node} Default={'YES' if i == 0 else 'NO'} "
         f"MaxTime=INFINITE State=UP" for i, name in enumerate(PARTITIONS))
     _write(os.path.join(root, "gres.conf"), f"NodeName={node} Name=gpu File={gpus}\n")
-    if memory_cgroups:
+    if memory == "cgroups":
         _write(os.path.join(root, "cgroup.conf"), "CgroupPlugin=cgroup/v1\nConstrainRAMSpace=yes\n"
                                                    "CgroupMountpoint=/sys/fs/cgroup\n")
-    memory = ("TaskPlugin=task/cgroup" if memory_cgroups else
-              "TaskPlugin=task/none\nJobAcctGatherParams=OverMemoryKill")
     return f"""\
 ClusterName=gltest
 SlurmctldHost={node}(127.0.0.1)
@@ -129,9 +133,7 @@ SlurmdPidFile={root}/slurmd.pid
 SlurmctldLogFile={root}/slurmctld.log
 SlurmdLogFile={root}/slurmd.log
 ProctrackType=proctrack/linuxproc
-{memory}
-JobAcctGatherType=jobacct_gather/linux
-JobAcctGatherFrequency=task=1
+{MEMORY_LIMITS[memory]}
 SlurmdParameters=config_overrides
 SchedulerType=sched/backfill
 SchedulerParameters=batch_sched_delay=0,sched_min_interval=100000
@@ -152,10 +154,11 @@ NodeName={node} NodeAddr=127.0.0.1 CPUs={CPUS} RealMemory=8000 Gres=gpu:{GPUS} S
 
 
 def start(root: str | None = None, max_array_size: int | None = MAX_ARRAY_SIZE,
-          memory_cgroups: bool = False) -> SlurmCluster:
+          memory: str = "") -> SlurmCluster:
     """Start munged, slurmctld and slurmd for one node under ``root`` (a new temporary
     directory by default); wait until the node takes jobs. ``max_array_size``: Slurm's
-    MaxArraySize (None: Slurm's default); ``memory_cgroups``: see the module doc."""
+    MaxArraySize (None: Slurm's default); ``memory``: how memory is limited (one of
+    :data:`MEMORY_LIMITS`; see the module doc)."""
     missing = missing_programs()
     if missing:
         raise SlurmUnavailable(
@@ -178,12 +181,14 @@ def start(root: str | None = None, max_array_size: int | None = MAX_ARRAY_SIZE,
         handle.write(os.urandom(1024))
     os.chmod(key, 0o400)
     conf = os.path.join(root, "slurm.conf")
-    if memory_cgroups and not os.access("/sys/fs/cgroup/memory", os.W_OK):
+    if memory not in MEMORY_LIMITS:
+        raise ValueError(f"memory={memory!r}: one of {', '.join(map(repr, MEMORY_LIMITS))}")
+    if memory == "cgroups" and not os.access("/sys/fs/cgroup/memory", os.W_OK):
         raise SlurmUnavailable("a Slurm limiting memory by cgroups needs a writable cgroup v1 memory "
                                "controller at /sys/fs/cgroup/memory, which this machine has not")
-    _write(conf, _config(root, node, _free_ports(2), max_array_size, memory_cgroups))
+    _write(conf, _config(root, node, _free_ports(2), max_array_size, memory))
     cluster = SlurmCluster(root, conf, node, os.path.join(root, "jobcomp.txt"), {},
-                           f"/sys/fs/cgroup/memory/slurm_{node}" if memory_cgroups else "")
+                           f"/sys/fs/cgroup/memory/slurm_{node}" if memory == "cgroups" else "")
     try:
         _start_daemons(cluster, key)
         _wait_ready(cluster)

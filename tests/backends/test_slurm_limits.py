@@ -1,8 +1,8 @@
 """Slurm's own limits, reached on the session's real Slurm: a master past MaxArraySize
 (16 on the test Slurm) goes as several arrays, killed, resubmitted and removed across
 them; a subjob over its time limit ends as Slurm's TIMEOUT; one over its memory is
-ended by Slurm: without cgroups (the session's Slurm) as FAILED with slurmstepd's words,
-with memory cgroups (a Slurm of the test's own) as OUT_OF_MEMORY.
+ended by Slurm (a Slurm of the test's own that limits memory): without cgroups as FAILED
+with slurmstepd's words, with memory cgroups as OUT_OF_MEMORY.
 
 Slurm ends a job over its time limit at its next check (every 30 s) after the first
 whole minute: 60-90 s. The module's engine submits that job first, and the other
@@ -11,6 +11,7 @@ tests run meanwhile; the test that waits for it comes last.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Iterator
 
@@ -104,34 +105,45 @@ def test_a_master_past_max_array_size_is_several_arrays_killed_resubmitted_and_r
     assert _active(slurm, engine, job) == [] and engine.leaks() == []
 
 
-def test_a_subjob_over_its_memory_is_ended_by_slurm_and_failed_with_its_words(engine, slurm, over_time):
-    """Without cgroups Slurm cannot say OUT_OF_MEMORY (only task/cgroup's OOM count makes
-    that state): jobacct_gather's OverMemoryKill ends the step, and Slurm records FAILED
-    (reason JobLaunchFailure), its own words in the task's slurm.out."""
-    job = Job(application=Executable(exe=sys.executable, args=["-c", MEMORY_HOG]),
-              backend=Slurm(conf=slurm.conf, memory=50),
-              splitter=ArgSplitter(args=[["-c", MEMORY_HOG], ["-c", "pass"]]))
-    engine.submit(job)
-    assert engine.wait([job], timeout=60) == [Status.FAILED]
-    hog, small = job.subjobs
-    assert small.status is Status.COMPLETED
-    assert hog.status is Status.FAILED and hog.backend_detail.startswith("Slurm FAILED"), hog.backend_detail
-    said = str(hog.why())
-    assert "exceeded memory limit" in said and f"Slurm job {hog.backend.id} FAILED" in said, said
-    assert _active(slurm, engine, job) == []
-
-
-def test_with_memory_cgroups_slurm_says_out_of_memory(engine):
-    """A Slurm of its own that limits memory by cgroups (task/cgroup, ConstrainRAMSpace):
-    the kernel ends the payload, Slurm records OUT_OF_MEMORY, and the subjob fails with
-    that state as its detail and Slurm's words in its note."""
+@contextlib.contextmanager
+def slurm_limiting_memory(how: str) -> Iterator:
+    """A Slurm of the test's own that limits memory ``how`` (tests/slurm_cluster.py)."""
     from tests import slurm_cluster
 
     try:
-        cluster = slurm_cluster.start(memory_cgroups=True)
+        cluster = slurm_cluster.start(memory=how)
     except slurm_cluster.SlurmUnavailable as error:
-        pytest.fail(f"this test needs a Slurm with memory cgroups, which cannot start here: {error}")
+        pytest.fail(f"this test needs a Slurm limiting memory ({how}), which cannot start here: {error}")
     try:
+        yield cluster
+    finally:
+        slurm_cluster.stop(cluster)
+
+
+def test_without_cgroups_a_subjob_over_its_memory_is_ended_and_failed_with_slurms_words(engine, over_time):
+    """Without cgroups Slurm cannot say OUT_OF_MEMORY (only task/cgroup's OOM count makes
+    that state): jobacct_gather's OverMemoryKill ends the step, and Slurm records FAILED
+    (reason JobLaunchFailure), its own words in the task's slurm.out."""
+    with slurm_limiting_memory("watched") as cluster:
+        job = Job(application=Executable(exe=sys.executable, args=["-c", MEMORY_HOG]),
+                  backend=Slurm(conf=cluster.conf, memory=50),
+                  splitter=ArgSplitter(args=[["-c", MEMORY_HOG], ["-c", "pass"]]))
+        engine.submit(job)
+        assert engine.wait([job], timeout=60) == [Status.FAILED]
+        hog, small = job.subjobs
+        assert small.status is Status.COMPLETED
+        assert hog.status is Status.FAILED
+        assert hog.backend_detail.startswith("Slurm FAILED"), hog.backend_detail
+        said = str(hog.why())
+        assert "exceeded memory limit" in said and f"Slurm job {hog.backend.id} FAILED" in said, said
+        assert _active(cluster, engine, job) == []
+
+
+def test_with_memory_cgroups_slurm_says_out_of_memory(engine):
+    """A Slurm that limits memory by cgroups (task/cgroup, ConstrainRAMSpace): the kernel
+    ends the payload, Slurm records OUT_OF_MEMORY, and the subjob fails with that state
+    as its detail and Slurm's words in its note."""
+    with slurm_limiting_memory("cgroups") as cluster:
         job = Job(application=Executable(exe=sys.executable, args=["-c", MEMORY_HOG]),
                   backend=Slurm(conf=cluster.conf, memory=50))
         engine.submit(job)
@@ -140,8 +152,6 @@ def test_with_memory_cgroups_slurm_says_out_of_memory(engine):
         said = str(job.why())
         assert "used more memory than it asked for" in said and "oom-kill event" in said, said
         assert job.exit_code == 137  # the kernel's KILL, which the wrapper recorded
-    finally:
-        slurm_cluster.stop(cluster)
 
 
 def test_a_subjob_over_its_time_limit_is_failed_as_slurms_timeout(engine, over_time):
