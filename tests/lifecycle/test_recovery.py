@@ -131,13 +131,13 @@ def test_subjobs_a_dead_actor_only_accepted_while_submitting_are_sent_once(sessi
 
 
 def wait_for_status(workdir: str) -> None:
-    """Until the run in ``workdir`` has written its exit status."""
-    from ganga_like.backends.runtime import status_file as sf
+    """Until the run in ``workdir`` has written its exit status (in its own status file,
+    or its master's collected trace once tidied)."""
+    from ganga_like.backends.runtime import trace
 
     from .helpers import wait_for
 
-    wait_for(lambda: (last := sf.last_status(os.path.join(workdir, "status"))) is not None and last.terminal,
-             timeout=30, interval=0.05)
+    wait_for(lambda: (last := trace.last(workdir)) is not None and last.terminal, timeout=30, interval=0.05)
 
 
 def test_subjobs_queued_in_a_dead_actor_are_sent_again(tmp_path, shared_ray_env):
