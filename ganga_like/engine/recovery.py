@@ -61,15 +61,7 @@ def _recover(ctx: EngineContext) -> int:
                      top_id, stream.left, stream.total)
             streaming.append(top_id)
     for top, leaves in requeued:
-        # A leaf still `submitting` was only accepted by the dead actor (never started,
-        # never recorded): sent again as the same attempt. One `submitted` gets a new one.
-        unsent = [leaf for leaf in leaves if leaf.status is Status.SUBMITTING]
-        queued = [leaf for leaf in leaves if leaf.status is not Status.SUBMITTING]
-        if unsent:
-            send(ctx, top, unsent, keep_going=True)
-        if queued:
-            resubmit_leaves(ctx, top, queued, source=Source.RECOVERY,
-                            note="re-queued: the backend that queued it is gone")
+        _send_again(ctx, top, leaves)
     for top_id in streaming:
         ctx.streams.start(top_id)  # after the roll-backs, which put their leaves back in it
     if finished_tops:
@@ -79,6 +71,19 @@ def _recover(ctx: EngineContext) -> int:
 
         ctx.store.write(work, note="recovery: forget finished jobs")
     return adopted
+
+
+def _send_again(ctx: EngineContext, top: Job, leaves: list[Job]) -> None:
+    """Leaves only queued in a dead actor. One still `submitting` was only accepted there
+    (never started, never recorded): sent again as the same attempt. One `submitted`
+    is re-queued, a new attempt."""
+    unsent = [leaf for leaf in leaves if leaf.status is Status.SUBMITTING]
+    queued = [leaf for leaf in leaves if leaf.status is not Status.SUBMITTING]
+    if unsent:
+        send(ctx, top, unsent, keep_going=True)
+    if queued:
+        resubmit_leaves(ctx, top, queued, source=Source.RECOVERY,
+                        note="re-queued: the backend that queued it is gone")
 
 
 @dataclasses.dataclass
