@@ -35,8 +35,7 @@ def main(root: str, prefix: str) -> dict:
     from ganga_like.backends.base import SubjobSpec
     from ganga_like.backends.raycluster.actor import start_raycluster_actor
     from ganga_like.backends.resources import Request
-    from ganga_like.backends.runtime import procs
-    from ganga_like.backends.runtime import status_file as sf
+    from ganga_like.backends.runtime import procs, trace
 
     facts: dict = {"timings": {}}
     t0 = time.monotonic()
@@ -128,8 +127,8 @@ def main(root: str, prefix: str) -> dict:
         facts["retry"] = {"starts": [(e.handle.host, e.handle.pid, e.note) for e in starts()],
                           "finals": [(e.kind, e.exit_code, e.note) for e in finals(retried.fqid)],
                           "removed": doomed.node_id}
-        retry_status = sf.StatusFile(os.path.join(retried.workdir, "status"))
-        facts["retry"]["states"] = [i.state for i in retry_status.history()]
+        # Its own status file, or its master's collected trace once it was tidied.
+        facts["retry"]["states"] = [i.state for i in trace.history(retried.workdir)]
         facts["marked_end"] = [m for _, _, m in procs.find_by_marker(prefix + ":")]
         facts["timings"]["retry"] = round(time.monotonic() - t3, 2)
         ray.kill(actor, no_restart=True)
