@@ -35,7 +35,7 @@ from ganga_like.config import Config
 from ganga_like.engine.context import EngineContext, Submission
 from ganga_like.engine.monitor import DISK_RETRY, Monitor
 from ganga_like.errors import DiskFull
-from ganga_like.model.lifecycle import Change
+from ganga_like.model.lifecycle import UNDER_WAY, Change
 from ganga_like.queue_log import QueueLog
 from ganga_like.repository import open_repository
 from ganga_like.repository.storage import SafeFileStorage
@@ -418,6 +418,19 @@ def test_once_there_is_room_again_everything_goes_on(full):
         assert row["status"] != "new" or not row["subjobs"], row
 
 
+def as_kept(statuses: list[str]) -> list[str]:
+    """A master's statuses in the queue log, less the flips its history takes back
+    (``lifecycle._record_derived``: a derived move between two statuses of work under
+    way that undoes the one before; the log keeps both)."""
+    kept: list[str] = []
+    for status in statuses:
+        if len(kept) >= 2 and status == kept[-2] and {status, kept[-1]} <= UNDER_WAY:
+            kept.pop()
+        else:
+            kept.append(status)
+    return kept
+
+
 def test_the_database_and_the_queue_log_hold_every_change(full):
     checked = full["fstest"]
     assert checked.returncode == 0, (checked.stdout, checked.stderr)
@@ -429,7 +442,8 @@ def test_the_database_and_the_queue_log_hold_every_change(full):
     assert histories, "no job read back"
     for fqid, statuses in histories.items():
         *moves, now = statuses
-        assert logged.get(fqid, []) == moves, fqid
+        expected = logged.get(fqid, [])
+        assert (expected if "." in fqid else as_kept(expected)) == moves, fqid
         assert not moves or moves[-1] == now, fqid
     assert set(logged) <= set(histories)
 
