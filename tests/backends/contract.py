@@ -123,6 +123,11 @@ def output_of(client: Any, spec: base.SubjobSpec) -> str:
 class BackendContract:
     """The contract every backend passes. Subclasses provide the ``make_actor`` fixture."""
 
+    OVERLAP_SECONDS = "0.3"
+    """How long the concurrency test's payloads run: long enough that two of them are
+    seen running at once. A backend that learns of starts and ends by polling (Slurm)
+    can see a short task start and end in one round, its events one after the other."""
+
     def test_batch_of_true_and_false(self, make_actor, specs):
         client = make_actor(concurrency=2)
         batch = specs(["/bin/true"] if i % 2 == 0 else ["/bin/false"] for i in range(20))
@@ -257,7 +262,7 @@ class BackendContract:
 
     def test_concurrency_limit_and_queue(self, make_actor, specs):
         client = make_actor(concurrency=2)
-        batch = specs([["/bin/sleep", "0.3"]] * 6)
+        batch = specs([["/bin/sleep", self.OVERLAP_SECONDS]] * 6)
         handles = client.submit(batch)
         assert client.ping()["running"] <= 2
         log = EventLog(client)

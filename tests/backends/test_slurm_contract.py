@@ -40,7 +40,9 @@ def make_actor(ray_session, slurm, leftover_check):
 
 
 class TestSlurmContract(BackendContract):
-    """Runs every contract test against SlurmActor (none skipped; one sized for Slurm)."""
+    """Runs every contract test against SlurmActor (none skipped; two sized for Slurm)."""
+
+    OVERLAP_SECONDS = "2"  # Slurm's events come from a poll: 0.3 s tasks seen one by one
 
     @pytest.mark.parametrize("count", [50])
     def test_many_small_subjobs_in_one_batch(self, make_actor, specs, count):
