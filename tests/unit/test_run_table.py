@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 import threading
+import weakref
 
 import pytest
 from hypothesis import settings
@@ -45,13 +46,15 @@ def submit(table: RunTable, fqid: str, request: Request = ANY, priority: int = 0
     return run, table.admit(run, "waiting for a free slot")
 
 
-_read_up_to: dict[int, int] = {}
+# Keyed by the stream itself: an id() is reused once a test's stream is collected, and a
+# new stream read from an old one's position missed its first events.
+_read_up_to: weakref.WeakKeyDictionary[EventStream, int] = weakref.WeakKeyDictionary()
 
 
 def drain(stream: EventStream) -> list[tuple[str, str, str]]:
     """The events emitted since the last drain, as a poller acknowledging them sees them."""
-    seq, events = stream.poll(_read_up_to.get(id(stream), 0), timeout=0)
-    _read_up_to[id(stream)] = seq
+    seq, events = stream.poll(_read_up_to.get(stream, 0), timeout=0)
+    _read_up_to[stream] = seq
     return [(e.fqid, e.kind, e.detail or e.note) for e in events]
 
 
