@@ -127,6 +127,8 @@ class BackendContract:
     """How long the concurrency test's payloads run: long enough that two of them are
     seen running at once. A backend that learns of starts and ends by polling (Slurm)
     can see a short task start and end in one round, its events one after the other."""
+    PEAKS = (2,)
+    """The most runs seen at once under ``concurrency=2``: both slots used, never more."""
 
     def test_batch_of_true_and_false(self, make_actor, specs):
         client = make_actor(concurrency=2)
@@ -277,7 +279,7 @@ class BackendContract:
             elif event.kind in (base.FINISHED, base.KILLED, base.LOST):
                 running -= 1
             peak = max(peak, running)
-        assert peak == 2
+        assert peak in self.PEAKS, (peak, [(e.fqid, e.kind) for e in log.events])
         # The processes themselves, from their status files: never more than 2 at once.
         edges = []
         for spec in batch:
