@@ -8,6 +8,12 @@ files open in it (their logs); they can outlive a service killed with SIGKILL.
 The service's guardian, the next service, or the clean stop of this one ends
 them. Payload processes are neither: they outlive the service by design and the
 next one adopts them.
+
+A child of a Ray worker is a payload, whatever it looks like: between the fork and
+the exec of a wrapper (posix_spawn), the child still carries its parent's
+``ray::`` title and file descriptors. A worker that outlived its raylet by an
+instant may be launching a wrapper just as the guardian looks; taking that child
+for Ray would end a subjob the next service must adopt.
 """
 
 from __future__ import annotations
@@ -49,20 +55,26 @@ def is_ray_process_of(cmdline: list[str] | tuple[str, ...], pid: int, ray_dir: s
 
 
 def processes_using(ray_dir: str) -> list[psutil.Process]:
+    """The live processes of the Ray in ``ray_dir``, children of its workers excepted."""
     if not ray_dir:
         return []
-    found = []
+    found: list[psutil.Process] = []
+    workers: set[int] = set()
     me = os.getpid()
-    for proc in psutil.process_iter(["pid", "cmdline"]):
+    for proc in psutil.process_iter(["pid", "ppid", "cmdline"]):
         try:
-            if proc.pid == me:
+            cmdline = proc.info["cmdline"] or ()
+            if proc.pid == me or not is_ray_process_of(cmdline, proc.pid, ray_dir):
                 continue
-            if is_ray_process_of(proc.info["cmdline"] or (), proc.pid, ray_dir):
-                if proc.status() != psutil.STATUS_ZOMBIE:
-                    found.append(proc)
+            if cmdline[0].startswith(RAY_TITLE):
+                workers.add(proc.pid)
+            if proc.status() != psutil.STATUS_ZOMBIE:
+                found.append(proc)
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
-    return found
+    # The parent id was read with the command line: a child caught between its fork and
+    # its exec had a live worker for parent then (the worker waits for the exec).
+    return [proc for proc in found if proc.info["ppid"] not in workers]
 
 
 def reap(ray_dir: str, grace: float = GRACE) -> int:
