@@ -63,7 +63,7 @@ def processes_using(ray_dir: str) -> list[psutil.Process]:
     me = os.getpid()
     for proc in psutil.process_iter(["pid", "ppid", "cmdline"]):
         try:
-            cmdline = proc.info["cmdline"] or ()
+            cmdline: list[str] = proc.info["cmdline"] or []
             if proc.pid == me or not is_ray_process_of(cmdline, proc.pid, ray_dir):
                 continue
             if cmdline[0].startswith(RAY_TITLE):
