@@ -5,11 +5,12 @@ them as one line."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from ..channel.origin import name_this_process
@@ -20,14 +21,19 @@ from . import quick, render
 from .usage import EXIT_OK, EXIT_SOME_FAILED, EXIT_TIMEOUT, UsageError, exact_ids
 
 
-def _session() -> Any:
-    """A client of the root's service (started in the background if none runs)."""
+@contextlib.contextmanager
+def _client() -> Iterator[Any]:
+    """A client of the root's service (started in the background if none runs), closed
+    however the command ends."""
     from ..client.session import ClientSession
     from ..model import binding
 
     session = ClientSession()
     binding.set_default(session)
-    return session
+    try:
+        yield session
+    finally:
+        session.close()
 
 
 def _print_json(value: Any) -> None:
@@ -67,8 +73,7 @@ def jobs_footer(shown: int, matching: int, total: int, which: str) -> str:
 
 
 def cmd_jobs(args: argparse.Namespace) -> int:
-    session = _session()
-    try:
+    with _client() as session:
         total = len(session.jobs)
         which = jobs_filters(args)
         newest = None
@@ -91,13 +96,10 @@ def cmd_jobs(args: argparse.Namespace) -> int:
             print(render_table([job_row(j) for j in selected],
                                jobs_footer(len(selected), count, total, which)))
         return EXIT_OK
-    finally:
-        session.close()
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    session = _session()
-    try:
+    with _client() as session:
         job = session.jobs.get(args.id)
         if args.status and job._subjobs is None:
             raise UsageError(f"--status lists a master's subjobs; {job.fqid} has none")
@@ -107,26 +109,20 @@ def cmd_show(args: argparse.Namespace) -> int:
             print(render.show_text(job, args.status, None if args.all else args.limit,
                                    args.history))
         return EXIT_OK
-    finally:
-        session.close()
 
 
 def cmd_why(args: argparse.Namespace) -> int:
-    session = _session()
-    try:
+    with _client() as session:
         report = session.jobs.get(args.id).why()
         if args.json:
             _print_json(report.as_dict())
         else:
             print(report)
         return EXIT_OK
-    finally:
-        session.close()
 
 
 def cmd_peek(args: argparse.Namespace) -> int:
-    session = _session()
-    try:
+    with _client() as session:
         job = session.jobs.get(args.id)
         counts = job.subjob_counts
         if counts:  # the engine's hint is Python's; a command's user gets commands
@@ -149,8 +145,6 @@ def cmd_peek(args: argparse.Namespace) -> int:
         else:
             sys.stdout.write(text)
         return EXIT_OK
-    finally:
-        session.close()
 
 
 # --- verbs --------------------------------------------------------------------------------
@@ -159,8 +153,7 @@ def cmd_peek(args: argparse.Namespace) -> int:
 def cmd_wait(args: argparse.Namespace) -> int:
     from .progress import wait_with_progress
 
-    session = _session()
-    try:
+    with _client() as session:
         jobs = [session.jobs.get(i) for i in args.ids]
         started = time.monotonic()
         timed_out: WaitTimeout | None = None
@@ -180,35 +173,32 @@ def cmd_wait(args: argparse.Namespace) -> int:
             print(f"ganga-like: {timed_out}", file=sys.stderr)
             return EXIT_TIMEOUT
         return _exit_for([j.status for j in jobs])
-    finally:
-        session.close()
 
 
 def _verb(args: argparse.Namespace, verb: str, **kwargs: Any) -> int:
-    session = _session()
     done: list[dict[str, Any]] = []
     try:
-        for wanted in args.ids:
-            job = session.jobs.get(wanted)
-            fqid = job.fqid
-            active = render.active_count(job)
-            getattr(job, verb)(**kwargs)  # as the GPI does it (resubmit's notice included)
-            if verb == "remove":
-                done.append({"fqid": fqid, "removed": True})
-                line = f"{fqid}: removed"
-            else:
-                session.refresh()
-                done.append(render.outcome_dict(job))
-                line = render.outcome_line(job)
-                if verb == "kill" and job.subjob_counts:  # what the kill did, then the status
-                    line = f"{fqid}: killed {active} active subjob(s); now {line.split(': ', 1)[1]}"
-            if not args.json:
-                print(line, flush=True)
+        with _client() as session:
+            for wanted in args.ids:
+                job = session.jobs.get(wanted)
+                fqid = job.fqid
+                active = render.active_count(job)
+                getattr(job, verb)(**kwargs)  # as the GPI does it (resubmit's notice included)
+                if verb == "remove":
+                    done.append({"fqid": fqid, "removed": True})
+                    line = f"{fqid}: removed"
+                else:
+                    session.refresh()
+                    done.append(render.outcome_dict(job))
+                    line = render.outcome_line(job)
+                    if verb == "kill" and job.subjob_counts:  # what the kill did, then the status
+                        line = f"{fqid}: killed {active} active subjob(s); now {line.split(': ', 1)[1]}"
+                if not args.json:
+                    print(line, flush=True)
         return EXIT_OK
     finally:
         if args.json:  # what was done before an error, too
             _print_json(done)
-        session.close()
 
 
 def cmd_kill(args: argparse.Namespace) -> int:
@@ -219,8 +209,7 @@ def cmd_kill(args: argparse.Namespace) -> int:
 def cmd_submit(args: argparse.Namespace) -> int:
     bex = quick.bex_form(args)  # FILE.job --hosts h1,h2: a BEX job file
     built = None if bex else quick.build_job(args)  # a bad file or command: one line, nothing stored
-    session = _session()
-    try:
+    with _client() as session:
         if bex is not None:
             job = session.jobs.get(session.submit_bex(bex.text, bex.hosts, source=bex.path))
         else:
@@ -237,8 +226,6 @@ def cmd_submit(args: argparse.Namespace) -> int:
         else:
             print(render.outcome_line(job))
         return _exit_for([job.status]) if args.wait else EXIT_OK
-    finally:
-        session.close()
 
 
 def cmd_resubmit(args: argparse.Namespace) -> int:
@@ -251,8 +238,7 @@ def cmd_remove(args: argparse.Namespace) -> int:
 
 
 def cmd_leaks(args: argparse.Namespace) -> int:
-    session = _session()
-    try:
+    with _client() as session:
         found = session.leaks(reap=args.reap)
         if args.json:
             _print_json(found)
@@ -263,21 +249,16 @@ def cmd_leaks(args: argparse.Namespace) -> int:
                 reaped = " (reaped)" if item.get("reaped") else ""
                 print(f"{item['fqid']}: {item['source']}: {item['reason']}{reaped}")
         return EXIT_OK if not found or args.reap else EXIT_SOME_FAILED
-    finally:
-        session.close()
 
 
 def cmd_hosts(args: argparse.Namespace) -> int:
-    session = _session()
-    try:
+    with _client() as session:
         rows = session.hosts(name=args.name)
         if args.json:
             _print_json(rows)
         else:
             print(render.hosts_text(rows))
         return EXIT_OK
-    finally:
-        session.close()
 
 
 # --- the rest -----------------------------------------------------------------------------
@@ -286,8 +267,7 @@ def cmd_hosts(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     import runpy
 
-    session = _session()
-    try:
+    with _client():
         sys.argv = [args.script, *args.script_args]
         name_this_process(f"ganga-like run {os.path.basename(args.script)}")
         from .. import gpi
@@ -295,8 +275,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         namespace = {name: getattr(gpi, name) for name in gpi.__all__}
         runpy.run_path(args.script, init_globals=namespace, run_name="__main__")
         return EXIT_OK
-    finally:
-        session.close()
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -308,14 +286,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     # A service the demo starts, the demo stops: it leaves nothing running behind it.
     paths = ServicePaths(Config.from_env().root)
     started_here = remote.target_from_env() is None and not autostart.service_alive(paths)
-    session = _session()
     try:
-        outcome = run_demo(session, args.subjobs, quiet=args.json)
-        if args.json:
-            _print_json(outcome)
-        return _exit_for([outcome["status"]])
+        with _client() as session:
+            outcome = run_demo(session, args.subjobs, quiet=args.json)
+            if args.json:
+                _print_json(outcome)
+            return _exit_for([outcome["status"]])
     finally:
-        session.close()
         if started_here:
             service_control.stop(paths)
             if not args.json:
@@ -324,8 +301,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_web(args: argparse.Namespace) -> int:
     """The web view's address (the service starts it on the first ask); opens nothing."""
-    session = _session()
-    try:
+    with _client() as session:
         info = session.run_verb("web", listen=args.listen)
         if args.json:
             _print_json(info)
@@ -336,22 +312,17 @@ def cmd_web(args: argparse.Namespace) -> int:
                       "HTTP: anyone who sees the address (and its token) can kill and remove "
                       "jobs; prefer loopback and an SSH tunnel (ssh -L)", file=sys.stderr)
         return EXIT_OK
-    finally:
-        session.close()
 
 
 def cmd_pack(args: argparse.Namespace) -> int:
     """Pack the repository's database through its service; one line of what it did."""
-    session = _session()
-    try:
+    with _client() as session:
         done = session.run_verb("pack")
         if args.json:
             _print_json(done)
         else:
             print(done["line"])
         return EXIT_OK
-    finally:
-        session.close()
 
 
 def cmd_service(args: argparse.Namespace) -> int:
@@ -361,11 +332,8 @@ def cmd_service(args: argparse.Namespace) -> int:
 
 
 def cmd_shell(args: argparse.Namespace) -> int:
-    session = _session()
     from ..gpi.ipython import start_shell
 
-    try:
+    with _client() as session:
         start_shell(session)
-    finally:
-        session.close()
     return EXIT_OK
