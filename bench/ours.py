@@ -696,6 +696,9 @@ def disk_per_subjob(n: int, tmp_root: str) -> dict:
             parts[part] = {"bytes": a, "apparent_bytes": ap, "files": f}
         res["parts"] = parts
         res["base_bytes"] = base_alloc
+        # As with a service that stays up: its actor tidies once the burst is over
+        # (trace.py); an actor closed at once tidies for CLOSE_TIDY_BUDGET only.
+        res["tidy_wait_s"] = _wait_tidied(os.path.join(root, "workspace"))
         s.close()
         alloc2, apparent2, files2 = _tree_usage(root)
         res.update(after_close_bytes_per_subjob=(alloc2 - base_alloc) / n,
@@ -706,23 +709,32 @@ def disk_per_subjob(n: int, tmp_root: str) -> dict:
     return res
 
 
-def _after_pack(root: str, n: int) -> dict:
-    """The database and the workspace per subjob once the database is packed (the
-    service's own pack: ``repository/pack.py``) and the subjobs that wrote nothing are
-    tidied away (the actor does it beside its watcher: waited for here), in allocated
-    blocks (du's measure). The queue log is outside both (``parts``)."""
+def _wait_tidied(workspace: str, timeout: float = 600.0) -> float:
+    """Wait until the workspace's entries stop changing (the actor's tidying is over);
+    the seconds waited."""
     from ganga_like.backends.runtime.trace import TIDY_QUIET
-    from ganga_like.repository.pack import pack_file
 
-    workspace = os.path.join(root, "workspace")
+    t0 = _now()
     time.sleep(2 * TIDY_QUIET)
-    entries, deadline = -1, _now() + 300
+    entries, deadline = -1, t0 + timeout
     while _now() < deadline:
         now = sum(len(names) for _, names, _ in os.walk(workspace))
         if now == entries:
             break
         entries = now
-        time.sleep(1.0)
+        time.sleep(2 * TIDY_QUIET)
+    return _now() - t0
+
+
+def _after_pack(root: str, n: int) -> dict:
+    """The database and the workspace per subjob once the database is packed (the
+    service's own pack: ``repository/pack.py``) and the subjobs that wrote nothing are
+    tidied away (the actor does it beside its watcher: waited for here), in allocated
+    blocks (du's measure). The queue log is outside both (``parts``)."""
+    from ganga_like.repository.pack import pack_file
+
+    workspace = os.path.join(root, "workspace")
+    _wait_tidied(workspace)
     path = os.path.join(root, "repository", "jobs.fs")
     t0 = _now()
     before, after = pack_file(path)
