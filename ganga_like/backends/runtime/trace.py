@@ -31,6 +31,7 @@ import threading
 import time
 
 from ganga_like.backends.runtime import status_file as sf
+from ganga_like.backends.runtime import tidy_journal
 
 STATUS = "status"  # a (sub)job's own status file, in its workdir
 OUTPUT = "output"  # the payload's working directory, in the workdir
@@ -119,7 +120,8 @@ class _Tidier:
     (measured: ``rmdir`` is most of it), and on ext4 files made while many are being
     deleted cost more (docs/performance.md, "The filesystem"): a burst of short runs
     is tidied after it, not between its launches. What is still queued when the
-    process ends stays as it is (kept, and read as before)."""
+    process ends stays in its journal: the next process that tidies in the same
+    workspace does it."""
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
@@ -129,10 +131,19 @@ class _Tidier:
         self._busy = threading.Lock()  # one tidying at a time: the thread's or finish()'s
 
     def later(self, workdir: str) -> None:
+        """Queue ``workdir`` for tidying, journalled first (``tidy_journal.py``): what a
+        closed or killed actor did not get to, the next one that tidies there does."""
         with self._cond:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="ganga_like-tidy", daemon=True)
                 self._thread.start()
+            try:
+                journal, new = tidy_journal.journal_for(workdir)
+                if new:
+                    self._pending.extend(journal.claim_orphans())
+                journal.add(workdir)
+            except OSError:
+                pass  # not journalled: tidied if this process lives long enough, as before
             self._pending.append(workdir)
             self._last = time.monotonic()
             self._cond.notify()
@@ -147,21 +158,38 @@ class _Tidier:
             with self._busy:
                 for workdir in self._take():
                     tidy(workdir)
+                self._forget_if_drained()
 
     def _take(self) -> list[str]:
         with self._cond:
             batch, self._pending = self._pending, []
         return batch
 
+    def _forget_if_drained(self) -> None:
+        """Empty the journals once nothing is queued (what was added while the batch
+        was tidied is queued, and keeps them)."""
+        with self._cond:
+            if self._pending:
+                return
+            for journal in tidy_journal.all_journals():
+                try:
+                    journal.drained()
+                except OSError:
+                    pass  # its lines are tidied again by a later claimant: idempotent
+
     def finish(self, budget: float) -> None:
-        """Tidy what is queued now, for at most ``budget`` seconds (an actor that closes:
-        a process killed before this keeps those directories, read as before)."""
+        """Tidy what is queued now, for at most ``budget`` seconds (an actor that closes);
+        the rest stays queued and journalled."""
         deadline = time.monotonic() + budget
         with self._busy:
-            for workdir in self._take():
+            batch = self._take()
+            for done, workdir in enumerate(batch):
                 if time.monotonic() >= deadline:
-                    break
+                    with self._cond:  # still journalled: the next actor tidies them
+                        self._pending[:0] = batch[done:]
+                    return
                 tidy(workdir)
+            self._forget_if_drained()
 
 
 _tidier = _Tidier()

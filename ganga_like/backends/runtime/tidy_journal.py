@@ -1,0 +1,110 @@
+"""The tidier's journal: which ended subjobs are still to be tidied, on disk.
+
+``trace.py`` tidies a burst of ended subjobs once it is over, in a thread of the
+actor. An actor that is closed or killed before it got to them would keep their
+directories for ever. So each subjob queued for tidying is first appended to the
+journal of its process, ``<workspace>/.untidied/<pid>-<start>`` (one line, one
+``O_APPEND`` write), and the journal is emptied whenever everything queued was tidied.
+A journal whose process is gone is *claimed* by the next process that tidies in that
+workspace (renamed to its own name, so two claimants cannot both take it): its lines
+are queued again. Tidying is idempotent (a directory already tidied is left as it is;
+lines collected twice are read once), so a line that survives its tidying costs
+nothing but a look.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+from ganga_like.backends.runtime import procs
+
+DIRECTORY = ".untidied"
+
+
+def workspace_of(workdir: str) -> str:
+    """The workspace that holds a subjob's directory (``<workspace>/<master>/<subjob>``)."""
+    return os.path.dirname(os.path.dirname(os.path.normpath(workdir)))
+
+
+def _owner_name() -> str:
+    return f"{os.getpid()}-{procs.start_time(os.getpid()) or 0.0:.2f}"
+
+
+def _owner_alive(name: str) -> bool:
+    pid, _, start = name.partition("-")
+    try:
+        started = float(start.split("-")[0])
+        return abs((procs.start_time(int(pid)) or -1.0) - started) <= 0.02  # the name rounds it
+    except ValueError:
+        return False
+
+
+class Journal:
+    """One process's journal in one workspace. Not thread-safe: the tidier calls it
+    under its own lock."""
+
+    def __init__(self, workspace: str) -> None:
+        self.directory = os.path.join(workspace, DIRECTORY)
+        self._name = _owner_name()
+        self._fd: int | None = None
+        self._claims = 0
+
+    def add(self, workdir: str) -> None:
+        """Record that ``workdir`` is to be tidied (before it is queued)."""
+        if self._fd is None:
+            os.makedirs(self.directory, mode=0o700, exist_ok=True)
+            self._fd = os.open(os.path.join(self.directory, self._name),
+                               os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+        os.write(self._fd, workdir.encode() + b"\n")
+
+    def drained(self) -> None:
+        """Everything added was tidied (or kept for good): forget it."""
+        if self._fd is not None:
+            os.ftruncate(self._fd, 0)
+
+    def claim_orphans(self) -> list[str]:
+        """The lines of journals whose process is gone, now in this process's journal
+        (the caller queues them without adding them again)."""
+        try:
+            names = os.listdir(self.directory)
+        except FileNotFoundError:
+            return []
+        found: list[str] = []
+        for name in names:
+            if name.startswith(self._name) or _owner_alive(name):
+                continue
+            self._claims += 1
+            claimed = os.path.join(self.directory, f"{self._name}-{self._claims}")
+            try:
+                os.rename(os.path.join(self.directory, name), claimed)
+            except FileNotFoundError:
+                continue  # another process claimed it first
+            with open(claimed, "rb") as handle:
+                lines = [line.decode("utf-8", "replace") for line in handle.read().splitlines() if line]
+            for workdir in lines:
+                self.add(workdir)  # ours now, before the claimed copy goes
+            os.unlink(claimed)
+            found.extend(lines)
+        return found
+
+
+_journals: dict[str, Journal] = {}
+_lock = threading.Lock()
+
+
+def journal_for(workdir: str) -> tuple[Journal, bool]:
+    """This process's journal for the workspace of ``workdir``, and whether it is new
+    (then the caller claims the orphans)."""
+    workspace = workspace_of(workdir)
+    with _lock:
+        journal = _journals.get(workspace)
+        if journal is not None:
+            return journal, False
+        journal = _journals[workspace] = Journal(workspace)
+        return journal, True
+
+
+def all_journals() -> list[Journal]:
+    with _lock:
+        return list(_journals.values())
