@@ -256,14 +256,17 @@ def test_the_test_slurm_says_why_it_cannot_start(monkeypatch, tmp_path):
 
 def test_a_rounds_news_goes_out_as_it_happened():
     """Tasks that started and ended between two rounds give their starts and ends at the
-    times their wrappers wrote, so the stream shows what ran side by side."""
+    times their wrappers wrote, so the stream shows what ran side by side. Not at the
+    wrappers' process start times: Linux counts those from a boot time in whole seconds
+    (here up to a second early), which would show c started before a ended."""
     from ganga_like.backends.base import Handle
     from ganga_like.backends.slurm.actor import FINAL_ORDER, News, SlurmRun, in_time_order
 
     def ran(name: str, start: float, end: float) -> tuple[SlurmRun, News]:
-        handle = Handle("Slurm", name, pid=1, create_time=start, task_id=f"9_{name}")
+        handle = Handle("Slurm", name, pid=1, create_time=start - 0.9, task_id=f"9_{name}")
         return (SlurmRun(name, "/w", "m", handle, slurm_id=f"9_{name}"),
-                News(FINAL_ORDER, base.FINISHED, 0, "RUN_DONE exit=0", handle=handle, when=end))
+                News(FINAL_ORDER, base.FINISHED, 0, "RUN_DONE exit=0", handle=handle, when=end,
+                     started=start))
 
     steps = in_time_order([ran("c", 3.5, 5.0), ran("a", 1.0, 3.0), ran("b", 2.0, 4.0)])
     assert [(run.fqid, news.kind) for run, news in steps] == [

@@ -65,6 +65,7 @@ class News(NamedTuple):
     detail: str = ""  # Slurm's state (and reason): a final one too, ``Slurm TIMEOUT``
     handle: Handle | None = None
     when: float = math.inf  # when it happened, by the status file (details: after the rest)
+    started: float = 0.0  # a final's run that started since the last round: its RUNNING line's time
 
 
 FINAL_ORDER, START_ORDER, DETAIL_ORDER = 0, 1, 2
@@ -78,7 +79,7 @@ def in_time_order(news: list[tuple[SlurmRun, News]]) -> list[tuple[SlurmRun, New
     steps: list[tuple[float, int, SlurmRun, News]] = []
     for run, found in news:
         if found.order == FINAL_ORDER and found.handle is not None:  # ran and ended meanwhile
-            start = found.handle.create_time or found.when
+            start = found.started or found.when
             steps.append((start, START_ORDER, run, News(START_ORDER, base.STARTED, handle=found.handle,
                                                         note=f"as Slurm job {run.slurm_id}")))
             found = found._replace(handle=None, when=max(found.when, start))
@@ -248,7 +249,7 @@ class SlurmActor(RuntimeActor):
                     is states.S.RUNNING:
                 started = self._wrapper_started(run, task.node)
                 if started is not None:
-                    return News(START_ORDER, base.STARTED, handle=started, when=started.create_time,
+                    return News(START_ORDER, base.STARTED, handle=started[0], when=started[1],
                                 note=f"on {task.node} as Slurm job {run.slurm_id}")
             if run.state == rs.RUNNING and task.state == "RUNNING":
                 return News(DETAIL_ORDER, "")
@@ -260,12 +261,17 @@ class SlurmActor(RuntimeActor):
         started = self._wrapper_started(run, task.node if task is not None else "") \
             if run.state == rs.PENDING else None
         ended = last.when if last is not None and last.terminal else time.time()
-        return News(FINAL_ORDER, kind, code, note, _final_detail(said, task), handle=started, when=ended)
+        return News(FINAL_ORDER, kind, code, note, _final_detail(said, task), when=ended,
+                    handle=started[0] if started else None, started=started[1] if started else 0.0)
 
-    def _wrapper_started(self, run: SlurmRun, node: str) -> Handle | None:
-        """The run's handle once its wrapper has written RUNNING, else None; its
-        ``create_time`` is the wrapper's start (its RUNNING line's time where the process
-        is not on this machine, or has ended)."""
+    def _wrapper_started(self, run: SlurmRun, node: str) -> tuple[Handle, float] | None:
+        """The run's handle once its wrapper has written RUNNING, and that line's time;
+        else None. The handle's ``create_time`` is the wrapper's start (its RUNNING line's
+        time where the process is not on this machine, or has ended). Runs are put in
+        order by the line's time, never by ``create_time``: the line is stamped with the
+        same clock as the end lines, while a process's start time is counted from the boot
+        time, which Linux gives in whole seconds (measured: up to a second early), and
+        would put a task's start before the end of the one Slurm waited for."""
         ran = outcome.wrapper_ran(outcome.history(run.workdir))
         if ran is None:
             return None
@@ -274,7 +280,7 @@ class SlurmActor(RuntimeActor):
         if created and procs.read_marker(wrapper) != run.marker:
             created = 0.0  # another machine's pid (the node is not this one)
         return dataclasses.replace(run.handle, pid=wrapper, create_time=created or written,
-                                   host=node or run.handle.host)
+                                   host=node or run.handle.host), written
 
     def _apply(self, run: SlurmRun, news: News) -> None:
         """(cond held) One run's news of this round, unless a kill took the run meanwhile."""
@@ -374,7 +380,8 @@ class SlurmActor(RuntimeActor):
         if task is not None and task.state in states.ACTIVE:
             run = SlurmRun(handle.fqid, handle.workdir, outcome.marker_of(handle.workdir) or "",
                            handle, slurm_id=handle.task_id, raw_id=task.raw_id)
-            started = self._wrapper_started(run, task.node)
+            ran = self._wrapper_started(run, task.node)
+            started = ran[0] if ran is not None else None
             with self._cond:
                 self._runs.add(run)
                 if started is not None:
