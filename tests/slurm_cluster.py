@@ -8,6 +8,13 @@ than the machine has (so that tasks run side by side), no batch scheduling delay
 job completions in a text file (``sacct -c``: there is no slurmdbd), and two fake GPUs
 (character devices named by ``gres.conf``) so that ``--gres=gpu:N`` is honoured.
 
+It is tuned for pace, as a site tunes its own Slurm: an ``Epilog`` that does nothing
+(``/bin/true``). With no epilog, slurmd tells slurmctld late that a task's node is
+clean, and the next task of a limited array (``--array=...%N``) waits for slurmctld's
+next periodic pass, about a second; with one, slurmd reports the epilog's end at once
+and slurmctld schedules the next task then (measured on this machine: 16 tasks of
+``true`` at ``%2`` in 6-7 s without, 2-4 s with).
+
 ``MaxArraySize`` is :data:`MAX_ARRAY_SIZE` (16: a job of 20 subjobs goes as two arrays;
 the benchmark starts one with Slurm's default, 1001), so that Slurm's array limits are
 reached by small tests. Memory is not limited by default (as before: nothing watches the
@@ -140,6 +147,7 @@ SchedulerParameters=batch_sched_delay=0,sched_min_interval=100000
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core_Memory
 MailProg=/bin/true
+Epilog=/bin/true
 KillWait=5
 MinJobAge=300
 DefMemPerCPU=100

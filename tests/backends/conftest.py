@@ -187,3 +187,42 @@ def hosts_cluster_run(tmp_path_factory):
     run = early.launched("hosts_cluster_run", tmp_path_factory)
     yield run.finish()
     run.cleanup()
+
+
+# -- Slurm's time limit: a job started with the session's Slurm, checked at the end
+
+@pytest.fixture(scope="session")
+def slurm_over_time(ray_session, slurm, tmp_path_factory):
+    """``(engine, job)``: a job of one task asking Slurm for one minute that would sleep
+    for five, submitted through an engine of its own as soon as the session's Slurm is
+    used (see :func:`slurm_over_time_first`). Slurm counts a time limit in whole minutes
+    and checks it every 30 s, so the job ends as TIMEOUT 60-90 s after it starts: that
+    wait passes while the other Slurm tests run, and test_slurm_limits.py only checks
+    how it ended. Whatever the test did, nothing of the job outlives the session."""
+    from ganga_like.backends.slurm.config import Slurm
+    from ganga_like.config import Config
+    from ganga_like.engine.core import Engine
+    from ganga_like.model.application import Executable
+    from ganga_like.model.job import Job
+    from ganga_like.status import FINAL
+    from tests import conftest
+
+    engine = Engine(Config.from_env(root=str(tmp_path_factory.mktemp("slurm-over-time") / "gl")))
+    conftest.TEST_REPOSITORIES.add(engine.repo_uuid)
+    job = Job(application=Executable(exe="/bin/sleep", args=["300"]),
+              backend=Slurm(conf=slurm.conf, time="1"))
+    try:
+        engine.submit(job)
+        yield engine, job
+        if job.status not in FINAL:  # the checking test was not run, or failed early
+            engine.kill(job)
+    finally:
+        engine.close()
+
+
+@pytest.fixture(autouse=True)
+def slurm_over_time_first(request):
+    """Every test that uses the session's Slurm starts :func:`slurm_over_time` first
+    (once): whichever Slurm module runs first, the job's minute starts with the group."""
+    if "slurm" in request.fixturenames:
+        request.getfixturevalue("slurm_over_time")

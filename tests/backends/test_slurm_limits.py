@@ -5,8 +5,9 @@ ended by Slurm (a Slurm of the test's own that limits memory): without cgroups a
 with slurmstepd's words, with memory cgroups as OUT_OF_MEMORY.
 
 Slurm ends a job over its time limit at its next check (every 30 s) after the first
-whole minute: 60-90 s. The module's engine submits that job first, and the other
-tests run meanwhile; the test that waits for it comes last.
+whole minute: 60-90 s. That job is submitted when the session's Slurm is first used
+(``slurm_over_time`` in tests/backends/conftest.py), and the other Slurm tests run
+meanwhile; the test here only checks how it ended, last.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ MEMORY_HOG = "import time; held = b'x' * (300 << 20); time.sleep(60)"  # 300 MB,
 
 @pytest.fixture(scope="module")
 def engine(ray_session, slurm, tmp_path_factory) -> Iterator:
-    """One session for the module (the time-limit job runs while the other tests do)."""
+    """One session for the module."""
     from ganga_like.config import Config
     from ganga_like.engine.core import Engine, set_default_session
     from tests import conftest
@@ -42,15 +43,6 @@ def engine(ray_session, slurm, tmp_path_factory) -> Iterator:
     yield session
     session.close()
     set_default_session(None)
-
-
-@pytest.fixture(scope="module")
-def over_time(engine, slurm) -> Job:
-    """A job of one task asking for one minute that would sleep for five."""
-    job = Job(application=Executable(exe="/bin/sleep", args=["300"]),
-              backend=Slurm(conf=slurm.conf, time="1"))
-    engine.submit(job)
-    return job
 
 
 def _active(slurm, engine, job: Job) -> list[str]:
@@ -66,7 +58,7 @@ def _names(slurm, task_ids: list[str]) -> set[str]:
 
 
 def test_a_master_past_max_array_size_is_several_arrays_killed_resubmitted_and_removed_across_them(
-        engine, slurm, over_time):
+        engine, slurm):
     job = Job(application=Executable(exe="/bin/sh"), backend=Slurm(conf=slurm.conf, max_running=4),
               splitter=ArgSplitter(args=[["-c", "sleep 60"]] * 20))
     job.mode = "relaxed"  # for remove(force=True) at the end: removed without a kill
@@ -120,7 +112,7 @@ def slurm_limiting_memory(how: str) -> Iterator:
         slurm_cluster.stop(cluster)
 
 
-def test_without_cgroups_a_subjob_over_its_memory_is_ended_and_failed_with_slurms_words(engine, over_time):
+def test_without_cgroups_a_subjob_over_its_memory_is_ended_and_failed_with_slurms_words(engine):
     """Without cgroups Slurm cannot say OUT_OF_MEMORY (only task/cgroup's OOM count makes
     that state): jobacct_gather's OverMemoryKill ends the step, and Slurm records FAILED
     (reason JobLaunchFailure), its own words in the task's slurm.out."""
@@ -154,7 +146,8 @@ def test_with_memory_cgroups_slurm_says_out_of_memory(engine):
         assert job.exit_code == 137  # the kernel's KILL, which the wrapper recorded
 
 
-def test_a_subjob_over_its_time_limit_is_failed_as_slurms_timeout(engine, over_time):
+def test_a_subjob_over_its_time_limit_is_failed_as_slurms_timeout(slurm_over_time):
+    engine, over_time = slurm_over_time
     assert engine.wait([over_time], timeout=150) == [Status.FAILED], over_time.status
     assert over_time.backend_detail.startswith("Slurm TIMEOUT"), over_time.backend_detail
     said = str(over_time.why())
