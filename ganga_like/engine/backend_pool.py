@@ -37,16 +37,22 @@ def backend_named(name: str) -> BackendConfig:
     return kinds[name]()
 
 
-def _make_actor(config: BackendConfig, name: str) -> Any:
-    """``config.make_actor(name)``, waiting out a race inside Ray: when the session that
-    owned an actor of this name has just died, the name can still be registered while
-    the class is already gone from the GCS, and Ray's ``get_if_exists`` then fails with
-    an AssertionError of its own (seen once in CI). The name is released a moment later."""
+def _make_actor(config: BackendConfig, name: str) -> object:
+    """``config.make_actor(name)``, answering a ping, waiting out two races inside Ray
+    when the session that owned an actor of this name has just died (SIGKILL, and a new
+    service at once): the name can still be registered while the class is already gone
+    from the GCS, and Ray's ``get_if_exists`` then fails with an AssertionError of its
+    own (seen once in CI); or ``get_if_exists`` hands back the dead owner's actor, which
+    Ray ends a moment later (its first call fails with ActorDiedError: seen in the Slurm
+    recovery test under load). The name is released a moment later."""
+    ray = import_ray()
     deadline = time.monotonic() + NAME_RACE_WAIT
     while True:
         try:
-            return config.make_actor(name)
-        except AssertionError:
+            actor: Any = config.make_actor(name)  # its methods are Ray's, unknown to mypy
+            ray.get(actor.ping.remote())
+            return actor
+        except (AssertionError, ray.exceptions.RayActorError):
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
