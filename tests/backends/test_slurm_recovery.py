@@ -21,7 +21,9 @@ def test_a_sigkilled_session_s_slurm_tasks_are_adopted_and_finish(tmp_path, ray_
     env = dict(os.environ, GANGA_LIKE_RAY_ADDRESS=ray.get_runtime_context().gcs_address,
                PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
     root = str(tmp_path / "gl")
-    job_id = run_and_kill_a_session(root, env, "6", "3", "2", slurm.conf)
+    # Four subjobs of 3 s, two at once: two run and two wait in Slurm when the session
+    # dies, so both kinds are adopted (a third pair would only repeat the waiting kind).
+    job_id = run_and_kill_a_session(root, env, "4", "3", "2", slurm.conf)
     session = Engine(Config.from_env(root=root))
     set_default_session(session)
     try:
@@ -64,8 +66,9 @@ def test_tasks_sbatched_just_before_a_crash_are_found_and_not_sent_again(session
     job_id = job.id
     session.close()  # the answer is never recorded
     if when == "ended":
-        wait_for(lambda: slurm.run("squeue", "-h", "-r", "-t", "all", "-o", "%T").stdout.split().count(
-            "COMPLETED") >= 3 and not slurm.run("squeue", "-h", "-o", "%i").stdout.strip(), 60, 0.2)
+        ids = ",".join(h.task_id for h in handles)
+        wait_for(lambda: slurm.run("squeue", "-h", "-r", "-t", "all", "-j", ids, "-o", "%T").stdout.split()
+                 == ["COMPLETED"] * 3, 60, 0.2)
 
     fresh = Engine(gl_config)
     set_default_session(fresh)
