@@ -7,6 +7,7 @@ after the session no such process may be alive.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -17,7 +18,7 @@ import tempfile
 import time
 import uuid
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import psutil
 import pytest
@@ -189,7 +190,34 @@ def hosts_cluster_run(tmp_path_factory):
     run.cleanup()
 
 
-# -- Slurm's time limit: a job started with the session's Slurm, checked at the end
+# -- engines of a module's own, and Slurm's time limit: a job started with the session's Slurm
+
+@contextlib.contextmanager
+def own_engine(factory: pytest.TempPathFactory, name: str) -> Iterator:
+    """A real session on a repository of its own (noted for the leak check), closed after."""
+    from ganga_like.config import Config
+    from ganga_like.engine.core import Engine
+    from tests import conftest
+
+    engine = Engine(Config.from_env(root=str(factory.mktemp(name) / "gl")))
+    conftest.TEST_REPOSITORIES.add(engine.repo_uuid)
+    try:
+        yield engine
+    finally:
+        engine.close()
+
+
+@pytest.fixture(scope="module")
+def engine(ray_session, tmp_path_factory) -> Iterator:
+    """One real session for a module's tests, which share its repository (and its backend
+    actors: one start, not one per test); the default session while they run."""
+    from ganga_like.engine.core import set_default_session
+
+    with own_engine(tmp_path_factory, "engine") as session:
+        set_default_session(session)
+        yield session
+        set_default_session(None)
+
 
 @pytest.fixture(scope="session")
 def slurm_over_time(ray_session, slurm, tmp_path_factory):
@@ -200,24 +228,17 @@ def slurm_over_time(ray_session, slurm, tmp_path_factory):
     wait passes while the other Slurm tests run, and test_slurm_limits.py only checks
     how it ended. Whatever the test did, nothing of the job outlives the session."""
     from ganga_like.backends.slurm.config import Slurm
-    from ganga_like.config import Config
-    from ganga_like.engine.core import Engine
     from ganga_like.model.application import Executable
     from ganga_like.model.job import Job
     from ganga_like.status import FINAL
-    from tests import conftest
 
-    engine = Engine(Config.from_env(root=str(tmp_path_factory.mktemp("slurm-over-time") / "gl")))
-    conftest.TEST_REPOSITORIES.add(engine.repo_uuid)
-    job = Job(application=Executable(exe="/bin/sleep", args=["300"]),
-              backend=Slurm(conf=slurm.conf, time="1"))
-    try:
+    with own_engine(tmp_path_factory, "slurm-over-time") as engine:
+        job = Job(application=Executable(exe="/bin/sleep", args=["300"]),
+                  backend=Slurm(conf=slurm.conf, time="1"))
         engine.submit(job)
         yield engine, job
         if job.status not in FINAL:  # the checking test was not run, or failed early
             engine.kill(job)
-    finally:
-        engine.close()
 
 
 @pytest.fixture(autouse=True)

@@ -30,21 +30,6 @@ pytestmark = pytest.mark.slurm
 MEMORY_HOG = "import time; held = b'x' * (300 << 20); time.sleep(60)"  # 300 MB, touched
 
 
-@pytest.fixture(scope="module")
-def engine(ray_session, slurm, tmp_path_factory) -> Iterator:
-    """One session for the module."""
-    from ganga_like.config import Config
-    from ganga_like.engine.core import Engine, set_default_session
-    from tests import conftest
-
-    session = Engine(Config.from_env(root=str(tmp_path_factory.mktemp("slurm-limits") / "gl")))
-    conftest.TEST_REPOSITORIES.add(session.repo_uuid)
-    set_default_session(session)
-    yield session
-    session.close()
-    set_default_session(None)
-
-
 def _active(slurm, engine, job: Job) -> list[str]:
     """The job's tasks Slurm runs or holds (its arrays are named ``<repository>:<id>.*...``)."""
     out = slurm.run("squeue", "-h", "-r", "-t", "PD,R,CG,CF", "-o", "%i|%j").stdout
