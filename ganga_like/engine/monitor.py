@@ -15,7 +15,10 @@ What an event does to a job is not decided here: the monitor looks up its rule i
 ``running -> completing -> completed`` is a critical section: ``completing`` is
 committed first, outputs are collected and postprocessors run outside any
 transaction, then a second transaction moves each to ``completed`` or
-``failed``. A ``ConflictError`` aborts the batch, which is re-read and re-applied.
+``failed``. A (sub)job with nothing to collect or check
+(``postprocessing.has_completing_work``) moves on to ``completed`` in the same
+transaction: the same two history entries, one commit fewer per subjob. A
+``ConflictError`` aborts the batch, which is re-read and re-applied.
 A batch whose commit finds the disk full is kept, whole and in order, and tried
 again every ``DISK_RETRY`` seconds until there is room: nothing the backends said
 is lost, and the thread goes on.
@@ -41,7 +44,7 @@ from ..status import FINAL, Source, Status
 from .context import EngineContext, Submission
 from .operations import output
 from .operations import resubmit as resubmit_op
-from .postprocessing import run_for_subjob
+from .postprocessing import has_completing_work, run_for_subjob
 
 log = logging.getLogger(__name__)
 
@@ -262,6 +265,7 @@ class Monitor:
                 job = _lookup(jobs, event.fqid)
                 if job is not None:  # else removed
                     self._apply_event(job, event, completing, failed_auto)
+            completing[:] = self._complete_at_once(jobs, completing)
 
         self._last_apply = time.monotonic()
         batch = self.ctx.new_cause("monitor batch")  # every change it makes names it
@@ -415,8 +419,27 @@ class Monitor:
             job = _lookup(jobs, fqid)
             if job is None or job.status is not Status.COMPLETING:
                 continue
-            set_status(job, Status.COMPLETED if ok else Status.FAILED, note, source=Source.MONITOR)
-            self._touch(job)
+            self._record_outcome(job, ok, note)
+
+    def _complete_at_once(self, jobs: Any, fqids: list[str]) -> list[str]:
+        """(In the batch's transaction) record ``completed`` now for those of ``fqids``
+        whose completing step has nothing to do; return the others, whose step runs
+        after this commit."""
+        later = []
+        for fqid in dict.fromkeys(fqids):  # once each, in order
+            job = _lookup(jobs, fqid)
+            if job is None or job.status is not Status.COMPLETING:
+                continue
+            if has_completing_work(job):
+                later.append(fqid)
+            else:
+                self._record_outcome(job, True, "")
+        return later
+
+    def _record_outcome(self, job: Any, ok: bool, note: str) -> None:
+        """(In the batch's transaction) the outcome of a (sub)job's completing step."""
+        set_status(job, Status.COMPLETED if ok else Status.FAILED, note, source=Source.MONITOR)
+        self._touch(job)
 
     def _touch(self, job: Any) -> None:
         """Note a top-level job whose master-level postprocessors may now be due.

@@ -29,6 +29,16 @@ REASON_PREFIX = "postprocessing: "  # marks the reasons written here (so they ca
 LOG_NAME = "postprocessing.log"
 
 
+def has_completing_work(job: Any) -> bool:
+    """Whether :func:`run_for_subjob` has anything to do for ``job``: an output file to
+    collect or a checker to run. Without either its answer is known, ``(True, "")``,
+    and the monitor records ``completed`` in the transaction that records
+    ``completing``, rather than in a second one (the history holds both moves alike)."""
+    top = job.master or job
+    return any(getattr(item, "collect", None) is not None for item in top.outputfiles) or any(
+        getattr(processor, "check", None) is not None for processor in top.postprocessors)
+
+
 def run_for_subjob(job: Any) -> tuple[bool, str]:
     """Return (ok, note) for one (sub)job that finished with exit code 0.
 

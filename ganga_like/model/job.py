@@ -232,6 +232,11 @@ class Job(Persistent):
             raise NoSuchAttribute("Job", name, self.__dir__())
 
     def __setattr__(self, name: str, value: Any) -> None:
+        if name[:1] == "_":
+            # Internal (persistent's own ``_p_*``, ``_status``, ...): no user attribute
+            # starts with "_". First, since ZODB sets several per record it stores.
+            super().__setattr__(name, value)
+            return
         if name in CONFIG_ATTRIBUTES:
             self._check_writable(name)
             value = self._validate(name, value)
@@ -242,7 +247,7 @@ class Job(Persistent):
                                    "characters (newlines, tabs, escapes)")
         elif name == "do_auto_resubmit" and not isinstance(value, bool):
             raise InvalidValue("Job", name, value, "True or False")
-        elif not name.startswith("_") and not hasattr(type(self), name):
+        elif not hasattr(type(self), name):
             # A misspelt attribute (j.splitter = ... as j.spliter) would be stored and ignored.
             raise UnknownAttribute("Job", name, value, self._settable())
         if name in USER_ATTRIBUTES:
@@ -250,8 +255,6 @@ class Job(Persistent):
             # job is committed at once (as in Ganga), in its own retrying transaction, so
             # a conflict can never drop it silently.
             binding.apply(self, lambda: Persistent.__setattr__(self, name, value))
-        elif name.startswith("_"):
-            super().__setattr__(name, value)  # internal: persistent's own, _status, ...
         elif not assign_declared(self, name, value):
             # A plain stored field (id, history, reason, handle, ...): ganga_like's own
             # code sets it inside its writes; a user's assignment is refused before

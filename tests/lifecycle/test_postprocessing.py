@@ -110,3 +110,34 @@ def test_a_job_without_subjobs_is_checked_too(session):
     session.submit(job)
     assert session.wait([job], timeout=30) == [Status.FAILED]
     assert job.reason == "FileChecker: 'ERROR' found in stdout"
+
+
+def _completing_entries(sub) -> tuple[tuple, tuple]:
+    """The subjob's entries into and out of ``completing``."""
+    into = next(h for h in sub.history if h[2] == "completing")
+    out = next(h for h in sub.history if h[1] == "completing")
+    return into, out
+
+
+def test_nothing_to_collect_or_check_completes_in_the_batch_that_saw_it_finish(session):
+    # The same two entries as a subjob whose step has work, recorded by one monitor batch
+    # (one transaction): its `completing` is never committed on its own.
+    job = sh_job(["true", "exit 0", "echo out"])
+    session.submit(job)
+    assert session.wait([job], timeout=60) == [Status.COMPLETED]
+    for sub in job.subjobs:
+        into, out = _completing_entries(sub)
+        assert (into[4], out[2], out[4]) == ("backend", "completed", "monitor"), sub.history
+        assert into[5] is not None and into[5] == out[5], (into, out)  # the same batch's cause
+
+
+def test_an_output_file_or_a_checker_gets_its_own_step_after_the_commit(session):
+    # Output files are collected, and checkers run, outside any transaction: `completing`
+    # is committed first, the outcome by a later batch (another cause).
+    for extra in ({"outputfiles": [LocalFile("stdout")]},
+                  {"postprocessors": [FileChecker(files=["stdout"], searchStrings=["ERROR"])]}):
+        job = sh_job(["echo fine"], **extra)
+        session.submit(job)
+        assert session.wait([job], timeout=60) == [Status.COMPLETED]
+        into, out = _completing_entries(job.subjobs[0])
+        assert out[2] == "completed" and into[5] != out[5], (extra, into, out)
