@@ -70,7 +70,7 @@ class ArgSplitter(Splitter):
                  "the application.args of each subjob")
 
     def split(self, job: Any) -> list[dict[str, Any]]:
-        return [{"application.args": list(args)} for args in self.args]
+        return [{"application.args": args} for args in self.args]  # stored lists, checked
 
 
 class GenericSplitter(Splitter):
