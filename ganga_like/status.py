@@ -9,7 +9,7 @@ table is generated from it (``ganga_like.status.table_markdown``).
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import NamedTuple
 
 from .errors import InvalidTransition, UnknownStatus
@@ -294,15 +294,18 @@ def check_transition(
     job_id: str,
     source: Status | str,
     target: Status | str,
-    recent_history: Iterable[tuple] = (),
+    recent_history: Iterable[tuple] | Callable[[], Iterable[tuple]] = (),
 ) -> str:
-    """Return the trigger of the edge ``source -> target``, or raise InvalidTransition."""
+    """Return the trigger of the edge ``source -> target``, or raise InvalidTransition
+    (naming ``recent_history``: given as a function, it is made only then, since every
+    status change is checked here and reading entries costs more than the check)."""
     src, dst = Status.parse(source), Status.parse(target)
     try:
         return TRANSITIONS[(src, dst)]
     except KeyError:
+        recent = recent_history() if callable(recent_history) else recent_history
         raise InvalidTransition(
-            job_id, src.value, dst.value, [t.value for t in _TARGETS[src]], tuple(recent_history)
+            job_id, src.value, dst.value, [t.value for t in _TARGETS[src]], tuple(recent)
         ) from None
 
 

@@ -40,6 +40,7 @@ from ..model.job import Job
 from ..model.lifecycle import set_status
 from ..model.writes import acting_as
 from ..ray_runtime import import_ray
+from ..repository.registry import JobRegistry
 from ..status import FINAL, Source, Status
 from .context import EngineContext, Submission
 from .operations import output
@@ -435,7 +436,7 @@ class Monitor:
                 continue
             self._record_outcome(job, ok, note)
 
-    def _complete_at_once(self, jobs: Any, fqids: list[str]) -> list[str]:
+    def _complete_at_once(self, jobs: JobRegistry, fqids: list[str]) -> list[str]:
         """(In the batch's transaction) record ``completed`` now for those of ``fqids``
         whose completing step has nothing to do; return the others, whose step runs
         after this commit."""
@@ -450,7 +451,7 @@ class Monitor:
                 self._record_outcome(job, True, "")
         return later
 
-    def _record_outcome(self, job: Any, ok: bool, note: str) -> None:
+    def _record_outcome(self, job: Job, ok: bool, note: str) -> None:
         """(In the batch's transaction) the outcome of a (sub)job's completing step."""
         set_status(job, Status.COMPLETED if ok else Status.FAILED, note, source=Source.MONITOR)
         self._touch(job)

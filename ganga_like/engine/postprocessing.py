@@ -22,6 +22,7 @@ from typing import Any
 
 from ..errors import GangaLikeError
 from ..model.files import collect_outputs
+from ..model.job import Job
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,7 @@ REASON_PREFIX = "postprocessing: "  # marks the reasons written here (so they ca
 LOG_NAME = "postprocessing.log"
 
 
-def has_completing_work(job: Any) -> bool:
+def has_completing_work(job: Job) -> bool:
     """Whether :func:`run_for_subjob` has anything to do for ``job``: an output file to
     collect or a checker to run. Without either its answer is known, ``(True, "")``,
     and the monitor records ``completed`` in the transaction that records

@@ -64,7 +64,8 @@ def set_status(
             "a master's status is derived from its subjobs; change theirs",
         )
     src = job.status if job.is_master else Status(job._status)
-    check_transition(job.fqid, src, dst, history_entries(job.history[-HISTORY_SHOWN_IN_ERRORS:]))
+    check_transition(job.fqid, src, dst,
+                     lambda: history_entries(job.history[-HISTORY_SHOWN_IN_ERRORS:]))
     when = _time.time() if now is None else now
     # Stored as the plain string; a string that names no Source is an error.
     who = source.value if isinstance(source, Source) else Source(source).value
