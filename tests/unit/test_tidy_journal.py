@@ -35,7 +35,7 @@ def _dead_owner_name() -> str:
 
 def _journal_lines(workspace) -> list[str]:
     directory = workspace / tidy_journal.DIRECTORY
-    return [line for path in directory.iterdir() for line in path.read_text().splitlines()]
+    return [line for path in sorted(directory.iterdir()) for line in path.read_text().splitlines()]
 
 
 def test_a_queued_subjob_is_journalled_until_it_is_tidied(tmp_path):

@@ -4,7 +4,7 @@
 actor. An actor that is closed or killed before it got to them would keep their
 directories for ever. So each subjob queued for tidying is first appended to the
 journal of its process, ``<workspace>/.untidied/<pid>-<start>`` (one line, one
-``O_APPEND`` write), and the journal is emptied whenever everything queued was tidied.
+``O_APPEND`` write), and the journal is removed whenever everything queued was tidied.
 A journal whose process is gone is *claimed* by the next process that tidies in that
 workspace (renamed to its own name, so two claimants cannot both take it): its lines
 are queued again. Tidying is idempotent (a directory already tidied is left as it is;
@@ -59,9 +59,12 @@ class Journal:
         os.write(self._fd, workdir.encode() + b"\n")
 
     def drained(self) -> None:
-        """Everything added was tidied (or kept for good): forget it."""
+        """Everything added was tidied (or kept for good): forget it (the next ``add``
+        makes the file again)."""
         if self._fd is not None:
-            os.ftruncate(self._fd, 0)
+            fd, self._fd = self._fd, None
+            os.close(fd)
+            os.unlink(os.path.join(self.directory, self._name))
 
     def claim_orphans(self) -> list[str]:
         """The lines of journals whose process is gone, now in this process's journal

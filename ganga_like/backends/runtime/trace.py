@@ -166,7 +166,7 @@ class _Tidier:
         return batch
 
     def _forget_if_drained(self) -> None:
-        """Empty the journals once nothing is queued (what was added while the batch
+        """Remove the journals once nothing is queued (what was added while the batch
         was tidied is queued, and keeps them)."""
         with self._cond:
             if self._pending:
