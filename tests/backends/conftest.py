@@ -44,6 +44,16 @@ def ray_session():
     ray_helpers.stop_test_ray(session)
 
 
+@pytest.fixture(scope="module")
+def actor_pool():
+    """Backend actors a module's tests share (``contract.ActorPool``); stopped after it."""
+    from tests.backends.contract import ActorPool
+
+    pool = ActorPool()
+    yield pool
+    pool.stop()
+
+
 @pytest.fixture(scope="session", autouse=True)
 def no_leaked_processes():
     """After the session, no process started by these tests may still run."""

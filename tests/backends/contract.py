@@ -5,7 +5,10 @@ A backend's test module provides one fixture, ``make_actor``: a factory
 methods as plain blocking calls (see :class:`RayClient` for actors) plus
 ``stop()`` (end the actor, leaving the subjobs it started running). The
 ``specs`` fixture (tests/backends/conftest.py) builds SubjobSpecs with a marker
-the leak check knows.
+the leak check knows. A module may share its actors between tests
+(:class:`ActorPool`, through :func:`actor_factory`): a test may then get an actor
+an earlier test used, idle and with its events acknowledged, so no test may rely
+on an actor being new unless it stopped or closed another.
 
 Real processes, real Ray, no mocks. Payloads are coreutils and bash.
 """
@@ -16,7 +19,7 @@ import dataclasses
 import os
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import Any
 
 import pytest
@@ -37,37 +40,107 @@ class RayClient:
 
     def __init__(self, actor: Any) -> None:
         self.actor = actor
+        self.ended = False
+        """Stopped or closed by its test: an :class:`ActorPool` never hands it on."""
 
     def __getattr__(self, name: str) -> Callable[..., Any]:
         import ray
 
         method = getattr(self.actor, name)
-        return lambda *args, **kwargs: ray.get(method.remote(*args, **kwargs))
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            if name == "close":
+                self.ended = True
+            return ray.get(method.remote(*args, **kwargs))
+
+        return call
 
     def stop(self) -> None:
         import ray
 
+        self.ended = True
         ray.kill(self.actor, no_restart=True)
 
 
-def actor_factory(start: Callable[..., Any]):
-    """Yield ``make_actor(...)`` built on ``start(...) -> client``: each client is pinged
-    (so the actor is up) and stopped after the test. Backend test modules' ``make_actor``
-    fixtures ``yield from`` it."""
-    clients: list[Any] = []
+def stop_quietly(client: Any) -> None:
+    try:
+        client.stop()
+    except Exception:  # already stopped by the test
+        pass
 
-    def make(*args: Any, **kwargs: Any) -> Any:
-        client = start(*args, **kwargs)
-        client.ping()  # wait until it is up
-        clients.append(client)
+
+BUSY_FIELDS = ("running", "queued", "lingering", "pending")
+"""The ``ping()`` counts of an actor's runs by state (``pending``: RayCluster, Slurm):
+all zero once every run it was given has had its final event."""
+
+
+class ActorPool:
+    """Backend actors that the tests of one module share (``actor_pool``, conftest.py).
+
+    A new actor is a new Ray worker (a Python process that imports Ray and the driver:
+    about a second on a quiet machine, three or four under load), most of what a short
+    contract test costs. A test gets an idle actor started with the same arguments when
+    one is left, else a new one. After the test an actor goes back only when nothing of
+    the test is left in it: the test did not stop or close it, ``ping()`` counts no run
+    in any state and no loop error, and every event it emitted is acknowledged (so the
+    next test's ``EventLog`` from 0 sees its own events only). Anything else is stopped.
+    Tests that need a fresh actor (adoption by a new one, close) stop or close the first.
+    """
+
+    def __init__(self) -> None:
+        self._idle: dict[Hashable, list[Any]] = {}
+
+    def take(self, key: Hashable) -> Any | None:
+        idle = self._idle.get(key)
+        return idle.pop() if idle else None
+
+    def give_back(self, key: Hashable, client: Any) -> None:
+        if not client.ended and self._settled(client):
+            self._idle.setdefault(key, []).append(client)
+        else:
+            stop_quietly(client)
+
+    @staticmethod
+    def _settled(client: Any) -> bool:
+        try:
+            info = client.ping()
+            if any(info.get(field, 0) for field in BUSY_FIELDS) or info["loop_errors"]:
+                return False
+            client.events(info["seq"], 0)  # acknowledges every event up to now
+        except Exception:  # a dead actor (a test killed its worker): not reusable
+            return False
+        return True
+
+    def stop(self) -> None:
+        for clients in self._idle.values():
+            for client in clients:
+                stop_quietly(client)
+        self._idle.clear()
+
+
+def actor_factory(start: Callable[..., Any], pool: ActorPool | None = None, kind: Hashable = ""):
+    """Yield ``make_actor(...)`` built on ``start(...) -> client``: each client is pinged
+    (so the actor is up) and stopped after the test, or, with ``pool``, taken from and
+    given back to it (``kind`` and the arguments are its key: actors started alike);
+    ``make_actor(..., fresh=True)`` starts a new one all the same (for a test of what a
+    new actor says first). Backend test modules' ``make_actor`` fixtures ``yield from`` it."""
+    clients: list[tuple[Hashable, Any]] = []
+
+    def make(*args: Any, fresh: bool = False, **kwargs: Any) -> Any:
+        key = (kind, args, tuple(sorted(kwargs.items())))
+        client = pool.take(key) if pool is not None and not fresh else None
+        if client is None:
+            client = start(*args, **kwargs)
+            client.ping()  # wait until it is up
+        clients.append((key, client))
         return client
 
     yield make
-    for client in clients:
-        try:
-            client.stop()
-        except Exception:  # already stopped by the test
-            pass
+    for key, client in clients:
+        if pool is not None:
+            pool.give_back(key, client)
+        else:
+            stop_quietly(client)
 
 
 class EventLog:

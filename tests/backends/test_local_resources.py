@@ -25,8 +25,8 @@ SHOW_GPUS = 'echo "[$CUDA_VISIBLE_DEVICES]"'
 
 
 @pytest.fixture
-def make_actor(ray_session, leftover_check):
-    yield from _make_actors(gpu_ids=(0, 1))
+def make_actor(ray_session, leftover_check, actor_pool):
+    yield from _make_actors(actor_pool, gpu_ids=(0, 1))
 
 
 def _asking(specs, request: Request, *scripts: str):
@@ -162,7 +162,7 @@ def test_a_real_cuda_query_sees_only_the_subjobs_own_gpu(ray_session, leftover_c
     from ganga_like.backends.local.config import detected_gpu_ids
 
     gpu = detected_gpu_ids()[0]
-    client = next(_make_actors(gpu_ids=(gpu,)))(concurrency=1)
+    client = next(_make_actors(None, gpu_ids=(gpu,)))(concurrency=1)
     try:
         (spec,) = specs([["python3", "-c", CUDA_COUNT]])
         client.submit([dataclasses.replace(spec, request=Request(gpus=1))])
