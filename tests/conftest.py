@@ -117,13 +117,51 @@ def session(ray_session, gl_config):
     TEST_REPOSITORIES.add(s.repo_uuid)
     set_default_session(s)
     yield s
-    leftovers = _our_processes(s.repo_uuid)
-    deadline = time.monotonic() + 3.0
-    while leftovers and time.monotonic() < deadline:  # short jobs a failed test left behind
-        time.sleep(0.1)
-        leftovers = _our_processes(s.repo_uuid)
+    leftovers = _still_running(s.repo_uuid)
     s.close()
     set_default_session(None)
+    _end_left(leftovers)
+
+
+@pytest.fixture(scope="module")
+def module_engine(ray_session, tmp_path_factory):
+    """One real engine on a fresh FileStorage for a whole module (see ``shared_session``)."""
+    from ganga_like.config import Config
+    from ganga_like.engine.core import Engine, set_default_session
+
+    engine = Engine(Config.from_env(root=str(tmp_path_factory.mktemp("shared") / "gl")))
+    TEST_REPOSITORIES.add(engine.repo_uuid)
+    yield engine
+    engine.close()
+    set_default_session(None)
+
+
+@pytest.fixture
+def shared_session(module_engine):
+    """``session`` for a module whose tests each work on jobs of their own and end what
+    they start: one engine and one backend actor for all of them (an engine's first
+    submit starts its actor, a Ray worker: seconds under load). After each test nothing
+    of the repository may still run, as after ``session``."""
+    from ganga_like.engine.core import set_default_session
+
+    set_default_session(module_engine)
+    yield module_engine
+    _end_left(_still_running(module_engine.repo_uuid))
+
+
+def _still_running(repo_uuid: str, grace: float = 3.0) -> list:
+    """The repository's processes still running, after up to ``grace`` seconds for
+    short jobs a failed test left behind."""
+    leftovers = _our_processes(repo_uuid)
+    deadline = time.monotonic() + grace
+    while leftovers and time.monotonic() < deadline:
+        time.sleep(0.1)
+        leftovers = _our_processes(repo_uuid)
+    return leftovers
+
+
+def _end_left(leftovers: list) -> None:
+    """End what a test left running, and fail it for that."""
     for proc in leftovers:
         try:
             proc.kill()

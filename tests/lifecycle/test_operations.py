@@ -18,6 +18,13 @@ from ganga_like.status import Status, history_entries
 from .helpers import sh_job, statuses, wait_for
 
 
+@pytest.fixture
+def session(shared_session):
+    """One engine for the module (``shared_session``, tests/conftest.py): each test works
+    on jobs of its own and ends what it starts."""
+    return shared_session
+
+
 def _all_running(session, job, n):
     def check():
         session.refresh()
@@ -306,18 +313,29 @@ def test_unmonitor_is_refused_in_strict_mode(session):
     session.kill(job)
 
 
-def test_relaxed_unmonitor_stops_following_and_records_the_leak(session):
-    job = sh_job(["sleep 2"], mode="relaxed")
+def test_relaxed_unmonitor_stops_following_and_records_the_leak(session, tmp_path):
+    import ray
+
+    gate = tmp_path / "go"
+    job = sh_job([f"while [ ! -e {gate} ]; do sleep 0.05; done"], mode="relaxed")
     session.submit(job)
     wait_for(_all_running(session, job, 1))
     session.unmonitor(job)
-    time.sleep(3)  # the payload ends; nobody follows it any more
+    handle = base.Handle.from_tuple(job.subjobs[0].handle)
+    actor = session.backends.actor(job.backend)
+    gate.touch()  # the payload ends; nobody follows it any more
+    wait_for(lambda: ray.get(actor.held.remote([handle])) == [False], timeout=10)  # its end is told
+    # A job sent to the same actor after that end: once the monitor has recorded it, it
+    # has been through every earlier event of the actor, the unmonitored subjob's end too.
+    after = sh_job(["true"])
+    session.submit(after)
+    assert session.wait([after], timeout=30) == [Status.COMPLETED]
     session.refresh()
     assert job.subjobs[0].status is Status.RUNNING  # left as it was
     entries = [e for e in session.main.root.leaks.values() if e.fqid == f"{job.id}.0"]
     assert entries and "monitoring loop" in entries[0].reason
     assert session.leaks() == []  # its process is gone: the audit resolves the entry
-    assert all(e.resolved for e in session.main.root.leaks.values())
+    assert all(e.resolved for e in entries)
 
 
 @pytest.mark.parametrize("exe, why", [("/no/such/program", "does not exist"),
@@ -370,8 +388,9 @@ def test_gpi_slices_carry_the_verbs(session):
     assert isinstance(chosen, JobSlice) and chosen.ids() == [j.id for j in made]
     chosen.submit()
     session.wait(made, timeout=30)
-    assert gpi.jobs.select(status="completed", application="Executable", backend="Local").ids() \
-        == [j.id for j in made]
+    # (name too: the module's other tests' jobs share the repository)
+    assert gpi.jobs.select(name="sl*", status="completed", application="Executable",
+                           backend="Local").ids() == [j.id for j in made]
     assert gpi.jobs.select(made[1].id, made[2].id).ids() == [made[1].id, made[2].id]
     assert gpi.jobs["sl2"].id == made[2].id
     assert isinstance(gpi.jobs[0:2], JobSlice)
