@@ -1,7 +1,8 @@
 """BEX queues end to end: a real service whose Ray head two more nodes join (hosts n1 and
 n2, each a Ray node with its ``host:<name>`` resource), BEX job files submitted with
 ``ganga-like submit FILE.job --hosts``, and the queue's files compared byte for byte
-with the formats. One service and one cluster for the whole module (each costs seconds).
+with the formats. One service and one cluster for the whole module (each costs seconds);
+the last test kills that service with SIGKILL, and the nodes go with its Ray.
 """
 
 from __future__ import annotations
@@ -9,15 +10,17 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import stat
 import subprocess
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from tests.service.test_cluster import RAY, _service_ray_address
-from tests.service.test_service import client, wait_for
+from tests.service.test_service import client, service_pid, wait_for
 from tests.test_cli import finish_root, gl_env, run_gl
 
 HOSTS = ("n1", "n2")
@@ -130,8 +133,18 @@ def test_a_job_file_runs_once_per_host_and_its_queue_files_say_so(root):
         assert not os.path.lexists(queue / "hosts" / host / "20261206-hello.stat")
 
 
-def test_prep_is_shown_while_it_runs_then_the_body(root):
-    path = job_file(root, "prep.job", "ID: prep-1\nPrep: sleep 3; echo prepared\n\necho body\n")
+def code_of(path: Path) -> str:
+    """The BEX code a ``.stat`` file says ('' while there is none)."""
+    try:
+        return path.read_text().split("Status: ")[1].split("\n")[0]
+    except (FileNotFoundError, IndexError):
+        return ""
+
+
+def test_prep_is_shown_while_it_runs_then_the_body(root, tmp_path):
+    go = tmp_path / "prep-may-end"  # the prep runs until the test has seen PREP
+    path = job_file(root, "prep.job", f'ID: prep-1\nPrep: while [ ! -e "{go}" ]; do sleep 0.1; done; '
+                                      'echo prepared\n\necho body\n')
     submitted = gl(root, "submit", str(path), "--hosts", "n2")
     assert submitted.returncode == 0, submitted.stderr
     stat_path = root / "queue" / "hosts" / "n2" / "prep-1.stat"
@@ -139,17 +152,18 @@ def test_prep_is_shown_while_it_runs_then_the_body(root):
 
     def ok_seen() -> bool:
         for where in (stat_path, root / "queue" / "history" / "n2" / "prep-1.stat"):
-            try:
-                code = where.read_text().split("Status: ")[1].split("\n")[0]
-            except (FileNotFoundError, IndexError):
+            code = code_of(where)
+            if not code:
                 continue
             if not seen or seen[-1] != code:
                 seen.append(code)
             return code == "OK"
         return False
 
+    wait_for(lambda: code_of(stat_path) == "PREP", 60, "the prep to be shown")
+    go.write_text("")
     wait_for(ok_seen, 60, "the prep job to finish")
-    assert "PREP" in seen and seen[-1] == "OK", seen
+    assert seen[-1] == "OK", seen
     codes = [code for h, _n, code, _m in queue_log(root, "prep-1") if h == "n2"]
     assert codes.index("PREP") < codes.index("RUN") < codes.index("OK"), codes
     log = (root / "queue" / "history" / "n2" / "prep-1.log").read_text()
@@ -274,3 +288,39 @@ def test_a_removed_job_leaves_its_hosts_queues(root):
             for suffix in (".job", ".stat", ".log")]
     wait_for(lambda: not any(os.path.lexists(p) for p in left), 30, "the entries to go")
     assert (root / "queue" / "jobs" / "gone-1.job").exists()  # it was issued: the file stays
+
+
+# --- the last test: it kills the module's service (and with it the nodes joined to its Ray)
+
+
+def test_a_kill_9_of_the_service_while_a_job_file_runs(root, tmp_path):
+    """The service killed (SIGKILL) while a BEX job runs on host n1: the queue's files say
+    what the database says at each step after it."""
+    go = tmp_path / "go"
+    stat_path = root / "queue" / "hosts" / "n1" / "held-1.stat"
+    body = f'echo started; while [ ! -e "{go}" ]; do sleep 0.2; done; echo finished\n'
+    path = job_file(root, "held.job", "ID: held-1\n\n" + body)
+    submitted = gl(root, "submit", str(path), "--hosts", "n1")
+    assert submitted.returncode == 0, submitted.stderr
+    wait_for(lambda: code_of(stat_path) == "RUN", 60, "the job to run on n1")
+    old = service_pid(root)
+    os.kill(old, signal.SIGKILL)  # the service, its Ray and the nodes joined to it go
+    wait_for(lambda: not psutil.pid_exists(old) or
+             psutil.Process(old).status() == psutil.STATUS_ZOMBIE, 30, "the service to die")
+    stat_path.unlink()  # and a write it had not made yet is lost with it
+    # A new service: it rewrites the job's files from the database, then recovery finds
+    # the payload's host gone: running, held, its node lost (NOPING).
+    start_service(root)
+    wait_for(lambda: code_of(stat_path) in ("RUN", "NOPING"), 60, "the .stat to be written again")
+    wait_for(lambda: code_of(stat_path) == "NOPING", 60, "recovery to find n1 gone")
+    # Host n1 comes back: its agent finds the payload still running and watches it again.
+    join_host(root, "n1")
+    wait_for(lambda: code_of(stat_path) == "RUN", 60, "the payload to be watched again")
+    go.write_text("")
+    done = gl(root, "wait", "-1", "--timeout", "120")
+    assert done.returncode == 0, done.stdout + done.stderr
+    wait_for(lambda: not stat_path.exists(), 30, "the OK job to leave n1's queue")
+    codes = [line.split()[4] for line in (root / "queue" / "log").read_text().splitlines()
+             if line.split()[3] == "held-1"]
+    assert codes[0] == "NEW" and codes[-1] == "OK" and "RUN" in codes, codes
+    assert codes.count("OK") == 1, codes
