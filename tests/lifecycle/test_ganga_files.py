@@ -26,6 +26,12 @@ from ganga_like.gpi import (
 SCRIPT = "#!/bin/sh\necho \"Hello from $(basename \"$0\") in $(basename \"$PWD\") with ${1:-nothing}\"\n"
 
 
+@pytest.fixture
+def session(shared_session):
+    """One engine for the module (``shared_session``, tests/conftest.py)."""
+    return shared_session
+
+
 def _script(tmp_path, name="my_script.sh", text=SCRIPT):
     path = tmp_path / name
     path.write_text(text)  # not executable: the job's copy is made so

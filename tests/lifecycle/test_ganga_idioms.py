@@ -3,7 +3,15 @@ the test Ray, real processes), driven through the GPI as Ganga's tutorial does."
 
 from __future__ import annotations
 
+import pytest
+
 from ganga_like.gpi import Executable, Job, LocalFile
+
+
+@pytest.fixture
+def session(shared_session):
+    """One engine for the module (``shared_session``, tests/conftest.py)."""
+    return shared_session
 
 
 def _stored(session, job_id):

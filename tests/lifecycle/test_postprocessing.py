@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from ganga_like.model.files import LocalFile
 from ganga_like.model.postprocessors import CustomChecker, CustomMerger, FileChecker, Notifier, TextMerger
 from ganga_like.status import Status
 
 from .helpers import sh_job, statuses, wait_for
+
+
+@pytest.fixture
+def session(shared_session):
+    """One engine for the module (``shared_session``, tests/conftest.py)."""
+    return shared_session
 
 
 def _merged(job, name: str = "stdout") -> str:

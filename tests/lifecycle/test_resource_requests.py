@@ -15,6 +15,12 @@ from ganga_like.model.splitters import GenericSplitter
 from ganga_like.status import Status
 
 
+@pytest.fixture
+def session(shared_session):
+    """One engine for the module (``shared_session``, tests/conftest.py)."""
+    return shared_session
+
+
 def _job(backend, splitter=None) -> Job:
     return Job(application=Executable(exe="/bin/true"), backend=backend, splitter=splitter)
 
