@@ -319,12 +319,16 @@ class BackendContract:
 
     def test_kill_escalates_when_term_is_ignored(self, make_actor, specs):
         client = make_actor(concurrency=2)
-        (spec,) = specs([["/bin/bash", "-c", 'trap "" TERM; /bin/sleep 60; echo survived']])
+        (spec,) = specs([["/bin/bash", "-c", 'trap "" TERM; echo armed; /bin/sleep 60; echo survived']])
         client.submit([spec])
         log = EventLog(client)
         log.until(lambda _: bool(log.of(spec.fqid, base.STARTED)))
         handle = log.of(spec.fqid, base.STARTED)[0].handle
-        time.sleep(0.3)  # let the trap be installed
+        stdout = os.path.join(spec.workdir, "output", "stdout")
+        deadline = time.monotonic() + 20
+        while not (os.path.exists(stdout) and read(stdout) == "armed\n"):  # the trap is installed
+            assert time.monotonic() < deadline, "the payload never said its TERM trap was set"
+            time.sleep(0.02)
         started = time.monotonic()
         (result,) = client.kill([handle], 0.5)
         elapsed = time.monotonic() - started

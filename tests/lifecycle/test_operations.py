@@ -64,10 +64,11 @@ def test_kill_one_subjob_leaves_siblings_running(session):
 
 
 def test_strict_kill_of_a_process_ignoring_sigterm_waits_until_it_is_gone(session):
-    job = sh_job(["trap '' TERM; sleep 60"])
+    job = sh_job(["trap '' TERM; echo armed; sleep 60"])
     session.submit(job)
     wait_for(_all_running(session, job, 1))
     sub = job.subjobs[0]
+    wait_for(lambda: session.peek(sub).strip() == "armed")  # running is not yet trapping TERM
     handle = sub.handle
     fqid = sub.fqid
     seen_during_kill: list[str] = []
