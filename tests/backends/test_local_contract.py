@@ -116,6 +116,11 @@ class TestLocalSpecifics:
         log = EventLog(client)
         log.until(lambda _: bool(log.of(spec.fqid, base.STARTED)))
         handle = log.of(spec.fqid, base.STARTED)[0].handle
+        # STARTED comes with the wrapper's spawn; its RUNNING line once the payload runs.
+        deadline = time.monotonic() + 20
+        while (last := trace.last(spec.workdir)) is None or last.state != sf.RUNNING:
+            assert time.monotonic() < deadline, f"the payload never started: {last}"
+            time.sleep(0.02)
         os.kill(handle.pid, signal.SIGKILL)  # the wrapper only: its payload runs on
         killed = time.monotonic()
         log.until(log.all_final([spec.fqid]), timeout=10)
