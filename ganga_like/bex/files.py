@@ -151,9 +151,13 @@ class QueueDir:
         changed = old.get("Status") != code
         written = int(old.get("Time", "0") or 0)
         # A new code from a status change is dated by it; one from a detail, or from a run
-        # whose Prep ended (the same status as before), by now.
-        when = float(written) if not changed else entry.time if int(entry.time) > written else now
+        # whose Prep ended (the same status as before), by now. A change is new when it is
+        # later than the last one logged (by the .stat's whole second after a restart: a
+        # change in the second of the last write is then dated by now).
         key = (entry.name, host)
+        since = self._logged_at.get(key)
+        new_change = entry.time > since if since is not None else int(entry.time) > written
+        when = float(written) if not changed else entry.time if new_change else now
         passed = self._passed(entry, key, old.get("Status", ""), written) if changed else []
         said = changed and not (passed and passed[-1][1] == code)  # (a passed line says it)
         self.log.append_lines("".join(format_fields(t, host, entry.name, c, note)

@@ -152,6 +152,15 @@ def test_prep_shows_until_the_run_says_it_ended(queue, tmp_path):
         "Time: 1765000009\nStatus: RUN\n")
 
 
+def test_a_change_in_the_second_of_the_last_write_is_dated_by_itself(queue, tmp_path):
+    """A run that ends in the second its start was written: the .stat says when it ended
+    (the history's time), not when the writer got to it."""
+    queue.write(entry(tmp_path, "running", "Running", "RUN", time_=T0 + 0.2), "x")
+    queue.write(entry(tmp_path, "failed", "Failed", "FAILED", time_=T0 + 0.7), "x", now=T0 + 1.4)
+    stat = tmp_path / "queue" / "hosts" / "n1" / "job-a.stat"
+    assert stat.read_text().startswith("Time: 1765000000\nStatus: FAILED\n")
+
+
 def test_a_stat_is_replaced_whole(queue, tmp_path):
     """The .stat is renamed into place: a reader sees the old file or the new, and no
     temporary file is left beside it."""
