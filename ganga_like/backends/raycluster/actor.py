@@ -14,8 +14,9 @@ and learns how they end:
   of it. Completions come from ``ObjectRef.future()`` callbacks.
 * **Handles**: ``task_id``; ``host`` ``<node ip>/<node id[:12]>``; the wrapper's pid.
 * **kill** cancels tasks not started, ends started trees (TERM, grace, KILL), waits
-  for the tasks, force-cancels the rest and sweeps the markers; confirmed only when
-  every task ended and no marked process lives.
+  for the tasks, force-cancels the rest and sweeps the markers (after
+  :data:`EXEC_SETTLE` when a task may have been cut short while it launched its
+  wrapper); confirmed only when every task ended and no marked process lives.
 * **adopt**: task refs die with their actor; a detached actor (``ray start``
   cluster) answers from its records, else the status file and psutil on this
   machine tell, and what still runs is watched until it is gone.
@@ -49,6 +50,9 @@ from ganga_like.backends.runtime.runs import (
 BACKEND = "RayCluster"
 ADOPT_RECHECK = 0.25  # seconds between liveness checks of adopted (Ray-less) subjobs
 TASK_END_WAIT = 5.0  # seconds kill() waits for a task to end before force-cancelling it
+# A task cancelled while it launched its wrapper may leave a child between fork and exec:
+# it carries the subjob's marker only once it has exec'd, so the last sweep waits this long.
+EXEC_SETTLE = 0.5  # seconds
 RAY_VIEW_AGE = 1.0  # seconds Ray's view of free resources is reused (one GCS call per period)
 PENDING_NOTE = "handed to Ray, waiting for a worker"
 
@@ -282,6 +286,8 @@ class RayClusterActor(RuntimeActor):
         ended = (dict(zip(marked, procs.kill_trees(list(marked.values()), grace), strict=True))
                  if marked else {})
         open_tasks = _wait_tasks_end(work)
+        if any(not marked[i].pid for i in marked):  # cancelled while (maybe) launching
+            time.sleep(EXEC_SETTLE)
         alive = _sweep_again(marked, ended)
         for index, (handle, run) in enumerate(work):
             if results[index] is None:
