@@ -131,7 +131,7 @@ def test_two_shells_and_the_command_line_at_once(root):
         ask(first, "!j = Job(name='long', application=Executable(exe='/bin/sleep', args=['300']))")
         ask(first, "!j.submit()")
         job_id = ask(first, "j.id")
-        wait_for(lambda: jobs_json(root)[job_id]["status"] == "running", what="the job to run")
+        wait_for(lambda: ask(first, "j.status.value") == "'running'", what="the job to run")
         # The second shell sees it and kills it; the first shell sees 'killed' (not failed).
         assert ask(second, f"jobs({job_id}).status.value") == "'running'"
         assert ask(second, f"jobs({job_id}).kill()") == "None"
