@@ -102,21 +102,28 @@ def finish_root(root: Path, jobs_may_run: bool = False, what: str = "") -> None:
     try:
         stopped = stop_service(root)
         assert stopped.returncode == 0, stopped.stderr
-        deadline = time.monotonic() + STRAY_GRACE
         where = None if jobs_may_run else root
-        strays = stray_processes(where, ray_tmp)
-        if jobs_may_run:
-            strays += [s for s in stray_processes(root, "") if "ganga_like.service.main" in s]
-        while strays and time.monotonic() < deadline:  # Ray's last helpers exit a little later
-            time.sleep(0.2)
-            strays = stray_processes(where, ray_tmp)
-        if strays:
-            kill_strays(where, ray_tmp)
-        assert not strays, f"{what or 'the service'} left processes running: {strays}"
+        early = [s for s in stray_processes(root, "") if "ganga_like.service.main" in s] \
+            if jobs_may_run else []
+        assert_no_strays(where, ray_tmp, what or "the service", early)
     finally:
         if not jobs_may_run:
             kill_strays(root, ray_tmp)
         shutil.rmtree(_RAY_DIRS.pop(str(root), ray_tmp), ignore_errors=True)
+
+
+def assert_no_strays(where: Path | None, ray_tmp: str, what: str, seen: list[str] | None = None) -> None:
+    """No process of ``stray_processes(where, ray_tmp)`` (or of ``seen``, found earlier)
+    runs, after a grace for Ray's last helpers, which exit a little after their service;
+    what is left is killed, and named in the failure."""
+    deadline = time.monotonic() + STRAY_GRACE
+    strays = stray_processes(where, ray_tmp) + (seen or [])
+    while strays and time.monotonic() < deadline:
+        time.sleep(0.2)
+        strays = stray_processes(where, ray_tmp)
+    if strays:
+        kill_strays(where, ray_tmp)
+    assert not strays, f"{what} left processes running: {strays}"
 
 
 def run_gl(root: Path, *args: str, timeout: float = 90, check_clean: bool = True,
@@ -133,6 +140,24 @@ def run_gl(root: Path, *args: str, timeout: float = 90, check_clean: bool = True
     finally:
         if check_clean:
             finish_root(root, jobs_may_run, what=f"ganga-like {' '.join(args)}")
+
+
+def assert_nothing_runs(root: Path) -> None:
+    """For a root whose command was refused before any service served it (bad usage, a
+    refused start): no process of the root or of its Ray directory runs. Checked in this
+    process: :func:`finish_root` would start a ``service stop`` command to stop nothing."""
+    ray_tmp = ray_dir_for(root)
+    try:
+        assert_no_strays(root, ray_tmp, f"a refused command on {root}")
+    finally:
+        shutil.rmtree(_RAY_DIRS.pop(str(root), ray_tmp), ignore_errors=True)
+
+
+def assert_nothing_started(root: Path) -> None:
+    """Bad usage: no service was started for the root (it takes the root's lock at once)
+    and nothing of the root runs."""
+    assert not (root / "service.lock").exists(), f"a service was started for {root}"
+    assert_nothing_runs(root)
 
 
 STARTING = "ganga-like: starting the service for "  # the one line a first use adds
@@ -227,8 +252,9 @@ def test_the_demo_runs_a_real_job_and_stops_the_service_it_started(tmp_path):
     (["jobs", "--since", "yesterday"], ["--since", "'yesterday'", "2h", "2026-12-06"]),
 ])
 def test_bad_usage_exits_2(tmp_path, args, names):
-    """What was wrong and the valid choices, in one line; nothing on stdout."""
-    result = run_gl(tmp_path / "gl", *args)
+    """What was wrong and the valid choices, in one line; nothing on stdout; nothing started."""
+    result = run_gl(tmp_path / "gl", *args, check_clean=False)
+    assert_nothing_started(tmp_path / "gl")
     assert result.returncode == 2, (result.stdout, result.stderr)
     line = one_line(result.stderr)  # what was wrong, not the whole usage
     assert line.startswith("ganga-like") and "--help" in line
@@ -271,7 +297,8 @@ def test_every_flag_a_hint_or_page_names_exists():
 
 @pytest.mark.parametrize("verb", ["remove", "kill"])
 def test_destroying_commands_refuse_relative_ids(tmp_path, verb):
-    result = run_gl(tmp_path / "gl", verb, "--", "-5")
+    result = run_gl(tmp_path / "gl", verb, "--", "-5", check_clean=False)
+    assert_nothing_started(tmp_path / "gl")
     assert result.returncode == 2, (result.stdout, result.stderr)
     assert "relative ids" in one_line(result.stderr)
 
@@ -443,9 +470,8 @@ def test_kill_a_running_job(prepared):
     result = run_gl(prepared, "kill", "2", check_clean=False)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "2: killed"
-    assert _show(prepared, "2")["status"] == "killed"
-    assert json.loads(run_gl(prepared, "show", "2", "--json", check_clean=False).stdout)[
-        "history"][-1]["to"] == "killed"
+    shown = _show(prepared, "2")
+    assert shown["status"] == "killed" and shown["history"][-1]["to"] == "killed"
     # Killing it again is refused: nothing is running.
     again = run_gl(prepared, "kill", "2", check_clean=False)
     assert again.returncode == 1 and "nothing to kill" in one_line(again.stderr)
@@ -538,10 +564,10 @@ def test_why_groups_the_waiting_subjobs_by_their_backends_reason(prepared):
         assert report["status"] == "running"
         assert report["summary"] == f"{job_id} is running: 3 of 4 subjobs wait; 1 running"
         [reason] = report["reasons"]
-        waiting = [f"{job_id}.{n}" for n in range(4)
-                   if _show(prepared, f"{job_id}.{n}")["status"] == "submitted"]
+        subjobs = _show(prepared, job_id)["subjob_list"]  # each subjob's status and backend's word
+        waiting = [s["fqid"] for s in subjobs if s["status"] == "submitted"]
         assert reason["subjobs"] == waiting and reason["count"] == 3
-        shown = _show(prepared, waiting[0])  # why groups by what the backend said
+        shown = next(s for s in subjobs if s["fqid"] == waiting[0])  # why groups by what the backend said
         assert (reason["code"], reason["note"]) == (shown["backend_detail"], shown["backend_note"])
         assert reason["code"] and reason["note"]
         # The script's j.why() printed the same lines as the command.
@@ -551,7 +577,7 @@ def test_why_groups_the_waiting_subjobs_by_their_backends_reason(prepared):
         # A subjob: one line, waiting or what it does.
         one = run_gl(prepared, "why", waiting[0], check_clean=False).stdout
         assert one.startswith(f"{waiting[0]} waits (submitted since ") and reason["note"] in one
-        running = next(f"{job_id}.{n}" for n in range(4) if f"{job_id}.{n}" not in waiting)
+        running = next(s["fqid"] for s in subjobs if s["fqid"] not in waiting)
         assert run_gl(prepared, "why", running, check_clean=False).stdout.startswith(
             f"{running} is running on ")
         bad = run_gl(prepared, "why", "999", check_clean=False)

@@ -63,14 +63,22 @@ def test_every_example_is_covered():
 
 
 @pytest.fixture(scope="module")
-def driver_output(tmp_path_factory):
-    base = tmp_path_factory.mktemp("examples")
-    driver = base / "driver.py"
+def examples_root(tmp_path_factory):
+    """ONE root for the module: the examples make jobs of their own and read only those;
+    its service is stopped, and nothing of it may be left, after the last test."""
+    root = tmp_path_factory.mktemp("examples") / "gl"
+    yield root
+    finish_root(root, what="the examples' service")
+
+
+@pytest.fixture(scope="module")
+def driver_output(examples_root):
+    driver = examples_root.parent / "driver.py"
     driver.write_text(DRIVER)
     # hello.py last: its polling loop is the slowest to give up if something is wrong.
     order = sorted(EXPECTED, key=lambda name: name == "hello.py")
-    result = run_gl(base / "gl", "run", str(driver), *[str(EXAMPLES / n) for n in order],
-                    timeout=240)
+    result = run_gl(examples_root, "run", str(driver), *[str(EXAMPLES / n) for n in order],
+                    timeout=240, check_clean=False)
     assert result.returncode == 0, result.stderr[-3000:]
     sections = {}
     for match in re.finditer(r"=== BEGIN (\S+)\n(.*?)=== END \1 (OK|FAIL[^\n]*)", result.stdout,
@@ -87,19 +95,16 @@ def test_example(driver_output, name):
         assert line in text, f"{name}: missing {line!r} in:\n{text}"
 
 
-def test_an_example_runs_under_plain_python(tmp_path):
+def test_an_example_runs_under_plain_python(examples_root):
     """``python examples/generic_splitter.py``: the script's import gives the GPI; the
-    process must exit cleanly (exit 0, no traceback) and leave nothing running."""
-    root = tmp_path / "gl"
-    env = gl_env(root)
-    try:
-        result = subprocess.run([sys.executable, str(EXAMPLES / "generic_splitter.py")],
-                                env=env, text=True, capture_output=True, timeout=120)
-        # The script's own processes are gone; only the service it started remains.
-        strays = [s for s in stray_processes(root, "") if "ganga_like.service.main" not in s]
-    finally:
-        finish_root(root, what="python examples/generic_splitter.py")
+    process must exit cleanly (exit 0, no traceback) and leave nothing running. (It finds
+    the module's service running; a first script that starts the service and exits is
+    tests/service/test_ray_start.py's.)"""
+    result = subprocess.run([sys.executable, str(EXAMPLES / "generic_splitter.py")],
+                            env=gl_env(examples_root), text=True, capture_output=True, timeout=120)
     assert "(generic-multi): completed" in result.stdout, result.stderr[-3000:]
     assert result.returncode == 0, f"exit {result.returncode}:\n{result.stderr[-3000:]}"
     assert "Traceback" not in result.stderr, result.stderr[-3000:]
+    # The script's own processes are gone; only the service remains.
+    strays = [s for s in stray_processes(examples_root, "") if "ganga_like.service.main" not in s]
     assert not strays, strays

@@ -23,9 +23,9 @@ import psutil
 import pytest
 
 from ganga_like.channel.paths import ServicePaths
-from ganga_like.client.link import Link
 from ganga_like.service import reaper
 from ganga_like.status import RayState
+from tests.service.test_service import service_status
 from tests.test_cli import REPO, finish_root, gl_env, run_gl
 
 # What Ray's own ray.init() head starts and a head of ours does without: (what, how it
@@ -67,8 +67,8 @@ def _ray_processes(root: Path) -> list[psutil.Process]:
 
 
 def _ray_state(paths: ServicePaths) -> str:
-    """The service's Ray, as its status says (asked in this process: a millisecond)."""
-    return str(Link(paths.root, unix_path=paths.control_socket).call("status")[0]["ray"])
+    """The service's Ray, as its status says."""
+    return str(service_status(Path(paths.root))["ray"])
 
 
 def _command(proc: psutil.Process) -> str:

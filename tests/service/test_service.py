@@ -22,7 +22,7 @@ import psutil
 import pytest
 
 from ganga_like.service import reaper
-from tests.test_cli import GANGA_LIKE, REPO, finish_root, gl_env, run_gl
+from tests.test_cli import GANGA_LIKE, REPO, assert_nothing_runs, finish_root, gl_env, run_gl
 
 
 def client(root: Path, code: str, timeout: float = 120, env_extra: dict | None = None,
@@ -63,6 +63,16 @@ def ask(proc: subprocess.Popen, line: str) -> str:
 
 def service_pid(root: Path) -> int:
     return int((root / "service.lock").read_text())
+
+
+def service_status(root: Path) -> dict:
+    """What ``service status --json`` shows, asked over the control socket from this
+    process (a millisecond, where the command is a process of its own)."""
+    from ganga_like.channel.paths import ServicePaths
+    from ganga_like.client.link import Link
+
+    paths = ServicePaths(str(root))
+    return dict(Link(paths.root, unix_path=paths.control_socket).call("status")[0])
 
 
 def wait_for(predicate, timeout: float = 30, what: str = "") -> None:
@@ -121,7 +131,7 @@ def test_two_shells_and_the_command_line_at_once(root):
         ask(first, "!j = Job(name='long', application=Executable(exe='/bin/sleep', args=['300']))")
         ask(first, "!j.submit()")
         job_id = ask(first, "j.id")
-        wait_for(lambda: jobs_json(root)[job_id]["status"] == "running", what="the job to run")
+        wait_for(lambda: ask(first, "j.status.value") == "'running'", what="the job to run")
         # The second shell sees it and kills it; the first shell sees 'killed' (not failed).
         assert ask(second, f"jobs({job_id}).status.value") == "'running'"
         assert ask(second, f"jobs({job_id}).kill()") == "None"
@@ -220,7 +230,21 @@ def test_files_and_sockets_are_private(root):
 
 # -- faults on the shared root: SIGKILL of the service or a client during a verb of a job of its own
 
-def test_kill_9_of_the_service_during_200_subjobs_loses_nothing(root):
+@pytest.fixture(scope="module")
+def killed_while_busy(root):
+    """ONE SIGKILL of the service for two cases that need the same moment (the service
+    busy, no verb of its own under way) and each read only their own job: a script has
+    submitted 200 subjobs and exited (most of them are still queued with the actor, two
+    run at a time), and another script waits in ``wait()`` for a job of its own. Each
+    case's test checks its own job; one kill spares a second service's start."""
+    script = root.parent / "wait.py"
+    script.write_text("j = Job(application=Executable(exe='/bin/sleep', args=['60']))\n"
+                      "j.submit()\nprint('waiting', j.id, flush=True)\nj.wait()\n")
+    waiting = subprocess.Popen(
+        [*GANGA_LIKE, "run", str(script)], env=gl_env(root), cwd=str(REPO), text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    said, waiter_id = (waiting.stdout.readline().split() + ["", ""])[:2]
+    assert said == "waiting" and waiter_id.isdigit(), waiting.stderr.read()
     submitted = client(root, """
         j = Job(application=Executable(exe='/bin/sh'),
                 splitter=ArgSplitter(args=[['-c', f'sleep 0.0{i % 5}; echo {i}'] for i in range(200)]))
@@ -228,10 +252,20 @@ def test_kill_9_of_the_service_during_200_subjobs_loses_nothing(root):
         print(j.id)
     """)
     assert submitted.returncode == 0, submitted.stderr
-    job_id = submitted.stdout.strip()
     old_pid = service_pid(root)
     old_ray = json.loads((root / "service.json").read_text())["ray_dir"]
     os.kill(old_pid, signal.SIGKILL)
+    try:
+        yield {"old_pid": old_pid, "old_ray": old_ray, "job_id": submitted.stdout.strip(),
+               "waiting": waiting, "waiter_id": waiter_id}
+    finally:
+        if waiting.poll() is None:
+            waiting.kill()
+        waiting.communicate(timeout=30)
+
+
+def test_kill_9_of_the_service_during_200_subjobs_loses_nothing(root, killed_while_busy):
+    old_pid, old_ray, job_id = (killed_while_busy[k] for k in ("old_pid", "old_ray", "job_id"))
     wait_for(lambda: not psutil.pid_exists(old_pid) or
              psutil.Process(old_pid).status() == psutil.STATUS_ZOMBIE, what="the service to die")
     # Its guardian ends the dead service's Ray at once, before any next start.
@@ -255,17 +289,8 @@ def test_kill_9_of_the_service_during_200_subjobs_loses_nothing(root):
     nothing_runs_for(root, job_id)
 
 
-def test_a_client_whose_service_dies_mid_call_gets_one_line(root, tmp_path):
-    script = tmp_path / "wait.py"
-    script.write_text("j = Job(application=Executable(exe='/bin/sleep', args=['60']))\n"
-                      "j.submit()\nprint('waiting', j.id, flush=True)\nj.wait()\n")
-    waiting = subprocess.Popen(
-        [*GANGA_LIKE, "run", str(script)], env=gl_env(root), cwd=str(REPO), text=True,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    said, job_id = (waiting.stdout.readline().split() + ["", ""])[:2]
-    assert said == "waiting" and job_id.isdigit(), waiting.stderr.read()
-    time.sleep(0.5)
-    os.kill(service_pid(root), signal.SIGKILL)
+def test_a_client_whose_service_dies_mid_call_gets_one_line(root, killed_while_busy):
+    waiting, job_id = killed_while_busy["waiting"], killed_while_busy["waiter_id"]
     _, err = waiting.communicate(timeout=30)
     assert waiting.returncode == 1, err
     lines = [l for l in err.splitlines() if l.strip() and "starting the service" not in l]
@@ -344,11 +369,7 @@ def test_kill_9_of_the_service_during_a_submit(root, tmp_path, delay):
     gets one line; the next service recovers every subjob to a true state (none stays
     'submitting'); what was rolled back to 'new' submits again; all end completed."""
     assert run_gl(root, "service", "start", check_clean=False).returncode == 0  # or runs already
-    deadline = time.monotonic() + 60
-    while not json.loads(run_gl(root, "service", "status", "--json",
-                                check_clean=False).stdout).get("ray_address"):
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
+    wait_for(lambda: service_status(root)["ray_address"], timeout=60, what="the service's Ray")
     script = tmp_path / "submit.py"
     script.write_text(textwrap.dedent("""
         from ganga_like.gpi import *
@@ -425,6 +446,68 @@ def test_kill_9_of_the_service_during_a_resubmit_leaves_nothing_stuck(root, tmp_
     nothing_runs_for(root, job_id)
 
 
+def held_until(flag: str) -> str:
+    return (f'echo "[$CUDA_VISIBLE_DEVICES] $(date +%s.%N)"; '
+            f'while [ ! -e {flag} ]; do sleep 0.1; done; echo "$(date +%s.%N)"')
+
+
+def test_a_service_killed_while_a_subjob_holds_the_gpu_does_not_give_it_twice(root):
+    """A GPU held by a running subjob stays its own across a SIGKILL of the service: the
+    next service adopts the subjob with its stored ids and the subjob waiting for that GPU
+    starts only once it is free again (declared ids). The holder runs until the test
+    releases it (a flag file), so the new service's recovery is watched while the GPU is
+    still held, whatever the machine's pace."""
+    flag = str(root.parent / "release-the-gpu")
+    PAYLOAD = held_until(flag)  # noqa: N806  (the one payload both subjobs run)
+    submitted = client(root, f"""
+        import time
+        j = Job(application=Executable(exe='/bin/sh', args=['-c', {PAYLOAD!r}]),
+                backend=Local(gpu_ids=[0], gpus=1, concurrency=4),
+                splitter=ArgSplitter(args=[['-c', {PAYLOAD!r}]] * 2))
+        j.submit()
+        while j.subjob_counts.get('running') != 1:
+            time.sleep(0.1)
+        waiting = [s for s in j.subjobs if s.status == 'submitted'][0]
+        print(j.id, waiting.id, waiting.backend_detail, waiting.backend_note, sep='|')
+    """)
+    assert submitted.returncode == 0, submitted.stderr
+    job_id, waiting_id, detail, note = submitted.stdout.strip().split("|")
+    assert (detail, note) == ("Resources", "needs 1 GPU, 0 of 1 free")
+    old = service_pid(root)
+    os.kill(old, signal.SIGKILL)
+    wait_for(lambda: not psutil.pid_exists(old) or psutil.Process(old).status() == psutil.STATUS_ZOMBIE,
+             what="the service to die")
+    done = client(root, f"""
+        import time
+        j = jobs({job_id})
+        waiter = j.subjobs({waiting_id})
+        # The new service re-queues the waiting subjob once it has adopted the holder:
+        # from then on a GPU it thought free would be handed out within a round. (Reads
+        # do not wait for its recovery, which runs once its Ray is up: a status read
+        # shows the latest commits, a history read alone does not.)
+        while not any("re-queued" in entry[3] for entry in waiter.history):
+            time.sleep(0.1)
+            waiter.status
+        for _ in range(20):  # re-queued: submitting until the new actor has it, then submitted
+            holder, waiting = sorted(j.subjobs, key=lambda s: s.id != waiter.id, reverse=True)
+            assert holder.status == "running" and waiting.status in ("submitting", "submitted"), \
+                [(s.id, s.status, s.backend_detail) for s in j.subjobs]
+            time.sleep(0.1)
+        open({flag!r}, "w").close()
+        print(j.wait(timeout=120).value)
+    """)
+    assert done.returncode == 0 and done.stdout.strip() == "completed", (done.stdout, done.stderr)
+    spans = []
+    for sub in (0, 1):
+        first, end = (root / "workspace" / job_id / str(sub) / "output" / "stdout").read_text().splitlines()
+        ids, start = first.split()
+        assert ids == "[0]"
+        spans.append((float(start), float(end)))
+    (a_start, a_end), (b_start, b_end) = sorted(spans)
+    assert b_start >= a_end, f"GPU 0 was held by both subjobs at once: {spans}"
+    nothing_runs_for(root, job_id)
+
+
 # -- each on a root of its own: a service started with settings of its own --------------------
 
 def test_idle_service_stops_and_leaves_nothing(tmp_path):
@@ -443,79 +526,88 @@ def test_idle_service_stops_and_leaves_nothing(tmp_path):
     finish_root(root, what="the idle-stopped service")  # asserts nothing of it is left
 
 
-def test_remote_listener_requires_the_secret(tmp_path):
+@pytest.fixture(scope="module")
+def open_root(tmp_path_factory):
+    """ONE root whose service was started with both of its ways to open up: a TLS listener
+    for remote clients (``--listen``) and its outputs opened to the user's own group
+    (``GANGA_LIKE_OUTPUT_GROUP``). Each test checks one of them; neither changes what the
+    other does (the listener's secret and the group's modes are different files)."""
+    import grp
+
+    base = tmp_path_factory.mktemp("open")
+    root = base / "gl"
+    group = grp.getgrgid(os.getgid()).gr_name
+    try:
+        started = run_gl(root, "service", "start", "--listen", "127.0.0.1:0", "--json",
+                         check_clean=False, env_extra={"GANGA_LIKE_OUTPUT_GROUP": group})
+        assert started.returncode == 0, started.stderr
+        yield root, base, json.loads(started.stdout)["listen"]
+    finally:
+        finish_root(root, what="the listening service with an output group")
+
+
+def test_remote_listener_requires_the_secret(open_root):
     from ganga_like.channel.paths import ServicePaths
     from ganga_like.channel.tls import ensure_credentials
 
-    root = tmp_path / "gl"
-    other = tmp_path / "other"
-    try:
-        started = run_gl(root, "service", "start", "--listen", "127.0.0.1:0", "--json",
-                         check_clean=False)
-        assert started.returncode == 0, started.stderr
-        listen = json.loads(started.stdout)["listen"]
-        host, port = listen.rsplit(":", 1)
-        secret = root / "service-secret.pem"
-        assert stat.S_IMODE(os.stat(secret).st_mode) == 0o600
-        remote = {"GANGA_LIKE_SERVICE": listen, "GANGA_LIKE_SECRET": str(secret),
-                  "GANGA_LIKE_DIR": str(tmp_path / "elsewhere")}
-        ok = client(root, """
-            j = Job(application=Executable(exe='/bin/echo', args=['remote']))
-            j.submit(); print(j.wait().value, j.peek().strip())
-        """, env_extra=remote)
-        assert ok.returncode == 0, ok.stderr
-        assert ok.stdout.split() == ["completed", "remote"]
-        # Another root's secret (made as `service start --listen` makes one, by the same
-        # function; no service of that root is needed to present it) is refused, in one line.
-        other.mkdir(mode=0o700)
-        ensure_credentials(ServicePaths(str(other)))
-        wrong = client(root, "print(len(jobs))", env_extra=dict(
-            remote, GANGA_LIKE_SECRET=str(other / "service-secret.pem")))
-        assert wrong.returncode == 1
-        assert "refused this client's secret" in wrong.stderr.splitlines()[-1], wrong.stderr
-        # No secret at all: one line that says what to set.
-        bare = client(root, "print(len(jobs))", env_extra={"GANGA_LIKE_SERVICE": listen})
-        assert bare.returncode == 1 and "GANGA_LIKE_SECRET" in bare.stderr.splitlines()[-1]
-        # A plain TCP connection gets no answer (TLS with a client certificate first).
-        import socket
+    root, base, listen = open_root
+    other = base / "other"
+    host, port = listen.rsplit(":", 1)
+    secret = root / "service-secret.pem"
+    assert stat.S_IMODE(os.stat(secret).st_mode) == 0o600
+    remote = {"GANGA_LIKE_SERVICE": listen, "GANGA_LIKE_SECRET": str(secret),
+              "GANGA_LIKE_DIR": str(base / "elsewhere")}
+    ok = client(root, """
+        j = Job(application=Executable(exe='/bin/echo', args=['remote']))
+        j.submit(); print(j.wait().value, j.peek().strip())
+    """, env_extra=remote)
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.split() == ["completed", "remote"]
+    # Another root's secret (made as `service start --listen` makes one, by the same
+    # function; no service of that root is needed to present it) is refused, in one line.
+    other.mkdir(mode=0o700)
+    ensure_credentials(ServicePaths(str(other)))
+    wrong = client(root, "print(len(jobs))", env_extra=dict(
+        remote, GANGA_LIKE_SECRET=str(other / "service-secret.pem")))
+    assert wrong.returncode == 1
+    assert "refused this client's secret" in wrong.stderr.splitlines()[-1], wrong.stderr
+    # No secret at all: one line that says what to set.
+    bare = client(root, "print(len(jobs))", env_extra={"GANGA_LIKE_SERVICE": listen})
+    assert bare.returncode == 1 and "GANGA_LIKE_SECRET" in bare.stderr.splitlines()[-1]
+    # A plain TCP connection gets no answer (TLS with a client certificate first).
+    import socket
 
-        with socket.create_connection((host, int(port)), timeout=5) as sock:
-            sock.sendall(b"\x00\x00\x00\x0f" + b'{"verb":"stop"}')
-            sock.settimeout(5)
-            try:
-                data = sock.recv(100)
-            except (ConnectionResetError, TimeoutError, OSError):
-                data = b""
-        assert b"stopping" not in data
-        assert run_gl(root, "service", "status", check_clean=False).returncode == 0
-    finally:
-        finish_root(root, what="the listening service")
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        sock.sendall(b"\x00\x00\x00\x0f" + b'{"verb":"stop"}')
+        sock.settimeout(5)
+        try:
+            data = sock.recv(100)
+        except (ConnectionResetError, TimeoutError, OSError):
+            data = b""
+    assert b"stopping" not in data
+    assert run_gl(root, "service", "status", check_clean=False).returncode == 0
 
 
-def test_outputs_can_be_opened_to_one_group_and_nothing_else(tmp_path):
-    import grp
-
-    root = tmp_path / "gl"
-    group = grp.getgrgid(os.getgid()).gr_name
-    try:
-        result = client(root, """
-            j = Job(application=Executable(exe='/bin/sh', args=['-c', 'echo out; echo made > made.txt']))
-            j.submit(); print(j.wait(timeout=60).value, j.outputdir)
-        """, env_extra={"GANGA_LIKE_OUTPUT_GROUP": group})
-        assert result.returncode == 0, result.stderr
-        status, outputdir = result.stdout.split()
-        assert status == "completed"
-        mode = lambda path: stat.S_IMODE(os.stat(path).st_mode)  # noqa: E731
-        assert mode(root) == 0o750 and os.stat(root).st_gid == os.getgid()
-        for name in ("stdout", "stderr", "made.txt"):  # outputs, the payload's own files too
-            assert mode(Path(outputdir) / name) == 0o640, name
-        assert mode(Path(outputdir)) & 0o777 == 0o750  # setgid too: new files get the group
-        # Never the database (job definitions carry environments), nor the logs, sockets.
-        assert mode(root / "repository") == 0o700
-        for name in ("log", "service.log", "service.sock", "zeo.sock", "service.json"):
-            assert mode(root / name) & 0o077 == 0, name
-    finally:
-        finish_root(root, what="the service with an output group")
+def test_outputs_can_be_opened_to_one_group_and_nothing_else(open_root):
+    root = open_root[0]
+    result = client(root, """
+        j = Job(application=Executable(exe='/bin/sh', args=['-c', 'echo out; echo made > made.txt']))
+        j.submit(); print(j.wait(timeout=60).value, j.outputdir)
+    """)
+    assert result.returncode == 0, result.stderr
+    status, outputdir = result.stdout.split()
+    assert status == "completed"
+    mode = lambda path: stat.S_IMODE(os.stat(path).st_mode)  # noqa: E731
+    assert mode(root) == 0o750 and os.stat(root).st_gid == os.getgid()
+    for name in ("stdout", "stderr", "made.txt"):  # outputs, the payload's own files too
+        assert mode(Path(outputdir) / name) == 0o640, name
+    assert mode(Path(outputdir)) & 0o777 == 0o750  # setgid too: new files get the group
+    # Never the database (job definitions carry environments), nor the logs, sockets,
+    # nor the listener's secret.
+    assert mode(root / "repository") == 0o700
+    for name in ("log", "service.log", "service.sock", "zeo.sock", "service.json",
+                 "service-secret.pem"):
+        assert mode(root / name) & 0o077 == 0, name
 
 
 def test_an_output_group_that_is_not_yours_is_one_line(tmp_path):
@@ -527,4 +619,4 @@ def test_an_output_group_that_is_not_yours_is_one_line(tmp_path):
         lines = [l for l in result.stderr.splitlines() if l.strip()]
         assert "is not one of your groups; choose one of:" in lines[-1], result.stderr
     finally:
-        finish_root(root, what="a refused service start")
+        assert_nothing_runs(root)  # the refused service is gone, its Ray never started
