@@ -268,7 +268,9 @@ class Monitor:
     def _apply(self, events: list[base.Event], submissions: list[Submission]) -> None:
         completing: list[str] = []
         failed_auto: list[str] = []
+        resubmitted: list[list[Job]] = []
         outcomes, self._outcomes = self._outcomes, {}
+        batch = self.ctx.new_cause("monitor batch")  # every change it makes names it
 
         def work() -> None:
             completing.clear()
@@ -281,9 +283,9 @@ class Monitor:
                 if job is not None:  # else removed
                     self._apply_event(job, event, completing, failed_auto)
             completing[:] = self._complete_at_once(jobs, completing)
+            resubmitted[:] = resubmit_op.begin_auto_resubmits(self.ctx, jobs, failed_auto, after=batch)
 
         self._last_apply = time.monotonic()
-        batch = self.ctx.new_cause("monitor batch")  # every change it makes names it
         try:
             with acting_as(batch):
                 self.conn.write(work, on_commit=self.ctx.store.on_commit)
@@ -305,8 +307,8 @@ class Monitor:
             self._last_apply = 0.0
         if self._touched_masters:
             self._finish_masters()
-        if failed_auto:
-            resubmit_op.auto_resubmit(self.ctx, self.conn, failed_auto, after=batch)
+        if resubmitted:
+            resubmit_op.send_auto_resubmits(self.ctx, resubmitted)
         self.ctx.notify_changed()
 
     def _record_submissions(self, jobs: Any, submissions: list[Submission]) -> None:

@@ -61,37 +61,42 @@ def resubmit_leaves(ctx: EngineContext, top: Job, targets: list[Job], source: So
     send(ctx, top, targets, keep_going=True)
 
 
-def auto_resubmit(ctx: EngineContext, conn: Any, fqids: list[str], after: Cause | None = None) -> None:
-    """Called by the monitor after failures: resubmit where the job asked for it. Its
-    changes name one "auto-resubmit" cause, after ``after`` (the batch that saw them)."""
-    with acting_as(ctx.new_cause("auto-resubmit", after)):
-        _auto_resubmit(ctx, conn, fqids)
-
-
-def _auto_resubmit(ctx: EngineContext, conn: Any, fqids: list[str]) -> None:
+def begin_auto_resubmits(ctx: EngineContext, jobs: Any, fqids: list[str],
+                         after: Cause | None = None) -> list[list[Job]]:
+    """Inside the monitor's write that recorded the failures: begin a new attempt of
+    each failed leaf whose job asked for it, in that same transaction, so no reader
+    (``wait()``) ever sees such a leaf ``failed`` and a SIGKILL before the send leaves
+    it ``submitting``, which recovery sends. Its changes name one "auto-resubmit" cause,
+    after ``after`` (the batch). Returns the leaves begun, by master, for
+    :func:`send_auto_resubmits` once the write committed."""
     by_master: dict[int, list[Job]] = {}
     for fqid in fqids:
-        job = conn.jobs.get(fqid)
+        job = jobs.get(fqid)
         top = job.master or job
-        if not top.do_auto_resubmit or job.auto_resubmit_count >= MAX_AUTO_RESUBMITS:
-            continue
-        by_master.setdefault(top.id, []).append(job)
-    for _top_id, failed in by_master.items():
+        if job.status is Status.FAILED and top.do_auto_resubmit \
+                and job.auto_resubmit_count < MAX_AUTO_RESUBMITS:
+            by_master.setdefault(top.id, []).append(job)
+    begun: list[list[Job]] = []
+    for failed in by_master.values():
         top = failed[0].master or failed[0]
         counts = top.subjob_counts
-        total = sum(counts.values()) or 1
-        if counts.get("failed", 0) / total >= AUTO_RESUBMIT_STOP_FRACTION and top.is_master:
+        if top.is_master and counts.get("failed", 0) / (sum(counts.values()) or 1) \
+                >= AUTO_RESUBMIT_STOP_FRACTION:
             continue  # too many failures: something is wrong beyond bad luck
-        # The monitor thread owns `conn`: do the write there, then send.
-        def work(failed: list[Job] = failed) -> None:
+        with acting_as(ctx.new_cause("auto-resubmit", after)):
             for leaf in failed:
-                if leaf.status is Status.FAILED:
-                    begin_attempt(leaf, "auto-resubmit", source=Source.MONITOR, auto=True)
+                begin_attempt(leaf, "auto-resubmit", source=Source.MONITOR, auto=True)
+        begun.append(failed)
+    return begun
 
-        conn.write(work, on_commit=ctx.store.on_commit)
-        ray = import_ray()
+
+def send_auto_resubmits(ctx: EngineContext, begun: list[list[Job]]) -> None:
+    """Send what :func:`begin_auto_resubmits` began, once its write committed."""
+    ray = import_ray()
+    for leaves in begun:
+        top = leaves[0].master or leaves[0]
         actor = ctx.backends.actor(top.backend)
-        specs = specs_for(ctx, top, [leaf for leaf in failed if leaf.status is Status.SUBMITTING])
+        specs = specs_for(ctx, top, [leaf for leaf in leaves if leaf.status is Status.SUBMITTING])
         try:
             handles = ray.get(actor.submit.remote(specs)) if specs else []
         except Exception as exc:
