@@ -73,13 +73,19 @@ def pytest_xdist_make_scheduler(config, log):
     return workers.ModuleScheduling(config, log)
 
 
+def pytest_itemcollected(item) -> None:
+    """A test is marked ``ray`` by what it imports and requests, not by its folder (as it
+    is collected: before ``-m`` chooses)."""
+    if _module_needs_ray(item.path) or set(NEEDS_RAY_FIXTURES) & set(getattr(item, "fixturenames", ())):
+        item.add_marker(pytest.mark.ray)
+
+
+@pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config, items) -> None:
-    """A test is marked ``ray`` by what it imports and requests, not by its folder. Under
-    pytest-xdist, tests are grouped for the workers (``tests/workers.py``); otherwise the
-    slow drivers some tests read start now, and those tests run last (``tests/early.py``)."""
-    for item in items:
-        if _module_needs_ray(item.path) or set(NEEDS_RAY_FIXTURES) & set(getattr(item, "fixturenames", ())):
-            item.add_marker(pytest.mark.ray)
+    """Once ``-m`` and ``-k`` have chosen: under pytest-xdist, tests are grouped for the
+    workers (``tests/workers.py``); otherwise the slow drivers the chosen tests read
+    start now, and those tests run last (``tests/early.py``). A driver no chosen test
+    reads is not started."""
     if workers.under_xdist(config):
         workers.order(items)
         workers.start_pinned_runs(config, items)
