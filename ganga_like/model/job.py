@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn, overload
 
 from BTrees.IOBTree import IOBTree
@@ -35,6 +35,7 @@ from ..status import ACTIVE, MASTER_REMOVAL, Status
 from . import binding
 from .application import Executable
 from .bound import BoundList
+from .btree_fetch import fetch
 from .component import Component, ReadOnly, assign_declared, concrete_components, refuse_stored_field
 from .jobinfo import JobInfo
 from .jobtime import JobTime
@@ -52,7 +53,7 @@ from .table import (
     submitted_line,
     use_colour,
 )
-from .why import WhyReport, explain
+from .why import WAITING, WhyReport, explain
 
 EDITABLE_AFTER_SUBMIT = ("name", "comment", "do_auto_resubmit")
 CONFIG_ATTRIBUTES = ("application", "backend", "splitter", "postprocessors",
@@ -62,6 +63,7 @@ CONFIG_ATTRIBUTES = ("application", "backend", "splitter", "postprocessors",
 ENV_SOURCES = ("submitter", "backend")
 USER_ATTRIBUTES = frozenset(CONFIG_ATTRIBUTES + EDITABLE_AFTER_SUBMIT)
 MAX_AUTO_RESUBMITS = 5
+WHY_READS = 2_000  # waiting subjobs a master's why() reads for their reasons (a second or less)
 
 
 class _Inherited:
@@ -521,13 +523,22 @@ class Job(Persistent):
         """Why it is not running, or what it is doing: one line, and for a master one
         line per reason its subjobs wait, with counts (``ganga-like why ID``)."""
         binding.before_read(self)
-        subjobs = None if self._subjobs is None else self._subjobs.values()
+        tree, index = self._subjobs, self._subjob_index
+        subjobs: Iterable[Job] | None = None if tree is None else tree.values()
+        counts = None
+        if tree is not None and self._counts is not None and index is not None and index.complete:
+            # Its counts give the totals; only the first waiting subjobs are read for their
+            # reasons (a master of 100,000 must not read every record to answer).
+            ids = index.ids([status.value for status in WAITING], limit=WHY_READS)
+            subjobs = [sub for sub in fetch(tree, ids) if sub is not None and sub.status in WAITING]
+            counts = self._counts.counts
         top = self.master or self
         # A master tells where its submission is (sending, or stopped with subjobs left
         # new); a new subjob only that it waits to be sent.
         stream = top._stream if top._counts is not None else None
         told = stream is not None and stream.left > 0 and (self is top or stream_of(top) is not None)
-        return explain(self, subjobs, to_send=stream.describe() if told and stream else "")
+        return explain(self, subjobs, to_send=stream.describe() if told and stream else "",
+                       counts=counts)
 
     def wait(self, timeout: float | None = None) -> Status:
         """Block until the job is final (or timeout seconds pass); returns the status."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 from ..status import FINAL, Source, Status, history_entries
@@ -78,20 +78,25 @@ class WhyReport:
 
 
 def explain(job: Explained, subjobs: Iterable[Explained] | None = None,
-            now: float | None = None, to_send: str = "") -> WhyReport:
+            now: float | None = None, to_send: str = "",
+            counts: Mapping[str, int] | None = None) -> WhyReport:
     """Why ``job`` is not running or what it does; ``subjobs``: a master's, in order;
-    ``to_send``: what its submission still sends (``SubmitStream.describe``), if any."""
+    ``to_send``: what its submission still sends (``SubmitStream.describe``), if any.
+
+    ``counts`` (a master's subjobs per status, its ``StatusCounts``): then ``subjobs``
+    need only hold waiting ones, the first of them in id order; the totals come from
+    the counts, and the waiting subjobs not given are counted, not grouped."""
     now = time.time() if now is None else now
     if subjobs is None:
         if to_send and job.status is Status.NEW:  # a subjob its master's stream has yet to send
             return WhyReport(job.fqid, str(job.status),
                              f"{job.fqid} waits to be sent: its master is {to_send}")
         return WhyReport(job.fqid, str(job.status), f"{job.fqid} {_doing(job, now)}")
-    return _explain_master(job, subjobs, now, to_send)
+    return _explain_master(job, subjobs, now, to_send, counts)
 
 
 def _explain_master(master: Explained, subjobs: Iterable[Explained], now: float,
-                    to_send: str = "") -> WhyReport:
+                    to_send: str = "", counts: Mapping[str, int] | None = None) -> WhyReport:
     waiting: dict[tuple[str, str], list[str]] = {}
     others: dict[str, int] = {}
     total = 0
@@ -102,7 +107,13 @@ def _explain_master(master: Explained, subjobs: Iterable[Explained], now: float,
             waiting.setdefault((code, note), []).append(sub.fqid)
         else:
             others[str(sub.status)] = others.get(str(sub.status), 0) + 1
-    waits = sum(len(fqids) for fqids in waiting.values())
+    grouped = sum(len(fqids) for fqids in waiting.values())
+    waits = grouped
+    if counts is not None:
+        total = sum(counts.values())
+        waits = sum(counts.get(status.value, 0) for status in WAITING)
+        others = {status: n for status, n in counts.items()
+                  if n and status not in {s.value for s in WAITING}}
     rest = ", ".join(f"{count} {status}" for status, count in sorted(others.items(), key=_by_count))
     if not waits:
         summary = f"{master.fqid} is {master.status}: no subjob waits ({rest or 'no subjobs'})"
@@ -111,6 +122,9 @@ def _explain_master(master: Explained, subjobs: Iterable[Explained], now: float,
                    f"{'s' * (total != 1)} wait{'s' * (waits == 1)}" + (f"; {rest}" if rest else ""))
     if to_send:
         summary += f"; {to_send}"
+    if waits > grouped:
+        summary += (f"; the reasons of the first {grouped} waiting below, the other "
+                    f"{waits - grouped} not read (j.subjobs.select(status='submitted') lists them)")
     reasons = tuple(Reason(code, note, tuple(fqids))
                     for (code, note), fqids in sorted(waiting.items(), key=lambda kv: -len(kv[1])))
     return WhyReport(master.fqid, str(master.status), summary, reasons)
