@@ -56,6 +56,14 @@ def _prefetch_ghosts(prefetch: Callable[[list[object]], None], objects: Iterable
         prefetch(ghosts)
 
 
+def prefetch_ghosts(jar: object, objects: Iterable[object]) -> None:
+    """Ask for those of ``objects`` not loaded yet in one round (over ZEO; a storage
+    without ``prefetch``, as a FileStorage read in place, loads each when it is read)."""
+    prefetch = getattr(jar, "prefetch", None)
+    if prefetch is not None:
+        _prefetch_ghosts(prefetch, objects)
+
+
 def _children(node: object, keys: Sequence[int]) -> list[tuple[object, list[int]]]:
     """The children of an inner node that hold ``keys``, each with its keys."""
     state = node.__getstate__()

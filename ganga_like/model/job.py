@@ -712,7 +712,7 @@ class SubjobsView(Sequence):
         status, it reads the master's index of its subjobs by status: the matches only."""
         binding.before_read(self._job)
         index = self._job._subjob_index
-        chosen: list[Job] = select_indexed(index, self._tree(), minid, maxid,
+        chosen: list[Job] = select_indexed(index, self._tree(), self._job, minid, maxid,
                                            lambda: index_found_wrong(self._job),
                                            counted=self._counted, **criteria)
         return JobSlice(chosen, "subjobs")

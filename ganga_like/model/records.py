@@ -14,8 +14,8 @@ from itertools import islice
 from typing import Any
 
 from ..status import history_entries
-from .btree_fetch import fetch
 from .description import description
+from .index_fetch import fetch_filed
 from .table import run_seconds
 
 
@@ -64,8 +64,8 @@ def subjobs_of(job: Any, statuses: Sequence[str] | None,
     index = job._subjob_index
     if not statuses:
         return list(islice(tree.values(), limit)), sum(counts.values())
-    if index is not None and index.complete:
-        found = fetch(tree, index.ids(statuses, limit=limit))
+    if index is not None and index.readable:
+        found = fetch_filed(index, tree, index.ids(statuses, limit=limit), job)
         return [s for s in found if s is not None], sum(counts.get(s, 0) for s in set(statuses))
     subs = [s for s in tree.values() if s.status.value in statuses]
     return subs[:limit], len(subs)

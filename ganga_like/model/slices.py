@@ -14,12 +14,13 @@ in Ganga, ``s[3]`` and ``s(3)`` are the job with id 3, ``s[-1]`` the slice's las
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Protocol, TypeVar
 
 from ..errors import GangaLikeError, InvalidValue, JobNotFound, UnknownAttribute
 from ..status import Status
-from .btree_fetch import Tree, fetch
+from .btree_fetch import Tree
+from .index_fetch import fetch_filed
 from .table import PrettyPrinter, jobs_listing, use_colour
 
 R = TypeVar("R")
@@ -84,29 +85,34 @@ class Indexed(Protocol):
 class StatusIndexView(Protocol):
     """What a select reads of an index (``status_index.StatusIndex``)."""
 
-    complete: bool
+    @property
+    def readable(self) -> bool: ...
 
     def ids(self, statuses: Iterable[str], minid: int | None = None,
             maxid: int | None = None) -> list[int]: ...
+
+    def oids_of(self, ids: Sequence[int]) -> list[bytes | None]: ...
 
 
 J = TypeVar("J", bound=Indexed)
 
 
-def select_indexed(index: StatusIndexView | None, tree: Tree[J], minid: int | None,
-                   maxid: int | None, found_wrong: Callable[[], None], status: object = None,
-                   counted: Callable[[set[str]], int] | None = None,
+def select_indexed(index: StatusIndexView | None, tree: Tree[J], master: object | None,
+                   minid: int | None, maxid: int | None, found_wrong: Callable[[], None],
+                   /, status: object = None, counted: Callable[[set[str]], int] | None = None,
                    **criteria: Any) -> list[J]:
     """``select_jobs`` over ``tree`` (an IOBTree id -> job), reading only the (sub)jobs
     the index files under the wanted statuses when a status is given and the index is
-    complete. Each match's own status is checked against the index (it is read anyway),
+    readable. The matches are read by the oids the index keeps (``index_fetch``), each
+    checked to be the (sub)job of its id under ``master`` (None: a top-level job); each
+    match's own status is checked against the index (it is read anyway),
     and, over the whole tree, how many it found against ``counted`` (a master's
     ``StatusCounts``, kept apart from the index); a disagreement calls ``found_wrong``
     and the answer comes from a scan."""
-    if status is None or index is None or not index.complete:
+    if status is None or index is None or not index.readable:
         return select_jobs(_values(tree, minid, maxid), status=status, **criteria)
     wanted = wanted_statuses(status)
-    found = indexed_matches(index, tree, wanted, minid, maxid, counted)
+    found = indexed_matches(index, tree, wanted, minid, maxid, counted, master)
     if found is None:
         found_wrong()
         return select_jobs(_values(tree, minid, maxid), status=status, **criteria)
@@ -115,13 +121,14 @@ def select_indexed(index: StatusIndexView | None, tree: Tree[J], minid: int | No
 
 def indexed_matches(index: StatusIndexView, tree: Tree[J], wanted: set[str],
                     minid: int | None = None, maxid: int | None = None,
-                    counted: Callable[[set[str]], int] | None = None) -> list[J] | None:
+                    counted: Callable[[set[str]], int] | None = None,
+                    master: object | None = None) -> list[J] | None:
     """The (sub)jobs of ``tree`` the index files under ``wanted``, each checked: None if
-    the index disagrees with a status read or with ``counted``."""
+    the index disagrees with a record or a status read, or with ``counted``."""
     ids = index.ids(wanted, minid, maxid)
     if counted is not None and minid is None and maxid is None and len(ids) != counted(wanted):
         return None
-    found = fetch(tree, ids)
+    found = fetch_filed(index, tree, ids, master)
     candidates = [job for job in found if job is not None]
     if len(candidates) < len(found) or any(
             job._current_status().value not in wanted for job in candidates):

@@ -32,17 +32,24 @@ start builds it again (``repository.index_build``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 from BTrees.IOBTree import IOBTree
 from persistent import Persistent
 from ZODB.POSException import ConflictError
 
-from .btree_fetch import fetch
+from .btree_fetch import fetch, prefetch_ghosts
+from .slot_merge import merge_slots
 
 JOBS_INDEX_KEY = "ganga_like.jobs_by_status"  # in the database's root mapping
-CHUNK = 1024  # ids per chunk: a chunk's record is about 1 KB
-CHUNKS_AT_ONCE = 16  # chunks asked for together (a page with a limit reads few of them)
+# The layout the code below reads and writes. 1: chunks of 1,024 ids and no oids (what
+# indexes written before layouts were numbered hold: the class default). An index of
+# another layout is neither read nor written; the engine's start rebuilds it.
+LAYOUT = 2
+CHUNK = 4096  # ids per status chunk: a 4 KB record, which each status change rewrites
+OID_CHUNK = 256  # ids per oid chunk: a 2 KB record, written once per id
+OID_SIZE = 8  # bytes of a ZODB oid; all zero: not known (oid 0 is the root, never a job)
+NO_OID = bytes(OID_SIZE)
 # A status's code in the chunks: stored, so only ever appended to (tests/unit/
 # test_status_index.py checks every Status has one).
 STATUS_CODES: tuple[str, ...] = (
@@ -52,34 +59,53 @@ STATUS_CODES: tuple[str, ...] = (
 CODE_OF = {status: code for code, status in enumerate(STATUS_CODES) if status}
 
 
-class StatusChunk(Persistent):
+class _Slots(Persistent):
+    """A record of consecutive ids, ``WIDTH`` bytes per id (all zero: none). Two
+    writers' changes merge slot by slot (``slot_merge``)."""
+
+    WIDTH = 1
+    slots: bytes = b""  # each kind's class default: every slot empty
+
+    def get(self, offset: int) -> bytes:
+        return self.slots[offset * self.WIDTH:(offset + 1) * self.WIDTH]
+
+    def put(self, offset: int, value: bytes) -> None:
+        start, end = offset * self.WIDTH, (offset + 1) * self.WIDTH
+        if self.slots[start:end] != value:
+            self.slots = self.slots[:start] + value + self.slots[end:]
+
+    def _p_resolveConflict(self, old: dict | None, committed: dict, new: dict) -> dict:
+        empty = type(self).slots
+        old_slots, theirs, ours = ((state or {}).get("slots", empty)
+                                   for state in (old, committed, new))
+        resolved = dict(committed)
+        resolved["slots"] = merge_slots(old_slots, theirs, ours, self.WIDTH)
+        return resolved
+
+
+class StatusChunk(_Slots):
     """The status codes of ``CHUNK`` consecutive ids, one byte each (0: not filed)."""
 
-    codes: bytes = bytes(CHUNK)
+    slots: bytes = bytes(CHUNK)
 
-    def set(self, offset: int, code: int) -> None:
-        if self.codes[offset] != code:
-            self.codes = self.codes[:offset] + bytes((code,)) + self.codes[offset + 1:]
+    def code(self, offset: int) -> int:
+        return self.slots[offset]
 
     def offsets(self, code: int) -> Iterator[int]:
-        codes, mark = self.codes, bytes((code,))
+        codes, mark = self.slots, bytes((code,))
         found = codes.find(mark)
         while found >= 0:
             yield found
             found = codes.find(mark, found + 1)
 
-    def _p_resolveConflict(self, old: dict | None, committed: dict, new: dict) -> dict:
-        base = (old or {}).get("codes", bytes(CHUNK))
-        theirs, ours = committed.get("codes", bytes(CHUNK)), new.get("codes", bytes(CHUNK))
-        merged = bytearray(theirs)
-        for offset, (was, mine) in enumerate(zip(base, ours, strict=True)):
-            if mine != was:
-                if theirs[offset] != was and theirs[offset] != mine:
-                    raise ConflictError("both writers changed the same id's status")
-                merged[offset] = mine
-        resolved = dict(committed)
-        resolved["codes"] = bytes(merged)
-        return resolved
+
+class OidChunk(_Slots):
+    """The oids of the records of ``OID_CHUNK`` consecutive ids (zero: not known), so a
+    select goes from an id straight to its record, without the tree's buckets (each
+    holds some 60 (sub)jobs, all made ghosts when it is read)."""
+
+    WIDTH = OID_SIZE
+    slots: bytes = bytes(OID_SIZE * OID_CHUNK)
 
 
 class ChunkCounts(Persistent):
@@ -129,89 +155,146 @@ def _flatten(state: Mapping[str, Mapping[int, Mapping[int, int]]]) -> dict[tuple
 
 
 class StatusIndex(Persistent):
-    """(Sub)job ids by status, in chunks of ids (see the module's note)."""
+    """(Sub)job ids by status, in chunks of ids, and their records' oids (see the
+    module's note)."""
 
     chunks: IOBTree | None = None  # chunk number -> StatusChunk
+    oids: IOBTree | None = None  # oid chunk number -> OidChunk (None: layout 1)
     where: ChunkCounts | None = None
     complete: bool = False  # read by selects only when True
+    layout: int = 1  # (stored by every index made since: see LAYOUT)
 
     def __init__(self, complete: bool = True) -> None:
+        self._empty(complete)
+
+    def _empty(self, complete: bool) -> None:
         self.chunks = IOBTree()
+        self.oids = IOBTree()
         self.where = ChunkCounts()
         self.complete = complete
+        self.layout = LAYOUT
+
+    @property
+    def current(self) -> bool:
+        """Whether it has the layout this code reads and writes."""
+        return self.layout == LAYOUT
+
+    @property
+    def readable(self) -> bool:
+        """Whether a select may read it: complete, in the current layout."""
+        return self.complete and self.current
 
     def make_chunks(self, below: int) -> None:
         """Make every chunk for ids under ``below`` now (a master's, at its split), so
         that no two writers make one later."""
-        assert self.chunks is not None
         for number in range((below + CHUNK - 1) // CHUNK):
-            if number not in self.chunks:
-                self.chunks[number] = StatusChunk()
+            self._chunk(number)
+        for number in range((below + OID_CHUNK - 1) // OID_CHUNK):
+            self._oid_chunk(number)
 
     def _chunk(self, number: int) -> StatusChunk:
         assert self.chunks is not None  # (made by __init__)
         chunk: StatusChunk | None = self.chunks.get(number)
         if chunk is None:
-            chunk = StatusChunk()
-            self.chunks[number] = chunk
+            chunk = self.chunks[number] = StatusChunk()
+        return chunk
+
+    def _oid_chunk(self, number: int) -> OidChunk:
+        assert self.oids is not None  # (a current layout's)
+        chunk: OidChunk | None = self.oids.get(number)
+        if chunk is None:
+            chunk = self.oids[number] = OidChunk()
         return chunk
 
     def _file(self, job_id: int, code: int) -> None:
+        if not self.current:
+            return  # not read, and rebuilt whole at the engine's next start
         number, offset = divmod(job_id, CHUNK)
         chunk = self._chunk(number)
-        was = chunk.codes[offset]
+        was = chunk.code(offset)
         if was == code:
             return
-        chunk.set(offset, code)
+        chunk.put(offset, bytes((code,)))
         assert self.where is not None
         if was:
             self.where.change(was, number, -1)
         if code:
             self.where.change(code, number, 1)
 
-    def add(self, job_id: int, status: str) -> None:
+    def add(self, job_id: int, status: str, oid: bytes | None = None) -> None:
+        """File ``job_id`` under ``status``, with its record's oid when it has one."""
         self._file(job_id, CODE_OF[status])
+        if oid is not None and self.current:
+            number, offset = divmod(job_id, OID_CHUNK)
+            self._oid_chunk(number).put(offset, oid)
 
     def discard(self, job_id: int) -> None:
-        self._file(job_id, 0)
+        self._file(job_id, 0)  # (its oid stays: never read for an id not filed)
 
     def move(self, job_id: int, status: str) -> None:
         """File ``job_id`` under ``status`` (wherever it was filed before)."""
         self._file(job_id, CODE_OF[status])
 
-    def fill(self, status: str, count: int) -> None:
-        """File ids 0 .. count-1 under one status (a new master's subjobs, all ``new``)."""
+    def fill(self, status: str, count: int, oids: Sequence[bytes] | None = None) -> None:
+        """File ids 0 .. count-1 under one status (a new master's subjobs, all ``new``),
+        with their records' oids (``oids[i]``: id i's) when they have them."""
         code = CODE_OF[status]
         self.make_chunks(count)
-        assert self.chunks is not None and self.where is not None
+        assert self.chunks is not None and self.where is not None and self.oids is not None
         for number in range((count + CHUNK - 1) // CHUNK):
             size = min(CHUNK, count - number * CHUNK)
-            self.chunks[number].codes = bytes((code,)) * size + bytes(CHUNK - size)
+            self.chunks[number].slots = bytes((code,)) * size + bytes(CHUNK - size)
             self.where.change(code, number, size)
+        if not oids:
+            return
+        for number in range((count + OID_CHUNK - 1) // OID_CHUNK):
+            known = b"".join(oids[number * OID_CHUNK:(number + 1) * OID_CHUNK])
+            self.oids[number].slots = known + bytes(OID_SIZE * OID_CHUNK - len(known))
 
     def ids(self, statuses: Iterable[str], minid: int | None = None,
             maxid: int | None = None, limit: int | None = None,
             newest_first: bool = False) -> list[int]:
         """The ids filed under any of ``statuses`` (unknown names: none), within
         [minid, maxid], in order (``newest_first``: from the highest), at most ``limit``
-        of them; reads only the chunks that hold some, and stops at ``limit``."""
+        of them. Reads only the chunks that hold some, asked for at once: with a
+        ``limit``, those the counts say hold that many (then more if the range's ends
+        held fewer)."""
+        # Its parts in one round, not one each: the counts, and the roots of both trees.
+        prefetch_ghosts(self._p_jar, (self.where, self.chunks, self.oids))
         assert self.chunks is not None and self.where is not None
         low = 0 if minid is None else max(minid, 0)
         codes = {CODE_OF[s] for s in statuses if s in CODE_OF}
-        numbers = sorted({number for code in codes for number in self.where.chunks(code)
-                          if (number + 1) * CHUNK > low
-                          and (maxid is None or number * CHUNK <= maxid)}, reverse=newest_first)
+        held: dict[int, int] = {}
+        for code in codes:
+            for number, n in self.where.counts.get(code, {}).items():
+                if (number + 1) * CHUNK > low and (maxid is None or number * CHUNK <= maxid):
+                    held[number] = held.get(number, 0) + n
+        numbers = sorted(held, reverse=newest_first)
         found: list[int] = []
-        for start in range(0, len(numbers), CHUNKS_AT_ONCE):
-            batch = numbers[start:start + CHUNKS_AT_ONCE]
+        while numbers and (limit is None or len(found) < limit):
+            batch = numbers if limit is None else _enough(numbers, held, limit - len(found))
+            numbers = numbers[len(batch):]
             for number, chunk in zip(batch, fetch(self.chunks, batch), strict=True):
                 assert chunk is not None  # (counted, so made)
                 ids = sorted(number * CHUNK + offset for code in codes
                              for offset in chunk.offsets(code))
                 found.extend(i for i in (reversed(ids) if newest_first else ids)
                              if i >= low and (maxid is None or i <= maxid))
-                if limit is not None and len(found) >= limit:
-                    return found[:limit]
+        return found if limit is None else found[:limit]
+
+    def oids_of(self, ids: Sequence[int]) -> list[bytes | None]:
+        """The oid of each id's record (None: not known), the chunks holding them read
+        at once."""
+        if self.oids is None:
+            return [None] * len(ids)
+        numbers = sorted({job_id // OID_CHUNK for job_id in ids})
+        chunks = dict(zip(numbers, fetch(self.oids, numbers), strict=True))
+        found: list[bytes | None] = []
+        for job_id in ids:
+            number, offset = divmod(job_id, OID_CHUNK)
+            chunk = chunks[number]
+            oid = chunk.get(offset) if chunk is not None else None
+            found.append(oid if oid and oid != NO_OID else None)
         return found
 
     def count(self, statuses: Iterable[str]) -> int:
@@ -223,15 +306,24 @@ class StatusIndex(Persistent):
     def entries(self) -> Iterator[tuple[int, str]]:
         """Every (id, status) filed: what a check compares with the jobs' own statuses."""
         for number, chunk in (self.chunks or IOBTree()).items():
-            for offset, code in enumerate(chunk.codes):
+            for offset, code in enumerate(chunk.slots):
                 if code:
                     yield number * CHUNK + offset, STATUS_CODES[code]
 
     def reset(self) -> None:
-        """Empty it and mark it incomplete: the first step of a (re)build."""
-        self.chunks = IOBTree()
-        self.where = ChunkCounts()
-        self.complete = False
+        """Empty it, in the current layout, and mark it incomplete: the first step of
+        a (re)build."""
+        self._empty(False)
+
+
+def _enough(numbers: list[int], held: Mapping[int, int], wanted: int) -> list[int]:
+    """The first of ``numbers`` that hold ``wanted`` matches between them."""
+    total = 0
+    for taken, number in enumerate(numbers, 1):
+        total += held[number]
+        if total >= wanted:
+            return numbers[:taken]
+    return numbers
 
 
 def jobs_index(jar: object) -> StatusIndex | None:

@@ -1,8 +1,10 @@
 """Building the status indexes (``model.status_index``) where they are missing or wrong.
 
 A repository written before the indexes existed has none; one a select found wrong is
-marked incomplete. The engine builds them when it opens (``ensure_indexes``), before
-it changes any status: every status change is the engine's, so the jobs read here keep
+marked incomplete; one written by older code has an older layout (``LAYOUT``): each
+is built again, masters' indexes included. The engine builds them when it opens
+(``ensure_indexes``), before it changes any status: every status change is the
+engine's, so the jobs read here keep
 the statuses they are filed under. The only other writers then are clients
 registering new jobs, which file them in the index being built (filing is
 idempotent). The work is done in batches of ``JOB_BATCH`` jobs and ``SUBJOB_BATCH``
@@ -20,7 +22,7 @@ from collections.abc import Callable
 from BTrees.IOBTree import IOBTree
 
 from ..model.job import Job
-from ..model.status_index import JOBS_INDEX_KEY, StatusIndex
+from ..model.status_index import JOBS_INDEX_KEY, LAYOUT, StatusIndex
 from .storage import Connection
 
 log = logging.getLogger(__name__)
@@ -34,11 +36,10 @@ def ensure_indexes(conn: Connection) -> int:
     one; returns how many top-level jobs were filed (0: nothing to do)."""
     zroot = conn.conn.root()
     found = zroot.get(JOBS_INDEX_KEY)
-    if isinstance(found, StatusIndex) and found.complete:
+    if isinstance(found, StatusIndex) and found.readable:
         return 0
     started = time.monotonic()
-    log.info("building the index of jobs by status (%s)",
-             "it was marked wrong" if isinstance(found, StatusIndex) else "written before it existed")
+    log.info("building the index of jobs by status (%s)", _why_build(found))
 
     def start() -> None:
         index = zroot.get(JOBS_INDEX_KEY)
@@ -55,7 +56,7 @@ def ensure_indexes(conn: Connection) -> int:
     def file_jobs(batch: list[tuple[int, Job]]) -> None:
         index: StatusIndex = zroot[JOBS_INDEX_KEY]
         for job_id, job in batch:
-            index.add(job_id, job._current_status().value)
+            index.add(job_id, job._current_status().value, job._p_oid)
             if job._subjobs is not None:
                 masters.add(job_id)
 
@@ -71,6 +72,14 @@ def ensure_indexes(conn: Connection) -> int:
     log.info("index of %d jobs (%d masters) built in %.1f s", filed, len(masters),
              time.monotonic() - started)
     return filed
+
+
+def _why_build(found: object) -> str:
+    if not isinstance(found, StatusIndex):
+        return "written before it existed"
+    if not found.current:
+        return f"its layout {found.layout} is older than this code's {LAYOUT}"
+    return "it was marked wrong, or a build was cut short"
 
 
 def build_subjob_index(conn: Connection, master_id: int) -> None:
@@ -97,7 +106,7 @@ def build_subjob_index(conn: Connection, master_id: int) -> None:
         index = master()._subjob_index
         assert index is not None
         for sub_id, sub in batch:
-            index.add(sub_id, sub._current_status().value)
+            index.add(sub_id, sub._current_status().value, sub._p_oid)
 
     _in_batches(conn, lambda: master()._subjobs, SUBJOB_BATCH, file_subjobs,
                 f"job {master_id}'s subjob index")

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from ZODB.Connection import Connection as ZODBConnection
 
 from ..errors import InvalidValue, JobNotFound
-from ..model.btree_fetch import fetch
+from ..model.index_fetch import fetch_filed
 from ..model.job import Job, JobTemplate
 from ..model.jobtime import new_stamps
 from ..model.slices import select_indexed, wanted_statuses
@@ -132,7 +132,7 @@ class _Registry:
                **criteria: Any) -> list[Job]:
         """Jobs by id range and ``slices.select_jobs`` criteria (status=, name=, id=, ...);
         with a status, only the jobs the index files under it are read."""
-        return select_indexed(self.index, self._tree, minid, maxid, self._index_found_wrong,
+        return select_indexed(self.index, self._tree, None, minid, maxid, self._index_found_wrong,
                               **criteria)
 
     def _index_found_wrong(self) -> None:
@@ -180,10 +180,11 @@ class JobRegistry(_Registry):
             )
         index = self.index
         if index is not None:
-            index.add(new_id, job._current_status().value)
             # Stored now, not at the commit: a status change later in this transaction
-            # finds the index through the job's connection (lifecycle._file).
+            # finds the index through the job's connection (lifecycle._file), and the
+            # index keeps the oid this gives it.
             self.connection.conn.add(job)
+            index.add(new_id, job._current_status().value, job._p_oid)
         return new_id
 
     def discard(self, job: Job) -> None:
@@ -196,11 +197,12 @@ class JobRegistry(_Registry):
         """The newest ``limit`` jobs of ``status`` (one or several) and how many there
         are, reading only those jobs; None when the index cannot answer (not built)."""
         index = self.index
-        if index is None or not index.complete:
+        if index is None or not index.readable:
             return None
         wanted = wanted_statuses(status)
         ids = index.ids(wanted, limit=limit, newest_first=True)
-        found = [job for job in fetch(self._tree, ids[::-1]) if job is not None]
+        found = [job for job in fetch_filed(index, self._tree, ids[::-1], None)
+                 if job is not None]
         return found, index.count(wanted)
 
     def _index_found_wrong(self) -> None:

@@ -30,7 +30,7 @@ from typing import Protocol
 from BTrees.IOBTree import IOBTree
 
 from ..errors import WebRefused
-from ..model.btree_fetch import fetch
+from ..model.index_fetch import fetch_filed
 from ..model.job import Job
 from ..model.records import detail_dict, job_dict, subjob_dict
 from ..repository.registry import JobRegistry
@@ -106,7 +106,7 @@ def _candidate_ids(conn: Reader, q: Listing) -> Iterator[int]:
     """Newest first: by the jobs index when a status is asked and it can answer (the
     matching ids only), else every id."""
     index = conn.jobs.index
-    if q.statuses and index is not None and index.complete:
+    if q.statuses and index is not None and index.readable:
         yield from index.ids(q.statuses, maxid=None if q.before is None else q.before - 1,
                              limit=q.limit + 1 if q.name is None else None,  # +1: a next page?
                              newest_first=True)
@@ -135,7 +135,7 @@ def jobs_page(conn: Reader, q: Listing, budget: float = SCAN_SECONDS) -> Page:
 
 def _total(conn: Reader, q: Listing) -> int | None:
     index = conn.jobs.index
-    if q.statuses and q.name is None and index is not None and index.complete:
+    if q.statuses and q.name is None and index is not None and index.readable:
         return index.count(q.statuses)
     return None if q.filtered else len(conn.jobs)
 
@@ -181,7 +181,7 @@ def subjobs_page(master: Job, q: Listing, budget: float = SCAN_SECONDS) -> Page:
         if not wanted:  # from the counts: nothing to read
             return Page([], 0, 0)
         index = master._subjob_index
-        if index is not None and index.complete:
+        if index is not None and index.readable:
             return _indexed_subjobs(master, q, wanted)
         return _filtered_subjobs(tree, q, wanted, budget)
     if q.after is not None:
@@ -205,7 +205,8 @@ def _indexed_subjobs(master: Job, q: Listing, wanted: int) -> Page:
     assert index is not None and tree is not None
     ids = index.ids(q.statuses, None if q.after is None else q.after + 1, limit=q.limit + 1)
     shown = ids[:q.limit]
-    rows = [subjob_entry(sub) for sub in fetch(tree, shown) if sub is not None]
+    rows = [subjob_entry(sub) for sub in fetch_filed(index, tree, shown, master)
+            if sub is not None]
     return Page(rows, wanted, len(rows), shown[-1] if len(ids) > len(shown) else None)
 
 

@@ -243,15 +243,15 @@ def test_chunks_merge_changes_of_different_ids_and_refuse_the_same_one():
     ours[3] = 7
     theirs = bytearray(base)
     theirs[900] = 4
-    merged = StatusChunk()._p_resolveConflict({"codes": base}, {"codes": bytes(theirs)},
-                                              {"codes": bytes(ours)})
-    assert merged["codes"][3] == 7 and merged["codes"][900] == 4
-    assert Counter(merged["codes"]) == Counter({0: CHUNK - 2, 7: 1, 4: 1})
+    merged = StatusChunk()._p_resolveConflict({"slots": base}, {"slots": bytes(theirs)},
+                                              {"slots": bytes(ours)})
+    assert merged["slots"][3] == 7 and merged["slots"][900] == 4
+    assert Counter(merged["slots"]) == Counter({0: CHUNK - 2, 7: 1, 4: 1})
     other = bytearray(base)
     other[3] = 6
     with pytest.raises(ConflictError):
-        StatusChunk()._p_resolveConflict({"codes": base}, {"codes": bytes(other)},
-                                         {"codes": bytes(ours)})
+        StatusChunk()._p_resolveConflict({"slots": base}, {"slots": bytes(other)},
+                                         {"slots": bytes(ours)})
 
 
 def test_chunk_counts_merge_by_adding_differences():

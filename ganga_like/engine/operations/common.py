@@ -31,8 +31,9 @@ def leaves_of(job: Job, statuses: Collection[Status]) -> list[Job]:
     if job._subjobs is None:
         return [job] if job.status.value in wanted else []
     index = job._subjob_index
-    if index is not None and index.complete:
-        found = indexed_matches(index, job._subjobs, wanted, counted=job.subjobs._counted)
+    if index is not None and index.readable:
+        found = indexed_matches(index, job._subjobs, wanted, counted=job.subjobs._counted,
+                                master=job)
         if found is not None:
             return found
         index_found_wrong(job)  # (says so in the log; rebuilt at the next start)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, cast
 
 from ...backends import base
@@ -301,7 +301,20 @@ def split(job: Job) -> None:
     job._subjobs = tree
     job._counts = StatusCounts({Status.NEW.value: len(checked)})
     job._subjob_index = StatusIndex()
-    job._subjob_index.fill(Status.NEW.value, len(checked))
+    job._subjob_index.fill(Status.NEW.value, len(checked), _stored(job, tree.values()))
+
+
+def _stored(job: Job, subjobs: Iterable[Job]) -> list[bytes] | None:
+    """Each subjob's oid, given now (the commit would give the same ones) so the index
+    keeps it; None for a master not stored yet (the index then reads them by the tree)."""
+    jar = job._p_jar
+    if jar is None:
+        return None
+    oids: list[bytes] = []
+    for sub in subjobs:
+        jar.add(sub)
+        oids.append(sub._p_oid)
+    return oids
 
 
 
