@@ -5,6 +5,7 @@ Run from the repository root with the project's venv::
     .venv/bin/python -m bench.bench_select --sizes 1000,10000,100000 --reps 3
     .venv/bin/python -m bench.bench_select --sizes 10000 --reps 1 --via file   # quick check
     .venv/bin/python -m bench.bench_select --sizes 1000 --ganga                 # + Ganga 8.7.12
+    .venv/bin/python -m bench.bench_select --writes 10000   # what the index costs writers
 
 For each N, a repository (built once, cached in bench/.cache/select-N/) holds one
 master of N subjobs (100 failed, spread evenly, the rest completed) and N plain jobs
@@ -30,6 +31,11 @@ every (sub)job, the code of ``main`` before it), in the same kind of fresh proce
 about a minute: keep it to 1,000 and 10,000).
 
 Prints a table and writes bench/results/select.json. Medians over --reps.
+
+``--writes N``: what keeping the index costs the writers, the other side of its chunks'
+size: the bytes each monitor-like batch adds to ``jobs.fs`` (a master of N subjobs, all
+submitted; each batch moves the next 20 to running and the 20 before them to completed,
+as a run's batches do), median and mean over the run.
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import Any
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -65,11 +72,9 @@ def _environ(root: str) -> dict[str, str]:
 def build(n: int, root: str) -> None:
     """One master of n subjobs and n plain jobs, 100 failed of each kind (see above)."""
     from ganga_like.config import Config
-    from ganga_like.engine.operations.submit import split
     from ganga_like.model.application import Executable
     from ganga_like.model.job import Job
     from ganga_like.model.lifecycle import set_status
-    from ganga_like.model.splitters import ArgSplitter
     from ganga_like.repository import open_repository
 
     repo = open_repository(Config(root=root))
@@ -97,14 +102,7 @@ def build(n: int, root: str) -> None:
                 elif target == "submitted":
                     set_status(sub, "failed")
 
-    master = Job(application=Executable(exe="/bin/true"),
-                 splitter=ArgSplitter(args=[[str(i)] for i in range(n)]))
-
-    def make_master() -> None:
-        conn.jobs.add(master)
-        split(master)
-
-    conn.write(make_master)
+    master = _split_master(conn, n)
     for low in range(0, n, BATCH):
         def move(low: int = low) -> None:
             finish_all(list(master._subjobs.values(low, min(n, low + BATCH) - 1)))
@@ -124,6 +122,24 @@ def build(n: int, root: str) -> None:
     repo.close()
 
 
+def _split_master(conn: Any, n: int) -> Any:
+    """Job 0 (in a new repository): a master of n subjobs of /bin/true, split."""
+    from ganga_like.engine.operations.submit import split
+    from ganga_like.model.application import Executable
+    from ganga_like.model.job import Job
+    from ganga_like.model.splitters import ArgSplitter
+
+    master = Job(application=Executable(exe="/bin/true"),
+                 splitter=ArgSplitter(args=[[str(i)] for i in range(n)]))
+
+    def make() -> None:
+        conn.jobs.add(master)
+        split(master)
+
+    conn.write(make)
+    return master
+
+
 def cached(n: int) -> str:
     root = os.path.join(CACHE, f"select-{n}")
     if not os.path.exists(os.path.join(root, "done")):
@@ -135,6 +151,41 @@ def cached(n: int) -> str:
               file=sys.stderr)
         open(os.path.join(root, "done"), "w").close()
     return root
+
+
+def batch_bytes(n: int, step: int = 20) -> dict:
+    """Bytes added to jobs.fs by each batch of a run-like sweep over n subjobs."""
+    from ganga_like.config import Config
+    from ganga_like.model.lifecycle import set_status
+    from ganga_like.repository import open_repository
+
+    with tempfile.TemporaryDirectory(prefix="bench-select-writes-") as root:
+        repo = open_repository(Config(root=root))
+        conn = repo.connect()
+        master = _split_master(conn, n)
+        for low in range(0, n, BATCH):
+            def submit(low: int = low) -> None:
+                for target in ("submitting", "submitted"):
+                    for sub in master._subjobs.values(low, min(n, low + BATCH) - 1):
+                        set_status(sub, target)
+
+            conn.write(submit)
+        path = os.path.join(root, "repository", "jobs.fs")
+        added = []
+        for k in range(0, n + step, step):
+            def batch(k: int = k) -> None:
+                for i in range(k, min(k + step, n)):
+                    set_status(master._subjobs[i], "running")
+                for i in range(max(k - step, 0), min(k, n)):
+                    set_status(master._subjobs[i], "completed")
+
+            before = os.path.getsize(path)
+            conn.write(batch)
+            added.append(os.path.getsize(path) - before)
+        conn.close()
+        repo.close()
+    return {"n": n, "batches": len(added), "median_bytes": statistics.median(added),
+            "mean_bytes": statistics.mean(added)}
 
 
 # --- one measurement, in a fresh process ----------------------------------------------------
@@ -231,6 +282,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--service-scan-max", type=int, default=10_000,
                         help="the largest N whose scan is timed through the service "
                              "(cold over ZEO it reads every record: 15 s at 10,000)")
+    parser.add_argument("--writes", type=int, metavar="N",
+                        help="only the bytes each run-like batch adds to jobs.fs, N subjobs")
     parser.add_argument("--build", nargs=2, help=argparse.SUPPRESS)
     parser.add_argument("--measure", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -239,6 +292,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.measure:
         print(json.dumps(measure(*args.measure)))
+        return 0
+    if args.writes:
+        print(json.dumps(batch_bytes(args.writes)))
         return 0
     rows = []
     for n in (int(s) for s in args.sizes.split(",")):

@@ -238,6 +238,8 @@ def test_sigkill_while_building_the_indexes_leaves_them_built_whole_at_the_next_
         assert master._subjob_index.complete
         assert set(master._subjob_index.entries()) == {(s.id, s._status) for s in master.subjobs}
         assert master.subjobs.select(status="failed").ids() == list(range(0, 3_000, 11))
+        assert master._subjob_index.readable  # (answered by the index's oids, not a scan)
+        assert None not in master._subjob_index.oids_of(list(range(3_000)))
         conn.close()
     finally:
         repo.close()

@@ -119,6 +119,21 @@ def test_a_jobs_oid_that_leads_to_a_subjob_of_the_same_id_is_found_wrong(engine)
     assert not engine.jobs.index.complete
 
 
+def test_ids_whose_oid_is_not_known_are_read_through_the_tree(engine):
+    master = big_master(engine.main, N, FAILED)
+
+    def forget() -> None:  # as a master split before it was stored leaves them
+        for sub_id in FAILED[::2]:
+            _oid_slot(master._subjob_index, sub_id, bytes(8))
+
+    engine.write(forget)
+    engine.main.conn.cacheMinimize()
+    master = engine.jobs.get(0)
+    assert master._subjob_index.oids_of(list(FAILED)).count(None) == len(FAILED[::2])
+    assert master.subjobs.select(status="failed").ids() == list(FAILED)
+    assert master._subjob_index.readable
+
+
 def test_a_build_filing_oids_and_a_registration_in_the_same_chunk_both_win(engine):
     """The engine's build files job 0's oid while a client registers job 1: both change
     the same oid chunk, and the later commit merges instead of retrying."""

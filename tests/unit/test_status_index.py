@@ -335,3 +335,28 @@ def test_show_reads_only_the_subjob_rows_it_shows(conn):
     conn.conn.getTransferCounts(clear=True)
     subjobs_section(conn.jobs.get(0), ["failed"], 5)
     assert conn.conn.getTransferCounts()[0] < 30  # not the 2,048 subjobs
+
+
+def test_ids_with_a_limit_read_the_chunks_the_counts_say_hold_that_many(conn):
+    n = 3 * CHUNK
+    failed = [5, 6, 7, CHUNK + 1, CHUNK + 2, 2 * CHUNK + 9]
+    big_master(conn, n, failed)
+    zodb = conn.conn
+
+    def chunks_read(**query) -> tuple[list[int], int]:
+        conn.refresh()
+        zodb.cacheMinimize()
+        index = conn.jobs.get(0)._subjob_index
+        index.where._p_activate()  # (the parts: read whatever the query)
+        index.chunks._p_activate()
+        zodb.getTransferCounts(clear=True)
+        found = index.ids(["failed"], **query)
+        return found, zodb.getTransferCounts()[0]
+
+    assert chunks_read(limit=3) == ([5, 6, 7], 1)
+    assert chunks_read(limit=4) == ([5, 6, 7, CHUNK + 1], 2)
+    # The first chunk's three are below minid: the counts promised more than it gave,
+    # so the next chunk is read too.
+    assert chunks_read(minid=8, limit=2) == ([CHUNK + 1, CHUNK + 2], 2)
+    assert chunks_read(limit=2, newest_first=True) == ([2 * CHUNK + 9, CHUNK + 2], 2)
+    assert chunks_read() == (failed, 3)
