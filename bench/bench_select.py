@@ -20,7 +20,9 @@ an index that only returned ghosts could not look better than it is:
 - ``file``: the process opens the FileStorage itself (read-only);
 - ``service``: the real service (``ganga-like service start``; its ZEO server over the
   FileStorage, a unix socket), the process is a GPI client (``ganga_like.gpi``) with
-  a new, empty ZEO cache: how users read. Its scan is timed up to
+  a new, empty ZEO cache: how users read. Measured once the service's Ray has started
+  (``service status`` no longer says "starting"): while it starts, the service's
+  ZEO server answers several times slower. Its scan is timed up to
   ``--service-scan-max`` (10,000) only: above, one run takes minutes.
 
 "before" is the scan every select did before the index (``slices.select_jobs`` over
@@ -231,6 +233,21 @@ def fresh(root: str, via: str, how: str) -> dict:
 def service(root: str, verb: str) -> None:
     subprocess.run([sys.executable, "-m", "ganga_like.cli", "service", verb], check=True,
                    cwd=ROOT, env=_environ(root), capture_output=True)
+    if verb == "start":
+        _until_ray_started(root)
+
+
+def _until_ray_started(root: str, timeout: float = 60.0) -> None:
+    """Wait for the service's Ray: the service answers reads at once, but Ray's start
+    (seconds of CPU in the service's own process and its children) slows its ZEO
+    server several times over, and a figure taken meanwhile measures that start."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = subprocess.run([sys.executable, "-m", "ganga_like.cli", "service", "status"],
+                                cwd=ROOT, env=_environ(root), capture_output=True, text=True)
+        if "Ray: starting" not in status.stdout:
+            return
+        time.sleep(0.5)
 
 
 # --- Ganga ------------------------------------------------------------------------------------

@@ -55,6 +55,7 @@ from persistent import Persistent
 from ZODB.POSException import ConflictError
 
 from .btree_fetch import fetch, prefetch_ghosts
+from .oid_runs import Run, oid_in, runs_of
 from .slot_merge import merge_slots
 
 JOBS_INDEX_KEY = "ganga_like.jobs_by_status"  # in the database's root mapping
@@ -177,6 +178,7 @@ class StatusIndex(Persistent):
     chunks: IOBTree | None = None  # chunk number -> StatusChunk
     oids: IOBTree | None = None  # oid chunk number -> OidChunk (None: layout 1)
     where: ChunkCounts | None = None
+    runs: tuple[Run, ...] = ()  # a split's subjobs' oids, when they follow each other
     complete: bool = False  # read by selects only when True
     layout: int = 1  # (stored by every index made since: see LAYOUT)
 
@@ -187,6 +189,7 @@ class StatusIndex(Persistent):
         self.chunks = IOBTree()
         self.oids = IOBTree()
         self.where = ChunkCounts()
+        self.runs = ()
         self.complete = complete
         self.layout = LAYOUT
 
@@ -263,6 +266,7 @@ class StatusIndex(Persistent):
             self.where.change(code, number, size)
         if not oids:
             return
+        self.runs = runs_of(oids)
         for number in range((count + OID_CHUNK - 1) // OID_CHUNK):
             known = b"".join(oids[number * OID_CHUNK:(number + 1) * OID_CHUNK])
             self.oids[number].slots = known + bytes(OID_SIZE * OID_CHUNK - len(known))
@@ -299,18 +303,22 @@ class StatusIndex(Persistent):
         return found if limit is None else found[:limit]
 
     def oids_of(self, ids: Sequence[int]) -> list[bytes | None]:
-        """The oid of each id's record (None: not known), the chunks holding them read
-        at once."""
-        if self.oids is None:
-            return [None] * len(ids)
-        numbers = sorted({job_id // OID_CHUNK for job_id in ids})
+        """The oid of each id's record (None: not known): from the split's runs, else
+        from the oid chunks holding them, read at once."""
+        runs = self.runs
+        found: list[bytes | None] = [oid_in(runs, job_id) for job_id in ids] if runs else \
+            [None] * len(ids)
+        rest = [job_id for job_id, oid in zip(ids, found, strict=True) if oid is None]
+        if self.oids is None or not rest:
+            return found
+        numbers = sorted({job_id // OID_CHUNK for job_id in rest})
         chunks = dict(zip(numbers, fetch(self.oids, numbers), strict=True))
-        found: list[bytes | None] = []
-        for job_id in ids:
-            number, offset = divmod(job_id, OID_CHUNK)
-            chunk = chunks[number]
-            oid = chunk.get(offset) if chunk is not None else None
-            found.append(oid if oid and oid != NO_OID else None)
+        for at, job_id in enumerate(ids):
+            if found[at] is None:
+                number, offset = divmod(job_id, OID_CHUNK)
+                chunk = chunks[number]
+                oid = chunk.get(offset) if chunk is not None else None
+                found[at] = oid if oid and oid != NO_OID else None
         return found
 
     def count(self, statuses: Iterable[str]) -> int:

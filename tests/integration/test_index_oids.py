@@ -61,7 +61,19 @@ def test_every_filed_id_has_its_records_oid(engine):
     subjobs, jobs = master._subjob_index, engine.jobs.index
     assert subjobs.oids_of(list(range(N))) == [master._subjobs[i]._p_oid for i in range(N)]
     assert jobs.oids_of(engine.jobs.ids()) == [job._p_oid for job in engine.jobs]
+    assert subjobs.runs and jobs.runs == ()  # (the split's subjobs follow each other)
+    engine.write(lambda: setattr(subjobs, "runs", ()))
+    assert subjobs.oids_of(list(range(N))) == [master._subjobs[i]._p_oid for i in range(N)]
     assert_index_answers_as_a_scan(engine)
+
+
+def test_runs_that_give_the_wrong_oids_are_found_wrong(engine):
+    master = big_master(engine.main, N, FAILED)
+    index = master._subjob_index
+    shifted = tuple((first, oid + 1, n) for first, oid, n in index.runs)  # the next ones
+    engine.write(lambda: setattr(index, "runs", shifted))
+    assert master.subjobs.select(status="failed").ids() == list(FAILED)  # from a scan
+    assert not index.complete
 
 
 def test_the_oid_path_equals_a_scan_through_resubmits_force_removals_and_a_pack(engine):
@@ -87,7 +99,10 @@ def test_the_oid_path_equals_a_scan_through_resubmits_force_removals_and_a_pack(
 
 
 def _oid_slot(index: StatusIndex, job_id: int, oid: bytes) -> None:
+    """Set ``job_id``'s oid in its oid chunk, and drop the split's runs (which would
+    answer first) so that the chunks are read."""
     index._oid_chunk(job_id // OID_CHUNK).put(job_id % OID_CHUNK, oid)
+    index.runs = ()
 
 
 @pytest.mark.parametrize("wrong", ["another subjob", "the master", "no record"])

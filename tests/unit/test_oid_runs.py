@@ -1,0 +1,30 @@
+"""A split's subjobs' oids as runs (``model/oid_runs``): every id gets back the oid it was
+given, ids past the runs get none, and too many runs are not kept."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+from ZODB.utils import p64
+
+from ganga_like.model.oid_runs import MAX_RUNS, oid_in, runs_of
+
+
+@given(st.lists(st.tuples(st.integers(1, 50), st.integers(1, 1000)), min_size=1, max_size=10))
+def test_each_id_gets_back_its_oid(pieces):
+    oids, next_oid = [], 1
+    for length, gap in pieces:  # runs of consecutive oids, other writers' oids between
+        next_oid += gap
+        oids += [p64(next_oid + i) for i in range(length)]
+        next_oid += length
+    runs = runs_of(oids)
+    assert len(runs) <= len(pieces)
+    assert [oid_in(runs, job_id) for job_id in range(len(oids))] == oids
+    assert oid_in(runs, len(oids)) is None and oid_in(runs, -1) is None
+
+
+def test_too_many_runs_are_not_kept():
+    interleaved = [p64(2 * i + 1) for i in range(MAX_RUNS + 1)]  # no two follow each other
+    assert runs_of(interleaved) == ()
+    assert len(runs_of(interleaved[:MAX_RUNS])) == MAX_RUNS
+    assert runs_of([p64(7 + i) for i in range(10_000)]) == ((0, 7, 10_000),)
