@@ -25,11 +25,13 @@ split buckets and on a tree both made non-empty):
 - an ``OidChunk`` holds the oid of each filed id's record (8 bytes per id; zero: not
   known), written once per id (when it is registered, at the split, by a build),
   never at a status change; its conflicts merge 8-byte slot by slot (a build filing
-  old jobs' oids while a client registers a new one: both win).
+  old jobs' oids while a client registers a new one: both win). A split's subjobs'
+  oids are also kept as runs in the index record (``oid_runs``), which answer first.
 
 A select by status reads the counts and both trees' roots (one round), the chunks that
 hold matches (one round; with a ``limit``, only as many as the counts say hold that
-many), their oid chunks (one round), then the matching records by oid (one round),
+many), their oid chunks where the runs do not answer (one round), then the matching
+records by oid (one round),
 checked to be what the index says (``index_fetch``): in proportion to the matches,
 never through the (sub)jobs' tree, whose buckets of ~60 would all be unpickled.
 
@@ -49,6 +51,7 @@ either: its chunks have another size, and the build replaces them all.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Protocol
 
 from BTrees.IOBTree import IOBTree
 from persistent import Persistent
@@ -56,6 +59,7 @@ from ZODB.POSException import ConflictError
 
 from .btree_fetch import fetch, prefetch_ghosts
 from .oid_runs import Run, oid_in, runs_of
+from .sealed_oids import SealedOids
 from .slot_merge import merge_slots
 
 JOBS_INDEX_KEY = "ganga_like.jobs_by_status"  # in the database's root mapping
@@ -65,6 +69,9 @@ JOBS_INDEX_KEY = "ganga_like.jobs_by_status"  # in the database's root mapping
 LAYOUT = 2
 CHUNK = 4096  # ids per status chunk: a 4 KB record, which each status change rewrites
 OID_CHUNK = 256  # ids per oid chunk: a 2 KB record, written once per id
+# ids per sealed range (``sealed_oids``): a 64 KB record, written once per range, so
+# that 100 spread matches among 100,000 jobs read 7 records, not ~100 oid chunks
+SEALED = 16384
 OID_SIZE = 8  # bytes of a ZODB oid; all zero: not known (oid 0 is the root, never a job)
 NO_OID = bytes(OID_SIZE)
 # A status's code in the chunks: stored, so only ever appended to (tests/unit/
@@ -124,6 +131,10 @@ class OidChunk(_Slots):
     WIDTH = OID_SIZE
     slots: bytes = bytes(OID_SIZE * OID_CHUNK)
 
+    def oid(self, offset: int) -> bytes | None:
+        found = self.get(offset)
+        return found if found and found != NO_OID else None
+
 
 class ChunkCounts(Persistent):
     """How many ids of each status code each chunk holds: ``{code: {chunk: n}}``.
@@ -177,6 +188,7 @@ class StatusIndex(Persistent):
 
     chunks: IOBTree | None = None  # chunk number -> StatusChunk
     oids: IOBTree | None = None  # oid chunk number -> OidChunk (None: layout 1)
+    sealed: IOBTree | None = None  # range number (SEALED ids) -> SealedOids
     where: ChunkCounts | None = None
     runs: tuple[Run, ...] = ()  # a split's subjobs' oids, when they follow each other
     complete: bool = False  # read by selects only when True
@@ -188,6 +200,7 @@ class StatusIndex(Persistent):
     def _empty(self, complete: bool) -> None:
         self.chunks = IOBTree()
         self.oids = IOBTree()
+        self.sealed = IOBTree()
         self.where = ChunkCounts()
         self.runs = ()
         self.complete = complete
@@ -246,6 +259,22 @@ class StatusIndex(Persistent):
         if oid is not None and self.current:
             number, offset = divmod(job_id, OID_CHUNK)
             self._oid_chunk(number).put(offset, oid)
+            if (job_id + 1) % SEALED == 0:
+                self.seal(job_id // SEALED)  # its range's last id: every id of it is given
+
+    def seal(self, number: int) -> None:
+        """Seal the oids of the ``number``-th range of ``SEALED`` ids into one record
+        (``sealed_oids``): every id of it has been handed out, so they never change."""
+        assert self.sealed is not None
+        oids: list[bytes | None] = [None] * SEALED
+        _look_up(oids, range(number * SEALED, (number + 1) * SEALED), self.oids, OID_CHUNK)
+        self.sealed[number] = SealedOids(oids)
+
+    def seal_full(self, below: int) -> None:
+        """Seal again every range below id ``below`` (a build's last step: what a
+        registration sealed meanwhile lacked the oids the build filed after it)."""
+        for number in range(below // SEALED):
+            self.seal(number)
 
     def discard(self, job_id: int) -> None:
         self._file(job_id, 0)  # (its oid stays: never read for an id not filed)
@@ -280,7 +309,7 @@ class StatusIndex(Persistent):
         ``limit``, those the counts say hold that many (then more if the range's ends
         held fewer)."""
         # Its parts in one round, not one each: the counts, and the roots of both trees.
-        prefetch_ghosts(self._p_jar, (self.where, self.chunks, self.oids))
+        prefetch_ghosts(self._p_jar, (self.where, self.chunks, self.oids, self.sealed))
         assert self.chunks is not None and self.where is not None
         low = 0 if minid is None else max(minid, 0)
         codes = {CODE_OF[s] for s in statuses if s in CODE_OF}
@@ -304,21 +333,13 @@ class StatusIndex(Persistent):
 
     def oids_of(self, ids: Sequence[int]) -> list[bytes | None]:
         """The oid of each id's record (None: not known): from the split's runs, else
-        from the oid chunks holding them, read at once."""
+        from the sealed ranges holding them, else from their oid chunks; the records
+        of each kind read at once."""
         runs = self.runs
         found: list[bytes | None] = [oid_in(runs, job_id) for job_id in ids] if runs else \
             [None] * len(ids)
-        rest = [job_id for job_id, oid in zip(ids, found, strict=True) if oid is None]
-        if self.oids is None or not rest:
-            return found
-        numbers = sorted({job_id // OID_CHUNK for job_id in rest})
-        chunks = dict(zip(numbers, fetch(self.oids, numbers), strict=True))
-        for at, job_id in enumerate(ids):
-            if found[at] is None:
-                number, offset = divmod(job_id, OID_CHUNK)
-                chunk = chunks[number]
-                oid = chunk.get(offset) if chunk is not None else None
-                found[at] = oid if oid and oid != NO_OID else None
+        _look_up(found, ids, self.sealed, SEALED)
+        _look_up(found, ids, self.oids, OID_CHUNK)
         return found
 
     def count(self, statuses: Iterable[str]) -> int:
@@ -338,6 +359,25 @@ class StatusIndex(Persistent):
         """Empty it, in the current layout, and mark it incomplete: the first step of
         a (re)build."""
         self._empty(False)
+
+
+class _OidRecord(Protocol):
+    def oid(self, offset: int) -> bytes | None: ...
+
+
+def _look_up(found: list[bytes | None], ids: Sequence[int], tree: IOBTree | None,
+             size: int) -> None:
+    """Fill in the oids ``found`` lacks from ``tree`` (record number -> an oid record of
+    ``size`` ids), the records holding them read at once."""
+    rest = [(at, job_id) for at, job_id in enumerate(ids) if found[at] is None]
+    if tree is None or not rest:
+        return
+    numbers = sorted({job_id // size for _, job_id in rest})
+    records: dict[int, _OidRecord | None] = dict(zip(numbers, fetch(tree, numbers), strict=True))
+    for at, job_id in rest:
+        record = records[job_id // size]
+        if record is not None:
+            found[at] = record.oid(job_id % size)
 
 
 def _enough(numbers: list[int], held: Mapping[int, int], wanted: int) -> list[int]:

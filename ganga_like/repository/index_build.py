@@ -66,6 +66,7 @@ def ensure_indexes(conn: Connection) -> int:
 
     def finish() -> None:
         index: StatusIndex = zroot[JOBS_INDEX_KEY]
+        index.seal_full(jobs.maxKey() + 1 if jobs else 0)  # (ranges whose last job went)
         index.complete = True
 
     conn.write(finish, note="jobs index complete")
@@ -114,6 +115,8 @@ def build_subjob_index(conn: Connection, master_id: int) -> None:
     def finish() -> None:
         index = master()._subjob_index
         assert index is not None
+        subjobs = master()._subjobs
+        index.seal_full(subjobs.maxKey() + 1 if subjobs else 0)
         index.complete = True
 
     conn.write(finish, note=f"job {master_id}'s subjob index complete")

@@ -1,8 +1,9 @@
 """Selects by status read each match by the oid its index keeps (``model/index_fetch``),
 on a real FileStorage: the same answer as a scan through removals, resubmissions,
 ``force_status`` and a pack; a wrong or missing record is found and the index marked
-for rebuilding; two writers filing oids in one chunk both win; an index of the older
-layout is rebuilt at the engine's start."""
+for rebuilding (an oid chunk, a split's runs, a sealed range); two writers filing oids
+in one chunk both win; a full range of jobs is sealed into one record; an index of the
+older layout is rebuilt at the engine's start."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from ganga_like.engine.operations.forcing import force_status
 from ganga_like.engine.operations.remove import remove
 from ganga_like.model.job import Job
 from ganga_like.model.lifecycle import set_status
+from ganga_like.model.sealed_oids import SealedOids
 from ganga_like.model.slices import select_jobs
 from ganga_like.model.status_index import (
     CHUNK,
@@ -22,10 +24,12 @@ from ganga_like.model.status_index import (
     JOBS_INDEX_KEY,
     LAYOUT,
     OID_CHUNK,
+    SEALED,
     ChunkCounts,
     StatusChunk,
     StatusIndex,
 )
+from ganga_like.repository.index_build import ensure_indexes
 from ganga_like.repository.pack import pack_storage
 from tests.index_helpers import big_master
 
@@ -218,3 +222,58 @@ def test_an_index_of_the_older_layout_is_ignored_then_rebuilt_at_the_engines_sta
         assert CHUNK > 1024  # (the layout did change)
     finally:
         engine.close()
+
+
+def many_jobs(engine: Engine, n: int, failed: set[int]) -> None:
+    """Jobs 0 .. n-1, those in ``failed`` failed, registered in one transaction."""
+    def work() -> None:
+        for i in range(n):
+            job = Job(name=f"p{i}")
+            engine.jobs.add(job)
+            if i in failed:
+                set_status(job, "submitting")
+                set_status(job, "failed")
+
+    engine.write(work)
+
+
+def test_a_full_range_of_jobs_is_sealed_and_read_as_one_record(engine):
+    """The registration of a range's last id seals its oids (``sealed_oids``): a select of
+    spread jobs then reads one record for the range, not an oid chunk per match."""
+    spread = set(range(3, SEALED, 397))
+    many_jobs(engine, SEALED + 5, spread)
+    index = engine.jobs.index
+    assert list(index.sealed.keys()) == [0]
+    assert index.oids_of(engine.jobs.ids()) == [job._p_oid for job in engine.jobs]
+    matches = sorted(spread)
+    expected = [engine.jobs.get(i)._p_oid for i in matches]
+    zodb = engine.main.conn
+    zodb.cacheMinimize()
+    zodb.getTransferCounts(clear=True)
+    assert index.oids_of(matches) == expected
+    read = zodb.getTransferCounts()[0]
+    assert read <= 3, read  # the index, its sealed tree, the record: none of 42 oid chunks
+    assert [j.id for j in engine.jobs.select(status="failed")] == matches
+    assert index.readable
+
+
+def test_a_sealed_oid_that_leads_elsewhere_is_found_wrong_and_a_build_seals_again(engine):
+    many_jobs(engine, SEALED + 5, {10, 20})
+    index = engine.jobs.index
+    victim = 10
+
+    def point_elsewhere() -> None:
+        oids = index.oids_of(range(SEALED))
+        oids[victim] = engine.jobs.get(20)._p_oid  # another failed job
+        index.sealed[0] = SealedOids(oids)
+
+    engine.write(point_elsewhere)
+    assert [j.id for j in engine.jobs.select(status="failed")] == [10, 20]  # a scan's
+    assert not index.complete
+    remove(engine.context, engine.jobs.get(SEALED - 1))  # the range's last: the build
+    assert ensure_indexes(engine.main) == SEALED + 4  # (what the next start does) seals it
+    index = engine.jobs.index
+    assert index.readable and index.oids_of([victim]) == [engine.jobs.get(victim)._p_oid]
+    assert list(index.sealed.keys()) == [0]  # sealed again by the build
+    assert [j.id for j in engine.jobs.select(status="failed")] == [10, 20]
+    assert index.readable

@@ -28,3 +28,15 @@ def test_too_many_runs_are_not_kept():
     assert runs_of(interleaved) == ()
     assert len(runs_of(interleaved[:MAX_RUNS])) == MAX_RUNS
     assert runs_of([p64(7 + i) for i in range(10_000)]) == ((0, 7, 10_000),)
+
+
+def test_a_sealed_range_gives_back_each_oid_and_none_where_unknown():
+    from ganga_like.model.sealed_oids import UNKNOWN, SealedOids
+
+    oids = [p64(1000 + 3 * i) if i % 5 else None for i in range(50)]
+    oids[7] = p64(1000 + UNKNOWN + 5)  # too far from the base for 4 bytes: not kept
+    sealed = SealedOids(oids)
+    assert [sealed.oid(i) for i in range(50)] == [None if i == 7 else oid
+                                                  for i, oid in enumerate(oids)]
+    assert SealedOids([None] * 4).oid(2) is None and SealedOids.__new__(SealedOids).oid(0) is None
+    assert sealed.oid(50) is None  # past its range
