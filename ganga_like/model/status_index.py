@@ -26,20 +26,22 @@ split buckets and on a tree both made non-empty):
   known), written once per id (when it is registered, at the split, by a build),
   never at a status change; its conflicts merge 8-byte slot by slot (a build filing
   old jobs' oids while a client registers a new one: both win). A split's subjobs'
-  oids are also kept as runs in the index record (``oid_runs``), which answer first.
+  oids are also kept as runs in the index record (``oid_runs``), which answer first;
+  a full range of ``SEALED`` ids has its oids sealed into one record (``sealed_oids``),
+  which answers next.
 
-A select by status reads the counts and both trees' roots (one round), the chunks that
+A select by status reads the counts and the trees' roots (one round), the chunks that
 hold matches (one round; with a ``limit``, only as many as the counts say hold that
-many), their oid chunks where the runs do not answer (one round), then the matching
-records by oid (one round),
-checked to be what the index says (``index_fetch``): in proportion to the matches,
-never through the (sub)jobs' tree, whose buckets of ~60 would all be unpickled.
+many), the sealed ranges and oid chunks holding the oids the runs do not give, then
+the matching records by oid (one round), checked to be what the index says
+(``index_fetch``): in proportion to the matches, never through the (sub)jobs' tree,
+whose buckets of ~60 would all be unpickled.
 
-The chunks' sizes trade the writers against the readers: every status change rewrites
-its 4 KB status chunk (measured: a batch moving 40 subjobs of 10,000 adds 22 KB to
-``jobs.fs`` with chunks of 4,096, 19 KB with 1,024), and 100 matches spread over
-100,000 ids read 25 status chunks instead of 98; an oid chunk of 256 ids (2 KB) keeps
-what 100 scattered matches read to about 200 KB.
+The sizes trade the writers against the readers: every status change rewrites its 4 KB
+status chunk (measured: a batch moving 40 subjobs of 10,000 adds 22 KB to ``jobs.fs``
+with chunks of 4,096, 19 KB with 1,024), and 100 matches spread over 100,000 ids read
+25 status chunks instead of 98; a registration rewrites a 2 KB oid chunk (256 ids); a
+sealed range (64 KB) is written once per 16,384 ids.
 
 An index that is not ``complete`` (being built for a repository written before it, or
 found wrong by a select and marked for rebuilding) or not of this code's ``LAYOUT``
