@@ -35,8 +35,8 @@ from ..status import ACTIVE, MASTER_REMOVAL, Status
 from . import binding
 from .application import Executable
 from .bound import BoundList
-from .btree_fetch import fetch
 from .component import Component, ReadOnly, assign_declared, concrete_components, refuse_stored_field
+from .index_fetch import fetch_filed
 from .jobinfo import JobInfo
 from .jobtime import JobTime
 from .session import JobSession
@@ -526,11 +526,12 @@ class Job(Persistent):
         tree, index = self._subjobs, self._subjob_index
         subjobs: Iterable[Job] | None = None if tree is None else tree.values()
         counts = None
-        if tree is not None and self._counts is not None and index is not None and index.complete:
+        if tree is not None and self._counts is not None and index is not None and index.readable:
             # Its counts give the totals; only the first waiting subjobs are read for their
             # reasons (a master of 100,000 must not read every record to answer).
             ids = index.ids([status.value for status in WAITING], limit=WHY_READS)
-            subjobs = [sub for sub in fetch(tree, ids) if sub is not None and sub.status in WAITING]
+            subjobs = [sub for sub in fetch_filed(index, tree, ids, self)
+                       if sub is not None and sub.status in WAITING]
             counts = self._counts.counts
         top = self.master or self
         # A master tells where its submission is (sending, or stopped with subjobs left
