@@ -301,6 +301,8 @@ class StatusIndex(Persistent):
         for number in range((count + OID_CHUNK - 1) // OID_CHUNK):
             known = b"".join(oids[number * OID_CHUNK:(number + 1) * OID_CHUNK])
             self.oids[number].slots = known + bytes(OID_SIZE * OID_CHUNK - len(known))
+        if not self.runs:  # (oids given out between another writer's: seal them instead)
+            self.seal_full(count)
 
     def ids(self, statuses: Iterable[str], minid: int | None = None,
             maxid: int | None = None, limit: int | None = None,

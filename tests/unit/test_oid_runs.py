@@ -1,5 +1,6 @@
-"""A split's subjobs' oids as runs (``model/oid_runs``): every id gets back the oid it was
-given, ids past the runs get none, and too many runs are not kept."""
+"""Oids in a few records: a split's subjobs' oids as runs (``model/oid_runs``; every id
+gets back the oid it was given, ids past the runs get none, too many runs are not
+kept: the split seals its full ranges instead) and sealed ranges (``sealed_oids``)."""
 
 from __future__ import annotations
 
@@ -40,3 +41,18 @@ def test_a_sealed_range_gives_back_each_oid_and_none_where_unknown():
                                                   for i, oid in enumerate(oids)]
     assert SealedOids([None] * 4).oid(2) is None and SealedOids.__new__(SealedOids).oid(0) is None
     assert sealed.oid(50) is None  # past its range
+
+
+def test_a_split_whose_oids_interleave_with_another_writers_is_sealed_instead():
+    from ganga_like.model.status_index import SEALED, StatusIndex
+
+    interleaved = [p64(2 * i + 1) for i in range(SEALED + 3)]  # every other oid another's
+    index = StatusIndex()
+    index.fill("new", SEALED + 3, interleaved)
+    assert index.runs == () and list(index.sealed.keys()) == [0]
+    assert index.oids_of([0, SEALED - 1, SEALED + 2]) == [
+        interleaved[0], interleaved[SEALED - 1], interleaved[SEALED + 2]]
+    following = [p64(100 + i) for i in range(SEALED + 3)]
+    index = StatusIndex()
+    index.fill("new", SEALED + 3, following)
+    assert index.runs == ((0, 100, SEALED + 3),) and len(index.sealed) == 0
