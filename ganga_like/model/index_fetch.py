@@ -19,6 +19,7 @@ from typing import Protocol, TypeVar, cast
 from ZODB.POSException import POSKeyError
 
 from .btree_fetch import Tree, fetch
+from .writes import in_write
 
 J = TypeVar("J")
 
@@ -46,8 +47,12 @@ def fetch_filed(index: OidIndex, tree: Tree[J], ids: Sequence[int],
     oids = index.oids_of(ids)
     known = [oid for oid in oids if oid is not None]
     prefetch = getattr(jar, "prefetch", None)
-    if prefetch is not None and known:
-        prefetch(known)  # (one round for them all; each is then read from the cache)
+    # One round for them all, each then read from the cache; but not inside a write: the
+    # jobs it registered are among them, which the server does not have yet (over ZEO
+    # their prefetch logs a POSKeyError), and the engine's writes read a FileStorage in
+    # place anyway.
+    if prefetch is not None and known and not in_write(getattr(jar, "transaction_manager", None)):
+        prefetch(known)
     rest = [job_id for job_id, oid in zip(ids, oids, strict=True) if oid is None]
     by_tree = dict(zip(rest, fetch(tree, rest), strict=True))
     return [by_tree[job_id] if oid is None else cast(J | None, _record(jar, oid, job_id, master))

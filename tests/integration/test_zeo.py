@@ -318,3 +318,19 @@ def test_concurrent_moves_that_change_the_masters_status_record_it_once(clients)
         derived = [h[1:3] for h in master.history]
         assert derived[-1] == ("submitted", "submitting")
         assert derived.count(("submitted", "submitting")) == 1
+
+
+def test_a_select_in_the_write_that_registers_a_job_finds_it_without_asking_the_server(
+        clients, caplog):
+    conn = clients[0]
+    conn.write(lambda: conn.jobs.add(Job(name="committed")))
+    found: list[str] = []
+
+    def work():
+        conn.jobs.add(Job(name="new here"))  # its oid is filed, its record not stored yet
+        found.extend(job.name for job in conn.jobs.select(status="new"))
+
+    conn.write(work)
+    time.sleep(0.2)  # (what the server answers arrives on ZEO's own thread)
+    assert found == ["committed", "new here"] and conn.jobs.index.readable
+    assert not [r for r in caplog.records if "prefetch" in r.getMessage()], caplog.text
