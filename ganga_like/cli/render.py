@@ -99,7 +99,7 @@ def show_text(job: Any, statuses: Sequence[str] | None, limit: int | None,
     fields.append(("workdir", job.workdir))
     lines += [f"  {name.ljust(13)}{value}" for name, value in fields]
 
-    if job._subjobs is not None and len(job._subjobs):
+    if job._subjobs is not None and job._subjobs:  # (len() of the tree would read every bucket)
         lines += ["", *subjobs_section(job, statuses, limit)]
 
     entries = history_entries(job.history)
