@@ -5,10 +5,10 @@ other (each job's parts take oids between them; other clients' and splits' too),
 select of 100 spread matches among 100,000 jobs reads an oid chunk per match: about as
 many records as the jobs themselves (measured through the service: 11-17 ms of 23 at
 30,000). Ids are handed out in order and never again, so once the allocator has passed
-the end of a range of ``status_index.CHUNK`` ids, the range's oids never change: the
+the end of a range of ``status_index.SEALED`` ids, the range's oids never change: the
 registration of its last id (or a build) seals them into one record, 4 bytes per id
 (the offset from the range's smallest oid), written once. A select then reads one
-record per range holding matches (25 at 100,000) instead of one per match.
+record per range holding matches (7 at 100,000) instead of one per match.
 """
 
 from __future__ import annotations
