@@ -83,40 +83,35 @@ def build(n: int, root: str) -> None:
     conn = repo.connect()
     step = n // MATCHES
 
-    def finish(job: Job, failed: bool) -> None:
-        set_status(job, "submitting")
-        if failed:
-            set_status(job, "failed")
-        else:
-            set_status(job, "submitted")
-            set_status(job, "completed")
-
-    def finish_all(subjobs: list[Job]) -> None:
-        # Each step for every subjob before the next, as a real run moves them: one
-        # subjob at a time through all its steps would flip the master's derived status
-        # three times per subjob (failed -> submitting -> submitted -> failed), and
-        # its history, one record, would grow to 19 MB at 100,000.
+    def finish_all(jobs: list[tuple[Job, bool]]) -> None:
+        """Each (job, whether it fails) to its final status, each step for every job before
+        the next, as a real run moves them: one subjob at a time through all its steps
+        would flip its master's derived status three times per subjob (failed ->
+        submitting -> submitted -> failed), and its history, one record, would grow to
+        19 MB at 100,000."""
         for target in ("submitting", "submitted", "completed"):
-            for sub in subjobs:
-                failed = sub.id % step == step // 2
+            for job, failed in jobs:
                 if target == "submitting" or not failed:
-                    set_status(sub, target)
+                    set_status(job, target)
                 elif target == "submitted":
-                    set_status(sub, "failed")
+                    set_status(job, "failed")
 
     master = _split_master(conn, n)
     for low in range(0, n, BATCH):
         def move(low: int = low) -> None:
-            finish_all(list(master._subjobs.values(low, min(n, low + BATCH) - 1)))
+            finish_all([(sub, sub.id % step == step // 2)
+                        for sub in master._subjobs.values(low, min(n, low + BATCH) - 1)])
 
         conn.write(move)
         conn.conn.cacheGC()
     for low in range(1, n + 1, BATCH):
         def plain(low: int = low) -> None:
+            made = []
             for i in range(low, min(n + 1, low + BATCH)):
                 job = Job(application=Executable(exe="/bin/true"), name=f"plain-{i}")
                 conn.jobs.add(job)
-                finish(job, i % step == step // 2 and i < n)
+                made.append((job, i % step == step // 2 and i < n))
+            finish_all(made)
 
         conn.write(plain)
         conn.conn.cacheGC()
