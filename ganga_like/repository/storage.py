@@ -12,7 +12,7 @@ import contextlib
 import logging
 import os
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 import ZODB
@@ -26,6 +26,9 @@ from .causes import CauseNumbers
 from .registry import JobRegistry, TemplateRegistry
 from .root import ROOT_KEY, RepositoryRoot
 from .transactions import Database, new_transaction_manager, pending, write
+
+if TYPE_CHECKING:
+    from .served import ServedStorage
 
 log = logging.getLogger(__name__)
 CACHE_SIZE = 50_000  # objects per connection: a second pass over 10,000 subjobs stays in memory
@@ -296,6 +299,13 @@ def open_repository(config: Config, read_only: bool | None = None,
 def _open_zeo(config: Config, read_only: bool) -> Repository:
     return open_zeo(config, parse_zeo_uri(config.repository), read_only=read_only,
                     location=config.repository)
+
+
+def open_served(config: Config, storage: ServedStorage, location: str) -> Repository:
+    """The service's own repository: the FileStorage its ZEO server serves, opened as a
+    peer of ZEO's clients."""
+    db = Database(storage, cache_size=CACHE_SIZE, pool_size=16)
+    return Repository(db, config, False, location, path=config.filestorage_path)
 
 
 def open_zeo(config: Config, address: Any, read_only: bool = False, ssl: Any = None,

@@ -9,11 +9,13 @@ with ``ganga-like service start``. What it does, in order:
    authentication with the token in ``<root>/ray-auth-token``, loopback only);
    ends what a service killed earlier left of Ray (``reaper``), records the Ray
    directory it is about to use, and starts its guardian;
-3. serves the FileStorage through ZEO on ``<root>/zeo.sock``;
+3. serves the FileStorage through ZEO on ``<root>/zeo.sock`` to its clients; its own
+   session opens the same FileStorage directly, as a peer of those clients that
+   commits in its turn in ZEO's queue (``repository.served``);
 4. starts Ray in the background (``ray_runtime.start_in_background``: a head of its
    own with only the processes the backends use, or joins ``GANGA_LIKE_RAY_ADDRESS``)
    and, while Ray starts, opens its own session (the core: operations, monitor,
-   backend pool) through the database server;
+   backend pool) on the served FileStorage;
 5. answers on ``<root>/service.sock`` at once: reads, creates and edits never wait for
    Ray. A verb that needs a backend actor (submit, kill, resubmit, ...) waits until
    Ray is up and recovery (adopting running work, reconciling ``submitting``, applying
@@ -57,8 +59,8 @@ from ..ray_runtime import (
     settle_environment,
     start_in_background,
 )
-from ..repository import pack
-from ..repository.storage import SafeFileStorage, open_zeo
+from ..repository import pack, served
+from ..repository.storage import SafeFileStorage, open_served
 from ..status import ACTIVE
 from . import guardian, logfile, reaper, sharing, start_failure
 from .control import ControlServer
@@ -106,6 +108,7 @@ class Service:
         self._lock_fd: int | None = None
         self.session: Any = None
         self.zeo: Any = None
+        self.served: served.ServedStorage | None = None
         self.control: ControlServer | None = None
         self.web: WebHost | None = None
         self.ray: BackgroundStart | None = None
@@ -137,7 +140,8 @@ class Service:
         guardian.start(os.getpid(), self.ray_dir, self.paths.log)
         self._serve_database()  # first: a damaged database fails the start before Ray runs
         self.ray = start_in_background()  # the session opens meanwhile
-        repository = open_zeo(self.config, connectable(self.paths.zeo_socket), location=self.config.root)
+        assert self.served is not None  # made by _serve_database
+        repository = open_served(self.config, self.served, location=self.config.root)
         self.session = Engine(self.config, repository=repository)
         self.repo_uuid = self.session.repo_uuid  # read once: the main connection is the verbs'
         self.web = WebHost(self.config, repository, self.answer)
@@ -167,8 +171,6 @@ class Service:
         self._lock_fd = fd
 
     def _serve_database(self) -> None:
-        from ZEO.StorageServer import StorageServer
-
         import ganga_like.model.counts  # noqa: F401  (conflicts of the counts resolve here)
 
         path = self.config.filestorage_path
@@ -179,7 +181,7 @@ class Service:
             log.info("%s", line)
         storage = SafeFileStorage(path, pack_keep_old=False)  # a full disk cannot damage it
         self.autopack = pack.AutoPack(storage, self.pack_policy)
-        self.zeo = StorageServer(connectable(self.paths.zeo_socket), {"1": storage})
+        self.zeo, self.served = served.serve(connectable(self.paths.zeo_socket), storage)
         self.zeo.start_thread()
         deadline = time.monotonic() + 10
         while not os.path.exists(self.paths.zeo_socket) and time.monotonic() < deadline:
@@ -267,11 +269,11 @@ class Service:
 
     # -- idle and stop ------------------------------------------------------------
     def client_count(self) -> int:
-        """ZEO connections other than the service's own, plus open control connections and
-        open live pages of the web view."""
+        """ZEO connections (the service's own database has none: ``repository.served``),
+        plus open control connections and open live pages of the web view."""
         zeo = 0
         if self.zeo is not None:
-            zeo = max(0, sum(len(v) for v in self.zeo.zeo_storages_by_storage_id.values()) - 1)
+            zeo = sum(len(v) for v in self.zeo.zeo_storages_by_storage_id.values())
         return zeo + (self.control.connections if self.control else 0) + \
             (self.web.streams if self.web else 0)
 
