@@ -923,6 +923,9 @@ _FOREIGN_VARS = ("GANGA_LIKE_MARKER", "GANGA_LIKE_SERVICE", "GANGA_LIKE_SECRET",
                  "GANGA_LIKE_REPOSITORY", "GANGA_LIKE_READ_ONLY", "GANGA_LIKE_MODE")
 
 
+PRODUCT_TREE_VAR = "BENCH_PRODUCT_TREE"  # another checkout's ganga_like to measure (memory_against)
+
+
 def _service_env(tmp_root: str) -> dict[str, str]:
     """The environment of every client of a service scenario: the root in tmp_root/gl,
     RAY_TMPDIR tmp_root/r (short: the service adds gls-XXXXXXXX, Ray its session
@@ -930,14 +933,15 @@ def _service_env(tmp_root: str) -> dict[str, str]:
     as users have it, no idle stop (the function stops the
     service itself), and PYTHONPATH led by this tree, so that the clients, the
     service and its Ray workers import the ganga_like next to this bench/ (an
-    exported tree measures that tree, not the editable install's)."""
+    exported tree measures that tree, not the editable install's), or by the
+    checkout that ``BENCH_PRODUCT_TREE`` names (``bench.memory_against``)."""
     ray_dir = os.path.join(tmp_root, "r")
     os.makedirs(ray_dir, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if k not in _FOREIGN_VARS}
     env.update(GANGA_LIKE_DIR=os.path.join(tmp_root, "gl"), RAY_TMPDIR=ray_dir,
                GANGA_LIKE_IDLE="0",
-               PYTHONPATH=os.pathsep.join(x for x in (_PROJECT, os.environ.get("PYTHONPATH"))
-                                          if x))
+               PYTHONPATH=os.pathsep.join(x for x in (os.environ.get(PRODUCT_TREE_VAR, _PROJECT),
+                                                      os.environ.get("PYTHONPATH")) if x))
     return env
 
 
