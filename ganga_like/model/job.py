@@ -43,6 +43,7 @@ from .session import JobSession
 from .slices import JobSlice, select_indexed
 from .status_index import StatusIndex
 from .stream import SubmitStream, derived_status, stream_of
+from .subjob_record import compact_state, expanded_state, is_compact
 from .table import (
     SUBJOB_COLUMNS,
     PrettyPrinter,
@@ -224,6 +225,14 @@ class Job(Persistent):
             self.application = Executable()
         # No backend given: the session gives it the default (Local) when it stores
         # the job; the model knows no backend (it sits below them).
+
+    # -- the stored state: a fresh subjob's is compact (model/subjob_record.py) -------
+    def __getstate__(self) -> object:
+        compact = compact_state(self.__dict__) if self.__dict__.get("master") is not None else None
+        return compact if compact is not None else super().__getstate__()
+
+    def __setstate__(self, state: object) -> None:
+        super().__setstate__(expanded_state(state) if is_compact(state) else state)  # type: ignore[arg-type]
 
     # -- guarded attribute access -------------------------------------------------
     if not TYPE_CHECKING:  # (hidden from mypy, which would then accept any name)

@@ -10,6 +10,7 @@ from typing import Any, cast
 from ...backends import base
 from ...errors import BackendError, GangaLikeError, InvalidValue, OperationRefused
 from ...model.application import payload_command
+from ...model.component import Component, Field
 from ...model.counts import StatusCounts
 from ...model.job import Job
 from ...model.jobtime import new_stamps
@@ -257,51 +258,51 @@ def mark_active(ctx: EngineContext, top: Job) -> None:
 
 
 def split(job: Job) -> None:
+    """Give ``job`` its subjobs: one per row of its splitter, each holding only its
+    checked overrides (its record is then the compact form of model/subjob_record)."""
     from BTrees.IOBTree import IOBTree
-
-    from ...model.component import Component, Field
 
     splitter: Any = job.splitter  # a Splitter, or any component with split(job)
     rows = splitter.split(job)
     if not rows:
         raise InvalidValue(type(job.splitter).__name__, "split", job.splitter,
                            "at least one subjob (it produced none)")
-    checked: list[dict[str, Any]] = []
-    per_subjob: tuple[list[str], list[str]] | None = None
-    fields_of: dict[str, dict[str, Field]] = {}  # each component's fields, read once (not per row)
-    for row in rows:
-        clean = {}
+    checks: dict[str, tuple[Field, str]] = {}  # each path's field and owner, checked once
+    made = new_stamps(len(rows), after=job.created)  # each after its master, in id order
+    subjobs: list[tuple[int, Job]] = []
+    for index, row in enumerate(rows):
+        overrides = {}
         for path, value in row.items():
-            root, _, leaf = path.partition(".")
-            base_component = cast(Component, job.__dict__.get(root))
-            fields = fields_of.get(root)
-            if fields is None:
-                fields = fields_of[root] = type(base_component).fields()
-            if leaf not in fields:
-                raise InvalidValue(type(job.splitter).__name__, "attribute", path,
-                                   f"a field of {type(base_component).__name__}: "
-                                   + ", ".join(fields))
-            if root == "backend":
-                per_subjob = per_subjob or backend_fields_per_subjob(base_component)
-                if leaf not in per_subjob[0]:
-                    raise InvalidValue(type(job.splitter).__name__, _splitter_setting(splitter, path),
-                                       path, _per_subjob_expected(base_component, *per_subjob))
-            clean[path] = fields[leaf].convert(type(base_component).__name__, value)
-        checked.append(clean)
-    tree = IOBTree()
-    made = new_stamps(len(checked), after=job.created)  # each after its master, in id order
-    for index, overrides in enumerate(checked):
+            check = checks.get(path) or checks.setdefault(path, _override_check(job, splitter, path))
+            overrides[path] = check[0].convert(check[1], value)
         sub = Job.__new__(Job)
-        state = sub.__dict__
-        state["id"] = index
-        state["created"] = made[index]
-        state["master"] = job
-        state["_overrides"] = overrides
-        tree[index] = sub
+        # A fresh subjob's four values, set as its record will hold them: Job's
+        # __setattr__ guards users' edits of stored jobs, which a new subjob is not.
+        sub.__dict__.update(id=index, created=made[index], master=job, _overrides=overrides)
+        subjobs.append((index, sub))
+    tree = IOBTree()
+    tree.update(subjobs)
     job._subjobs = tree
-    job._counts = StatusCounts({Status.NEW.value: len(checked)})
+    job._counts = StatusCounts({Status.NEW.value: len(subjobs)})
     job._subjob_index = StatusIndex()
-    job._subjob_index.fill(Status.NEW.value, len(checked), _stored(job, tree.values()))
+    job._subjob_index.fill(Status.NEW.value, len(subjobs), _stored(job, [s for _, s in subjobs]))
+
+
+def _override_check(job: Job, splitter: Component, path: str) -> tuple[Field, str]:
+    """(the Field a splitter's ``path`` sets, its owner's name for the error line);
+    raises InvalidValue for a path no subjob can have its own value of."""
+    root, _, leaf = path.partition(".")
+    base_component = cast(Component, job.__dict__.get(root))
+    fields = type(base_component).fields()
+    if leaf not in fields:
+        raise InvalidValue(type(splitter).__name__, "attribute", path,
+                           f"a field of {type(base_component).__name__}: " + ", ".join(fields))
+    if root == "backend":
+        per_subjob = backend_fields_per_subjob(base_component)
+        if leaf not in per_subjob[0]:
+            raise InvalidValue(type(splitter).__name__, _splitter_setting(splitter, path),
+                               path, _per_subjob_expected(base_component, *per_subjob))
+    return fields[leaf], type(base_component).__name__
 
 
 def _stored(job: Job, subjobs: Iterable[Job]) -> list[bytes] | None:
