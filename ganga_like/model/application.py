@@ -34,9 +34,12 @@ def _check_exe(value: object) -> str | File:
     return check_nonempty_str(value)
 
 
+_STRINGS_ONLY = {str}
+
+
 def _check_args(value: object) -> FrozenList:
     """Arguments: strings, numbers (kept as strings) and ``File`` objects."""
-    if type(value) is FrozenList and all(type(item) is str for item in value):
+    if type(value) is FrozenList and set(map(type, value)) <= _STRINGS_ONLY:
         # A stored list of strings (an ArgSplitter's row): checked as it was stored, and
         # immutable; a split of 100,000 rows no longer checks each twice.
         return value

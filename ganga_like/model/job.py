@@ -228,8 +228,7 @@ class Job(Persistent):
 
     # -- the stored state: a fresh subjob's is compact (model/subjob_record.py) -------
     def __getstate__(self) -> object:
-        compact = compact_state(self.__dict__) if self.__dict__.get("master") is not None else None
-        return compact if compact is not None else super().__getstate__()
+        return compact_state(self.__dict__) or super().__getstate__()
 
     def __setstate__(self, state: object) -> None:
         super().__setstate__(expanded_state(state) if is_compact(state) else state)  # type: ignore[arg-type]
@@ -245,8 +244,9 @@ class Job(Persistent):
     def __setattr__(self, name: str, value: Any) -> None:
         if name[:1] == "_":
             # Internal (persistent's own ``_p_*``, ``_status``, ...): no user attribute
-            # starts with "_". First, since ZODB sets several per record it stores.
-            super().__setattr__(name, value)
+            # starts with "_". First, and without super(), since ZODB sets five per
+            # record it stores (500,000 for a split of 100,000).
+            Persistent.__setattr__(self, name, value)
             return
         if name in CONFIG_ATTRIBUTES:
             self._check_writable(name)
