@@ -34,17 +34,17 @@ HEAD = 3  # master, id, created; then the overrides, path and value in turn
 def compact_state(state: Mapping[str, object]) -> tuple | None:
     """The compact form of a subjob's ``state`` (its ``__dict__``), or None when it
     holds more than a fresh subjob does (it is then stored as a dict)."""
-    if state.get("master") is None or not state.keys() <= COMPACT_KEYS:
-        return None
+    if len(state) > len(COMPACT_KEYS) or state.get("master") is None \
+            or not state.keys() <= COMPACT_KEYS:
+        return None  # (a top-level job's state is refused by its size alone)
     overrides: Mapping[str, object] = state.get("_overrides") or {}  # type: ignore[assignment]
-    flat: list[object] = [state["master"], state.get("id"), state.get("created")]
+    flat: tuple = (state["master"], state.get("id"), state.get("created"))
     for path, value in overrides.items():
         kind = type(value)
         if kind is tuple:
             return None  # it would read back as a FrozenList: kept as a dict
-        flat.append(path)
-        flat.append(tuple(cast(FrozenList, value)) if kind is FrozenList else value)
-    return tuple(flat)
+        flat += (path, tuple(cast(FrozenList, value)) if kind is FrozenList else value)
+    return flat
 
 
 def expanded_state(compact: tuple) -> dict[str, object]:

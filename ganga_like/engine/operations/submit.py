@@ -269,23 +269,26 @@ def split(job: Job) -> None:
                            "at least one subjob (it produced none)")
     checks: dict[str, tuple[Field, str]] = {}  # each path's field and owner, checked once
     made = new_stamps(len(rows), after=job.created)  # each after its master, in id order
-    subjobs: list[tuple[int, Job]] = []
+    tree, subjobs = IOBTree(), []
     for index, row in enumerate(rows):
         overrides = {}
         for path, value in row.items():
             check = checks.get(path) or checks.setdefault(path, _override_check(job, splitter, path))
             overrides[path] = check[0].convert(check[1], value)
         sub = Job.__new__(Job)
-        # A fresh subjob's four values, set as its record will hold them: Job's
-        # __setattr__ guards users' edits of stored jobs, which a new subjob is not.
-        sub.__dict__.update(id=index, created=made[index], master=job, _overrides=overrides)
-        subjobs.append((index, sub))
-    tree = IOBTree()
-    tree.update(subjobs)
+        # A fresh subjob's four values, set as its record holds them: Job's __setattr__
+        # guards users' edits of stored jobs, which a new subjob is not.
+        state = sub.__dict__
+        state["id"] = index
+        state["created"] = made[index]
+        state["master"] = job
+        state["_overrides"] = overrides
+        tree[index] = sub
+        subjobs.append(sub)
     job._subjobs = tree
     job._counts = StatusCounts({Status.NEW.value: len(subjobs)})
     job._subjob_index = StatusIndex()
-    job._subjob_index.fill(Status.NEW.value, len(subjobs), _stored(job, [s for _, s in subjobs]))
+    job._subjob_index.fill(Status.NEW.value, len(subjobs), _stored(job, subjobs))
 
 
 def _override_check(job: Job, splitter: Component, path: str) -> tuple[Field, str]:
