@@ -175,3 +175,19 @@ def test_what_the_compact_form_cannot_hold_stays_a_dict():
     assert compact_state({**fresh, "_status": "submitting"}) is None
     assert compact_state({"id": 1, "created": 1.5}) is None  # not a subjob
     assert not is_compact(({"id": 1}, None))  # ZODB's own (dict, slots) form
+
+
+def test_a_pack_keeps_compact_records_and_what_they_reference(repo):
+    # A pack keeps what the root reaches, following the references it reads in each
+    # record's pickle: the compact tuple's master and the tree's subjobs among them.
+    job = Job(name="packed", backend=Local(), splitter=ArgSplitter(args=[["1"], ["2"], ["3"]]))
+    conn, job = _stored_master(repo, job)
+    before = [_read(sub) for sub in job._subjobs.values()]
+    conn.close()
+    repo.db.pack()
+    reader, loaded = _loaded(repo, job)
+    try:
+        assert [_read(sub) for sub in loaded.subjobs] == before
+        assert is_compact(_stored_state(repo, loaded.subjobs[2]))
+    finally:
+        reader.close()
