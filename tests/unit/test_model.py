@@ -113,6 +113,14 @@ def test_splitting_with_a_bad_value_for_the_field_is_refused():
     _one_line_error(lambda: _split(job), "Executable.env", "a dict of variable names")
 
 
+def test_a_bad_value_in_a_later_row_is_refused_and_leaves_the_job_unsplit():
+    # Each path's field is looked up once; each row's value is still checked.
+    job = Job(splitter=GenericSplitter(attribute="application.env",
+                                       values=[{"A": "1"}, {"B": "2"}, "not a dict"]))
+    _one_line_error(lambda: _split(job), "Executable.env", "a dict of variable names")
+    assert job._subjobs is None and job._counts is None
+
+
 def test_a_splitter_producing_no_subjobs_is_refused():
     _one_line_error(lambda: _split(Job(splitter=ArgSplitter(args=[]))), "at least one subjob")
 
