@@ -130,15 +130,17 @@ class RuntimeActor:
         """Handles of the live work whose marker starts with ``marker_prefix`` (one per
         marker; ``fqid`` is the marker after the prefix), plus this actor's runs not
         started yet."""
+        # The runs not started yet are read before the process table: one that starts in
+        # between is then live in the table. Read after it, a run started meanwhile
+        # would be in neither.
+        with self._cond:
+            waiting = [base.Handle(self.BACKEND, run.marker[len(marker_prefix):], host=run.handle.host,
+                                   workdir=run.workdir, attempt=run.handle.attempt)
+                       for run in self._runs
+                       if run.marker.startswith(marker_prefix) and not run.handle.pid]
         handles = self._find_live(marker_prefix)
         seen = {h.fqid for h in handles}
-        with self._cond:
-            for run in self._runs:
-                fqid = run.marker[len(marker_prefix):]
-                if run.marker.startswith(marker_prefix) and not run.handle.pid and fqid not in seen:
-                    handles.append(base.Handle(self.BACKEND, fqid, host=run.handle.host, workdir=run.workdir,
-                                               attempt=run.handle.attempt))
-        return handles
+        return handles + [h for h in waiting if h.fqid not in seen]
 
     def ping(self) -> dict[str, Any]:
         with self._cond:
