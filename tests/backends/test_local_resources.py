@@ -10,6 +10,7 @@ import os
 import shutil
 import signal
 import subprocess
+import time
 
 import pytest
 
@@ -33,8 +34,18 @@ def _asking(specs, request: Request, *scripts: str):
     return [dataclasses.replace(s, request=request) for s in specs([["/bin/sh", "-c", c] for c in scripts])]
 
 
-def _shown(spec) -> str:
-    return read(os.path.join(spec.workdir, "output", "stdout")).splitlines()[0]
+def _shown(spec, timeout: float = 10.0) -> str:
+    """The first line the payload wrote; a payload still running may not have written it
+    yet when its STARTED event arrives (STARTED means its wrapper runs), so it is
+    waited for."""
+    path = os.path.join(spec.workdir, "output", "stdout")
+    deadline = time.monotonic() + timeout
+    while True:
+        lines = read(path).splitlines() if os.path.exists(path) else []
+        if lines or time.monotonic() > deadline:
+            assert lines, f"{spec.fqid} wrote nothing to {path} in {timeout} s"
+            return lines[0]
+        time.sleep(0.02)
 
 
 def _started(log: EventLog, spec) -> Handle:
@@ -75,8 +86,9 @@ def test_gpus_come_back_on_a_kill_and_on_a_lost_wrapper(make_actor, specs):
     log.until(log.all_final([lost.fqid, after_loss.fqid]))
     assert log.finals()[lost.fqid][0].kind == base.LOST
     assert _shown(after_loss) == f"[{held[lost.fqid].gpu_ids[0]}]"
+    shown = _shown(after_kill)  # before the kill: the line is written while it runs
     assert client.kill([holder], 1.0)[0].confirmed
-    assert _shown(after_kill) == f"[{held[killed.fqid].gpu_ids[0]}]"
+    assert shown == f"[{held[killed.fqid].gpu_ids[0]}]"
     assert client.ping()["gpus_free"] == 2
 
 
