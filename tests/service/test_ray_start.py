@@ -33,7 +33,9 @@ from tests.test_cli import REPO, finish_root, gl_env, run_gl
 NOT_STARTED = (("the API server (dashboard)", "ray/dashboard/dashboard.py"),
                ("the autoscaler monitor", "autoscaler/_private/monitor.py"),
                ("the log monitor", "_private/log_monitor.py"),
-               ("an idle worker", "ray::IDLE"))
+               ("an idle worker", "ray::IDLE"),
+               ("Ray's dashboard agent", "ray/dashboard/agent.py"),
+               ("Ray's runtime-env agent", "runtime_env/agent/main.py"))
 IDLE_WORKER_END = 10.0  # Ray ends a worker idle for 1 s; slack for a loaded machine
 
 FIRST_SCRIPT = """
@@ -120,11 +122,22 @@ def test_the_services_ray_runs_only_what_the_backends_use(first_script):
             break
         time.sleep(0.2)
     assert not unwanted, unwanted
-    # What it does run: the head, the raylet's two agents, the Local backend's actor.
-    # (an actor's worker is titled ray::<class>, or ray::<class>.<method> while in a call)
-    names = sorted(cmd.split()[0].rsplit("/", 1)[-1].split(".")[0] for cmd in commands)
-    assert names == sorted(["gcs_server", "raylet", "ray::DashboardAgent", "ray::RuntimeEnvAgent",
+    # What it does run: the head, the stand-ins for the raylet's two agents, the Local
+    # backend's actor (an actor's worker is titled ray::<class>, or ray::<class>.<method>
+    # while in a call).
+    names = sorted(_name(cmd) for cmd in commands)
+    assert names == sorted(["gcs_server", "raylet", "ray_stand_in", "ray_stand_in",
                             "ray::LocalActor"]), names
+    stand_ins = [proc for proc in _ray_processes(root) if _name(_command(proc)) == "ray_stand_in"]
+    pss = [proc.memory_full_info().pss / 2**20 for proc in stand_ins]
+    assert all(size < 20 for size in pss), f"a stand-in agent takes {pss} MiB PSS"
+
+
+def _name(command: str) -> str:
+    words = command.split()
+    if any(word.endswith("/ray_stand_in.py") for word in words[:4]):  # not the raylet's options
+        return "ray_stand_in"
+    return words[0].rsplit("/", 1)[-1].split(".")[0]
 
 
 def test_kill_9_of_the_service_while_its_ray_starts_leaves_nothing(tmp_path):

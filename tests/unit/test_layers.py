@@ -34,7 +34,7 @@ LAYERS = [
     ["channel", "ray_runtime", "repository", "queue_log", "textfile"],
     ["model"],
     ["config", "status"],
-    ["errors"],
+    ["errors", "ray_stand_in"],  # ray_stand_in: a standard-library script the raylet runs
 ]
 RANK = {unit: row for row, units in enumerate(LAYERS) for unit in units}
 SHARED_BACKEND_MODULES = ("base", "config", "resources")
