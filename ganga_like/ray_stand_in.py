@@ -8,10 +8,13 @@ head) and never passes a ``runtime_env``. Each agent is a Python process with Ra
 imported, about 50 MiB PSS; this stand-in is about 5. It does what the raylet waits for
 and nothing more:
 
-1. For each port the agent was given (0: any free one), hold a socket bound to it, so
-   that no other process takes it; nothing listens, so a connection is refused at once.
-2. Write each port into ``<session dir>/<port name>_<node id>``, as the agent would
-   (written whole, then renamed: the raylet never reads half a number).
+1. Write "not in use" (-1) for the dashboard agent's three ports, as Ray's own agent
+   does in its minimal form, so that nothing tries to reach them.
+2. Hold a socket bound to the runtime-env agent's port (the one given, else any free
+   one), so that no other process takes it, and write that port; nothing listens on
+   it, so a connection is refused at once. Each port file is
+   ``<session dir>/<port name>_<node id>``, written whole, then renamed: the raylet never
+   reads half a number.
 3. Live until the raylet goes: it stops its agents with SIGTERM, which ends this process;
    a raylet killed outright leaves it to another parent, which it notices within a second.
 
@@ -27,13 +30,14 @@ import socket
 import sys
 import time
 
-# The agent's option that names a port -> the name of the file the raylet reads it from.
-PORT_FILES = {
+# The agent's options that name a port -> the file the raylet reads that port from.
+NOT_IN_USE = {  # the dashboard agent's: -1, as its minimal form writes
     "grpc-port": "metrics_agent_port",
     "metrics-export-port": "metrics_export_port",
     "listen-port": "dashboard_agent_listen_port",
-    "runtime-env-agent-port": "runtime_env_agent_port",
 }
+HELD = {"runtime-env-agent-port": "runtime_env_agent_port"}  # the runtime-env agent's
+UNUSED_PORT = -1
 PARENT_CHECK_S = 1.0
 
 
@@ -48,16 +52,18 @@ def options(argv: list[str]) -> dict[str, str]:
 
 
 def reserve(address: str, port: int) -> socket.socket:
-    """A socket bound to ``port`` (0: a free one chosen by the system), not listening."""
+    """A socket bound to ``port`` on ``address``, not listening; any free port if that one
+    is taken (as the agent itself would end up on another), on loopback if ``address``
+    cannot be bound."""
     held = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        held.bind((address, port))
-    except OSError:
-        held.close()
-        if address == "127.0.0.1":
-            raise
-        return reserve("127.0.0.1", port)
-    return held
+    for where in ((address, port), (address, 0), ("127.0.0.1", 0)):
+        try:
+            held.bind(where)
+            return held
+        except OSError:
+            continue
+    held.close()
+    raise OSError(f"ray_stand_in: no port to bind on {address} or 127.0.0.1")
 
 
 def write_port(session_dir: str, name: str, node_id: str, port: int) -> None:
@@ -79,7 +85,10 @@ def main(argv: list[str]) -> int:
     parent = os.getppid()
     address = given.get("node-ip-address", "127.0.0.1")
     held = []
-    for option, name in PORT_FILES.items():
+    for option, name in NOT_IN_USE.items():
+        if option in given:
+            write_port(session_dir, name, node_id, UNUSED_PORT)
+    for option, name in HELD.items():
         if option in given:
             bound = reserve(address, int(given[option]))
             held.append(bound)

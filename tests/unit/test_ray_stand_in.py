@@ -77,33 +77,36 @@ def _wait_for(what, timeout: float = 10.0):
     return found
 
 
-def test_it_writes_each_port_and_holds_it_until_its_parent_dies(tmp_path):
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        given = probe.getsockname()[1]
-    parent, pid = _start_under_a_parent(tmp_path, "--grpc-port=0", f"--listen-port={given}",
-                                        "--metrics-export-port=0", "--minimal")
-    try:
-        ports = _wait_for(lambda: (len(files := _port_files(str(tmp_path))) == 3) and files)
-        assert ports["dashboard_agent_listen_port"] == given
-        assert set(ports) == {"metrics_agent_port", "metrics_export_port",
-                              "dashboard_agent_listen_port"}
-        for port in ports.values():
+def test_the_dashboard_ports_are_not_in_use_and_the_runtime_env_port_is_held(tmp_path):
+    with socket.socket() as taken:  # another process holds the port the agent was given
+        taken.bind(("127.0.0.1", 0))
+        given = taken.getsockname()[1]
+        parent, pid = _start_under_a_parent(
+            tmp_path, "--grpc-port=0", "--listen-port=52365", "--metrics-export-port=0",
+            f"--runtime-env-agent-port={given}", "--minimal")
+        try:
+            ports = _wait_for(lambda: (len(files := _port_files(str(tmp_path))) == 4) and files)
+            assert {name: port for name, port in ports.items() if port == -1} == {
+                "metrics_agent_port": -1, "metrics_export_port": -1,
+                "dashboard_agent_listen_port": -1}
+            held = ports["runtime_env_agent_port"]
+            assert held not in (-1, 0, given)  # another free port, as the agent would take
             with socket.socket() as other:  # held: no other process can take it
                 with pytest.raises(OSError):
-                    other.bind(("127.0.0.1", port))
+                    other.bind(("127.0.0.1", held))
             with socket.socket() as client:  # and refused at once, never left hanging
                 client.settimeout(5)
                 with pytest.raises(ConnectionRefusedError):
-                    client.connect(("127.0.0.1", port))
-        assert not [name for name in os.listdir(tmp_path) if name.startswith(".")]
-        parent.send_signal(signal.SIGKILL)  # a raylet killed outright
-        parent.wait()
-        _wait_for(lambda: not psutil.pid_exists(pid), timeout=5 * ray_stand_in.PARENT_CHECK_S)
-    finally:
-        parent.kill()
-        if psutil.pid_exists(pid):
-            os.kill(pid, signal.SIGKILL)
+                    client.connect(("127.0.0.1", held))
+            assert not [name for name in os.listdir(tmp_path) if name.startswith(".")]
+            parent.send_signal(signal.SIGKILL)  # a raylet killed outright
+            parent.wait()
+            _wait_for(lambda: not psutil.pid_exists(pid),
+                      timeout=5 * ray_stand_in.PARENT_CHECK_S)
+        finally:
+            parent.kill()
+            if psutil.pid_exists(pid):
+                os.kill(pid, signal.SIGKILL)
 
 
 def test_sigterm_from_the_raylet_ends_it_at_once(tmp_path):
