@@ -318,8 +318,29 @@ class _Head(Protocol):
 
     def kill_all_processes(self, check_alive: bool, allow_graceful: bool) -> None: ...
 
+    def dead_processes(self) -> list[tuple[str, subprocess.Popen]]: ...
+
 
 _own_head: _Head | None = None  # the head we started, until stop_ray
+
+# The head's processes without which nothing of Ray works (Ray's process types). Its
+# other one, Ray's reaper, only cleans up after them.
+VITAL = ("gcs_server", "raylet")
+
+
+def own_head_lost() -> str:
+    """Why the head this process started is gone: which of its vital processes exited,
+    and how (the raylet also exits when one of its agents does). Empty while they run,
+    and when this process started no head (it joined a cluster, or Ray is not up)."""
+    head = _own_head
+    if head is None:
+        return ""
+    for process_type, process in head.dead_processes():
+        if process_type in VITAL:
+            code = process.returncode
+            how = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
+            return f"its {process_type} (pid {process.pid}) exited, {how}"
+    return ""
 
 
 def start_own_head(ray: ModuleType) -> str:

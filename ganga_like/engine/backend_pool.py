@@ -86,8 +86,14 @@ class BackendPool:
 
     def shutdown(self) -> None:
         ray = import_ray()
-        with self._lock:
+        # Bounded: a thread making an actor holds the lock, and on a Ray that died under
+        # it (its raylet gone) that call never returns; shutdown goes on without it.
+        locked = self._lock.acquire(timeout=CLOSE_WAIT)
+        try:
             actors, self._actors = list(self._actors.values()), {}
+        finally:
+            if locked:
+                self._lock.release()
         if not ray.is_initialized():
             return  # Ray is gone, and its actors with it (a call now could crash)
         # Closed first: an actor finishes what it does after its runs (trace.py's tidying).

@@ -22,7 +22,9 @@ with ``ganga-like service start``. What it does, in order:
    what finished meanwhile) has run; the service's status says ``ray: starting`` until
    then. If Ray cannot start, those verbs get its reason in one line and the service
    stays up for everything else;
-6. recovers the work of a backend actor that dies, at once (housekeeping);
+6. recovers the work of a backend actor that dies, at once (housekeeping), and stops
+   if the Ray head it started dies (its GCS or its raylet: the next client's service
+   starts a new one and adopts the running work);
 7. serves the web view once a client asks for it (``ganga-like web``: ``webhost``), on
    loopback behind a token made at that start; its open live pages count as clients;
 8. stops on SIGTERM, on ``ganga-like service stop``, or after ``GANGA_LIKE_IDLE``
@@ -55,6 +57,7 @@ from ..ray_runtime import (
     BackgroundStart,
     RayStartFailed,
     import_ray,
+    own_head_lost,
     ray_is_opened,
     settle_environment,
     start_in_background,
@@ -299,13 +302,22 @@ class Service:
         return self._active_count() > 0
 
     def _housekeeping(self) -> None:
-        """Every half second: recover the work of a backend actor that died; stop when
-        idle (no client, no active job, nothing to postprocess for ``idle`` seconds)."""
+        """Every half second: stop if the Ray head of our own died; recover the work of a
+        backend actor that died; stop when idle (no client, no active job, nothing to
+        postprocess for ``idle`` seconds)."""
         step = min(0.5, self.idle / 4) if self.idle > 0 else 0.5
         while not self.stopping.wait(step):
             if _identity(self.config.root) != self.root_identity:
                 # Deleted (or replaced): no client can find this service any more.
                 self.request_stop(f"its root {self.config.root} was deleted or replaced")
+                continue
+            lost = own_head_lost()
+            if lost:
+                # Nothing of the backends works any more, and a verb would wait on Ray for
+                # ever: stop, so that the next client starts a service with a new Ray,
+                # which adopts the running work as after any stop.
+                self.request_stop(f"its Ray ended ({lost}); the next client starts a new "
+                                  f"service, which adopts the running work")
                 continue
             if not self.ready.is_set():
                 continue

@@ -25,7 +25,7 @@ import pytest
 from ganga_like.channel.paths import ServicePaths
 from ganga_like.service import reaper
 from ganga_like.status import RayState
-from tests.service.test_service import service_status
+from tests.service.test_service import client, service_pid, service_status, wait_for
 from tests.test_cli import REPO, finish_root, gl_env, run_gl
 
 # What Ray's own ray.init() head starts and a head of ours does without: (what, how it
@@ -216,3 +216,43 @@ def test_a_stop_while_ray_starts_does_not_wait_for_it_and_leaves_nothing(tmp_pat
             f"Ray was {asked_while} when the stop was asked: not the case under test"
     finally:
         finish_root(root, what="the service stopped while its Ray started")
+
+
+def test_a_service_whose_ray_dies_stops_and_the_next_one_adopts_the_work(tmp_path):
+    """SIGKILL a stand-in agent of the service's Ray: its raylet exits with it (Ray's own
+    rule for its agents), and the service, whose backends are gone and whose verbs would
+    wait on Ray for ever, stops by itself, its reason in its log. Nothing of that Ray is
+    left; the subjob kept running, and the next client's service adopts it and sees it
+    complete."""
+    root = tmp_path / "gl"
+    go = tmp_path / "go"
+    try:
+        submitted = client(root, f"""
+            import time
+            j = Job(application=Executable(exe='/bin/sh', args=[
+                '-c', 'while [ ! -e {go} ]; do sleep 0.05; done; echo adopted']))
+            j.submit()
+            while j.status != 'running':
+                time.sleep(0.05)
+        """)
+        assert submitted.returncode == 0, submitted.stderr
+        pid = service_pid(root)
+        ray_dir = ServicePaths(str(root)).read_state()["ray_dir"]
+        stand_ins = [proc for proc in reaper.processes_using(ray_dir)
+                     if _name(_command(proc)) == "ray_stand_in"]
+        assert len(stand_ins) == 2, [_command(proc) for proc in reaper.processes_using(ray_dir)]
+        stand_ins[0].kill()
+        wait_for(lambda: not psutil.pid_exists(pid)
+                 or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE,
+                 timeout=60, what="the service to stop once its Ray died")
+        log = (root / "service.log").read_text()
+        assert "stopping: its Ray ended (its raylet (pid " in log, log[-2000:]
+        wait_for(lambda: not reaper.processes_using(ray_dir), timeout=30,
+                 what="the dead Ray's processes to end")
+        go.touch()
+        done = client(root, "print(jobs(0).wait(timeout=60).value)")
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.split() == ["completed"], done.stdout
+        assert (root / "workspace" / "0" / "output" / "stdout").read_text() == "adopted\n"
+    finally:
+        finish_root(root, what="the service started after its Ray died")
