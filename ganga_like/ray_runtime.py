@@ -85,6 +85,10 @@ OWN_HEAD_SYSTEM_CONFIG = {
 }
 
 STAND_IN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "ray_stand_in.py")
+# The Ray releases whose raylet was seen to run with the stand-in (the port files it
+# waits for, what it does when an agent exits). Any other runs Ray's own agents: more
+# memory, never a head that cannot start.
+STAND_IN_RAY_RELEASES = ("2.60",)
 # The raylet's options that carry its agents' command lines.
 AGENT_COMMAND_OPTIONS = ("--dashboard_agent_command=", "--runtime_env_agent_command=")
 
@@ -365,10 +369,14 @@ def start_own_head(ray: ModuleType) -> str:
             """No API server: we serve no dashboard, jobs or state API."""
 
         def start_raylet(self, *args: Any, **kwargs: Any) -> None:
-            """The raylet, with the stand-in for its agents. Ray builds the raylet's command
+            """The raylet, with the stand-in for its agents (with the Ray releases it was
+            seen to work with: ``STAND_IN_RAY_RELEASES``). Ray builds the raylet's command
             line inside ``services.start_raylet`` and has no option for the agents, so the
             command is rewritten on its way to ``start_ray_process``, for this call only
             (the head starts in one thread, under ``_lock``)."""
+            if not stands_in_for_agents(ray.__version__):
+                super().start_raylet(*args, **kwargs)
+                return
             start_process = services.start_ray_process
 
             def start_with_stand_ins(command: list[str], process_type: str,
@@ -391,6 +399,11 @@ def start_own_head(ray: ModuleType) -> str:
         include_log_monitor=False, _system_config=system_config)
     _own_head = OwnHead(params, head=True, shutdown_at_exit=False, spawn_reaper=True)
     return str(_own_head.address)
+
+
+def stands_in_for_agents(ray_version: str) -> bool:
+    """Whether our head runs the stand-in for the raylet's agents with this Ray."""
+    return ray_version.rsplit(".", 1)[0] in STAND_IN_RAY_RELEASES
 
 
 def stand_in_agents(raylet_command: list[str]) -> list[str]:

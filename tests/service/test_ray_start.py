@@ -17,12 +17,14 @@ import subprocess
 import sys
 import textwrap
 import time
+from importlib import metadata
 from pathlib import Path
 
 import psutil
 import pytest
 
 from ganga_like.channel.paths import ServicePaths
+from ganga_like.ray_runtime import stands_in_for_agents
 from ganga_like.service import reaper
 from ganga_like.status import RayState
 from tests.service.test_service import client, service_pid, service_status, wait_for
@@ -126,6 +128,8 @@ def test_the_services_ray_runs_only_what_the_backends_use(first_script):
     # backend's actor (an actor's worker is titled ray::<class>, or ray::<class>.<method>
     # while in a call).
     names = sorted(_name(cmd) for cmd in commands)
+    assert stands_in_for_agents(metadata.version("ray")), \
+        "this test expects a Ray release that runs the stand-in agents (ray_runtime)"
     assert names == sorted(["gcs_server", "raylet", "ray_stand_in", "ray_stand_in",
                             "ray::LocalActor"]), names
     stand_ins = [proc for proc in _ray_processes(root) if _name(_command(proc)) == "ray_stand_in"]

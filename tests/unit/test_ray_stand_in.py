@@ -18,7 +18,7 @@ import psutil
 import pytest
 
 from ganga_like import ray_stand_in
-from ganga_like.ray_runtime import STAND_IN, stand_in_agents
+from ganga_like.ray_runtime import STAND_IN, stand_in_agents, stands_in_for_agents
 
 NODE = "ab" * 28
 
@@ -43,6 +43,11 @@ def test_the_raylets_agents_become_the_stand_in_with_their_own_arguments():
         stand_in + dashboard)
     assert replaced[3] == "--runtime_env_agent_command=" + subprocess.list2cmdline(
         stand_in + runtime_env)
+
+
+def test_only_the_ray_releases_it_was_seen_to_work_with_run_it():
+    assert stands_in_for_agents("2.60.0") and stands_in_for_agents("2.60.3")
+    assert not any(map(stands_in_for_agents, ("2.6.0", "2.59.1", "2.61.0", "3.60.0")))
 
 
 def test_an_agent_command_of_another_shape_is_left_to_ray():
