@@ -54,6 +54,7 @@ def main(argv: list[str] | None = None) -> None:
             into.append(result["service_pss_bytes"] / MIB)
             print(f"rep {rep + 1}, {tree or 'this tree'}: {into[-1]:.1f} MiB PSS, "
                   f"{result.get('service_processes')} processes", flush=True)
+            print(f"    RSS each: {' '.join(result.get('service_tree', []))}", flush=True)
     mine, theirs = statistics.median(ours_pss), statistics.median(other_pss)
     print(f"| service tree PSS, median of {args.reps} | this tree {mine:.1f} MiB | "
           f"{other} {theirs:.1f} MiB | ratio {mine / theirs:.3f} |")
