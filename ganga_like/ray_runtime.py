@@ -368,7 +368,7 @@ def start_own_head(ray: ModuleType) -> str:
                              raise_on_failure: bool) -> None:
             """No API server: we serve no dashboard, jobs or state API."""
 
-        def start_raylet(self, *args: Any, **kwargs: Any) -> None:
+        def start_raylet(self, *args: object, **kwargs: object) -> None:
             """The raylet, with the stand-in for its agents (with the Ray releases it was
             seen to work with: ``STAND_IN_RAY_RELEASES``). Ray builds the raylet's command
             line inside ``services.start_raylet`` and has no option for the agents, so the
@@ -380,7 +380,7 @@ def start_own_head(ray: ModuleType) -> str:
             start_process = services.start_ray_process
 
             def start_with_stand_ins(command: list[str], process_type: str,
-                                     *more: Any, **options: Any) -> Any:
+                                     *more: object, **options: object) -> object:
                 if process_type == raylet_type:
                     command = stand_in_agents(command)
                 return start_process(command, process_type, *more, **options)
