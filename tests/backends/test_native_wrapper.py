@@ -93,3 +93,29 @@ def test_inherited_descriptors_are_closed_before_the_payload_starts(cache, tmp_p
     assert code == 0
     fds = sorted(int(word) for word in (tmp_path / "w" / "output" / "stdout").read_text().split())
     assert fds[:3] == [0, 1, 2] and len(fds) <= 4  # 0, 1, 2 and the directory ls reads
+
+
+@pytest.mark.parametrize(("make", "code", "words"), [
+    (lambda path: None, 127, "not found"),
+    (lambda path: path.mkdir(), 126, "not executable"),
+    (lambda path: path.write_text("echo hi\n"), 126, "not executable"),
+])
+def test_a_path_that_cannot_run_is_named_after_the_failed_start(cache, tmp_path, make, code, words):
+    # A program given as a path is checked only once it could not be started: the
+    # common case spares a stat and an access; the one that fails says why, as before.
+    program = tmp_path / "program"
+    make(program)
+    status_code, history = _run(native.native_wrapper(), tmp_path / "w", str(program))
+    assert status_code == code
+    assert [i.state for i in history] == [sf.EXEC_FAILED]
+    assert history[0].note == f"exit={code} {words}: {program}"
+    assert f"{program}: {words}" in (tmp_path / "w" / "output" / "stderr").read_text()
+
+
+def test_a_payload_whose_children_ended_first_is_done_without_leftovers(cache, tmp_path):
+    # The wrapper learns that nothing of the tree is left from waitpid (no child at all);
+    # children that end before the payload leave no "leftovers" note.
+    code, history = _run(native.native_wrapper(), tmp_path / "w", "/bin/sh", "-c",
+                         "/bin/true & /bin/true & wait; exit 0")
+    assert code == 0
+    assert [(i.state, i.note) for i in history[1:]] == [(sf.RUN_DONE, "exit=0")]
