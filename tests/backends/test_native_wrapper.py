@@ -119,3 +119,16 @@ def test_a_payload_whose_children_ended_first_is_done_without_leftovers(cache, t
                          "/bin/true & /bin/true & wait; exit 0")
     assert code == 0
     assert [(i.state, i.note) for i in history[1:]] == [(sf.RUN_DONE, "exit=0")]
+
+
+@pytest.mark.skipif(shutil.which("musl-gcc") is None, reason="no musl-gcc on this machine")
+def test_linked_against_musl_where_musl_gcc_exists(cache, tmp_path, monkeypatch):
+    # glibc's start-up asks the CPU for its cache sizes (CPUID traps on a virtual
+    # machine): musl's does not, so it is the first choice when $CC does not say otherwise.
+    monkeypatch.delenv("CC", raising=False)
+    wrapper = native.native_wrapper()
+    with open(wrapper, "rb") as handle:
+        image = handle.read()
+    assert b"GLIBC_TUNABLES" not in image and b"ld-linux" not in image  # neither glibc nor dynamic
+    code, history = _run(wrapper, tmp_path / "w", "/bin/sh", "-c", "echo out; exit 3")
+    assert code == 3 and [i.state for i in history] == [sf.RUNNING, sf.RUN_FAILED]
