@@ -132,3 +132,23 @@ def test_linked_against_musl_where_musl_gcc_exists(cache, tmp_path, monkeypatch)
     assert b"GLIBC_TUNABLES" not in image and b"ld-linux" not in image  # neither glibc nor dynamic
     code, history = _run(wrapper, tmp_path / "w", "/bin/sh", "-c", "echo out; exit 3")
     assert code == 3 and [i.state for i in history] == [sf.RUNNING, sf.RUN_FAILED]
+
+
+def test_outputs_that_cannot_be_opened_are_a_wrapper_error(cache, tmp_path):
+    # The wrapper opens /dev/null, stdout and stderr straight onto 0, 1 and 2; one that
+    # cannot be opened (here stdout is a directory) stops it before the payload runs.
+    (tmp_path / "w" / "output" / "stdout").mkdir(parents=True)
+    proc = subprocess.run([native.native_wrapper(), str(tmp_path / "w"), "/bin/true"], timeout=30)
+    history = sf.StatusFile(str(tmp_path / "w" / "status")).history()
+    assert proc.returncode == 126
+    assert [(i.state, i.note.split(" in ")[0]) for i in history] == [
+        (sf.WRAPPER_ERROR, "exit=126 cannot open stdout/stderr")]
+
+
+def test_the_payload_reads_dev_null_and_writes_its_own_files(cache, tmp_path):
+    code, _ = _run(native.native_wrapper(), tmp_path / "w", "/bin/sh", "-c",
+                   "cat; readlink /proc/self/fd/0 /proc/self/fd/1; echo err >&2")
+    output = tmp_path / "w" / "output"
+    assert code == 0
+    assert (output / "stdout").read_text().split() == ["/dev/null", str(output / "stdout")]
+    assert (output / "stderr").read_text() == "err\n"

@@ -189,6 +189,18 @@ static int executable_file(const char *path, int *exists) {
     return S_ISREG(st.st_mode) && access(path, X_OK) == 0;
 }
 
+/* Open ``path`` as descriptor ``target`` (0, 1 and 2, in that order): once ``target``
+ * is closed it is the lowest free descriptor, so open() lands there and the dup2 and
+ * close of an open elsewhere are spared (three system calls per subjob). */
+static int open_as(int target, const char *path, int flags) {
+    close(target);
+    int fd = open(path, flags, 0644);
+    if (fd < 0 || fd == target) return fd;
+    int moved = dup2(fd, target);
+    close(fd);
+    return moved;
+}
+
 /* A program given as a path that is missing or not an executable file: say which
  * (EXEC_FAILED, exit 127 or 126) and return that code; 0 if it is one. */
 static int refused_path(const char *exe) {
@@ -246,17 +258,14 @@ int main(int argc, char **argv) {
         record("WRAPPER_ERROR", note);
         return 126;
     }
-    int in = open("/dev/null", O_RDONLY);
     /* Modes through the umask: the service's keeps them private (077) unless it was
      * asked to open outputs to a group (027). */
-    int out = open("stdout", O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int err = open("stderr", O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (in < 0 || out < 0 || err < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0) {
+    if (open_as(0, "/dev/null", O_RDONLY) < 0 || open_as(1, "stdout", O_WRONLY | O_CREAT | O_TRUNC) < 0
+        || open_as(2, "stderr", O_WRONLY | O_CREAT | O_TRUNC) < 0) {
         snprintf(note, sizeof note, "exit=126 cannot open stdout/stderr in %s", out_dir);
         record("WRAPPER_ERROR", note);
         return 126;
     }
-    close(in); close(out); close(err);
 
     /* Resolve the program: a path as given, or the first executable file in $PATH. */
     char path[4096];
