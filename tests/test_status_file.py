@@ -155,3 +155,42 @@ def test_any_note_round_trips_as_one_line(tmp_path_factory, note, state):
     assert (cleaned.startswith(read.note)
             or cleaned.encode("utf-8", "replace").decode("utf-8", "replace").startswith(read.note))
     assert abs(read.when - written.when) < 1e-5
+
+
+@pytest.mark.parametrize("extra", [-1, 0, 1])
+def test_current_reads_a_file_at_the_edge_of_one_read(tmp_path, extra):
+    # One read of 2 * LINE_MAX bytes takes a short file whole; a file of exactly that
+    # size or more is read again from its tail: the last line is found either way.
+    path = tmp_path / "status"
+    status = sf.StatusFile(path)
+    status.set(sf.CREATED, "x" * 3000)
+    status.set(sf.RUNNING, "y" * 3000)
+    last = sf.StatusInfo(sf.RUN_DONE, "exit=0 ", time.time()).line()
+    room = 2 * sf.LINE_MAX + extra - path.stat().st_size - len(last)
+    with open(path, "ab") as handle:
+        handle.write(last[:-1] + b"z" * room + b"\n")
+    assert path.stat().st_size == 2 * sf.LINE_MAX + extra
+    assert status.current().state == sf.RUN_DONE and status.current().note.endswith("z")
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Europe/Zurich", "America/New_York", "Australia/Lord_Howe"])
+def test_format_time_matches_datetime_in_every_second_and_offset(monkeypatch, zone):
+    # The date, time and offset of a second are worked out once and reused: across
+    # daylight-saving changes (both passes of a repeated hour) and rounding to the next
+    # second, the stamp is what datetime writes.
+    import datetime as dt
+    import random
+
+    monkeypatch.setenv("TZ", zone)
+    time.tzset()
+    try:
+        changes = [1711846800.0, 1729990800.0, 1711846799.9999996, 1729987200.5, 1743903000.0]
+        stamps = [base + step for base in changes for step in (-3600.25, -0.5, 0.0, 0.25, 1800.75, 3600.0)]
+        generator = random.Random(7)
+        stamps += [generator.uniform(0, 2e9) for _ in range(2000)]
+        for when in stamps:
+            expected = dt.datetime.fromtimestamp(when).astimezone().strftime("%Y-%m-%dT%H:%M:%S.%f%z")
+            assert sf.format_time(when) == expected, when
+    finally:
+        monkeypatch.undo()
+        time.tzset()

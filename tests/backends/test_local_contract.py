@@ -225,6 +225,27 @@ class TestLocalSpecifics:
             proc.wait()
         assert procs.start_time(proc.pid) is None  # reaped: no such process
 
+    def test_a_spawned_process_start_time_needs_no_read_and_equals_the_stat_file(self):
+        # The Local actor brackets each spawn with CLOCK_BOOTTIME: within one clock tick
+        # the start time is known without reading /proc (here: after the process is gone,
+        # so nothing could be read), and it is the value /proc gave while it lived.
+        bracketed = 0
+        for _ in range(50):
+            before = procs.boot_clock_ns()
+            pid = os.posix_spawn("/bin/sleep", ["/bin/sleep", "5"], dict(os.environ))
+            after = procs.boot_clock_ns()
+            try:
+                from_stat = procs.start_time(pid)
+                # Readings a whole tick apart: read from /proc, the same value.
+                assert procs.spawned_start_time(pid, before - procs.NS_PER_TICK, after) == from_stat
+            finally:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+            if before // procs.NS_PER_TICK == after // procs.NS_PER_TICK:
+                bracketed += 1
+                assert procs.spawned_start_time(pid, before, after) == from_stat
+        assert bracketed  # the bracket held at least once (a spawn takes well under a tick)
+
     def test_find_by_marker_and_kill_tree(self, specs, marker_prefix):
         import subprocess
 

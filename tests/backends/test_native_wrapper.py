@@ -93,3 +93,62 @@ def test_inherited_descriptors_are_closed_before_the_payload_starts(cache, tmp_p
     assert code == 0
     fds = sorted(int(word) for word in (tmp_path / "w" / "output" / "stdout").read_text().split())
     assert fds[:3] == [0, 1, 2] and len(fds) <= 4  # 0, 1, 2 and the directory ls reads
+
+
+@pytest.mark.parametrize(("make", "code", "words"), [
+    (lambda path: None, 127, "not found"),
+    (lambda path: path.mkdir(), 126, "not executable"),
+    (lambda path: path.write_text("echo hi\n"), 126, "not executable"),
+])
+def test_a_path_that_cannot_run_is_named_after_the_failed_start(cache, tmp_path, make, code, words):
+    # A program given as a path is checked only once it could not be started: the
+    # common case spares a stat and an access; the one that fails says why, as before.
+    program = tmp_path / "program"
+    make(program)
+    status_code, history = _run(native.native_wrapper(), tmp_path / "w", str(program))
+    assert status_code == code
+    assert [i.state for i in history] == [sf.EXEC_FAILED]
+    assert history[0].note == f"exit={code} {words}: {program}"
+    assert f"{program}: {words}" in (tmp_path / "w" / "output" / "stderr").read_text()
+
+
+def test_a_payload_whose_children_ended_first_is_done_without_leftovers(cache, tmp_path):
+    # The wrapper learns that nothing of the tree is left from waitpid (no child at all);
+    # children that end before the payload leave no "leftovers" note.
+    code, history = _run(native.native_wrapper(), tmp_path / "w", "/bin/sh", "-c",
+                         "/bin/true & /bin/true & wait; exit 0")
+    assert code == 0
+    assert [(i.state, i.note) for i in history[1:]] == [(sf.RUN_DONE, "exit=0")]
+
+
+@pytest.mark.skipif(shutil.which("musl-gcc") is None, reason="no musl-gcc on this machine")
+def test_linked_against_musl_where_musl_gcc_exists(cache, tmp_path, monkeypatch):
+    # glibc's start-up asks the CPU for its cache sizes (CPUID traps on a virtual
+    # machine): musl's does not, so it is the first choice when $CC does not say otherwise.
+    monkeypatch.delenv("CC", raising=False)
+    wrapper = native.native_wrapper()
+    with open(wrapper, "rb") as handle:
+        image = handle.read()
+    assert b"GLIBC_TUNABLES" not in image and b"ld-linux" not in image  # neither glibc nor dynamic
+    code, history = _run(wrapper, tmp_path / "w", "/bin/sh", "-c", "echo out; exit 3")
+    assert code == 3 and [i.state for i in history] == [sf.RUNNING, sf.RUN_FAILED]
+
+
+def test_outputs_that_cannot_be_opened_are_a_wrapper_error(cache, tmp_path):
+    # The wrapper opens /dev/null, stdout and stderr straight onto 0, 1 and 2; one that
+    # cannot be opened (here stdout is a directory) stops it before the payload runs.
+    (tmp_path / "w" / "output" / "stdout").mkdir(parents=True)
+    proc = subprocess.run([native.native_wrapper(), str(tmp_path / "w"), "/bin/true"], timeout=30)
+    history = sf.StatusFile(str(tmp_path / "w" / "status")).history()
+    assert proc.returncode == 126
+    assert [(i.state, i.note.split(" in ")[0]) for i in history] == [
+        (sf.WRAPPER_ERROR, "exit=126 cannot open stdout/stderr")]
+
+
+def test_the_payload_reads_dev_null_and_writes_its_own_files(cache, tmp_path):
+    code, _ = _run(native.native_wrapper(), tmp_path / "w", "/bin/sh", "-c",
+                   "cat; readlink /proc/self/fd/0 /proc/self/fd/1; echo err >&2")
+    output = tmp_path / "w" / "output"
+    assert code == 0
+    assert (output / "stdout").read_text().split() == ["/dev/null", str(output / "stdout")]
+    assert (output / "stderr").read_text() == "err\n"

@@ -62,3 +62,41 @@ def test_acknowledged_events_are_forgotten_and_an_empty_poll_times_out():
     assert stream.events(seq, timeout=0.1) == (seq, [])
     assert time.monotonic() - started >= 0.09
     assert not stream.pending()
+
+
+def test_a_lingering_poll_answers_once_an_event_leaves_the_actor_quiet():
+    # The linger waits on a condition of its own: the changes that leave runs behind do
+    # not wake it (each wake-up was a switch of threads per subjob); the event after which
+    # nothing runs ends it at once (20 s linger: at once is well under half of it).
+    running = {f"1.{index}" for index in range(20)}
+    poller_looks = []
+
+    def quiet() -> bool:
+        if threading.current_thread().name == "poller":
+            poller_looks.append(len(running))
+        return not running
+
+    stream = EventStream(quiet=quiet, start=0)
+
+    def finish_all() -> None:
+        for fqid in sorted(running):
+            with stream.cond:
+                running.discard(fqid)
+                stream.emit(fqid, "finished")
+                stream.cond.notify_all()  # as the actors do after every change
+            time.sleep(0.01)
+
+    with stream.cond:
+        stream.emit("1.x", "started")  # one event waiting: the poll lingers
+    answer: list[tuple[int, list]] = []
+    poller = threading.Thread(target=lambda: answer.append(stream.poll(0, timeout=60.0, linger=20.0)),
+                              name="poller")
+    started = time.monotonic()
+    poller.start()
+    time.sleep(0.05)
+    finish_all()
+    poller.join(30)
+    seq, events = answer[0]
+    assert len(events) == 21 and seq == 21
+    assert time.monotonic() - started < 10.0
+    assert len(poller_looks) <= 3, poller_looks  # on entry and at the end, not per event

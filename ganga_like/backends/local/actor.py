@@ -54,6 +54,8 @@ LINGER_RECHECK = 0.25  # seconds between checks of subjobs whose processes outli
 LEFTOVER_GRACE = 2.0  # TERM to KILL, for what a payload left behind when its wrapper ended
 SUBMIT_CHUNK = 64  # specs prepared on disk per step of submit()
 
+_EnvKey = tuple[dict[str, str] | None, dict[str, str]]  # a spec's (base_env, env)
+
 
 @dataclasses.dataclass(eq=False)
 class LocalRun(Run):
@@ -91,6 +93,8 @@ class LocalActor(RuntimeActor):
         self._wrapper = self._command[-1]
         self._spawn_directly = len(self._command) == 1  # the native wrapper (see _launch)
         self._own_env = dict(os.environ)
+        # (the base_env and env it was worked out for, the payload environment): _environment
+        self._last_env: tuple[_EnvKey | None, dict[str, str]] = (None, {})
         self._watched: dict[int, LocalRun] = {}  # pidfd -> run
         self._devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)  # shared by every start
         self._std_actions = [(os.POSIX_SPAWN_DUP2, self._devnull, fd) for fd in (0, 1, 2)]
@@ -149,13 +153,14 @@ class LocalActor(RuntimeActor):
         spec = run.spec
         assert spec is not None
         grant = run.grant or Grant()
-        env = payload_environment(spec, self._own_env)
+        env = self._environment(spec)
         env[procs.MARKER_VAR] = spec.marker
         env[CUDA_VARIABLE] = gpu_visible(grant.gpu_ids)  # its own GPUs; none: empty, so no GPU
         # Read back on adoption when the service died before its STARTED handle was stored.
         env[HELD_VARIABLE] = held_text(run.slots, grant)
         argv = [*self._command, spec.workdir, spec.exe, *spec.args]
         popen = None
+        before = procs.boot_clock_ns()
         try:
             if self._spawn_directly:
                 # The native wrapper closes inherited descriptors and enters its output
@@ -167,6 +172,7 @@ class LocalActor(RuntimeActor):
                                          stdout=self._devnull, stderr=self._devnull, close_fds=True,
                                          start_new_session=True)
                 pid = popen.pid
+            after = procs.boot_clock_ns()
         except (OSError, ValueError) as error:  # ValueError: a NUL in an argument or variable
             reason = f"cannot start the wrapper {self._wrapper}: {error}"
             sf.append_quietly(run.status_path, sf.WRAPPER_ERROR, f"exit=126 {reason}")
@@ -175,7 +181,8 @@ class LocalActor(RuntimeActor):
         pidfd = os.pidfd_open(pid)
         # What it holds goes with its handle (stored with the subjob): an actor that
         # adopts it after a restart holds the same again.
-        handle = Handle(BACKEND, run.fqid, self._host, pid, procs.start_time(pid) or 0.0, "", run.workdir,
+        created = procs.spawned_start_time(pid, before, after) or 0.0
+        handle = Handle(BACKEND, run.fqid, self._host, pid, created, "", run.workdir,
                         attempt=spec.attempt, cpus=run.slots, memory_mb=grant.memory_mb,
                         gpu_ids=grant.gpu_ids)
         with self._cond:
@@ -184,6 +191,17 @@ class LocalActor(RuntimeActor):
             self._epoll.register(pidfd, select.EPOLLIN)
             self._started(run, handle)
             self._cond.notify_all()
+
+    def _environment(self, spec: SubjobSpec) -> dict[str, str]:
+        """A copy of ``payload_environment(spec)``, worked out once for the subjobs of a
+        batch (they share one ``base_env`` and mostly the same ``env``)."""
+        key = (spec.base_env, spec.env)
+        known, env = self._last_env
+        if known is None or known != key:  # compared by value: a dict changed in place is seen
+            env = payload_environment(spec, self._own_env)
+            self._last_env = ((dict(spec.base_env) if spec.base_env is not None else None,
+                               dict(spec.env)), env)
+        return dict(env)
 
     def _not_started(self, run: LocalRun, reason: str) -> None:
         with self._cond:

@@ -28,7 +28,12 @@ class EventStream:
     """
 
     def __init__(self, quiet: Callable[[], bool] = lambda: False, start: int | None = None) -> None:
-        self.cond = threading.Condition(threading.Lock())
+        lock = threading.Lock()
+        self.cond = threading.Condition(lock)
+        # A lingering poll waits here, on the same lock, woken only when an event leaves
+        # the actor quiet: waiting on ``cond`` it woke at every change the actor notified
+        # (about three per subjob), each wake-up a trip for the GIL between threads.
+        self._quieted = threading.Condition(lock)
         self.seq = time.time_ns() // 1000 if start is None else start
         self._events: collections.deque[Event] = collections.deque()
         self._quiet = quiet
@@ -40,6 +45,8 @@ class EventStream:
         self.seq += 1
         event = Event(self.seq, fqid, kind, time.time(), exit_code, note, detail, handle)
         self._events.append(event)
+        if self._quiet():  # the actor's last event for now: a lingering poll answers at once
+            self._quieted.notify_all()
         return event
 
     def snapshot(self, fqid: str, kind: str, exit_code: int | None = None, note: str = "",
@@ -60,8 +67,9 @@ class EventStream:
         gather, so a busy backend answers with one batch rather than a call per event.
         It applies only while the stream is busy, i.e. when events were already
         waiting as the call came in: an event that the poll had to wait for goes out
-        at once, so an idle backend adds no latency. It ends early once the actor is
-        quiet.
+        at once, so an idle backend adds no latency. It ends early once an event
+        leaves the actor quiet (a quiet that comes without an event, e.g. a refused
+        run, waits out the linger).
         """
         deadline = time.monotonic() + max(0.0, timeout)
         with self.cond:
@@ -71,7 +79,7 @@ class EventStream:
             if linger > 0 and busy:
                 until = time.monotonic() + linger
                 while (left := until - time.monotonic()) > 0 and not self._quiet():
-                    self.cond.wait(left)
+                    self._quieted.wait(left)
             while self._events and self._events[0].seq <= since:
                 self._events.popleft()  # acknowledged: the contract lets us forget them
             found = list(self._events)

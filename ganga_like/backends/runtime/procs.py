@@ -77,6 +77,31 @@ def start_time(pid: int) -> float | None:
     return ticks / _CLOCK_TICKS + _boot_time()
 
 
+NS_PER_TICK = 1_000_000_000 // _CLOCK_TICKS
+
+
+def boot_clock_ns() -> int:
+    """CLOCK_BOOTTIME now, in ns: the clock the kernel stamps a new process with."""
+    return time.clock_gettime_ns(time.CLOCK_BOOTTIME)
+
+
+def spawned_start_time(pid: int, before_ns: int, after_ns: int) -> float | None:
+    """:func:`start_time` of a process this one started between two :func:`boot_clock_ns`
+    readings, read from /proc only when they straddle a clock tick.
+
+    The kernel stamps a process with CLOCK_BOOTTIME as it is forked and shows it in
+    ``/proc/<pid>/stat`` in whole clock ticks (10 ms). A spawn takes well under a tick,
+    so both readings nearly always fall in the tick the process was stamped in: the
+    start time is known without the open, read and close of its stat file (a tenth of
+    what the Local actor spent per subjob). Otherwise it is read as :func:`start_time`
+    does.
+    """
+    tick = before_ns // NS_PER_TICK
+    if tick != after_ns // NS_PER_TICK:
+        return start_time(pid)
+    return tick / _CLOCK_TICKS + _boot_time()
+
+
 def same_process(proc: psutil.Process, create_time_: float) -> bool:
     try:
         return abs(proc.create_time() - create_time_) < CT_TOLERANCE

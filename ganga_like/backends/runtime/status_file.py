@@ -74,10 +74,22 @@ def validate_state(state: str) -> str:
     return state
 
 
+_second_cache: tuple[tuple[_dt.datetime, int], str, str] = ((_dt.datetime.min, 0), "", "")
+
+
 def format_time(when: float) -> str:
     """ISO 8601 local time with microseconds and UTC offset (same as wrapper.sh)."""
-    stamp = _dt.datetime.fromtimestamp(when).astimezone()
-    return stamp.strftime(_TIME_FORMAT)
+    global _second_cache
+    local = _dt.datetime.fromtimestamp(when)
+    # The date, time and offset of one local second are worked out once (astimezone and
+    # strftime were half of what the Local actor spent writing a subjob's first line);
+    # the fold tells the two passes of a repeated hour apart.
+    key = (local.replace(microsecond=0), local.fold)
+    known, head, offset = _second_cache
+    if known != key:
+        head, offset = local.strftime("%Y-%m-%dT%H:%M:%S"), local.astimezone().strftime("%z")
+        _second_cache = (key, head, offset)
+    return f"{head}.{local.microsecond:06d}{offset}"
 
 
 def parse_time(text: str) -> float:
@@ -199,9 +211,14 @@ def last_status(path: str) -> StatusInfo | None:
     except FileNotFoundError:
         return None
     try:
-        size = os.fstat(fd).st_size
-        start = max(0, size - 2 * LINE_MAX)
-        data = os.pread(fd, size - start, start)
+        # Most status files are a few lines: one read takes the whole file; only a
+        # longer one costs the fstat and the read of its tail.
+        data = os.read(fd, 2 * LINE_MAX)
+        start = 0
+        if len(data) == 2 * LINE_MAX:
+            size = os.fstat(fd).st_size
+            start = max(0, size - 2 * LINE_MAX)
+            data = os.pread(fd, size - start, start)
     finally:
         os.close(fd)
     if start:

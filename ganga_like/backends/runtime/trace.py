@@ -134,6 +134,7 @@ class _Tidier:
         """Queue ``workdir`` for tidying, journalled first (``tidy_journal.py``): what a
         closed or killed actor did not get to, the next one that tidies there does."""
         with self._cond:
+            idle = not self._pending  # the thread waits for work, not for a quiet moment
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="ganga_like-tidy", daemon=True)
                 self._thread.start()
@@ -146,7 +147,11 @@ class _Tidier:
                 pass  # not journalled: tidied if this process lives long enough, as before
             self._pending.append(workdir)
             self._last = time.monotonic()
-            self._cond.notify()
+            if idle:
+                # Only the thread waiting for work needs waking: one counting down the
+                # quiet period reads the new ``_last`` when its wait ends. Woken for every
+                # subjob, it cost a switch of threads (and of the GIL) per subjob.
+                self._cond.notify()
 
     def _run(self) -> None:
         while True:

@@ -9,7 +9,8 @@
  *     go to <workdir>/output/stdout and .../stderr (truncated);
  *   * <exe> and the args are an argv vector, never parsed by a shell; an <exe>
  *     without '/' is searched in $PATH for an executable regular file;
- *   * status lines, each one O_APPEND write of at most 4096 bytes:
+ *   * status lines, each one O_APPEND write of at most 4096 bytes, to the status
+ *     file opened once (close-on-exec) and kept open until the last line:
  *       RUNNING pid=<payload> wrapper=<this> marker=<$GANGA_LIKE_MARKER>
  *       RUN_DONE exit=0 | RUN_FAILED exit=N [signal=NAME] | KILLED exit=N [signal=NAME]
  *       EXEC_FAILED exit=127 not found: ... | exit=126 not executable: ...
@@ -52,6 +53,7 @@
 extern char **environ;
 
 static char status_path[4096];
+static int status_fd = -1;  /* opened by the first line, kept for the last (O_CLOEXEC) */
 static volatile sig_atomic_t got_signal = 0;
 static volatile pid_t payload = 0;
 
@@ -70,7 +72,8 @@ static void record(const char *state, const char *note) {
     for (size_t i = 0; i < n; i++)
         if (line[i] == '\n' || line[i] == '\r') line[i] = ' ';
     line[n++] = '\n';
-    int fd = open(status_path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (status_fd < 0) status_fd = open(status_path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    int fd = status_fd;
     if (fd >= 0) {
         /* A payload may have left a partial line (or junk) at the end: start afresh. */
         char last = '\n';
@@ -82,7 +85,6 @@ static void record(const char *state, const char *note) {
         }
         ssize_t ignored = write(fd, line, n);
         (void)ignored;
-        close(fd);
     }
 }
 
@@ -154,7 +156,12 @@ static int end_leftovers(void) {
     long start = now_ms();
     for (;;) {
         int wstatus;
-        while (waitpid(-1, &wstatus, WNOHANG) > 0) {}
+        pid_t reaped;
+        while ((reaped = waitpid(-1, &wstatus, WNOHANG)) > 0) {}
+        /* No child at all, not even one running: nothing of the tree is left (a
+         * descendant whose parent ends is re-parented to us before that parent can be
+         * reaped). The common case, answered without reading /proc. */
+        if (reaped < 0 && errno == ECHILD) return n_seen;
         pid_t children[1024];
         int count = own_children(children, 1024);
         if (count == 0) return n_seen;
@@ -180,6 +187,36 @@ static int executable_file(const char *path, int *exists) {
     if (stat(path, &st) != 0) return 0;
     *exists = 1;
     return S_ISREG(st.st_mode) && access(path, X_OK) == 0;
+}
+
+/* Open ``path`` as descriptor ``target`` (0, 1 and 2, in that order): once ``target``
+ * is closed it is the lowest free descriptor, so open() lands there and the dup2 and
+ * close of an open elsewhere are spared (three system calls per subjob). */
+static int open_as(int target, const char *path, int flags) {
+    close(target);
+    int fd = open(path, flags, 0644);
+    if (fd < 0 || fd == target) return fd;
+    int moved = dup2(fd, target);
+    close(fd);
+    return moved;
+}
+
+/* A program given as a path that is missing or not an executable file: say which
+ * (EXEC_FAILED, exit 127 or 126) and return that code; 0 if it is one. */
+static int refused_path(const char *exe) {
+    char note[LINE_MAX_BYTES];
+    int exists = 0;
+    if (executable_file(exe, &exists)) return 0;
+    if (!exists) {
+        snprintf(note, sizeof note, "exit=127 not found: %s", exe);
+        record("EXEC_FAILED", note);
+        fprintf(stderr, "ganga_like wrapper: %s: not found\n", exe);
+        return 127;
+    }
+    snprintf(note, sizeof note, "exit=126 not executable: %s", exe);
+    record("EXEC_FAILED", note);
+    fprintf(stderr, "ganga_like wrapper: %s: not executable\n", exe);
+    return 126;
 }
 
 /* Close every descriptor above 2: close_range where the kernel has it, else by listing
@@ -221,35 +258,20 @@ int main(int argc, char **argv) {
         record("WRAPPER_ERROR", note);
         return 126;
     }
-    int in = open("/dev/null", O_RDONLY);
     /* Modes through the umask: the service's keeps them private (077) unless it was
      * asked to open outputs to a group (027). */
-    int out = open("stdout", O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int err = open("stderr", O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (in < 0 || out < 0 || err < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0) {
+    if (open_as(0, "/dev/null", O_RDONLY) < 0 || open_as(1, "stdout", O_WRONLY | O_CREAT | O_TRUNC) < 0
+        || open_as(2, "stderr", O_WRONLY | O_CREAT | O_TRUNC) < 0) {
         snprintf(note, sizeof note, "exit=126 cannot open stdout/stderr in %s", out_dir);
         record("WRAPPER_ERROR", note);
         return 126;
     }
-    close(in); close(out); close(err);
 
     /* Resolve the program: a path as given, or the first executable file in $PATH. */
     char path[4096];
-    int exists = 0;
     if (strchr(exe, '/')) {
+        /* Checked only if it cannot be run (refused_path): two syscalls fewer per subjob. */
         snprintf(path, sizeof path, "%s", exe);
-        if (!executable_file(path, &exists)) {
-            if (!exists) {
-                snprintf(note, sizeof note, "exit=127 not found: %s", exe);
-                record("EXEC_FAILED", note);
-                fprintf(stderr, "ganga_like wrapper: %s: not found\n", exe);
-                return 127;
-            }
-            snprintf(note, sizeof note, "exit=126 not executable: %s", exe);
-            record("EXEC_FAILED", note);
-            fprintf(stderr, "ganga_like wrapper: %s: not executable\n", exe);
-            return 126;
-        }
     } else {
         const char *search = getenv("PATH");
         char seen[4096] = "";
@@ -310,6 +332,8 @@ int main(int argc, char **argv) {
     int failure = posix_spawn(&child, path, NULL, &attributes, argv + 2, environ);
     posix_spawnattr_destroy(&attributes);
     if (failure != 0) {
+        int refused = strchr(exe, '/') ? refused_path(exe) : 0;
+        if (refused) return refused;
         int code = failure == ENOENT ? 127 : 126;
         snprintf(note, sizeof note, "exit=%d cannot execute %s: %s", code, path, strerror(failure));
         record("EXEC_FAILED", note);
