@@ -356,10 +356,22 @@ def start_own_head(ray: ModuleType) -> str:
     but always runs the API server), so the head is started through Ray's own ``Node``,
     as ``ray.init`` does, with those left out."""
     global _own_head
-    node_module = ray._private.node
     parameter = ray._private.parameter
     auth = ray._private.authentication.authentication_token_setup
+    system_config = dict(OWN_HEAD_SYSTEM_CONFIG)
+    auth.enable_token_auth_by_default()  # as ray.init does for a new cluster
+    auth.ensure_token_if_auth_enabled(system_config, create_token_if_missing=True)
+    params = parameter.RayParams(
+        num_cpus=max(2, os.cpu_count() or 2), include_dashboard=False, no_monitor=True,
+        include_log_monitor=False, _system_config=system_config)
+    head_class = _own_head_class(ray)
+    _own_head = head_class(params, head=True, shutdown_at_exit=False, spawn_reaper=True)
+    return str(_own_head.address)
 
+
+def _own_head_class(ray: ModuleType) -> type:
+    """Ray's ``Node`` without the API server, and with the stand-in for the raylet's agents."""
+    node_module = ray._private.node
     services = ray._private.services
     raylet_type = ray._private.ray_constants.PROCESS_TYPE_RAYLET
 
@@ -391,14 +403,7 @@ def start_own_head(ray: ModuleType) -> str:
             finally:
                 services.start_ray_process = start_process
 
-    system_config = dict(OWN_HEAD_SYSTEM_CONFIG)
-    auth.enable_token_auth_by_default()  # as ray.init does for a new cluster
-    auth.ensure_token_if_auth_enabled(system_config, create_token_if_missing=True)
-    params = parameter.RayParams(
-        num_cpus=max(2, os.cpu_count() or 2), include_dashboard=False, no_monitor=True,
-        include_log_monitor=False, _system_config=system_config)
-    _own_head = OwnHead(params, head=True, shutdown_at_exit=False, spawn_reaper=True)
-    return str(_own_head.address)
+    return OwnHead
 
 
 def stands_in_for_agents(ray_version: str) -> bool:
