@@ -275,7 +275,7 @@ class Monitor:
         def work() -> None:
             completing.clear()
             failed_auto.clear()
-            jobs = self.conn.jobs
+            jobs = BatchJobs(self.conn.jobs)
             self._finish_completing(jobs, outcomes)
             self._record_submissions(jobs, submissions)
             for event in events:
@@ -438,7 +438,7 @@ class Monitor:
                 continue
             self._record_outcome(job, ok, note)
 
-    def _complete_at_once(self, jobs: JobRegistry, fqids: list[str]) -> list[str]:
+    def _complete_at_once(self, jobs: BatchJobs, fqids: list[str]) -> list[str]:
         """(In the batch's transaction) record ``completed`` now for those of ``fqids``
         whose completing step has nothing to do; return the others, whose step runs
         after this commit."""
@@ -500,6 +500,28 @@ def _answer(submissions: list[Submission], error: BaseException | None = None) -
         if error is not None:
             sub.error = error
         sub.done.set()
+
+
+class BatchJobs:
+    """The jobs registry as one batch's transaction reads it: each top-level job looked
+    up once, its subjobs straight from its tree (a batch names the subjobs of one master
+    hundreds of times, and each lookup through the registry parsed the id and went
+    through the database's root again). Made afresh by each attempt of the batch."""
+
+    def __init__(self, jobs: JobRegistry) -> None:
+        self._jobs = jobs
+        self._tops: dict[str, Job] = {}
+
+    def get(self, fqid: str) -> Job:
+        head, dot, tail = fqid.partition(".")
+        if not dot or not tail.isdigit():
+            return self._jobs.get(fqid)
+        top = self._tops.get(head)
+        if top is None:
+            top = self._tops[head] = self._jobs.get(head)
+        tree = top._subjobs
+        sub: Job | None = None if tree is None else tree.get(int(tail))
+        return sub if sub is not None else self._jobs.get(fqid)  # (raises, saying why)
 
 
 def _lookup(jobs: Any, fqid: str) -> Any:
