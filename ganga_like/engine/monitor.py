@@ -46,6 +46,7 @@ from .context import EngineContext, Submission
 from .operations import output
 from .operations import resubmit as resubmit_op
 from .postprocessing import has_completing_work, run_for_subjob
+from .submission_wait import SubmissionWait
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +93,7 @@ class Monitor:
         # whose answers wait to be recorded, and when the spell began (wall clock).
         self._retry_at = 0.0
         self._held_submissions: list[Submission] = []
+        self._waiting = SubmissionWait()  # submissions waiting for their first events
         self._full_since = 0.0
         self._touched_masters: set[int] = set()  # top-level jobs whose postprocessing is due
         self._post_lock = threading.Lock()
@@ -160,6 +162,41 @@ class Monitor:
             self.conn.close()
 
     def _turn(self) -> None:
+        inbox = self._drain()
+        now = time.monotonic()
+        for item in inbox:
+            if isinstance(item, list):
+                self._buffer.extend(self._waiting.sort_out(item))
+            elif isinstance(item, Submission):
+                # Held, with its subjobs' events, until their first events are here
+                # (submission_wait.py); others' events are applied meanwhile as before.
+                self._buffer = self._waiting.hold(item, self._buffer, now)
+        calls = [i for i in inbox if callable(i) and not isinstance(i, (Submission, list))]
+        submissions: list[Submission] = []
+        if self._waiting.ready(now) or (self._stop.is_set() and self._waiting.held):
+            submissions, events = self._waiting.take()
+            self._buffer[:0] = events
+        due = now - self._last_apply >= self._interval
+        held = now < self._retry_at  # the disk was full: a new submission still tries
+        if submissions or (not held and (self._held_submissions or (
+                (self._buffer or self._outcomes) and (due or len(self._buffer) >= MAX_BATCH)))):
+            batch, self._buffer = self._buffer, []
+            submissions, self._held_submissions = self._held_submissions + submissions, []
+            busy = self._held_back and len(batch) >= BUSY_EVENTS
+            self._held_back = False
+            self._apply(batch, submissions)
+            self._waiting.applied(batch)
+            if self._last_apply:  # (0: outcomes are due at once)
+                self._interval = BUSY_INTERVAL if busy else BATCH_INTERVAL
+        elif self._buffer:
+            self._held_back = True
+        if self.ctx.store.queue_log.held:
+            self.ctx.store.queue_log.flush()  # lines a full disk held back
+        for fn in calls:
+            fn()
+
+    def _drain(self) -> list[Any]:
+        """What the queue holds, once something is there or it is time to look again."""
         inbox: list[Any] = []
         wait = self._wait_time()
         try:
@@ -170,42 +207,23 @@ class Monitor:
             try:
                 inbox.append(self._inbox.get_nowait())
             except queue.Empty:
-                break
-        submissions = [i for i in inbox if isinstance(i, Submission)]
-        for item in inbox:
-            if isinstance(item, list):
-                self._buffer.extend(item)
-        calls = [i for i in inbox if callable(i) and not isinstance(i, (Submission, list))]
-        now = time.monotonic()
-        due = now - self._last_apply >= self._interval
-        held = now < self._retry_at  # the disk was full: a new submission still tries
-        if submissions or (not held and (self._held_submissions or (
-                (self._buffer or self._outcomes) and (due or len(self._buffer) >= MAX_BATCH)))):
-            batch, self._buffer = self._buffer, []
-            submissions, self._held_submissions = self._held_submissions + submissions, []
-            busy = self._held_back and len(batch) >= BUSY_EVENTS
-            self._held_back = False
-            self._apply(batch, submissions)
-            if self._last_apply:  # (0: outcomes are due at once)
-                self._interval = BUSY_INTERVAL if busy else BATCH_INTERVAL
-        elif self._buffer:
-            self._held_back = True
-        if self.ctx.store.queue_log.held:
-            self.ctx.store.queue_log.flush()  # lines a full disk held back
-        for fn in calls:
-            fn()
+                return inbox
 
     def _wait_time(self) -> float:
         """How long the monitor may sleep on its queue before it has something to do."""
         if self._stop.is_set():
             return 0.0
+        hold_left = self._waiting.left(time.monotonic())
+        if hold_left is not None and not (self._buffer or self._outcomes or self._held_submissions):
+            return min(IDLE_WAIT, hold_left)
         if (self._buffer or self._outcomes or self._held_submissions) and \
                 self._retry_at > time.monotonic():
             return min(IDLE_WAIT, self._retry_at - time.monotonic())  # the disk was full
         if self._outcomes or self._held_submissions:
             return 0.0  # outcomes of postprocessing wait for no event
         if self._buffer:
-            return max(0.0, self._interval - (time.monotonic() - self._last_apply))
+            wait = max(0.0, self._interval - (time.monotonic() - self._last_apply))
+            return wait if hold_left is None else min(wait, hold_left)
         return IDLE_WAIT
 
     def _poll_loop(self) -> None:
@@ -518,7 +536,10 @@ class BatchJobs:
             return self._jobs.get(fqid)
         top = self._tops.get(head)
         if top is None:
-            top = self._tops[head] = self._jobs.get(head)
+            top = self._jobs.get(head)
+            if top is None:  # (a registry raises JobNotFound; a plain mapping gives None)
+                return self._jobs.get(fqid)
+            self._tops[head] = top
         tree = top._subjobs
         sub: Job | None = None if tree is None else tree.get(int(tail))
         return sub if sub is not None else self._jobs.get(fqid)  # (raises, saying why)
