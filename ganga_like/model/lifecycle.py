@@ -36,6 +36,9 @@ HISTORY_SHOWN_IN_ERRORS = 3
 REMOVED_MASTER = tuple(s.value for s in MASTER_REMOVAL)
 # A master's derived moves among these, back and forth, are its slots being refilled.
 UNDER_WAY = frozenset(s.value for s in (Status.SUBMITTED, Status.RUNNING, Status.COMPLETING))
+# A move to one of these keeps its note as the job's reason (why it failed, was rolled
+# back, lost or killed).
+ENDS_WITH_REASON = frozenset((Status.FAILED, Status.NEW, Status.UNKNOWN, Status.KILLED))
 
 
 def _report(change: Change) -> None:
@@ -59,12 +62,13 @@ def set_status(
     which is its own. Returns the previous status.
     """
     dst = Status.parse(target)
-    if job.is_master and dst not in MASTER_REMOVAL:
+    is_master = job._counts is not None  # (Job.is_master, without its descriptor)
+    if is_master and dst not in MASTER_REMOVAL:
         raise OperationRefused(
             job.fqid, "set the status", job.status.value,
             "a master's status is derived from its subjobs; change theirs",
         )
-    src = job.status if job.is_master else Status(job._status)
+    src = job.status if is_master else Status.parse(job._status)
     check_transition(job.fqid, src, dst,
                      lambda: history_entries(job.history[-HISTORY_SHOWN_IN_ERRORS:]))
     when = _time.time() if now is None else now
@@ -73,19 +77,20 @@ def set_status(
     cause = current_cause()
     stored = None if cause is None else cause.stored()
     master = job.master
+    old, new = src.value, dst.value
     if master is not None:
         before = derived_status(master)
-        master._counts.move(src.value, dst.value, when=when,  # first: the step that can refuse
-                            stamps=stamp_names(src.value, dst.value, job.submit_counter > 1))
-    job._status = dst.value
-    job.history = job.history + ((when, src.value, dst.value, note, who, stored),)
-    if note and dst in (Status.FAILED, Status.NEW, Status.UNKNOWN, Status.KILLED):
+        master._counts.move(old, new, when=when,  # first: the step that can refuse
+                            stamps=stamp_names(old, new, job.submit_counter > 1))
+    job._status = new
+    job.history = job.history + ((when, old, new, note, who, stored),)
+    if note and dst in ENDS_WITH_REASON:
         job.reason = note
-    _report(Change(when, job.fqid, src.value, dst.value, note, host, cause))
+    fqid = job.fqid
+    _report(Change(when, fqid, old, new, note, host, cause))
     moved = master is not None and _derive(
-        master, before, when, host,
-        lambda: f"since subjob {job.fqid} became {dst.value} (was {src.value})")
-    _file(job, with_master=moved)
+        master, before, when, host, lambda: f"since subjob {fqid} became {new} (was {old})")
+    _file(job, new, with_master=moved)
     return src
 
 
@@ -108,9 +113,10 @@ def _derive(master: Job, before: Status, when: float, host: str,
     return True
 
 
-def _file(job: Job, with_master: bool = True) -> None:
-    """Keep the status indexes (``model.status_index``) in this transaction: the job in its
-    master's index, or in the repository's (not stored yet: nothing to keep), and, with
+def _file(job: Job, status: str, with_master: bool = True) -> None:
+    """Keep the status indexes (``model.status_index``) in this transaction: the job, now
+    ``status``, in its master's index, or in the repository's (not stored yet: nothing to
+    keep), and, with
     ``with_master``, its master in the repository's under its derived status. A master
     whose derived status did not move is filed where it was: ``set_status`` files it only
     when it moved (a subjob's every change filed it again, a lookup of the root's index
@@ -119,10 +125,10 @@ def _file(job: Job, with_master: bool = True) -> None:
     master = job.master
     index = jobs_index(job._p_jar) if master is None else master._subjob_index
     if index is not None and job.id is not None:
-        index.move(job.id, job._current_status().value)
+        index.move(job.id, status)
     if with_master and master is not None and master.id is not None \
             and master._status not in REMOVED_MASTER:
-        _file(master)
+        _file(master, master._current_status().value)
 
 
 def master_moved(master: Job, before: Status, why: str) -> None:
@@ -130,7 +136,7 @@ def master_moved(master: Job, before: Status, why: str) -> None:
     submission's stream stopped or ended: ``model/stream.py``): record its derived move,
     if it moved, as ``set_status`` does, and file it in the status index."""
     if _derive(master, before, _time.time(), "", lambda: why):
-        _file(master)
+        _file(master, master._current_status().value)
 
 
 def _record_derived(master: Job, entry: tuple) -> None:
