@@ -370,18 +370,19 @@ class Monitor:
             self.errors.append(str(exc))
 
     def _record_submission(self, job: Any, handle: base.Handle) -> None:
+        status = job._current_status()  # (inside the batch's write: nothing to refresh)
         if handle.error:  # the backend could not start it at all
-            refused = event_rules.REFUSED.get(job.status)
+            refused = event_rules.REFUSED.get(status)
             if refused is not None:
                 target, note = refused
                 set_status(job, target, note.format(error=handle.error), source=Source.BACKEND,
                            host=handle.host)
             return
-        if job.status is Status.SUBMITTING or handle.pid or handle.task_id or job.handle is None:
+        if status is Status.SUBMITTING or handle.pid or handle.task_id or job.handle is None:
             # A handle without a pid must not replace one a STARTED event already
             # recorded (the events of a batch may overtake the submit's own answer).
             job.handle = handle.to_tuple()
-        if job.status is Status.SUBMITTING:
+        if status is Status.SUBMITTING:
             if not handle.pid and not handle.task_id:
                 # Accepted, not started, and no event seen yet: say "Queued" now, so
                 # that the backend's QUEUED event finds nothing left to change (one
@@ -396,7 +397,7 @@ class Monitor:
         """Apply the event's rule (``ganga_like.event_rules``) to ``job``."""
         handle = event.handle
         rule = event_rules.rule_for(event_rules.Situation(
-            event.kind, job.status, event_rules.exit_class(event.exit_code),
+            event.kind, job._current_status(), event_rules.exit_class(event.exit_code),
             handle is not None and bool(handle.error), (job.master or job).monitored,
             handle is None or handle.attempt == job.submit_counter))
         if rule.record_handle and handle is not None and event_rules.records(handle, job.handle):
@@ -452,7 +453,7 @@ class Monitor:
     def _finish_completing(self, jobs: Any, outcomes: dict[str, tuple[bool, str]]) -> None:
         for fqid, (ok, note) in outcomes.items():
             job = _lookup(jobs, fqid)
-            if job is None or job.status is not Status.COMPLETING:
+            if job is None or job._current_status() is not Status.COMPLETING:
                 continue
             self._record_outcome(job, ok, note)
 
@@ -463,7 +464,7 @@ class Monitor:
         later = []
         for fqid in dict.fromkeys(fqids):  # once each, in order
             job = _lookup(jobs, fqid)
-            if job is None or job.status is not Status.COMPLETING:
+            if job is None or job._current_status() is not Status.COMPLETING:
                 continue
             if has_completing_work(job):
                 later.append(fqid)
