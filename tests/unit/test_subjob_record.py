@@ -249,11 +249,13 @@ def test_a_subjob_that_ran_reads_back_the_same_from_its_packed_record(repo):
         conn.close()
 
 
-def test_a_pack_keeps_compact_records_and_what_they_reference(repo):
+def test_a_pack_keeps_compact_and_packed_records_and_what_they_reference(repo):
     # A pack keeps what the root reaches, following the references it reads in each
-    # record's pickle: the compact tuple's master and the tree's subjobs among them.
+    # record's pickle: the compact and packed tuples' master and the tree's subjobs
+    # among them (a packed record's inner pickle holds no reference).
     job = Job(name="packed", backend=Local(), splitter=ArgSplitter(args=[["1"], ["2"], ["3"]]))
     conn, job = _stored_master(repo, job)
+    conn.write(lambda: set_status(job._subjobs[0], "submitting", "moved"))
     before = [_read(sub) for sub in job._subjobs.values()]
     conn.close()
     repo.db.pack()
@@ -261,5 +263,7 @@ def test_a_pack_keeps_compact_records_and_what_they_reference(repo):
     try:
         assert [_read(sub) for sub in loaded.subjobs] == before
         assert is_compact(_stored_state(repo, loaded.subjobs[2]))
+        assert _is_packed(_stored_state(repo, loaded.subjobs[0]))
+        assert loaded.subjobs[0].master is loaded
     finally:
         reader.close()
