@@ -195,9 +195,9 @@ class Monitor:
         for fn in calls:
             fn()
 
-    def _drain(self) -> list[Any]:
+    def _drain(self) -> list[object]:
         """What the queue holds, once something is there or it is time to look again."""
-        inbox: list[Any] = []
+        inbox: list[object] = []
         wait = self._wait_time()
         try:
             inbox.append(self._inbox.get(timeout=wait) if wait > 0 else self._inbox.get_nowait())
@@ -329,7 +329,7 @@ class Monitor:
             resubmit_op.send_auto_resubmits(self.ctx, resubmitted)
         self.ctx.notify_changed()
 
-    def _record_submissions(self, jobs: Any, submissions: list[Submission]) -> None:
+    def _record_submissions(self, jobs: BatchJobs, submissions: list[Submission]) -> None:
         """The backends' handles of submitted work, for jobs still on that attempt."""
         for sub in submissions:
             for fqid, attempt, handle in sub.pairs:
@@ -369,7 +369,7 @@ class Monitor:
                         "every %g s)", exc.fields["filesystem"], exc.fields["free"], DISK_RETRY)
             self.errors.append(str(exc))
 
-    def _record_submission(self, job: Any, handle: base.Handle) -> None:
+    def _record_submission(self, job: Job, handle: base.Handle) -> None:
         status = job._current_status()  # (inside the batch's write: nothing to refresh)
         if handle.error:  # the backend could not start it at all
             refused = event_rules.REFUSED.get(status)
@@ -450,7 +450,7 @@ class Monitor:
                 ok, note = False, f"postprocessing raised {type(exc).__name__}: {exc}"
             outcomes[fqid] = (ok, note)
 
-    def _finish_completing(self, jobs: Any, outcomes: dict[str, tuple[bool, str]]) -> None:
+    def _finish_completing(self, jobs: BatchJobs, outcomes: dict[str, tuple[bool, str]]) -> None:
         for fqid, (ok, note) in outcomes.items():
             job = _lookup(jobs, fqid)
             if job is None or job._current_status() is not Status.COMPLETING:
@@ -477,13 +477,13 @@ class Monitor:
         set_status(job, Status.COMPLETED if ok else Status.FAILED, note, source=Source.MONITOR)
         self._touch(job)
 
-    def _touch(self, job: Any) -> None:
+    def _touch(self, job: Job) -> None:
         """Note a top-level job whose master-level postprocessors may now be due.
 
         Called inside the transaction, before its commit, so ``wait()`` cannot see the
         final status before it also sees the postprocessing pending."""
         top = job.master or job
-        if top.postprocessors:
+        if top.postprocessors and top.id is not None:  # (a stored job: it has its id)
             with self._post_lock:
                 self._touched_masters.add(top.id)
 
