@@ -158,8 +158,20 @@ class Monitor:
                     log.exception("monitor turn failed")
                     self.errors.append(f"{type(exc).__name__}: {exc}")
                     time.sleep(0.2)
+            self._record_held()
         finally:
             self.conn.close()
+
+    def _record_held(self) -> None:
+        """On the way out: submissions still held for their first events (a stop that came
+        between two turns) are recorded now, so no submitter waits on them for ever."""
+        if not self._waiting.held:
+            return
+        submissions, events = self._waiting.take()
+        try:
+            self._apply(events, submissions)
+        except Exception as exc:  # (told to the submitters by _apply; the next start recovers)
+            log.warning("monitor: recording the submissions held at its stop failed: %s", exc)
 
     def _turn(self) -> None:
         inbox = self._drain()

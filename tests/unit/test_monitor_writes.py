@@ -164,3 +164,21 @@ def test_a_held_submission_does_not_delay_other_jobs_events(engine, monitor):
     monitor.inject([_queued(f"{job.id}.{i}") for i in range(2)])
     _turn_now(monitor)
     assert held.done.is_set()
+
+
+def test_a_submission_held_when_the_monitor_stops_is_recorded(engine):
+    monitor = Monitor(engine.context)
+    job = _submitting(engine, 2)
+    held = Submission([(f"{job.id}.{i}", 1, _handle(f"{job.id}.{i}")) for i in range(2)])
+    monitor.start()  # its own threads (no backend yet: nothing to poll)
+    try:
+        monitor.submit_results(held)
+        deadline = time.monotonic() + 5
+        while not monitor._waiting.held and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert monitor._waiting.held and not held.done.is_set()
+    finally:
+        monitor.stop()
+    assert held.done.is_set() and held.error is None
+    engine.refresh()
+    assert [sub.status.value for sub in engine.jobs.get(job.id).subjobs] == ["submitted"] * 2
