@@ -7,7 +7,9 @@ and calls the session hands it) and applies what it gets. Neither wakes on a
 timer while nothing happens, and either one wakes as soon as there is work. The
 monitor is the only writer of backend-driven status changes, so the user's
 thread and the monitor rarely conflict: the user's thread moves jobs to
-``submitting`` and hands the backend's answer here (``submit_results``).
+``submitting`` and hands the backend's answer here (``submit_results``), which waits
+for the first events of the subjobs the backend queued, to be applied with them
+(``submission_wait.py``: one write of each such subjob instead of two).
 
 For each batch of events, one transaction applies them through ``set_status``.
 What an event does to a job is not decided here: the monitor looks up its rule in
