@@ -23,10 +23,11 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
+
+from bench.fresh_runs import fresh_runs, median_and_each, write_results
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -68,21 +69,12 @@ def main(argv: list[str] | None = None) -> int:
     print("| N | submit() wall (median) | submit() CPU (median; each) | jobs.fs per subjob |")
     print("| --- | --- | --- | --- |")
     for n in (int(s) for s in args.sizes.split(",")):
-        runs = []
-        for _ in range(args.reps):
-            out = subprocess.run([sys.executable, "-m", "bench.submit_cpu", "--measure", str(n)],
-                                 capture_output=True, text=True, check=True,
-                                 cwd=os.path.dirname(HERE)).stdout
-            line = next(x for x in out.splitlines() if x.startswith("SUBMIT_CPU "))
-            runs.append(json.loads(line[len("SUBMIT_CPU "):]))
-        cpus = [r["submit_cpu_s"] for r in runs]
+        runs = fresh_runs("submit_cpu", "SUBMIT_CPU", ["--measure", str(n)], args.reps)
         rows.append({"n": n, "runs": runs})
         print(f"| {n:,} | {statistics.median(r['submit_wall_s'] for r in runs):.2f} s | "
-              f"{statistics.median(cpus):.2f} s ({', '.join(f'{c:.2f}' for c in cpus)}) | "
+              f"{median_and_each([r['submit_cpu_s'] for r in runs])} | "
               f"{statistics.median(r['jobs_fs_bytes_per_subjob'] for r in runs):.0f} B |")
-    os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
-    with open(os.path.join(HERE, "results", "submit_cpu.json"), "w") as out_file:
-        json.dump(rows, out_file, indent=1)
+    write_results("submit_cpu", rows)
     return 0
 
 

@@ -16,7 +16,9 @@ turn), whole: a batch the disk had room for only part of is cut back out.
 from __future__ import annotations
 
 import errno
+import functools
 import logging
+import math
 import os
 import socket
 import threading
@@ -24,6 +26,7 @@ import time
 from collections.abc import Iterable
 
 from .model.lifecycle import Change
+from .status import Cause
 
 _HOST = socket.gethostname()
 log = logging.getLogger(__name__)
@@ -32,14 +35,27 @@ log = logging.getLogger(__name__)
 def format_line(change: Change) -> str:
     note = change.note
     if change.cause is not None:
-        note = f"{note} ({change.cause})" if note.strip() else f"({change.cause})"
+        cause = _cause_text(change.cause)
+        note = f"{note} ({cause})" if note.strip() else f"({cause})"
     return format_fields(change.time, change.host, change.fqid, change.target, note)
+
+
+# A monitor batch writes a few hundred lines of one cause within a second or two: each
+# text is made once (a Cause is an immutable tuple; a stamp depends on the whole second).
+@functools.lru_cache(maxsize=256)
+def _cause_text(cause: Cause) -> str:
+    return str(cause)
+
+
+@functools.lru_cache(maxsize=64)
+def _stamp(second: int) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second))
 
 
 def format_fields(when: float, host: str, job_id: str, status: str, note: str = "") -> str:
     """One line of a queue log: ``YYYY-MM-DD HH:MM:SS <host> <job-id> <status> [<msg>]``
     (also the BEX queue's own log, ``bex.files``)."""
-    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(when))
+    stamp = _stamp(math.floor(when))
     note = " ".join(note.split())  # one line per event, whatever the note holds
     line = f"{stamp} {host or _HOST} {job_id} {status}"
     return f"{line} {note}\n" if note else line + "\n"

@@ -7,7 +7,9 @@ and calls the session hands it) and applies what it gets. Neither wakes on a
 timer while nothing happens, and either one wakes as soon as there is work. The
 monitor is the only writer of backend-driven status changes, so the user's
 thread and the monitor rarely conflict: the user's thread moves jobs to
-``submitting`` and hands the backend's answer here (``submit_results``).
+``submitting`` and hands the backend's answer here (``submit_results``), which waits
+for the first events of the subjobs the backend queued, to be applied with them
+(``submission_wait.py``: one write of each such subjob instead of two).
 
 For each batch of events, one transaction applies them through ``set_status``.
 What an event does to a job is not decided here: the monitor looks up its rule in
@@ -46,6 +48,7 @@ from .context import EngineContext, Submission
 from .operations import output
 from .operations import resubmit as resubmit_op
 from .postprocessing import has_completing_work, run_for_subjob
+from .submission_wait import SubmissionWait
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +95,7 @@ class Monitor:
         # whose answers wait to be recorded, and when the spell began (wall clock).
         self._retry_at = 0.0
         self._held_submissions: list[Submission] = []
+        self._waiting = SubmissionWait()  # submissions waiting for their first events
         self._full_since = 0.0
         self._touched_masters: set[int] = set()  # top-level jobs whose postprocessing is due
         self._post_lock = threading.Lock()
@@ -156,27 +160,36 @@ class Monitor:
                     log.exception("monitor turn failed")
                     self.errors.append(f"{type(exc).__name__}: {exc}")
                     time.sleep(0.2)
+            self._record_held()
         finally:
             self.conn.close()
 
-    def _turn(self) -> None:
-        inbox: list[Any] = []
-        wait = self._wait_time()
+    def _record_held(self) -> None:
+        """On the way out: submissions still held for their first events (a stop that came
+        between two turns) are recorded now, so no submitter waits on them for ever."""
+        if not self._waiting.held:
+            return
+        submissions, events = self._waiting.take()
         try:
-            inbox.append(self._inbox.get(timeout=wait) if wait > 0 else self._inbox.get_nowait())
-        except queue.Empty:
-            pass
-        while True:
-            try:
-                inbox.append(self._inbox.get_nowait())
-            except queue.Empty:
-                break
-        submissions = [i for i in inbox if isinstance(i, Submission)]
+            self._apply(events, submissions)
+        except Exception as exc:  # (told to the submitters by _apply; the next start recovers)
+            log.warning("monitor: recording the submissions held at its stop failed: %s", exc)
+
+    def _turn(self) -> None:
+        inbox = self._drain()
+        now = time.monotonic()
         for item in inbox:
             if isinstance(item, list):
-                self._buffer.extend(item)
+                self._buffer.extend(self._waiting.sort_out(item))
+            elif isinstance(item, Submission):
+                # Held, with its subjobs' events, until their first events are here
+                # (submission_wait.py); others' events are applied meanwhile as before.
+                self._buffer = self._waiting.hold(item, self._buffer, now)
         calls = [i for i in inbox if callable(i) and not isinstance(i, (Submission, list))]
-        now = time.monotonic()
+        submissions: list[Submission] = []
+        if self._waiting.ready(now) or (self._stop.is_set() and self._waiting.held):
+            submissions, events = self._waiting.take()
+            self._buffer[:0] = events
         due = now - self._last_apply >= self._interval
         held = now < self._retry_at  # the disk was full: a new submission still tries
         if submissions or (not held and (self._held_submissions or (
@@ -186,6 +199,7 @@ class Monitor:
             busy = self._held_back and len(batch) >= BUSY_EVENTS
             self._held_back = False
             self._apply(batch, submissions)
+            self._waiting.applied(batch)
             if self._last_apply:  # (0: outcomes are due at once)
                 self._interval = BUSY_INTERVAL if busy else BATCH_INTERVAL
         elif self._buffer:
@@ -195,17 +209,35 @@ class Monitor:
         for fn in calls:
             fn()
 
+    def _drain(self) -> list[object]:
+        """What the queue holds, once something is there or it is time to look again."""
+        inbox: list[object] = []
+        wait = self._wait_time()
+        try:
+            inbox.append(self._inbox.get(timeout=wait) if wait > 0 else self._inbox.get_nowait())
+        except queue.Empty:
+            pass
+        while True:
+            try:
+                inbox.append(self._inbox.get_nowait())
+            except queue.Empty:
+                return inbox
+
     def _wait_time(self) -> float:
         """How long the monitor may sleep on its queue before it has something to do."""
         if self._stop.is_set():
             return 0.0
+        hold_left = self._waiting.left(time.monotonic())
+        if hold_left is not None and not (self._buffer or self._outcomes or self._held_submissions):
+            return min(IDLE_WAIT, hold_left)
         if (self._buffer or self._outcomes or self._held_submissions) and \
                 self._retry_at > time.monotonic():
             return min(IDLE_WAIT, self._retry_at - time.monotonic())  # the disk was full
         if self._outcomes or self._held_submissions:
             return 0.0  # outcomes of postprocessing wait for no event
         if self._buffer:
-            return max(0.0, self._interval - (time.monotonic() - self._last_apply))
+            wait = max(0.0, self._interval - (time.monotonic() - self._last_apply))
+            return wait if hold_left is None else min(wait, hold_left)
         return IDLE_WAIT
 
     def _poll_loop(self) -> None:
@@ -275,7 +307,7 @@ class Monitor:
         def work() -> None:
             completing.clear()
             failed_auto.clear()
-            jobs = self.conn.jobs
+            jobs = BatchJobs(self.conn.jobs)
             self._finish_completing(jobs, outcomes)
             self._record_submissions(jobs, submissions)
             for event in events:
@@ -311,7 +343,7 @@ class Monitor:
             resubmit_op.send_auto_resubmits(self.ctx, resubmitted)
         self.ctx.notify_changed()
 
-    def _record_submissions(self, jobs: Any, submissions: list[Submission]) -> None:
+    def _record_submissions(self, jobs: BatchJobs, submissions: list[Submission]) -> None:
         """The backends' handles of submitted work, for jobs still on that attempt."""
         for sub in submissions:
             for fqid, attempt, handle in sub.pairs:
@@ -351,19 +383,20 @@ class Monitor:
                         "every %g s)", exc.fields["filesystem"], exc.fields["free"], DISK_RETRY)
             self.errors.append(str(exc))
 
-    def _record_submission(self, job: Any, handle: base.Handle) -> None:
+    def _record_submission(self, job: Job, handle: base.Handle) -> None:
+        status = job._current_status()  # (inside the batch's write: nothing to refresh)
         if handle.error:  # the backend could not start it at all
-            refused = event_rules.REFUSED.get(job.status)
+            refused = event_rules.REFUSED.get(status)
             if refused is not None:
                 target, note = refused
                 set_status(job, target, note.format(error=handle.error), source=Source.BACKEND,
                            host=handle.host)
             return
-        if job.status is Status.SUBMITTING or handle.pid or handle.task_id or job.handle is None:
+        if status is Status.SUBMITTING or handle.pid or handle.task_id or job.handle is None:
             # A handle without a pid must not replace one a STARTED event already
             # recorded (the events of a batch may overtake the submit's own answer).
             job.handle = handle.to_tuple()
-        if job.status is Status.SUBMITTING:
+        if status is Status.SUBMITTING:
             if not handle.pid and not handle.task_id:
                 # Accepted, not started, and no event seen yet: say "Queued" now, so
                 # that the backend's QUEUED event finds nothing left to change (one
@@ -378,7 +411,7 @@ class Monitor:
         """Apply the event's rule (``ganga_like.event_rules``) to ``job``."""
         handle = event.handle
         rule = event_rules.rule_for(event_rules.Situation(
-            event.kind, job.status, event_rules.exit_class(event.exit_code),
+            event.kind, job._current_status(), event_rules.exit_class(event.exit_code),
             handle is not None and bool(handle.error), (job.master or job).monitored,
             handle is None or handle.attempt == job.submit_counter))
         if rule.record_handle and handle is not None and event_rules.records(handle, job.handle):
@@ -431,21 +464,21 @@ class Monitor:
                 ok, note = False, f"postprocessing raised {type(exc).__name__}: {exc}"
             outcomes[fqid] = (ok, note)
 
-    def _finish_completing(self, jobs: Any, outcomes: dict[str, tuple[bool, str]]) -> None:
+    def _finish_completing(self, jobs: BatchJobs, outcomes: dict[str, tuple[bool, str]]) -> None:
         for fqid, (ok, note) in outcomes.items():
             job = _lookup(jobs, fqid)
-            if job is None or job.status is not Status.COMPLETING:
+            if job is None or job._current_status() is not Status.COMPLETING:
                 continue
             self._record_outcome(job, ok, note)
 
-    def _complete_at_once(self, jobs: JobRegistry, fqids: list[str]) -> list[str]:
+    def _complete_at_once(self, jobs: BatchJobs, fqids: list[str]) -> list[str]:
         """(In the batch's transaction) record ``completed`` now for those of ``fqids``
         whose completing step has nothing to do; return the others, whose step runs
         after this commit."""
         later = []
         for fqid in dict.fromkeys(fqids):  # once each, in order
             job = _lookup(jobs, fqid)
-            if job is None or job.status is not Status.COMPLETING:
+            if job is None or job._current_status() is not Status.COMPLETING:
                 continue
             if has_completing_work(job):
                 later.append(fqid)
@@ -458,13 +491,13 @@ class Monitor:
         set_status(job, Status.COMPLETED if ok else Status.FAILED, note, source=Source.MONITOR)
         self._touch(job)
 
-    def _touch(self, job: Any) -> None:
+    def _touch(self, job: Job) -> None:
         """Note a top-level job whose master-level postprocessors may now be due.
 
         Called inside the transaction, before its commit, so ``wait()`` cannot see the
         final status before it also sees the postprocessing pending."""
         top = job.master or job
-        if top.postprocessors:
+        if top.postprocessors and top.id is not None:  # (a stored job: it has its id)
             with self._post_lock:
                 self._touched_masters.add(top.id)
 
@@ -500,6 +533,31 @@ def _answer(submissions: list[Submission], error: BaseException | None = None) -
         if error is not None:
             sub.error = error
         sub.done.set()
+
+
+class BatchJobs:
+    """The jobs registry as one batch's transaction reads it: each top-level job looked
+    up once, its subjobs straight from its tree (a batch names the subjobs of one master
+    hundreds of times, and each lookup through the registry parsed the id and went
+    through the database's root again). Made afresh by each attempt of the batch."""
+
+    def __init__(self, jobs: JobRegistry) -> None:
+        self._jobs = jobs
+        self._tops: dict[str, Job] = {}
+
+    def get(self, fqid: str) -> Job:
+        head, dot, tail = fqid.partition(".")
+        if not dot or not tail.isdigit():
+            return self._jobs.get(fqid)
+        top = self._tops.get(head)
+        if top is None:
+            top = self._jobs.get(head)
+            if top is None:  # (a registry raises JobNotFound; a plain mapping gives None)
+                return self._jobs.get(fqid)
+            self._tops[head] = top
+        tree = top._subjobs
+        sub: Job | None = None if tree is None else tree.get(int(tail))
+        return sub if sub is not None else self._jobs.get(fqid)  # (raises, saying why)
 
 
 def _lookup(jobs: Any, fqid: str) -> Any:

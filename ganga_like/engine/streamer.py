@@ -118,36 +118,10 @@ class Streamer:
     def _send_batch(self, conn: Connection, top_id: int) -> bool:
         """Take, hand over and record one batch of ``top_id``; whether any is left."""
         with self._batch:
-            taken: list[Job] = []
-            found: list[tuple[Job, SubmitStream]] = []
-
-            def work() -> None:
-                taken.clear()
-                found.clear()
-                top = _lookup(conn, top_id)
-                stream = stream_of(top) if top is not None else None
-                if top is None or stream is None or top._subjobs is None:
-                    return
-                found.append((top, stream))
-                before = derived_status(top)
-                for sub in top._subjobs.values(stream.next_id):
-                    if len(taken) == SUBMIT_CHUNK:
-                        break
-                    if sub._status == Status.NEW.value:
-                        begin_attempt(sub, "", source=Source.USER)
-                        taken.append(sub)
-                stream.left = max(0, stream.left - len(taken)) if taken else 0
-                if taken:
-                    stream.next_id = int(taken[-1].id or 0) + 1
-                master_moved(top, before, "its submission sent its last subjobs")
-
-            top = _lookup(conn, top_id)
-            cause = Cause.load(top._stream.cause) if top is not None and top._stream else None
-            with acting_as(cause or self.ctx.new_cause("submit")):
-                conn.write(work, on_commit=self.ctx.store.on_commit)
-            if not taken:
+            top_stream_cause, taken = self._take_batch(conn, top_id)
+            if not taken or top_stream_cause is None:
                 return False
-            (top, stream), = found
+            top, stream, cause = top_stream_cause
             pairs = hand_over(self.ctx, top, taken, stream.keep_going)
             submission = Submission(pairs)
             self.ctx.monitor.submit_results(submission)
@@ -161,6 +135,44 @@ class Streamer:
                     conn.write(lambda: stop_and_file(top, why[:300]))
             self.ctx.notify_changed()
             return stream.sending
+
+    def _take_batch(self, conn: Connection, top_id: int
+                    ) -> tuple[tuple[Job, SubmitStream, Cause] | None, list[Job]]:
+        """(In its own transaction) move the next ``SUBMIT_CHUNK`` new subjobs of ``top_id``'s
+        stream to ``submitting``, naming the submit's cause; ((the master, its stream, the
+        cause) or None when it has none, the subjobs taken)."""
+        taken: list[Job] = []
+        found: list[tuple[Job, SubmitStream]] = []
+
+        def work() -> None:
+            taken.clear()
+            found.clear()
+            top = _lookup(conn, top_id)
+            stream = stream_of(top) if top is not None else None
+            if top is None or stream is None or top._subjobs is None:
+                return
+            found.append((top, stream))
+            before = derived_status(top)
+            for sub in top._subjobs.values(stream.next_id):
+                if len(taken) == SUBMIT_CHUNK:
+                    break
+                if sub._status == Status.NEW.value:
+                    begin_attempt(sub, "", source=Source.USER)
+                    taken.append(sub)
+            stream.left = max(0, stream.left - len(taken)) if taken else 0
+            if taken:
+                stream.next_id = int(taken[-1].id or 0) + 1
+            master_moved(top, before, "its submission sent its last subjobs")
+
+        top = _lookup(conn, top_id)
+        cause = Cause.load(top._stream.cause) if top is not None and top._stream else None
+        cause = cause or self.ctx.new_cause("submit")
+        with acting_as(cause):
+            conn.write(work, on_commit=self.ctx.store.on_commit)
+        if not found:
+            return None, taken
+        (top, stream), = found
+        return (top, stream, cause), taken
 
 
 def stop_and_file(top: Job, why: str) -> None:

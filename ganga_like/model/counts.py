@@ -63,13 +63,22 @@ class StatusCounts(Persistent):
         return sum(self.counts.values())
 
     def _reached(self, when: float, stamps: Iterable[str]) -> None:
-        firsts, lasts = dict(self.firsts), dict(self.lasts)
+        # Copied and assigned only when a stamp moves (every change of every subjob comes
+        # here: the latest times move at almost each, the earliest rarely).
+        firsts: dict[str, float] | None = None
+        lasts: dict[str, float] | None = None
         for name in stamps:
-            firsts[name] = min(firsts.get(name, when), when)
-            lasts[name] = max(lasts.get(name, when), when)
-        if firsts != self.firsts:
+            first = self.firsts.get(name)
+            if first is None or when < first:
+                firsts = dict(self.firsts) if firsts is None else firsts
+                firsts[name] = when
+            last = self.lasts.get(name)
+            if last is None or when > last:
+                lasts = dict(self.lasts) if lasts is None else lasts
+                lasts[name] = when
+        if firsts is not None:
             self.firsts = firsts
-        if lasts != self.lasts:
+        if lasts is not None:
             self.lasts = lasts
 
     def _p_resolveConflict(self, old: dict | None, committed: dict, new: dict) -> dict:

@@ -43,7 +43,7 @@ from .session import JobSession
 from .slices import JobSlice, select_indexed
 from .status_index import StatusIndex
 from .stream import SubmitStream, derived_status, stream_of
-from .subjob_record import compact_state, expanded_state, is_compact
+from .subjob_record import expanded_state, is_compact, record_state
 from .table import (
     SUBJOB_COLUMNS,
     PrettyPrinter,
@@ -55,6 +55,7 @@ from .table import (
     use_colour,
 )
 from .why import WAITING, WhyReport, explain
+from .writes import in_write
 
 EDITABLE_AFTER_SUBMIT = ("name", "comment", "do_auto_resubmit")
 CONFIG_ATTRIBUTES = ("application", "backend", "splitter", "postprocessors",
@@ -226,9 +227,9 @@ class Job(Persistent):
         # No backend given: the session gives it the default (Local) when it stores
         # the job; the model knows no backend (it sits below them).
 
-    # -- the stored state: a fresh subjob's is compact (model/subjob_record.py) -------
+    # -- the stored state: a subjob's is compact or packed (model/subjob_record.py) ------
     def __getstate__(self) -> object:
-        return compact_state(self.__dict__) or super().__getstate__()
+        return record_state(self.__dict__) or super().__getstate__()
 
     def __setstate__(self, state: object) -> None:
         super().__setstate__(expanded_state(state) if is_compact(state) else state)  # type: ignore[arg-type]
@@ -246,6 +247,13 @@ class Job(Persistent):
             # Internal (persistent's own ``_p_*``, ``_status``, ...): no user attribute
             # starts with "_". First, and without super(), since ZODB sets five per
             # record it stores (500,000 for a split of 100,000).
+            Persistent.__setattr__(self, name, value)
+            return
+        if name in RECORDED_FIELDS:
+            # The monitor sets these for every event (a few per subjob per run): the same
+            # rule as below (refuse_stored_field), without its lookups through the class.
+            if self._p_jar is not None and not in_write():
+                refuse_stored_field(self, name)
             Persistent.__setattr__(self, name, value)
             return
         if name in CONFIG_ATTRIBUTES:
@@ -610,6 +618,14 @@ class Job(Persistent):
             "submit", "kill", "resubmit", "remove", "force_status", "freeze", "unfreeze",
             "peek", "why", "wait", "copy", "resplit", "is_master", "active", "unmonitor", "monitored"}
         return sorted(names)
+
+
+# The plain stored fields only ganga_like sets (history, handle, reason, ...): class
+# defaults that are plain values, not descriptors, methods or user settings.
+RECORDED_FIELDS = frozenset(
+    name for name, value in vars(Job).items()
+    if not name.startswith("_") and name not in USER_ATTRIBUTES and not callable(value)
+    and not hasattr(type(value), "__set__") and not hasattr(type(value), "__get__"))
 
 
 def index_found_wrong(master: Job) -> None:

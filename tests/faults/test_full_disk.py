@@ -220,7 +220,9 @@ def test_the_monitor_holds_a_batch_the_disk_has_no_room_for_and_tries_again(tmp_
     monitor.conn = _FullThenRoom(full_commits=2)
     events = [Event(seq=i, fqid=f"0.{i}", kind=FINISHED, time=time.time(), exit_code=0)
               for i in range(5)]
-    submission = Submission([("1.0", 1, Handle(backend="Local", fqid="1.0", attempt=1))])
+    # A run that started (a pid): its submission is not held for its first events
+    # (engine/submission_wait.py), so it is recorded in this very turn.
+    submission = Submission([("1.0", 1, Handle(backend="Local", fqid="1.0", pid=4242, attempt=1))])
     monitor.inject(events)
     monitor.submit_results(submission)
     monitor._turn()

@@ -17,10 +17,11 @@ from ganga_like.backends.local.config import Local
 from ganga_like.config import Config
 from ganga_like.engine.operations.submit import split
 from ganga_like.model.component import FrozenDict, FrozenList
+from ganga_like.model.files import File
 from ganga_like.model.job import Job
 from ganga_like.model.lifecycle import set_status
 from ganga_like.model.splitters import ArgSplitter, GenericSplitter
-from ganga_like.model.subjob_record import compact_state, expanded_state, is_compact
+from ganga_like.model.subjob_record import compact_state, expanded_state, is_compact, record_state
 from ganga_like.repository import open_repository
 from ganga_like.repository.storage import Connection, Repository
 
@@ -127,11 +128,11 @@ def test_a_subjob_record_written_the_old_way_loads_reads_the_same_and_changes(re
         for sub in job._subjobs.values():
             assert _read(loaded.subjobs[sub.id]) == _read(sub)
         assert loaded.subjobs[1].application.args == ["b"]
-        # It behaves: a status change is stored (and it stays a dict, as every changed one).
+        # It behaves: a status change is stored (packed, as every changed subjob).
         reader.write(lambda: set_status(loaded.subjobs[1], "submitting", "test"))
         reader.write(lambda: set_status(loaded.subjobs[0], "submitting", "test"))
         for sub_id in (0, 1):
-            assert type(_stored_state(repo, loaded.subjobs[sub_id])) is dict
+            assert _is_packed(_stored_state(repo, loaded.subjobs[sub_id]))
         third, again = _loaded(repo, job)
         assert [sub.status.value for sub in again.subjobs] == ["submitting", "submitting", "new"]
         assert again.subjobs[1].application.args == ["b"]
@@ -177,11 +178,84 @@ def test_what_the_compact_form_cannot_hold_stays_a_dict():
     assert not is_compact(({"id": 1}, None))  # ZODB's own (dict, slots) form
 
 
-def test_a_pack_keeps_compact_records_and_what_they_reference(repo):
+def _is_packed(state: object) -> bool:
+    return is_compact(state) and len(state) == 4 and type(state[3]) is bytes  # type: ignore[arg-type]
+
+
+_history = st.lists(st.tuples(st.floats(0, 2e9), _text, _text, _text, _text,
+                              st.one_of(st.none(), st.tuples(_text, _text, st.none(), _text))),
+                    max_size=4).map(tuple)
+
+
+@given(ident=st.integers(0, 10**6), created=st.one_of(st.none(), st.floats(0, 2e9)),
+       overrides=st.dictionaries(st.sampled_from(["application.args", "backend.cpus"]),
+                                 st.one_of(_text, st.integers(),
+                                           st.lists(_text, max_size=3).map(FrozenList))),
+       status=st.sampled_from(["submitting", "running", "completed"]), history=_history,
+       handle=st.one_of(st.none(), st.tuples(_text, _text, st.integers(), st.floats(0, 2e9))),
+       exit_code=st.one_of(st.none(), st.integers(-9, 255)), note=_text)
+def test_the_packed_form_is_the_inverse_of_its_expansion(ident, created, overrides, status,
+                                                           history, handle, exit_code, note):
+    master = object()
+    state = {"master": master, "id": ident, "_overrides": overrides, "_status": status,
+             "history": history, "handle": handle, "exit_code": exit_code,
+             "backend_note": note, "submit_counter": 1}
+    if created is not None:
+        state["created"] = created
+    packed = record_state(state)
+    assert packed is not None and _is_packed(packed) and packed[0] is master
+    back = expanded_state(packed)
+    assert back == state
+    assert {k: type(v) for k, v in back["_overrides"].items()} == \
+        {k: type(v) for k, v in overrides.items()}
+
+
+def test_what_the_packed_form_cannot_hold_stays_a_dict():
+    moved = {"master": object(), "id": 1, "created": 1.5, "_status": "running",
+             "_overrides": {"application.args": FrozenList(["x"])}, "history": ()}
+    assert _is_packed(record_state(moved))
+    # an override that is not plain data (a component: a record of its own) or nests deeper
+    assert record_state({**moved, "_overrides": {"application.exe": File("x")}}) is None
+    assert record_state({**moved, "_overrides": {"application.args": FrozenList([FrozenList([])])}}) is None
+    # a key not known to hold plain values (a volatile attribute, a future field)
+    assert record_state({**moved, "_v_cache": object()}) is None
+    assert record_state({**moved, "inputfiles": ()}) is None
+    assert record_state({"id": 1, "_status": "running"}) is None  # not a subjob
+
+
+def test_a_subjob_that_ran_reads_back_the_same_from_its_packed_record(repo):
+    job = Job(name="ran", backend=Local(), splitter=ArgSplitter(args=[["a", "1"], ["b"]]))
+    conn, job = _stored_master(repo, job)
+
+    def run(sub: Job) -> None:
+        for status in ("submitting", "submitted", "running", "completing", "completed"):
+            set_status(sub, status, f"to {status}")
+        sub.handle = ("Local", sub.fqid, "host", 42, 1.5, "", "/w", "", 1, 1, 0, ())
+        sub.exit_code = 0
+        sub.backend_detail = "Done"
+
+    conn.write(lambda: run(job._subjobs[0]))
+    reader, loaded = _loaded(repo, job)
+    try:
+        assert _is_packed(_stored_state(repo, job._subjobs[0]))
+        assert is_compact(_stored_state(repo, job._subjobs[1])) and not _is_packed(
+            _stored_state(repo, job._subjobs[1]))
+        for sub in job._subjobs.values():
+            assert _read(loaded.subjobs[sub.id]) == _read(sub)
+        assert loaded.subjobs[0].backend_detail == "Done" and loaded.subjobs[0].status == "completed"
+        assert loaded.status == "new"  # its master, derived from both (one new, one done)
+    finally:
+        reader.close()
+        conn.close()
+
+
+def test_a_pack_keeps_compact_and_packed_records_and_what_they_reference(repo):
     # A pack keeps what the root reaches, following the references it reads in each
-    # record's pickle: the compact tuple's master and the tree's subjobs among them.
+    # record's pickle: the compact and packed tuples' master and the tree's subjobs
+    # among them (a packed record's inner pickle holds no reference).
     job = Job(name="packed", backend=Local(), splitter=ArgSplitter(args=[["1"], ["2"], ["3"]]))
     conn, job = _stored_master(repo, job)
+    conn.write(lambda: set_status(job._subjobs[0], "submitting", "moved"))
     before = [_read(sub) for sub in job._subjobs.values()]
     conn.close()
     repo.db.pack()
@@ -189,5 +263,7 @@ def test_a_pack_keeps_compact_records_and_what_they_reference(repo):
     try:
         assert [_read(sub) for sub in loaded.subjobs] == before
         assert is_compact(_stored_state(repo, loaded.subjobs[2]))
+        assert _is_packed(_stored_state(repo, loaded.subjobs[0]))
+        assert loaded.subjobs[0].master is loaded
     finally:
         reader.close()
