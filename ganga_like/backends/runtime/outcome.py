@@ -16,8 +16,9 @@ import dataclasses
 import os
 
 from ganga_like.backends import base
-from ganga_like.backends.runtime import procs, trace
+from ganga_like.backends.runtime import procs, spares, trace
 from ganga_like.backends.runtime import status_file as sf
+from ganga_like.backends.runtime.layout import OUTPUT, STATUS
 
 Outcome = tuple[str, "int | None", str]  # (event kind, exit code, note)
 
@@ -145,12 +146,16 @@ def outcome_in(workdir: str, returncode: int | None = None) -> Outcome:
 
 def lost_line(workdir: str, note: str) -> None:
     if workdir:
-        sf.append_quietly(os.path.join(workdir, "status"), sf.LOST_ERROR, note)
+        sf.append_quietly(os.path.join(workdir, STATUS), sf.LOST_ERROR, note)
 
 
 def prepare(workdir: str, first_line: bytes) -> None:
     """``<workdir>/output`` and the status file's first line; OSError if that fails.
-    Two mkdir calls in the common case (``makedirs`` would stat every level)."""
+    A spare directory of its workspace (``spares.py``) when there is one: one rename,
+    no inode allocated; else two mkdir calls in the common case (``makedirs`` would
+    stat every level)."""
+    if spares.take(workdir, first_line):
+        return
     try:
         os.mkdir(workdir)
     except FileExistsError:
@@ -158,16 +163,17 @@ def prepare(workdir: str, first_line: bytes) -> None:
     except FileNotFoundError:
         os.makedirs(workdir, exist_ok=True)
     try:
-        os.mkdir(os.path.join(workdir, "output"))
+        os.mkdir(os.path.join(workdir, OUTPUT))
     except FileExistsError:
         pass
-    sf.append_line(os.path.join(workdir, "status"), first_line)
+    sf.append_line(os.path.join(workdir, STATUS), first_line)
 
 
 def tidy_after(fqid: str, workdir: str, ended: Outcome, now: bool = False) -> None:
     """Once no process of a run is left: a subjob that ended with 0 and wrote nothing
-    leaves no directory (``trace.tidy``; in a thread of its own unless ``now``). A job's
-    own directory is its workspace: kept."""
+    leaves no directory (``trace.tidy`` when ``now``, else ``trace.tidy_soon``: a spare
+    directory at once, or removed at a quiet moment). A job's own directory is its
+    workspace: kept."""
     if "." in fqid and ended[0] == base.FINISHED and ended[1] == 0:
         (trace.tidy if now else trace.tidy_soon)(workdir)
 
@@ -175,4 +181,4 @@ def tidy_after(fqid: str, workdir: str, ended: Outcome, now: bool = False) -> No
 def killed_line(workdir: str, note: str) -> None:
     """Record a kill we confirmed in the subjob's status file."""
     if workdir:
-        sf.append_quietly(os.path.join(workdir, "status"), sf.KILLED, f"killed by ganga_like: {note}")
+        sf.append_quietly(os.path.join(workdir, STATUS), sf.KILLED, f"killed by ganga_like: {note}")

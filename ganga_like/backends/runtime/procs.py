@@ -77,6 +77,24 @@ def start_time(pid: int) -> float | None:
     return ticks / _CLOCK_TICKS + _boot_time()
 
 
+def process_tag(pid: int | None = None) -> str:
+    """``<pid>-<start time>``: names a process for as long as it lives (files a process
+    leaves for whoever outlives it: the tidier's journal, spare directories)."""
+    pid = os.getpid() if pid is None else pid
+    return f"{pid}-{start_time(pid) or 0.0:.2f}"
+
+
+def tag_alive(tag: str) -> bool:
+    """Whether the process :func:`process_tag` named (a name may carry more after a
+    second ``-``) still runs."""
+    pid, _, start = tag.partition("-")
+    try:
+        started = float(start.split("-")[0])
+        return abs((start_time(int(pid)) or -1.0) - started) <= 0.02  # the tag rounds it
+    except ValueError:
+        return False
+
+
 NS_PER_TICK = 1_000_000_000 // _CLOCK_TICKS
 
 

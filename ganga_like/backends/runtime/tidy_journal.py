@@ -27,26 +27,13 @@ def workspace_of(workdir: str) -> str:
     return os.path.dirname(os.path.dirname(os.path.normpath(workdir)))
 
 
-def _owner_name() -> str:
-    return f"{os.getpid()}-{procs.start_time(os.getpid()) or 0.0:.2f}"
-
-
-def _owner_alive(name: str) -> bool:
-    pid, _, start = name.partition("-")
-    try:
-        started = float(start.split("-")[0])
-        return abs((procs.start_time(int(pid)) or -1.0) - started) <= 0.02  # the name rounds it
-    except ValueError:
-        return False
-
-
 class Journal:
     """One process's journal in one workspace. Not thread-safe: the tidier calls it
     under its own lock."""
 
     def __init__(self, workspace: str) -> None:
         self.directory = os.path.join(workspace, DIRECTORY)
-        self._name = _owner_name()
+        self._name = procs.process_tag()
         self._fd: int | None = None
         self._claims = 0
 
@@ -75,7 +62,7 @@ class Journal:
             return []
         found: list[str] = []
         for name in names:
-            if name.startswith(self._name) or _owner_alive(name):
+            if name.startswith(self._name) or procs.tag_alive(name):
                 continue
             self._claims += 1
             claimed = os.path.join(self.directory, f"{self._name}-{self._claims}")

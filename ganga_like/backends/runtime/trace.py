@@ -27,16 +27,15 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import stat
 import threading
 import time
 
+from ganga_like.backends.runtime import spares, tidy_journal
 from ganga_like.backends.runtime import status_file as sf
-from ganga_like.backends.runtime import tidy_journal
+from ganga_like.backends.runtime.layout import COLLECTED, EMPTY_OUTPUTS, OUTPUT, STATUS
 
-STATUS = "status"  # a (sub)job's own status file, in its workdir
-OUTPUT = "output"  # the payload's working directory, in the workdir
-COLLECTED = "subjobs.status"  # a master's collected trace of its tidied subjobs
-EMPTY_OUTPUTS = ("stdout", "stderr")  # what the wrapper always makes, written to or not
+_ONE_READ = 16384  # a status file of a few lines is read in one call
 TIDY_QUIET = 1.0  # seconds without a run ending before the ended ones are tidied
 
 
@@ -78,35 +77,65 @@ def tidied(workdir: str) -> bool:
     return bool(workdir) and not os.path.isdir(workdir) and bool(history(workdir))
 
 
-def tidy(workdir: str) -> bool:
-    """Move the trace of a subjob that ended with ``RUN_DONE`` and wrote nothing to its
-    master's collected trace and remove its directory; False (and nothing changed)
-    when it keeps the directory. Called once no process of the run is left."""
+@dataclasses.dataclass(frozen=True)
+class _Silent:
+    """What a silent run left: its status lines and the (empty) files in ``output/``."""
+
+    lines: list[bytes]
+    outputs: dict[str, os.stat_result]
+    has_output: bool
+
+
+def _silent(workdir: str) -> _Silent | None:
+    """What ``workdir`` holds if its run ended with ``RUN_DONE exit=0`` and left nothing
+    but its status file and an empty ``output/stdout`` and ``output/stderr``; else None
+    (it keeps its directory)."""
     try:
         names = os.listdir(workdir)
         if STATUS not in names or set(names) - {STATUS, OUTPUT}:
-            return False
-        output = os.path.join(workdir, OUTPUT)
-        left = []
+            return None
+        outputs = {}
         if OUTPUT in names:
-            with os.scandir(output) as entries:
+            with os.scandir(os.path.join(workdir, OUTPUT)) as entries:
                 for entry in entries:
-                    if (entry.name not in EMPTY_OUTPUTS or not entry.is_file(follow_symlinks=False)
-                            or entry.stat(follow_symlinks=False).st_size):
-                        return False
-                    left.append(entry.path)
-        with open(status_path(workdir), "rb") as handle:
-            data = handle.read()
-        lines = [raw for raw in data.split(b"\n")[:-1] if raw]
-        final = sf.parse_line(lines[-1]) if lines else None
-        if final is None or final.state != sf.RUN_DONE or final.exit_code != 0:
-            return False
-        path, key = collected_path(workdir)
-        _append(path, [_prefixed(key, raw) for raw in lines])
-        for name in left:
-            os.unlink(name)
-        if OUTPUT in names:
-            os.rmdir(output)
+                    info = entry.stat(follow_symlinks=False)
+                    if entry.name not in EMPTY_OUTPUTS or not stat.S_ISREG(info.st_mode) or info.st_size:
+                        return None
+                    outputs[entry.name] = info
+        data = _read_whole(status_path(workdir))
+    except OSError:
+        return None  # kept: whatever is left is read as before
+    lines = [raw for raw in data.split(b"\n")[:-1] if raw]
+    final = sf.parse_line(lines[-1]) if lines else None
+    if final is None or final.state != sf.RUN_DONE or final.exit_code != 0:
+        return None
+    return _Silent(lines, outputs, OUTPUT in names)
+
+
+def _read_whole(path: str) -> bytes:
+    """A small file's bytes in one read, more only if it is longer."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        data = os.read(fd, _ONE_READ)
+        while len(data) % _ONE_READ == 0 and (more := os.read(fd, _ONE_READ)):
+            data += more
+        return data
+    finally:
+        os.close(fd)
+
+
+def _collect(workdir: str, silent: _Silent) -> None:
+    """Append the run's lines to its master's collected trace (OSError if that fails)."""
+    path, key = collected_path(workdir)
+    _append(path, [_prefixed(key, raw) for raw in silent.lines])
+
+
+def _remove(workdir: str, silent: _Silent) -> bool:
+    try:
+        for name in silent.outputs:
+            os.unlink(os.path.join(workdir, OUTPUT, name))
+        if silent.has_output:
+            os.rmdir(os.path.join(workdir, OUTPUT))
         os.unlink(status_path(workdir))
         os.rmdir(workdir)
     except OSError:
@@ -114,19 +143,55 @@ def tidy(workdir: str) -> bool:
     return True
 
 
+def tidy(workdir: str) -> bool:
+    """Move the trace of a subjob that ended with ``RUN_DONE`` and wrote nothing to its
+    master's collected trace and remove its directory; False (and nothing changed)
+    when it keeps the directory. Called once no process of the run is left."""
+    silent = _silent(workdir)
+    if silent is None:
+        return False
+    try:
+        _collect(workdir, silent)
+    except OSError:
+        return False
+    return _remove(workdir, silent)
+
+
+def tidy_soon(workdir: str) -> None:
+    """The Local actor's tidying, once no process of the run is left: at once into a
+    spare directory (``spares.py``) while its workspace has room for one, else queued
+    for removal at a quiet moment (:class:`_Tidier`)."""
+    workspace = tidy_journal.workspace_of(workdir)
+    if not spares.has_room(workspace):
+        _tidier.later(workdir)
+        return
+    silent = _silent(workdir)
+    if silent is None:
+        return  # it keeps its directory
+    try:
+        _collect(workdir, silent)
+    except OSError:
+        return  # kept, its lines where they were
+    if not spares.keep(workdir, workspace, silent.outputs):
+        _remove(workdir, silent)
+    _tidier.spare_kept()
+
+
 class _Tidier:
     """Tidies in a thread of its own, at a quiet moment: once no run has ended for
     :data:`TIDY_QUIET` seconds. Removing directories costs about as much as making them
     (measured: ``rmdir`` is most of it), and on ext4 files made while many are being
-    deleted cost more (docs/performance.md, "The filesystem"): a burst of short runs
-    is tidied after it, not between its launches. What is still queued when the
-    process ends stays in its journal: the next process that tidies in the same
-    workspace does it."""
+    deleted cost more (docs/performance.md, "The filesystem"): what a burst of short
+    runs leaves beyond its spare directories is removed after it, not between its
+    launches, and so are the spares themselves. What is still queued when the process
+    ends stays in its journal: the next process that tidies in the same workspace
+    does it."""
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
         self._pending: list[str] = []
-        self._last = 0.0  # when the last one was queued
+        self._spares_kept = False  # spares to remove at the next quiet moment
+        self._last = 0.0  # when the last run was queued or kept as a spare
         self._thread: threading.Thread | None = None
         self._busy = threading.Lock()  # one tidying at a time: the thread's or finish()'s
 
@@ -134,10 +199,7 @@ class _Tidier:
         """Queue ``workdir`` for tidying, journalled first (``tidy_journal.py``): what a
         closed or killed actor did not get to, the next one that tidies there does."""
         with self._cond:
-            idle = not self._pending  # the thread waits for work, not for a quiet moment
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="ganga_like-tidy", daemon=True)
-                self._thread.start()
+            idle = self._idle()
             try:
                 journal, new = tidy_journal.journal_for(workdir)
                 if new:
@@ -146,23 +208,42 @@ class _Tidier:
             except OSError:
                 pass  # not journalled: tidied if this process lives long enough, as before
             self._pending.append(workdir)
-            self._last = time.monotonic()
-            if idle:
-                # Only the thread waiting for work needs waking: one counting down the
-                # quiet period reads the new ``_last`` when its wait ends. Woken for every
-                # subjob, it cost a switch of threads (and of the GIL) per subjob.
-                self._cond.notify()
+            self._busy_now(idle)
+
+    def spare_kept(self) -> None:
+        """A run's directory became a spare: the spares go at the next quiet moment."""
+        with self._cond:
+            idle = self._idle()
+            self._spares_kept = True
+            self._busy_now(idle)
+
+    def _idle(self) -> bool:
+        """Whether the thread waits for work (not for a quiet moment); starts it."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="ganga_like-tidy", daemon=True)
+            self._thread.start()
+        return not self._pending and not self._spares_kept
+
+    def _busy_now(self, idle: bool) -> None:
+        self._last = time.monotonic()
+        if idle:
+            # Only the thread waiting for work needs waking: one counting down the
+            # quiet period reads the new ``_last`` when its wait ends. Woken for every
+            # subjob, it cost a switch of threads (and of the GIL) per subjob.
+            self._cond.notify()
 
     def _run(self) -> None:
         while True:
             with self._cond:
-                while not self._pending:
+                while not self._pending and not self._spares_kept:
                     self._cond.wait()
                 while (left := self._last + TIDY_QUIET - time.monotonic()) > 0:
                     self._cond.wait(left)
+                self._spares_kept = False
             with self._busy:
                 for workdir in self._take():
                     tidy(workdir)
+                spares.release()
                 self._forget_if_drained()
 
     def _take(self) -> list[str]:
@@ -194,11 +275,11 @@ class _Tidier:
                         self._pending[:0] = batch[done:]
                     return
                 tidy(workdir)
+            spares.release()
             self._forget_if_drained()
 
 
 _tidier = _Tidier()
-tidy_soon = _tidier.later
 finish_tidying = _tidier.finish
 
 
