@@ -11,7 +11,9 @@ each prefixed with the subjob's id, to its master's collected trace
     17 2025-01-31T14:02:07.123456+0100 RUN_DONE exit=0
 
 and removes the directory (a file or directory costs a 4 KB block; a line costs its
-bytes). A subjob that failed, was killed, or wrote anything keeps its directory.
+bytes); the Local actor's :func:`tidy_soon` moves it aside instead, for the next
+subjob to start in (``spares.py``), while its workspace has room for a spare. A
+subjob that failed, was killed, or wrote anything keeps its directory.
 Each subjob's lines go in one ``O_APPEND`` write of at most ``LINE_MAX`` bytes (a
 longer block, line by line), so writers need no lock. The lines are appended before
 the directory goes: a crash between the two leaves both, and readers take the
