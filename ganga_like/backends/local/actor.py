@@ -247,6 +247,10 @@ class LocalActor(RuntimeActor):
             # the bash wrapper cannot: look for what left its group by the marker.
             lingers = procs.group_may_live(run.handle.pid, run.handle.create_time) or (
                 not self._spawn_directly and _marked_alive(run.marker))
+            if not lingers and not run.killing:
+                # Before its final event: until then its fqid is taken in the run table,
+                # so no resubmission of it can be preparing the same directory.
+                outcome.tidy_after(run.fqid, run.workdir, event)
             found.append((run, event, lingers))
         # Final events go out before the freed slots are reused: the stream never
         # shows more than `concurrency` subjobs running.
@@ -263,11 +267,6 @@ class LocalActor(RuntimeActor):
                 self._runs.finish(run, *event)
             self._cond.notify_all()
         self._fill_slots()
-        # Tidied once the freed slots are taken again: the next starts do not wait for
-        # it, and the ones after them start in these directories (runtime/spares.py).
-        for run, event, lingers in found:
-            if not lingers and not run.killing:
-                outcome.tidy_after(run.fqid, run.workdir, event)
 
     def _end_leftovers_later(self, run: LocalRun) -> None:
         threading.Thread(target=self._end_leftovers, args=(run,), name="ganga_like-leftovers",
