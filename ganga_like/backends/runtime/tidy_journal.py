@@ -1,7 +1,7 @@
 """The tidier's journal: which ended subjobs are still to be tidied, on disk.
 
-``trace.py`` tidies a burst of ended subjobs once it is over, in a thread of the
-actor. An actor that is closed or killed before it got to them would keep their
+``trace.py`` tidies the ended subjobs its spare directories had no room for
+(``spares.py``) once a burst is over, in a thread of the actor. An actor that is closed or killed before it got to them would keep their
 directories for ever. So each subjob queued for tidying is first appended to the
 journal of its process, ``<workspace>/.untidied/<pid>-<start>`` (one line, one
 ``O_APPEND`` write), and the journal is removed whenever everything queued was tidied.
