@@ -1,15 +1,15 @@
 """The tidier's journal: which ended subjobs are still to be tidied, on disk.
 
 ``trace.py`` tidies the ended subjobs its spare directories had no room for
-(``spares.py``) once a burst is over, in a thread of the actor. An actor that is closed or killed before it got to them would keep their
-directories for ever. So each subjob queued for tidying is first appended to the
-journal of its process, ``<workspace>/.untidied/<pid>-<start>`` (one line, one
-``O_APPEND`` write), and the journal is removed whenever everything queued was tidied.
-A journal whose process is gone is *claimed* by the next process that tidies in that
-workspace (renamed to its own name, so two claimants cannot both take it): its lines
-are queued again. Tidying is idempotent (a directory already tidied is left as it is;
-lines collected twice are read once), so a line that survives its tidying costs
-nothing but a look.
+(``spares.py``) once a burst is over, in a thread of the actor. An actor that is
+closed or killed before it got to them would keep their directories for ever. So
+each subjob queued for tidying is first appended to the journal of its process,
+``<workspace>/.untidied/<pid>-<start>`` (one line, one ``O_APPEND`` write), and the
+journal is removed whenever everything queued was tidied. A journal whose process
+is gone is *claimed* by the next process that tidies in that workspace (renamed to
+its own name, so two claimants cannot both take it): its lines are queued again.
+Tidying is idempotent (a directory already tidied is left as it is; lines collected
+twice are read once), so a line that survives its tidying costs nothing but a look.
 """
 
 from __future__ import annotations
