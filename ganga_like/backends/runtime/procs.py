@@ -311,7 +311,20 @@ def tree_members(target: Target, table: Sequence[ProcInfo]) -> list[ProcInfo]:
             if child.pid not in members and child.create_time >= target.create_time - CT_TOLERANCE:
                 members[child.pid] = child
                 stack.append(child)
-    return list(members.values())
+    return _parents_first(members)
+
+
+def _parents_first(members: dict[int, ProcInfo]) -> list[ProcInfo]:
+    """The members, each after its ancestors among them: signalled in this order, a
+    parent has its SIGKILL pending before its child's death can wake it (a shell that
+    ignores TERM would otherwise run its next command, killed a moment later)."""
+    def depth(proc: ProcInfo) -> int:
+        level, parent = 0, members.get(proc.ppid)
+        while parent is not None and level < len(members):
+            level, parent = level + 1, members.get(parent.ppid)
+        return level
+
+    return sorted(members.values(), key=lambda proc: (depth(proc), proc.pid))
 
 
 def held(targets: Sequence[Target]) -> list[bool]:

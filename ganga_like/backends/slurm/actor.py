@@ -321,6 +321,11 @@ class SlurmActor(RuntimeActor):
         self._slurm.cancel(active)
         left = self._wait_gone(active, grace)
         if left:
+            # What runs here is KILLed by us first, parents before children: Slurm's
+            # process tracking signals one process at a time, in its own order, so a
+            # shell that ignores TERM could run on for a moment after its child died.
+            _sweep([_marker(handle, run) for (handle, run), slurm_id in zip(work, ids, strict=True)
+                    if slurm_id in left], grace=0.0)
             self._slurm.signal(left, "KILL")
             left = self._wait_gone(left, KILL_CONFIRM)
         swept = _sweep([_marker(handle, run) for handle, run in work])
@@ -475,7 +480,7 @@ def _marker(handle: Handle, run: Run | None) -> str:
     return run.marker if run is not None and run.marker else outcome.marker_of(handle.workdir) or ""
 
 
-def _sweep(markers: list[str]) -> dict[int, procs.KillOutcome]:
+def _sweep(markers: list[str], grace: float = 0.5) -> dict[int, procs.KillOutcome]:
     """End what Slurm left of killed tasks on this machine (a process that left the job's
     tree, which Linux process tracking misses): one scan for all, by index."""
     targets = {index: procs.Target(0, 0.0, marker) for index, marker in enumerate(markers) if marker}
@@ -484,7 +489,7 @@ def _sweep(markers: list[str]) -> dict[int, procs.KillOutcome]:
     alive = [index for index, live in zip(targets, procs.held(list(targets.values())), strict=True) if live]
     if not alive:
         return {}
-    return dict(zip(alive, procs.kill_trees([targets[i] for i in alive], 0.5), strict=True))
+    return dict(zip(alive, procs.kill_trees([targets[i] for i in alive], grace), strict=True))
 
 
 def _slurm_id(handle: Handle, run: Run | None) -> str:
