@@ -106,6 +106,14 @@ def wait_for_file(path: Path, timeout: float = 30) -> None:
     wait_for(path.exists, timeout, f"{path}")
 
 
+def wait_retired(queue: Path, host: str, name: str, timeout: float = 30) -> None:
+    """Until an OK job's files are all in history/<host>/: they move one by one after
+    its .stat says OK, the link last (bex/files.py: ``_retire``)."""
+    wait_for(lambda: not os.path.lexists(queue / "hosts" / host / f"{name}.job")
+             and os.path.lexists(queue / "history" / host / f"{name}.job"), timeout,
+             f"{name}'s files to move to history/{host}")
+
+
 def test_a_job_file_runs_once_per_host_and_its_queue_files_say_so(root):
     text = "ID: 20261206-hello\nSubject: say hello\n\necho \"hello from $GANGA_LIKE_HOST\"\n"
     path = job_file(root, "hello.job", text)
@@ -117,7 +125,7 @@ def test_a_job_file_runs_once_per_host_and_its_queue_files_say_so(root):
     assert (queue / "jobs" / "20261206-hello.job").read_text() == text  # the file, byte for byte
     for index, host in enumerate(HOSTS):
         history = queue / "history" / host  # keep_history is set for this service
-        wait_for_file(history / "20261206-hello.stat")
+        wait_retired(queue, host, "20261206-hello")
         assert os.readlink(history / "20261206-hello.job") == "../../jobs/20261206-hello.job"
         last = last_change(root, f"{outcome['fqid']}.{index}")
         assert last["to"] == "completed"
@@ -166,6 +174,7 @@ def test_prep_is_shown_while_it_runs_then_the_body(root, tmp_path):
     assert seen[-1] == "OK", seen
     codes = [code for h, _n, code, _m in queue_log(root, "prep-1") if h == "n2"]
     assert codes.index("PREP") < codes.index("RUN") < codes.index("OK"), codes
+    wait_retired(root / "queue", "n2", "prep-1")
     log = (root / "queue" / "history" / "n2" / "prep-1.log").read_text()
     assert log.endswith("--- stdout\nprepared\nbody\n"), log
 
