@@ -62,17 +62,38 @@ class BackendPool:
     def __init__(self, repo_uuid: str) -> None:
         self.repo_uuid = repo_uuid
         self._actors: dict[tuple, Any] = {}
+        # Two locks: ``_lock`` guards the dict and is never held across a call to Ray, so
+        # the poller's ``items()`` and ``forget()`` never wait on an actor being made;
+        # ``_making`` makes actors one at a time (Ray's named actors race otherwise).
         self._lock = threading.Lock()
+        self._making = threading.Lock()
+        self._ray_ended = threading.Event()
+
+    def ray_ended(self) -> None:
+        """Ray under this pool died (the service's head: ``ray_runtime.own_head_lost``):
+        no actor is made any more, and ``shutdown`` waits for none. A thread that was
+        making one when Ray died never returns, and holds ``_making`` for ever."""
+        self._ray_ended.set()
 
     def actor(self, config: BackendConfig) -> Any:
         key = config.actor_key()
         with self._lock:
             actor = self._actors.get(key)
+        if actor is not None:
+            return actor
+        with self._making:
+            if self._ray_ended.is_set():
+                raise BackendError(f"the Ray of this service ended: no {key[0]} actor can "
+                                   f"be made; the next service starts a new Ray and adopts "
+                                   f"the work")
+            with self._lock:
+                actor = self._actors.get(key)  # made while this thread waited its turn
             if actor is None:
                 ensure_ray(getattr(config, "address", "") or None)
                 name = ".".join([key[0], self.repo_uuid, *map(str, key[1:])])
                 actor = _make_actor(config, name)
-                self._actors[key] = actor
+                with self._lock:
+                    self._actors[key] = actor
             return actor
 
     def forget(self, key: tuple) -> None:
@@ -86,16 +107,18 @@ class BackendPool:
 
     def shutdown(self) -> None:
         ray = import_ray()
-        # Bounded: a thread making an actor holds the lock, and on a Ray that died under
-        # it (its raylet gone) that call never returns; shutdown goes on without it.
-        locked = self._lock.acquire(timeout=CLOSE_WAIT)
+        # An actor being made is waited for, so that it is closed too; boundedly: on a Ray
+        # that died under it (its raylet gone) that call never returns.
+        ended = self._ray_ended.is_set()
+        made = self._making.acquire(timeout=0 if ended else CLOSE_WAIT)
         try:
-            actors, self._actors = list(self._actors.values()), {}
+            with self._lock:
+                actors, self._actors = list(self._actors.values()), {}
         finally:
-            if locked:
-                self._lock.release()
-        if not ray.is_initialized():
-            return  # Ray is gone, and its actors with it (a call now could crash)
+            if made:
+                self._making.release()
+        if ended or not ray.is_initialized():
+            return  # Ray is gone, and its actors with it (a call now could crash or hang)
         # Closed first: an actor finishes what it does after its runs (trace.py's tidying).
         closing = []
         for actor in actors:

@@ -24,7 +24,8 @@ with ``ganga-like service start``. What it does, in order:
    stays up for everything else;
 6. recovers the work of a backend actor that dies, at once (housekeeping), and stops
    if the Ray head it started dies (its GCS or its raylet: the next client's service
-   starts a new one and adopts the running work);
+   starts a new one and adopts the running work) or its root is deleted; that watch
+   runs in a thread of its own, since recovery can wait on a dying Ray for ever;
 7. serves the web view once a client asks for it (``ganga-like web``: ``webhost``), on
    loopback behind a token made at that start; its open live pages count as clients;
 8. stops on SIGTERM, on ``ganga-like service stop``, or after ``GANGA_LIKE_IDLE``
@@ -74,6 +75,7 @@ log = logging.getLogger("ganga_like.service")
 
 DEFAULT_IDLE = 900.0
 BOOT_LOOK = 0.2  # seconds between looks at a stop request while Ray starts
+WATCH_EVERY = 0.5  # seconds between looks at the root and at the Ray head of our own
 
 
 def idle_seconds(environ: Any = None) -> float:
@@ -157,6 +159,7 @@ class Service:
         log.info("service for %s started (pid %d, database %s%s)", self.config.root, os.getpid(),
                  self.paths.zeo_socket,
                  f", TLS on {self.tls_address[0]}:{self.tls_address[1]}" if self.tls_address else "")
+        threading.Thread(target=self._watch, name="ganga_like-watch", daemon=True).start()
         threading.Thread(target=self._housekeeping, name="ganga_like-housekeeping",
                          daemon=True).start()
         threading.Thread(target=self._packing, name="ganga_like-pack", daemon=True).start()
@@ -301,12 +304,13 @@ class Service:
     def _has_active_work(self) -> bool:
         return self._active_count() > 0
 
-    def _housekeeping(self) -> None:
-        """Every half second: stop if the Ray head of our own died; recover the work of a
-        backend actor that died; stop when idle (no client, no active job, nothing to
-        postprocess for ``idle`` seconds)."""
-        step = min(0.5, self.idle / 4) if self.idle > 0 else 0.5
-        while not self.stopping.wait(step):
+    def _watch(self) -> None:
+        """Every half second: stop if the root was deleted or replaced, or if the Ray head
+        of our own died. A thread of its own, calling nothing that waits on Ray: recovery
+        (housekeeping) can block for ever making an actor on a Ray whose raylet has just
+        died, and this check must still run then (seen in a test under load: the monitor
+        saw the actor die before the raylet's exit was seen, and recovery hung)."""
+        while not self.stopping.wait(WATCH_EVERY):
             if _identity(self.config.root) != self.root_identity:
                 # Deleted (or replaced): no client can find this service any more.
                 self.request_stop(f"its root {self.config.root} was deleted or replaced")
@@ -315,10 +319,18 @@ class Service:
             if lost:
                 # Nothing of the backends works any more, and a verb would wait on Ray for
                 # ever: stop, so that the next client starts a service with a new Ray,
-                # which adopts the running work as after any stop.
+                # which adopts the running work as after any stop. The pool makes no more
+                # actors, and the stop waits for none.
+                if self.session is not None:
+                    self.session.backends.ray_ended()
                 self.request_stop(f"its Ray ended ({lost}); the next client starts a new "
                                   f"service, which adopts the running work")
-                continue
+
+    def _housekeeping(self) -> None:
+        """Every half second: recover the work of a backend actor that died; stop when
+        idle (no client, no active job, nothing to postprocess for ``idle`` seconds)."""
+        step = min(WATCH_EVERY, self.idle / 4) if self.idle > 0 else WATCH_EVERY
+        while not self.stopping.wait(step):
             if not self.ready.is_set():
                 continue
             try:
