@@ -18,6 +18,7 @@ from ..errors import BackendError
 from ..ray_runtime import ensure_ray, import_ray
 
 CLOSE_WAIT = 15.0  # seconds shutdown() gives the actors to close (their threads, their tidying)
+MAKING_LOOK = 0.2  # seconds between looks at "Ray ended" while waiting to make an actor
 NAME_RACE_WAIT = 10.0  # seconds to wait out Ray's race on the name of a dying owner's actor
 
 
@@ -81,11 +82,12 @@ class BackendPool:
             actor = self._actors.get(key)
         if actor is not None:
             return actor
-        with self._making:
-            if self._ray_ended.is_set():
-                raise BackendError(f"the Ray of this service ended: no {key[0]} actor can "
-                                   f"be made; the next service starts a new Ray and adopts "
-                                   f"the work")
+        # One at a time; a thread waiting its turn behind one that hangs on a dead Ray
+        # leaves once it is told Ray ended.
+        while not self._making.acquire(timeout=MAKING_LOOK):
+            self._refuse_if_ended(key)
+        try:
+            self._refuse_if_ended(key)
             with self._lock:
                 actor = self._actors.get(key)  # made while this thread waited its turn
             if actor is None:
@@ -95,6 +97,13 @@ class BackendPool:
                 with self._lock:
                     self._actors[key] = actor
             return actor
+        finally:
+            self._making.release()
+
+    def _refuse_if_ended(self, key: tuple) -> None:
+        if self._ray_ended.is_set():
+            raise BackendError(f"the Ray of this service ended: no {key[0]} actor can be "
+                               f"made; the next service starts a new Ray and adopts the work")
 
     def forget(self, key: tuple) -> None:
         """Drop a dead actor: the next ``actor()`` for its config makes a new one."""
