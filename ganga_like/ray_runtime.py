@@ -326,6 +326,7 @@ class _Head(Protocol):
 
 
 _own_head: _Head | None = None  # the head we started, until stop_ray
+_abandoned = False  # stop_ray found that head dead: Ray is left as it is until the exit
 
 # The head's processes without which nothing of Ray works (Ray's process types). Its
 # other one, Ray's reaper, only cleans up after them.
@@ -431,12 +432,22 @@ def stand_in_agents(raylet_command: list[str]) -> list[str]:
 
 def stop_ray() -> None:
     """Disconnect from Ray, and end the head we started (if we did): ``ray.shutdown()``
-    ends only a head that ``ray.init`` itself started."""
-    global _own_head
+    ends only a head that ``ray.init`` itself started.
+
+    Not from a head of ours that died (:func:`own_head_lost`): Ray's driver ends its
+    whole process with ``_exit(1)`` when its disconnect finds the raylet gone (seen with
+    gdb: ``ShutdownIfLocalRayletDisconnected``), which would cut the service's own stop
+    short (its database server, the index, its state file). Ray's exit hook, which would
+    do the same at the interpreter's exit, is taken off too."""
+    global _own_head, _abandoned
     if "ray" in sys.modules:
         ray = import_ray()
         if ray.is_initialized():
-            ray.shutdown()
+            if _abandoned or own_head_lost():
+                _abandoned = True  # this is called again at exit, once the head is forgotten
+                atexit.unregister(ray._private.worker.shutdown)
+            else:
+                ray.shutdown()
     head, _own_head = _own_head, None
     if head is not None:
         head.kill_all_processes(check_alive=False, allow_graceful=True)

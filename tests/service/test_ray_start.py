@@ -225,8 +225,9 @@ def test_a_stop_while_ray_starts_does_not_wait_for_it_and_leaves_nothing(tmp_pat
 def test_a_service_whose_ray_dies_stops_and_the_next_one_adopts_the_work(tmp_path):
     """SIGKILL a stand-in agent of the service's Ray: its raylet exits with it (Ray's own
     rule for its agents), and the service, whose backends are gone and whose verbs would
-    wait on Ray for ever, stops by itself, its reason in its log. Nothing of that Ray is
-    left; the subjob kept running, and the next client's service adopts it and sees it
+    wait on Ray for ever, stops by itself, its reason in its log, and its whole stop runs
+    (the next service finds the database closed as after any stop). Nothing of that Ray
+    is left; the subjob kept running, and the next client's service adopts it and sees it
     complete."""
     root = tmp_path / "gl"
     go = tmp_path / "go"
@@ -251,6 +252,10 @@ def test_a_service_whose_ray_dies_stops_and_the_next_one_adopts_the_work(tmp_pat
                  timeout=60, what="the service to stop once its Ray died")
         log = (root / "service.log").read_text()
         assert "stopping: its Ray ended (its raylet (pid " in log, log[-2000:]
+        # Its whole stop ran: Ray's driver, asked to disconnect from a raylet that is
+        # gone, would have ended the process halfway (database server, index, state).
+        assert log.rstrip().endswith(f"service[{pid}] INFO stopped"), log[-2000:]
+        assert not (root / "service.json").exists()
         wait_for(lambda: not reaper.processes_using(ray_dir), timeout=30,
                  what="the dead Ray's processes to end")
         go.touch()
@@ -258,5 +263,8 @@ def test_a_service_whose_ray_dies_stops_and_the_next_one_adopts_the_work(tmp_pat
         assert done.returncode == 0, done.stderr
         assert done.stdout.split() == ["completed"], done.stdout
         assert (root / "workspace" / "0" / "output" / "stdout").read_text() == "adopted\n"
+        log = (root / "service.log").read_text()
+        assert "left by a process that was killed" not in log, log[-2000:]
+        assert "Ignoring index" not in log, log[-2000:]
     finally:
         finish_root(root, what="the service started after its Ray died")
