@@ -35,6 +35,8 @@ def _dead_owner_name() -> str:
 
 def _journal_lines(workspace) -> list[str]:
     directory = workspace / tidy_journal.DIRECTORY
+    if not directory.exists():
+        return []
     return [line for path in sorted(directory.iterdir()) for line in path.read_text().splitlines()]
 
 
@@ -46,7 +48,46 @@ def test_a_queued_subjob_is_journalled_until_it_is_tidied(tmp_path):
     tidier.finish(budget=10)
     assert not os.path.exists(workdir)
     assert [info.state for info in trace.history(workdir)] == [sf.CREATED, sf.RUN_DONE]
-    assert _journal_lines(tmp_path) == []
+    assert not (tmp_path / tidy_journal.DIRECTORY).exists()  # the directory too, once empty
+
+
+def test_the_journals_directory_stays_while_another_process_journal_is_in_it(tmp_path):
+    directory = tmp_path / tidy_journal.DIRECTORY
+    directory.mkdir()
+    live = subprocess.Popen(["sleep", "30"])
+    try:
+        other = directory / f"{live.pid}-{procs.start_time(live.pid):.2f}"
+        other.write_text(_ended_subjob(tmp_path, 2, 0) + "\n")
+        tidier = trace._Tidier()
+        tidier.later(_ended_subjob(tmp_path, 1, 0))
+        tidier.finish(budget=10)
+        assert sorted(directory.iterdir()) == [other]  # ours gone, the live one's kept
+    finally:
+        live.kill()
+        live.wait()
+
+
+def test_a_journal_is_made_again_when_a_drain_removes_the_directory_under_it(tmp_path, monkeypatch):
+    """Another process's drain may remove the empty directory between our makedirs and
+    our open: the journal is made again, nothing is left unjournalled."""
+    directory = tmp_path / tidy_journal.DIRECTORY
+    real_makedirs = os.makedirs
+    removed = []
+
+    def makedirs_then_lose_it(path, *args, **kwargs):
+        real_makedirs(path, *args, **kwargs)
+        if str(path) == str(directory) and len(removed) < 2:
+            os.rmdir(path)  # as a drain in another process does, when it is empty
+            removed.append(path)
+
+    monkeypatch.setattr(tidy_journal.os, "makedirs", makedirs_then_lose_it)
+    journal = tidy_journal.Journal(str(tmp_path))
+    workdir = _ended_subjob(tmp_path, 1, 0)
+    journal.add(workdir)
+    assert len(removed) == 2
+    assert _journal_lines(tmp_path) == [workdir]
+    journal.drained()
+    assert not directory.exists()
 
 
 def test_what_a_closing_actor_had_no_time_for_stays_journalled(tmp_path):

@@ -5,7 +5,8 @@
 closed or killed before it got to them would keep their directories for ever. So
 each subjob queued for tidying is first appended to the journal of its process,
 ``<workspace>/.untidied/<pid>-<start>`` (one line, one ``O_APPEND`` write), and the
-journal is removed whenever everything queued was tidied. A journal whose process
+journal is removed whenever everything queued was tidied, and ``.untidied`` with it
+once no other process's journal is in it. A journal whose process
 is gone is *claimed* by the next process that tidies in that workspace (renamed to
 its own name, so two claimants cannot both take it): its lines are queued again.
 Tidying is idempotent (a directory already tidied is left as it is; lines collected
@@ -20,6 +21,9 @@ import threading
 from ganga_like.backends.runtime import procs
 
 DIRECTORY = ".untidied"
+# Tries to make the journal when other processes' drains keep removing the directory
+# between our makedirs and open (each removal needs the directory empty: it ends fast).
+_OPEN_TRIES = 5
 
 
 def workspace_of(workdir: str) -> str:
@@ -40,10 +44,18 @@ class Journal:
     def add(self, workdir: str) -> None:
         """Record that ``workdir`` is to be tidied (before it is queued)."""
         if self._fd is None:
-            os.makedirs(self.directory, mode=0o700, exist_ok=True)
-            self._fd = os.open(os.path.join(self.directory, self._name),
-                               os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+            self._fd = self._open()
         os.write(self._fd, workdir.encode() + b"\n")
+
+    def _open(self) -> int:
+        path = os.path.join(self.directory, self._name)
+        for _ in range(_OPEN_TRIES):
+            os.makedirs(self.directory, mode=0o700, exist_ok=True)
+            try:
+                return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+            except FileNotFoundError:
+                continue  # another process's drained() removed the directory just now
+        raise FileNotFoundError(f"{self.directory} kept disappearing")
 
     def drained(self) -> None:
         """Everything added was tidied (or kept for good): forget it (the next ``add``
@@ -52,6 +64,10 @@ class Journal:
             fd, self._fd = self._fd, None
             os.close(fd)
             os.unlink(os.path.join(self.directory, self._name))
+            try:
+                os.rmdir(self.directory)
+            except OSError:
+                pass  # another process's journal is in it
 
     def claim_orphans(self) -> list[str]:
         """The lines of journals whose process is gone, now in this process's journal
