@@ -326,7 +326,7 @@ class _Head(Protocol):
 
 
 _own_head: _Head | None = None  # the head we started, until stop_ray
-_abandoned = False  # stop_ray found that head dead: Ray is left as it is until the exit
+_abandoned = False  # Ray died under this process: its driver is left as it is until the exit
 
 # The head's processes without which nothing of Ray works (Ray's process types). Its
 # other one, Ray's reaper, only cleans up after them.
@@ -430,11 +430,44 @@ def stand_in_agents(raylet_command: list[str]) -> list[str]:
     return replaced
 
 
+def joined_node_lost() -> str:
+    """Why this machine's node of the cluster this process joined (``GANGA_LIKE_RAY_ADDRESS``)
+    is gone, as that cluster's GCS says: its raylet exited, and the GCS marks the node
+    dead once its health checks fail (seconds later). Ray's driver does not end or tell
+    the process then, and every new actor waits for ever for a node to run on. Empty
+    while the node lives, when this process started its own head or Ray is not up, and
+    when the GCS cannot be asked (a driver whose GCS stays away is ended by Ray itself).
+    A call to the GCS: not for a thread that must never wait."""
+    if _own_head is not None or "ray" not in sys.modules:
+        return ""
+    ray = import_ray()
+    if not ray.is_initialized():
+        return ""
+    try:
+        node_id = ray.get_runtime_context().get_node_id()
+        nodes = ray.nodes()
+    except Exception:  # the GCS cannot answer now: nothing known
+        return ""
+    for node in nodes:
+        if node.get("NodeID") == node_id and not node.get("Alive", True):
+            why = node.get("DeathReasonMessage") or "no reason given"
+            return f"the cluster reports this machine's node {node_id[:8]} dead: {why}"
+    return ""
+
+
+def mark_ray_lost() -> None:
+    """Ray died under this process (``own_head_lost``, ``joined_node_lost``): ``stop_ray``
+    leaves its driver connected (see there)."""
+    global _abandoned
+    _abandoned = True
+
+
 def stop_ray() -> None:
     """Disconnect from Ray, and end the head we started (if we did): ``ray.shutdown()``
     ends only a head that ``ray.init`` itself started.
 
-    Not from a head of ours that died (:func:`own_head_lost`): Ray's driver ends its
+    Not from a head of ours that died (:func:`own_head_lost`), nor from a joined node
+    that died (:func:`mark_ray_lost`): Ray's driver ends its
     whole process with ``_exit(1)`` when its disconnect finds the raylet gone (seen with
     gdb: ``ShutdownIfLocalRayletDisconnected``), which would cut the service's own stop
     short (its database server, the index, its state file). Ray's exit hook, which would

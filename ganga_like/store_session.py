@@ -21,6 +21,7 @@ from .model.job import Job
 from .model.session import Lock, Verb
 from .model.writes import Change
 from .queue_log import QueueLog
+from .repository import new_objects
 from .repository.storage import Repository
 from .status import Status
 
@@ -100,8 +101,11 @@ class StoreSession:
         if job.master is None and job.backend is None:
             job.backend = Local()  # Ganga's default backend
         registry = self.templates if job.status is Status.TEMPLATE else self.jobs
+        # A retried attempt would store the job as a conflict at the vote left it: empty.
+        snapshot = new_objects.Snapshot(job)
 
         def work() -> None:
+            snapshot.restore()
             registry.add(job)
 
         self.write(work, note=f"register {type(job).__name__}")

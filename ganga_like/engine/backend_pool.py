@@ -71,7 +71,8 @@ class BackendPool:
         self._ray_ended = threading.Event()
 
     def ray_ended(self) -> None:
-        """Ray under this pool died (the service's head: ``ray_runtime.own_head_lost``):
+        """Ray under this pool died (the service's head, ``ray_runtime.own_head_lost``, or
+        this machine's node of a joined cluster, ``ray_runtime.joined_node_lost``):
         no actor is made any more, and ``shutdown`` waits for none. A thread that was
         making one when Ray died never returns, and holds ``_making`` for ever."""
         self._ray_ended.set()

@@ -43,6 +43,11 @@ from .diskspace import database_full, is_disk_full
 
 T = TypeVar("T")
 DEFAULT_ATTEMPTS = 8
+# Before retry n (1, 2, ...), a random wait of up to RETRY_BASE * 2**(n-1) seconds. Of
+# the order of a commit through the database server (a few ms): writers that collide
+# (three scripts making jobs at once, each taking the id allocator) spread out, where
+# 2 ms let them collide again until the attempts ran out.
+RETRY_BASE = 0.01
 
 
 class TrackedConnection(_ZODBConnection):
@@ -107,7 +112,7 @@ def write(
     kept = has_changes(connection)
     for attempt in range(attempts):
         if attempt:
-            time.sleep(random.uniform(0, 0.002 * (2 ** (attempt - 1))))
+            time.sleep(random.uniform(0, RETRY_BASE * (2 ** (attempt - 1))))
         try:
             return _attempt(connection, work, on_commit, note, fresh=bool(attempt) or not kept)
         except ConflictError as exc:

@@ -25,7 +25,9 @@ with ``ganga-like service start``. What it does, in order:
 6. recovers the work of a backend actor that dies, at once (housekeeping), and stops
    if the Ray head it started dies (its GCS or its raylet: the next client's service
    starts a new one and adopts the running work) or its root is deleted; that watch
-   runs in a thread of its own, since recovery can wait on a dying Ray for ever;
+   runs in a thread of its own, since recovery can wait on a dying Ray for ever. On a
+   cluster it joined, another thread asks the cluster every few seconds whether this
+   machine's node lives, and stops the service as above when it died;
 7. serves the web view once a client asks for it (``ganga-like web``: ``webhost``), on
    loopback behind a token made at that start; its open live pages count as clients;
 8. stops on SIGTERM, on ``ganga-like service stop``, or after ``GANGA_LIKE_IDLE``
@@ -58,6 +60,9 @@ from ..ray_runtime import (
     BackgroundStart,
     RayStartFailed,
     import_ray,
+    joined_node_lost,
+    joins_a_cluster,
+    mark_ray_lost,
     own_head_lost,
     ray_is_opened,
     settle_environment,
@@ -76,6 +81,7 @@ log = logging.getLogger("ganga_like.service")
 DEFAULT_IDLE = 900.0
 BOOT_LOOK = 0.2  # seconds between looks at a stop request while Ray starts
 WATCH_EVERY = 0.5  # seconds between looks at the root and at the Ray head of our own
+JOINED_CHECK_EVERY = 2.0  # seconds between asks to a joined cluster whether our node lives
 
 
 def idle_seconds(environ: Any = None) -> float:
@@ -160,6 +166,9 @@ class Service:
                  self.paths.zeo_socket,
                  f", TLS on {self.tls_address[0]}:{self.tls_address[1]}" if self.tls_address else "")
         threading.Thread(target=self._watch, name="ganga_like-watch", daemon=True).start()
+        if joins_a_cluster():
+            threading.Thread(target=self._watch_joined_node, name="ganga_like-watch-node",
+                             daemon=True).start()
         threading.Thread(target=self._housekeeping, name="ganga_like-housekeeping",
                          daemon=True).start()
         threading.Thread(target=self._packing, name="ganga_like-pack", daemon=True).start()
@@ -317,14 +326,28 @@ class Service:
                 continue
             lost = own_head_lost()
             if lost:
-                # Nothing of the backends works any more, and a verb would wait on Ray for
-                # ever: stop, so that the next client starts a service with a new Ray,
-                # which adopts the running work as after any stop. The pool makes no more
-                # actors, and the stop waits for none.
-                if self.session is not None:
-                    self.session.backends.ray_ended()
-                self.request_stop(f"its Ray ended ({lost}); the next client starts a new "
-                                  f"service, which adopts the running work")
+                self._ray_lost(lost)
+
+    def _watch_joined_node(self) -> None:
+        """Every ``JOINED_CHECK_EVERY`` seconds, on a cluster this service joined: stop if
+        the cluster says this machine's node died (its raylet exited). A thread of its
+        own: asking the cluster's GCS can wait, and ``_watch`` must not."""
+        while not self.stopping.wait(JOINED_CHECK_EVERY):
+            lost = joined_node_lost()
+            if lost:
+                self._ray_lost(lost)
+                return
+
+    def _ray_lost(self, why: str) -> None:
+        """Nothing of the backends works any more, and a verb would wait on Ray for ever:
+        stop, so that the next client starts a service with a Ray that works, which adopts
+        the running work as after any stop. The pool makes no more actors, the stop waits
+        for none, and it leaves Ray's driver alone (``ray_runtime.stop_ray``)."""
+        mark_ray_lost()
+        if self.session is not None:
+            self.session.backends.ray_ended()
+        self.request_stop(f"its Ray ended ({why}); the next client starts a new service, "
+                          f"which adopts the running work")
 
     def _housekeeping(self) -> None:
         """Every half second: recover the work of a backend actor that died; stop when

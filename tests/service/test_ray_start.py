@@ -10,11 +10,15 @@ client's service starts as usual.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from importlib import metadata
@@ -269,3 +273,84 @@ def test_a_service_whose_ray_dies_stops_and_the_next_one_adopts_the_work(tmp_pat
         assert "Ignoring index" not in log, log[-2000:]
     finally:
         finish_root(root, what="the service started after its Ray died")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _ray_start(ray_dir: str, *args: str) -> None:
+    """``ray start`` as docs/backends.md tells a user to start a cluster for ganga_like
+    (its head without ``kill_child_processes_on_worker_exit``); the cluster's GCS checks
+    its nodes' health every half second (its own setting, so a dead node is known in
+    seconds: the test's cluster, not the product's behaviour)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_", "GANGA_LIKE_"))}
+    env.update(RAY_health_check_period_ms="500", RAY_health_check_failure_threshold="3",
+               RAY_health_check_initial_delay_ms="0")
+    ray = os.path.join(os.path.dirname(sys.executable), "ray")
+    head = ["--system-config", json.dumps({"kill_child_processes_on_worker_exit": False})] \
+        if "--head" in args else []
+    started = subprocess.run(
+        [ray, "start", *args, *head, "--node-ip-address", "127.0.0.1", "--num-cpus", "1",
+         "--disable-usage-stats"], env=env, cwd=ray_dir, text=True, capture_output=True, timeout=120)
+    assert started.returncode == 0, started.stdout[-2000:] + started.stderr[-2000:]
+
+
+def test_a_service_on_a_cluster_whose_node_dies_stops_and_the_next_one_adopts_the_work(tmp_path):
+    """On a cluster the service joined (``GANGA_LIKE_RAY_ADDRESS``), SIGKILL this
+    machine's raylet: Ray's driver neither ends nor tells the service, and a verb that
+    needs a new actor would wait for ever (seen: a kill() hung). The cluster marks the
+    node dead; the service asks, stops by itself with the reason in its log, and its
+    whole stop runs. A node started again on this machine, the next client's service
+    adopts the subjob, which kept running, and sees it complete."""
+    root = tmp_path / "gl"
+    go = tmp_path / "go"
+    cluster_dir = tempfile.mkdtemp(prefix="glc-", dir="/tmp")  # short: Ray's socket paths
+    port = _free_port()
+    address = {"GANGA_LIKE_RAY_ADDRESS": f"127.0.0.1:{port}"}
+    try:
+        _ray_start(cluster_dir, "--head", "--port", str(port), "--include-dashboard=false",
+                   "--temp-dir", cluster_dir)
+        submitted = client(root, f"""
+            import time
+            j = Job(application=Executable(exe='/bin/sh', args=[
+                '-c', 'while [ ! -e {go} ]; do sleep 0.05; done; echo adopted']))
+            j.submit()
+            while j.status != 'running':
+                time.sleep(0.05)
+        """, env_extra=address)
+        assert submitted.returncode == 0, submitted.stderr
+        pid = service_pid(root)
+        raylets = [proc for proc in reaper.processes_using(cluster_dir)
+                   if _name(_command(proc)) == "raylet"]
+        assert len(raylets) == 1, [_command(proc) for proc in reaper.processes_using(cluster_dir)]
+        raylets[0].kill()
+        wait_for(lambda: not psutil.pid_exists(pid)
+                 or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE,
+                 timeout=60, what="the service to stop once its node died")
+        log = (root / "service.log").read_text()
+        assert "stopping: its Ray ended (the cluster reports this machine's node " in log, log[-2000:]
+        after_stopping = log.split("stopping: its Ray ended", 1)[1]
+        assert f"service[{pid}] INFO stopped\n" in after_stopping, log[-2000:]
+        assert not (root / "service.json").exists()
+        _ray_start(cluster_dir, "--address", f"127.0.0.1:{port}")  # a new node, same cluster
+        go.touch()
+        done = client(root, "print(jobs(0).wait(timeout=60).value)", env_extra=address)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.split() == ["completed"], done.stdout
+        assert (root / "workspace" / "0" / "output" / "stdout").read_text() == "adopted\n"
+        log = (root / "service.log").read_text()
+        assert "left by a process that was killed" not in log, log[-2000:]
+        assert "Ignoring index" not in log, log[-2000:]
+    finally:
+        try:
+            finish_root(root, what="the service started after its node died")
+        finally:
+            for proc in reaper.processes_using(cluster_dir):
+                with contextlib.suppress(psutil.Error):
+                    proc.kill()
+            wait_for(lambda: not reaper.processes_using(cluster_dir), timeout=30,
+                     what="the test's cluster to end")
+            shutil.rmtree(cluster_dir, ignore_errors=True)

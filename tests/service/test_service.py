@@ -149,6 +149,40 @@ def test_two_shells_and_the_command_line_at_once(root):
             proc.wait(timeout=30)
 
 
+def test_scripts_making_jobs_at_once_store_every_job_whole(root):
+    """Three scripts make jobs at the same moment: their registrations conflict (the id
+    allocator), and a retried one stores the user's job whole. Through the service's
+    database server the conflict comes at the vote, which left the job an empty ghost
+    (POSKeyError on its next store: repository/new_objects.py)."""
+    assert client(root, "pass").returncode == 0  # the service runs before they start
+    code = textwrap.dedent("""
+        from ganga_like.gpi import *
+        made = [Job(name=f'{tag}{i}', application=Executable(exe='/bin/echo', args=[tag, str(i)])).id
+                for i in range(40)]
+        print(' '.join(map(str, made)))
+    """)
+    scripts = [subprocess.Popen([sys.executable, "-c", f"tag = {tag!r}\n" + code], env=gl_env(root),
+                                cwd=str(REPO), text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+               for tag in ("a", "b", "c")]
+    made = {}
+    for tag, script in zip(("a", "b", "c"), scripts, strict=True):
+        out, err = script.communicate(timeout=120)
+        assert script.returncode == 0, err[-3000:]
+        made[tag] = out.split()
+    ids = [job_id for tag in made for job_id in made[tag]]
+    assert len(set(ids)) == 120, made
+    check = client(root, f"""
+        for tag, ids in {made!r}.items():
+            for i, job_id in enumerate(ids):
+                j = jobs(int(job_id))
+                got = (j.name, list(j.application.args))
+                assert got == (f'{{tag}}{{i}}', [tag, str(i)]), (job_id, got)
+        print('whole')
+    """)
+    assert check.returncode == 0, check.stderr[-3000:]
+    assert check.stdout.split() == ["whole"]
+
+
 def test_a_script_that_exits_while_its_job_runs(root):
     result = client(root, """
         j = Job(name='left-behind', application=Executable(exe='/bin/sh'),
