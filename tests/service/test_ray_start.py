@@ -226,6 +226,46 @@ def test_a_stop_while_ray_starts_does_not_wait_for_it_and_leaves_nothing(tmp_pat
         finish_root(root, what="the service stopped while its Ray started")
 
 
+def _submit_one_that_waits(root: Path, go: Path, env_extra: dict | None = None) -> int:
+    """A job whose payload runs until ``go`` exists, running; the service's pid."""
+    submitted = client(root, f"""
+        import time
+        j = Job(application=Executable(exe='/bin/sh', args=[
+            '-c', 'while [ ! -e {go} ]; do sleep 0.05; done; echo adopted']))
+        j.submit()
+        while j.status != 'running':
+            time.sleep(0.05)
+    """, env_extra=env_extra)
+    assert submitted.returncode == 0, submitted.stderr
+    return service_pid(root)
+
+
+def _stopped_by_itself(root: Path, pid: int, reason: str) -> None:
+    """The service stopped, ``reason`` in its log, and its whole stop ran: Ray's driver,
+    asked to disconnect from a raylet that is gone, would have ended the process halfway
+    (database server, index, state file)."""
+    wait_for(lambda: not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE,
+             timeout=60, what="the service to stop once its Ray died")
+    log = (root / "service.log").read_text()
+    assert f"stopping: its Ray ended ({reason}" in log, log[-2000:]
+    after_stopping = log.split("stopping: its Ray ended", 1)[1]
+    assert f"service[{pid}] INFO stopped\n" in after_stopping, log[-2000:]
+    assert not (root / "service.json").exists()
+
+
+def _adopted_and_completed(root: Path, go: Path, env_extra: dict | None = None) -> None:
+    """The next client's service adopts the payload, which ends now and is seen
+    complete; that service found the database closed, as after any stop."""
+    go.touch()
+    done = client(root, "print(jobs(0).wait(timeout=60).value)", env_extra=env_extra)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["completed"], done.stdout
+    assert (root / "workspace" / "0" / "output" / "stdout").read_text() == "adopted\n"
+    log = (root / "service.log").read_text()
+    assert "left by a process that was killed" not in log, log[-2000:]
+    assert "Ignoring index" not in log, log[-2000:]
+
+
 def test_a_service_whose_ray_dies_stops_and_the_next_one_adopts_the_work(tmp_path):
     """SIGKILL a stand-in agent of the service's Ray: its raylet exits with it (Ray's own
     rule for its agents), and the service, whose backends are gone and whose verbs would
@@ -236,41 +276,16 @@ def test_a_service_whose_ray_dies_stops_and_the_next_one_adopts_the_work(tmp_pat
     root = tmp_path / "gl"
     go = tmp_path / "go"
     try:
-        submitted = client(root, f"""
-            import time
-            j = Job(application=Executable(exe='/bin/sh', args=[
-                '-c', 'while [ ! -e {go} ]; do sleep 0.05; done; echo adopted']))
-            j.submit()
-            while j.status != 'running':
-                time.sleep(0.05)
-        """)
-        assert submitted.returncode == 0, submitted.stderr
-        pid = service_pid(root)
+        pid = _submit_one_that_waits(root, go)
         ray_dir = ServicePaths(str(root)).read_state()["ray_dir"]
         stand_ins = [proc for proc in reaper.processes_using(ray_dir)
                      if _name(_command(proc)) == "ray_stand_in"]
         assert len(stand_ins) == 2, [_command(proc) for proc in reaper.processes_using(ray_dir)]
         stand_ins[0].kill()
-        wait_for(lambda: not psutil.pid_exists(pid)
-                 or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE,
-                 timeout=60, what="the service to stop once its Ray died")
-        log = (root / "service.log").read_text()
-        assert "stopping: its Ray ended (its raylet (pid " in log, log[-2000:]
-        # Its whole stop ran: Ray's driver, asked to disconnect from a raylet that is
-        # gone, would have ended the process halfway (database server, index, state).
-        after_stopping = log.split("stopping: its Ray ended", 1)[1]
-        assert f"service[{pid}] INFO stopped\n" in after_stopping, log[-2000:]
-        assert not (root / "service.json").exists()
+        _stopped_by_itself(root, pid, "its raylet (pid ")
         wait_for(lambda: not reaper.processes_using(ray_dir), timeout=30,
                  what="the dead Ray's processes to end")
-        go.touch()
-        done = client(root, "print(jobs(0).wait(timeout=60).value)")
-        assert done.returncode == 0, done.stderr
-        assert done.stdout.split() == ["completed"], done.stdout
-        assert (root / "workspace" / "0" / "output" / "stdout").read_text() == "adopted\n"
-        log = (root / "service.log").read_text()
-        assert "left by a process that was killed" not in log, log[-2000:]
-        assert "Ignoring index" not in log, log[-2000:]
+        _adopted_and_completed(root, go)
     finally:
         finish_root(root, what="the service started after its Ray died")
 
@@ -313,37 +328,14 @@ def test_a_service_on_a_cluster_whose_node_dies_stops_and_the_next_one_adopts_th
     try:
         _ray_start(cluster_dir, "--head", "--port", str(port), "--include-dashboard=false",
                    "--temp-dir", cluster_dir)
-        submitted = client(root, f"""
-            import time
-            j = Job(application=Executable(exe='/bin/sh', args=[
-                '-c', 'while [ ! -e {go} ]; do sleep 0.05; done; echo adopted']))
-            j.submit()
-            while j.status != 'running':
-                time.sleep(0.05)
-        """, env_extra=address)
-        assert submitted.returncode == 0, submitted.stderr
-        pid = service_pid(root)
+        pid = _submit_one_that_waits(root, go, address)
         raylets = [proc for proc in reaper.processes_using(cluster_dir)
                    if _name(_command(proc)) == "raylet"]
         assert len(raylets) == 1, [_command(proc) for proc in reaper.processes_using(cluster_dir)]
         raylets[0].kill()
-        wait_for(lambda: not psutil.pid_exists(pid)
-                 or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE,
-                 timeout=60, what="the service to stop once its node died")
-        log = (root / "service.log").read_text()
-        assert "stopping: its Ray ended (the cluster reports this machine's node " in log, log[-2000:]
-        after_stopping = log.split("stopping: its Ray ended", 1)[1]
-        assert f"service[{pid}] INFO stopped\n" in after_stopping, log[-2000:]
-        assert not (root / "service.json").exists()
+        _stopped_by_itself(root, pid, "the cluster reports this machine's node ")
         _ray_start(cluster_dir, "--address", f"127.0.0.1:{port}")  # a new node, same cluster
-        go.touch()
-        done = client(root, "print(jobs(0).wait(timeout=60).value)", env_extra=address)
-        assert done.returncode == 0, done.stderr
-        assert done.stdout.split() == ["completed"], done.stdout
-        assert (root / "workspace" / "0" / "output" / "stdout").read_text() == "adopted\n"
-        log = (root / "service.log").read_text()
-        assert "left by a process that was killed" not in log, log[-2000:]
-        assert "Ignoring index" not in log, log[-2000:]
+        _adopted_and_completed(root, go, address)
     finally:
         try:
             finish_root(root, what="the service started after its node died")
