@@ -307,6 +307,11 @@ def _ray_start(ray_dir: str, *args: str) -> None:
     ray = os.path.join(os.path.dirname(sys.executable), "ray")
     head = ["--system-config", json.dumps({"kill_child_processes_on_worker_exit": False})] \
         if "--head" in args else []
+    # Ports of its own where Ray has fixed defaults (another Ray on this machine, a test's
+    # or a user's, may hold them).
+    for option in ("--dashboard-agent-listen-port", "--dashboard-agent-grpc-port",
+                   "--runtime-env-agent-port", "--metrics-export-port"):
+        head += [option, str(_free_port())]
     started = subprocess.run(
         [ray, "start", *args, *head, "--node-ip-address", "127.0.0.1", "--num-cpus", "1",
          "--disable-usage-stats"], env=env, cwd=ray_dir, text=True, capture_output=True, timeout=120)
