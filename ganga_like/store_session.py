@@ -23,7 +23,12 @@ from .model.writes import Change
 from .queue_log import QueueLog
 from .repository import new_objects
 from .repository.storage import Repository
+from .repository.transactions import DEFAULT_ATTEMPTS
 from .status import Status
+
+# Tries to take a new job's id while other clients take theirs (a conflict costs a retry
+# of a few ms): eight scripts making jobs at once ran out of the default 8.
+ID_ATTEMPTS = 40
 
 READ_REFRESH_INTERVAL = 0.05
 
@@ -61,9 +66,9 @@ class StoreSession:
     def on_commit(self, changes: list[Change]) -> None:
         self.queue_log.append(changes)
 
-    def write(self, work: Any, note: str = "") -> Any:
+    def write(self, work: Any, note: str = "", attempts: int = DEFAULT_ATTEMPTS) -> Any:
         self.check_writable()
-        return self.main.write(work, on_commit=self.on_commit, note=note)
+        return self.main.write(work, on_commit=self.on_commit, note=note, attempts=attempts)
 
     def refresh(self) -> None:
         self.main.refresh()
@@ -101,12 +106,19 @@ class StoreSession:
         if job.master is None and job.backend is None:
             job.backend = Local()  # Ganga's default backend
         registry = self.templates if job.status is Status.TEMPLATE else self.jobs
+        # The id first, in a write of its own: the id allocator is the one object every
+        # new job's write changes, and a write that also stores the job and its parts
+        # took long enough for eight scripts making jobs at once to keep colliding on it
+        # until the attempts ran out; alone, it is short, and tried more often. (A
+        # registration that fails after this leaves a gap in the ids.)
+        new_id = self.write(registry.take_id, note=f"take an id for a new {type(job).__name__}",
+                            attempts=ID_ATTEMPTS)
         # A retried attempt would store the job as a conflict at the vote left it: empty.
         snapshot = new_objects.Snapshot(job)
 
         def work() -> None:
             snapshot.restore()
-            registry.add(job)
+            registry.add(job, new_id)
 
         self.write(work, note=f"register {type(job).__name__}")
         return job

@@ -28,6 +28,7 @@ from ..errors import ServiceUnavailable, WaitTimeout
 from ..model.job import Job
 from ..model.session import JobSession, check_args
 from ..repository.storage import open_zeo
+from ..repository.transactions import DEFAULT_ATTEMPTS
 from ..status import RayState
 from ..store_session import StoreSession
 from . import autostart, remote
@@ -71,17 +72,17 @@ class ClientSession(StoreSession, JobSession[Job]):
                                          f"within {RECONNECT:g} s", log=self.paths.log)
             time.sleep(0.02)
 
-    def write(self, work: Any, note: str = "") -> Any:
+    def write(self, work: Any, note: str = "", attempts: int = DEFAULT_ATTEMPTS) -> Any:
         self._ensure_connected()
         try:
-            return super().write(work, note=note)
+            return super().write(work, note=note, attempts=attempts)
         except ClientDisconnected:
             # The service went away after the check above (ZEO notices a lost server
             # only when it next uses the connection): start the next one, once.
             if self.paths is None:
                 raise ServiceUnavailable(self.link.root, "its database connection was lost") from None
             self._ensure_connected(force=True)
-            return super().write(work, note=note)
+            return super().write(work, note=note, attempts=attempts)
 
     def refresh(self) -> None:
         if self.paths is not None and not self.repository.db.storage.is_connected():

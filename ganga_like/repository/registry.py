@@ -106,12 +106,18 @@ class _Registry:
             return job._subjobs[sub]
         raise InvalidValue("jobs", "id", wanted, "a job id like 3, -1 or '3.14'")
 
-    def add(self, job: Job) -> int:
-        """Register ``job`` under a fresh id (inside the caller's transaction)."""
-        root = self.connection.root
-        ids = root.ids
+    def take_id(self) -> int:
+        """A fresh id of this registry's kind, never given out again (inside the caller's
+        transaction)."""
+        ids = self.connection.root.ids
         assert ids is not None  # every root has one (RepositoryRoot.__init__)
-        new_id = ids.take(self._id_kind)
+        return ids.take(self._id_kind)
+
+    def add(self, job: Job, new_id: int | None = None) -> int:
+        """Register ``job`` under ``new_id`` (from :meth:`take_id`), or a fresh id (inside
+        the caller's transaction)."""
+        if new_id is None:
+            new_id = self.take_id()
         job.id = new_id
         if job.created is None:
             job.created = new_stamps(1)[0]
@@ -172,8 +178,8 @@ class JobRegistry(_Registry):
         the engine's start builds it: ``repository.index_build``)."""
         return jobs_index(self.connection.conn)
 
-    def add(self, job: Job) -> int:
-        new_id = super().add(job)
+    def add(self, job: Job, new_id: int | None = None) -> int:
+        new_id = super().add(job, new_id)
         if not job.workspace:
             job.workspace = os.path.join(
                 self.connection.repository.config.workspace, str(new_id)
@@ -222,7 +228,7 @@ class TemplateRegistry(_Registry):
     _id_kind = "template"
     _what = "templates"
 
-    def add(self, job: Job) -> int:
+    def add(self, job: Job, new_id: int | None = None) -> int:
         if not isinstance(job, JobTemplate) and job.status is not Status.TEMPLATE:
             raise InvalidValue("templates", "add", job, "a JobTemplate")
-        return super().add(job)
+        return super().add(job, new_id)

@@ -48,6 +48,7 @@ DEFAULT_ATTEMPTS = 8
 # (three scripts making jobs at once, each taking the id allocator) spread out, where
 # 2 ms let them collide again until the attempts ran out.
 RETRY_BASE = 0.01
+RETRY_CAP = 0.1  # the longest of those waits: a write with many attempts still goes on
 
 
 class TrackedConnection(_ZODBConnection):
@@ -112,7 +113,7 @@ def write(
     kept = has_changes(connection)
     for attempt in range(attempts):
         if attempt:
-            time.sleep(random.uniform(0, RETRY_BASE * (2 ** (attempt - 1))))
+            time.sleep(random.uniform(0, min(RETRY_CAP, RETRY_BASE * (2 ** (attempt - 1)))))
         try:
             return _attempt(connection, work, on_commit, note, fresh=bool(attempt) or not kept)
         except ConflictError as exc:
@@ -122,7 +123,20 @@ def write(
                 raise EditConflict(str(exc)) from None
             if attempt + 1 >= attempts:
                 raise
+            _catch_up(connection)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _catch_up(connection: _ZODBConnection) -> None:
+    """Before a retry: wait until this client has had the database server's news of the
+    commit it conflicted with. A ZEO client gets it on a thread of its own, and a new
+    transaction begun before it came would read the old value again and conflict again
+    (eight scripts making jobs at once ran out of attempts so). A round trip to the
+    server is enough: it sends the news before it answers. (The service's own
+    connections read its FileStorage: nothing to wait for.)"""
+    ping = getattr(connection.db().storage, "ping", None)
+    if ping is not None:
+        ping()
 
 
 def _attempt(connection: _ZODBConnection, work: Callable[[], T], on_commit: OnCommit | None,

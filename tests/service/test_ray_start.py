@@ -13,6 +13,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
+import secrets
 import shutil
 import signal
 import socket
@@ -296,14 +298,23 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _ray_start(ray_dir: str, *args: str) -> None:
+def _cluster_auth(cluster_dir: str) -> dict[str, str]:
+    """Token authentication, as Ray's documentation has every process of a cluster set it
+    (the mode and the token's file in the environment); the users who join set the same."""
+    token = os.path.join(cluster_dir, "auth_token")
+    with open(os.open(token, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:
+        out.write(secrets.token_hex(32))
+    return {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": token}
+
+
+def _ray_start(ray_dir: str, auth: dict[str, str], *args: str) -> str:
     """``ray start`` as docs/backends.md tells a user to start a cluster for ganga_like
     (its head without ``kill_child_processes_on_worker_exit``); the cluster's GCS checks
     its nodes' health every half second (its own setting, so a dead node is known in
-    seconds: the test's cluster, not the product's behaviour)."""
+    seconds: the test's cluster, not the product's behaviour). What it said."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_", "GANGA_LIKE_"))}
     env.update(RAY_health_check_period_ms="500", RAY_health_check_failure_threshold="3",
-               RAY_health_check_initial_delay_ms="0")
+               RAY_health_check_initial_delay_ms="0", **auth)
     ray = os.path.join(os.path.dirname(sys.executable), "ray")
     head = ["--system-config", json.dumps({"kill_child_processes_on_worker_exit": False})] \
         if "--head" in args else []
@@ -313,9 +324,10 @@ def _ray_start(ray_dir: str, *args: str) -> None:
                    "--runtime-env-agent-port", "--metrics-export-port"):
         head += [option, str(_free_port())]
     started = subprocess.run(
-        [ray, "start", *args, *head, "--node-ip-address", "127.0.0.1", "--num-cpus", "1",
+        [ray, "start", *args, *head, "--num-cpus", "1",
          "--disable-usage-stats"], env=env, cwd=ray_dir, text=True, capture_output=True, timeout=120)
     assert started.returncode == 0, started.stdout[-2000:] + started.stderr[-2000:]
+    return started.stdout + started.stderr
 
 
 def test_a_service_on_a_cluster_whose_node_dies_stops_and_the_next_one_adopts_the_work(tmp_path):
@@ -329,17 +341,21 @@ def test_a_service_on_a_cluster_whose_node_dies_stops_and_the_next_one_adopts_th
     go = tmp_path / "go"
     cluster_dir = tempfile.mkdtemp(prefix="glc-", dir="/tmp")  # short: Ray's socket paths
     port = _free_port()
-    address = {"GANGA_LIKE_RAY_ADDRESS": f"127.0.0.1:{port}"}
     try:
-        _ray_start(cluster_dir, "--head", "--port", str(port), "--include-dashboard=false",
-                   "--temp-dir", cluster_dir)
+        auth = _cluster_auth(cluster_dir)
+        said = _ray_start(cluster_dir, auth, "--head", "--port", str(port), "--include-dashboard=false",
+                          "--temp-dir", cluster_dir)
+        # The address the cluster tells its users to join (on the machine's own address).
+        joined = re.search(r"ray start --address='([^']+)'", said)
+        assert joined is not None, said[-2000:]
+        address = {"GANGA_LIKE_RAY_ADDRESS": joined.group(1), **auth}
         pid = _submit_one_that_waits(root, go, address)
         raylets = [proc for proc in reaper.processes_using(cluster_dir)
                    if _name(_command(proc)) == "raylet"]
         assert len(raylets) == 1, [_command(proc) for proc in reaper.processes_using(cluster_dir)]
         raylets[0].kill()
         _stopped_by_itself(root, pid, "the cluster reports this machine's node ")
-        _ray_start(cluster_dir, "--address", f"127.0.0.1:{port}")  # a new node, same cluster
+        _ray_start(cluster_dir, auth, "--address", joined.group(1))  # a new node, same cluster
         _adopted_and_completed(root, go, address)
     finally:
         try:
