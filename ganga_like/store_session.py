@@ -13,6 +13,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from ZODB.POSException import ConflictError
+
 from .backends.local.config import Local
 from .config import Config
 from .errors import ReadOnlySession
@@ -106,21 +108,29 @@ class StoreSession:
         if job.master is None and job.backend is None:
             job.backend = Local()  # Ganga's default backend
         registry = self.templates if job.status is Status.TEMPLATE else self.jobs
-        # The id first, in a write of its own: the id allocator is the one object every
-        # new job's write changes, and a write that also stores the job and its parts
-        # took long enough for eight scripts making jobs at once to keep colliding on it
-        # until the attempts ran out; alone, it is short, and tried more often. (A
-        # registration that fails after this leaves a gap in the ids.)
-        new_id = self.write(registry.take_id, note=f"take an id for a new {type(job).__name__}",
-                            attempts=ID_ATTEMPTS)
         # A retried attempt would store the job as a conflict at the vote left it: empty.
         snapshot = new_objects.Snapshot(job)
+        taken: list[int] = []  # its id, once taken in a write of its own
 
         def work() -> None:
             snapshot.restore()
-            registry.add(job, new_id)
+            registry.add(job, taken[0] if taken else None)
 
-        self.write(work, note=f"register {type(job).__name__}")
+        what = type(job).__name__
+        try:
+            self.write(work, note=f"register {what}", attempts=1)
+            return job
+        except ConflictError:
+            pass
+        # Others make jobs at this moment. The id allocator is the one object every new
+        # job's write changes, and a write that also stores the job and its parts is long
+        # enough for eight scripts making jobs at once to keep colliding on it until the
+        # attempts ran out: the id is taken in a short write of its own, tried more often,
+        # and then the job is stored under it. (A registration that fails after this
+        # leaves a gap in the ids.)
+        taken.append(self.write(registry.take_id, note=f"take an id for a new {what}",
+                                attempts=ID_ATTEMPTS))
+        self.write(work, note=f"register {what}")
         return job
 
     def close(self) -> None:
