@@ -21,6 +21,7 @@ from typing import Any
 
 from ..channel import protocol
 from ..channel.paths import connectable
+from . import owned
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +90,7 @@ class ControlServer:
             os.unlink(path)  # left by a dead service (we hold the service lock)
         unix = _Server(connectable(path), _Handler)
         os.chmod(path, 0o600)
+        self._made = owned.identity(path)  # removed at the stop only while it is this one
         unix.control = self
         self._servers.append(unix)
 
@@ -116,10 +118,7 @@ class ControlServer:
         for server in self._servers:
             server.shutdown()
             server.server_close()
-        try:
-            os.unlink(self.path)
-        except OSError:
-            pass
+        owned.remove_if_made(self.path, self._made)
 
     # -- bookkeeping for the idle rule --------------------------------------------
     def allowed(self, sock: Any) -> bool:

@@ -38,7 +38,6 @@ with ``ganga-like service start``. What it does, in order:
 from __future__ import annotations
 
 import argparse
-import contextlib
 import fcntl
 import logging
 import os
@@ -71,7 +70,7 @@ from ..ray_runtime import (
 from ..repository import pack, served
 from ..repository.storage import SafeFileStorage, open_served
 from ..status import ACTIVE
-from . import guardian, logfile, reaper, sharing, start_failure
+from . import guardian, logfile, owned, reaper, sharing, start_failure
 from .control import ControlServer
 from .verbs import Verbs, dispatch
 from .webhost import WebHost
@@ -115,7 +114,8 @@ class Service:
         self.started = time.time()
         self.tls_address: tuple[str, int] | None = None
         self.ray_dir = ""
-        self.root_identity: tuple[int, int] | None = None
+        self.root_identity: owned.Identity | None = None
+        self._made: dict[str, owned.Identity | None] = {}  # the files it removes at its stop
         self._lock_fd: int | None = None
         self.session: Any = None
         self.zeo: Any = None
@@ -135,7 +135,7 @@ class Service:
         sharing.apply(self.config.root, self.config.workspace,
                       os.path.dirname(self.config.filestorage_path), gid,
                       root_is_ours=self.paths.root_is_ours())
-        self.root_identity = _identity(self.config.root)
+        self.root_identity = owned.identity(self.config.root)
         previous = self.paths.read_state()
         if previous.get("ray_dir"):
             ended = reaper.reap(previous["ray_dir"])
@@ -147,6 +147,7 @@ class Service:
         os.environ["RAY_TMPDIR"] = self.ray_dir
         self.paths.write_state({"pid": os.getpid(), "ray_dir": self.ray_dir,
                                 "started": self.started})
+        self._made[self.paths.state] = owned.identity(self.paths.state)
         # Started before Ray: whenever this process ends, even by SIGKILL, its Ray goes too.
         guardian.start(os.getpid(), self.ray_dir, self.paths.log)
         self._serve_database()  # first: a damaged database fails the start before Ray runs
@@ -202,6 +203,7 @@ class Service:
         while not os.path.exists(self.paths.zeo_socket) and time.monotonic() < deadline:
             time.sleep(0.005)
         os.chmod(self.paths.zeo_socket, 0o600)
+        self._made[self.paths.zeo_socket] = owned.identity(self.paths.zeo_socket)
 
     def _listen_tls(self, host: str, port: int) -> None:
         """Requests and the database over TLS, for clients that hold the root's secret."""
@@ -320,7 +322,7 @@ class Service:
         died, and this check must still run then (seen in a test under load: the monitor
         saw the actor die before the raylet's exit was seen, and recovery hung)."""
         while not self.stopping.wait(WATCH_EVERY):
-            if _identity(self.config.root) != self.root_identity:
+            if owned.identity(self.config.root) != self.root_identity:
                 # Deleted (or replaced): no client can find this service any more.
                 self.request_stop(f"its root {self.config.root} was deleted or replaced")
                 continue
@@ -410,26 +412,15 @@ class Service:
             self._zeo_tls.close()
         if self.zeo is not None:
             _step("stopping the database server", self.zeo.close)
-        with contextlib.suppress(OSError):
-            os.unlink(self.paths.zeo_socket)
+        owned.remove_if_made(self.paths.zeo_socket, self._made.get(self.paths.zeo_socket))
         ended = reaper.reap(self.ray_dir)
         if ended:
             log.info("ended %d Ray process(es) that outlived ray.shutdown()", ended)
-        with contextlib.suppress(OSError):
-            os.unlink(self.paths.state)
+        owned.remove_if_made(self.paths.state, self._made.get(self.paths.state))
         log.info("stopped")
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
-
-
-def _identity(path: str) -> tuple[int, int] | None:
-    """(device, inode) of ``path``, or None if it is gone."""
-    try:
-        found = os.stat(path)
-    except OSError:
-        return None
-    return found.st_dev, found.st_ino
 
 
 def _step(what: str, action: Any) -> None:

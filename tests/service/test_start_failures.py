@@ -6,12 +6,15 @@ line, within seconds, and leaves no process of its own (its guardian included). 
 stale socket, a stale lock or state file, a dead service's Ray directory, a ``~/.ray``
 that is not what Ray expects, or a repository deep in the file tree never stop a
 start; a directory the user made keeps its mode; a service whose root is deleted
-notices and stops.
+notices and stops, and leaves alone what the next service made there meanwhile.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import signal
 import socket
 import stat
 import time
@@ -134,6 +137,43 @@ def test_nothing_stale_stops_a_start_at_any_depth_and_a_deleted_root_stops_its_s
         assert not reaper.processes_using(ray_dir), "the deleted root's Ray still runs"
     finally:
         root.mkdir(parents=True, exist_ok=True)
+        finish_root(root)
+
+
+def test_a_root_deleted_and_used_again_at_once_keeps_the_next_service_reachable(tmp_path):
+    """A user deletes the repository and runs a script at once, while its service still
+    runs: that service stops once it sees its root gone, and must leave alone the files
+    the next service made there under the same names. It removed the next one's
+    database socket: that service stayed up, and every command timed out ("cannot
+    reach the database server") until its idle stop, 15 minutes later. The old service
+    is held (SIGSTOP) until the next one runs, as a loaded machine holds it by chance."""
+    root = tmp_path / "gl"
+    try:
+        assert client(root, "print(len(jobs))").returncode == 0, "the first service did not start"
+        old = json.loads((root / "service.json").read_text())["pid"]
+        os.kill(old, signal.SIGSTOP)
+        try:
+            shutil.rmtree(root)
+            first = client(root, """
+                j = Job(application=Executable(exe='/bin/echo', args=['again']))
+                j.submit(); j.wait(timeout=60)
+                print(j.status, j.peek().strip())
+            """)
+        finally:
+            os.kill(old, signal.SIGCONT)
+        assert first.returncode == 0, first.stderr[-3000:]
+        assert first.stdout.split() == ["completed", "again"]
+        deadline = time.monotonic() + 30
+        while psutil.pid_exists(old) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not psutil.pid_exists(old), "the service of the deleted root still runs"
+        for name in ("zeo.sock", "service.sock", "service.json"):
+            assert (root / name).exists(), f"{name} of the running service was removed"
+        assert json.loads((root / "service.json").read_text())["pid"] != old
+        again = client(root, "print(len(jobs), jobs(0).status)", timeout=60)
+        assert again.returncode == 0, again.stderr[-3000:]
+        assert again.stdout.split() == ["1", "completed"]
+    finally:
         finish_root(root)
 
 
