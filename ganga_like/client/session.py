@@ -56,8 +56,17 @@ class ClientSession(StoreSession, JobSession[Job]):
                                   read_only=config.read_only)
         self.service = info
         super().__init__(config, repository)
+        repository.db.storage.lost = self._connection_lost  # reads (repository.zeo_client)
 
     # -- the service may have gone away while this client stayed open ------------------
+    def _connection_lost(self) -> None:
+        """A read or a write found the database server gone (ZEO notices a lost server
+        only when it next uses the connection): start the next service and wait for the
+        connection, so that it can be tried again; a remote client cannot."""
+        if self.paths is None:
+            raise ServiceUnavailable(self.link.root, "its database connection was lost")
+        self._ensure_connected(force=True)
+
     def _ensure_connected(self, force: bool = False) -> None:
         """Before a write or a verb: if the database connection is down (the service
         stopped or died), start the next service and wait until ZEO reconnects."""
@@ -77,12 +86,9 @@ class ClientSession(StoreSession, JobSession[Job]):
         try:
             return super().write(work, note=note, attempts=attempts)
         except ClientDisconnected:
-            # The service went away after the check above (ZEO notices a lost server
-            # only when it next uses the connection): start the next one, once.
-            if self.paths is None:
-                raise ServiceUnavailable(self.link.root, "its database connection was lost") from None
-            self._ensure_connected(force=True)
-            return super().write(work, note=note, attempts=attempts)
+            pass  # the service went away after the check above: once more, on the next one
+        self._connection_lost()
+        return super().write(work, note=note, attempts=attempts)
 
     def refresh(self) -> None:
         if self.paths is not None and not self.repository.db.storage.is_connected():

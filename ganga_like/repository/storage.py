@@ -312,12 +312,12 @@ def open_zeo(config: Config, address: Any, read_only: bool = False, ssl: Any = N
              location: str = "", wait_timeout: float = 10) -> Repository:
     """A repository served by a ZEO server at ``address`` (a unix socket path or
     ``(host, port)``; ``ssl``: the TLS context a remote client presents)."""
-    import ZEO
+    from .zeo_client import SessionClientStorage
 
     location = location or str(address)
     try:
-        storage = ZEO.client(address, read_only=read_only, wait_timeout=wait_timeout, ssl=ssl,
-                             ssl_server_hostname=None)
+        storage = SessionClientStorage(address, read_only=read_only, wait_timeout=wait_timeout,
+                                       ssl=ssl, ssl_server_hostname=None)
     except Exception as exc:
         raise RepositoryError(f"cannot reach the database server at {location}: {exc}",
                               uri=location) from None

@@ -5,7 +5,11 @@ run in ``make test`` (tests/faults/test_faults.py). Each round starts a client t
 does one verb (submit, kill, resubmit, remove) on one repository, then after a random
 delay SIGKILLs the service, or the client, or every process of the repository at once
 (a power cut: service, guardian, Ray, actors, wrappers, payloads), then a fresh client
-(which starts a new service, which recovers) checks the promises of the README.
+(which starts a new service, which recovers) checks the promises of the README. Every
+``CROWD_EVERY``-th round is a crowd instead: clients at once, each doing every verb on
+the same jobs for a few seconds, and the service SIGKILLed once among them; each client
+must end without a traceback (what it was refused, or a verb the kill cut off, comes
+as one line; its reads and writes go on with the next service).
 Everything runs as a new user would run it: a fresh HOME, no Ray or ganga_like
 variable but ``GANGA_LIKE_DIR`` (Ray's token authentication on, the default idle stop).
 The checks:
@@ -124,6 +128,38 @@ SCRIPTS = {
     """,
 }
 
+CROWD_EVERY = 5
+CROWD = """
+import random, time
+rnd = random.Random(SEED)
+end = time.monotonic() + SECONDS
+while time.monotonic() < end:
+    verb = rnd.choice(('submit', 'submit', 'kill', 'resubmit', 'remove', 'read'))
+    try:
+        every = list(jobs)
+        if verb == 'submit' or not every:
+            j = Job(application=Executable(exe='/bin/sh'),
+                    splitter=ArgSplitter(args=[['-c', rnd.choice(['true', 'sleep 0.2', 'exit 3'])]
+                                               for _ in range(rnd.randint(1, 5))]))
+            print('created', j.id, flush=True)
+            j.submit()
+            continue
+        j = rnd.choice(every)
+        if verb == 'kill' and j.status.value in ('submitted', 'running'):
+            j.kill()
+        elif verb == 'resubmit' and j.status.value in ('failed', 'killed'):
+            j.resubmit(include_killed=True)
+        elif verb == 'remove':
+            print('target', j.id, flush=True)
+            j.remove()
+            print('removed', j.id, flush=True)
+        else:
+            [sub.status for sub in j.subjobs]
+    except GangaLikeError as exc:  # a job another client removed, a verb the kill cut off
+        assert '\\n' not in str(exc), repr(str(exc))
+        print('refused', type(exc).__name__, flush=True)
+"""
+
 CHECK = """
 import json, time
 deadline = time.time() + 90
@@ -168,6 +204,8 @@ class Soak:
             return None
 
     def round(self, number: int, victim: str | None = None) -> str:
+        if number % CROWD_EVERY == 0:
+            return self.crowd(number)
         verb = self.random.choice(VERBS)
         chosen = self.random.choices(VICTIMS, weights=VICTIM_WEIGHTS)[0]
         victim = victim or chosen
@@ -196,9 +234,47 @@ class Soak:
             if words[:1] == ["target"] and verb == "remove":
                 target = int(words[1])
         what = f"round {number}: {verb}, SIGKILL of the {victim} after {delay:.2f} s"
-        self.check(what, may_be_gone=target)
+        self.check(what, may_be_gone={target} if target is not None else set())
         self.note_ray_dir()
         return what
+
+    def crowd(self, number: int, clients: int = 4, seconds: float = 6.0) -> str:
+        """``clients`` scripts at once, each doing every verb on the same jobs for
+        ``seconds``, and the service SIGKILLed once among them."""
+        procs = [subprocess.Popen(
+            [sys.executable, "-c", "from ganga_like.gpi import *\n"
+             f"SEED, SECONDS = {self.random.randrange(10**9)}, {seconds}\n" + CROWD],
+            env=self.env, cwd=str(REPO), text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            for _ in range(clients)]
+        delay = self.random.uniform(1.0, seconds - 1.0)
+        time.sleep(delay)
+        self.note_ray_dir()
+        pid = self.service_pid()
+        if pid and psutil.pid_exists(pid):
+            self.dead_ray_dirs.append(self.ray_dirs[-1] if self.ray_dirs else "")
+            os.kill(pid, signal.SIGKILL)
+        what = f"round {number}: {clients} clients at once, SIGKILL of the service after {delay:.2f} s"
+        cut_short: set[int] = set()  # removes the kill may have cut after they went through
+        refused: Counter[str] = Counter()
+        for proc in procs:
+            out, err = proc.communicate(timeout=seconds + 300)
+            assert proc.returncode == 0, f"{what}: a client failed:\n{err[-3000:]}"
+            targets: set[int] = set()
+            for line in out.splitlines():
+                word, _, rest = line.partition(" ")
+                if word == "created":
+                    self.created.add(int(rest))
+                elif word == "target":
+                    targets.add(int(rest))
+                elif word == "removed":
+                    self.removed.add(int(rest))
+                    targets.discard(int(rest))
+                elif word == "refused":
+                    refused[rest] += 1
+            cut_short |= targets
+        self.check(what, may_be_gone=cut_short)
+        self.note_ray_dir()
+        return f"{what} (refused: {dict(refused) or 'none'})"
 
     def note_ray_dir(self) -> None:
         """The running service's Ray directory, from its state file (for the leak checks)."""
@@ -209,13 +285,13 @@ class Soak:
         if ray_dir and ray_dir not in self.ray_dirs:
             self.ray_dirs.append(ray_dir)
 
-    def check(self, what: str, may_be_gone: int | None = None) -> None:
+    def check(self, what: str, may_be_gone: set[int] = frozenset()) -> None:
         result = self.client(CHECK)
         assert result.returncode == 0, f"{what}: the check failed:\n{result.stderr[-3000:]}"
         state = json.loads(result.stdout.split("STATE ", 1)[1])
         ids = set(state["ids"])
         # A remove cut short may or may not have gone through; anything else is kept.
-        lost = self.created - ids - self.removed - {may_be_gone}
+        lost = self.created - ids - self.removed - may_be_gone
         assert not lost, f"{what}: jobs lost: {sorted(lost)}"
         self.removed |= self.created - ids
         assert state["leaks"] == [], f"{what}: leaks: {state['leaks']}"
