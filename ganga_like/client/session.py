@@ -24,7 +24,7 @@ from ZEO.Exceptions import ClientDisconnected
 from ..channel.paths import ServicePaths, connectable
 from ..channel.verbs import VERBS, catch_up, request_args, returned, seen_tid
 from ..config import Config
-from ..errors import ServiceUnavailable, WaitTimeout
+from ..errors import ServiceLost, ServiceUnavailable, WaitTimeout
 from ..model.job import Job
 from ..model.session import JobSession, check_args
 from ..repository.storage import open_zeo
@@ -137,7 +137,21 @@ class ClientSession(StoreSession, JobSession[Job]):
         """One request, read-your-writes: it carries the last transaction seen here, and
         returns once this client's view has the answer's."""
         try:
-            value, tid = self.link.call(name, seen_tid(self.repository.db), **wire)
+            value, tid = self._call(name, wire)
+        except ServiceLost:
+            if self.paths is None or not VERBS[name].reads_only:
+                raise
+            # A wait or a peek is asked of the next service, once the lost one is gone
+            # (asked at once, its socket could still take the request, and drop it).
+            self._connection_lost()
+            value, tid = self._call(name, wire)
+        catch_up(self.repository.db, tid)
+        self.refresh()
+        return value
+
+    def _call(self, name: str, wire: Mapping[str, object]) -> tuple[Any, str]:
+        try:
+            return self.link.call(name, seen_tid(self.repository.db), **wire)
         except NoService:
             # The service stopped (idle, `service stop`, a crash) while this client stayed
             # open: start the next one, as a first use would; the ZEO connection follows.
@@ -145,10 +159,7 @@ class ClientSession(StoreSession, JobSession[Job]):
                 raise ServiceUnavailable(self.link.root, "it does not answer") from None
             autostart.connect(self.paths)
             self._ensure_connected()
-            value, tid = self.link.call(name, seen_tid(self.repository.db), **wire)
-        catch_up(self.repository.db, tid)
-        self.refresh()
-        return value
+            return self.link.call(name, seen_tid(self.repository.db), **wire)
 
     def ensure_monitor(self) -> None:
         """The service's monitor always runs; nothing to start here."""

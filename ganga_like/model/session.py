@@ -103,6 +103,13 @@ class Verb:
     from_caller: tuple[tuple[str, Callable[[], object]], ...] = ()  # None: the caller's own
     any_time: bool = False  # the service answers it while it starts or stops, too
 
+    @property
+    def reads_only(self) -> bool:
+        """It changes nothing (a wait, a peek): a client whose service dies during it
+        asks the next service again, where a verb that changes jobs may have gone
+        through and is the user's to run again."""
+        return self.lock is Lock.READ
+
 
 _DECLARED: list[Verb] = []
 
