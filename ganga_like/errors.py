@@ -13,6 +13,11 @@ import inspect
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+# What a face says when the user presses Ctrl-C: the verbs are the service's, so only
+# the client's wait for them is interrupted.
+INTERRUPTED = ("interrupted here only: the service carries on with what it was asked, "
+               "and the jobs go on")
+
 
 class GangaLikeError(Exception):
     """Base class of every error ganga_like raises deliberately.

@@ -94,3 +94,21 @@ def test_ctrl_c_in_a_shell_wait_is_one_line_and_the_session_goes_on(terminal_roo
         shell.expect(pexpect.EOF)
     finally:
         shell.close(force=True)
+
+
+def test_ctrl_c_in_a_commands_wait_says_what_goes_on_and_exits_130(terminal_root):
+    command = pexpect.spawn(GANGA_LIKE[0], list(GANGA_LIKE[1:]) + ["wait", "1"], env=gl_env(terminal_root),
+                            cwd=str(REPO), encoding="utf-8", timeout=60, dimensions=(40, 200))
+    try:
+        command.expect(pexpect.TIMEOUT, timeout=1.5)  # waiting on the running job
+        command.sendintr()
+        command.expect(pexpect.EOF)
+    finally:
+        command.close(force=True)
+    shown = [line.rsplit("\r", 1)[-1] for line in command.before.replace("\r\n", "\n").split("\n")]
+    assert command.exitstatus == 130, (command.exitstatus, command.signalstatus, shown)
+    assert [line for line in shown if line.startswith("ganga-like:")] == [
+        "ganga-like: interrupted here only: the service carries on with what it was asked, "
+        "and the jobs go on"], shown
+    listed = json.loads(run_gl(terminal_root, "jobs", "--json", check_clean=False).stdout)
+    assert listed[1]["status"] == "running"  # the job goes on

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..channel.origin import name_this_process
-from ..errors import GangaLikeError
+from ..errors import INTERRUPTED, GangaLikeError
 from .parser import build_parser, subcommand_parsers
 from .usage import EXIT_ERROR, EXIT_OK, EXIT_SOME_FAILED, EXIT_TIMEOUT, EXIT_USAGE, UsageError
 
@@ -69,4 +69,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         return EXIT_BROKEN_PIPE
     except KeyboardInterrupt:
+        print(f"\nganga-like: {INTERRUPTED}", file=sys.stderr)
         return 130

@@ -9,14 +9,11 @@ from typing import Any
 
 from ..channel.origin import name_this_process
 from ..client.link import NoService
-from ..errors import GangaLikeError
+from ..errors import INTERRUPTED, GangaLikeError
 from ..model.job import Job
 from ..model.table import PrettyPrinter, jobs_listing, plural, use_colour
 
 SeqPrinter = Callable[[Sequence[object], PrettyPrinter, bool], None]
-
-INTERRUPTED = ("interrupted here only: the service carries on with what it was asked, "
-               "and the jobs go on")
 
 
 def _one_line(shell: Any, etype: type, value: BaseException, tb: Any, tb_offset: Any = None) -> None:
