@@ -2,15 +2,15 @@
 
 ``python -m tests.faults.soak --rounds 100 [--seed N]`` (``make soak``); a few rounds
 run in ``make test`` (tests/faults/test_faults.py). Each round starts a client that
-does one verb (submit, kill, resubmit, remove) on one repository, then after a random
-delay SIGKILLs the service, or the client, or every process of the repository at once
-(a power cut: service, guardian, Ray, actors, wrappers, payloads), then a fresh client
-(which starts a new service, which recovers) checks the promises of the README. Every
-``CROWD_EVERY``-th round is a crowd instead: clients at once, each doing every verb on
-the same jobs for a few seconds, and the service SIGKILLed once among them; each client
-must end without a traceback (what it was refused, or a verb the kill cut off, comes
-as one line; its reads and writes go on with the next service).
-Everything runs as a new user would run it: a fresh HOME, no Ray or ganga_like
+does one verb (submit, kill, resubmit, remove, force_status) on one repository, then
+after a random delay SIGKILLs the service, or the client, or every process of the
+repository at once (a power cut: service, guardian, Ray, actors, wrappers, payloads),
+then a fresh client (which starts a new service, which recovers) checks the promises
+of the README. Every ``CROWD_EVERY``-th round is a crowd instead: clients at once,
+each doing every verb on the same jobs for a few seconds, and the service SIGKILLed
+once among them; each client must end without a traceback (what it was refused, or a
+verb the kill cut off, comes as one line; its reads and writes go on with the next
+service). Everything runs as a new user would run it: a fresh HOME, no Ray or ganga_like
 variable but ``GANGA_LIKE_DIR`` (Ray's token authentication on, the default idle stop).
 The checks:
 
@@ -47,7 +47,7 @@ from ganga_like.service import reaper
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 GANGA_LIKE = [str(BIN / "ganga-like")]
-VERBS = ("submit", "kill", "resubmit", "remove")
+VERBS = ("submit", "kill", "resubmit", "remove", "force_status")
 # Who is killed in a round: the service alone (an OOM kill), the client alone (Ctrl-C,
 # a closed terminal), or every process of the repository at once (a power cut).
 VICTIMS = ("service", "client", "power cut")
@@ -119,6 +119,12 @@ SCRIPTS = {
             print('target', done[-1].id, flush=True)
             done[-1].resubmit(include_killed=True)
     """,
+    "force_status": """
+        active = [j for j in jobs if j.status.value in ('submitted', 'running')]
+        if active:
+            print('target', active[-1].id, flush=True)
+            active[-1].force_status('failed')
+    """,
     "remove": """
         if len(jobs):
             victim = jobs[-1]
@@ -134,7 +140,7 @@ import random, time
 rnd = random.Random(SEED)
 end = time.monotonic() + SECONDS
 while time.monotonic() < end:
-    verb = rnd.choice(('submit', 'submit', 'kill', 'resubmit', 'remove', 'read'))
+    verb = rnd.choice(('submit', 'submit', 'kill', 'resubmit', 'remove', 'force', 'read'))
     try:
         every = list(jobs)
         if verb == 'submit' or not every:
@@ -149,6 +155,8 @@ while time.monotonic() < end:
             j.kill()
         elif verb == 'resubmit' and j.status.value in ('failed', 'killed'):
             j.resubmit(include_killed=True)
+        elif verb == 'force' and j.status.value in ('submitted', 'running'):
+            j.force_status('failed')
         elif verb == 'remove':
             print('target', j.id, flush=True)
             j.remove()
