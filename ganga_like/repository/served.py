@@ -109,6 +109,7 @@ class ServedStorage:
         self._transaction: object = None
         self._turn: _Turn | None = None
         self._oids: list[bytes] = []
+        self._db_lock = threading.Lock()  # a client's commit tells the database, or it closes
         server.peer = self
 
     # -- what ZODB's DB asks -------------------------------------------------------
@@ -116,11 +117,17 @@ class ServedStorage:
         self._db = db
 
     def committed_by_client(self, tid: bytes, oids: Iterable[bytes]) -> None:
-        if self._db is not None:
-            self._db.invalidate(tid, oids)
+        with self._db_lock:
+            if self._db is not None:
+                self._db.invalidate(tid, oids)
 
     def close(self) -> None:
-        """Nothing: the FileStorage is the server's, closed when the server stops."""
+        """The service's database closes (it stops, and its ZEO server still serves for
+        a moment): its clients' commits no longer tell it. They did, into the closed
+        database, and failed in their last phase, stored but told an error. The
+        FileStorage is the server's, closed when the server stops."""
+        with self._db_lock:
+            self._db = None
 
     def getName(self) -> str:  # noqa: N802
         return str(self._filestorage.getName())

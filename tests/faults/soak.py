@@ -7,8 +7,8 @@ after a random delay SIGKILLs the service, or the client, or every process of th
 repository at once (a power cut: service, guardian, Ray, actors, wrappers, payloads),
 then a fresh client (which starts a new service, which recovers) checks the promises
 of the README. Every ``CROWD_EVERY``-th round is a crowd instead: clients at once,
-each doing every verb on the same jobs for a few seconds, and the service SIGKILLed
-once among them; each client must end without a traceback (what it was refused, or a
+each doing every verb on the same jobs for a few seconds, the service SIGKILLed among
+them and the next one stopped; each client must end without a traceback (what it was refused, or a
 verb the kill cut off, comes as one line; its reads and writes go on with the next
 service). Everything runs as a new user would run it: a fresh HOME, no Ray or ganga_like
 variable but ``GANGA_LIKE_DIR`` (Ray's token authentication on, the default idle stop).
@@ -248,20 +248,29 @@ class Soak:
 
     def crowd(self, number: int, clients: int = 4, seconds: float = 6.0) -> str:
         """``clients`` scripts at once, each doing every verb on the same jobs for
-        ``seconds``, and the service SIGKILLed once among them."""
+        ``seconds``; among them the service is SIGKILLed, and later the next one is
+        stopped with ``ganga-like service stop`` (its database closes while its clients
+        still commit)."""
         procs = [subprocess.Popen(
             [sys.executable, "-c", "from ganga_like.gpi import *\n"
              f"SEED, SECONDS = {self.random.randrange(10**9)}, {seconds}\n" + CROWD],
             env=self.env, cwd=str(REPO), text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
             for _ in range(clients)]
-        delay = self.random.uniform(1.0, seconds - 1.0)
-        time.sleep(delay)
+        started = time.monotonic()
+        kill_at = self.random.uniform(1.0, seconds / 2 - 0.5)
+        stop_at = self.random.uniform(seconds / 2 + 0.5, seconds - 0.5)
+        time.sleep(kill_at)
         self.note_ray_dir()
         pid = self.service_pid()
         if pid and psutil.pid_exists(pid):
             self.dead_ray_dirs.append(self.ray_dirs[-1] if self.ray_dirs else "")
             os.kill(pid, signal.SIGKILL)
-        what = f"round {number}: {clients} clients at once, SIGKILL of the service after {delay:.2f} s"
+        time.sleep(max(0.0, stop_at - (time.monotonic() - started)))
+        self.note_ray_dir()
+        subprocess.run([*GANGA_LIKE, "service", "stop"], env=self.env, cwd=str(REPO),
+                       capture_output=True, timeout=120)  # (none may run at that moment)
+        what = (f"round {number}: {clients} clients at once, SIGKILL of the service after "
+                f"{kill_at:.2f} s, `service stop` after {stop_at:.2f} s")
         cut_short: set[int] = set()  # removes the kill may have cut after they went through
         refused: Counter[str] = Counter()
         for proc in procs:

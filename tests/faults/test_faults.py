@@ -15,12 +15,13 @@ def test_a_few_rounds_of_sigkill_leave_nothing_stuck_lost_or_leaked(tmp_path):
 
 
 def test_clients_at_once_with_every_verb_and_a_service_kill_end_cleanly_and_leave_nothing(tmp_path):
-    """Four scripts do every verb on the same jobs at once, and the service is SIGKILLed
-    among them. Before the clients' reads started the next service, a read cut off by
-    the kill (iterating ``jobs``) ended the script with ZEO's ``ClientDisconnected``."""
+    """Four scripts do every verb on the same jobs at once; the service is SIGKILLed
+    among them, and the next one stopped. Before the clients' reads started the next
+    service, a read cut off by the kill (iterating ``jobs``) ended the script with ZEO's
+    ``ClientDisconnected``; and a commit during the stop failed in its last phase."""
     soak_ = soak.Soak(tmp_path, seed=20261207)
     try:
         what = soak_.crowd(1)
     finally:
         soak_.finish()
-    assert "SIGKILL of the service" in what, what
+    assert "SIGKILL of the service" in what and "`service stop`" in what, what

@@ -176,3 +176,15 @@ def test_a_service_commit_waiting_for_its_turn_gives_up_when_the_server_stops(re
     repo.server.closing = False
     repo.peer.tpc_abort(held)
     transaction.abort()
+
+
+def test_a_clients_commit_while_the_services_database_closes_is_stored_and_told_so(repo):
+    """The service stops: its own database closes while its ZEO server still serves for
+    a moment. A client's commit then told the closed database of itself, and failed in
+    its last phase (``AttributeError: _instances`` from the server): stored, but the
+    client was told an error (seen with four scripts at work and ``service stop``)."""
+    client = repo.clients[0].connect()
+    repo.service.close()
+    _put(client, "after", 1)
+    other = repo.clients[1].connect()
+    _see(other, lambda: other.conn.root().get("after") == 1)
