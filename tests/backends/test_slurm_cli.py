@@ -23,6 +23,13 @@ print('submitted', j.id, len(j.subjobs))
 """
 
 
+def _listed(root, job_id: str, timeout: float = 90) -> dict:
+    """The job as ``ganga-like jobs --json`` lists it."""
+    listed = run_gl(root, "jobs", "--json", check_clean=False, timeout=timeout)
+    (job,) = [j for j in json.loads(listed.stdout) if j["fqid"] == job_id]
+    return job
+
+
 def _active(slurm, root) -> list[str]:
     """The tasks Slurm runs or holds for the repository at ``root`` (an array runs in its
     master's folder there): the session's Slurm runs other tests' tasks too."""
@@ -45,11 +52,13 @@ def test_a_job_on_slurm_from_the_shell_survives_a_service_sigkill(tmp_path, slur
 
         said = "Slurm PENDING (JobArrayTaskLimit): its array runs at most Slurm(max_running=...)"
         wait_for(lambda: said in run_gl(root, "why", job_id, check_clean=False).stdout, 60, 0.5)
+        # Slurm starts the first tasks when it gets to them (on a loaded machine, after
+        # the others were already recorded pending): the kill comes once one is recorded.
+        wait_for(lambda: _listed(root, job_id)["status"] == "running", 60, 0.5)
 
         with open(root / "service.json") as handle:
             os.kill(json.load(handle)["pid"], signal.SIGKILL)
-        listed = run_gl(root, "jobs", "--json", check_clean=False, timeout=120)  # a new service
-        (job,) = [j for j in json.loads(listed.stdout) if j["fqid"] == job_id]
+        job = _listed(root, job_id, timeout=120)  # read through a new service
         assert job["status"] == "running", job
         assert len(_active(slurm, root)) == 20  # nothing was lost or sent twice
 
