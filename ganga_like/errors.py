@@ -316,6 +316,18 @@ class ServiceLost(ServiceError):
         )
 
 
+class ServiceStopping(ServiceError):
+    """The service is stopping and did not carry out the request (or ended a read early):
+    asking the next service is safe, and a local client does so by itself."""
+
+    def __init__(self, root: str, reason: str) -> None:
+        super().__init__(
+            f"the ganga_like service for {root} is stopping ({reason}); nothing was done: "
+            f"run it again (a new service starts on the next use)",
+            root=root, reason=reason,
+        )
+
+
 class ServiceRunning(ServiceError):
     """A second service was asked to start on a root that already has one."""
 

@@ -24,7 +24,7 @@ from ZEO.Exceptions import ClientDisconnected
 from ..channel.paths import ServicePaths, connectable
 from ..channel.verbs import VERBS, catch_up, request_args, returned, seen_tid
 from ..config import Config
-from ..errors import ServiceLost, ServiceUnavailable, WaitTimeout
+from ..errors import ServiceLost, ServiceStopping, ServiceUnavailable, WaitTimeout
 from ..model.job import Job
 from ..model.session import JobSession, check_args
 from ..repository.storage import open_zeo
@@ -36,6 +36,7 @@ from .link import Link, NoService
 
 WAIT_SLICE = 30.0  # a long verb (wait) is asked in slices: an interrupted client leaves no long waiter
 RECONNECT = 30.0  # ZEO retries its connection every few seconds at most
+STOPPING_ASKS = 3  # services met stopping, one after the other, before the client gives up
 
 
 class ClientSession(StoreSession, JobSession[Job]):
@@ -136,15 +137,24 @@ class ClientSession(StoreSession, JobSession[Job]):
     def request(self, name: str, wire: Mapping[str, object]) -> object:
         """One request, read-your-writes: it carries the last transaction seen here, and
         returns once this client's view has the answer's."""
-        try:
-            value, tid = self._call(name, wire)
-        except ServiceLost:
-            if self.paths is None or not VERBS[name].reads_only:
-                raise
-            # A wait or a peek is asked of the next service, once the lost one is gone
-            # (asked at once, its socket could still take the request, and drop it).
-            self._connection_lost()
-            value, tid = self._call(name, wire)
+        for asked in range(1, STOPPING_ASKS + 1):
+            try:
+                value, tid = self._call(name, wire)
+                break
+            except ServiceStopping:
+                # Refused by a stopping service before it did anything (or a read it
+                # ended early): the next service is asked, once the stopping one is gone.
+                if self.paths is None or asked == STOPPING_ASKS:
+                    raise
+                self._connection_lost()
+            except ServiceLost:
+                if self.paths is None or not VERBS[name].reads_only:
+                    raise
+                # A wait or a peek is asked of the next service, once the lost one is gone
+                # (asked at once, its socket could still take the request, and drop it).
+                self._connection_lost()
+                value, tid = self._call(name, wire)
+                break
         catch_up(self.repository.db, tid)
         self.refresh()
         return value

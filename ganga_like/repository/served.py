@@ -62,7 +62,17 @@ class ServingZEO(StorageServer):
         super().invalidate(None, STORAGE_ID, tid, oids)
 
     def close(self, join_timeout: float = 1) -> None:
+        """Stop serving. The clients' connections are closed first, while ZEO's event loop
+        still runs: ZEO's own close asks that loop to close them only after it has asked
+        it to stop, and logged "call_soon_threadsafe failed while connected" with a
+        traceback whenever the loop had ended first (a client connected at a stop)."""
         self.closing = True
+        for zeo_storages in list(self.zeo_storages_by_storage_id.values()):
+            for zeo_storage in list(zeo_storages):
+                try:
+                    zeo_storage.call_soon_threadsafe(zeo_storage.connection.close)
+                except Exception:  # (closed meanwhile: ZEO's close below tries again)
+                    log.debug("closing a client's connection", exc_info=True)
         super().close(join_timeout)
 
 

@@ -53,7 +53,7 @@ from ..channel.paths import ServicePaths, connectable
 from ..channel.verbs import VERBS
 from ..config import Config
 from ..engine.core import Engine
-from ..errors import GangaLikeError, ServiceError, ServiceRunning
+from ..errors import GangaLikeError, ServiceError, ServiceRunning, ServiceStopping
 from ..ray_runtime import (
     TOKEN_PATH,
     BackgroundStart,
@@ -81,6 +81,7 @@ DEFAULT_IDLE = 900.0
 BOOT_LOOK = 0.2  # seconds between looks at a stop request while Ray starts
 WATCH_EVERY = 0.5  # seconds between looks at the root and at the Ray head of our own
 JOINED_CHECK_EVERY = 2.0  # seconds between asks to a joined cluster whether our node lives
+DRAIN = 30.0  # at most this long a stop waits for the requests under way (a verb waits for Ray)
 
 
 def idle_seconds(environ: Any = None) -> float:
@@ -111,6 +112,8 @@ class Service:
         self.boot_error = ""
         self.stopping = threading.Event()
         self.stop_reason = ""
+        self._under_way = 0  # requests being answered: a stop closes nothing under them
+        self._answering = threading.Condition()
         self.started = time.time()
         self.tls_address: tuple[str, int] | None = None
         self.ray_dir = ""
@@ -158,7 +161,7 @@ class Service:
         self.repo_uuid = self.session.repo_uuid  # read once: the main connection is the verbs'
         self.web = WebHost(self.config, repository, self.answer)
         self.verbs = Verbs(self.session, self.info, self.request_stop, self.web.open,
-                           self.pack_now)
+                           self.pack_now, stopping=self._refuse_if_stopping)
         self.control = ControlServer(self.paths.control_socket, self.answer)
         if self.listen is not None:
             self._listen_tls(*self.listen)
@@ -253,20 +256,43 @@ class Service:
         verb = str(request.get("verb"))
         any_time = verb in VERBS and VERBS[verb].any_time  # (an unknown one: dispatch says so)
         try:
-            if self.stopping.is_set() and not any_time:
-                raise ServiceError(f"the service for {self.config.root} is stopping "
-                                   f"({self.stop_reason}); a new one starts on the next use")
-            if not any_time:
-                self.ready.wait()
-                if self.boot_error:
-                    raise ServiceError(f"the service for {self.config.root} could not start: "
-                                       f"{self.boot_error}; see {self.paths.log}")
-            value = dispatch(self.verbs, request)
-            return {"ok": True, "value": value, "tid": self.verbs.last_tid()}
+            with self._answering:
+                if not any_time:
+                    self._refuse_if_stopping()
+                self._under_way += 1  # counted with the check: a stop drains what got in
+            try:
+                if not any_time:
+                    self.ready.wait()
+                    if self.boot_error:
+                        raise ServiceError(f"the service for {self.config.root} could not "
+                                           f"start: {self.boot_error}; see {self.paths.log}")
+                value = dispatch(self.verbs, request)
+                return {"ok": True, "value": value, "tid": self.verbs.last_tid()}
+            finally:
+                with self._answering:
+                    self._under_way -= 1
+                    self._answering.notify_all()
         except BaseException as exc:  # every failure goes back to the client as one line
             if not isinstance(exc, GangaLikeError):
                 log.exception("request %s failed", verb)
             return {"ok": False, "error": protocol.encode_error(exc)}
+
+    def _refuse_if_stopping(self) -> None:
+        """A request that comes during a stop is not carried out (and a read under way
+        ends at its next look): the client may ask the next service instead."""
+        if self.stopping.is_set():
+            raise ServiceStopping(self.config.root, self.stop_reason)
+
+    def _drain(self) -> None:
+        """Wait (at most ``DRAIN`` s) for the requests under way: the session they use
+        closes next. New ones are refused, and reads under way end at their next look."""
+        deadline = time.monotonic() + DRAIN
+        with self._answering:
+            while self._under_way and time.monotonic() < deadline:
+                self._answering.wait(max(0.0, deadline - time.monotonic()))
+            if self._under_way:
+                log.warning("stopping with %d request(s) still under way after %g s",
+                            self._under_way, DRAIN)
 
     def info(self) -> dict[str, Any]:
         return {
@@ -395,8 +421,9 @@ class Service:
             pass
 
     def shutdown(self) -> None:
-        """Stop answering, stop the monitor and the actors, Ray, the database server;
-        end whatever of Ray is left; release the lock. Payloads keep running. Without
+        """Stop answering, let the requests under way end (new ones are refused), stop
+        the monitor and the actors, Ray, the database server; end whatever of Ray is
+        left; release the lock. Payloads keep running. Without
         the lock (a start that failed to take it) there is nothing of ours to stop."""
         if self._lock_fd is None:
             return
@@ -404,6 +431,8 @@ class Service:
             _step("stopping the web view", self.web.stop)
         if self.control is not None:
             self.control.stop()
+        self.request_stop("its start failed")  # (set already, unless it did)
+        self._drain()
         if self.session is not None:
             _step("closing the session", self.session.close)
         if self.ray is not None:

@@ -4,7 +4,9 @@ Verbs that change running work (``Lock.WRITE``: submit, kill, resubmit, remove, 
 run one at a time on the service's own connection, under one lock: the operations
 were written for one user's thread, and a verb that waits on a backend holds no
 database transaction meanwhile. Reading verbs (``Lock.READ``: peek, wait) run at
-once, each on a connection of its own, so a long ``wait`` never holds up a kill.
+once, each on a connection of its own, so a long ``wait`` never holds up a kill; at
+a stop, a ``wait`` ends at its next look (``stopping`` raises), and the client asks
+the next service.
 The service's own verbs (hello, status, web, stop) are the methods of the same names here.
 """
 
@@ -28,8 +30,10 @@ Pack = Callable[[], Mapping[str, object]]
 
 class Verbs:
     def __init__(self, session: Engine, info: Info, stop: Callable[[str], None],
-                 web: Web | None = None, pack: Pack | None = None) -> None:
+                 web: Web | None = None, pack: Pack | None = None,
+                 stopping: Callable[[], None] = lambda: None) -> None:
         self.session = session
+        self._stopping = stopping
         self._info = info
         self._stop = stop
         self._web = web
@@ -74,7 +78,10 @@ class Verbs:
         try:
             args = call_args(verb, wire, conn.jobs.get)
             if verb.long:
-                args["refresh"] = conn.refresh  # the jobs are read there: look again there
+                def look_again() -> None:  # the jobs are read there: look again there
+                    self._stopping()
+                    conn.refresh()
+                args["refresh"] = look_again
             return answer(verb, self.session.run_verb_from(origin, verb.name, **args), args)
         finally:
             conn.close()

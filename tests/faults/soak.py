@@ -8,10 +8,12 @@ repository at once (a power cut: service, guardian, Ray, actors, wrappers, paylo
 then a fresh client (which starts a new service, which recovers) checks the promises
 of the README. Every ``CROWD_EVERY``-th round is a crowd instead: clients at once,
 each doing every verb on the same jobs for a few seconds, the service SIGKILLed among
-them and the next one stopped; each client must end without a traceback (what it was refused, or a
-verb the kill cut off, comes as one line; its reads and writes go on with the next
-service). Everything runs as a new user would run it: a fresh HOME, no Ray or ganga_like
-variable but ``GANGA_LIKE_DIR`` (Ray's token authentication on, the default idle stop).
+them and the next one stopped; each client must end without a traceback (what it was
+refused, or a verb the kill cut off, comes as one line; its reads and writes go on with
+the next service), and no client may be told that a service was stopping (it asks the
+next one), could not start, or failed on its own (``UNEXPLAINED``). Everything runs as
+a new user would run it: a fresh HOME, no Ray or ganga_like variable but
+``GANGA_LIKE_DIR`` (Ray's token authentication on, the default idle stop).
 The checks:
 
 * nothing stuck: no subjob stays ``submitting``; every kill, resubmit and remove still
@@ -165,8 +167,12 @@ while time.monotonic() < end:
             [sub.status for sub in j.subjobs]
     except GangaLikeError as exc:  # a job another client removed, a verb the kill cut off
         assert '\\n' not in str(exc), repr(str(exc))
-        print('refused', type(exc).__name__, flush=True)
+        print('refused', type(exc).__name__, str(exc), flush=True)
 """
+
+# What a crowd's client may not be told: a request a stopping service refused (the client
+# asks the next one), a service it could not start, or a service's own failure.
+UNEXPLAINED = ("ServiceStopping", "ServiceUnavailable", "ServiceError")
 
 CHECK = """
 import json, time
@@ -273,6 +279,7 @@ class Soak:
                 f"{kill_at:.2f} s, `service stop` after {stop_at:.2f} s")
         cut_short: set[int] = set()  # removes the kill may have cut after they went through
         refused: Counter[str] = Counter()
+        unexplained: list[str] = []
         for proc in procs:
             out, err = proc.communicate(timeout=seconds + 300)
             assert proc.returncode == 0, f"{what}: a client failed:\n{err[-3000:]}"
@@ -287,8 +294,13 @@ class Soak:
                     self.removed.add(int(rest))
                     targets.discard(int(rest))
                 elif word == "refused":
-                    refused[rest] += 1
+                    kind, _, message = rest.partition(" ")
+                    refused[kind] += 1
+                    if kind in UNEXPLAINED:
+                        unexplained.append(message)
             cut_short |= targets
+        assert not unexplained, f"{what}: refusals that are the service's defects: {unexplained}"
+
         self.check(what, may_be_gone=cut_short)
         self.note_ray_dir()
         return f"{what} (refused: {dict(refused) or 'none'})"

@@ -343,6 +343,39 @@ def test_a_script_in_wait_when_its_service_dies_waits_on_with_the_next(root, kil
     nothing_runs_for(root, job_id)
 
 
+def test_a_script_in_wait_when_its_service_is_stopped_waits_on_with_the_next(root):
+    """``service stop`` while a script waits: the stop lets the wait end before it closes
+    the service's database, and the script asks the next service, which adopts the job.
+    The wait read on in the closed database, and the script got "AttributeError: ..."."""
+    log = root / "service.log"
+    seen = log.stat().st_size if log.exists() else 0
+    script = root.parent / "wait-stop.py"
+    script.write_text("j = Job(application=Executable(exe='/bin/sleep', args=['4']))\n"
+                      "j.submit()\nprint('waiting', j.id, flush=True)\n"
+                      "print(j.wait(timeout=120).value)\n")
+    waiting = subprocess.Popen(
+        [*GANGA_LIKE, "run", str(script)], env=gl_env(root), cwd=str(REPO), text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        said, job_id = (waiting.stdout.readline().split() + ["", ""])[:2]
+        assert said == "waiting" and job_id.isdigit(), waiting.stderr.read()
+        first = service_pid(root)
+        time.sleep(0.5)  # in its wait, on the service
+        assert run_gl(root, "service", "stop", check_clean=False).returncode == 0
+        out, err = waiting.communicate(timeout=120)
+    finally:
+        if waiting.poll() is None:
+            waiting.kill()
+    assert waiting.returncode == 0, err
+    assert out.split()[-1] == "completed", (out, err)
+    assert "Traceback" not in err and "Error" not in err, err
+    assert service_pid(root) != first
+    with open(log) as handle:
+        handle.seek(seen)
+        told = handle.read()
+    assert "Traceback" not in told and "request wait failed" not in told, told[-3000:]
+
+
 @pytest.mark.parametrize("delay", [0.0, 0.3, 1.0])
 def test_kill_9_of_a_client_during_submit_loses_nothing(root, delay):
     """SIGKILL a script at a point of its submit of 300 subjobs (before, during or after

@@ -17,16 +17,18 @@ import shutil
 import signal
 import socket
 import stat
+import subprocess
 import time
 from pathlib import Path
 
 import psutil
 import pytest
 
-from ganga_like.channel.paths import connectable
+from ganga_like.channel.paths import ServicePaths, connectable
+from ganga_like.client import autostart
 from ganga_like.service import reaper
-from tests.service.test_service import client
-from tests.test_cli import finish_root, run_gl
+from tests.service.test_service import client, service_pid
+from tests.test_cli import GANGA_LIKE, REPO, finish_root, gl_env, run_gl
 
 START_FAILURE_BOUND = 15.0  # seconds; measured ≈0.6 s here (the aim: within 5 s)
 
@@ -173,6 +175,32 @@ def test_a_root_deleted_and_used_again_at_once_keeps_the_next_service_reachable(
         again = client(root, "print(len(jobs), jobs(0).status)", timeout=60)
         assert again.returncode == 0, again.stderr[-3000:]
         assert again.stdout.split() == ["1", "completed"]
+    finally:
+        finish_root(root)
+
+
+def test_a_service_stopped_before_it_answers_its_client_is_started_again(tmp_path):
+    """A command starts the service, and the admin's stop (``service stop`` sends a
+    service not yet answering a SIGTERM) comes before that service answered it: the
+    command starts another and goes on. It ended "could not start (exit code 0): ...
+    INFO stopped" although nothing had failed."""
+    root = tmp_path / "gl"
+    paths = ServicePaths(str(root))
+    try:
+        command = subprocess.Popen([*GANGA_LIKE, "jobs", "--json"], env=gl_env(root),
+                                   cwd=str(REPO), text=True, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 60
+        while not (autostart.service_alive(paths) and paths.holder_pid()):
+            assert time.monotonic() < deadline and command.poll() is None, "no service started"
+            time.sleep(0.005)
+        first = paths.holder_pid()
+        assert first is not None
+        os.kill(first, signal.SIGTERM)  # it holds its lock: its handler of SIGTERM is set
+        out, err = command.communicate(timeout=120)
+        assert command.returncode == 0, err[-3000:]
+        assert json.loads(out) == []
+        assert service_pid(root) not in (None, first)
     finally:
         finish_root(root)
 

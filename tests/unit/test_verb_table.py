@@ -18,7 +18,7 @@ import pytest
 
 from ganga_like.channel import verbs as wire
 from ganga_like.engine.core import Engine, operation_of
-from ganga_like.errors import GangaLikeError
+from ganga_like.errors import GangaLikeError, ServiceStopping
 from ganga_like.model.session import JOB_VERBS, JobSession, Lock, Result
 from ganga_like.service.verbs import Verbs, dispatch
 from ganga_like.status import Status
@@ -283,7 +283,14 @@ class FakeEngine:
 def fake_service():
     engine = FakeEngine()
     stopped: list[str] = []
-    verbs = Verbs(engine, lambda: {"pid": 7}, stopped.append)  # type: ignore[arg-type]
+    engine.stopping = threading.Event()
+
+    def refuse_if_stopping() -> None:  # the service's own: tests/service/test_service.py
+        if engine.stopping.is_set():
+            raise ServiceStopping("/root", "asked by a client")
+
+    verbs = Verbs(engine, lambda: {"pid": 7}, stopped.append,  # type: ignore[arg-type]
+                  stopping=refuse_if_stopping)
     engine.verbs = verbs
     return engine, verbs, stopped
 
@@ -304,7 +311,15 @@ def test_the_dispatch_runs_each_kind_of_verb_as_the_table_says():
     name, args, locked = engine.calls[-1]
     reader = engine.readers[-1]
     assert (name, locked, reader.closed) == ("wait", False, True)
-    assert args["jobs"][0].status is Status.COMPLETED and args["refresh"] == reader.refresh
+    assert args["jobs"][0].status is Status.COMPLETED
+    looked = reader.refreshed
+    args["refresh"]()  # it looks again on that connection ...
+    assert reader.refreshed == looked + 1
+    engine.stopping.set()  # ... until the service stops: the wait ends, its client asks the next
+    with pytest.raises(ServiceStopping):
+        args["refresh"]()
+    assert reader.refreshed == looked + 1
+    engine.stopping.clear()
     assert dispatch(verbs, {"verb": "peek", "args": {"fqid": "3"}}) == "out\n"
     assert "refresh" not in engine.calls[-1][1] and engine.readers[-1].closed
     # The service's own.
