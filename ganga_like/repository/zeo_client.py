@@ -15,15 +15,33 @@ the highest id committed, so the ids this client had taken from the old server b
 used yet may go to another client too. They are dropped at every connection (a new
 object stored under one of them failed with "A different object already has the same
 oid", or conflicted with the other client's object).
+
+A remote client cannot start the next service: its read raises the one line that says
+so. ZODB logs every load that fails (but a conflict) with its traceback before it
+raises the error again; that copy of one of ours is dropped (``_TOLD_IN_ONE_LINE``).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
 from ZEO.ClientStorage import ClientStorage
 from ZEO.Exceptions import ClientDisconnected
+
+from ..errors import GangaLikeError
+
+
+class _ToldInOneLine(logging.Filter):
+    """Drops ZODB's log of a failed load whose error is ours: the face tells it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return not isinstance(error, GangaLikeError)
+
+
+_TOLD_IN_ONE_LINE = _ToldInOneLine()
 
 
 class SessionClientStorage(ClientStorage):
@@ -34,6 +52,10 @@ class SessionClientStorage(ClientStorage):
     read raises ``ClientDisconnected``, as ZEO's own storage does."""
 
     lost: Callable[[], None] | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        logging.getLogger("ZODB.Connection").addFilter(_TOLD_IN_ONE_LINE)  # (once: a set)
+        super().__init__(*args, **kwargs)
 
     def notify_connected(self, conn: Any, info: dict[str, Any]) -> None:
         self._oids: list[bytes] = []  # ZEO's ids taken from the previous server, not used yet

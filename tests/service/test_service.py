@@ -663,6 +663,42 @@ def test_remote_listener_requires_the_secret(open_root):
     assert run_gl(root, "service", "status", check_clean=False).returncode == 0
 
 
+def test_a_remote_client_reading_when_its_service_dies_gets_one_line(tmp_path):
+    """A client on another machine cannot start the next service: a read that finds the
+    database server gone ends with one line that says so. It came after ZODB's
+    "Couldn't load state" log with its traceback."""
+    root = tmp_path / "gl"
+    try:
+        started = run_gl(root, "service", "start", "--listen", "127.0.0.1:0", "--json",
+                         check_clean=False)
+        assert started.returncode == 0, started.stderr
+        made = client(root, "for i in range(50): Job(name=f'r{i}')")
+        assert made.returncode == 0, made.stderr
+        remote = {"GANGA_LIKE_SERVICE": json.loads(started.stdout)["listen"],
+                  "GANGA_LIKE_SECRET": str(root / "service-secret.pem"),
+                  "GANGA_LIKE_DIR": str(tmp_path / "elsewhere")}
+        env = gl_env(root)
+        env.update(remote)
+        script = tmp_path / "read.py"
+        script.write_text("import sys\nprint('ready', len(jobs), flush=True)\n"
+                          "sys.stdin.readline()\nprint([j.name for j in jobs])\n")
+        reader = subprocess.Popen(
+            [*GANGA_LIKE, "run", str(script)], env=env, cwd=str(REPO), text=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE)
+        assert reader.stdout.readline().split() == ["ready", "50"], reader.stderr.read()
+        pid = service_pid(root)
+        os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: not psutil.pid_exists(pid) or
+                 psutil.Process(pid).status() == psutil.STATUS_ZOMBIE, what="the service to die")
+        _, err = reader.communicate("go\n", timeout=60)
+        assert reader.returncode == 1, err
+        assert "Traceback" not in err and "Couldn't load state" not in err, err
+        last = err.strip().splitlines()[-1]
+        assert "is not available" in last and "connection was lost" in last, err
+    finally:
+        finish_root(root)
+
+
 def test_outputs_can_be_opened_to_one_group_and_nothing_else(open_root):
     root = open_root[0]
     result = client(root, """
