@@ -683,8 +683,8 @@ def test_a_remote_client_reading_when_its_service_dies_gets_one_line(tmp_path):
         script.write_text("import sys\nprint('ready', len(jobs), flush=True)\n"
                           "sys.stdin.readline()\nprint([j.name for j in jobs])\n")
         reader = subprocess.Popen(
-            [*GANGA_LIKE, "run", str(script)], env=env, cwd=str(REPO), text=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE)
+            [*GANGA_LIKE, "run", str(script)], env=env, cwd=str(REPO), text=True,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         assert reader.stdout.readline().split() == ["ready", "50"], reader.stderr.read()
         pid = service_pid(root)
         os.kill(pid, signal.SIGKILL)
