@@ -23,7 +23,7 @@ from .link import Link, NoService
 SERVICE_PREFIX = "ganga-like service: "  # how the service's one-line reasons begin in its log
 START_TIMEOUT = 180.0  # a cold machine: import Ray, start it, recover a large repository
 POLL = 0.05
-RESTARTS = 3  # services this client started that were stopped (exit 0) before they answered it
+RESTARTS = 3  # services this client started that were stopped or killed before they answered it
 ANNOUNCE_AFTER = 1.0  # a start that answers sooner needs no line (one already starting, say)
 
 
@@ -58,7 +58,7 @@ def connect(paths: ServicePaths, autostart: bool = True, quiet: bool = False) ->
     link = Link(paths.root, unix_path=paths.control_socket)
     deadline = time.monotonic() + START_TIMEOUT
     started: subprocess.Popen | None = None
-    stopped_before_answering = 0
+    ended_before_answering = 0
     announce = threading.Timer(ANNOUNCE_AFTER, print, (
         f"ganga-like: starting the service for {paths.root} (a few seconds) ...",),
         {"file": sys.stderr, "flush": True})
@@ -70,11 +70,12 @@ def connect(paths: ServicePaths, autostart: bool = True, quiet: bool = False) ->
                 return info
             if not service_alive(paths):
                 if started is not None and started.poll() is not None:
-                    # Exit 0: it started, and was stopped (`service stop`, idle) before it
-                    # answered this client. Another start; a failed start is told.
-                    if started.returncode != 0 or stopped_before_answering == RESTARTS:
+                    # Exit 0: it was stopped (`service stop`) before it answered this
+                    # client; a signal: it was killed (an OOM kill, an admin). Neither is a
+                    # start that failed: another start. A failed start says why (exit 1).
+                    if started.returncode > 0 or ended_before_answering == RESTARTS:
                         raise could_not_start(paths, started.returncode)
-                    stopped_before_answering += 1
+                    ended_before_answering += 1
                     started = None
                 if not autostart:
                     raise ServiceUnavailable(paths.root, "no service runs")
