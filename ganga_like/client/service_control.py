@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..channel.paths import ServicePaths
-from ..errors import ServiceLost, ServiceRunning, ServiceUnavailable
+from ..errors import ServiceLost, ServiceRunning, ServiceStopping, ServiceUnavailable
 from ..status import RayState
 from . import autostart
 from .link import Link, NoService
@@ -57,6 +57,8 @@ def stop(paths: ServicePaths, timeout: float = STOP_TIMEOUT) -> dict[str, Any]:
     pid = paths.holder_pid()
     try:
         Link(paths.root, unix_path=paths.control_socket).call("stop")
+    except ServiceStopping:
+        pass  # stopping already: it goes by itself
     except (NoService, ServiceUnavailable, ServiceLost, OSError):
         if pid:  # starting, stopping, or not answering: the signal does the same
             with contextlib.suppress(ProcessLookupError):  # it ended meanwhile
@@ -85,6 +87,9 @@ def status(paths: ServicePaths) -> dict[str, Any] | None:
     except NoService:
         return {"root": paths.root, "pid": paths.holder_pid(), "ready": False,
                 "starting": True}
+    except ServiceStopping:
+        return {"root": paths.root, "pid": paths.holder_pid(), "ready": False,
+                "stopping": True}
 
 
 def ray_line(info: Mapping[str, object]) -> str:
@@ -100,6 +105,8 @@ def ray_line(info: Mapping[str, object]) -> str:
 def describe(info: dict[str, Any]) -> str:
     if info.get("starting"):
         return f"service for {info['root']}: starting (pid {info['pid']})"
+    if "started" not in info and info.get("stopping"):
+        return f"service for {info['root']}: stopping (pid {info['pid']})"
     up = time.time() - float(info.get("started") or time.time())
     idle = info.get("idle_stop") or 0
     lines = [

@@ -114,6 +114,7 @@ class Service:
         self.stop_reason = ""
         self._under_way = 0  # requests being answered: a stop closes nothing under them
         self._answering = threading.Condition()
+        self._drained = False  # then even hello and status are refused: the session is closing
         self.started = time.time()
         self.tls_address: tuple[str, int] | None = None
         self.ray_dir = ""
@@ -257,7 +258,7 @@ class Service:
         any_time = verb in VERBS and VERBS[verb].any_time  # (an unknown one: dispatch says so)
         try:
             with self._answering:
-                if not any_time:
+                if not any_time or self._drained:
                     self._refuse_if_stopping()
                 self._under_way += 1  # counted with the check: a stop drains what got in
             try:
@@ -293,6 +294,7 @@ class Service:
             if self._under_way:
                 log.warning("stopping with %d request(s) still under way after %g s",
                             self._under_way, DRAIN)
+            self._drained = True
 
     def info(self) -> dict[str, Any]:
         return {
