@@ -31,8 +31,9 @@ with ``ganga-like service start``. What it does, in order:
 7. serves the web view once a client asks for it (``ganga-like web``: ``webhost``), on
    loopback behind a token made at that start; its open live pages count as clients;
 8. stops on SIGTERM, on ``ganga-like service stop``, or after ``GANGA_LIKE_IDLE``
-   seconds (default 900; 0 = never) with no client connected and no active job,
-   leaving no process of its own behind.
+   seconds (default 900; 0 = never) with no client connected and no active job: it
+   refuses what comes after the stop (``ServiceStopping``: the client asks the next
+   service), lets the requests under way end, and leaves no process of its own behind.
 """
 
 from __future__ import annotations
