@@ -323,7 +323,7 @@ class ServiceStopping(ServiceError):
     def __init__(self, root: str, reason: str) -> None:
         super().__init__(
             f"the ganga_like service for {root} is stopping ({reason}); nothing was done: "
-            f"run it again (a new service starts on the next use)",
+            f"run it again (on its machine, the next use starts a new service)",
             root=root, reason=reason,
         )
 

@@ -25,8 +25,8 @@ def test_a_stopping_service_refuses_verbs_and_after_its_drain_everything(tmp_pat
     service.request_stop("asked by a client")
     error = refusal(service.answer({"verb": "kill", "args": {"fqid": "3"}}))
     assert str(error) == (f"the ganga_like service for {tmp_path / 'gl'} is stopping (asked by "
-                          f"a client); nothing was done: run it again (a new service starts on "
-                          f"the next use)")
+                          f"a client); nothing was done: run it again (on its machine, the next "
+                          f"use starts a new service)")
     assert "\n" not in str(error) and error.reason == "asked by a client"
     refusal(service.answer({"verb": "wait", "args": {"fqids": ["3"]}}))
     service._drain()  # nothing under way: at once
