@@ -27,6 +27,11 @@ class Snapshot:
     def __init__(self, root: Persistent) -> None:
         self._states = [(obj, obj.__getstate__()) for obj in _unstored(root)]
 
+    @property
+    def objects(self) -> list[Persistent]:
+        """The objects whose states it keeps (stored ones end the walk: not among them)."""
+        return [obj for obj, _ in self._states]
+
     def restore(self) -> None:
         """Give back its state to each object that a failed attempt left an empty ghost
         with no connection; the others are as the attempt left them."""

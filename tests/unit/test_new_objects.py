@@ -95,4 +95,4 @@ def test_a_snapshot_leaves_alone_what_is_stored_and_what_an_attempt_changed(two_
     thing.name = "changed by the attempt"
     snapshot.restore()  # not a ghost: nothing to give back
     assert thing.name == "changed by the attempt"
-    assert [obj for obj, _ in snapshot._states] == [thing]  # the stored one is not taken
+    assert snapshot.objects == [thing]  # the stored one is not taken
