@@ -46,9 +46,10 @@ def hello(link: Link) -> dict[str, Any] | None:
     """The service's description once it is ready, or None if none answers."""
     try:
         value, _ = link.call("hello")
-        return value
     except (NoService, ServiceLost, ServiceStopping):
-        return None  # (stopping: it is going away, and the next one will answer)
+        return None
+    # A stopping one is going away (it refuses verbs): the next one will answer.
+    return None if value.get("stopping") else value
 
 
 def connect(paths: ServicePaths, autostart: bool = True, quiet: bool = False) -> dict[str, Any]:

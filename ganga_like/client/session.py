@@ -36,7 +36,7 @@ from .link import Link, NoService
 
 WAIT_SLICE = 30.0  # a long verb (wait) is asked in slices: an interrupted client leaves no long waiter
 RECONNECT = 30.0  # ZEO retries its connection every few seconds at most
-STOPPING_ASKS = 3  # services met stopping, one after the other, before the client gives up
+STOPPING_ASKS = 5  # services met stopping, one after the other, before the client gives up
 
 
 class ClientSession(StoreSession, JobSession[Job]):
@@ -80,6 +80,10 @@ class ClientSession(StoreSession, JobSession[Job]):
             if time.monotonic() > deadline:
                 raise ServiceUnavailable(self.paths.root, "its database did not come back "
                                          f"within {RECONNECT:g} s", log=self.paths.log)
+            if not autostart.service_alive(self.paths):
+                # The one found was stopped before ZEO reached it (seen with stops in a row:
+                # every client waited here for a server no one started): the next one.
+                autostart.connect(self.paths)
             time.sleep(0.02)
 
     def write(self, work: Any, note: str = "", attempts: int = DEFAULT_ATTEMPTS) -> Any:
@@ -160,16 +164,18 @@ class ClientSession(StoreSession, JobSession[Job]):
         return value
 
     def _call(self, name: str, wire: Mapping[str, object]) -> tuple[Any, str]:
-        try:
-            return self.link.call(name, seen_tid(self.repository.db), **wire)
-        except NoService:
-            # The service stopped (idle, `service stop`, a crash) while this client stayed
-            # open: start the next one, as a first use would; the ZEO connection follows.
-            if self.paths is None:
-                raise ServiceUnavailable(self.link.root, "it does not answer") from None
-            autostart.connect(self.paths)
-            self._ensure_connected()
-            return self.link.call(name, seen_tid(self.repository.db), **wire)
+        for asked in range(1, STOPPING_ASKS + 1):
+            try:
+                return self.link.call(name, seen_tid(self.repository.db), **wire)
+            except NoService:
+                # The service stopped (idle, `service stop`, a crash) while this client
+                # stayed open: start the next one, as a first use would; the ZEO
+                # connection follows. (The next one may be stopped too before it answers.)
+                if self.paths is None or asked == STOPPING_ASKS:
+                    break
+                autostart.connect(self.paths)
+                self._ensure_connected()
+        raise ServiceUnavailable(self.link.root, "it does not answer")
 
     def ensure_monitor(self) -> None:
         """The service's monitor always runs; nothing to start here."""

@@ -25,6 +25,8 @@ from . import owned
 
 log = logging.getLogger(__name__)
 
+QUEUED_LINGER = 0.1  # seconds a stop still takes the connections queued on its removed socket
+
 
 class _Handler(socketserver.BaseRequestHandler):
     server: _Server
@@ -115,10 +117,17 @@ class ControlServer:
                          name="ganga_like-control", daemon=True).start()
 
     def stop(self) -> None:
+        """Stop taking requests, last in a stop (until then they are refused with the
+        reason). The socket goes first: a new client finds no service and waits for the
+        next. A client that had connected meanwhile is still taken and answered, then the
+        listeners close: closed at once, they dropped such a connection unread, and its
+        client was told that the service stopped during its verb."""
+        owned.remove_if_made(self.path, self._made)
+        if self._threads_started:
+            time.sleep(QUEUED_LINGER)
         for server in self._servers:
             server.shutdown()
             server.server_close()
-        owned.remove_if_made(self.path, self._made)
 
     # -- bookkeeping for the idle rule --------------------------------------------
     def allowed(self, sock: Any) -> bool:

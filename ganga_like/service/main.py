@@ -424,16 +424,14 @@ class Service:
             pass
 
     def shutdown(self) -> None:
-        """Stop answering, let the requests under way end (new ones are refused), stop
-        the monitor and the actors, Ray, the database server; end whatever of Ray is
-        left; release the lock. Payloads keep running. Without
+        """Refuse new requests and let those under way end; stop the monitor and the
+        actors, Ray, the database server, then the control socket; end whatever of Ray
+        is left; release the lock. Payloads keep running. Without
         the lock (a start that failed to take it) there is nothing of ours to stop."""
         if self._lock_fd is None:
             return
         if self.web is not None:
             _step("stopping the web view", self.web.stop)
-        if self.control is not None:
-            self.control.stop()
         self.request_stop("its start failed")  # (set already, unless it did)
         self._drain()
         if self.session is not None:
@@ -445,6 +443,8 @@ class Service:
         if self.zeo is not None:
             _step("stopping the database server", self.zeo.close)
         owned.remove_if_made(self.paths.zeo_socket, self._made.get(self.paths.zeo_socket))
+        if self.control is not None:
+            self.control.stop()  # requests were refused until now, with the reason
         ended = reaper.reap(self.ray_dir)
         if ended:
             log.info("ended %d Ray process(es) that outlived ray.shutdown()", ended)

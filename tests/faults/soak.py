@@ -7,13 +7,14 @@ after a random delay SIGKILLs the service, or the client, or every process of th
 repository at once (a power cut: service, guardian, Ray, actors, wrappers, payloads),
 then a fresh client (which starts a new service, which recovers) checks the promises
 of the README. Every ``CROWD_EVERY``-th round is a crowd instead: clients at once,
-each doing every verb on the same jobs for a few seconds, the service SIGKILLed among
-them and the next one stopped; each client must end without a traceback (what it was
-refused, or a verb the kill cut off, comes as one line; its reads and writes go on with
-the next service), and no client may be told that a service was stopping (it asks the
-next one), could not start, or failed on its own (``UNEXPLAINED``). Everything runs as
-a new user would run it: a fresh HOME, no Ray or ganga_like variable but
-``GANGA_LIKE_DIR`` (Ray's token authentication on, the default idle stop).
+each doing every verb on the same jobs for a few seconds, the service stopped, the
+next one SIGKILLed and the next stopped among them; each client must end without a
+traceback (what it was refused, or a verb the kill cut off, comes as one line; its
+reads and writes go on with the next service), and no client may be told that a
+service was stopping (it asks the next one), could not start, or failed on its own
+(``UNEXPLAINED``). Everything runs as a new user would run it: a fresh HOME, no Ray or
+ganga_like variable but ``GANGA_LIKE_DIR`` (Ray's token authentication on, the
+default idle stop).
 The checks:
 
 * nothing stuck: no subjob stays ``submitting``; every kill, resubmit and remove still
@@ -254,9 +255,9 @@ class Soak:
 
     def crowd(self, number: int, clients: int = 4, seconds: float = 6.0) -> str:
         """``clients`` scripts at once, each doing every verb on the same jobs for
-        ``seconds``; among them the service is SIGKILLed, and later the next one is
-        stopped with ``ganga-like service stop`` (its database closes while its clients
-        still commit)."""
+        ``seconds``; among them the service is stopped with ``ganga-like service stop``
+        (maybe while it starts), the next one SIGKILLed, and the next stopped again (its
+        database closes while its clients still commit)."""
         procs = [subprocess.Popen(
             [sys.executable, "-c", "from ganga_like.gpi import *\n"
              f"SEED, SECONDS = {self.random.randrange(10**9)}, {seconds}\n" + CROWD],
@@ -264,19 +265,21 @@ class Soak:
             for _ in range(clients)]
         started = time.monotonic()
         kill_at = self.random.uniform(1.0, seconds / 2 - 0.5)
+        first_stop_at = self.random.uniform(0.6, kill_at - 0.2)
         stop_at = self.random.uniform(seconds / 2 + 0.5, seconds - 0.5)
-        time.sleep(kill_at)
+        time.sleep(first_stop_at)
+        self.stop_service()
+        time.sleep(max(0.0, kill_at - (time.monotonic() - started)))
         self.note_ray_dir()
         pid = self.service_pid()
         if pid and psutil.pid_exists(pid):
             self.dead_ray_dirs.append(self.ray_dirs[-1] if self.ray_dirs else "")
             os.kill(pid, signal.SIGKILL)
         time.sleep(max(0.0, stop_at - (time.monotonic() - started)))
-        self.note_ray_dir()
-        subprocess.run([*GANGA_LIKE, "service", "stop"], env=self.env, cwd=str(REPO),
-                       capture_output=True, timeout=120)  # (none may run at that moment)
-        what = (f"round {number}: {clients} clients at once, SIGKILL of the service after "
-                f"{kill_at:.2f} s, `service stop` after {stop_at:.2f} s")
+        self.stop_service()
+        what = (f"round {number}: {clients} clients at once, `service stop` after "
+                f"{first_stop_at:.2f} s, SIGKILL of the service after {kill_at:.2f} s, "
+                f"`service stop` after {stop_at:.2f} s")
         cut_short: set[int] = set()  # removes the kill may have cut after they went through
         refused: Counter[str] = Counter()
         unexplained: list[str] = []
@@ -304,6 +307,12 @@ class Soak:
         self.check(what, may_be_gone=cut_short)
         self.note_ray_dir()
         return f"{what} (refused: {dict(refused) or 'none'})"
+
+    def stop_service(self) -> None:
+        """``ganga-like service stop``, as the admin types it (none may run at the moment)."""
+        self.note_ray_dir()
+        subprocess.run([*GANGA_LIKE, "service", "stop"], env=self.env, cwd=str(REPO),
+                       capture_output=True, timeout=120)
 
     def note_ray_dir(self) -> None:
         """The running service's Ray directory, from its state file (for the leak checks)."""

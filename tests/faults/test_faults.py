@@ -15,8 +15,8 @@ def test_a_few_rounds_of_sigkill_leave_nothing_stuck_lost_or_leaked(tmp_path):
 
 
 def test_clients_at_once_with_every_verb_and_a_service_kill_end_cleanly_and_leave_nothing(tmp_path):
-    """Four scripts do every verb on the same jobs at once; the service is SIGKILLed
-    among them, and the next one stopped. Before the clients' reads started the next
+    """Four scripts do every verb on the same jobs at once; the service is stopped among
+    them, the next one SIGKILLed, and the next stopped. Before the clients' reads started the next
     service, a read cut off by the kill (iterating ``jobs``) ended the script with ZEO's
     ``ClientDisconnected``; and a commit during the stop failed in its last phase."""
     soak_ = soak.Soak(tmp_path, seed=20261207)
