@@ -36,7 +36,7 @@ from .link import Link, NoService
 
 WAIT_SLICE = 30.0  # a long verb (wait) is asked in slices: an interrupted client leaves no long waiter
 RECONNECT = 30.0  # ZEO retries its connection every few seconds at most
-STOPPING_ASKS = 5  # services met stopping, one after the other, before the client gives up
+STOPPING_ASKS = 5  # services met stopping or gone, one after the other, before a client gives up
 
 
 class ClientSession(StoreSession, JobSession[Job]):
@@ -145,20 +145,16 @@ class ClientSession(StoreSession, JobSession[Job]):
             try:
                 value, tid = self._call(name, wire)
                 break
-            except ServiceStopping:
-                # Refused by a stopping service before it did anything (or a read it
-                # ended early): the next service is asked, once the stopping one is gone.
-                if self.paths is None or asked == STOPPING_ASKS:
+            except (ServiceStopping, ServiceLost) as exc:
+                # Refused by a stopping service before it did anything (or a read it ended
+                # early), or a wait or a peek cut off by a lost one: asked of the next
+                # service, once that one is gone (asked at once, a lost one's socket could
+                # still take the request, and drop it). A verb that changes jobs, cut off,
+                # may have gone through: its one line says so.
+                again = isinstance(exc, ServiceStopping) or VERBS[name].reads_only
+                if self.paths is None or not again or asked == STOPPING_ASKS:
                     raise
                 self._connection_lost()
-            except ServiceLost:
-                if self.paths is None or not VERBS[name].reads_only:
-                    raise
-                # A wait or a peek is asked of the next service, once the lost one is gone
-                # (asked at once, its socket could still take the request, and drop it).
-                self._connection_lost()
-                value, tid = self._call(name, wire)
-                break
         catch_up(self.repository.db, tid)
         self.refresh()
         return value
