@@ -169,8 +169,7 @@ class ClientSession(StoreSession, JobSession[Job]):
                 # connection follows. (The next one may be stopped too before it answers.)
                 if self.paths is None or asked == STOPPING_ASKS:
                     break
-                autostart.connect(self.paths)
-                self._ensure_connected()
+                self._connection_lost()
         raise ServiceUnavailable(self.link.root, "it does not answer")
 
     def ensure_monitor(self) -> None:
