@@ -42,7 +42,7 @@ from ganga_like.backends.resources import (
     held_text,
     parse_held,
 )
-from ganga_like.backends.runtime import native, outcome, procs
+from ganga_like.backends.runtime import native, outcome, procs, trace
 from ganga_like.backends.runtime import runs as rs
 from ganga_like.backends.runtime import status_file as sf
 from ganga_like.backends.runtime.actor import RuntimeActor
@@ -242,7 +242,8 @@ class LocalActor(RuntimeActor):
         for run in ended:
             os.close(run.pidfd)
             run.pidfd = -1
-            event = outcome.outcome_in(run.workdir, _reap(run))
+            own = trace.read_own(run.workdir)  # once, for its outcome and its tidying
+            event = outcome.outcome_in(run.workdir, _reap(run), own)
             # The native wrapper ends every descendant itself (it is their subreaper);
             # the bash wrapper cannot: look for what left its group by the marker.
             lingers = procs.group_may_live(run.handle.pid, run.handle.create_time) or (
@@ -250,7 +251,7 @@ class LocalActor(RuntimeActor):
             if not lingers and not run.killing:
                 # Before its final event: until then its fqid is taken in the run table,
                 # so no resubmission of it can be preparing the same directory.
-                outcome.tidy_after(run.fqid, run.workdir, event)
+                outcome.tidy_after(run.fqid, run.workdir, event, own=own)
             found.append((run, event, lingers))
         # Final events go out before the freed slots are reused: the stream never
         # shows more than `concurrency` subjobs running.

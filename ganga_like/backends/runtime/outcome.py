@@ -134,10 +134,11 @@ def outcome_of(last: sf.StatusInfo | None, returncode: int | None) -> Outcome:
     return base.LOST, None, reason
 
 
-def outcome_in(workdir: str, returncode: int | None = None) -> Outcome:
+def outcome_in(workdir: str, returncode: int | None = None, own: bytes | None = None) -> Outcome:
     """:func:`outcome_of` the status file in ``workdir``; a LOST outcome is recorded
-    there (``LOST_ERROR``) unless the file already ends with a terminal line."""
-    last = trace.last(workdir)
+    there (``LOST_ERROR``) unless the file already ends with a terminal line. ``own``:
+    that file as ``trace.read_own`` read it (None: read here)."""
+    last = trace.last_in(own) if own is not None else trace.last(workdir)
     outcome = outcome_of(last, returncode)
     if outcome[0] == base.LOST and (last is None or not last.terminal):
         lost_line(workdir, outcome[2])
@@ -169,13 +170,17 @@ def prepare(workdir: str, first_line: bytes) -> None:
     sf.append_line(os.path.join(workdir, STATUS), first_line)
 
 
-def tidy_after(fqid: str, workdir: str, ended: Outcome, now: bool = False) -> None:
+def tidy_after(fqid: str, workdir: str, ended: Outcome, now: bool = False,
+               own: bytes | None = None) -> None:
     """Once no process of a run is left: a subjob that ended with 0 and wrote nothing
     leaves no directory (``trace.tidy`` when ``now``, else ``trace.tidy_soon``: a spare
     directory at once, or removed at a quiet moment). A job's own directory is its
-    workspace: kept."""
+    workspace: kept. ``own``: its status file as read for ``ended`` (``outcome_in``)."""
     if "." in fqid and ended[0] == base.FINISHED and ended[1] == 0:
-        (trace.tidy if now else trace.tidy_soon)(workdir)
+        if now:
+            trace.tidy(workdir)
+        else:
+            trace.tidy_soon(workdir, own)
 
 
 def killed_line(workdir: str, note: str) -> None:

@@ -74,6 +74,34 @@ def last(workdir: str) -> sf.StatusInfo | None:
     return lines[-1] if lines else None
 
 
+def read_own(workdir: str) -> bytes | None:
+    """The run's own status file, whole, when one read holds it (a few lines: every
+    silent run's); None when it is longer or there is none. Read once after a run
+    ended, for both its outcome (:func:`last_in`) and its tidying (:func:`tidy_soon`)."""
+    try:
+        fd = os.open(status_path(workdir), os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        data = os.read(fd, _ONE_READ)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    return data if len(data) < _ONE_READ else None
+
+
+def last_in(own: bytes) -> sf.StatusInfo | None:
+    """:func:`last` of a status file already read by :func:`read_own`."""
+    lines = own.split(b"\n")
+    lines.pop()  # without a final newline the last piece is a partial write
+    for raw in reversed(lines):
+        info = sf.parse_line(raw)
+        if info is not None:
+            return info
+    return None
+
+
 def tidied(workdir: str) -> bool:
     """Whether ``workdir`` was tidied away: gone, its lines in the collected trace."""
     return bool(workdir) and not os.path.isdir(workdir) and bool(history(workdir))
@@ -88,10 +116,10 @@ class _Silent:
     has_output: bool
 
 
-def _silent(workdir: str) -> _Silent | None:
+def _silent(workdir: str, own: bytes | None = None) -> _Silent | None:
     """What ``workdir`` holds if its run ended with ``RUN_DONE exit=0`` and left nothing
     but its status file and an empty ``output/stdout`` and ``output/stderr``; else None
-    (it keeps its directory)."""
+    (it keeps its directory). ``own``: its status file as :func:`read_own` read it."""
     try:
         names = os.listdir(workdir)
         if STATUS not in names or set(names) - {STATUS, OUTPUT}:
@@ -104,7 +132,7 @@ def _silent(workdir: str) -> _Silent | None:
                     if entry.name not in EMPTY_OUTPUTS or not stat.S_ISREG(info.st_mode) or info.st_size:
                         return None
                     outputs[entry.name] = info
-        data = _read_whole(status_path(workdir))
+        data = own if own is not None else _read_whole(status_path(workdir))
     except OSError:
         return None  # kept: whatever is left is read as before
     lines = [raw for raw in data.split(b"\n")[:-1] if raw]
@@ -159,15 +187,15 @@ def tidy(workdir: str) -> bool:
     return _remove(workdir, silent)
 
 
-def tidy_soon(workdir: str) -> None:
+def tidy_soon(workdir: str, own: bytes | None = None) -> None:
     """The Local actor's tidying, once no process of the run is left: at once into a
     spare directory (``spares.py``) while its workspace has room for one, else queued
-    for removal at a quiet moment (:class:`_Tidier`)."""
+    for removal at a quiet moment (:class:`_Tidier`). ``own``: as :func:`_silent`."""
     workspace = tidy_journal.workspace_of(workdir)
     if not spares.has_room(workspace):
         _tidier.later(workdir)
         return
-    silent = _silent(workdir)
+    silent = _silent(workdir, own)
     if silent is None:
         return  # it keeps its directory
     try:
