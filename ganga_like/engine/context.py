@@ -12,15 +12,18 @@ from __future__ import annotations
 import dataclasses
 import threading
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from ..backends import base
 from ..status import Cause
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..model.job import Job
+    from ..repository.storage import Connection
     from ..store_session import StoreSession
     from .backend_pool import BackendPool
+
+T = TypeVar("T")
 
 
 @dataclasses.dataclass
@@ -38,6 +41,8 @@ class Inbox(Protocol):
     def submit_results(self, submission: Submission) -> None: ...
 
     def inject(self, events: list[base.Event]) -> None: ...
+
+    def run_here(self, fn: Callable[[Connection], T]) -> T: ...
 
 
 class Streams(Protocol):

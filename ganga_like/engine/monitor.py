@@ -32,7 +32,8 @@ import logging
 import queue
 import threading
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar, cast
 
 from .. import event_rules
 from ..backends import base
@@ -43,6 +44,7 @@ from ..model.lifecycle import set_status
 from ..model.writes import acting_as
 from ..ray_runtime import import_ray
 from ..repository.registry import JobRegistry
+from ..repository.storage import Connection
 from ..status import FINAL, Source, Status
 from .context import EngineContext, Submission
 from .operations import output
@@ -74,6 +76,31 @@ DISK_RETRY = 1.0  # a batch whose commit found the disk full is tried again this
 
 
 _WAKE = object()  # put on the queue to wake the monitor (stop); ignored otherwise
+CALL_LOOK = 0.5  # seconds between looks whether the monitor still runs, for a call handed to it
+
+T = TypeVar("T")
+
+
+class MonitorStopped(Exception):
+    """The monitor ended before it ran a call handed to it (its service is stopping)."""
+
+
+class _Call(Generic[T]):
+    """A function run on the monitor's thread with its connection (:meth:`Monitor.run_here`)."""
+
+    def __init__(self, fn: Callable[[Connection], T]) -> None:
+        self.fn = fn
+        self.done = threading.Event()
+        self.value: T | None = None
+        self.error: BaseException | None = None
+
+    def run(self, conn: Connection) -> None:
+        try:
+            self.value = self.fn(conn)
+        except BaseException as exc:  # noqa: BLE001 - raised again in the caller's thread
+            self.error = exc
+        finally:
+            self.done.set()
 
 
 class Monitor:
@@ -129,6 +156,24 @@ class Monitor:
     def submit_results(self, submission: Submission) -> None:
         self._inbox.put(submission)
 
+    def run_here(self, fn: Callable[[Connection], T]) -> T:
+        """Run ``fn`` with the monitor's connection, on its thread, between two of its
+        batches; return what it returns, or raise what it raises (MonitorStopped if the
+        monitor ends first). The streamer takes its batches so: they and the monitor's
+        records of them are then written through one connection, which reads each
+        subjob once and never conflicts with itself."""
+        call = _Call(fn)
+        self._inbox.put(call)
+        while not call.done.wait(CALL_LOOK):
+            if not self.running:
+                # Its last turn may have taken the call just before it ended.
+                if call.done.is_set():
+                    break
+                raise MonitorStopped("the monitor ended before it ran the call")
+        if call.error is not None:
+            raise call.error
+        return cast(T, call.value)
+
     def inject(self, events: list[base.Event]) -> None:
         """Apply events that did not come from a long poll (adoption after a restart)."""
         self._inbox.put(list(events))
@@ -177,6 +222,18 @@ class Monitor:
 
     def _turn(self) -> None:
         inbox = self._drain()
+        calls = [i for i in inbox if callable(i) and not isinstance(i, (Submission, list))]
+        try:
+            self._take_in(inbox)
+        finally:  # a caller waits for each: run even when the batch failed
+            for item in inbox:
+                if isinstance(item, _Call):
+                    item.run(self.conn)
+            for fn in calls:
+                fn()
+
+    def _take_in(self, inbox: list[object]) -> None:
+        """Sort what the queue held and apply a batch when one is due."""
         now = time.monotonic()
         for item in inbox:
             if isinstance(item, list):
@@ -185,7 +242,6 @@ class Monitor:
                 # Held, with its subjobs' events, until their first events are here
                 # (submission_wait.py); others' events are applied meanwhile as before.
                 self._buffer = self._waiting.hold(item, self._buffer, now)
-        calls = [i for i in inbox if callable(i) and not isinstance(i, (Submission, list))]
         submissions: list[Submission] = []
         if self._waiting.ready(now) or (self._stop.is_set() and self._waiting.held):
             submissions, events = self._waiting.take()
@@ -206,8 +262,6 @@ class Monitor:
             self._held_back = True
         if self.ctx.store.queue_log.held:
             self.ctx.store.queue_log.flush()  # lines a full disk held back
-        for fn in calls:
-            fn()
 
     def _drain(self) -> list[object]:
         """What the queue holds, once something is there or it is time to look again."""

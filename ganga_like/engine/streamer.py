@@ -3,10 +3,17 @@
 ``submit()`` stores every subjob, sends the first batch and leaves the rest to a
 ``SubmitStream`` on the master (``model/stream.py``). One thread per engine takes
 batches of them, in subjob order, one master after another (a batch each, in
-turn): it moves a batch to ``submitting`` in a transaction of its own (on its own
-connection; the changes name the submit's cause), hands it to the backend's actor
-and waits until the monitor has recorded the answer, as ``submit()`` does for its
-first batch. Then the next.
+turn): it moves a batch to ``submitting`` in a transaction of its own, hands it to
+the backend's actor and waits until the monitor has recorded the answer, as
+``submit()`` does for its first batch. Then the next.
+
+The batch is taken, and its specs made, on the monitor's thread with the monitor's
+connection (``Monitor.run_here``; the changes name the submit's cause): the monitor
+then records the answer through the connection that already holds those subjobs.
+On a connection of its own, the monitor read each subjob a second time (60 us
+each), and the two writers' commits of one master had to be reconciled. Input files
+are copied on the streamer's own thread and connection, so the monitor never waits
+for a copy; the actor is called with plain data.
 
 What can interrupt it, and what is left:
 
@@ -15,7 +22,8 @@ What can interrupt it, and what is left:
   find every subjob that was sent, and the subjobs not sent stay ``new``;
 * a refused batch stops it unless the submit said ``keep_going`` (its subjobs are
   ``new`` again, with the reason, as a refused first batch);
-* the service stopping ends the thread between batches; a SIGKILL at any point
+* the service stopping ends the thread between batches (or as it hands the monitor
+  a batch to take, once the monitor has ended: ``MonitorStopped``); a SIGKILL at any point
   leaves the stream and at most one batch in ``submitting``: recovery adopts what
   the backend started of it, rolls back the rest to ``new`` and back into the
   stream, and starts the stream again (``recovery.py``).
@@ -23,10 +31,13 @@ What can interrupt it, and what is left:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import queue
 import threading
 
+from ..backends.base import Handle, SubjobSpec
+from ..backends.config import BackendConfig
 from ..errors import GangaLikeError
 from ..model.job import Job
 from ..model.lifecycle import master_moved
@@ -35,8 +46,9 @@ from ..model.writes import acting_as
 from ..repository.storage import Connection
 from ..status import Cause, Source, Status
 from .context import EngineContext, Submission
-from .operations.common import SUBMIT_CHUNK, begin_attempt
-from .operations.submit import hand_over
+from .monitor import MonitorStopped
+from .operations.common import SUBMIT_CHUNK, begin_attempt, failed_handle
+from .operations.submit import send_specs, specs_for, stage_inputs, stages_inputs
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +104,7 @@ class Streamer:
 
     # -- the thread ------------------------------------------------------------------
     def _run(self) -> None:
-        conn = self.ctx.store.repository.connect()
+        conn = self.ctx.store.repository.connect()  # (for batches with input files to copy)
         try:
             while not self._closing.is_set():
                 try:
@@ -105,6 +117,8 @@ class Streamer:
                     self._queued.discard(top_id)
                 try:
                     more = self._send_batch(conn, top_id)
+                except MonitorStopped:
+                    return  # the service is stopping: the next one sends the rest
                 except Exception as exc:  # the thread must not die: try this master later
                     log.exception("sending a batch of job %s failed", top_id)
                     self.errors.append(f"job {top_id}: {type(exc).__name__}: {exc}")
@@ -118,29 +132,30 @@ class Streamer:
     def _send_batch(self, conn: Connection, top_id: int) -> bool:
         """Take, hand over and record one batch of ``top_id``; whether any is left."""
         with self._batch:
-            top_stream_cause, taken = self._take_batch(conn, top_id)
-            if not taken or top_stream_cause is None:
+            batch = self.ctx.monitor.run_here(lambda on: self._take_batch(on, top_id))
+            if batch is None:
                 return False
-            top, stream, cause = top_stream_cause
-            pairs = hand_over(self.ctx, top, taken, stream.keep_going)
+            staging_failed = self._stage(conn, batch) if batch.stages else {}
+            pairs = send_specs(self.ctx, batch.backend, batch.specs, staging_failed, batch.keep_going,
+                               str(top_id))
             submission = Submission(pairs)
             self.ctx.monitor.submit_results(submission)
             submission.done.wait()
             self.batches += 1
             refused = [h for _, _, h in pairs if h.error]
-            if refused and not stream.keep_going:
+            more = batch.more
+            if refused and not batch.keep_going:
                 first = refused[0].error
                 why = f"{len(refused)} of a batch of {len(pairs)} could not be submitted: {first}"
-                with acting_as(cause):
-                    conn.write(lambda: stop_and_file(top, why[:300]))
+                self.ctx.monitor.run_here(lambda on: _stop_refused(on, top_id, batch.cause, why[:300]))
+                more = False
             self.ctx.notify_changed()
-            return stream.sending
+            return more
 
-    def _take_batch(self, conn: Connection, top_id: int
-                    ) -> tuple[tuple[Job, SubmitStream, Cause] | None, list[Job]]:
-        """(In its own transaction) move the next ``SUBMIT_CHUNK`` new subjobs of ``top_id``'s
-        stream to ``submitting``, naming the submit's cause; ((the master, its stream, the
-        cause) or None when it has none, the subjobs taken)."""
+    def _take_batch(self, conn: Connection, top_id: int) -> _Batch | None:
+        """(On the monitor's connection, in a transaction of its own) move the next
+        ``SUBMIT_CHUNK`` new subjobs of ``top_id``'s stream to ``submitting``, naming the
+        submit's cause; the batch, or None when nothing was taken."""
         taken: list[Job] = []
         found: list[tuple[Job, SubmitStream]] = []
 
@@ -169,10 +184,46 @@ class Streamer:
         cause = cause or self.ctx.new_cause("submit")
         with acting_as(cause):
             conn.write(work, on_commit=self.ctx.store.on_commit)
-        if not found:
-            return None, taken
+        if not found or not taken:
+            return None
         (top, stream), = found
-        return (top, stream, cause), taken
+        assert top.backend is not None  # a submitted job has its backend
+        return _Batch(cause, stream.keep_going, top.backend.copy(), specs_for(self.ctx, top, taken),
+                      stages_inputs(top, taken), stream.sending)
+
+    def _stage(self, conn: Connection, batch: _Batch) -> dict[str, Handle]:
+        """Copy the batch's input files, on this thread's own connection (copying may take
+        long: the monitor's thread does not wait for it); the handles of those that failed."""
+        conn.refresh()  # (the batch was taken through the monitor's connection)
+        top = _lookup(conn, batch.specs[0].job_id)
+        if top is None or top._subjobs is None:
+            return {spec.fqid: failed_handle(spec, "its job is gone") for spec in batch.specs}
+        targets = [top._subjobs[spec.subjob_id] for spec in batch.specs]
+        return stage_inputs(self.ctx, top, targets, batch.specs)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Batch:
+    """A batch taken on the monitor's connection, as plain data for the streamer's thread."""
+
+    cause: Cause
+    keep_going: bool
+    backend: BackendConfig  # a detached copy of the master's
+    specs: list[SubjobSpec]
+    stages: bool  # input files to copy into their workdirs first
+    more: bool  # subjobs of its master left to send after it
+
+
+def _stop_refused(conn: Connection, top_id: int, cause: Cause, why: str) -> None:
+    """(On the monitor's connection) a refused batch stops its master's stream."""
+
+    def work() -> None:
+        top = _lookup(conn, top_id)
+        if top is not None:
+            stop_and_file(top, why)
+
+    with acting_as(cause):
+        conn.write(work)
 
 
 def stop_and_file(top: Job, why: str) -> None:

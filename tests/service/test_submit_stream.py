@@ -99,3 +99,23 @@ def test_kill_while_it_sends_stops_the_stream(root):
     assert sum(after.values()) == N_KILLED
     assert f"its submission stopped (kill {job_id})" in why and f"{after['new']} stay new" in why
     nothing_runs_for(root, job_id)
+
+
+def test_subjobs_sent_by_the_stream_get_their_input_files(root, tmp_path):
+    """The stream takes its batches through the monitor's connection and copies their
+    input files on its own thread: each subjob it sent ran with them."""
+    (tmp_path / "data.txt").write_text("payload-input\n")
+    runs = tmp_path / "runs"
+    n = SUBMIT_CHUNK + 2
+    result = client(root, f"""
+        j = Job(application=Executable(exe='/bin/sh'),
+                inputfiles=[LocalFile('data.txt', localDir={str(tmp_path)!r})],
+                splitter=ArgSplitter(args=[['-c', 'read x < data.txt; echo {{i}} $x >> {runs}'.format(i=i)]
+                                           for i in range({n})]))
+        j.submit()
+        print(j.wait(timeout=240).value, j.subjob_counts)
+    """, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[0] == "completed", result.stdout
+    lines = sorted(runs.read_text().splitlines(), key=lambda line: int(line.split()[0]))
+    assert lines == [f"{i} payload-input" for i in range(n)]

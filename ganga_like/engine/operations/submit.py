@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, cast
 
 from ...backends import base
+from ...backends.config import BackendConfig
 from ...errors import BackendError, GangaLikeError, InvalidValue, OperationRefused
 from ...model.application import payload_command
 from ...model.component import Component, Field
@@ -118,16 +119,26 @@ def hand_over(ctx: EngineContext, top: Job, targets: Sequence[Job],
     """Give subjobs (already ``submitting``) to the backend's actor in chunks; one
     ``(fqid, attempt, handle)`` per subjob, a handle with an error for each that was
     not taken (after a failed chunk, unless ``keep_going``, the rest are not sent)."""
-    actor = ctx.backends.actor(top.backend)
+    assert top.backend is not None  # (given its default when it was stored)
     specs = specs_for(ctx, top, targets)
+    staging_failed = stage_inputs(ctx, top, targets, specs)
+    return send_specs(ctx, top.backend, specs, staging_failed, keep_going, top.fqid)
+
+
+def send_specs(ctx: EngineContext, backend: BackendConfig, specs: Sequence[base.SubjobSpec],
+               staging_failed: Mapping[str, base.Handle], keep_going: bool,
+               label: str) -> list[tuple[str, int, base.Handle]]:
+    """:func:`hand_over` once the specs are made and their inputs staged (those whose
+    staging failed have their handle in ``staging_failed``): the actor's calls. Reads no
+    stored object (the streamer calls it with a detached copy of the backend)."""
+    actor = ctx.backends.actor(backend)
     pairs: list[tuple[str, int, base.Handle]] = []
     failure: str = ""
     ray = import_ray()
-    staging_failed = stage_inputs(ctx, top, targets, specs)
     show = len(specs) > SUBMIT_CHUNK and sys.stderr.isatty()  # a live line, on a terminal only
     for start in range(0, len(specs), SUBMIT_CHUNK):
         if show:
-            print(f"\rsubmitting {top.fqid}: {start}/{len(specs)}", end="", file=sys.stderr,
+            print(f"\rsubmitting {label}: {start}/{len(specs)}", end="", file=sys.stderr,
                   flush=True)
         chunk = [s for s in specs[start:start + SUBMIT_CHUNK] if s.fqid not in staging_failed]
         pairs.extend((s.fqid, s.attempt, staging_failed[s.fqid])
@@ -145,8 +156,18 @@ def hand_over(ctx: EngineContext, top: Job, targets: Sequence[Job],
                 handles = [failed_handle(s, failure) for s in chunk]
         pairs.extend((s.fqid, s.attempt, h) for s, h in zip(chunk, handles, strict=True))
     if show:
-        print(f"\rsubmitting {top.fqid}: {len(specs)}/{len(specs)}", file=sys.stderr, flush=True)
+        print(f"\rsubmitting {label}: {len(specs)}/{len(specs)}", file=sys.stderr, flush=True)
     return pairs
+
+
+def stages_inputs(top: Job, targets: Sequence[Job]) -> bool:
+    """Whether any of ``targets`` has input files to copy into its workdir."""
+    from ...model.files import dataset_inputs, files_among
+
+    return bool(top.inputfiles or dataset_inputs(top) or files_among(
+        top.application.exe, top.application.args,
+        *(t._overrides.get("application.exe") for t in targets),
+        *(t._overrides.get("application.args") for t in targets)))
 
 
 def stage_inputs(ctx: EngineContext, top: Job, targets: Sequence[Job],
@@ -160,14 +181,9 @@ def stage_inputs(ctx: EngineContext, top: Job, targets: Sequence[Job],
             os.makedirs(top.inputdir, exist_ok=True)
         except OSError:
             pass  # its workspace is not writable: each subjob's preparation says so
-    from ...model.files import dataset_inputs, files_among, stage_inputs
-
-    if not top.inputfiles and not dataset_inputs(top) and not files_among(
-            top.application.exe, top.application.args,
-            *(t._overrides.get("application.exe") for t in targets),
-            *(t._overrides.get("application.args") for t in targets)):
+    if not stages_inputs(top, targets):
         return {}
-    from ...errors import GangaLikeError
+    from ...model.files import stage_inputs
 
     failed: dict[str, base.Handle] = {}
     for target, spec in zip(targets, specs, strict=True):
