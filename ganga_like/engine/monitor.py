@@ -162,6 +162,8 @@ class Monitor:
         monitor ends first). The streamer takes its batches so: they and the monitor's
         records of them are then written through one connection, which reads each
         subjob once and never conflicts with itself."""
+        if threading.current_thread() is self._thread:
+            return fn(self.conn)  # (from one of its own calls: waiting for itself would hang)
         call = _Call(fn)
         self._inbox.put(call)
         while not call.done.wait(CALL_LOOK):

@@ -17,7 +17,7 @@ import pytest
 
 from ganga_like.engine.operations.common import SUBMIT_CHUNK
 from tests.service.test_service import client, nothing_runs_for, service_pid, wait_for
-from tests.test_cli import REPO, finish_root, gl_env
+from tests.test_cli import REPO, finish_root, gl_env, run_gl
 
 # A first batch, a full second one sent after submit() returned, and one subjob more: the
 # stream cannot take that last one before the monitor has recorded the whole second batch
@@ -75,6 +75,33 @@ def test_a_sigkill_of_the_service_while_it_sends_leaves_each_subjob_run_once(roo
     # The next service said what it sent again, and every subjob ran exactly once.
     assert f"job {job_id}: sending the" in (root / "service.log").read_text()
     assert sorted(int(line) for line in runs.read_text().split()) == list(range(N))
+    nothing_runs_for(root, job_id)
+
+
+def test_a_service_stop_while_it_sends_leaves_the_rest_to_the_next_service(root):
+    """``service stop`` as submit() returns: the streamer ends between batches (or as it
+    hands the monitor its next batch, once the monitor has ended), quietly; the next
+    service sends the rest, and every subjob runs once."""
+    runs = root.parent / "runs-stopped"
+    log = root / "service.log"
+    seen = log.stat().st_size if log.exists() else 0
+    proc, job_id, status = submit_in_background(root, f"echo {{i}} >> {runs}")
+    first = service_pid(root)
+    assert run_gl(root, "service", "stop", check_clean=False).returncode == 0
+    proc.communicate(timeout=60)
+    assert status == "submitting"
+    result = client(root, f"""
+        j = jobs({job_id})
+        print(j.wait(timeout=240).value, j.subjob_counts)
+    """, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[0] == "completed", result.stdout
+    assert service_pid(root) != first
+    assert sorted(int(line) for line in runs.read_text().split()) == list(range(N))
+    with open(log) as handle:
+        handle.seek(seen)
+        told = handle.read()
+    assert "Traceback" not in told and " ERROR " not in told, told[-3000:]
     nothing_runs_for(root, job_id)
 
 

@@ -37,6 +37,10 @@ def test_a_call_runs_on_the_monitors_thread_with_its_connection(monitor):
     assert seen == ("ganga_like-monitor", True, 0)
 
 
+def test_a_call_made_from_a_call_runs_at_once(monitor):
+    assert monitor.run_here(lambda conn: monitor.run_here(lambda inner: inner is conn)) is True
+
+
 def test_what_a_call_raises_is_raised_in_the_callers_thread(monitor):
     def fails(conn):
         raise ValueError("raised on the monitor's thread")
