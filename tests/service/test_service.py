@@ -75,6 +75,18 @@ def service_status(root: Path) -> dict:
     return dict(Link(paths.root, unix_path=paths.control_socket).call("status")[0])
 
 
+
+def waits_to_completed(root: Path, job_id: str, timeout: float = 240) -> str:
+    """A client waits for job ``job_id`` (through the service it finds or starts), which
+    must complete; what it printed (the status, then the subjob counts)."""
+    result = client(root, f"""
+        j = jobs({job_id})
+        print(j.wait(timeout={timeout}).value, j.subjob_counts)
+    """, timeout=timeout + 60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[0] == "completed", result.stdout
+    return result.stdout
+
 def wait_for(predicate, timeout: float = 30, what: str = "") -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -313,12 +325,7 @@ def test_kill_9_of_the_service_during_200_subjobs_loses_nothing(root, killed_whi
     wait_for(lambda: not os.path.exists(old_ray), timeout=10,
              what="the guardian to remove its Ray directory")
     # The next client starts a new service, which recovers before it answers.
-    result = client(root, f"""
-        j = jobs({job_id})
-        print(j.wait(timeout=120).value, j.subjob_counts)
-    """)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.split()[0] == "completed", result.stdout
+    waits_to_completed(root, job_id, timeout=120)
     assert service_pid(root) != old_pid
     # Nothing of the dead service's Ray survives the new start.
     assert reaper.processes_using(old_ray) == []

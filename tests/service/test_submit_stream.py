@@ -16,7 +16,7 @@ import psutil
 import pytest
 
 from ganga_like.engine.operations.common import SUBMIT_CHUNK
-from tests.service.test_service import client, nothing_runs_for, service_pid, wait_for
+from tests.service.test_service import client, nothing_runs_for, service_pid, wait_for, waits_to_completed
 from tests.test_cli import REPO, finish_root, gl_env, run_gl
 
 # A first batch, a full second one sent after submit() returned, and one subjob more: the
@@ -66,12 +66,7 @@ def test_a_sigkill_of_the_service_while_it_sends_leaves_each_subjob_run_once(roo
     assert status == "submitting"  # returned before its subjobs were all sent
     wait_for(lambda: not psutil.pid_exists(old_pid) or
              psutil.Process(old_pid).status() == psutil.STATUS_ZOMBIE, what="the service to die")
-    result = client(root, f"""
-        j = jobs({job_id})
-        print(j.wait(timeout=240).value, j.subjob_counts)
-    """, timeout=300)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.split()[0] == "completed", result.stdout
+    waits_to_completed(root, job_id)
     # The next service said what it sent again, and every subjob ran exactly once.
     assert f"job {job_id}: sending the" in (root / "service.log").read_text()
     assert sorted(int(line) for line in runs.read_text().split()) == list(range(N))
@@ -90,12 +85,7 @@ def test_a_service_stop_while_it_sends_leaves_the_rest_to_the_next_service(root)
     assert run_gl(root, "service", "stop", check_clean=False).returncode == 0
     proc.communicate(timeout=60)
     assert status == "submitting"
-    result = client(root, f"""
-        j = jobs({job_id})
-        print(j.wait(timeout=240).value, j.subjob_counts)
-    """, timeout=300)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.split()[0] == "completed", result.stdout
+    waits_to_completed(root, job_id)
     assert service_pid(root) != first
     assert sorted(int(line) for line in runs.read_text().split()) == list(range(N))
     with open(log) as handle:
