@@ -66,9 +66,12 @@ def _run_before_shutdown() -> None:
 RAY_NAMESPACE = "ganga_like"
 
 # Ray kills a worker's children when the worker exits; Local's subjobs must outlive
-# their actor (the next one adopts them). A `ray start` cluster needs the same
-# `--system-config`.
-RAY_SYSTEM_CONFIG = {"kill_child_processes_on_worker_exit": False}
+# their actor (the next one adopts them). Ray also starts its workers at niceness 15,
+# and a worker's children inherit it: every Local payload (and the actor that starts
+# them) ran at 15, below whatever else the machine ran, where Ganga's run at its
+# user's; with 0 they run at the niceness of the service, i.e. of the user who started
+# it. A `ray start` cluster needs the same `--system-config`.
+RAY_SYSTEM_CONFIG = {"kill_child_processes_on_worker_exit": False, "worker_niceness": 0}
 
 # A head of our own runs no worker it does not need (measured with Ray 2.60: each Python
 # worker costs about 47 MiB PSS). Ray prestarts one worker per CPU at its start and again

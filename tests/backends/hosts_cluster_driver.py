@@ -41,7 +41,7 @@ from ganga_like.backends import base
 from ganga_like.backends.base import SubjobSpec
 from ganga_like.backends.runtime import procs
 from ganga_like.backends.runtime import status_file as sf
-from ganga_like.ray_runtime import import_ray, settle_environment
+from ganga_like.ray_runtime import RAY_SYSTEM_CONFIG, import_ray, settle_environment
 
 from .contract import BackendContract, EventLog, RayClient, actor_factory
 
@@ -94,7 +94,7 @@ def cluster():
     started = time.monotonic()
     c = Cluster(initialize_head=True, head_node_args=dict(
         SMALL, resources={"host:head": 1, "label:x86_64": 1}, include_dashboard=False,
-        _system_config={"kill_child_processes_on_worker_exit": False}))
+        _system_config=dict(RAY_SYSTEM_CONFIG)))
     os.makedirs(flags_dir(), exist_ok=True)
     nodes = {name: c.add_node(**SMALL, resources=res, env_vars=site_env(name), num_gpus=GPUS.get(name, 0))
              for name, res in NODES.items()}

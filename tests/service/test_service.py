@@ -592,6 +592,21 @@ def test_a_service_killed_while_a_subjob_holds_the_gpu_does_not_give_it_twice(ro
 
 # -- each on a root of its own: a service started with settings of its own --------------------
 
+def test_a_local_payload_runs_at_the_niceness_of_its_user(root):
+    """A Local payload, and the actor that starts it, run at the niceness of the user who
+    started the service, as Ganga's and xargs' do. Ray starts its workers at 15 unless
+    told otherwise, and a worker's children inherit it: every payload ran at 15."""
+    result = client(root, """
+        j = Job(application=Executable(exe='/usr/bin/nice', args=[]))
+        j.submit()
+        assert j.wait(timeout=60) == 'completed', j.why()
+        print('niceness', j.peek('stdout').strip())
+    """)
+    assert result.returncode == 0, result.stderr
+    said, value = result.stdout.split()[-2:]
+    assert (said, int(value)) == ("niceness", os.nice(0)), result.stdout
+
+
 def test_idle_service_stops_and_leaves_nothing(tmp_path):
     root = tmp_path / "gl"
     result = client(root, """
