@@ -4,7 +4,9 @@ Clients start it in the background (``ganga_like.client.autostart``), or a user
 with ``ganga-like service start``. What it does, in order:
 
 1. takes the root's service lock (one service per root; a second one says who
-   runs it), with a umask that keeps every file private;
+   runs it, once the lock stayed taken for ``LOCK_PATIENCE``: a client looking whether
+   a service runs takes it shared for a moment), with a umask that keeps every file
+   private;
 2. settles Ray's environment before anything imports Ray (``ray_runtime``: token
    authentication with the token in ``<root>/ray-auth-token``, loopback only);
    ends what a service killed earlier left of Ray (``reaper``), records the Ray
@@ -83,6 +85,10 @@ BOOT_LOOK = 0.2  # seconds between looks at a stop request while Ray starts
 WATCH_EVERY = 0.5  # seconds between looks at the root and at the Ray head of our own
 JOINED_CHECK_EVERY = 2.0  # seconds between asks to a joined cluster whether our node lives
 DRAIN = 30.0  # at most this long a stop waits for the requests under way (a verb waits for Ray)
+# A client's look whether a service runs takes the lock shared for a moment: a start that
+# meets that moment tries again, for this long, before it says another service runs.
+LOCK_PATIENCE = 0.5
+LOCK_RETRY = 0.005
 
 
 def idle_seconds(environ: Any = None) -> float:
@@ -181,12 +187,10 @@ class Service:
 
     def _take_lock(self) -> None:
         fd = os.open(self.paths.lock, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+        if not lock_patiently(fd, LOCK_PATIENCE):
             os.close(fd)
             pid = self.paths.holder_pid()
-            raise ServiceRunning(self.config.root, f"pid {pid}" if pid else "another process") from None
+            raise ServiceRunning(self.config.root, f"pid {pid}" if pid else "another process")
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())
         self._lock_fd = fd
@@ -453,6 +457,23 @@ class Service:
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
+
+
+def lock_patiently(fd: int, patience: float) -> bool:
+    """Lock ``fd`` exclusively (flock), trying again for ``patience`` seconds; whether it
+    was taken. A service holds its lock for its whole life; a client's look whether one
+    runs (``autostart.service_alive``) holds it shared for a moment. A start that met
+    such a moment said "already runs (the pid of the last service)", and its client gave
+    up (seen in a test whose script waited through a SIGKILL of its service)."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except OSError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(LOCK_RETRY)
 
 
 def _step(what: str, action: Any) -> None:

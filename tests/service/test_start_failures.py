@@ -18,6 +18,7 @@ import signal
 import socket
 import stat
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -202,6 +203,28 @@ def test_a_service_stopped_before_it_answers_its_client_is_started_again(tmp_pat
         assert command.returncode == 0, err[-3000:]
         assert json.loads(out) == []
         assert service_pid(root) not in (None, first)
+    finally:
+        finish_root(root)
+
+
+def test_a_second_service_for_a_root_says_which_one_runs_in_one_line(tmp_path):
+    """A service started while one runs waits out a client's look at the lock
+    (``service.main.LOCK_PATIENCE``), then says which one runs and exits 1, leaving the
+    running one as it was."""
+    root = tmp_path / "gl"
+    paths = ServicePaths(str(root))
+    try:
+        assert run_gl(root, "jobs", check_clean=False).returncode == 0
+        running = paths.holder_pid()
+        assert running is not None
+        second = subprocess.run([sys.executable, "-m", "ganga_like.service.main", "--root", str(root)],
+                                env=gl_env(root), cwd=str(REPO), text=True, capture_output=True,
+                                timeout=60)
+        assert second.returncode == 1, second.stderr
+        assert second.stderr.strip() == (
+            f"ganga-like service: a ganga_like service already runs for {root} (pid {running}); "
+            f"use it, or stop it first with `ganga-like service stop`")
+        assert paths.holder_pid() == running and service_pid(root) == running
     finally:
         finish_root(root)
 
