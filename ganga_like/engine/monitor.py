@@ -165,7 +165,7 @@ class Monitor:
         if threading.current_thread() is self._thread:
             return fn(self.conn)  # (from one of its own calls: waiting for itself would hang)
         call = _Call(fn)
-        self._inbox.put(call)
+        self._inbox.put(lambda: call.run(self.conn))
         while not call.done.wait(CALL_LOOK):
             if not self.running:
                 # Its last turn may have taken the call just before it ended.
@@ -228,9 +228,6 @@ class Monitor:
         try:
             self._take_in(inbox)
         finally:  # a caller waits for each: run even when the batch failed
-            for item in inbox:
-                if isinstance(item, _Call):
-                    item.run(self.conn)
             for fn in calls:
                 fn()
 

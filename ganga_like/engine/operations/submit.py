@@ -13,6 +13,8 @@ from ...errors import BackendError, GangaLikeError, InvalidValue, OperationRefus
 from ...model.application import payload_command
 from ...model.component import Component, Field
 from ...model.counts import StatusCounts
+from ...model.files import dataset_inputs, files_among
+from ...model.files import stage_inputs as copy_inputs
 from ...model.job import Job
 from ...model.jobtime import new_stamps
 from ...model.status_index import StatusIndex
@@ -162,8 +164,6 @@ def send_specs(ctx: EngineContext, backend: BackendConfig, specs: Sequence[base.
 
 def stages_inputs(top: Job, targets: Sequence[Job]) -> bool:
     """Whether any of ``targets`` has input files to copy into its workdir."""
-    from ...model.files import dataset_inputs, files_among
-
     return bool(top.inputfiles or dataset_inputs(top) or files_among(
         top.application.exe, top.application.args,
         *(t._overrides.get("application.exe") for t in targets),
@@ -183,12 +183,10 @@ def stage_inputs(ctx: EngineContext, top: Job, targets: Sequence[Job],
             pass  # its workspace is not writable: each subjob's preparation says so
     if not stages_inputs(top, targets):
         return {}
-    from ...model.files import stage_inputs
-
     failed: dict[str, base.Handle] = {}
     for target, spec in zip(targets, specs, strict=True):
         try:
-            stage_inputs(target, spec.workdir)
+            copy_inputs(target, spec.workdir)
         except (GangaLikeError, OSError) as exc:
             failed[spec.fqid] = failed_handle(spec, f"input files: {exc}")
     return failed
