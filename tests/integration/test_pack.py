@@ -93,18 +93,42 @@ def test_a_stale_scratch_file_of_a_killed_process_is_removed_at_the_next_start(t
     assert leftovers(path) == []
 
 
+# A pack that stops midway through its copy, says so in ``marker`` and waits to be killed:
+# ZODB's packer copies transaction after transaction into jobs.fs.pack
+# (``FileStoragePacker.copyDataRecords``: 152 of them for ``grow(rounds=150)``).
+HELD_PACK = """
+import time
+from ZODB.FileStorage import fspack
+from ganga_like.repository.pack import pack_file
+copy, copied = fspack.FileStoragePacker.copyDataRecords, [0]
+def held(self, *args):
+    copied[0] += 1
+    if copied[0] == 50:  # some transactions are in jobs.fs.pack, the rest are not
+        self._tfile.flush()
+        open({marker!r}, "w").close()
+        time.sleep(120)
+    return copy(self, *args)
+fspack.FileStoragePacker.copyDataRecords = held
+pack_file({path!r})
+"""
+
+
 def test_a_pack_killed_midway_loses_nothing_and_the_next_start_is_clean(tmp_path):
-    """SIGKILL while the pack writes jobs.fs.pack: the next start removes it; jobs.fs is whole."""
+    """SIGKILL while the pack writes jobs.fs.pack: the next start removes it; jobs.fs is whole.
+    (The pack stops midway by itself: caught by polling, a fast pack on a busy machine
+    was sometimes over before the test looked.)"""
     path = tmp_path / "jobs.fs"
     last = grow(path, rounds=150, values=100, size=4000)
+    marker = tmp_path / "midway"
     packer = subprocess.Popen([sys.executable, "-c",
-                               f"from ganga_like.repository.pack import pack_file; pack_file({str(path)!r})"])
+                               HELD_PACK.format(marker=str(marker), path=str(path))])
     try:
-        deadline = time.monotonic() + 30
-        while not (tmp_path / "jobs.fs.pack").exists():
-            assert packer.poll() is None, "the pack ended before it could be killed"
+        deadline = time.monotonic() + 60
+        while not marker.exists():
+            assert packer.poll() is None, "the pack ended before it reached its midway"
             assert time.monotonic() < deadline
-            time.sleep(0.001)
+            time.sleep(0.01)
+        assert (tmp_path / "jobs.fs.pack").stat().st_size > 0
     finally:
         packer.send_signal(signal.SIGKILL)
         packer.wait()
