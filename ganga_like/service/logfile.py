@@ -52,3 +52,18 @@ class LineHandler(logging.Handler):
             self.lost, self._why = self.lost + 1, os.strerror(errno.ENOSPC)
         else:
             self.lost = 0
+
+
+class ClientsLeaving(logging.Filter):
+    """ZEO's server logs a client whose connection broke as an ERROR ("Disconnected
+    ConnectionResetError: ..."): a script killed or interrupted, a shell closed, a
+    machine gone. For the service that is a client leaving, not a fault of its own: the
+    line is kept, at INFO (an admin reading the log for errors found these among them)."""
+
+    LEAVING = ("ConnectionResetError", "BrokenPipeError")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg == "Disconnected %s:%s" and isinstance(record.args, tuple) and \
+                record.args[:1] and record.args[0] in self.LEAVING:
+            record.levelno, record.levelname = logging.INFO, logging.getLevelName(logging.INFO)
+        return True

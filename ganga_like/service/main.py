@@ -513,6 +513,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(name)s[%(process)d] %(levelname)s %(message)s")
     logging.getLogger("ZEO").setLevel(logging.WARNING)
     logging.getLogger("ZODB").setLevel(logging.WARNING)
+    logging.getLogger("ZEO.asyncio.server").addFilter(logfile.ClientsLeaving())
     config = Config.from_env(root=args.root)
     service: Service | None = None
     try:
