@@ -18,12 +18,11 @@ from ZODB.POSException import ConflictError
 from .backends.local.config import Local
 from .config import Config
 from .errors import ReadOnlySession
-from .model import binding
+from .model import binding, new_objects
 from .model.job import Job
 from .model.session import Lock, Verb
 from .model.writes import Change
 from .queue_log import QueueLog
-from .repository import new_objects
 from .repository.storage import Repository
 from .repository.transactions import DEFAULT_ATTEMPTS
 from .status import Status

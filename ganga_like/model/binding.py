@@ -11,9 +11,11 @@ inside a write (``writes.in_write``: the one answer), which it then joins.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from ..errors import GangaLikeError
+from .new_objects import Snapshot
 from .session import JobSession
 from .writes import in_write
 
@@ -58,11 +60,14 @@ def session_for(job: J) -> JobSession[J]:
     return session
 
 
-def apply(obj: Any, change: Any) -> None:
+def apply(obj: Any, change: Callable[[], None], value: object = None) -> None:
     """Make a user's change to a stored object durable now.
 
     Inside a write transaction (or for an object not stored yet) the change is
     simply made; otherwise it runs as its own retrying write of the owning session.
+    ``value`` is what the change assigns: the new persistent objects in it are made
+    new again before each attempt (``new_objects``: a failed attempt may leave them
+    unfit to be stored).
     """
     jar = getattr(obj, "_p_jar", None)
     if jar is None or in_write():
@@ -72,7 +77,13 @@ def apply(obj: Any, change: Any) -> None:
     if session is None:
         change()
         return
-    session.write(change, note="edit")
+    snapshot = Snapshot(value)
+
+    def attempt() -> None:
+        snapshot.restore()
+        change()
+
+    session.write(attempt, note="edit")
 
 
 def before_read(obj: Any) -> None:

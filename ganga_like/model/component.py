@@ -66,7 +66,7 @@ class Field:
 
         from . import binding
 
-        binding.apply(obj, change)
+        binding.apply(obj, change, converted)
 
     def attach(self, obj: Any, value: Any) -> None:
         """Called inside the change (the same transaction) with the accepted value: a

@@ -13,6 +13,7 @@ every change is an assignment; the class lives at this import path for good.
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -273,7 +274,7 @@ class Job(Persistent):
             # Checked above, before anything is marked changed. A user's edit of a stored
             # job is committed at once (as in Ganga), in its own retrying transaction, so
             # a conflict can never drop it silently.
-            binding.apply(self, lambda: Persistent.__setattr__(self, name, value))
+            binding.apply(self, lambda: Persistent.__setattr__(self, name, value), value)
         elif not assign_declared(self, name, value):
             # A plain stored field (id, history, reason, handle, ...): ganga_like's own
             # code sets it inside its writes; a user's assignment is refused before
@@ -643,7 +644,7 @@ def index_found_wrong(master: Job) -> None:
     try:
         for found in (index, top):
             if found is not None:
-                binding.apply(found, lambda found=found: setattr(found, "complete", False))
+                binding.apply(found, functools.partial(setattr, found, "complete", False))
     except GangaLikeError:
         pass  # a read-only session: the scan still answers; the next writer's start rebuilds
 

@@ -283,8 +283,10 @@ class Soak:
         cut_short: set[int] = set()  # removes the kill may have cut after they went through
         refused: Counter[str] = Counter()
         unexplained: list[str] = []
-        for proc in procs:
-            out, err = proc.communicate(timeout=seconds + 300)
+        # Every client ends before one is judged: a failed one leaves the others to finish
+        # (still running, they would start services and be taken for leftovers).
+        ended = [(proc, *proc.communicate(timeout=seconds + 300)) for proc in procs]
+        for proc, out, err in ended:
             assert proc.returncode == 0, f"{what}: a client failed:\n{err[-3000:]}"
             targets: set[int] = set()
             for line in out.splitlines():

@@ -168,7 +168,7 @@ def test_scripts_making_jobs_at_once_store_every_job_whole(root):
     """Eight scripts make jobs at the same moment: their registrations conflict (the id
     allocator), and a retried one stores the user's job whole. Through the service's
     database server the conflict comes at the vote, which left the job an empty ghost
-    (POSKeyError on its next store: repository/new_objects.py); and the ids, taken in a
+    (POSKeyError on its next store: model/new_objects.py); and the ids, taken in a
     write of their own, tried again until each script has its own (the default attempts
     ran out for two scripts of eight)."""
     assert client(root, "pass").returncode == 0  # the service runs before they start

@@ -1,23 +1,31 @@
-"""A new object whose first commit failed at the vote is stored whole by the retry.
+"""A new object whose first commit failed is stored whole by the retry.
 
-A real FileStorage behind a real ZEO server (as the service serves its database): two
-connections, the second commits between the first's reads and its vote, which then
-conflicts. ZODB leaves the object it was asked to ``add`` an empty ghost with no
-connection; ``new_objects.Snapshot`` gives it its state back for the next attempt.
+A real FileStorage behind a real ZEO server (as the service serves its database):
+
+* two connections, the second commits between the first's reads and its vote, which
+  then conflicts. ZODB leaves the object it was asked to ``add`` an empty ghost with no
+  connection; ``new_objects.Snapshot`` gives it its state back for the next attempt;
+* the server stops while a commit stores its objects (the service stopped or killed
+  mid-commit), and starts again on the same file. ZODB leaves the object whose store
+  failed, and the one its pickle had just given an oid, owned by the connection under
+  oids no commit stored, which the new server hands out again; the snapshot disowns
+  them so that the retry stores them.
 """
 
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 import transaction
 import ZEO
 from persistent import Persistent
 from persistent.mapping import PersistentMapping
-from ZODB.POSException import ConflictError
+from ZEO.Exceptions import ClientDisconnected
+from ZODB.POSException import ConflictError, POSKeyError
 
-from ganga_like.repository import new_objects
+from ganga_like.model import new_objects
 
 
 class Thing(Persistent):
@@ -96,3 +104,115 @@ def test_a_snapshot_leaves_alone_what_is_stored_and_what_an_attempt_changed(two_
     snapshot.restore()  # not a ghost: nothing to give back
     assert thing.name == "changed by the attempt"
     assert snapshot.objects == [thing]  # the stored one is not taken
+
+
+class StopsTheServerWhenStored(Persistent):
+    """Its pickle is made while the commit stores: the moment a server stop cuts it off."""
+
+    stop_server = None  # set by the test; called once
+
+    def __getstate__(self):
+        stop, type(self).stop_server = type(self).stop_server, None
+        if stop is not None:
+            stop()
+        return super().__getstate__()
+
+
+@pytest.fixture
+def server_that_restarts(tmp_path):
+    """A ZEO client of a server that the test stops (``stop_server``), then starts again
+    on the same file and port, as the next service serves the same ``jobs.fs``."""
+    path = os.path.join(tmp_path, "data.fs")
+    address, stop = ZEO.server(path=path)
+    # ZEO's abort of the cut-off commit waits this long for a server before it gives up
+    # (the server is started again only after it).
+    db = ZEO.DB(address, wait_timeout=1)
+    servers = [stop]
+
+    def stop_server():
+        servers.pop()()
+        deadline = time.monotonic() + 30
+        while db.storage.is_connected():
+            assert time.monotonic() < deadline, "the client never saw its server go"
+            time.sleep(0.01)
+
+    def start_again():
+        servers.append(ZEO.server(path=path, port=address[1])[1])
+        deadline = time.monotonic() + 30
+        while not db.storage.is_connected():
+            assert time.monotonic() < deadline, "the client never reconnected"
+            time.sleep(0.01)
+
+    try:
+        yield db, stop_server, start_again
+    finally:
+        StopsTheServerWhenStored.stop_server = None
+        db.close()
+        for stop_ in servers:
+            stop_()
+
+
+def _cut_off_attempt(db, stop_server, start_again, manager, conn, job):
+    """Store ``job`` (a Thing -> a StopsTheServerWhenStored -> a Thing) in a commit that
+    the server's stop cuts off while it stores; then the server is back."""
+    StopsTheServerWhenStored.stop_server = stop_server
+    manager.begin()
+    conn.root()["job"] = job
+    with pytest.raises(ClientDisconnected):
+        manager.commit()
+    manager.abort()
+    start_again()
+
+
+def _a_job():
+    job = Thing()
+    job.name = "job"
+    job.application = StopsTheServerWhenStored()
+    job.application.exe = "/bin/true"
+    job.application.options = Thing()
+    job.application.options.label = "inner"
+    return job
+
+
+def _read_back(db):
+    manager = transaction.TransactionManager()
+    conn = db.open(manager)
+    try:
+        stored = conn.root()["job"]
+        return stored.name, stored.application.exe, stored.application.options.label
+    finally:
+        manager.abort()
+        conn.close()
+
+
+def test_zodb_leaves_objects_a_cut_off_commit_gave_an_oid_owned_and_the_retry_loses_them(
+        server_that_restarts):
+    db, stop_server, start_again = server_that_restarts
+    manager = transaction.TransactionManager()
+    conn = db.open(manager)
+    job = _a_job()
+    _cut_off_attempt(db, stop_server, start_again, manager, conn, job)
+    for left in (job.application, job.application.options):
+        assert left._p_jar is conn and left._p_oid is not None  # no commit stored them
+    with manager:
+        conn.root()["job"] = job  # the retry, without the snapshot
+    with pytest.raises(POSKeyError):
+        _read_back(db)
+
+
+def test_the_snapshot_disowns_them_and_the_retry_stores_the_job_whole(server_that_restarts):
+    db, stop_server, start_again = server_that_restarts
+    manager = transaction.TransactionManager()
+    conn = db.open(manager)
+    job = _a_job()
+    snapshot = new_objects.Snapshot(job)
+    assert len(snapshot.objects) == 3
+    _cut_off_attempt(db, stop_server, start_again, manager, conn, job)
+    snapshot.restore()
+    assert all(obj._p_jar is None and obj._p_oid is None for obj in snapshot.objects)
+    with manager:
+        conn.root()["job"] = job
+        # The server started again hands out the oids the cut-off commit had taken:
+        # new objects of the same transaction take them, and nothing collides.
+        conn.root()["more"] = [Thing() for _ in range(20)]
+    assert _read_back(db) == ("job", "/bin/true", "inner")
