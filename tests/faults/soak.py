@@ -186,6 +186,8 @@ for j in list(jobs):      # every job submitted reaches a final status
         j.submit()         # subjobs a dead service never sent went back to new
     if j.status.value not in ('new',):
         j.wait(timeout=120)
+for j in jobs:             # every job reads whole: no part stored under an oid no commit stored
+    assert j.application.exe == '/bin/sh' and j.splitter.args, (j.id, j.application, j.splitter)
 history = []
 for j in jobs:
     for job in ([j] + list(j.subjobs) if j.subjob_counts else [j]):

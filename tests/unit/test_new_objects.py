@@ -14,7 +14,10 @@ A real FileStorage behind a real ZEO server (as the service serves its database)
 
 from __future__ import annotations
 
+import contextlib
 import os
+import subprocess
+import sys
 import time
 
 import pytest
@@ -120,36 +123,50 @@ class StopsTheServerWhenStored(Persistent):
 
 @pytest.fixture
 def server_that_restarts(tmp_path):
-    """A ZEO client of a server that the test stops (``stop_server``), then starts again
-    on the same file and port, as the next service serves the same ``jobs.fs``."""
-    path = os.path.join(tmp_path, "data.fs")
-    address, stop = ZEO.server(path=path)
+    """A ZEO client of a ZEO server process on a unix socket, which the test SIGKILLs
+    (``stop_server``: the service killed) and starts again on the same file and socket
+    (``start_again``: the next service serves the same ``jobs.fs``)."""
+    path, socket = str(tmp_path / "data.fs"), str(tmp_path / "zeo.sock")
+    servers: list[subprocess.Popen] = []
+
+    def serve():
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(socket)  # a killed server leaves it
+        servers.append(subprocess.Popen([sys.executable, "-m", "ZEO.runzeo", "-a", socket,
+                                         "-f", path], stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL))
+        _until(lambda: os.path.exists(socket), "the server never listened")
+
+    serve()
     # ZEO's abort of the cut-off commit waits this long for a server before it gives up
     # (the server is started again only after it).
-    db = ZEO.DB(address, wait_timeout=1)
-    servers = [stop]
+    db = ZEO.DB(socket, wait_timeout=1)
 
     def stop_server():
-        servers.pop()()
-        deadline = time.monotonic() + 30
-        while db.storage.is_connected():
-            assert time.monotonic() < deadline, "the client never saw its server go"
-            time.sleep(0.01)
+        server = servers.pop()
+        server.kill()
+        server.wait()
+        _until(lambda: not db.storage.is_connected(), "the client never saw its server go")
 
     def start_again():
-        servers.append(ZEO.server(path=path, port=address[1])[1])
-        deadline = time.monotonic() + 30
-        while not db.storage.is_connected():
-            assert time.monotonic() < deadline, "the client never reconnected"
-            time.sleep(0.01)
+        serve()
+        _until(db.storage.is_connected, "the client never reconnected")
 
     try:
         yield db, stop_server, start_again
     finally:
         StopsTheServerWhenStored.stop_server = None
         db.close()
-        for stop_ in servers:
-            stop_()
+        for server in servers:
+            server.kill()
+            server.wait()
+
+
+def _until(done, what, seconds=30.0):
+    deadline = time.monotonic() + seconds
+    while not done():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.01)
 
 
 def _cut_off_attempt(db, stop_server, start_again, manager, conn, job):
