@@ -6,6 +6,7 @@ import os
 import shutil
 import stat
 import subprocess
+import time
 
 import pytest
 
@@ -152,3 +153,92 @@ def test_the_payload_reads_dev_null_and_writes_its_own_files(cache, tmp_path):
     assert code == 0
     assert (output / "stdout").read_text().split() == ["/dev/null", str(output / "stdout")]
     assert (output / "stderr").read_text() == "err\n"
+
+
+def _primed(wrapper: str, workdir, leader: subprocess.Popen, *command: str,
+            called_off: bool = False):
+    """A wrapper started ``--after`` ``leader`` (fd 3: its pidfd), and the actor's end of
+    its call-off pipe (fd 4): returned open, or closed first (``called_off``)."""
+    (workdir / "output").mkdir(parents=True)
+    pidfd = os.pidfd_open(leader.pid)
+    call_off_r, call_off_w = os.pipe()
+    if called_off:
+        os.close(call_off_w)
+        call_off_w = -1
+    try:
+        follower = subprocess.Popen(
+            [wrapper, "--after", str(workdir), *command],
+            env=dict(os.environ, GANGA_LIKE_MARKER="test:1.1"),
+            pass_fds=(3, 4), preexec_fn=lambda: (os.dup2(pidfd, 3), os.dup2(call_off_r, 4)))
+    finally:
+        os.close(pidfd)
+        os.close(call_off_r)
+    return follower, call_off_w
+
+
+def _leader(tmp_path):
+    go = tmp_path / "go"
+    return go, subprocess.Popen(["/bin/sh", "-c", f"while [ ! -e {go} ]; do sleep 0.02; done"])
+
+
+def _ended_unreaped(proc: subprocess.Popen) -> None:
+    """Until ``proc`` has ended but is not reaped yet (a zombie: its pidfd reads)."""
+    for _ in range(1000):
+        with open(f"/proc/{proc.pid}/stat") as stat_file:
+            if stat_file.read().rsplit(")", 1)[1].split()[0] == "Z":
+                return
+        time.sleep(0.01)
+    raise AssertionError(f"{proc.pid} never ended")
+
+
+def test_a_primed_wrapper_starts_its_payload_when_its_leader_ends(cache, tmp_path):
+    wrapper = native.native_wrapper()
+    go, leader = _leader(tmp_path)
+    follower, call_off = _primed(wrapper, tmp_path / "w", leader, "/bin/sh", "-c", "echo ran")
+    try:
+        with pytest.raises(subprocess.TimeoutExpired):
+            follower.wait(timeout=0.5)  # waits for its slot: nothing written yet
+        assert not (tmp_path / "w" / "status").exists()
+        go.touch()
+        leader.wait(timeout=10)
+        assert follower.wait(timeout=10) == 0
+    finally:
+        os.close(call_off)
+    history = sf.StatusFile(str(tmp_path / "w" / "status")).history()
+    assert [i.state for i in history] == [sf.RUNNING, sf.RUN_DONE]
+    assert (tmp_path / "w" / "output" / "stdout").read_text() == "ran\n"
+
+
+@pytest.mark.parametrize("call_off_by", ["a byte", "the end of the pipe"])
+def test_a_primed_wrapper_called_off_ends_without_running_or_writing(cache, tmp_path, call_off_by):
+    wrapper = native.native_wrapper()
+    go, leader = _leader(tmp_path)
+    follower, call_off = _primed(wrapper, tmp_path / "w", leader, "/bin/sh", "-c", "echo ran")
+    try:
+        if call_off_by == "a byte":
+            os.write(call_off, b"x")
+        else:
+            os.close(call_off)  # the actor is gone
+            call_off = -1
+        assert follower.wait(timeout=10) == 125
+        assert leader.poll() is None  # its leader runs on, untouched
+    finally:
+        if call_off >= 0:
+            os.close(call_off)
+        go.touch()
+        leader.wait(timeout=10)
+    assert not (tmp_path / "w" / "status").exists()
+    assert os.listdir(tmp_path / "w" / "output") == []
+
+
+def test_a_leader_ended_and_a_call_off_at_once_is_a_call_off(cache, tmp_path):
+    """Both at once (the actor died as the leader ended): the follower does not run, so
+    the work sent again never runs twice."""
+    wrapper = native.native_wrapper()
+    leader = subprocess.Popen(["/bin/true"])
+    _ended_unreaped(leader)
+    follower, _ = _primed(wrapper, tmp_path / "w", leader, "/bin/sh", "-c", "echo ran",
+                          called_off=True)
+    assert follower.wait(timeout=10) == 125
+    leader.wait(timeout=10)
+    assert not (tmp_path / "w" / "status").exists()

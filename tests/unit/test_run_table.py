@@ -366,14 +366,16 @@ CAP, GPUS, MEMORY = 4, (0, 1, 2), 4096
 
 class RunTableMachine(RuleBasedStateMachine):
     """Random submits (of a few jobs, with priorities, CPUs, GPUs and memory), starts,
-    ends, lingers and kills; after each, the invariants, and every pick checked against
-    a plain reference of the rule (fair share, priority, the head blocks)."""
+    ends, lingers, kills and followers primed for running runs (started in their
+    leader's slot when it ends); after each, the invariants, and every pick checked
+    against a plain reference of the rule (fair share, priority, the head blocks)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.table, self.stream = make(cap=CAP, pool=Pool(GPUS, MEMORY))
         self.names = iter(range(10**6))
         self.submitted: list[str] = []
+        self.followers: dict[str, Run] = {}  # leader's fqid -> its primed follower
         self.finals: dict[str, int] = {}
         self.since = 0
 
@@ -409,6 +411,52 @@ class RunTableMachine(RuleBasedStateMachine):
             self.table.move(run, rs.LINGERING, "its wrapper ended")
         else:
             self.table.finish(run, base.FINISHED, 0, "exit=0")
+        self._hand_over(run)
+
+    def _hand_over(self, leader: Run) -> None:
+        """The leader's wrapper ended (after its event): its follower started in its slot."""
+        follower = self.followers.pop(leader.fqid, None)
+        if follower is not None and follower.state == rs.PRIMED:
+            self.table.move(follower, rs.RUNNING, "the run it follows ended")
+
+    @precondition(lambda self: [r for r in self._runs(rs.RUNNING) if r.fqid not in self.followers])
+    @rule(data=st.data(), spawned=st.booleans())
+    def prime(self, data, spawned) -> None:
+        leader = data.draw(st.sampled_from([r for r in self._runs(rs.RUNNING)
+                                            if r.fqid not in self.followers]))
+        expected = self._reference_follower(leader)
+        follower = self.table.take_follower(leader)
+        assert follower is expected
+        if follower is None:
+            return
+        assert follower.state == rs.PRIMING and follower.grant is None
+        if spawned:
+            self.table.move(follower, rs.PRIMED, "its wrapper waits")
+            self.followers[leader.fqid] = follower
+        else:
+            self.table.move(follower, rs.QUEUED, "its wrapper could not be spawned", first=True)
+
+    def _reference_follower(self, leader: Run) -> Run | None:
+        """The rule, plainly: the run the next pick would take, if it fits the leader's
+        slot alone and asks nothing of the pool."""
+        waiting = sorted(self._runs(rs.QUEUED), key=lambda r: r.queued_seq)
+        if not waiting:
+            return None
+        in_use = collections.Counter()
+        for run in self._runs(*rs.SLOT_STATES):
+            in_use[run.job] += run.slots
+        arrival = {run.job: self.table._queues[run.job].arrival for run in waiting}
+        job = min({r.job for r in waiting}, key=lambda j: (
+            -next(r.priority for r in waiting if r.job == j), in_use[j], arrival[j]))
+        run = next(r for r in waiting if r.job == job)
+        trivial = not run.request.gpus and run.request.memory_mb is None
+        return run if run.slots <= leader.slots and trivial else None
+
+    @precondition(lambda self: self._runs(rs.PRIMED))
+    @rule(data=st.data())
+    def follower_ends_unstarted(self, data) -> None:
+        run = data.draw(st.sampled_from(self._runs(rs.PRIMED)))
+        self.table.finish(run, base.LOST, note="its wrapper ended while it waited")
 
     @precondition(lambda self: self._runs(rs.LINGERING))
     @rule(data=st.data())
@@ -423,6 +471,7 @@ class RunTableMachine(RuleBasedStateMachine):
             self.table.drop(run)
         elif run.state not in rs.SETTLING_STATES:
             self.table.finish(run, base.KILLED, note="killed")
+            self._hand_over(run)
 
     @rule()
     def fill(self) -> None:

@@ -15,6 +15,15 @@ Ray actor through :func:`start_local_actor`. The contract's mechanics are
   from its exit status and status file (``runtime.outcome``). What it left behind
   is ended (TERM, grace, KILL) while it is ``Lingering``: FINISHED only once
   nothing is left (strict).
+* The slot changes hands without the actor: each running subjob of ours gets a
+  *follower*, the next queued subjob that fits its slot, whose wrapper is spawned
+  ahead (``--after``, run state ``primed``) and waits on the running one's pidfd:
+  it starts the moment that one ends, while the watcher is still reading the
+  outcome. The watcher then reports the end, then the follower's start (the stream
+  never shows more than ``concurrency`` running), and primes the next. The follower
+  also waits on a pipe whose end the actor holds: killed or closed, the actor gone,
+  a follower that has not started ends without running (the recovery finds it
+  ``accepted`` only, and sends it again; one that started is found by its marker).
 
 Ray must not kill the actor's children when it ends (``ray_runtime.RAY_SYSTEM_CONFIG``),
 else subjobs die with their actor and are reported LOST on adoption.
@@ -53,6 +62,7 @@ BACKEND = "Local"
 LINGER_RECHECK = 0.25  # seconds between checks of subjobs whose processes outlived the wrapper
 LEFTOVER_GRACE = 2.0  # TERM to KILL, for what a payload left behind when its wrapper ended
 SUBMIT_CHUNK = 64  # specs prepared on disk per step of submit()
+NEVER_RAN = "its wrapper ended while it waited for its slot: it never ran"
 
 _EnvKey = tuple[dict[str, str] | None, dict[str, str]]  # a spec's (base_env, env)
 
@@ -66,6 +76,9 @@ class LocalRun(Run):
     exit_event: outcome.Outcome | None = None  # how it ended, worked out when it did
     leftovers: str = ""  # what ending the processes it left behind did
     kill_gave_up: bool = False  # kill() could not confirm: the lingering check reports its end
+    follower: LocalRun | None = None  # primed to start in its slot the moment it ends
+    call_off: int = -1  # a follower's pipe to its wrapper: closed, the wrapper ends unrun
+    turn_came: bool = False  # a follower whose leader ended: its wrapper went on
 
 
 class LocalActor(RuntimeActor):
@@ -130,6 +143,7 @@ class LocalActor(RuntimeActor):
             for run in now:
                 self._start(run)
             self._fill_slots()  # slots freed meanwhile go to the queue now
+        self._wake_loops()  # the watcher primes followers for what runs now
         with self._cond:
             return [run.handle if run is not None else handle
                     for run, handle in zip(runs, handles, strict=True)]
@@ -153,11 +167,7 @@ class LocalActor(RuntimeActor):
         spec = run.spec
         assert spec is not None
         grant = run.grant or Grant()
-        env = self._environment(spec)
-        env[procs.MARKER_VAR] = spec.marker
-        env[CUDA_VARIABLE] = gpu_visible(grant.gpu_ids)  # its own GPUs; none: empty, so no GPU
-        # Read back on adoption when the service died before its STARTED handle was stored.
-        env[HELD_VARIABLE] = held_text(run.slots, grant)
+        env = self._launch_environment(run, grant)
         argv = [*self._command, spec.workdir, spec.exe, *spec.args]
         popen = None
         before = procs.boot_clock_ns()
@@ -181,16 +191,100 @@ class LocalActor(RuntimeActor):
         pidfd = os.pidfd_open(pid)
         # What it holds goes with its handle (stored with the subjob): an actor that
         # adopts it after a restart holds the same again.
-        created = procs.spawned_start_time(pid, before, after) or 0.0
-        handle = Handle(BACKEND, run.fqid, self._host, pid, created, "", run.workdir,
-                        attempt=spec.attempt, cpus=run.slots, memory_mb=grant.memory_mb,
-                        gpu_ids=grant.gpu_ids)
+        handle = self._handle(run, pid, procs.spawned_start_time(pid, before, after), grant)
         with self._cond:
             run.popen, run.child, run.pidfd = popen, True, pidfd
             self._watched[pidfd] = run
             self._epoll.register(pidfd, select.EPOLLIN)
             self._started(run, handle)
             self._cond.notify_all()
+
+    def _launch_environment(self, run: LocalRun, grant: Grant) -> dict[str, str]:
+        """The wrapper's environment: the payload's, its marker, its GPUs and what it holds."""
+        spec = run.spec
+        assert spec is not None
+        env = self._environment(spec)
+        env[procs.MARKER_VAR] = spec.marker
+        env[CUDA_VARIABLE] = gpu_visible(grant.gpu_ids)  # its own GPUs; none: empty, so no GPU
+        # Read back on adoption when the service died before its STARTED handle was stored.
+        env[HELD_VARIABLE] = held_text(run.slots, grant)
+        return env
+
+    def _handle(self, run: LocalRun, pid: int, created: float | None, grant: Grant) -> Handle:
+        """The handle of a wrapper just spawned (what it holds goes with it: an actor that
+        adopts it after a restart holds the same again)."""
+        assert run.spec is not None
+        return Handle(BACKEND, run.fqid, self._host, pid, created or 0.0, "", run.workdir,
+                      attempt=run.spec.attempt, cpus=run.slots, memory_mb=grant.memory_mb,
+                      gpu_ids=grant.gpu_ids)
+
+    # ------------------------------------------------------------------ followers
+
+    def _prime_followers(self) -> None:
+        """(watcher thread: the leaders' pidfds are closed only here) Give each running
+        subjob of ours that has none a follower, while the queue has one that fits."""
+        if not self._spawn_directly:
+            return  # the bash wrapper cannot wait on a pidfd
+        while True:
+            with self._cond:
+                if not self._runs.count(rs.QUEUED):
+                    return
+                leader = next((r for r in self._watched.values()
+                               if r.state == rs.RUNNING and r.child and r.follower is None
+                               and not r.killing and not r.exited), None)
+                if leader is None:
+                    return
+                follower = self._runs.take_follower(leader)
+                if follower is None:
+                    return
+                assert isinstance(follower, LocalRun)
+                leader.follower = follower
+            if not self._prime(leader, follower):
+                return  # back at the head of the queue: its normal start reports why
+
+    def _prime(self, leader: LocalRun, run: LocalRun) -> bool:
+        """Spawn ``run``'s wrapper to wait for ``leader``'s end (module docstring)."""
+        spec = run.spec
+        assert spec is not None
+        call_off_r = call_off_w = -1
+        try:
+            outcome.prepare(run.workdir, sf.StatusInfo(sf.CREATED, "starting", time.time()).line())
+            grant = Grant()  # a follower asks nothing of the pool (RunTable.take_follower)
+            env = self._launch_environment(run, grant)
+            call_off_r, call_off_w = os.pipe2(os.O_CLOEXEC)
+            actions = [*self._std_actions, (os.POSIX_SPAWN_DUP2, leader.pidfd, 3),
+                       (os.POSIX_SPAWN_DUP2, call_off_r, 4)]
+            before = procs.boot_clock_ns()
+            pid = os.posix_spawn(self._command[0], [self._command[0], "--after", spec.workdir,
+                                                    spec.exe, *spec.args],
+                                 env, setsid=True, file_actions=actions)
+            after = procs.boot_clock_ns()
+            pidfd = os.pidfd_open(pid)
+        except (OSError, ValueError):
+            for fd in (call_off_r, call_off_w):
+                if fd >= 0:
+                    os.close(fd)
+            with self._cond:
+                leader.follower = None
+                self._runs.move(run, rs.QUEUED, "its wrapper could not be spawned", first=True)
+                self._cond.notify_all()
+            return False
+        os.close(call_off_r)
+        handle = self._handle(run, pid, procs.spawned_start_time(pid, before, after), grant)
+        with self._cond:
+            run.handle, run.child, run.pidfd, run.call_off = handle, True, pidfd, call_off_w
+            self._watched[pidfd] = run
+            self._epoll.register(pidfd, select.EPOLLIN)
+            self._runs.move(run, rs.PRIMED, f"its wrapper waits for {leader.fqid} to end")
+            self._cond.notify_all()
+        return True
+
+    def _hand_over(self, leader: LocalRun) -> None:
+        """(cond held) ``leader``'s wrapper ended, after its own event: its follower
+        started in its slot, unless a kill has it."""
+        follower, leader.follower = leader.follower, None
+        if follower is not None and follower.state == rs.PRIMED and not follower.killing:
+            self._started(follower, follower.handle)
 
     def _environment(self, spec: SubjobSpec) -> dict[str, str]:
         """A copy of ``payload_environment(spec)``, worked out once for the subjobs of a
@@ -236,12 +330,24 @@ class LocalActor(RuntimeActor):
                 raise
         if self._runs.count(rs.LINGERING):
             self._check_lingering()
+        self._prime_followers()
 
     def _on_ended(self, ended: list[LocalRun]) -> None:
-        found = []
+        # Leaders first: a follower whose leader ended in the same round has started.
+        ended.sort(key=lambda run: run.state == rs.PRIMED)
+        found: list[tuple[LocalRun, outcome.Outcome, bool]] = []
         for run in ended:
             os.close(run.pidfd)
             run.pidfd = -1
+            if run.call_off >= 0:
+                os.close(run.call_off)  # its wait is over, either way
+                run.call_off = -1
+            if run.follower is not None:
+                run.follower.turn_came = True
+            if run.state == rs.PRIMED and not run.turn_came:
+                _reap(run)  # (our child: never left a zombie)
+                found.append((run, (base.LOST, None, NEVER_RAN), False))
+                continue
             own = trace.read_own(run.workdir)  # once, for its outcome and its tidying
             event = outcome.outcome_in(run.workdir, _reap(run), own)
             # The native wrapper ends every descendant itself (it is their subreaper);
@@ -258,14 +364,19 @@ class LocalActor(RuntimeActor):
         with self._cond:
             for run, event, lingers in found:
                 run.exited, run.exit_event = True, event
+                if run.state == rs.PRIMED:  # ended before its turn: never ran
+                    if not run.killing:  # else kill() reports it
+                        self._runs.finish(run, *event)
+                    continue
                 if lingers or run.killing:
                     self._runs.move(run, rs.LINGERING, "its wrapper ended")
                     if not run.killing:  # else kill() reports it
                         self._runs.tell(run, base.DETAIL, LINGERING_DETAIL,
                                         "the wrapper ended but processes of its group still run: ending them")
                         self._end_leftovers_later(run)
-                    continue
-                self._runs.finish(run, *event)
+                else:
+                    self._runs.finish(run, *event)
+                self._hand_over(run)
             self._cond.notify_all()
         self._fill_slots()
 
@@ -304,6 +415,7 @@ class LocalActor(RuntimeActor):
 
     def _after_kill(self) -> None:
         self._fill_slots()  # a killed run gives its GPUs and memory back only once it is done
+        self._wake_loops()  # followers for what started
 
     def _wake_loops(self) -> None:
         with self._cond:  # never a write to a closed (or reused) descriptor
@@ -315,7 +427,10 @@ class LocalActor(RuntimeActor):
 
     def _close_fds(self) -> None:
         with self._cond:
-            for fd in [*self._watched, self._wake_r, self._wake_w, self._devnull]:
+            # Followers not started end without running (the actor that adopts the work
+            # sends them again); those started are found by their marker.
+            calls_off = [run.call_off for run in self._watched.values() if run.call_off >= 0]
+            for fd in [*calls_off, *self._watched, self._wake_r, self._wake_w, self._devnull]:
                 os.close(fd)
             self._watched.clear()
             self._wake_w = -1
@@ -409,7 +524,8 @@ class LocalActor(RuntimeActor):
     def _ping_extra(self) -> dict[str, Any]:
         pool = self._runs.pool
         assert pool is not None
-        return {"concurrency": self._runs.cap, "wrapper": self._wrapper, "gpu_ids": list(pool.gpus.ids),
+        return {"concurrency": self._runs.cap, "wrapper": self._wrapper,
+                "followers": self._runs.count(rs.PRIMED), "gpu_ids": list(pool.gpus.ids),
                 "gpus_free": pool.gpus.free, "memory_mb": pool.memory_mb,
                 "memory_reserved_mb": pool.reserved_mb}
 

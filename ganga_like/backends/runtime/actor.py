@@ -135,13 +135,19 @@ class RuntimeActor:
         # would be in neither. Its started runs come from its table too: a process
         # just spawned may not show its environment, so its marker, for a moment
         # (measured: one read in six right after posix_spawn returned).
+        # A follower's wrapper (Local) carries its marker while it waits for its slot: it
+        # has not started, and is named as queued work is.
         with self._cond:
+            ours = [run for run in self._runs
+                    if run.marker.startswith(marker_prefix) and run.state != rs.DONE]
+            started = [run.state not in rs.FOLLOWER_STATES for run in ours]
             own = [base.Handle(self.BACKEND, run.marker[len(marker_prefix):], host=run.handle.host,
-                               pid=run.handle.pid, create_time=run.handle.create_time,
+                               pid=run.handle.pid if up else 0,
+                               create_time=run.handle.create_time if up else 0.0,
                                workdir=run.workdir, attempt=run.handle.attempt)
-                   for run in self._runs
-                   if run.marker.startswith(marker_prefix) and run.state != rs.DONE]
-        handles = self._find_live(marker_prefix)
+                   for run, up in zip(ours, started, strict=True)]
+            waiting = {h.fqid for h, up in zip(own, started, strict=True) if not up}
+        handles = [h for h in self._find_live(marker_prefix) if h.fqid not in waiting]
         seen = {h.fqid for h in handles}
         return handles + [h for h in own if h.fqid not in seen]
 

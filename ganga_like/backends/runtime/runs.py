@@ -14,6 +14,10 @@ new         accepted by ``submit()``, not placed yet (being checked, prepared)
 queued      waiting in the actor: no free slot, or no host assigned yet
 starting    being handed over (a process spawned, a Ray task created, hosts
             verified); settles in a moment: ``kill()`` waits for it
+priming     taken from the queue to follow a running run in its slot, its wrapper
+            being spawned; settles in a moment: ``kill()`` waits for it
+primed      its wrapper waits for the run it follows to end, then starts at once
+            (Local: the slot changes hands without the actor); holds no slot
 pending     handed over, its wrapper not started yet (a Ray task waiting for a
             worker, host tasks starting); can be cancelled
 running     its wrapper runs (or, adopted, was found running)
@@ -41,9 +45,9 @@ from ganga_like.backends.base import Handle, SubjobSpec
 from ganga_like.backends.resources import Grant, Request
 from ganga_like.errors import GangaLikeError
 
-NEW, QUEUED, STARTING, PENDING, RUNNING, LINGERING, DONE = (
-    "new", "queued", "starting", "pending", "running", "lingering", "done")
-RUN_STATES = (NEW, QUEUED, STARTING, PENDING, RUNNING, LINGERING, DONE)
+NEW, QUEUED, STARTING, PRIMING, PRIMED, PENDING, RUNNING, LINGERING, DONE = (
+    "new", "queued", "starting", "priming", "primed", "pending", "running", "lingering", "done")
+RUN_STATES = (NEW, QUEUED, STARTING, PRIMING, PRIMED, PENDING, RUNNING, LINGERING, DONE)
 
 # (from, to) -> what makes a run move so.
 RUN_MOVES: dict[tuple[str, str], str] = {
@@ -58,6 +62,11 @@ RUN_MOVES: dict[tuple[str, str], str] = {
     (STARTING, PENDING): "handed over, waiting for its wrapper to start",
     (STARTING, RUNNING): "its wrapper started",
     (STARTING, DONE): "it could not be started",
+    (QUEUED, PRIMING): "next in the queue, to follow a running run in its slot",
+    (PRIMING, PRIMED): "its wrapper waits for the run it follows to end",
+    (PRIMING, QUEUED): "its wrapper could not be spawned: back to the head of the queue",
+    (PRIMED, RUNNING): "the run it follows ended: its wrapper started in that slot",
+    (PRIMED, DONE): "killed, or its wrapper ended before the run it follows did",
     (PENDING, RUNNING): "its wrapper started",
     (PENDING, DONE): "cancelled, or lost before it started",
     (RUNNING, LINGERING): "its wrapper ended; processes it left still run",
@@ -155,8 +164,9 @@ def details_markdown() -> str:
     return "\n".join(rows)
 
 
-SETTLING_STATES = frozenset({NEW, STARTING})  # kill() waits until a run leaves them
+SETTLING_STATES = frozenset({NEW, STARTING, PRIMING})  # kill() waits until a run leaves them
 SLOT_STATES = frozenset({STARTING, PENDING, RUNNING})  # counted against the cap
+FOLLOWER_STATES = frozenset({PRIMING, PRIMED})  # a wrapper waits for its slot: not started
 HELD_STATES = frozenset(RUN_STATES) - {DONE}  # a known run holds something until done
 
 

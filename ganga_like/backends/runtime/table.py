@@ -196,6 +196,23 @@ class RunTable:
             batch.append(run)
         return batch
 
+    def take_follower(self, leader: Run) -> Run | None:
+        """The queued run to start in ``leader``'s slot the moment it ends, moved to
+        ``priming`` (None: nobody waits, or the next one does not fit that slot alone):
+        the next in the order above, if it needs no more of the cap than ``leader``
+        holds and nothing of the pool (GPUs, memory, resources are handed out as runs
+        start, by :meth:`take_queued`)."""
+        queue = self._next_queue()
+        if queue is None:
+            return None
+        run = self._head(queue)
+        request = run.request
+        if run.slots > leader.slots or request.gpus or request.memory_mb is not None \
+                or request.resources:
+            return None
+        self.move(run, rs.PRIMING, f"to follow {leader.fqid} in its slot")
+        return run
+
     def finish(self, run: Run, kind: str, exit_code: int | None = None, note: str = "",
                detail: str = "") -> None:
         """The run's final event (FINISHED, KILLED or LOST) goes out; the run is done.
@@ -259,8 +276,8 @@ class RunTable:
         """The pool follows the run: taken as it starts, restored when adopted, given
         back when it is done or goes back to the queue."""
         assert self.pool is not None
-        if dst == rs.STARTING and src in (rs.NEW, rs.QUEUED):
-            run.grant = self.pool.take(run.request)
+        if dst == rs.STARTING and src in (rs.NEW, rs.QUEUED) or (src, dst) == (rs.PRIMED, rs.RUNNING):
+            run.grant = self.pool.take(run.request)  # (a follower's asks for nothing: always)
         elif src == rs.NEW and dst in (rs.RUNNING, rs.LINGERING) and run.grant is not None:
             run.grant, clash = self.pool.restore(run.grant)
             if clash:

@@ -3,8 +3,14 @@
  * cost of one exec and a posix_spawn instead of a bash start-up (bash alone costs about
  * 2 ms per subjob on this kind of machine; this wrapper, static, about 0.3 ms).
  *
- * Usage: wrapper <workdir> <exe> [args...]
+ * Usage: wrapper [--after] <workdir> <exe> [args...]
  *
+ *   * --after (primed): the wrapper first waits for fd 3 (a pidfd of the wrapper
+ *     whose slot it takes) to end, then goes on at once: the slot changes hands
+ *     without a round trip through the actor. If fd 4 (a pipe from the actor) reads
+ *     a byte or its end first (the actor called it off, or is gone), it exits 125
+ *     without a line and without running anything; a tie goes to fd 4. A signal
+ *     while it waits ends it the same way (the default actions: nothing to forward);
  *   * the payload's cwd is <workdir>/output; stdin /dev/null; stdout and stderr
  *     go to <workdir>/output/stdout and .../stderr (truncated);
  *   * <exe> and the args are an argv vector, never parsed by a shell; an <exe>
@@ -32,6 +38,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -221,9 +228,9 @@ static int refused_path(const char *exe) {
 
 /* Close every descriptor above 2: close_range where the kernel has it, else by listing
  * /proc/self/fd (never a loop up to RLIMIT_NOFILE, which may be a million). */
-static void close_inherited(void) {
+static void close_inherited(unsigned first) {
 #ifdef SYS_close_range
-    if (syscall(SYS_close_range, 3U, ~0U, 0U) == 0) return;
+    if (syscall(SYS_close_range, first, ~0U, 0U) == 0) return;
 #endif
     DIR *dir = opendir("/proc/self/fd");
     if (dir == NULL) return;
@@ -233,21 +240,45 @@ static void close_inherited(void) {
     struct dirent *entry;
     while ((entry = readdir(dir)) != NULL && count < 1024) {
         int fd = atoi(entry->d_name);
-        if (fd > 2 && fd != own) fds[count++] = fd;
+        if (fd >= (int)first && fd != own) fds[count++] = fd;
     }
     closedir(dir);
     for (int i = 0; i < count; i++) close(fds[i]);
 }
 
+/* Primed (--after): wait until the subjob whose slot this one takes has ended (fd 3, a
+ * pidfd of its wrapper), unless the actor calls it off first (fd 4: a byte, or the end of
+ * the pipe when the actor is gone). 1: go on; 0: end without running. */
+static int wait_for_slot(void) {
+    struct pollfd fds[2] = {{.fd = 3, .events = POLLIN}, {.fd = 4, .events = POLLIN}};
+    for (;;) {
+        int n = poll(fds, 2, -1);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return 0;
+        if (fds[1].revents) return 0;  /* called off: checked first, it wins a tie */
+        if (fds[0].revents) break;
+    }
+    close(3);
+    close(4);
+    return 1;
+}
+
 int main(int argc, char **argv) {
     char note[LINE_MAX_BYTES];
-    close_inherited();
+    int primed = argc > 1 && strcmp(argv[1], "--after") == 0;
+    if (primed) {
+        argv++;
+        argc--;
+    }
+    close_inherited(primed ? 5U : 3U);
     /* Orphans of the payload's tree come to us, whatever session or group they chose. */
     prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
     if (argc < 3) {
-        fprintf(stderr, "usage: %s <workdir> <exe> [args...]\n", argv[0]);
+        fprintf(stderr, "usage: %s [--after] <workdir> <exe> [args...]\n", argv[0]);
         return 126;
     }
+    /* Before anything is written: a wrapper called off leaves its directory as it was. */
+    if (primed && !wait_for_slot()) return 125;
     snprintf(status_path, sizeof status_path, "%s/status", argv[1]);
     char out_dir[4096];
     snprintf(out_dir, sizeof out_dir, "%s/output", argv[1]);
