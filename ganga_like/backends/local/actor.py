@@ -247,6 +247,7 @@ class LocalActor(RuntimeActor):
         spec = run.spec
         assert spec is not None
         call_off_r = call_off_w = -1
+        pid = 0
         try:
             outcome.prepare(run.workdir, sf.StatusInfo(sf.CREATED, "starting", time.time()).line())
             grant = Grant()  # a follower asks nothing of the pool (RunTable.take_follower)
@@ -264,6 +265,8 @@ class LocalActor(RuntimeActor):
             for fd in (call_off_r, call_off_w):
                 if fd >= 0:
                     os.close(fd)
+            if pid:  # spawned, then no pidfd: called off above, it ends at once
+                os.waitpid(pid, 0)
             with self._cond:
                 leader.follower = None
                 self._runs.move(run, rs.QUEUED, "its wrapper could not be spawned", first=True)
