@@ -80,6 +80,8 @@ def test_a_leader_killed_hands_its_slot_to_its_follower(make_actor, specs, tmp_p
 
 
 def test_a_follower_killed_with_its_leader_never_runs(make_actor, specs, tmp_path):
+    """Called off before the kill signals anything: the leader's end, which the kill
+    brings, never starts it (as queued work killed never starts)."""
     client, leader, follower, handles = _leader_and_follower(make_actor, specs, tmp_path)
     log = EventLog(client)
     log.until(lambda _: bool(log.of(leader.fqid, base.STARTED)))
@@ -88,6 +90,7 @@ def test_a_follower_killed_with_its_leader_never_runs(make_actor, specs, tmp_pat
     log.until(log.all_final([leader.fqid, follower.fqid]), timeout=15)
     assert [e.kind for e in log.finals()[follower.fqid]] == [base.KILLED]
     assert not log.of(follower.fqid, base.STARTED) and not _ran(follower)
+    assert _states(follower) == [sf.CREATED, sf.KILLED]  # called off before any signal
     assert client.ping()["followers"] == 0
 
 
@@ -103,12 +106,15 @@ def test_a_follower_whose_actor_is_gone_before_its_turn_never_runs(make_actor, s
     if how == "closed":
         client.close()
     else:
-        client.stop()  # ray.kill: SIGKILL of the actor's process
+        actor_pid = client.ping()["pid"]
+        client.stop()  # ray.kill: SIGKILL of the actor's process, asked, not waited for
+        _until(lambda: _zombie(actor_pid), "the actor's process never died")
     (tmp_path / "go").touch()
     _until(lambda: not os.path.exists(f"/proc/{leader_pid}") or _zombie(leader_pid),
            "the leader never ended")
     time.sleep(0.5)  # time enough for a follower that (wrongly) went on to run
-    assert not _ran(follower) and _states(follower) == [sf.CREATED]
+    assert not _ran(follower) and _states(follower) == [sf.CREATED], (
+        open(os.path.join(follower.workdir, "status")).read(), leader_pid)
 
 
 def _zombie(pid: int) -> bool:

@@ -282,6 +282,15 @@ class LocalActor(RuntimeActor):
             self._cond.notify_all()
         return True
 
+    def _call_off(self, runs: list[LocalRun]) -> None:
+        """Before a kill signals anything: the followers among ``runs`` whose turn has not
+        come end without running, as queued work killed never starts (their wrappers
+        read the call-off before their leader's end, which the kill may bring)."""
+        with self._cond:
+            for run in runs:
+                if run.state == rs.PRIMED and run.call_off >= 0:
+                    os.write(run.call_off, b"k")
+
     def _hand_over(self, leader: LocalRun) -> None:
         """(cond held) ``leader``'s wrapper ended, after its own event: its follower
         started in its slot, unless a kill has it."""
@@ -342,14 +351,15 @@ class LocalActor(RuntimeActor):
         for run in ended:
             os.close(run.pidfd)
             run.pidfd = -1
-            if run.call_off >= 0:
-                os.close(run.call_off)  # its wait is over, either way
-                run.call_off = -1
+            with self._cond:  # (kill writes to it under the lock: never to a closed descriptor)
+                if run.call_off >= 0:
+                    os.close(run.call_off)  # its wait is over, either way
+                    run.call_off = -1
             if run.follower is not None:
                 run.follower.turn_came = True
             if run.state == rs.PRIMED and not run.turn_came:
                 _reap(run)  # (our child: never left a zombie)
-                found.append((run, (base.LOST, None, NEVER_RAN), False))
+                found.append((run, (base.KILLED if run.killing else base.LOST, None, NEVER_RAN), False))
                 continue
             own = trace.read_own(run.workdir)  # once, for its outcome and its tidying
             event = outcome.outcome_in(run.workdir, _reap(run), own)
@@ -455,6 +465,7 @@ class LocalActor(RuntimeActor):
                 results[index] = KillResult(handle.fqid, True, "nothing to kill: never started")
             else:
                 results[index] = KillResult(handle.fqid, False, f"still {run.state} after the wait")
+        self._call_off([run for _, run in work if isinstance(run, LocalRun)])
         ended = procs.kill_trees([t for _, t in targets], grace) if targets else []
         for (index, _target), done in zip(targets, ended, strict=True):
             handle, run = work[index]
@@ -475,7 +486,8 @@ class LocalActor(RuntimeActor):
 
             with self._cond:  # our own wrapper: the watcher sees it end in a moment
                 self._cond.wait_for(exited, timeout=2.0)
-                if own.state != rs.DONE and done.killed == 0 and own.exit_event is not None:
+                if own.state != rs.DONE and done.killed == 0 and own.exit_event is not None \
+                        and own.exit_event[0] != base.KILLED:  # (a follower called off: killed)
                     self._runs.finish(own, *own.exit_event)  # it had ended on its own
                     self._cond.notify_all()
                     continue
