@@ -21,9 +21,10 @@ Ray actor through :func:`start_local_actor`. The contract's mechanics are
   it starts the moment that one ends, while the watcher is still reading the
   outcome. The watcher then reports the end, then the follower's start (the stream
   never shows more than ``concurrency`` running), and primes the next. The follower
-  also waits on a pipe whose end the actor holds: killed or closed, the actor gone,
-  a follower that has not started ends without running (the recovery finds it
-  ``accepted`` only, and sends it again; one that started is found by its marker).
+  also waits on a pipe whose end the actor holds: written (a kill calls it off
+  before it signals anything) or closed (the actor gone), a follower that has not
+  started ends without running (the recovery finds it ``accepted`` only, and sends it
+  again; one that started is found by its marker).
 
 Ray must not kill the actor's children when it ends (``ray_runtime.RAY_SYSTEM_CONFIG``),
 else subjobs die with their actor and are reported LOST on adoption.
