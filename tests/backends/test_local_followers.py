@@ -7,14 +7,16 @@ never runs when its actor is gone before its turn (the work is sent again)."""
 from __future__ import annotations
 
 import os
+import signal
 import time
 
 import pytest
 
 from ganga_like.backends import base
+from ganga_like.backends.runtime import procs
 from ganga_like.backends.runtime import status_file as sf
 
-from .contract import EventLog
+from .contract import EventLog, stop_quietly
 from .test_local_contract import _make_actors
 
 WAITS_FOR_GO = "while [ ! -e ../../go ]; do sleep 0.02; done"  # (cwd: <workdir>/output)
@@ -95,7 +97,8 @@ def test_a_follower_killed_with_its_leader_never_runs(make_actor, specs, tmp_pat
 
 
 @pytest.mark.parametrize("how", ["closed", "SIGKILLed"])
-def test_a_follower_whose_actor_is_gone_before_its_turn_never_runs(make_actor, specs, tmp_path, how):
+def test_a_follower_whose_actor_is_gone_before_its_turn_never_runs(make_actor, specs, tmp_path,
+                                                                    marker_prefix, how):
     """Its actor gone (closed, or its process killed), the follower ends at once without
     running: the recovery finds its subjob only accepted (a CREATED line) and sends it
     again; had it run, it would be found by its marker instead."""
@@ -106,9 +109,18 @@ def test_a_follower_whose_actor_is_gone_before_its_turn_never_runs(make_actor, s
     if how == "closed":
         client.close()
     else:
+        # SIGKILL, as the kernel's OOM killer would (not ray.kill: with Ray's default
+        # kill_child_processes_on_worker_exit, which a Ray started by another test in
+        # this process may have, Ray would end the leader's wrapper first).
         actor_pid = client.ping()["pid"]
-        client.stop()  # ray.kill: SIGKILL of the actor's process, asked, not waited for
+        os.kill(actor_pid, signal.SIGKILL)
         _until(lambda: _zombie(actor_pid), "the actor's process never died")
+        stop_quietly(client)  # (its pool forgets it)
+    # The follower's wrapper ends by itself once the pipe is gone: the last of the actor's
+    # threads to exit releases it (its main thread shows as a zombie a little before).
+    # Had its leader ended in that moment, it would have started, and been adopted.
+    _until(lambda: not procs.find_by_marker(f"{marker_prefix}:{follower.fqid}"),
+           "the follower's wrapper waits on")
     (tmp_path / "go").touch()
     _until(lambda: not os.path.exists(f"/proc/{leader_pid}") or _zombie(leader_pid),
            "the leader never ended")
