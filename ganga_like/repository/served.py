@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
@@ -68,12 +69,21 @@ class ServingZEO(StorageServer):
         it to stop, and logged "call_soon_threadsafe failed while connected" with a
         traceback whenever the loop had ended first (a client connected at a stop)."""
         self.closing = True
+        closed: list[threading.Event] = []
         for zeo_storages in list(self.zeo_storages_by_storage_id.values()):
             for zeo_storage in list(zeo_storages):
                 try:
                     zeo_storage.call_soon_threadsafe(zeo_storage.connection.close)
+                    done = threading.Event()
+                    zeo_storage.call_soon_threadsafe(done.set)
+                    closed.append(done)
                 except Exception:  # (closed meanwhile: ZEO's close below tries again)
                     log.debug("closing a client's connection", exc_info=True)
+        # Each connection's loop has closed it, and no request of it is being served (a
+        # load ZEO served from the file its close had just closed failed with "closed"):
+        deadline = time.monotonic() + CLOSE_TURN
+        for done in closed:
+            done.wait(max(0.0, deadline - time.monotonic()))
         self._last_turn()
         super().close(join_timeout)
 
