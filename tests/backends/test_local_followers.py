@@ -6,6 +6,7 @@ never runs when its actor is gone before its turn (the work is sent again)."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import signal
 import time
@@ -13,6 +14,7 @@ import time
 import pytest
 
 from ganga_like.backends import base
+from ganga_like.backends.local.actor import LocalActor
 from ganga_like.backends.runtime import procs
 from ganga_like.backends.runtime import status_file as sf
 
@@ -94,6 +96,51 @@ def test_a_follower_killed_with_its_leader_never_runs(make_actor, specs, tmp_pat
     assert not log.of(follower.fqid, base.STARTED) and not _ran(follower)
     assert _states(follower) == [sf.CREATED, sf.KILLED]  # called off before any signal
     assert client.ping()["followers"] == 0
+
+
+def test_a_follower_past_its_wait_before_the_watcher_sees_it_is_killed_as_running_work(
+        specs, tmp_path, monkeypatch, leftover_check):
+    """The window between a leader's end and the watcher's reading of it: the follower
+    has started (its wrapper closed the call-off pipe), yet the actor still has it
+    primed. A kill then cannot call it off (the write meets a closed pipe) and signals
+    it as running work. The watcher is held in that window (an actor in this process,
+    its watcher made to wait) so the kill comes in it every time."""
+    actor = LocalActor(concurrency=1)
+    watcher_may_go = concurrent.futures.Future()
+    on_ended = actor._on_ended
+
+    def held(ended):
+        watcher_may_go.result(timeout=60)
+        on_ended(ended)
+
+    monkeypatch.setattr(actor, "_on_ended", held)
+    killer = concurrent.futures.ThreadPoolExecutor(1)
+    try:
+        leader, follower = specs([["/bin/sh", "-c", WAITS_FOR_GO.replace("../../go", str(tmp_path / "go"))],
+                                  ["/bin/sh", "-c", "touch ran; exec sleep 60"]])
+        handles = actor.submit([leader, follower])
+        _until(lambda: actor.ping()["followers"] == 1, "no follower was primed")
+        (tmp_path / "go").touch()
+        _until(lambda: _ran(follower), "the follower did not start in its leader's slot")
+        assert actor.ping()["followers"] == 1  # the watcher has not seen the leader's end
+        killing = killer.submit(actor.kill, [handles[1]], 2.0)
+        _until(lambda: killing.done() or not procs.find_by_marker(follower.marker),
+               "the kill did not end the follower")
+        if killing.done():
+            killing.result()  # it failed: raise what it raised
+        watcher_may_go.set_result(None)
+        (result,) = killing.result(timeout=30)
+        assert result.confirmed, result
+        log = EventLog(actor)
+        log.until(log.all_final([leader.fqid, follower.fqid]), timeout=15)
+        assert [e.kind for e in log.finals()[leader.fqid]] == [base.FINISHED]
+        assert [e.kind for e in log.finals()[follower.fqid]] == [base.KILLED]
+        assert _states(follower)[-1] == sf.KILLED and sf.RUNNING in _states(follower)
+    finally:
+        if not watcher_may_go.done():
+            watcher_may_go.set_result(None)
+        killer.shutdown()
+        actor.close()
 
 
 @pytest.mark.parametrize("how", ["closed", "SIGKILLed"])

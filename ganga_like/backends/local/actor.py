@@ -286,11 +286,18 @@ class LocalActor(RuntimeActor):
     def _call_off(self, runs: list[LocalRun]) -> None:
         """Before a kill signals anything: the followers among ``runs`` whose turn has not
         come end without running, as queued work killed never starts (their wrappers
-        read the call-off before their leader's end, which the kill may bring)."""
+        read the call-off before their leader's end, which the kill may bring).
+
+        A follower still PRIMED here may be past its wait: its leader ended and it
+        started, but the watcher has not seen the end yet. Its wrapper closed the pipe,
+        so the write fails; the kill then signals it, as it signals any running wrapper."""
         with self._cond:
             for run in runs:
                 if run.state == rs.PRIMED and run.call_off >= 0:
-                    os.write(run.call_off, b"k")
+                    try:
+                        os.write(run.call_off, b"k")
+                    except BrokenPipeError:
+                        pass
 
     def _hand_over(self, leader: LocalRun) -> None:
         """(cond held) ``leader``'s wrapper ended, after its own event: its follower
