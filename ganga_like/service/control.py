@@ -92,7 +92,7 @@ class ControlServer:
             os.unlink(path)  # left by a dead service (we hold the service lock)
         unix = _Server(connectable(path), _Handler)
         os.chmod(path, 0o600)
-        self._made = owned.identity(path)  # removed at the stop only while it is this one
+        self._made = owned.Held(path)  # removed at the stop only while it is this one
         unix.control = self
         self._servers.append(unix)
 
@@ -122,7 +122,7 @@ class ControlServer:
         next. A client that had connected meanwhile is still taken and answered, then the
         listeners close: closed at once, they dropped such a connection unread, and its
         client was told that the service stopped during its verb."""
-        owned.remove_if_made(self.path, self._made)
+        self._made.remove()
         if self._threads_started:
             time.sleep(QUEUED_LINGER)
         for server in self._servers:

@@ -125,8 +125,8 @@ class Service:
         self.started = time.time()
         self.tls_address: tuple[str, int] | None = None
         self.ray_dir = ""
-        self.root_identity: owned.Identity | None = None
-        self._made: dict[str, owned.Identity | None] = {}  # the files it removes at its stop
+        self.root: owned.Held | None = None  # its root, held: stop once the path names another
+        self._made: dict[str, owned.Held] = {}  # the files it removes at its stop
         self._lock_fd: int | None = None
         self.session: Any = None
         self.zeo: Any = None
@@ -146,7 +146,7 @@ class Service:
         sharing.apply(self.config.root, self.config.workspace,
                       os.path.dirname(self.config.filestorage_path), gid,
                       root_is_ours=self.paths.root_is_ours())
-        self.root_identity = owned.identity(self.config.root)
+        self.root = owned.Held(self.config.root)
         previous = self.paths.read_state()
         if previous.get("ray_dir"):
             ended = reaper.reap(previous["ray_dir"])
@@ -158,7 +158,7 @@ class Service:
         os.environ["RAY_TMPDIR"] = self.ray_dir
         self.paths.write_state({"pid": os.getpid(), "ray_dir": self.ray_dir,
                                 "started": self.started})
-        self._made[self.paths.state] = owned.identity(self.paths.state)
+        self._made[self.paths.state] = owned.Held(self.paths.state)
         # Started before Ray: whenever this process ends, even by SIGKILL, its Ray goes too.
         guardian.start(os.getpid(), self.ray_dir, self.paths.log)
         self._serve_database()  # first: a damaged database fails the start before Ray runs
@@ -212,7 +212,7 @@ class Service:
         while not os.path.exists(self.paths.zeo_socket) and time.monotonic() < deadline:
             time.sleep(0.005)
         os.chmod(self.paths.zeo_socket, 0o600)
-        self._made[self.paths.zeo_socket] = owned.identity(self.paths.zeo_socket)
+        self._made[self.paths.zeo_socket] = owned.Held(self.paths.zeo_socket)
 
     def _listen_tls(self, host: str, port: int) -> None:
         """Requests and the database over TLS, for clients that hold the root's secret."""
@@ -355,7 +355,7 @@ class Service:
         died, and this check must still run then (seen in a test under load: the monitor
         saw the actor die before the raylet's exit was seen, and recovery hung)."""
         while not self.stopping.wait(WATCH_EVERY):
-            if owned.identity(self.config.root) != self.root_identity:
+            if self.root is not None and not self.root.is_there():
                 # Deleted (or replaced): no client can find this service any more.
                 self.request_stop(f"its root {self.config.root} was deleted or replaced")
                 continue
@@ -446,17 +446,25 @@ class Service:
             self._zeo_tls.close()
         if self.zeo is not None:
             _step("stopping the database server", self.zeo.close)
-        owned.remove_if_made(self.paths.zeo_socket, self._made.get(self.paths.zeo_socket))
+        self._remove_own(self.paths.zeo_socket)
         if self.control is not None:
             self.control.stop()  # requests were refused until now, with the reason
         ended = reaper.reap(self.ray_dir)
         if ended:
             log.info("ended %d Ray process(es) that outlived ray.shutdown()", ended)
-        owned.remove_if_made(self.paths.state, self._made.get(self.paths.state))
+        self._remove_own(self.paths.state)
         log.info("stopped")
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
+        if self.root is not None:
+            self.root.release()
+
+    def _remove_own(self, path: str) -> None:
+        """Remove ``path`` if it is still the file this service made there."""
+        held = self._made.pop(path, None)
+        if held is not None:
+            held.remove()
 
 
 def lock_patiently(fd: int, patience: float) -> bool:

@@ -7,6 +7,13 @@ its root gone, must leave those alone: removing the next one's database socket l
 that service up but unreachable, every command timing out, until its idle stop. So a
 file is removed only if the path still names the file (device and inode) this
 service made.
+
+A device and inode number name a file only while the file exists: once deleted, its
+inode number goes to the next file made, and on ext4 a directory deleted and made
+again at once under the same name often gets the same number. The old service then
+took the next one's root for its own, and ran on beside it. So each file is held
+(an ``O_PATH`` descriptor, which reads and locks nothing) from when it is made to
+the stop: a held inode is not freed, and no later file can carry its number.
 """
 
 from __future__ import annotations
@@ -26,9 +33,31 @@ def identity(path: str) -> Identity | None:
     return found.st_dev, found.st_ino
 
 
-def remove_if_made(path: str, made: Identity | None) -> None:
-    """Remove ``path`` if it is still the file identified as ``made`` (nothing if that
-    is None: this service never made it)."""
-    if made is not None and identity(path) == made:
-        with contextlib.suppress(OSError):
-            os.unlink(path)
+class Held:
+    """A file or directory this service made, held until :meth:`release`."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        try:
+            self._fd: int | None = os.open(path, os.O_PATH | os.O_CLOEXEC)
+        except OSError:
+            self._fd = None  # gone already: never its own
+
+    def is_there(self) -> bool:
+        """Whether ``path`` still names the file held."""
+        if self._fd is None:
+            return False
+        held = os.fstat(self._fd)
+        return identity(self.path) == (held.st_dev, held.st_ino)
+
+    def remove(self) -> None:
+        """Remove ``path`` if it still names the file held; then let the file go."""
+        if self.is_there():
+            with contextlib.suppress(OSError):
+                os.unlink(self.path)
+        self.release()
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
