@@ -331,9 +331,13 @@ def _append(path: str, lines: list[bytes]) -> None:
 
 @dataclasses.dataclass
 class _Read:
-    """What has been read of one collected trace."""
+    """What has been read of one collected trace, and the descriptor it was read from,
+    kept open while it is: a held inode is not freed, so a trace deleted and written
+    again under the same name (a job's workspace removed, a repository made again)
+    cannot carry the same inode number and be read on from the old one's offset."""
 
     identity: tuple[int, int]
+    fd: int
     offset: int = 0
     lines: dict[str, list[sf.StatusInfo]] = dataclasses.field(default_factory=dict)
 
@@ -349,12 +353,15 @@ def _collected(path: str) -> dict[str, list[sf.StatusInfo]]:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except FileNotFoundError:
         return {}
+    kept = False
     try:
         st = os.fstat(fd)
         with _lock:
             known = _read.get(path)
             if known is None or known.identity != (st.st_dev, st.st_ino) or st.st_size < known.offset:
-                known = _Read((st.st_dev, st.st_ino))
+                if known is not None:
+                    os.close(_read.pop(path).fd)
+                known, kept = _Read((st.st_dev, st.st_ino), fd), True
             if st.st_size > known.offset:
                 data = os.pread(fd, st.st_size - known.offset, known.offset)
                 complete = data.rpartition(b"\n")[0]  # a partial last line is read next time
@@ -364,10 +371,11 @@ def _collected(path: str) -> dict[str, list[sf.StatusInfo]]:
             _read.pop(path, None)
             _read[path] = known
             while len(_read) > _KEPT:
-                del _read[next(iter(_read))]
+                os.close(_read.pop(next(iter(_read))).fd)
             return known.lines
     finally:
-        os.close(fd)
+        if not kept:
+            os.close(fd)
 
 
 def _index(into: dict[str, list[sf.StatusInfo]], data: bytes) -> None:
