@@ -47,7 +47,10 @@ class Held:
         """Whether ``path`` still names the file held."""
         if self._fd is None:
             return False
-        held = os.fstat(self._fd)
+        try:
+            held = os.fstat(self._fd)
+        except OSError:  # (a network filesystem's stale handle: the file is gone)
+            return False
         return identity(self.path) == (held.st_dev, held.st_ino)
 
     def remove(self) -> None:

@@ -1,7 +1,7 @@
 """A master's collected trace (``backends/runtime/trace.py``) is read on from where the
 last read stopped; a trace deleted and written again under the same name is read
 from its start, even where the filesystem gives the new file the old one's inode
-number (the reader holds the file it read, so its number cannot be reused)."""
+number (ext4 does): the reader compares the trace's first bytes too."""
 
 from __future__ import annotations
 

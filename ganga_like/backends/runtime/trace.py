@@ -331,18 +331,21 @@ def _append(path: str, lines: list[bytes]) -> None:
 
 @dataclasses.dataclass
 class _Read:
-    """What has been read of one collected trace, and the descriptor it was read from,
-    kept open while it is: a held inode is not freed, so a trace deleted and written
-    again under the same name (a job's workspace removed, a repository made again)
-    cannot carry the same inode number and be read on from the old one's offset."""
+    """What has been read of one collected trace, and its first bytes (``head``): a
+    trace deleted and written again under the same name (a job's workspace removed, a
+    repository made again) may get the old one's inode number, which ext4 gives at
+    once, and must not be read on from the old one's offset. Its first line's
+    microseconds tell it from the old one; holding the file instead would leave a
+    ``.nfs`` file behind its removal on NFS."""
 
     identity: tuple[int, int]
-    fd: int
+    head: bytes = b""
     offset: int = 0
     lines: dict[str, list[sf.StatusInfo]] = dataclasses.field(default_factory=dict)
 
 
 _KEPT = 4  # collected traces kept read (recovery reads one master after another)
+_HEAD = 64  # bytes of a collected trace's start compared at each read (its first line's time)
 _read: dict[str, _Read] = {}
 _lock = threading.Lock()
 
@@ -353,29 +356,28 @@ def _collected(path: str) -> dict[str, list[sf.StatusInfo]]:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except FileNotFoundError:
         return {}
-    kept = False
     try:
         st = os.fstat(fd)
         with _lock:
             known = _read.get(path)
-            if known is None or known.identity != (st.st_dev, st.st_ino) or st.st_size < known.offset:
-                if known is not None:
-                    os.close(_read.pop(path).fd)
-                known, kept = _Read((st.st_dev, st.st_ino), fd), True
+            if known is None or known.identity != (st.st_dev, st.st_ino) or st.st_size < known.offset \
+                    or os.pread(fd, len(known.head), 0) != known.head:
+                known = _Read((st.st_dev, st.st_ino))
             if st.st_size > known.offset:
                 data = os.pread(fd, st.st_size - known.offset, known.offset)
                 complete = data.rpartition(b"\n")[0]  # a partial last line is read next time
                 if complete:
                     known.offset += len(complete) + 1
                     _index(known.lines, complete)
+                if len(known.head) < _HEAD:
+                    known.head = os.pread(fd, min(_HEAD, known.offset), 0)
             _read.pop(path, None)
             _read[path] = known
             while len(_read) > _KEPT:
-                os.close(_read.pop(next(iter(_read))).fd)
+                del _read[next(iter(_read))]
             return known.lines
     finally:
-        if not kept:
-            os.close(fd)
+        os.close(fd)
 
 
 def _index(into: dict[str, list[sf.StatusInfo]], data: bytes) -> None:
