@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 
 STORAGE_ID = "1"  # the only storage the service's ZEO server serves
 TURN_LOOK = 1.0  # seconds between looks at a closing server while the service waits its turn
-CLOSE_TURN = 10.0  # the longest a stop waits for a client's commit under way to end
+CLOSE_TURN = 10.0  # the longest a stop waits for its clients' connections and commits to end
 
 
 class ServingZEO(StorageServer):
@@ -84,18 +84,19 @@ class ServingZEO(StorageServer):
         deadline = time.monotonic() + CLOSE_TURN
         for done in closed:
             done.wait(max(0.0, deadline - time.monotonic()))
-        self._last_turn()
+        self._last_turn(deadline)
         super().close(join_timeout)
 
-    def _last_turn(self) -> None:
+    def _last_turn(self, deadline: float) -> None:
         """Take the commit lock, for good, before ZEO's close closes the FileStorage: a
         client's commit between its vote and its end (its connection being closed aborts
         it) finishes first. ZEO closed the file under it, and that client's vote failed
         with "seek of closed file", a traceback in its script (seen in the crowd soak).
-        Not granted within CLOSE_TURN seconds, the close goes on as before."""
+        Not granted by ``deadline`` (one CLOSE_TURN for the whole stop), the close goes
+        on as before."""
         turn = _Turn(self.acceptor.event_loop)
         self.lock_managers[STORAGE_ID].lock(turn, turn.take)
-        if not turn.granted.wait(CLOSE_TURN):
+        if not turn.granted.wait(max(0.0, deadline - time.monotonic())):
             log.warning("a client's commit still held the database's lock after %g s; "
                         "closing the database anyway", CLOSE_TURN)
 
