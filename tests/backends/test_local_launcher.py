@@ -52,13 +52,31 @@ def _states(spec) -> list[str]:
     return [info.state for info in sf.StatusFile(os.path.join(spec.workdir, "status")).history()]
 
 
+def _zombies() -> set[int]:
+    found = set()
+    for child in psutil.Process().children():
+        try:
+            if child.status() == psutil.STATUS_ZOMBIE:
+                found.add(child.pid)
+        except psutil.Error:
+            pass
+    return found
+
+
 def _no_zombies() -> None:
-    zombies = [c.pid for c in psutil.Process().children() if c.status() == psutil.STATUS_ZOMBIE]
-    assert not zombies, f"children left unreaped: {zombies}"
+    """No child of ours left unreaped by the actor (beyond those other tests in this
+    process left before this one began)."""
+    left = _zombies() - _zombies_before
+    assert not left, f"children left unreaped: {sorted(left)}"
+
+
+_zombies_before: set[int] = set()
 
 
 @pytest.fixture
 def actor():
+    _zombies_before.clear()
+    _zombies_before.update(_zombies())
     made = []
 
     def make(**options) -> LocalActor:
