@@ -20,7 +20,8 @@ from ganga_like.backends import base
 from ganga_like.backends.local.actor import LAUNCHER_PATIENCE, LocalActor
 from ganga_like.backends.runtime import status_file as sf
 
-from .contract import EventLog
+from .contract import EventLog, stop_quietly
+from .test_local_contract import _make_actors
 
 WAITS_FOR_GO = "while [ ! -e {go} ]; do sleep 0.02; done; echo $GANGA_LIKE_MARKER >> {ran}"
 COUNTS = "echo $GANGA_LIKE_MARKER >> {ran}"
@@ -46,6 +47,27 @@ def _exe(proc: psutil.Process) -> str | None:
         return proc.exe()
     except psutil.Error:
         return None
+
+
+def _stop(launcher: psutil.Process) -> None:
+    """SIGSTOP, and wait until it took effect (a signal is delivered in a moment, not at once)."""
+    launcher.send_signal(signal.SIGSTOP)
+    _until(lambda: launcher.status() == psutil.STATUS_STOPPED, "the launcher did not stop")
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def _every_thread_gone(pid: int) -> bool:
+    """No thread of ``pid`` runs (its leader a zombie at most): its descriptors are closed."""
+    try:
+        return len(os.listdir(f"/proc/{pid}/task")) <= 1 and _gone(pid)
+    except FileNotFoundError:
+        return True
 
 
 def _states(spec) -> list[str]:
@@ -132,7 +154,7 @@ def test_a_lost_launcher_loses_no_subjob_and_runs_none_twice(actor, specs, tmp_p
     local.submit([ended, running])
     _until(lambda: sf.RUN_DONE in _states(ended) and sf.RUNNING in _states(running),
            "the launcher did not make the first two wrappers")
-    launcher.send_signal(signal.SIGSTOP)
+    _stop(launcher)
     local.submit([never])
     launcher.send_signal(signal.SIGKILL)
     log = EventLog(local)
@@ -175,7 +197,7 @@ def test_a_launcher_that_stops_answering_is_replaced_by_the_actor_itself(actor, 
     ran = tmp_path / "ran"
     (job,) = specs([["/bin/sh", "-c", COUNTS.format(ran=ran)]])
     launcher = _launcher(local)
-    launcher.send_signal(signal.SIGSTOP)
+    _stop(launcher)
     started = time.monotonic()
     local.submit([job])
     log = EventLog(local)
@@ -186,3 +208,34 @@ def test_a_launcher_that_stops_answering_is_replaced_by_the_actor_itself(actor, 
     assert local.ping()["launcher"] is None
     assert not launcher.is_running() or launcher.status() == psutil.STATUS_ZOMBIE
     _no_zombies()
+
+
+@pytest.fixture
+def ray_actor(ray_session, leftover_check, actor_pool):
+    yield from _make_actors(actor_pool)
+
+
+def test_an_actor_killed_with_requests_at_its_launcher_starts_none_of_them(ray_actor, specs, tmp_path):
+    """The actor (a Ray actor) SIGKILLed while its launcher holds three requests not read
+    yet: the launcher exits without making any (an ended actor starts nothing new; the
+    recovery finds those subjobs only accepted and sends them again)."""
+    client = ray_actor(concurrency=3)
+    info = client.ping()
+    actor_pid = info["pid"]
+    (launcher,) = [child for child in psutil.Process(actor_pid).children() if _exe(child) == info["launcher"]]
+    ran = tmp_path / "ran"
+    jobs = specs([["/bin/sh", "-c", COUNTS.format(ran=ran)]] * 3)
+    _stop(launcher)
+    client.submit(jobs)  # returns once the requests are sent
+    os.kill(actor_pid, signal.SIGKILL)
+    # Until its last thread has exited, its descriptors are still open: a launcher that
+    # reads a request before then makes it (a spawn of the actor's last moment, which
+    # the recovery finds by its marker as any started work).
+    _until(lambda: _every_thread_gone(actor_pid), "the actor's process never died")
+    stop_quietly(client)  # (its pool forgets it)
+    launcher.send_signal(signal.SIGCONT)
+    _until(lambda: _gone(launcher.pid), "the launcher outlived its actor")
+    time.sleep(0.3)  # time enough for a wrapper that (wrongly) was made to run
+    assert not ran.exists(), [open(os.path.join(j.workdir, "status")).read() for j in jobs] + [
+        launcher.pid, actor_pid]
+    assert all(_states(job) == [sf.CREATED] for job in jobs), [_states(job) for job in jobs]
