@@ -418,11 +418,9 @@ class RunTableMachine(RuleBasedStateMachine):
         follower = self.followers.pop(leader.fqid, None)
         if follower is not None and follower.state == rs.PRIMED:
             self.table.move(follower, rs.RUNNING, "the run it follows ended")
-        elif follower is not None and follower.state == rs.PRIMING:  # not answered yet
-            self.table.move(follower, rs.STARTING, "the run it follows ended first")
 
     @precondition(lambda self: [r for r in self._runs(rs.RUNNING) if r.fqid not in self.followers])
-    @rule(data=st.data(), spawned=st.sampled_from(["yes", "no", "not yet"]))
+    @rule(data=st.data(), spawned=st.booleans())
     def prime(self, data, spawned) -> None:
         leader = data.draw(st.sampled_from([r for r in self._runs(rs.RUNNING)
                                             if r.fqid not in self.followers]))
@@ -432,25 +430,11 @@ class RunTableMachine(RuleBasedStateMachine):
         if follower is None:
             return
         assert follower.state == rs.PRIMING and follower.grant is None
-        self.followers[leader.fqid] = follower
-        if spawned != "not yet":  # (Local's launcher answers later)
-            self._answer(leader.fqid, spawned == "yes")
-
-    def _answer(self, leader: str, spawned: bool) -> None:
-        follower = self.followers[leader]
         if spawned:
             self.table.move(follower, rs.PRIMED, "its wrapper waits")
+            self.followers[leader.fqid] = follower
         else:
-            del self.followers[leader]
             self.table.move(follower, rs.QUEUED, "its wrapper could not be spawned", first=True)
-
-    @precondition(lambda self: any(f.state == rs.PRIMING for f in self.followers.values()))
-    @rule(data=st.data(), spawned=st.booleans())
-    def answer(self, data, spawned) -> None:
-        """The launcher answers for a follower whose leader still runs."""
-        leader = data.draw(st.sampled_from(sorted(k for k, f in self.followers.items()
-                                                  if f.state == rs.PRIMING)))
-        self._answer(leader, spawned)
 
     def _reference_follower(self, leader: Run) -> Run | None:
         """The rule, plainly: the run the next pick would take, if it fits the leader's

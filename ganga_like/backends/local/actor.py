@@ -57,7 +57,6 @@ from ganga_like.backends.runtime import native, outcome, procs, trace
 from ganga_like.backends.runtime import runs as rs
 from ganga_like.backends.runtime import status_file as sf
 from ganga_like.backends.runtime.actor import RuntimeActor
-from ganga_like.backends.runtime.launcher import Environment, Launched, Launcher, encode_environment
 from ganga_like.backends.runtime.runs import LINGERING_DETAIL, RUNNING_DETAIL, Run
 from ganga_like.ray_runtime import import_ray
 
@@ -66,11 +65,10 @@ LINGER_RECHECK = 0.25  # seconds between checks of subjobs whose processes outli
 LEFTOVER_GRACE = 2.0  # TERM to KILL, for what a payload left behind when its wrapper ended
 SUBMIT_CHUNK = 64  # specs prepared on disk per step of submit()
 NEVER_RAN = "its wrapper ended while it waited for its slot: it never ran"
-# A wrapper spawned here starts as one the launcher makes: no signal blocked, none of
-# those CPython ignores (SIGPIPE, SIGXFSZ) still ignored down to the payload.
+# A wrapper starts with no signal blocked and with those CPython ignores (SIGPIPE,
+# SIGXFSZ) at their defaults: an ignored signal stays ignored across exec, down to the
+# payload (`yes | head -1` would end with an error instead of quietly).
 CLEAN_SIGNALS: dict[str, Any] = {"setsigdef": (signal.SIGPIPE, signal.SIGXFSZ), "setsigmask": ()}
-LAUNCHER_PATIENCE = 10.0  # seconds: a launcher that has not answered by then (stopped, stuck) is lost
-OWN_VARIABLES = frozenset({procs.MARKER_VAR, CUDA_VARIABLE, HELD_VARIABLE})  # set per run
 
 _EnvKey = tuple[dict[str, str] | None, dict[str, str]]  # a spec's (base_env, env)
 
@@ -87,18 +85,6 @@ class LocalRun(Run):
     follower: LocalRun | None = None  # primed to start in its slot the moment it ends
     call_off: int = -1  # a follower's pipe to its wrapper: closed, the wrapper ends unrun
     turn_came: bool = False  # a follower whose leader ended: its wrapper went on
-
-
-@dataclasses.dataclass(eq=False)
-class _Launch:
-    """A request to the launcher not answered yet: the run it is for, what it will hold,
-    and, for a follower, its leader and the actor's end of its call-off pipe."""
-
-    run: LocalRun
-    grant: Grant
-    leader: LocalRun | None = None
-    call_off: int = -1
-    sent: float = dataclasses.field(default_factory=time.monotonic)
 
 
 class LocalActor(RuntimeActor):
@@ -126,18 +112,14 @@ class LocalActor(RuntimeActor):
         self._wrapper = self._command[-1]
         self._spawn_directly = len(self._command) == 1  # the native wrapper (see _launch)
         self._own_env = dict(os.environ)
-        # (the base_env and env it was worked out for, the payload environment, and that
-        # without the variables each run sets, encoded for the launcher): _environment
-        self._last_env: tuple[_EnvKey | None, dict[str, str], Environment | None] = (None, {}, None)
+        # (the base_env and env it was worked out for, the payload environment): _environment
+        self._last_env: tuple[_EnvKey | None, dict[str, str]] = (None, {})
         self._watched: dict[int, LocalRun] = {}  # pidfd -> run
         self._devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)  # shared by every start
         self._std_actions = [(os.POSIX_SPAWN_DUP2, self._devnull, fd) for fd in (0, 1, 2)]
         self._epoll = select.epoll()
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._epoll.register(self._wake_r, select.EPOLLIN)
-        self._launcher = self._start_launcher()
-        self._launching: dict[int, _Launch] = {}  # request id -> what it is for (cond held)
-        self._priming_failed = False  # a follower could not be made: none more until a run ends
         self._loop("local-watcher", self._watch_round, on_exit=self._close_fds)
 
     # ------------------------------------------------------------------ submitting
@@ -191,14 +173,11 @@ class LocalActor(RuntimeActor):
         spec = run.spec
         assert spec is not None
         grant = run.grant or Grant()
-        own = self._own_variables(run, grant)
+        env = self._launch_environment(run, grant)
         argv = [*self._command, spec.workdir, spec.exe, *spec.args]
         popen = None
         before = procs.boot_clock_ns()
         try:
-            if self._ask_launcher(_Launch(run, grant), argv, spec, own):
-                return None  # the watcher goes on when the launcher answers (_on_launched)
-            env = {**self._environment(spec), **own}
             if self._spawn_directly:
                 # The native wrapper closes inherited descriptors and enters its output
                 # directory itself: posix_spawn (a vfork, no Python in the child) is
@@ -212,23 +191,14 @@ class LocalActor(RuntimeActor):
                 pid = popen.pid
             after = procs.boot_clock_ns()
         except (OSError, ValueError) as error:  # ValueError: a NUL in an argument or variable
-            return self._could_not_start(run, str(error))
-        self._watch_started(run, pid, procs.spawned_start_time(pid, before, after), grant, popen)
-        return None
-
-    def _could_not_start(self, run: LocalRun, error: str) -> None:
-        reason = f"cannot start the wrapper {self._wrapper}: {error}"
-        sf.append_quietly(run.status_path, sf.WRAPPER_ERROR, f"exit=126 {reason}")
-        self._not_started(run, reason)
-
-    def _watch_started(self, run: LocalRun, pid: int, created: float | None, grant: Grant,
-                       popen: subprocess.Popen | None = None) -> None:
-        """Watch the wrapper ``pid`` just started for ``run`` (our child) and report it."""
+            reason = f"cannot start the wrapper {self._wrapper}: {error}"
+            sf.append_quietly(run.status_path, sf.WRAPPER_ERROR, f"exit=126 {reason}")
+            return self._not_started(run, reason)
         # Our child is not reaped before we waitpid it: its pid and start time are stable.
         pidfd = os.pidfd_open(pid)
         # What it holds goes with its handle (stored with the subjob): an actor that
         # adopts it after a restart holds the same again.
-        handle = self._handle(run, pid, created, grant)
+        handle = self._handle(run, pid, procs.spawned_start_time(pid, before, after), grant)
         with self._cond:
             run.popen, run.child, run.pidfd = popen, True, pidfd
             self._watched[pidfd] = run
@@ -236,14 +206,16 @@ class LocalActor(RuntimeActor):
             self._started(run, handle)
             self._cond.notify_all()
 
-    def _own_variables(self, run: LocalRun, grant: Grant) -> dict[str, str]:
-        """What the wrapper's environment adds to the payload's (``OWN_VARIABLES``): its
-        marker, its GPUs and what it holds."""
-        assert run.spec is not None
-        # CUDA: its own GPUs; none: empty, so no GPU. HELD: read back on adoption when the
-        # service died before its STARTED handle was stored.
-        return {procs.MARKER_VAR: run.spec.marker, CUDA_VARIABLE: gpu_visible(grant.gpu_ids),
-                HELD_VARIABLE: held_text(run.slots, grant)}
+    def _launch_environment(self, run: LocalRun, grant: Grant) -> dict[str, str]:
+        """The wrapper's environment: the payload's, its marker, its GPUs and what it holds."""
+        spec = run.spec
+        assert spec is not None
+        env = self._environment(spec)
+        env[procs.MARKER_VAR] = spec.marker
+        env[CUDA_VARIABLE] = gpu_visible(grant.gpu_ids)  # its own GPUs; none: empty, so no GPU
+        # Read back on adoption when the service died before its STARTED handle was stored.
+        env[HELD_VARIABLE] = held_text(run.slots, grant)
+        return env
 
     def _handle(self, run: LocalRun, pid: int, created: float | None, grant: Grant) -> Handle:
         """The handle of a wrapper just spawned (what it holds goes with it: an actor that
@@ -258,8 +230,8 @@ class LocalActor(RuntimeActor):
     def _prime_followers(self) -> None:
         """(watcher thread: the leaders' pidfds are closed only here) Give each running
         subjob of ours that has none a follower, while the queue has one that fits."""
-        if not self._spawn_directly or self._priming_failed:
-            return  # the bash wrapper cannot wait on a pidfd; or priming just failed
+        if not self._spawn_directly:
+            return  # the bash wrapper cannot wait on a pidfd
         while True:
             with self._cond:
                 if not self._runs.count(rs.QUEUED):
@@ -278,8 +250,7 @@ class LocalActor(RuntimeActor):
                 return  # back at the head of the queue: its normal start reports why
 
     def _prime(self, leader: LocalRun, run: LocalRun) -> bool:
-        """Spawn ``run``'s wrapper to wait for ``leader``'s end (module docstring); False
-        if it went back to the head of the queue."""
+        """Spawn ``run``'s wrapper to wait for ``leader``'s end (module docstring)."""
         spec = run.spec
         assert spec is not None
         call_off_r = call_off_w = -1
@@ -287,166 +258,36 @@ class LocalActor(RuntimeActor):
         try:
             outcome.prepare(run.workdir, sf.StatusInfo(sf.CREATED, "starting", time.time()).line())
             grant = Grant()  # a follower asks nothing of the pool (RunTable.take_follower)
-            own = self._own_variables(run, grant)
+            env = self._launch_environment(run, grant)
             call_off_r, call_off_w = os.pipe2(os.O_CLOEXEC)
-            argv = [self._command[0], "--after", spec.workdir, spec.exe, *spec.args]
-            if self._ask_launcher(_Launch(run, grant, leader, call_off_w), argv, spec, own,
-                                  (leader.pidfd, call_off_r)):
-                os.close(call_off_r)  # the request holds its own copy
-                return True
-            env = {**self._environment(spec), **own}
             actions = [*self._std_actions, (os.POSIX_SPAWN_DUP2, leader.pidfd, 3),
                        (os.POSIX_SPAWN_DUP2, call_off_r, 4)]
             before = procs.boot_clock_ns()
-            pid = os.posix_spawn(argv[0], argv, env, setsid=True, file_actions=actions, **CLEAN_SIGNALS)
+            pid = os.posix_spawn(self._command[0], [self._command[0], "--after", spec.workdir,
+                                                    spec.exe, *spec.args],
+                                 env, setsid=True, file_actions=actions, **CLEAN_SIGNALS)
             after = procs.boot_clock_ns()
             pidfd = os.pidfd_open(pid)
         except (OSError, ValueError):
-            if call_off_r >= 0:
-                os.close(call_off_r)
-            self._unprime(leader, run, call_off_w, pid)
+            for fd in (call_off_r, call_off_w):
+                if fd >= 0:
+                    os.close(fd)
+            if pid:  # spawned, then no pidfd: called off above, it ends at once
+                os.waitpid(pid, 0)
+            with self._cond:
+                leader.follower = None
+                self._runs.move(run, rs.QUEUED, "its wrapper could not be spawned", first=True)
+                self._cond.notify_all()
             return False
         os.close(call_off_r)
-        self._watch_primed(leader, run, pid, pidfd, procs.spawned_start_time(pid, before, after),
-                           Grant(), call_off_w)
-        return True
-
-    def _watch_primed(self, leader: LocalRun, run: LocalRun, pid: int, pidfd: int,
-                      created: float | None, grant: Grant, call_off: int) -> None:
-        """Watch the follower wrapper ``pid`` just made for ``run`` (our child)."""
-        handle = self._handle(run, pid, created, grant)
+        handle = self._handle(run, pid, procs.spawned_start_time(pid, before, after), grant)
         with self._cond:
-            run.handle, run.child, run.pidfd, run.call_off = handle, True, pidfd, call_off
+            run.handle, run.child, run.pidfd, run.call_off = handle, True, pidfd, call_off_w
             self._watched[pidfd] = run
             self._epoll.register(pidfd, select.EPOLLIN)
             self._runs.move(run, rs.PRIMED, f"its wrapper waits for {leader.fqid} to end")
             self._cond.notify_all()
-
-    def _unprime(self, leader: LocalRun, run: LocalRun, call_off: int, pid: int = 0) -> None:
-        """``run``'s follower wrapper could not be made or watched: called off (it ends
-        without running) and back at the head of the queue, where its normal start
-        reports what goes wrong."""
-        if call_off >= 0:
-            os.close(call_off)
-        if pid:  # made, then not watched: called off above, it ends at once
-            _reap_pid(pid)
-        with self._cond:
-            if leader.follower is run:
-                leader.follower = None
-            slot_freed = run.state == rs.STARTING  # its leader had ended: it had that slot
-            self._runs.move(run, rs.QUEUED, "its wrapper could not be spawned", first=True)
-            self._cond.notify_all()
-        self._priming_failed = True  # not again before a run ends: no loop of failures
-        if slot_freed:
-            self._fill_slots()
-
-    # ------------------------------------------------------------------ the launcher
-
-    def _start_launcher(self) -> Launcher | None:
-        """The native launcher (``runtime/launcher.py``), where the native wrapper runs;
-        None (the actor spawns for itself) where it cannot be built or started."""
-        if not self._spawn_directly:
-            return None
-        path = native.native_launcher()
-        if path is None:
-            return None
-        try:
-            launcher = Launcher(path)
-        except OSError:
-            return None
-        self._epoll.register(launcher.fileno(), select.EPOLLIN)
-        return launcher
-
-    def _ask_launcher(self, launch: _Launch, argv: list[str], spec: SubjobSpec, own: dict[str, str],
-                      fds: tuple[int, ...] = ()) -> bool:
-        """Send ``launch``'s request (the payload's environment for ``spec`` and ``own``);
-        False when the caller must spawn it itself. ValueError: an argument or variable
-        no process can be given."""
-        if self._launcher is None:
-            return False
-        env = self._environment_block(spec)
-        with self._cond:  # recorded before the watcher can read the answer
-            if self._launcher is None:
-                return False
-            request = self._launcher.send(argv, env, own, fds)
-            if request is None:
-                return False
-            self._launching[request] = launch
-            return True
-
-    def _on_launched(self, answers: list[Launched]) -> None:
-        """(watcher) The launcher's answers: a wrapper made is watched and reported as if
-        the actor had spawned it."""
-        for answer in answers:
-            with self._cond:
-                launch = self._launching.pop(answer.id, None)
-            if launch is None:
-                continue
-            created = (procs.spawned_start_time(answer.pid, answer.before_ns, answer.after_ns)
-                       if answer.pid and not answer.error else None)
-            self._settle(launch, answer.pid, answer.error, created)
-
-    def _settle(self, launch: _Launch, pid: int, error: int, created: float | None) -> None:
-        """``launch`` answered: its wrapper ``pid`` runs, or ``error`` says why not (a
-        start is then a submission failure; a follower goes back to the queue)."""
-        run = launch.run
-        if error:
-            if pid:
-                _reap_pid(pid)  # made, and its exec failed: our zombie
-            if launch.leader is not None:
-                self._unprime(launch.leader, run, launch.call_off)
-            else:
-                self._could_not_start(run, f"[Errno {error}] {os.strerror(error)}")
-            return
-        if run.state == rs.STARTING:  # a start, or a follower whose leader ended meanwhile
-            run.call_off = launch.call_off  # a follower's: open until its wrapper has ended
-            self._watch_started(run, pid, created, launch.grant)
-            return
-        leader = launch.leader
-        assert leader is not None  # (a start is STARTING until answered)
-        try:
-            pidfd = os.pidfd_open(pid)
-        except OSError:
-            self._unprime(leader, run, launch.call_off, pid)
-            return
-        self._watch_primed(leader, run, pid, pidfd, created, launch.grant, launch.call_off)
-
-    def _read_launcher(self) -> None:
-        """(watcher) Take the launcher's answers."""
-        launcher = self._launcher
-        if launcher is None:
-            return
-        answers = launcher.answers()
-        if answers:
-            self._on_launched(answers)
-        if answers is None:
-            self._launcher_lost()
-
-    def _launcher_lost(self) -> None:
-        """(watcher) The launcher ended (killed, or it failed): the actor spawns for
-        itself from now on. What it was asked for and did not answer is found: a wrapper
-        it made is our child carrying the run's marker (or, already ended, the wrapper
-        the run's status file names); the others were not made and start again."""
-        with self._cond:
-            launcher, self._launcher = self._launcher, None
-            pending, self._launching = self._launching, {}
-        if launcher is None:
-            return
-        self._epoll.unregister(launcher.fileno())
-        launcher.close(kill=True)  # gone already, or stuck: nothing more comes from it
-        made = _made_by(launcher.path)
-        for launch in pending.values():
-            run = launch.run
-            pid = made.get(run.marker) or _ended_wrapper(run)
-            if pid:
-                self._settle(launch, pid, 0, procs.start_time(pid))
-            elif launch.leader is not None:
-                self._unprime(launch.leader, run, launch.call_off)
-            else:
-                with self._cond:
-                    self._runs.move(run, rs.QUEUED, "its launcher ended before it answered", first=True)
-                    self._cond.notify_all()
-        self._fill_slots()
+        return True
 
     def _call_off(self, runs: list[LocalRun]) -> None:
         """Before a kill signals anything: the followers among ``runs`` whose turn has not
@@ -468,33 +309,19 @@ class LocalActor(RuntimeActor):
         """(cond held) ``leader``'s wrapper ended, after its own event: its follower
         started in its slot, unless a kill has it."""
         follower, leader.follower = leader.follower, None
-        if follower is None or follower.killing:
-            return
-        if follower.state == rs.PRIMED:
+        if follower is not None and follower.state == rs.PRIMED and not follower.killing:
             self._started(follower, follower.handle)
-        elif follower.state == rs.PRIMING:  # the launcher has not answered: made, it starts at once
-            self._runs.move(follower, rs.STARTING, f"{leader.fqid} ended before its wrapper was made")
 
     def _environment(self, spec: SubjobSpec) -> dict[str, str]:
-        """``payload_environment(spec)``, worked out once for the subjobs of a batch (they
-        share one ``base_env`` and mostly the same ``env``); not to be changed."""
+        """A copy of ``payload_environment(spec)``, worked out once for the subjobs of a
+        batch (they share one ``base_env`` and mostly the same ``env``)."""
         key = (spec.base_env, spec.env)
-        known, env, _ = self._last_env
+        known, env = self._last_env
         if known is None or known != key:  # compared by value: a dict changed in place is seen
             env = payload_environment(spec, self._own_env)
             self._last_env = ((dict(spec.base_env) if spec.base_env is not None else None,
-                               dict(spec.env)), env, None)
-        return env
-
-    def _environment_block(self, spec: SubjobSpec) -> Environment:
-        """:meth:`_environment` without ``OWN_VARIABLES``, encoded once for the launcher."""
-        env = self._environment(spec)
-        known, same, block = self._last_env
-        if same is not env or block is None:  # (not env: another batch's, worked out meanwhile)
-            block = encode_environment({k: v for k, v in env.items() if k not in OWN_VARIABLES})
-            if same is env:
-                self._last_env = (known, same, block)
-        return block
+                               dict(spec.env)), env)
+        return dict(env)
 
     def _not_started(self, run: LocalRun, reason: str) -> None:
         with self._cond:
@@ -506,7 +333,7 @@ class LocalActor(RuntimeActor):
 
     def _watch_round(self) -> None:
         try:
-            ready = self._epoll.poll(self._watch_timeout())
+            ready = self._epoll.poll(LINGER_RECHECK if self._runs.count(rs.LINGERING) else -1)
         except InterruptedError:
             return
         ended: list[LocalRun] = []
@@ -518,10 +345,6 @@ class LocalActor(RuntimeActor):
                     ended.append(run)
         if any(fd == self._wake_r for fd, _ in ready):
             _drain(self._wake_r)
-        if self._launcher is not None and any(fd == self._launcher.fileno() for fd, _ in ready):
-            self._read_launcher()
-        if self._launcher is not None and self._launcher_overdue() <= 0:
-            self._launcher_lost()  # (it is killed: whatever it made is found as if it had died)
         if ended:
             try:
                 self._on_ended(ended)
@@ -533,24 +356,7 @@ class LocalActor(RuntimeActor):
                 raise
         if self._runs.count(rs.LINGERING):
             self._check_lingering()
-        if ended:
-            self._priming_failed = False
         self._prime_followers()
-
-    def _watch_timeout(self) -> float:
-        """How long a round may wait for an event: for ever, unless runs linger or the
-        launcher owes answers."""
-        timeout = LINGER_RECHECK if self._runs.count(rs.LINGERING) else -1.0
-        overdue = self._launcher_overdue()
-        if overdue != float("inf"):
-            timeout = max(0.0, overdue if timeout < 0 else min(overdue, timeout))
-        return timeout
-
-    def _launcher_overdue(self) -> float:
-        """Seconds until the oldest request unanswered is :data:`LAUNCHER_PATIENCE` old (inf: none)."""
-        with self._cond:
-            oldest = min((launch.sent for launch in self._launching.values()), default=None)
-        return float("inf") if oldest is None else oldest + LAUNCHER_PATIENCE - time.monotonic()
 
     def _on_ended(self, ended: list[LocalRun]) -> None:
         # Leaders first: a follower whose leader ended in the same round has started.
@@ -651,15 +457,10 @@ class LocalActor(RuntimeActor):
             # Followers not started end without running (the actor that adopts the work
             # sends them again); those started are found by their marker.
             calls_off = [run.call_off for run in self._watched.values() if run.call_off >= 0]
-            calls_off += [launch.call_off for launch in self._launching.values() if launch.call_off >= 0]
             for fd in [*calls_off, *self._watched, self._wake_r, self._wake_w, self._devnull]:
                 os.close(fd)
             self._watched.clear()
-            self._launching.clear()
             self._wake_w = -1
-            launcher, self._launcher = self._launcher, None
-        if launcher is not None:  # it starts nothing more once our end is closed
-            launcher.close()
         self._epoll.close()
 
     # ------------------------------------------------------------------ killing
@@ -753,7 +554,6 @@ class LocalActor(RuntimeActor):
         pool = self._runs.pool
         assert pool is not None
         return {"concurrency": self._runs.cap, "wrapper": self._wrapper,
-                "launcher": self._launcher.path if self._launcher is not None else None,
                 "followers": self._runs.count(rs.PRIMED), "gpu_ids": list(pool.gpus.ids),
                 "gpus_free": pool.gpus.free, "memory_mb": pool.memory_mb,
                 "memory_reserved_mb": pool.reserved_mb}
@@ -784,41 +584,6 @@ def _reap(run: LocalRun) -> int | None:
     except ChildProcessError:
         return None
     return os.waitstatus_to_exitcode(wait_status) if pid else None
-
-
-def _reap_pid(pid: int) -> None:
-    """Reap our own child ``pid``, which ends at once (its exec failed, or called off)."""
-    try:
-        os.waitpid(pid, 0)
-    except ChildProcessError:
-        pass
-
-
-def _made_by(launcher: str, patience: float = 2.0) -> dict[str, int]:
-    """Our children a lost launcher made, by marker: once none of them is still between
-    its clone and its exec (running the launcher's own program), up to ``patience`` s."""
-    deadline = time.monotonic() + patience
-    while True:
-        children = procs.own_children()
-        if not any(procs.program_of(pid) == launcher for pid in children) or time.monotonic() > deadline:
-            break
-        time.sleep(0.005)
-    made = {}
-    for pid in children:
-        marker = procs.read_marker(pid)
-        if marker:
-            made[marker] = pid
-    return made
-
-
-def _ended_wrapper(run: LocalRun) -> int:
-    """The wrapper ``run``'s status file names, if it is our child (a zombie: it ended
-    before its launcher was found lost); 0 if none."""
-    lines = outcome.history(run.workdir)
-    since = max((i for i, line in enumerate(lines) if line.state == sf.CREATED), default=0)
-    note = outcome.last_running(lines[since:])  # this start's, not an earlier attempt's
-    wrapper = note.wrapper if note is not None else 0
-    return wrapper if wrapper and procs.parent_of(wrapper) == os.getpid() else 0
 
 
 def _drain(fd: int) -> None:

@@ -29,7 +29,6 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE = os.path.join(HERE, "wrapper.c")
-LAUNCHER_SOURCE = os.path.join(HERE, "launcher.c")
 SHELL_WRAPPER = os.path.join(HERE, "wrapper.sh")
 BUILD_RECIPE = b"musl-gcc -O2 -static | cc -O2 [-static]"
 
@@ -43,24 +42,13 @@ def native_wrapper(build: bool = True) -> str | None:
     """Path of the compiled wrapper, building it if needed; None if it cannot be built."""
     if os.environ.get("GANGA_LIKE_SHELL_WRAPPER"):
         return None  # forced: e.g. to test the bash wrapper's contract
-    return _built(SOURCE, "wrapper", build)
-
-
-def native_launcher(build: bool = True) -> str | None:
-    """Path of the compiled launcher (``launcher.c``: spawns wrappers for the Local
-    actor), building it if needed; None if it cannot be built."""
-    return _built(LAUNCHER_SOURCE, "launcher", build)
-
-
-def _built(source: str, name: str, build: bool) -> str | None:
-    """``source`` compiled into the per-user cache as ``<name>-<hash>-<machine>``."""
     builds = _builds()
-    with open(source, "rb") as handle:
+    with open(SOURCE, "rb") as handle:
         # The build recipe is part of the key: a change of flags rebuilds too, and so
         # does a compiler that appears (musl-gcc installed after the first build).
         recipe = BUILD_RECIPE + (b" musl" if builds and builds[0][0].endswith("musl-gcc") else b"")
         digest = hashlib.sha256(handle.read() + recipe).hexdigest()[:16]
-    target = os.path.join(_cache_dir(), f"{name}-{digest}-{platform.machine()}")
+    target = os.path.join(_cache_dir(), f"wrapper-{digest}-{platform.machine()}")
     if os.access(target, os.X_OK):
         return target
     if not build:
@@ -68,11 +56,11 @@ def _built(source: str, name: str, build: bool) -> str | None:
     if not builds:
         return None
     os.makedirs(os.path.dirname(target), exist_ok=True)
-    fd, temporary = tempfile.mkstemp(dir=os.path.dirname(target), prefix=f".{name}-")
+    fd, temporary = tempfile.mkstemp(dir=os.path.dirname(target), prefix=".wrapper-")
     os.close(fd)
     try:
         for command in builds:
-            result = subprocess.run([*command, "-o", temporary, source],
+            result = subprocess.run([*command, "-o", temporary, SOURCE],
                                     capture_output=True, text=True, timeout=120)
             if result.returncode == 0:
                 break

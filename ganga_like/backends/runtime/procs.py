@@ -184,30 +184,6 @@ def _group_has_live_member(pgid: int) -> bool:
     return False
 
 
-def own_children() -> list[int]:
-    """The pids of this process's children (zombies too)."""
-    try:
-        return [child.pid for child in psutil.Process().children()]
-    except psutil.Error:
-        return []
-
-
-def parent_of(pid: int) -> int | None:
-    """The parent pid of ``pid`` (a zombie's too), None if there is no such process."""
-    try:
-        return psutil.Process(pid).ppid()
-    except psutil.Error:
-        return None
-
-
-def program_of(pid: int) -> str | None:
-    """The program ``pid`` runs (``/proc/<pid>/exe``), None if it cannot be read."""
-    try:
-        return os.readlink(f"/proc/{pid}/exe")
-    except OSError:
-        return None
-
-
 def read_marker(pid: int) -> str | None:
     """The value of GANGA_LIKE_MARKER in the environment ``pid`` was started with."""
     return read_variable(pid, _MARKER_NEEDLE)

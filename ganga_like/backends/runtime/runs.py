@@ -15,8 +15,7 @@ queued      waiting in the actor: no free slot, or no host assigned yet
 starting    being handed over (a process spawned, a Ray task created, hosts
             verified); settles in a moment: ``kill()`` waits for it
 priming     taken from the queue to follow a running run in its slot, its wrapper
-            being spawned (Local: by its launcher); settles in a moment: ``kill()``
-            waits for it; ``starting`` if the run it follows ends first
+            being spawned; settles in a moment: ``kill()`` waits for it
 primed      its wrapper waits for the run it follows to end, then starts at once
             (Local: the slot changes hands without the actor); holds no slot
 pending     handed over, its wrapper not started yet (a Ray task waiting for a
@@ -66,7 +65,6 @@ RUN_MOVES: dict[tuple[str, str], str] = {
     (QUEUED, PRIMING): "next in the queue, to follow a running run in its slot",
     (PRIMING, PRIMED): "its wrapper waits for the run it follows to end",
     (PRIMING, QUEUED): "its wrapper could not be spawned: back to the head of the queue",
-    (PRIMING, STARTING): "the run it follows ended before its wrapper was made: it starts in that slot",
     (PRIMED, RUNNING): "the run it follows ended: its wrapper started in that slot",
     (PRIMED, DONE): "killed, or its wrapper ended before the run it follows did",
     (PENDING, RUNNING): "its wrapper started",

@@ -276,8 +276,7 @@ class RunTable:
         """The pool follows the run: taken as it starts, restored when adopted, given
         back when it is done or goes back to the queue."""
         assert self.pool is not None
-        if dst == rs.STARTING and src in (rs.NEW, rs.QUEUED) or (src, dst) in (
-                (rs.PRIMED, rs.RUNNING), (rs.PRIMING, rs.STARTING)):
+        if dst == rs.STARTING and src in (rs.NEW, rs.QUEUED) or (src, dst) == (rs.PRIMED, rs.RUNNING):
             run.grant = self.pool.take(run.request)  # (a follower's asks for nothing: always)
         elif src == rs.NEW and dst in (rs.RUNNING, rs.LINGERING) and run.grant is not None:
             run.grant, clash = self.pool.restore(run.grant)
