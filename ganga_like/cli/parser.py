@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import os
 import re
 import time
 from typing import Any, NamedTuple
@@ -26,6 +27,16 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text!r}: give 1 or more")
     return value
+
+
+def _script(text: str) -> str:
+    # Checked before a client starts: a misspelt name must not start a service.
+    if not os.path.isfile(text):
+        what = "is a directory" if os.path.isdir(text) else "does not exist"
+        raise argparse.ArgumentTypeError(f"{text!r} {what}; give the path of a Python script")
+    if not os.access(text, os.R_OK):
+        raise argparse.ArgumentTypeError(f"{text!r} cannot be read; give a script you can read")
+    return text
 
 
 def _seconds(text: str) -> float:
@@ -185,7 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     _json(p)
 
     p = command("run", c.cmd_run, "run a Ganga-style script with the GPI preloaded")
-    p.add_argument("script")
+    p.add_argument("script", type=_script)
     p.add_argument("script_args", nargs=argparse.REMAINDER, metavar="ARG")
 
     p = command("demo", c.cmd_demo, "run a real job of 200 subjobs on this machine")
