@@ -1,6 +1,7 @@
 """Where the repository lives and how the session behaves, from the environment.
 
-``GANGA_LIKE_DIR``        root directory (default ``~/gangalike``, also when set but empty)
+``GANGA_LIKE_DIR``        root directory (default ``~/gangalike``, also when set but empty;
+                          with ``HOME`` set but empty or relative, one line asks for either)
 ``GANGA_LIKE_REPOSITORY`` ``file`` (the embedded FileStorage, default) or ``zeo://host:port``
 ``GANGA_LIKE_MODE``       ``strict`` (default) or ``relaxed``
 ``GANGA_LIKE_READ_ONLY``  ``1`` to open the repository read-only
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import pwd
 from collections.abc import Mapping
 
 from .errors import ConfigurationError
@@ -58,19 +60,40 @@ class Config:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Config:
         env = os.environ if environ is None else environ
+        root = overrides.get("root")
         values: dict[str, object] = {
             # Set but empty means the default: never the current directory.
-            "root": os.path.abspath(os.path.expanduser(env.get("GANGA_LIKE_DIR", "").strip()
-                                                       or DEFAULT_ROOT)),
+            "root": os.path.abspath(os.path.expanduser(
+                str(root) if root is not None
+                else env.get("GANGA_LIKE_DIR", "").strip() or _default_root(env))),
             "repository": env.get("GANGA_LIKE_REPOSITORY", "file"),
             "mode": env.get("GANGA_LIKE_MODE", "strict"),
             "read_only": _switch(env.get("GANGA_LIKE_READ_ONLY", "")),
             "keep_history": _switch(env.get("GANGA_LIKE_KEEP_HISTORY", "")),
         }
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        if "root" in overrides and overrides["root"] is not None:
-            values["root"] = os.path.abspath(os.path.expanduser(str(overrides["root"])))
+        values.update({k: v for k, v in overrides.items() if v is not None and k != "root"})
         return cls(**values)  # type: ignore[arg-type]
+
+
+def _default_root(env: Mapping[str, str]) -> str:
+    """``~/gangalike`` in the home directory: ``HOME``, or the password database's when
+    ``HOME`` is not set (as a shell and Python do). A ``HOME`` set but empty would put
+    the repository at ``/gangalike`` and a relative one under the current directory:
+    both refused, in one line."""
+    if "HOME" not in env:
+        try:
+            home = pwd.getpwuid(os.getuid()).pw_dir
+        except KeyError:
+            home = ""
+    else:
+        home = env["HOME"]
+    if not os.path.isabs(home):
+        raise ConfigurationError(
+            f"no home directory for the default root {DEFAULT_ROOT} (HOME is {home!r}); "
+            "set HOME to your home directory, or GANGA_LIKE_DIR to the repository's directory",
+            value=home, valid=("an absolute HOME", "GANGA_LIKE_DIR"),
+        )
+    return os.path.join(home, DEFAULT_ROOT[2:])
 
 
 def _switch(value: str) -> bool:

@@ -250,6 +250,8 @@ def test_the_demo_runs_a_real_job_and_stops_the_service_it_started(tmp_path):
     (["service", "stop", "--listen", "x"], ["service stop", "--json"]),
     (["jobs", "--frob"], ["--status", "--limit", "--all", "--json"]),
     (["jobs", "--since", "yesterday"], ["--since", "'yesterday'", "2h", "2026-12-06"]),
+    (["run", "no-such-script.py"], ["'no-such-script.py' does not exist", "Python script"]),
+    (["run", "/"], ["'/' is a directory", "Python script"]),
 ])
 def test_bad_usage_exits_2(tmp_path, args, names):
     """What was wrong and the valid choices, in one line; nothing on stdout; nothing started."""
@@ -260,6 +262,25 @@ def test_bad_usage_exits_2(tmp_path, args, names):
     assert line.startswith("ganga-like") and "--help" in line
     assert all(name in line for name in names), line
     assert result.stdout == ""
+
+
+@pytest.mark.parametrize("home", ["", "relative"])
+@pytest.mark.parametrize("args", [["jobs"], ["run", "script.py"]])
+def test_a_home_set_but_empty_or_relative_is_one_line_and_makes_nothing(tmp_path, home, args):
+    """The default root is ~/gangalike: with HOME empty it would be /gangalike, with HOME
+    relative a directory under wherever the command runs."""
+    (tmp_path / "script.py").write_text("print(jobs)\n")
+    env = {k: v for k, v in gl_env(tmp_path / "unused").items() if k != "GANGA_LIKE_DIR"}
+    env["HOME"] = home
+    at_slash = os.path.exists("/gangalike")
+    result = subprocess.run([*GANGA_LIKE, *args], env=env, cwd=str(tmp_path), text=True,
+                            capture_output=True, timeout=60)
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    line = one_line(result.stderr)
+    assert f"HOME is {home!r}" in line and "GANGA_LIKE_DIR" in line, line
+    assert result.stdout == ""
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["script.py"]
+    assert os.path.exists("/gangalike") == at_slash
 
 
 def _hints(text: str) -> list[tuple[str, str]]:
