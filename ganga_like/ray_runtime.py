@@ -28,6 +28,7 @@ for that start (or raises its failure, in one line) instead of starting a second
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import os
 import secrets
@@ -37,6 +38,8 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
+from collections.abc import Callable, Iterator
 from types import ModuleType
 from typing import Any, Protocol
 
@@ -374,22 +377,35 @@ def start_own_head(ray: ModuleType) -> str:
 
 
 def _own_head_class(ray: ModuleType) -> type:
-    """Ray's ``Node`` without the API server, and with the stand-in for the raylet's agents."""
+    """Ray's ``Node`` without the API server, with the stand-in for the raylet's agents,
+    and a wait for the GCS's port that releases the GIL. Each change replaces one of
+    Ray's functions for one call of Ray's (the head starts in one thread, under
+    ``_lock``)."""
     node_module = ray._private.node
     services = ray._private.services
     raylet_type = ray._private.ray_constants.PROCESS_TYPE_RAYLET
+    gcs_type = ray._private.ray_constants.PROCESS_TYPE_GCS_SERVER
 
     class OwnHead(node_module.Node):  # type: ignore[misc,name-defined]
         def start_api_server(self, *, include_dashboard: bool | None,
                              raise_on_failure: bool) -> None:
             """No API server: we serve no dashboard, jobs or state API."""
 
+        def start_gcs_server(self) -> None:
+            """Ray's, with our wait for the GCS's port file (:func:`_port_wait`)."""
+            def gcs_alive() -> bool:
+                started = self.all_processes.get(gcs_type)  # made before the wait
+                return not started or started[0].process.poll() is None
+
+            wait = _port_wait(ray, node_module.wait_for_persisted_port, gcs_alive)
+            with _replaced(node_module, "wait_for_persisted_port", wait):
+                super().start_gcs_server()
+
         def start_raylet(self, *args: object, **kwargs: object) -> None:
             """The raylet, with the stand-in for its agents (with the Ray releases it was
             seen to work with: ``STAND_IN_RAY_RELEASES``). Ray builds the raylet's command
             line inside ``services.start_raylet`` and has no option for the agents, so the
-            command is rewritten on its way to ``start_ray_process``, for this call only
-            (the head starts in one thread, under ``_lock``)."""
+            command is rewritten on its way to ``start_ray_process``."""
             if not stands_in_for_agents(ray.__version__):
                 super().start_raylet(*args, **kwargs)
                 return
@@ -401,13 +417,45 @@ def _own_head_class(ray: ModuleType) -> type:
                     command = stand_in_agents(command)
                 return start_process(command, process_type, *more, **options)
 
-            services.start_ray_process = start_with_stand_ins
-            try:
+            with _replaced(services, "start_ray_process", start_with_stand_ins):
                 super().start_raylet(*args, **kwargs)
-            finally:
-                services.start_ray_process = start_process
 
     return OwnHead
+
+
+@contextlib.contextmanager
+def _replaced(module: ModuleType, name: str, replacement: object) -> Iterator[None]:
+    """``module.name`` is ``replacement`` inside the block, and what it was after."""
+    original = getattr(module, name)
+    setattr(module, name, replacement)
+    try:
+        yield
+    finally:
+        setattr(module, name, original)
+
+
+PORT_LOOK = 0.01  # seconds between looks for the GCS's port file
+PORT_READ_MS = 1000  # Ray's read of a port file that is there (it may be mid-write)
+PortWait = Callable[..., int]
+
+
+def _port_wait(ray: ModuleType, ray_wait: PortWait, gcs_alive: Callable[[], bool]) -> PortWait:
+    """Ray's ``wait_for_persisted_port`` (C++) holds the GIL for all of its wait, 30 s at
+    most: every thread of the service stood still while its GCS started (the control
+    socket, the database server), and a service stopped meanwhile, its GCS ended by the
+    reaper, could not exit until the wait ran out. This one waits in Python, the GIL
+    released, until the file is there or the GCS has exited, then lets Ray read it. Past
+    Ray's timeout, Ray's function says so, in its words."""
+    def wait(session_dir: str, node_id: str, name: str, timeout_ms: int) -> int:
+        path = os.path.join(session_dir, ray._raylet.get_port_filename(node_id, name))
+        deadline = time.monotonic() + timeout_ms / 1000
+        while not os.path.exists(path) and time.monotonic() < deadline:
+            if not gcs_alive():
+                raise RuntimeError(f"the GCS exited before it wrote its port to {path}")
+            time.sleep(PORT_LOOK)
+        return ray_wait(session_dir, node_id, name, timeout_ms=min(timeout_ms, PORT_READ_MS))
+
+    return wait
 
 
 def stands_in_for_agents(ray_version: str) -> bool:

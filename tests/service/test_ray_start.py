@@ -34,7 +34,7 @@ from ganga_like.ray_runtime import stands_in_for_agents
 from ganga_like.service import reaper
 from ganga_like.status import RayState
 from tests.service.test_service import client, service_pid, service_status, wait_for
-from tests.test_cli import REPO, finish_root, gl_env, run_gl
+from tests.test_cli import GANGA_LIKE, REPO, finish_root, gl_env, run_gl
 
 # What Ray's own ray.init() head starts and a head of ours does without: (what, how it
 # shows in the process table).
@@ -226,6 +226,72 @@ def test_a_stop_while_ray_starts_does_not_wait_for_it_and_leaves_nothing(tmp_pat
             f"Ray was {asked_while} when the stop was asked: not the case under test"
     finally:
         finish_root(root, what="the service stopped while its Ray started")
+
+
+def _freeze_gcs_before_its_port(root: Path) -> tuple[subprocess.Popen, psutil.Process | None]:
+    """Start the root's service and stop its GCS (SIGSTOP: a head that hangs) before
+    the GCS has written its port file; the start command, and the GCS (None: it had
+    written its port already, too late for the case)."""
+    start = subprocess.Popen([*GANGA_LIKE, "service", "start"], env=gl_env(root),
+                             cwd=str(REPO), text=True, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    service = None
+    while service is None:
+        assert time.monotonic() < deadline, "the service never started"
+        service = next((p for p in psutil.process_iter(["cmdline"])
+                        if "ganga_like.service.main" in (p.info["cmdline"] or [])
+                        and str(root) in (p.info["cmdline"] or [])), None)
+        time.sleep(0.005)
+    while time.monotonic() < deadline:
+        for child in service.children():
+            with contextlib.suppress(psutil.Error):
+                command = child.cmdline()
+                if command and command[0].endswith("gcs_server"):
+                    child.suspend()
+                    options = dict(a[2:].split("=", 1) for a in command
+                                   if a.startswith("--") and "=" in a)
+                    port_file = Path(options["session-dir"]) / \
+                        f"gcs_server_port_{options['node-id']}"
+                    return start, None if port_file.exists() else child
+        time.sleep(0.002)
+    raise AssertionError("the service's GCS never started")
+
+
+def test_a_gcs_that_hangs_at_start_stops_no_read_and_no_stop(tmp_path):
+    """Ray's own wait for its GCS's port holds the GIL (30 s at most): with a GCS that
+    hangs before it writes its port, every thread of the service stood still, reads
+    waited 30 s, and a service stopped meanwhile could not exit. Now the service
+    answers a read at once, stops when asked, and leaves nothing (the reaper ends the
+    stopped GCS)."""
+    for attempt in range(5):
+        root = tmp_path / f"gl{attempt}"
+        gcs = None
+        try:
+            start, gcs = _freeze_gcs_before_its_port(root)
+            assert start.wait(timeout=60) == 0, start.stderr.read() if start.stderr else ""
+            if gcs is None:
+                continue  # its port was written already: not the case under test
+            pid = service_pid(root)
+            began = time.monotonic()
+            read = run_gl(root, "jobs", check_clean=False, timeout=60)
+            read_took = time.monotonic() - began
+            assert read.returncode == 0, read.stderr
+            began = time.monotonic()
+            stopped = run_gl(root, "service", "stop", check_clean=False, timeout=60)
+            assert stopped.returncode == 0, stopped.stderr
+            with contextlib.suppress(psutil.NoSuchProcess):
+                psutil.Process(pid).wait(timeout=20)
+            stop_took = time.monotonic() - began
+            # Ray's wait is 30 s: a service frozen by it takes that long, ours far less.
+            assert read_took < 10 and stop_took < 15, (read_took, stop_took)
+            return
+        finally:
+            if gcs is not None:
+                with contextlib.suppress(psutil.Error):
+                    gcs.resume()
+            finish_root(root, what="the service whose GCS hung at its start")
+    pytest.skip("the GCS wrote its port before it could be stopped, five times")
 
 
 def _submit_one_that_waits(root: Path, go: Path, env_extra: dict | None = None) -> int:
