@@ -249,6 +249,10 @@ class BackgroundStart:
             raise RayStartFailed("Ray was stopped (the service is stopping)")
         return True
 
+    def under_way(self) -> bool:
+        """Whether the start has not ended yet (up, failed or not)."""
+        return not self._done.is_set()
+
     def stop(self, timeout: float = 30.0) -> None:
         """Stop Ray and wait for it. A start still under way is not waited for: it stops
         Ray once it ends; meanwhile the caller's reaper (the service's) ends its processes."""

@@ -538,13 +538,27 @@ def main(argv: list[str] | None = None) -> int:
         why = start_failure.explain(exc, ServicePaths(config.root), config.filestorage_path)
         # The last line of the log: the client that started us shows it.
         print(f"ganga-like service: {why}", file=sys.stderr, flush=True)
-        return 1
+        return _exit(service, 1)
     try:
         service.boot()
         service.wait()
     finally:
         service.shutdown()
-    return 0
+    return _exit(service, 0)
+
+
+def _exit(service: Service | None, code: int) -> int:
+    """``code``; or, while Ray's start is still under way in its thread, the exit itself.
+    Ray's exit hook (``ray.shutdown``, registered when ``ray`` is imported) takes the
+    lock that Ray's start holds while it connects, and a start whose head the reaper
+    has just ended can hold it for a minute: the process stayed after its "stopped"
+    line. Everything of ours is stopped and logged by then, so the hooks are skipped."""
+    if service is not None and service.ray is not None and service.ray.under_way():
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -294,6 +294,56 @@ def test_a_gcs_that_hangs_at_start_stops_no_read_and_no_stop(tmp_path):
     pytest.skip("the GCS wrote its port before it could be stopped, five times")
 
 
+# A fault put on the service's PYTHONPATH: Ray's connect, inside ray.init and under Ray's
+# connect lock, hangs (as it can while the head it connects to is being ended).
+HANGING_CONNECT = """
+import os, sys, threading, time
+
+def _hang_rays_connect():
+    while "ray._private.worker" not in sys.modules:
+        time.sleep(0.001)
+    worker = sys.modules["ray._private.worker"]
+    while not hasattr(worker, "connect"):
+        time.sleep(0.001)
+    connect = worker.connect
+
+    def hanging(*args, **kwargs):
+        with worker._connect_or_shutdown_lock:
+            open(os.path.join(os.path.dirname(__file__), "held"), "w").close()
+            time.sleep(120)
+        return connect(*args, **kwargs)
+
+    worker.connect = hanging
+
+with open("/proc/self/cmdline") as _own:
+    if "ganga_like.service.main" in _own.read().split("\\0"):
+        threading.Thread(target=_hang_rays_connect, daemon=True).start()
+"""
+
+
+def test_a_stop_while_rays_connect_hangs_ends_the_service_at_once(tmp_path):
+    """Ray's exit hook (ray.shutdown) waits for the lock that Ray's connect holds: a
+    service stopped while its Ray connected stayed after its "stopped" line until the
+    connect gave up (a minute). It now leaves at once, and nothing of it is left."""
+    fault = tmp_path / "fault"
+    fault.mkdir()
+    (fault / "sitecustomize.py").write_text(HANGING_CONNECT)
+    extra = {"PYTHONPATH": os.pathsep.join(p for p in (str(fault), os.environ.get("PYTHONPATH"))
+                                           if p)}
+    root = tmp_path / "gl"
+    try:
+        started = run_gl(root, "service", "start", check_clean=False, env_extra=extra)
+        assert started.returncode == 0, started.stderr
+        pid = service_pid(root)
+        wait_for(lambda: (fault / "held").exists(), 60, "Ray's connect to be held")
+        stopped = run_gl(root, "service", "stop", check_clean=False, env_extra=extra)
+        assert stopped.returncode == 0, stopped.stderr
+        with contextlib.suppress(psutil.NoSuchProcess):
+            psutil.Process(pid).wait(timeout=20)  # TimeoutExpired: it stayed
+    finally:
+        finish_root(root, what="the service stopped while Ray's connect hung")
+
+
 def _submit_one_that_waits(root: Path, go: Path, env_extra: dict | None = None) -> int:
     """A job whose payload runs until ``go`` exists, running; the service's pid."""
     submitted = client(root, f"""
